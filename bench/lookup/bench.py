@@ -1,0 +1,198 @@
+"""Lookup and routing-decide throughput and latency against the ceiling, in one run.
+
+1. Creates a fresh PostgreSQL database, migrates it, loads N contacts with COPY.
+2. Serves CallBridge with the production web command (gunicorn, Procfile settings) and the
+   ceiling (ceiling.py) with the same gunicorn options, one after the other on the same machine.
+3. Drives each with wrk at a fixed concurrency for a fixed time; reports requests/s, p50, p99.
+
+Run with bench/lookup/run (see bench/README.md).
+"""
+
+import argparse
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+PORT = 8871
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--contacts", type=int, default=1_000_000)
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 4)))
+    parser.add_argument("--database", default="callbridge_bench")
+    parser.add_argument("--reuse", action="store_true", help="keep an already loaded database")
+    args = parser.parse_args()
+
+    dsn = f"postgres://postgres@127.0.0.1:5432/{args.database}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": dsn,
+        "REDIS_URL": "redis://127.0.0.1:6379/7",
+        "CELERY_BROKER_URL": "redis://127.0.0.1:6379/6",
+        "SECRET_KEY": "bench-" + "x" * 60,
+        "FIELD_ENCRYPTION_KEY": "YmVuY2gtb25seS1maWVsZC1rZXktMzItYnl0ZXMhISE=",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "API_KEY_RATE_LIMIT_PER_MINUTE": "100000000",
+        "LOG_LEVEL": "WARNING",
+    }
+    if not args.reuse:
+        recreate_database(args.database)
+        run([sys.executable, "manage.py", "migrate", "-v", "0"], env)
+        started = time.monotonic()
+        run([sys.executable, str(HERE / "load.py"), str(args.contacts)], env)
+        print(f"loaded {args.contacts:,} contacts in {time.monotonic() - started:.0f} s")
+    setup = json.loads(run([sys.executable, str(HERE / "load.py"), "--setup"], env).stdout)
+
+    results = {}
+    callbridge = ["config.wsgi"]
+    ceiling = ["--chdir", str(HERE), "ceiling:application"]
+    bench_env = {**env, "BENCH_DSN": dsn, "BENCH_TENANT_ID": str(setup["tenant_id"])}
+    for name, app, mode in (
+        ("ceiling (bare WSGI + psycopg)", ceiling, "ceiling"),
+        ("GET /api/v1/lookup", callbridge, "lookup"),
+        ("POST /api/v1/routing/decide", callbridge, "decide"),
+    ):
+        with gunicorn(app, args.workers, bench_env):
+            check(mode, setup["server_key"])
+            wrk(mode, setup["server_key"], args, warmup=True)
+            results[name] = wrk(mode, setup["server_key"], args)
+    report(results, args)
+
+
+def recreate_database(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect("postgres://postgres@127.0.0.1:5432/postgres", autocommit=True) as db:
+        db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        db.execute(f'CREATE DATABASE "{name}"')
+
+
+def run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    if result.returncode:
+        sys.exit(f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+class gunicorn:
+    """The Procfile's web command, on a local port."""
+
+    def __init__(self, app: list[str], workers: int, env: dict[str, str]) -> None:
+        self.command = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            *app,
+            "--bind",
+            f"127.0.0.1:{PORT}",
+            "--workers",
+            str(workers),
+            "--timeout",
+            "30",
+            "--log-level",
+            "warning",
+        ]
+        self.env = env
+
+    def __enter__(self) -> None:
+        self.process = subprocess.Popen(self.command, cwd=ROOT, env=self.env)
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{PORT}/healthz", timeout=1)
+                return
+            except urllib.error.HTTPError:
+                return  # the ceiling answers anything
+            except OSError:
+                time.sleep(0.2)
+        sys.exit("gunicorn did not start")
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=30)
+
+
+def check(mode: str, key: str) -> None:
+    """One known number must be found, so the load measures real answers, not errors."""
+    number = "%2B14152000000"
+    if mode == "decide":
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{PORT}/api/v1/routing/decide",
+            data=b'{"caller": "+14152000000"}',
+            headers={"Content-Type": "application/json"},
+        )
+    else:
+        path = "/" if mode == "ceiling" else "/api/v1/lookup"
+        request = urllib.request.Request(f"http://127.0.0.1:{PORT}{path}?number={number}")
+    request.add_header("Authorization", f"Bearer {key}")
+    request.add_header("X-Forwarded-Proto", "https")
+    body = json.loads(urllib.request.urlopen(request, timeout=5).read())
+    print(mode, "->", json.dumps(body)[:160])
+    assert body.get("known") or body.get("extension"), body
+
+
+def wrk(mode: str, key: str, args: argparse.Namespace, warmup: bool = False) -> dict:
+    env = {**os.environ, "BENCH_MODE": mode, "BENCH_KEY": key, "BENCH_CONTACTS": str(args.contacts)}
+    seconds = 3 if warmup else args.seconds
+    output = subprocess.run(
+        [
+            "wrk",
+            "-t",
+            "2",
+            "-c",
+            str(args.concurrency),
+            "-d",
+            f"{seconds}s",
+            "--latency",
+            "-s",
+            str(HERE / "random_number.lua"),
+            f"http://127.0.0.1:{PORT}",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "p50_ms": to_ms(re.search(r"50%\s+([\d.]+\w+)", output).group(1)),
+        "p99_ms": to_ms(re.search(r"99%\s+([\d.]+\w+)", output).group(1)),
+        "non_2xx": int(errors.group(1)) if errors else 0,
+    }
+
+
+def to_ms(value: str) -> float:
+    number, unit = re.match(r"([\d.]+)(\w+)", value).groups()
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def report(results: dict, args: argparse.Namespace) -> None:
+    ceiling = next(iter(results.values()))["rps"]
+    print(
+        f"\n{args.contacts:,} contacts, wrk -c {args.concurrency} for {args.seconds} s, "
+        f"gunicorn --workers {args.workers}, {os.cpu_count()} CPUs\n"
+    )
+    print("| endpoint | requests/s | × ceiling | p50 ms | p99 ms | non-2xx |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, r in results.items():
+        print(
+            f"| {name} | {r['rps']:,.0f} | {r['rps'] / ceiling:.2f} | {r['p50_ms']:.1f} "
+            f"| {r['p99_ms']:.1f} | {r['non_2xx']} |"
+        )
+
+
+if __name__ == "__main__":
+    random.seed(1)
+    main()

@@ -1,0 +1,54 @@
+# Shared by bin/run and bin/test (sourced, not executed).
+
+# Create .venv and install the project with the exact versions CI tested (requirements.lock);
+# skipped when nothing changed since the last install. $1: extras, e.g. "[test]".
+ensure_venv() {
+  local extras="${1:-}" python="${PYTHON:-python3.11}"
+  command -v "$python" >/dev/null || python=python3
+  if [ ! -x .venv/bin/python ]; then
+    echo "Creating .venv with $($python --version)"
+    "$python" -m venv .venv
+  fi
+  local stamp=".venv/.installed-$(cat pyproject.toml requirements.lock | sha256sum | cut -c1-16)${extras}"
+  if [ ! -f "$stamp" ]; then
+    echo "Installing dependencies into .venv (pinned by requirements.lock)..."
+    .venv/bin/python -m pip install --quiet --upgrade pip
+    .venv/bin/python -m pip install --quiet -c requirements.lock -e ".${extras}"
+    touch "$stamp"
+  fi
+  export PATH="$PWD/.venv/bin:$PATH"
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_for_port() {  # $1 port, $2 name
+  for _ in $(seq 1 30); do port_open "$1" && return 0; sleep 1; done
+  echo "$2 did not start listening on 127.0.0.1:$1" >&2
+  return 1
+}
+
+ensure_postgres() {
+  port_open 5432 && return 0
+  if command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ]; then
+    echo "Starting PostgreSQL..."
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -1)" main start
+    wait_for_port 5432 PostgreSQL
+  else
+    echo "PostgreSQL is not running on 127.0.0.1:5432 and is not installed here." >&2
+    echo "Install it (Debian: apt-get install postgresql) or set TEST_DATABASE_URL." >&2
+    return 1
+  fi
+}
+
+ensure_redis() {
+  port_open 6379 && return 0
+  if command -v redis-server >/dev/null; then
+    echo "Starting Redis..."
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
+    wait_for_port 6379 Redis
+  else
+    echo "Redis is not running on 127.0.0.1:6379 and is not installed here." >&2
+    echo "Install it (Debian: apt-get install redis-server)." >&2
+    return 1
+  fi
+}

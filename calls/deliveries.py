@@ -1,0 +1,217 @@
+"""Writes for the call-result push: the outbox row, each attempt, resends and the sweeper.
+
+Seed 002: POST the call's record as JSON, 10 s timeout, a non-2xx or timeout is retried after
+1 s, 2 s and 4 s, the same uuid (and here the same webhook-id) every time, any 2xx acknowledges.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from calls.lifecycle import callback_payload
+from calls.models import Attempt, Call, Delivery
+from calls.selectors import live_signing_secrets
+from calls.signing import signature_header
+from connectors import http
+from tenants.models import Tenant
+from tenants.scoping import across_all_tenants
+
+logger = logging.getLogger(__name__)
+
+DEADLINE_SECONDS = 10.0
+RETRY_DELAYS = (1.0, 2.0, 4.0)  # after the 1st, 2nd and 3rd failed attempt
+MAX_ATTEMPTS = 1 + len(RETRY_DELAYS)
+# A task may run a moment before its countdown ends (timer granularity): wait that moment out.
+EARLY_TOLERANCE_SECONDS = 0.5
+
+
+class DeliveryInProgress(Exception):
+    pass
+
+
+def delivery_create(*, call: Call) -> Delivery | None:
+    """Write the call's callback in the caller's transaction; send it once that commits."""
+    tenant = call.tenant
+    if not tenant.callback_url:
+        return None
+    delivery = Delivery.objects.create(
+        tenant=tenant,
+        call=call,
+        url=tenant.callback_url,
+        payload=callback_payload(call),
+        max_attempts=MAX_ATTEMPTS,
+        next_attempt_at=timezone.now(),
+    )
+    _send_after_commit(delivery)
+    return delivery
+
+
+def _send_after_commit(delivery: Delivery, countdown: float = 0) -> None:
+    from calls.tasks import delivery_send
+
+    args = (delivery.tenant_id, str(delivery.pk))
+
+    def enqueue() -> None:
+        try:
+            delivery_send.apply_async(args, countdown=countdown)
+        except Exception:  # broker down: the row is committed, the sweeper will send it
+            logger.exception("Could not enqueue delivery %s; the sweeper will retry", args[1])
+
+    transaction.on_commit(enqueue)
+
+
+def delivery_attempt(*, delivery_id: str) -> Attempt | None:
+    """Make the delivery's next attempt if it is due and nobody else is making it."""
+    claimed = _claim(delivery_id)
+    if claimed is None:
+        return None
+    delivery, trigger, wait = claimed
+    time.sleep(wait)
+    started_at = timezone.now()
+    outcome = _post(delivery, delivery.call.tenant)
+    return _record(delivery.pk, trigger, started_at, outcome)
+
+
+def _claim(delivery_id: str) -> tuple[Delivery, str, float] | None:
+    with transaction.atomic():
+        delivery = (
+            Delivery.objects.select_for_update()
+            .select_related("call__tenant")
+            .filter(pk=delivery_id)
+        ).first()
+        if delivery is None or delivery.state != Delivery.State.PENDING:
+            return None
+        now = timezone.now()
+        if delivery.attempting_since and now - delivery.attempting_since < _lease():
+            return None  # another worker is on the wire with it
+        wait = (delivery.next_attempt_at - now).total_seconds()
+        if wait > EARLY_TOLERANCE_SECONDS:
+            return None  # not due: its scheduled message (or the sweeper) will come back
+        if delivery.attempt_count >= delivery.max_attempts:
+            delivery.state = Delivery.State.FAILED
+            delivery.attempting_since = None
+            delivery.save()
+            return None
+        trigger = delivery.next_trigger
+        delivery.attempt_count += 1
+        delivery.attempting_since = now
+        delivery.next_trigger = Attempt.Trigger.SCHEDULED
+        delivery.save()
+    return delivery, trigger, max(0.0, wait)
+
+
+def _post(delivery: Delivery, tenant: Tenant) -> http.HttpResponse | http.HttpError:
+    body = json.dumps(delivery.payload, separators=(",", ":")).encode()
+    msg_id, timestamp = str(delivery.pk), int(time.time())
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "CallBridge-Webhooks/1",
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(timestamp),
+    }
+    secrets = live_signing_secrets(tenant)
+    if secrets:
+        headers["webhook-signature"] = signature_header(secrets, msg_id, timestamp, body)
+    secret_headers: tuple[str, ...] = ()
+    if tenant.callback_auth_header and tenant.callback_auth_value:
+        headers[tenant.callback_auth_header] = tenant.callback_auth_value
+        secret_headers = (tenant.callback_auth_header,)
+    try:
+        return http.post(
+            delivery.url,
+            deadline_seconds=DEADLINE_SECONDS,
+            headers=headers,
+            body=body,
+            secret_headers=secret_headers,
+        )
+    except http.HttpError as error:
+        return error
+
+
+def _record(delivery_id: object, trigger: str, started_at: object, outcome: object) -> Attempt:
+    with transaction.atomic():
+        delivery = Delivery.objects.select_for_update().get(pk=delivery_id)
+        attempt = Attempt(
+            tenant_id=delivery.tenant_id,
+            delivery=delivery,
+            number=delivery.attempt_count,
+            trigger=trigger,
+            started_at=started_at,
+        )
+        if isinstance(outcome, http.HttpResponse):
+            attempt.status_code = outcome.status_code
+            attempt.latency_ms = outcome.latency_ms
+            attempt.response_excerpt = outcome.excerpt
+        else:
+            attempt.error_class = outcome.error_class
+            attempt.response_excerpt = str(outcome)
+            attempt.latency_ms = int((timezone.now() - started_at).total_seconds() * 1000)
+        attempt.save()
+        delivery.attempting_since = None
+        if attempt.succeeded:
+            delivery.state = Delivery.State.SUCCEEDED
+        elif delivery.attempt_count >= delivery.max_attempts:
+            delivery.state = Delivery.State.FAILED
+        else:
+            delay = RETRY_DELAYS[min(delivery.attempt_count, len(RETRY_DELAYS)) - 1]
+            delivery.next_attempt_at = timezone.now() + timedelta(seconds=delay)
+            _send_after_commit(delivery, countdown=delay)
+        delivery.save()
+    return attempt
+
+
+def delivery_resend(*, delivery: Delivery) -> Delivery:
+    """Send a finished delivery once more, keeping its id; a failure is not retried."""
+    with transaction.atomic():
+        delivery = Delivery.objects.select_for_update().get(pk=delivery.pk)
+        if delivery.state == Delivery.State.PENDING:
+            raise DeliveryInProgress(f"Delivery {delivery.pk} is still being delivered.")
+        delivery.state = Delivery.State.PENDING
+        delivery.max_attempts = delivery.attempt_count + 1
+        delivery.next_attempt_at = timezone.now()
+        delivery.next_trigger = Attempt.Trigger.MANUAL
+        delivery.save()
+        _send_after_commit(delivery)
+    return delivery
+
+
+def _lease() -> timedelta:
+    return timedelta(seconds=DEADLINE_SECONDS + settings.DELIVERY_STALE_SECONDS)
+
+
+def deliveries_sweep(*, limit: int = 500) -> int:
+    """Re-send pending deliveries whose send was lost (killed worker, lost broker message)."""
+    now = timezone.now()
+    stale = timedelta(seconds=settings.DELIVERY_STALE_SECONDS)
+    lost = Q(attempting_since__isnull=True, next_attempt_at__lt=now - stale) | Q(
+        attempting_since__lt=now - _lease()
+    )
+    swept = 0
+    with across_all_tenants(), transaction.atomic():
+        due = Delivery.objects.select_for_update(skip_locked=True).filter(
+            lost, state=Delivery.State.PENDING
+        )
+        for delivery in due.order_by("next_attempt_at")[:limit]:
+            if delivery.attempting_since is not None:  # the worker died on the wire
+                Attempt.objects.create(
+                    tenant_id=delivery.tenant_id,
+                    delivery=delivery,
+                    number=delivery.attempt_count,
+                    trigger=delivery.next_trigger,
+                    started_at=delivery.attempting_since,
+                    error_class="interrupted",
+                )
+            delivery.attempting_since = None
+            delivery.next_attempt_at = now
+            delivery.save(update_fields=["attempting_since", "next_attempt_at", "updated_at"])
+            _send_after_commit(delivery)
+            swept += 1
+    return swept

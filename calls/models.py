@@ -1,0 +1,169 @@
+import uuid
+
+from django.db import models
+from django.db.models import Q
+
+from tenants.scoping import TenantOwnedModel
+
+
+class CallState(models.TextChoices):
+    INITIATED = "initiated"
+    AGENT_RINGING = "agent_ringing"
+    CUSTOMER_RINGING = "customer_ringing"
+    ANSWERED = "answered"
+    ENDED = "ended"
+
+
+class CallStatus(models.TextChoices):
+    """The final status, spelled exactly as seed 002 lists it."""
+
+    ANSWER = "ANSWER"
+    NO_ANSWER = "NO_ANSWER"
+    BUSY = "BUSY"
+    FAILED = "FAILED"
+    CANCELED = "CANCELED"
+
+
+class Call(TenantOwnedModel):
+    class Direction(models.TextChoices):
+        OUTBOUND = "outbound"
+        INBOUND = "inbound"
+
+    class CallType(models.TextChoices):
+        BROWSER = "browser"
+        SERVER = "server"
+
+    call_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    uuid = models.CharField(
+        max_length=255, blank=True, help_text="The client's own id, echoed unchanged."
+    )
+    direction = models.CharField(max_length=8, choices=Direction.choices)
+    call_type = models.CharField(max_length=8, choices=CallType.choices)
+    agent = models.ForeignKey(
+        "tenants.Agent", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Copied from the agent when the call starts: the call record must outlive agent edits.
+    crm_username = models.CharField(max_length=150, blank=True)
+    agent_number = models.CharField(max_length=20, blank=True)
+    customer_number = models.CharField(max_length=20, help_text="E.164")
+    from_number = models.CharField(max_length=20, help_text="E.164, a caller-ID number")
+    state = models.CharField(max_length=16, choices=CallState.choices, default=CallState.INITIATED)
+    status = models.CharField(max_length=16, choices=CallStatus.choices, blank=True)
+    disposition = models.CharField(max_length=64)
+    start_time = models.DateTimeField()
+    answer_time = models.DateTimeField(null=True, blank=True)
+    end_time = models.DateTimeField(null=True, blank=True)
+    duration = models.PositiveIntegerField(default=0, help_text="Talk seconds; 0 if unanswered.")
+    notes = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "uuid"], condition=~Q(uuid=""), name="call_uuid_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["tenant", "-start_time"], name="call_tenant_start")]
+
+    def __str__(self) -> str:
+        return f"{self.call_id} ({self.status or self.state})"
+
+
+class CallEvent(TenantOwnedModel):
+    """One state change of a call; the call's fields are always the merge of all its events."""
+
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=16, choices=CallState.choices)
+    status = models.CharField(max_length=16, choices=CallStatus.choices, blank=True)
+    occurred_at = models.DateTimeField()
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            # Each state happens once per call: a repeated event (a re-run task) changes nothing.
+            models.UniqueConstraint(fields=["tenant", "call", "kind"], name="call_event_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.status}".strip()
+
+
+class Delivery(TenantOwnedModel):
+    """One call result to push to the tenant's callback URL (the outbox row)."""
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="deliveries")
+    url = models.URLField(max_length=500)
+    payload = models.JSONField()
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    attempt_count = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField(default=4)
+    next_attempt_at = models.DateTimeField()
+    next_trigger = models.CharField(max_length=16, default="scheduled")
+    # Set while an attempt is on the wire: a second worker keeps off, the sweeper waits it out.
+    attempting_since = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(state="pending"),
+                name="delivery_pending_due",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id} ({self.state})"
+
+
+class Attempt(TenantOwnedModel):
+    class Trigger(models.TextChoices):
+        SCHEDULED = "scheduled"
+        MANUAL = "manual"
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempts")
+    number = models.PositiveIntegerField()
+    trigger = models.CharField(max_length=16, choices=Trigger.choices)
+    started_at = models.DateTimeField()
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    error_class = models.CharField(max_length=32, blank=True)
+    latency_ms = models.PositiveIntegerField(default=0)
+    response_excerpt = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["number"]
+
+    def __str__(self) -> str:
+        return f"#{self.number} {self.status_code or self.error_class}"
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+class CallParty(TenantOwnedModel):
+    """A number brought into a live call: a transfer target or a third party (three-way)."""
+
+    class Kind(models.TextChoices):
+        TRANSFER = "transfer"
+        THIRD_PARTY = "third_party"
+
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="parties")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    number = models.CharField(max_length=20, help_text="E.164")
+    added_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "call parties"
+        ordering = ["added_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.number}"

@@ -1,0 +1,172 @@
+"""Writes for calls: place one, record its events, hang up, set disposition and notes."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from calls import deliveries, signing
+from calls.gateways import gateway_for
+from calls.lifecycle import Event, merge_events
+from calls.models import Call, CallEvent, CallParty, CallState, CallStatus
+from tenants.models import Agent, Tenant
+
+# How long a rotated-out signing secret keeps signing beside the new one.
+SIGNING_SECRET_GRACE = timedelta(hours=24)
+
+
+class CallConflict(Exception):
+    """The request cannot apply to the call as it is (e.g. hanging up an ended call)."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def call_place(
+    *,
+    tenant: Tenant,
+    call_type: str,
+    from_number: str,
+    customer_number: str,
+    agent: Agent,
+    uuid: str = "",
+) -> tuple[Call, bool]:
+    """Start an outbound call (or return the one this uuid already started); True if new.
+
+    The call, its first event and the gateway's originate request commit together or not at all.
+    """
+    fields = {
+        "call_type": call_type,
+        "from_number": from_number,
+        "customer_number": customer_number,
+        "agent": agent,
+    }
+    if uuid and (existing := Call.objects.filter(uuid=uuid).first()):
+        return _replayed(existing, fields), False
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            call = Call.objects.create(
+                tenant=tenant,
+                uuid=uuid,
+                direction=Call.Direction.OUTBOUND,
+                crm_username=agent.crm_username,
+                agent_number=agent.phone_number,
+                disposition=tenant.default_disposition,
+                start_time=now,
+                **fields,
+            )
+            CallEvent.objects.create(
+                tenant=tenant, call=call, kind=CallState.INITIATED, occurred_at=now
+            )
+            gateway_for(tenant).originate(call)
+    except IntegrityError:
+        if not uuid:
+            raise
+        # A concurrent request with the same uuid won the race: answer with its call.
+        return _replayed(Call.objects.get(uuid=uuid), fields), False
+    return call, True
+
+
+def _replayed(call: Call, fields: dict) -> Call:
+    differs = [name for name, value in fields.items() if getattr(call, name) != value]
+    if differs:
+        raise CallConflict(
+            f"uuid '{call.uuid}' already names call {call.call_id} with a different "
+            f"{', '.join(differs)}; send a new uuid for a new call.",
+            code="uuid_conflict",
+        )
+    return call
+
+
+def call_event_record(*, call: Call, kind: str, occurred_at: datetime, status: str = "") -> Call:
+    """Add one event and re-merge the call; when it first ends, write its callback (outbox)."""
+    with transaction.atomic():
+        call = Call.objects.select_for_update().select_related("tenant").get(pk=call.pk)
+        _, created = CallEvent.objects.get_or_create(
+            tenant_id=call.tenant_id,
+            call=call,
+            kind=kind,
+            defaults={"status": status, "occurred_at": occurred_at},
+        )
+        if not created:
+            return call
+        was_ended = call.state == CallState.ENDED
+        merged = merge_events([Event(e.kind, e.occurred_at, e.status) for e in call.events.all()])
+        call.state, call.status = merged.state, merged.status
+        call.answer_time, call.end_time = merged.answer_time, merged.end_time
+        call.duration = merged.duration
+        call.save()
+        if call.state == CallState.ENDED and not was_ended:
+            deliveries.delivery_create(call=call)
+    return call
+
+
+def call_hang_up(*, call: Call) -> Call:
+    with transaction.atomic():  # locked, so a simulated answer cannot slip in between
+        call = Call.objects.select_for_update().select_related("tenant").get(pk=call.pk)
+        if call.state == CallState.ENDED:
+            raise CallConflict(f"Call {call.call_id} already ended ({call.status}).", "call_ended")
+        gateway_for(call.tenant).hang_up(call)
+        answered = call.state == CallState.ANSWERED
+        return call_event_record(
+            call=call,
+            kind=CallState.ENDED,
+            status=CallStatus.ANSWER if answered else CallStatus.CANCELED,
+            occurred_at=timezone.now(),
+        )
+
+
+def call_party_add(*, call: Call, kind: str, number: str) -> Call:
+    """Transfer the live call to `number`, or bring `number` in as a third party."""
+    with transaction.atomic():
+        call = Call.objects.select_for_update().select_related("tenant").get(pk=call.pk)
+        if call.state != CallState.ANSWERED:
+            raise CallConflict(
+                f"Call {call.call_id} is {call.state}; only an answered call can take a "
+                "transfer or a third party.",
+                "call_not_answered",
+            )
+        gateway = gateway_for(call.tenant)
+        if kind == CallParty.Kind.TRANSFER:
+            gateway.transfer(call, number)
+        else:
+            gateway.add_party(call, number)
+        CallParty.objects.create(
+            tenant_id=call.tenant_id, call=call, kind=kind, number=number, added_at=timezone.now()
+        )
+    return call
+
+
+def call_disposition_set(*, call: Call, disposition: str) -> Call:
+    call.disposition = disposition
+    call.save(update_fields=["disposition", "updated_at"])
+    return call
+
+
+def call_notes_add(*, call: Call, notes: str) -> Call:
+    with transaction.atomic():
+        call = Call.objects.select_for_update().get(pk=call.pk)
+        call.notes = f"{call.notes}\n{notes}" if call.notes else notes
+        call.save(update_fields=["notes", "updated_at"])
+    return call
+
+
+def signing_secret_rotate(*, tenant: Tenant) -> str:
+    """Issue a new signing secret (returned once); the old one keeps signing for a grace period."""
+    new_secret = signing.secret_generate()
+    if tenant.signing_secret:
+        tenant.previous_signing_secret = tenant.signing_secret
+        tenant.previous_signing_secret_expires_at = timezone.now() + SIGNING_SECRET_GRACE
+    tenant.signing_secret = new_secret
+    tenant.save(
+        update_fields=[
+            "signing_secret",
+            "previous_signing_secret",
+            "previous_signing_secret_expires_at",
+        ]
+    )
+    return new_secret

@@ -1,0 +1,26 @@
+"""Celery tasks for calls: thin, id-only, each entering the tenant's scope."""
+
+from celery import shared_task
+
+from calls import deliveries, gateways
+from tenants.scoping import tenant_scope
+
+
+@shared_task(ignore_result=True)
+def simulator_advance(tenant_id: int, call_id: str, step: int) -> None:
+    """Play the next step of a simulated call."""
+    with tenant_scope(tenant_id):
+        gateways.simulator_step(call_id=call_id, step=step)
+
+
+@shared_task(ignore_result=True)
+def delivery_send(tenant_id: int, delivery_id: str) -> None:
+    """Make a delivery's next attempt (does nothing if it is not due or already done)."""
+    with tenant_scope(tenant_id):
+        deliveries.delivery_attempt(delivery_id=delivery_id)
+
+
+@shared_task(ignore_result=True)
+def deliveries_sweep() -> None:
+    """Re-send deliveries whose send was lost (beat)."""
+    deliveries.deliveries_sweep()

@@ -1,0 +1,38 @@
+"""The Celery app: two queues, late acks. The beat schedule is CELERY_BEAT_SCHEDULE in settings."""
+
+import os
+
+from celery import Celery
+from kombu import Exchange, Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("callbridge")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+
+app.conf.update(
+    # realtime: callbacks, call logging, apps (seconds matter). bulk: CRM syncs (minutes are fine).
+    # Each queue has its own exchange and key, so a message lands on exactly one of them.
+    task_queues=[
+        Queue("realtime", Exchange("realtime", type="direct"), routing_key="realtime"),
+        Queue("bulk", Exchange("bulk", type="direct"), routing_key="bulk"),
+    ],
+    task_default_queue="realtime",
+    task_default_exchange="realtime",
+    task_default_routing_key="realtime",
+    # A killed worker hands its task back instead of losing it; tasks must be idempotent.
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    task_soft_time_limit=300,
+    task_time_limit=360,
+    task_ignore_result=True,
+    task_serializer="json",
+    accept_content=["json"],
+    timezone="UTC",
+    broker_connection_retry_on_startup=True,
+    beat_scheduler="django_celery_beat.schedulers:DatabaseScheduler",
+)
+
+
+app.autodiscover_tasks()

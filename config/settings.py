@@ -1,0 +1,244 @@
+"""CallBridge settings: read from the environment only (django-environ).
+
+With no environment set, everything runs on one machine: SQLite, a filesystem Celery broker and a
+file cache under var/. DATABASE_URL=postgres://..., CELERY_BROKER_URL=redis://... and
+REDIS_URL=redis://... switch to the production setup with no code change.
+"""
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+
+DEBUG = env.bool("DEBUG", default=False)
+# The embedded default is a developer's machine; anything else must set its own secrets.
+EMBEDDED = "DATABASE_URL" not in env
+_DEV_SECRET = "dev-only-insecure-secret-key-change-me-for-any-real-deployment-0123456789"  # noqa: S105
+SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET if (DEBUG or EMBEDDED) else "")
+if not SECRET_KEY:
+    raise ImproperlyConfigured("SECRET_KEY must be set when DATABASE_URL is set and DEBUG is off.")
+
+# Fernet key (urlsafe base64, 32 bytes) for CRM credentials, OAuth tokens and webhook secrets.
+# Comma-separated: the first encrypts, all decrypt (rotation).
+FIELD_ENCRYPTION_KEYS = env.list(
+    "FIELD_ENCRYPTION_KEY",
+    default=["ZGV2LW9ubHktZmllbGQta2V5LW5vdC1mb3ItcHJvZCE="] if (DEBUG or EMBEDDED) else [],
+)
+if not FIELD_ENCRYPTION_KEYS:
+    raise ImproperlyConfigured(
+        "FIELD_ENCRYPTION_KEY must be set when DATABASE_URL is set and DEBUG is off "
+        "(generate one: python -c 'from cryptography.fernet import Fernet; "
+        "print(Fernet.generate_key().decode())')."
+    )
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Lets tenant-supplied URLs reach loopback/private addresses: tests and local demos only.
+ALLOW_PRIVATE_URLS = env.bool("ALLOW_PRIVATE_URLS", default=False)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_celery_beat",
+    "tenants",
+    "contacts",
+    "routing",
+    "calls",
+    "connectors",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "tenants.scoping.TenantScopeMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'callbridge.sqlite3'}")
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web, worker and beat share one file: WAL lets readers run beside the writer, IMMEDIATE
+    # takes the write lock up front instead of failing with "database is locked" mid-transaction.
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # A database host that stops answering must not hold a request (or a routing thread) for
+    # the operating system's TCP timeout.
+    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env.int(
+        "DATABASE_CONNECT_TIMEOUT", default=3
+    )
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="callbridge"),
+        }
+    }
+else:
+    # Shared by web, worker and beat on one machine (locmem would be per process).
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+
+# Behind a TLS-terminating proxy in production; the embedded default is plain HTTP on localhost.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not (DEBUG or EMBEDDED))
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not (DEBUG or EMBEDDED))
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if (DEBUG or EMBEDDED) else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
+SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe over plain HTTP
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[PUBLIC_BASE_URL])
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=5 * 1024 * 1024)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.authentication.ServerKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["tenants.authentication.HasServerKey"],
+    "DEFAULT_THROTTLE_CLASSES": ["tenants.authentication.ApiKeyRateThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "tenants.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+# Requests per minute per API key, unless the key sets its own.
+API_KEY_RATE_LIMIT_PER_MINUTE = env.int("API_KEY_RATE_LIMIT_PER_MINUTE", default=600)
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "CallBridge API",
+    "DESCRIPTION": "Phonebook, caller lookup, routing, click-to-call and call results. "
+    "Authenticate with a server key: `Authorization: Bearer <key>`.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"SyncKindEnum": "connectors.models.SyncRun.Kind"},
+}
+
+# Celery. The embedded default is a filesystem broker under var/ (no server needed).
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _queue_dir = str(VAR_DIR / "broker")
+    Path(_queue_dir).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": _queue_dir,
+        "data_folder_out": _queue_dir,
+        "processed_folder": str(VAR_DIR / "broker-processed"),
+        "store_processed": False,
+    }
+else:
+    # A task not acknowledged within this window is redelivered (acks_late): longer than the
+    # longest task time limit, so a slow task is never run twice while still running.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# Seconds between worker heartbeats fired by beat (see tenants.tasks.record_worker_heartbeat).
+CELERY_HEARTBEAT_SECONDS = env.float("CELERY_HEARTBEAT_SECONDS", default=30.0)
+# The one beat schedule. DatabaseScheduler copies it into django-celery-beat's tables at start-up,
+# where staff can pause or retune entries from the admin.
+CELERY_BEAT_SCHEDULE = {
+    "record-worker-heartbeat": {
+        "task": "tenants.tasks.record_worker_heartbeat",
+        "schedule": CELERY_HEARTBEAT_SECONDS,
+    },
+    "sweep-deliveries": {
+        "task": "calls.tasks.deliveries_sweep",
+        "schedule": env.float("DELIVERY_SWEEP_SECONDS", default=15.0),
+    },
+    "dispatch-syncs": {
+        "task": "connectors.tasks.syncs_dispatch",
+        "schedule": env.float("SYNC_DISPATCH_SECONDS", default=60.0),
+    },
+}
+# CRM sync: minutes between incremental runs and hours between full diffs per connection
+# (a connection's settings may override the minutes), and requests per 10 s per connection
+# (HubSpot's smallest burst limit is 100; syncs and call logging share it).
+SYNC_INCREMENTAL_MINUTES = env.int("SYNC_INCREMENTAL_MINUTES", default=5)
+SYNC_FULL_DIFF_HOURS = env.int("SYNC_FULL_DIFF_HOURS", default=24)
+CONNECTOR_REQUESTS_PER_10_SECONDS = env.int("CONNECTOR_REQUESTS_PER_10_SECONDS", default=90)
+# Seconds one sync task works before it saves its cursor and queues the rest (under the time limit).
+SYNC_RUN_SECONDS = env.float("SYNC_RUN_SECONDS", default=240.0)
+# A pending callback not attempted this many seconds after it was due (or this long past an
+# attempt's 10 s deadline) was lost with its worker or broker message: the sweeper re-sends it.
+DELIVERY_STALE_SECONDS = env.float("DELIVERY_STALE_SECONDS", default=30.0)
+# How many reverse proxies in front of the web processes append to X-Forwarded-For (0: none;
+# then REMOTE_ADDR is the client). Used for server-key IP allowlists.
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)

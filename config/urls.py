@@ -1,0 +1,20 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from tenants.health import healthz
+
+handler404 = "tenants.errors.not_found"
+handler500 = "tenants.errors.server_error"
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("tenants.urls")),
+    path("api/v1/", include("contacts.urls")),
+    path("api/v1/", include("routing.urls")),
+    path("api/v1/", include("calls.urls")),
+    path("api/v1/", include("connectors.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+]

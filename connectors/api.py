@@ -1,0 +1,239 @@
+"""REST endpoints: connections (credentials write-only), sync now, and sync runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from connectors import http, selectors, services
+from connectors.models import Connection, SyncRun
+from tenants.serializers import StrictModelSerializer, StrictSerializer
+
+CREDENTIAL_KEYS = {
+    "private_app_token",
+    "access_token",
+    "refresh_token",
+    "expires_at",
+    "client_id",
+    "client_secret",
+    "hub_id",
+    "base_url",
+    "authorize_url",
+}
+SYNCABLE_OBJECTS = {"contacts", "companies"}
+
+
+class ConnectionSerializer(StrictModelSerializer):
+    credentials = serializers.DictField(
+        write_only=True,
+        required=False,
+        help_text="private_app_token, or client_id + client_secret (then connect through "
+        "oauth, or give access_token, refresh_token, expires_at); optional hub_id, base_url. "
+        "Never returned.",
+    )
+    status = serializers.ChoiceField(
+        choices=[Connection.Status.ACTIVE, Connection.Status.DISABLED], required=False
+    )
+
+    class Meta:
+        model = Connection
+        fields = [
+            "id",
+            "provider",
+            "name",
+            "credentials",
+            "settings",
+            "status",
+            "last_error",
+            "next_incremental_at",
+            "last_full_diff_at",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = [
+            "last_error",
+            "next_incremental_at",
+            "last_full_diff_at",
+            "created_at",
+            "updated_at",
+        ]
+
+    def to_representation(self, instance: Connection) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        data["status"] = instance.status  # needs_attention is shown though it cannot be set
+        return data
+
+    def validate_credentials(self, value: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(value) - CREDENTIAL_KEYS)
+        if unknown:
+            raise serializers.ValidationError(f"Unknown key {unknown[0]!r}.")
+        if value.get("base_url"):
+            try:
+                http.check_url(str(value["base_url"]))
+            except http.HttpError as error:
+                raise serializers.ValidationError(f"base_url: {error}") from None
+        return value
+
+    def validate_settings(self, value: Any) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("Settings are a JSON object.")
+        objects = value.get("objects", ["contacts", "companies"])
+        if not isinstance(objects, list) or not set(objects) <= SYNCABLE_OBJECTS or not objects:
+            raise serializers.ValidationError("objects: a list of contacts and/or companies.")
+        custom = value.get("custom_fields", [])
+        if not isinstance(custom, list) or not all(isinstance(n, str) for n in custom):
+            raise serializers.ValidationError("custom_fields: a list of CRM property names.")
+        minutes = value.get("incremental_minutes", 5)
+        if not isinstance(minutes, int) or not 1 <= minutes <= 1440:
+            raise serializers.ValidationError("incremental_minutes: 1 to 1440.")
+        share = value.get("max_delete_share", 0.1)
+        if not isinstance(share, int | float) or not 0 <= share <= 1:
+            raise serializers.ValidationError("max_delete_share: a fraction from 0 to 1.")
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if self.instance is None:
+            credentials = attrs.get("credentials") or {}
+            oauth = {"client_id", "client_secret"}  # tokens come through oauth, or are given
+            if not credentials.get("private_app_token") and not oauth <= set(credentials):
+                raise serializers.ValidationError(
+                    {"credentials": "Give a private_app_token, or client_id and client_secret."}
+                )
+        return attrs
+
+
+class SyncRequestSerializer(StrictSerializer):
+    kind = serializers.ChoiceField(choices=SyncRun.Kind.choices, default=SyncRun.Kind.INCREMENTAL)
+
+
+class SyncRunSerializer(StrictModelSerializer):
+    class Meta:
+        model = SyncRun
+        fields = [
+            "id",
+            "kind",
+            "outcome",
+            "started_at",
+            "finished_at",
+            "pages",
+            "created",
+            "updated",
+            "unchanged",
+            "deleted",
+            "invalid_records",
+            "invalid_numbers",
+            "rate_limit_waits",
+            "error",
+        ]
+        read_only_fields = fields
+
+
+class ConnectionList(generics.ListCreateAPIView):
+    """List the tenant's CRM connections or add one."""
+
+    api_scope = "connections"
+    serializer_class = ConnectionSerializer
+    parser_classes = [JSONParser]
+
+    def get_queryset(self) -> QuerySet[Connection]:
+        return selectors.connection_list()
+
+    def perform_create(self, serializer: ConnectionSerializer) -> None:
+        serializer.instance = services.connection_create(
+            tenant=self.request.user.tenant, **serializer.validated_data
+        )
+
+
+class ConnectionDetail(generics.RetrieveUpdateDestroyAPIView):
+    """Read, change (credentials merged, never shown) or delete a connection and its contacts."""
+
+    api_scope = "connections"
+    serializer_class = ConnectionSerializer
+    parser_classes = [JSONParser]
+    http_method_names = ["get", "patch", "delete", "options"]
+
+    def get_queryset(self) -> QuerySet[Connection]:
+        return selectors.connection_list()
+
+    def perform_update(self, serializer: ConnectionSerializer) -> None:
+        serializer.instance = services.connection_update(
+            connection=serializer.instance, **serializer.validated_data
+        )
+
+    def perform_destroy(self, instance: Connection) -> None:
+        services.connection_delete(connection=instance)
+
+
+class ConnectionSync(generics.GenericAPIView):
+    """Queue a sync now: incremental (changes since the cursor) or full (diff and deletes)."""
+
+    api_scope = "connections"
+    serializer_class = SyncRequestSerializer
+    parser_classes = [JSONParser]
+
+    def post(self, request: Request, pk: int) -> Response:
+        connection = get_object_or_404(selectors.connection_list(), pk=pk)
+        body = SyncRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        services.sync_enqueue(connection=connection, kind=body.validated_data["kind"])
+        return Response({"queued": body.validated_data["kind"]}, status=status.HTTP_202_ACCEPTED)
+
+
+class SyncRunList(generics.ListAPIView):
+    """The connection's sync runs, newest first, with their counts and errors."""
+
+    api_scope = "connections"
+    serializer_class = SyncRunSerializer
+
+    def get_queryset(self) -> QuerySet[SyncRun]:
+        connection = get_object_or_404(selectors.connection_list(), pk=self.kwargs["pk"])
+        return selectors.sync_run_list(connection=connection)
+
+
+class AuthorizeUrlSerializer(serializers.Serializer):
+    authorize_url = serializers.URLField(read_only=True)
+
+
+class ConnectionOAuthStart(generics.GenericAPIView):
+    """Start OAuth: the URL to send the tenant's CRM admin to (HubSpot's consent page)."""
+
+    api_scope = "connections"
+    serializer_class = AuthorizeUrlSerializer
+
+    @extend_schema(request=None, responses=AuthorizeUrlSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        connection = get_object_or_404(selectors.connection_list(), pk=pk)
+        return Response({"authorize_url": services.oauth_start(connection=connection)})
+
+
+class OAuthCallbackQuerySerializer(serializers.Serializer):
+    state = serializers.CharField()
+    code = serializers.CharField(required=False)
+    error = serializers.CharField(required=False)
+
+
+class ConnectionOAuthCallback(generics.GenericAPIView):
+    """Where the CRM sends the browser back: checks `state`, stores the tokens encrypted."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    serializer_class = OAuthCallbackQuerySerializer
+
+    def get(self, request: Request) -> Response:
+        query = OAuthCallbackQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        if "code" not in query.validated_data:
+            reason = query.validated_data.get("error", "no code")
+            raise serializers.ValidationError({"code": f"The CRM did not grant access ({reason})."})
+        connection = services.oauth_complete(
+            state=query.validated_data["state"], code=query.validated_data["code"]
+        )
+        return Response({"connection": connection.pk, "status": connection.status})

@@ -1,0 +1,203 @@
+"""CRM calls over the one HTTP client: whole bodies and headers, retries, Retry-After, budgets.
+
+connectors/http.py answers a status and a 4 KB excerpt, enough for callbacks but not for a CRM
+page of 200 records, and no headers (Retry-After, X-HubSpot-RateLimit-*). Until it grows a way to
+return them, `_send` below drives http.py's own guarded session (same SSRF guard, same deadline
+watchdog, same redaction) and keeps the headers and up to MAX_BODY_BYTES of body.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.core.cache import cache
+
+from connectors import http
+from connectors.interface import ConnectorError
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 16 * 1024 * 1024
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Background syncs stop at this share of a connection's request budget: call logging keeps the rest.
+SYNC_BUDGET_SHARE = 0.8
+
+
+@dataclass(frozen=True)
+class CrmResponse:
+    status_code: int
+    headers: Mapping[str, str]  # lower-cased names
+    body: bytes
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body)
+        except ValueError as error:
+            raise ConnectorError(
+                f"The CRM answered {self.status_code} with invalid JSON."
+            ) from error
+
+
+class CrmClient:
+    """Requests for one connection: a request budget, retries with backoff, Retry-After.
+
+    Every client of a connection spends one shared budget of requests per 10 s; a client with
+    budget_share < 1 (background syncs) stops at that share of it, so the rest is always left
+    for call logging.
+    """
+
+    def __init__(
+        self,
+        *,
+        connection_id: int,
+        deadline_seconds: float = 30.0,
+        max_attempts: int = 5,
+        max_wait_seconds: float = 60.0,
+        budget_share: float = 1.0,
+    ) -> None:
+        self.connection_id = connection_id
+        self.deadline_seconds = deadline_seconds
+        self.max_attempts = max_attempts
+        self.max_wait_seconds = max_wait_seconds
+        self.budget_share = budget_share
+        self.rate_limit_waits = 0
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        form: Mapping[str, str] | None = None,
+        retry_after_of: Callable[[CrmResponse], float | None] | None = None,
+    ) -> CrmResponse:
+        """Send, retrying network errors, 429 and 5xx; return any other response as it is."""
+        headers = dict(headers or {})
+        body = None
+        if json_body is not None:
+            body, headers["Content-Type"] = json.dumps(json_body).encode(), "application/json"
+        elif form is not None:
+            body = urlencode(form).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        if params:
+            url = f"{url}?{urlencode(params, doseq=True)}"
+        for attempt in range(1, self.max_attempts + 1):
+            self._spend_budget()
+            try:
+                response = _send(method, url, headers, body, self.deadline_seconds)
+            except http.HttpError as error:
+                if error.error_class in ("blocked_ip", "invalid_url"):
+                    raise ConnectorError(str(error), permanent=True) from None
+                if attempt == self.max_attempts:
+                    raise ConnectorError(str(error)) from None
+                time.sleep(_backoff(attempt))
+                continue
+            if response.status_code not in RETRYABLE_STATUSES:
+                return response
+            wait = (retry_after_of(response) if retry_after_of else None) or retry_after(response)
+            wait = wait if wait is not None else _backoff(attempt)
+            if attempt == self.max_attempts or wait > self.max_wait_seconds:
+                raise ConnectorError(
+                    f"{method} {http._display(url)} answered {response.status_code} "
+                    f"(attempt {attempt}; next wait {wait:.0f} s).",
+                    retry_after=wait,
+                )
+            if response.status_code == 429:
+                self.rate_limit_waits += 1
+            time.sleep(wait)
+        raise AssertionError("unreachable")
+
+    def _spend_budget(self) -> None:
+        """Keep this connection under CONNECTOR_REQUESTS_PER_10_SECONDS (shared by all workers)."""
+        limit = max(1, int(settings.CONNECTOR_REQUESTS_PER_10_SECONDS * self.budget_share))
+        while True:
+            window = int(time.time() // 10)
+            key = f"crm-budget:{self.connection_id}:{window}"
+            cache.add(key, 0, timeout=20)
+            try:
+                used = cache.incr(key)
+            except ValueError:  # expired between add and incr
+                continue
+            if used <= limit:
+                return
+            self.rate_limit_waits += 1
+            time.sleep(max(0.05, (window + 1) * 10 - time.time()))
+
+
+def retry_after(response: CrmResponse) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date), if any."""
+    value = response.headers.get("retry-after", "").strip()
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def _backoff(attempt: int) -> float:
+    return min(30.0, 0.5 * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)  # noqa: S311
+
+
+def _send(
+    method: str, url: str, headers: dict[str, str], body: bytes | None, deadline_seconds: float
+) -> CrmResponse:
+    """One request through http.py's guarded session, keeping headers and the whole body."""
+    http.check_url(url)
+    started = time.monotonic()
+    budget = http._budget
+    budget.deadline, budget.sockets = started + deadline_seconds, []
+    watchdog = threading.Timer(deadline_seconds, http._cut_sockets, args=(budget.sockets,))
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        with http._session() as session:
+            response = session.request(
+                method,
+                url,
+                headers=headers,
+                data=body,
+                timeout=(deadline_seconds, deadline_seconds),
+                allow_redirects=False,
+                stream=True,
+            )
+            with response:
+                chunks, size = [], 0
+                for chunk in response.iter_content(chunk_size=65536):
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size > MAX_BODY_BYTES:
+                        raise http.HttpError("too_large", "The CRM's answer is too large.")
+    except http.HttpError:
+        raise
+    except Exception as error:
+        expired = time.monotonic() - started >= deadline_seconds - 0.01
+        error_class = "timeout" if expired else http._error_class(error)
+        message = http._redact(
+            f"{method} {http._display(url)} failed: {type(error).__name__}: {error}", url
+        )
+        for secret in (headers.get("Authorization"),):
+            if secret:
+                message = message.replace(secret, "[redacted]")
+        raise http.HttpError(error_class, message) from None
+    finally:
+        watchdog.cancel()
+        budget.deadline, budget.sockets = None, []
+    lowered = {name.lower(): value for name, value in response.headers.items()}
+    return CrmResponse(status_code=response.status_code, headers=lowered, body=b"".join(chunks))

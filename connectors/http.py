@@ -1,0 +1,273 @@
+"""The one outbound HTTP client: total deadline, no redirects, SSRF guard, redacted errors.
+
+Every request to a tenant-supplied URL goes through `post`/`request` here, the only caller of
+`requests`. Three guarantees:
+
+- **Deadline**: one wall-clock budget per request (connect + send + headers + body), enforced by
+  shutting the socket down when it runs out; a receiver dripping a byte a second cannot hold us.
+- **SSRF guard**: the host is resolved once, every resolved address is checked (loopback,
+  private, link-local, CGNAT, metadata, multicast, IPv4 embedded in IPv6 ...) and the socket is
+  opened to the checked address itself, so DNS rebinding cannot swap it. Redirects are never
+  followed. `settings.ALLOW_PRIVATE_URLS` lifts the address check (tests, local demos only).
+- **Redaction**: header values and the query string never appear in raised messages or logs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import requests
+from django.conf import settings
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+logger = logging.getLogger(__name__)
+
+RESPONSE_EXCERPT_BYTES = 4096
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_EXTRA_BLOCKED = [
+    ipaddress.ip_network(n) for n in ("100.64.0.0/10", "192.0.0.0/24", "198.18.0.0/15", "0.0.0.0/8")
+]
+
+
+class HttpError(Exception):
+    """A request that got no HTTP response; `error_class` names why (blocked_ip, timeout, ...)."""
+
+    def __init__(self, error_class: str, message: str) -> None:
+        super().__init__(message)
+        self.error_class = error_class
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    status_code: int
+    excerpt: str  # the first RESPONSE_EXCERPT_BYTES of the body, decoded leniently
+    latency_ms: int
+
+
+def is_blocked_address(address: str) -> bool:
+    """True for any address a tenant-supplied URL must not reach (not a public unicast one)."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(ip)
+        if embedded is not None:
+            return is_blocked_address(str(embedded))
+    if any(ip in network for network in _EXTRA_BLOCKED if network.version == ip.version):
+        return True
+    return not ip.is_global or ip.is_multicast
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    if ip in _NAT64 or int(ip) >> 32 == 0:  # NAT64, or the deprecated IPv4-compatible ::a.b.c.d
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
+def check_url(url: str) -> None:
+    """Raise HttpError('invalid_url' or 'blocked_ip') for a URL we must never call.
+
+    Checks what can be checked without DNS (save time); resolved addresses are checked again
+    when connecting.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise HttpError("invalid_url", "Use an http:// or https:// URL with a host name.")
+    if parts.username is not None or parts.password is not None:
+        raise HttpError("invalid_url", "Put credentials in a header, not in the URL.")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError as error:
+        raise HttpError("invalid_url", "The URL's port is not a number from 1 to 65535.") from error
+    if settings.ALLOW_PRIVATE_URLS:
+        return
+    host = parts.hostname
+    if host == "localhost" or host.endswith(".localhost"):
+        raise HttpError("blocked_ip", "The URL points at this machine (localhost).")
+    try:
+        blocked = is_blocked_address(host)
+    except ValueError:
+        return  # a name: checked on its resolved addresses at connect time
+    if blocked:
+        raise HttpError("blocked_ip", "The URL points at a private or reserved address.")
+
+
+class _Budget(threading.local):
+    deadline: float | None = None
+    sockets: list[socket.socket]
+
+    def __init__(self) -> None:
+        self.sockets = []
+
+
+_budget = _Budget()
+
+
+def _guarded_connect(host: str, port: int, timeout: float | None) -> socket.socket:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        raise HttpError("dns", f"Cannot resolve the host {host!r}.") from error
+    if not settings.ALLOW_PRIVATE_URLS and any(is_blocked_address(i[4][0]) for i in infos):
+        raise HttpError("blocked_ip", f"{host!r} resolves to a private or reserved address.")
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    _budget.sockets.append(sock)
+    remaining = _remaining()
+    sock.settimeout(min(t for t in (timeout, remaining) if t is not None) if remaining else timeout)
+    try:
+        sock.connect(address)  # the very address we checked: no second lookup to rebind
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _remaining() -> float | None:
+    if _budget.deadline is None:
+        return None
+    return max(0.001, _budget.deadline - time.monotonic())
+
+
+class _GuardedHTTPConnection(HTTPConnection):
+    def _new_conn(self) -> socket.socket:
+        return _guarded_connect(self._dns_host, self.port, self.timeout)
+
+
+class _GuardedHTTPSConnection(HTTPSConnection):
+    def _new_conn(self) -> socket.socket:
+        return _guarded_connect(self._dns_host, self.port, self.timeout)
+
+
+class _GuardedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _GuardedHTTPConnection
+
+
+class _GuardedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _GuardedHTTPSConnection
+
+
+class _GuardedAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args: object, **kwargs: object) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _GuardedHTTPPool,
+            "https": _GuardedHTTPSPool,
+        }
+
+
+def _session() -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False  # no proxy or netrc from the environment: we check the real target
+    adapter = _GuardedAdapter(max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def request(
+    method: str,
+    url: str,
+    *,
+    deadline_seconds: float,
+    headers: dict[str, str] | None = None,
+    body: bytes | None = None,
+    secret_headers: tuple[str, ...] = (),
+) -> HttpResponse:
+    """Send one request within deadline_seconds in total; never follow a redirect.
+
+    Any HTTP status is a response (the caller decides what 3xx/4xx/5xx mean); no response at all
+    raises HttpError. Values of `secret_headers` never appear in the error message.
+    """
+    check_url(url)
+    headers = headers or {}
+    secrets = [headers[h] for h in secret_headers if headers.get(h)]
+    started = time.monotonic()
+    _budget.deadline, _budget.sockets = started + deadline_seconds, []
+    watchdog = threading.Timer(deadline_seconds, _cut_sockets, args=(_budget.sockets,))
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        with _session() as session:
+            response = session.request(
+                method,
+                url,
+                headers=headers,
+                data=body,
+                timeout=(deadline_seconds, deadline_seconds),
+                allow_redirects=False,
+                stream=True,
+            )
+            with response:
+                excerpt = _read_excerpt(response)
+    except HttpError:
+        raise
+    except Exception as error:
+        expired = time.monotonic() - started >= deadline_seconds - 0.01
+        error_class = "timeout" if expired else _error_class(error)
+        message = _redact(f"{method} {_display(url)} failed: {type(error).__name__}: {error}", url)
+        for secret in secrets:
+            message = message.replace(secret, "[redacted]")
+        logger.info("%s", message)
+        raise HttpError(error_class, message) from None
+    finally:
+        watchdog.cancel()
+        _budget.deadline, _budget.sockets = None, []
+    latency_ms = int((time.monotonic() - started) * 1000)
+    return HttpResponse(status_code=response.status_code, excerpt=excerpt, latency_ms=latency_ms)
+
+
+def post(url: str, **kwargs: object) -> HttpResponse:
+    return request("POST", url, **kwargs)  # type: ignore[arg-type]
+
+
+def _read_excerpt(response: requests.Response) -> str:
+    """Read at most RESPONSE_EXCERPT_BYTES (memory stays bounded whatever the receiver sends)."""
+    chunks, size = [], 0
+    for chunk in response.iter_content(chunk_size=1024):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= RESPONSE_EXCERPT_BYTES:
+            break
+    return b"".join(chunks)[:RESPONSE_EXCERPT_BYTES].decode("utf-8", errors="replace")
+
+
+def _cut_sockets(sockets: list[socket.socket]) -> None:
+    for sock in list(sockets):
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+def _error_class(error: Exception) -> str:
+    if isinstance(error, requests.exceptions.SSLError):
+        return "tls"
+    if isinstance(error, requests.exceptions.Timeout):
+        return "timeout"
+    if isinstance(error, requests.exceptions.ConnectionError):
+        text = str(error).lower()
+        return "connect_refused" if "refused" in text else "connection"
+    return "error"
+
+
+def _display(url: str) -> str:
+    """The URL without its query string or fragment (where tokens tend to hide)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+def _redact(message: str, url: str) -> str:
+    query = urlsplit(url).query
+    return message.replace(query, "[redacted]") if query else message

@@ -1,0 +1,289 @@
+"""HubSpot CRM v3: incremental search by modification time, id listing, phone search, OAuth.
+
+Reference: ../shared/reference/crm-apis.md section 1.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlencode
+
+from connectors.client import SYNC_BUDGET_SHARE, CrmClient, CrmResponse
+from connectors.hubspot import mapping
+from connectors.interface import (
+    ConnectionConfig,
+    ConnectorError,
+    CredentialsSaver,
+    Cursor,
+    Page,
+    SourceRecord,
+)
+from contacts import phone_numbers
+
+DEFAULT_BASE_URL = "https://api.hubapi.com"
+AUTHORIZE_URL = "https://app.hubspot.com/oauth/authorize"
+OAUTH_SCOPES = "crm.objects.contacts.read crm.objects.companies.read"
+SEARCH_PAGE_SIZE = 200  # the search API's maximum `limit`
+LIST_PAGE_SIZE = 100  # the list API's maximum `limit`
+# Search never returns more than 10,000 results per query (paging further is a 400): each page
+# starts a new query at the last modification time seen instead of paging on.
+SEARCH_RESULT_CAP = 10_000
+# Search indexing lags writes by seconds: start the next run a little before the last change.
+INDEX_LAG_OVERLAP_MS = 30_000
+REFRESH_MARGIN_SECONDS = 60
+
+
+class HubSpotConnector:
+    def __init__(self, config: ConnectionConfig, save_credentials: CredentialsSaver) -> None:
+        self.credentials = dict(config.credentials)
+        self.settings = config.settings
+        self.save_credentials = save_credentials
+        self.base_url = str(self.credentials.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
+        share = SYNC_BUDGET_SHARE if config.background else 1.0
+        self.client = CrmClient(connection_id=config.connection_id, budget_share=share)
+        self.custom_fields = tuple(self.settings.get("custom_fields") or ())
+        self.portal_id = str(self.credentials.get("hub_id") or self.settings.get("hub_id") or "")
+
+    @property
+    def rate_limit_waits(self) -> int:
+        return self.client.rate_limit_waits
+
+    def object_types(self) -> tuple[str, ...]:
+        wanted = self.settings.get("objects") or ["contacts", "companies"]
+        return tuple(t for t in ("contacts", "companies") if t in wanted)
+
+    def changed_since(self, object_type: str, cursor: Cursor) -> Page:
+        if cursor.after and cursor.seen_in_window + SEARCH_PAGE_SIZE > SEARCH_RESULT_CAP:
+            raise ConnectorError(
+                f"More than {SEARCH_RESULT_CAP} HubSpot {object_type} share one modification "
+                "time; the search API cannot page past them.",
+                permanent=True,
+            )
+        modified = mapping.MODIFIED_PROPERTY[object_type]
+        since = {"propertyName": modified, "operator": "GTE", "value": str(cursor.since_ms)}
+        body: dict[str, Any] = {
+            "filterGroups": [{"filters": [since]}],
+            "sorts": [{"propertyName": modified, "direction": "ASCENDING"}],
+            "properties": mapping.properties_to_request(object_type, self.custom_fields),
+            "limit": SEARCH_PAGE_SIZE,
+        }
+        if cursor.after:
+            body["after"] = cursor.after
+        data = self._json("POST", f"/crm/v3/objects/{object_type}/search", json_body=body)
+        results = data.get("results") if isinstance(data, dict) else None
+        if not isinstance(results, list):
+            raise ConnectorError(f"HubSpot sent a {object_type} search page without results.")
+        records, invalid, times = [], 0, [cursor.since_ms]
+        for obj in results:
+            try:
+                times.append(mapping.modified_ms(object_type, obj))
+                records.append(
+                    mapping.record_from_object(
+                        object_type, obj, portal_id=self.portal_id, custom_fields=self.custom_fields
+                    )
+                )
+            except mapping.UnreadableRecord:
+                invalid += 1
+        page_max = max(times)
+        max_seen = max(cursor.max_seen_ms, page_max)
+        after = ((data.get("paging") or {}).get("next") or {}).get("after")
+        if not after:
+            start = max(0, max_seen - INDEX_LAG_OVERLAP_MS) if max_seen else cursor.since_ms
+            return Page(tuple(records), Cursor(since_ms=start, max_seen_ms=max_seen), True, invalid)
+        if min(times[1:], default=page_max) < page_max:
+            # Keyset paging: the next query starts at this page's last modification time (GTE,
+            # so its last records come again, unchanged). A record edited while we page moves
+            # ahead of us instead of shifting offsets under us, and no query nears the cap.
+            next_cursor = Cursor(since_ms=page_max, max_seen_ms=max_seen)
+        else:
+            # The whole page shares one modification time (a bulk import): a new query would
+            # answer this page again, so page on by offset in this one.
+            next_cursor = Cursor(
+                since_ms=cursor.since_ms,
+                after=str(after),
+                seen_in_window=cursor.seen_in_window + len(results),
+                max_seen_ms=max_seen,
+            )
+        return Page(tuple(records), next_cursor, done=False, invalid=invalid)
+
+    def all_ids(self, object_type: str) -> Iterator[list[str]]:
+        prefix = mapping.COMPANY_ID_PREFIX if object_type == "companies" else ""
+        after: str | None = None
+        while True:
+            params = {"limit": LIST_PAGE_SIZE, "properties": "hs_object_id", "archived": "false"}
+            if after:
+                params["after"] = after
+            data = self._json("GET", f"/crm/v3/objects/{object_type}", params=params)
+            results = data.get("results") if isinstance(data, dict) else None
+            if not isinstance(results, list) or any(
+                not isinstance(o, dict) or not o.get("id") for o in results
+            ):
+                raise ConnectorError(f"HubSpot sent a {object_type} list page that cannot be read.")
+            yield [prefix + str(o["id"]) for o in results]
+            after = ((data.get("paging") or {}).get("next") or {}).get("after")
+            if not after:
+                return
+
+    def find_by_phone(self, e164: str) -> list[SourceRecord]:
+        # Search matches the stored string only (EQ) or whole tokens: send a few variants and
+        # keep only what really is this number. Max 5 filter groups per search.
+        variants = [e164, e164.lstrip("+")]
+        groups = [
+            {"filters": [{"propertyName": prop, "operator": "EQ", "value": value}]}
+            for prop in ("phone", "mobilephone")
+            for value in variants
+        ]
+        body = {
+            "filterGroups": groups,
+            "properties": mapping.properties_to_request("contacts", self.custom_fields),
+            "limit": 20,
+        }
+        data = self._json("POST", "/crm/v3/objects/contacts/search", json_body=body)
+        found = []
+        for obj in data.get("results") or []:
+            try:
+                record = mapping.record_from_object(
+                    "contacts", obj, portal_id=self.portal_id, custom_fields=self.custom_fields
+                )
+            except mapping.UnreadableRecord:
+                continue
+            region = record.country or None
+            if any(phone_numbers.normalize(p.number, region).e164 == e164 for p in record.phones):
+                found.append(record)
+        return found
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._authorized(method, path, **kwargs)
+        if response.status_code >= 400:
+            raise _error(response, f"{method} {path}")
+        return response.json()
+
+    def _authorized(self, method: str, path: str, **kwargs: Any) -> CrmResponse:
+        oauth = not self.credentials.get("private_app_token")
+        if (
+            oauth
+            and float(self.credentials.get("expires_at") or 0)
+            < time.time() + REFRESH_MARGIN_SECONDS
+        ):
+            self._refresh()
+        response = self._send(method, path, **kwargs)
+        if response.status_code == 401 and oauth:
+            # HubSpot says to track the TTL rather than trust a 401; a 401 still means retry once.
+            self._refresh()
+            response = self._send(method, path, **kwargs)
+        if response.status_code == 401:
+            kind = "OAuth access token" if oauth else "private-app token"
+            raise ConnectorError(
+                f"HubSpot rejected the {kind} (401): {_message(response)}", permanent=True
+            )
+        return response
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> CrmResponse:
+        token = self.credentials.get("private_app_token") or self.credentials.get("access_token")
+        return self.client.send(
+            method,
+            self.base_url + path,
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            retry_after_of=_rate_limit_wait,
+            **kwargs,
+        )
+
+    def authorization_url(self, *, state: str, redirect_uri: str) -> str:
+        """Where to send the user to grant access (the authorization-code flow)."""
+        query = {
+            "client_id": self._required("client_id")["client_id"],
+            "redirect_uri": redirect_uri,
+            "scope": OAUTH_SCOPES,
+            "state": state,
+        }
+        base = self.credentials.get("authorize_url") or AUTHORIZE_URL
+        return f"{base}?{urlencode(query)}"
+
+    def connect(self, *, code: str, redirect_uri: str) -> None:
+        """Trade the authorization code from the callback for tokens, and save them."""
+        self._token_request(
+            {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri},
+            failure="Connecting HubSpot failed",
+        )
+
+    def _refresh(self) -> None:
+        """Trade the refresh token for a new access token (POST /oauth/v1/token, form-encoded)."""
+        self._required("refresh_token")
+        self._token_request(
+            {"grant_type": "refresh_token", "refresh_token": self.credentials["refresh_token"]},
+            failure="Refreshing the HubSpot OAuth token failed",
+        )
+
+    def _required(self, *names: str) -> dict[str, Any]:
+        missing = [n for n in ("client_id", "client_secret", *names) if not self.credentials.get(n)]
+        if missing:
+            raise ConnectorError(
+                "HubSpot OAuth needs " + ", ".join(missing) + " in the connection's credentials.",
+                permanent=True,
+            )
+        return self.credentials
+
+    def _token_request(self, form: dict[str, str], *, failure: str) -> None:
+        self._required()
+        response = self.client.send(
+            "POST",
+            self.base_url + "/oauth/v1/token",
+            form={
+                **form,
+                "client_id": self.credentials["client_id"],
+                "client_secret": self.credentials["client_secret"],
+            },
+        )
+        if response.status_code != 200:
+            raise ConnectorError(
+                f"{failure} ({response.status_code}: {_message(response)}); "
+                "reconnect the HubSpot app.",
+                permanent=response.status_code < 500,
+            )
+        tokens = response.json()
+        if not isinstance(tokens, dict) or not tokens.get("access_token"):
+            raise ConnectorError("HubSpot's token endpoint answered without an access_token.")
+        self.credentials.update(
+            access_token=tokens["access_token"],
+            refresh_token=tokens.get("refresh_token") or self.credentials.get("refresh_token"),
+            expires_at=time.time() + float(tokens.get("expires_in") or 1800),
+        )
+        if tokens.get("hub_id"):
+            self.credentials["hub_id"] = str(tokens["hub_id"])
+        self.save_credentials(dict(self.credentials))
+
+
+def _rate_limit_wait(response: CrmResponse) -> float | None:
+    """HubSpot's 429: Retry-After when sent, else the rolling interval; DAILY waits for hours."""
+    if response.status_code != 429:
+        return None
+    try:
+        policy = (response.json() or {}).get("policyName")
+    except ConnectorError:
+        policy = None
+    if policy == "DAILY":
+        return 3600.0  # above any in-run wait: the run ends and the next one is later
+    if response.headers.get("retry-after"):
+        return None  # the client reads Retry-After itself
+    interval = response.headers.get("x-hubspot-ratelimit-interval-milliseconds")
+    return int(interval) / 1000 if interval and interval.isdigit() else None
+
+
+def _message(response: CrmResponse) -> str:
+    try:
+        body = response.json()
+    except ConnectorError:
+        return response.body[:200].decode("utf-8", "replace")
+    if isinstance(body, dict):
+        return str(body.get("message") or body.get("category") or body.get("status") or "")[:300]
+    return ""
+
+
+def _error(response: CrmResponse, what: str) -> ConnectorError:
+    # 4xx other than 429 will not heal by retrying the same request.
+    status = response.status_code
+    return ConnectorError(
+        f"HubSpot answered {status} to {what}: {_message(response)}", permanent=400 <= status < 500
+    )

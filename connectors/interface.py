@@ -1,0 +1,113 @@
+"""The provider interface: what every CRM connector does, in small frozen dataclasses."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class ConnectorError(Exception):
+    """Any failure talking to a CRM; `permanent` means retrying will not help (bad credentials)."""
+
+    def __init__(
+        self, message: str, *, permanent: bool = False, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class SourcePhone:
+    number: str  # as written in the CRM; contacts/phone_numbers reads it
+    kind: str  # mobile, work, home, other
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    """One CRM contact or company, in our words."""
+
+    external_id: str
+    first_name: str = ""
+    last_name: str = ""
+    company: str = ""
+    is_company: bool = False
+    crm_url: str = ""
+    country: str = ""  # ISO 3166 alpha-2 when the CRM gave a readable one
+    phones: tuple[SourcePhone, ...] = ()
+    custom_fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where an incremental listing of one object type stands (stored as JSON per page)."""
+
+    since_ms: int = 0  # lower bound (inclusive) of the modification times still to read
+    after: str | None = None  # the CRM's opaque paging token, when paging inside one query
+    seen_in_window: int = 0
+    max_seen_ms: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "since_ms": self.since_ms,
+            "after": self.after,
+            "seen_in_window": self.seen_in_window,
+            "max_seen_ms": self.max_seen_ms,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> Cursor:
+        return cls(**data) if data else cls()
+
+
+@dataclass(frozen=True)
+class Page:
+    records: tuple[SourceRecord, ...]
+    cursor: Cursor  # where the next page starts
+    done: bool  # no more changes now; `cursor` is where the next run starts
+    invalid: int = 0  # records the CRM sent that could not be read (counted, skipped)
+
+
+@dataclass(frozen=True)
+class ConnectionConfig:
+    connection_id: int
+    credentials: Mapping[str, Any]
+    settings: Mapping[str, Any]
+    background: bool = True  # a sync: may use only SYNC_BUDGET_SHARE of the request budget
+
+
+CredentialsSaver = Callable[[dict[str, Any]], None]
+
+
+class Connector(Protocol):
+    """A CRM. Constructed per run with the connection's config and a way to persist new tokens."""
+
+    def __init__(self, config: ConnectionConfig, save_credentials: CredentialsSaver) -> None: ...
+
+    def object_types(self) -> tuple[str, ...]:
+        """The object types this connection syncs (e.g. contacts, companies)."""
+        ...
+
+    def changed_since(self, object_type: str, cursor: Cursor) -> Page:
+        """One page of records of object_type modified at or after the cursor."""
+        ...
+
+    def all_ids(self, object_type: str) -> Iterator[list[str]]:
+        """Every live external id of object_type, a page at a time (for the full diff)."""
+        ...
+
+    def find_by_phone(self, e164: str) -> list[SourceRecord]:
+        """Contacts whose stored number matches e164 as the CRM's search can match it."""
+        ...
+
+    def authorization_url(self, *, state: str, redirect_uri: str) -> str:
+        """OAuth: where the user grants access (ConnectorError(permanent) without OAuth)."""
+        ...
+
+    def connect(self, *, code: str, redirect_uri: str) -> None:
+        """OAuth: trade the callback's code for tokens and save them."""
+        ...
+
+    @property
+    def rate_limit_waits(self) -> int: ...

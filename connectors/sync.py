@@ -1,0 +1,280 @@
+"""The sync engine: incremental upserts page by page, the guarded full diff, the dispatcher.
+
+Only this module catches ConnectorError and records what happened (SyncRun, connection status).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db import connection as db
+from django.db import transaction
+from django.utils import timezone
+
+from connectors.interface import Connector, ConnectorError, Cursor, SourceRecord
+from connectors.models import Connection, SyncRun
+from connectors.services import connector_for_connection
+from contacts.models import Contact, ContactPhone
+from contacts.services import PhoneInput, contact_delete, contact_upsert
+from tenants.scoping import across_all_tenants
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_DELETE_SHARE = 0.10
+_LOCK_NAMESPACE = 0x43_42_53_59 << 32  # "CBSY": keeps our advisory locks apart from others'
+_FALLBACK_LOCK_SECONDS = 600
+
+
+@dataclass
+class Counts:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    invalid_records: int = 0
+    invalid_numbers: int = 0
+
+
+def connection_sync(
+    *, connection_id: int, kind: str, time_budget: float | None = None
+) -> SyncRun | None:
+    """Run one sync of the connection (in the caller's tenant scope); None if one is running.
+
+    An incremental run stops after `time_budget` seconds with its cursor saved; the returned
+    run's `error` is empty and `more_pending` tells the caller to queue the rest.
+    """
+    with _sync_lock(connection_id) as locked:
+        if not locked:
+            logger.info("A sync of connection %s is already running: skipped", connection_id)
+            return None
+        connection = Connection.objects.select_related("tenant").get(pk=connection_id)
+        if connection.status == Connection.Status.DISABLED:
+            return None
+        # We hold the lock, so a run still marked running died with its worker (kill -9, OOM).
+        SyncRun.objects.filter(connection=connection, outcome=SyncRun.Outcome.RUNNING).update(
+            outcome=SyncRun.Outcome.FAILED,
+            error="The worker running this sync died; the next run resumed from its cursor.",
+            finished_at=timezone.now(),
+        )
+        run = SyncRun.objects.create(tenant=connection.tenant, connection=connection, kind=kind)
+        connector = connector_for_connection(connection)
+        try:
+            if kind == SyncRun.Kind.FULL:
+                _full_diff(connection, connector, run)
+            else:
+                run.more_pending = _incremental(connection, connector, run, time_budget)
+        except ConnectorError as error:
+            _fail(connection, run, error)
+        except Exception as error:  # a bug or the database: recorded here, raised to Celery
+            run.outcome, run.error = (
+                SyncRun.Outcome.FAILED,
+                f"Internal error ({type(error).__name__}).",
+            )
+            raise
+        finally:
+            run.rate_limit_waits = connector.rate_limit_waits
+            run.finished_at = timezone.now()
+            run.save()
+        return run
+
+
+def _incremental(
+    connection: Connection, connector: Connector, run: SyncRun, time_budget: float | None
+) -> bool:
+    started = time.monotonic()
+    cursors = dict(connection.sync_cursor)
+    for object_type in connector.object_types():
+        cursor = Cursor.from_json(cursors.get(object_type))
+        while True:
+            page = connector.changed_since(object_type, cursor)
+            with transaction.atomic():
+                counts = _upsert_page(connection, page.records)
+                cursors[object_type] = page.cursor.as_json()
+                # The cursor commits with the page: a killed worker resumes after the last page.
+                Connection.objects.filter(pk=connection.pk).update(sync_cursor=cursors)
+                _add(run, counts, invalid=page.invalid)
+                run.save()
+            cursor = page.cursor
+            if page.done:
+                break
+            if time_budget is not None and time.monotonic() - started > time_budget:
+                run.outcome = SyncRun.Outcome.SUCCEEDED  # its pages are in; the next task goes on
+                return True
+    minutes = connection.settings.get("incremental_minutes") or settings.SYNC_INCREMENTAL_MINUTES
+    run.outcome = SyncRun.Outcome.SUCCEEDED
+    Connection.objects.filter(pk=connection.pk).update(
+        status=Connection.Status.ACTIVE,
+        last_error="",
+        next_incremental_at=timezone.now() + timedelta(minutes=minutes),
+    )
+    return False
+
+
+def _upsert_page(connection: Connection, records: Sequence[SourceRecord]) -> Counts:
+    counts = Counts()
+    latest = {r.external_id: r for r in records}  # the same record twice in a page: last wins
+    existing = {
+        c.external_id: c
+        for c in Contact.objects.select_related("tenant")
+        .prefetch_related("phones")
+        .filter(source_connection_id=connection.pk, external_id__in=list(latest))
+    }
+    touched = []
+    for record in latest.values():
+        fields = {
+            "first_name": record.first_name,
+            "last_name": record.last_name,
+            "company": record.company,
+            "is_company": record.is_company,
+            "crm_url": record.crm_url,
+            "country": record.country,
+            "custom_fields": dict(record.custom_fields),
+        }
+        phones = [PhoneInput(p.number, p.kind) for p in record.phones]
+        current = existing.get(record.external_id)
+        if current is not None and _unchanged(current, fields, phones):
+            counts.unchanged += 1
+            continue
+        try:
+            with transaction.atomic():
+                contact, created = contact_upsert(
+                    tenant=connection.tenant,
+                    external_id=record.external_id,
+                    source_connection_id=connection.pk,
+                    existing=current,
+                    phones=phones,
+                    **fields,
+                )
+        except ValidationError as error:
+            logger.info("Record %s of connection %s: %s", record.external_id, connection.pk, error)
+            counts.invalid_records += 1
+            continue
+        touched.append(contact.pk)
+        if created:
+            counts.created += 1
+        else:
+            counts.updated += 1
+    counts.invalid_numbers = ContactPhone.objects.filter(
+        contact_id__in=touched, e164__isnull=True
+    ).count()
+    return counts
+
+
+def _unchanged(contact: Contact, fields: dict, phones: list[PhoneInput]) -> bool:
+    if contact.deleted_at is not None:
+        return False
+    if any(getattr(contact, name) != value for name, value in fields.items()):
+        return False
+    stored = [(p.raw, p.kind) for p in contact.phones.all()]
+    return stored == [(p.number, p.kind) for p in phones]
+
+
+def _full_diff(connection: Connection, connector: Connector, run: SyncRun) -> None:
+    source_ids: set[str] = set()
+    for object_type in connector.object_types():
+        for ids in connector.all_ids(object_type):  # a failure part-way raises: nothing deleted
+            source_ids.update(ids)
+            run.pages += 1
+    ours = list(
+        Contact.objects.filter(
+            source_connection_id=connection.pk, deleted_at__isnull=True
+        ).values_list("pk", "external_id")
+    )
+    vanished = [pk for pk, external_id in ours if external_id not in source_ids]
+    max_share = connection.settings.get("max_delete_share", DEFAULT_MAX_DELETE_SHARE)
+    if ours and len(vanished) / len(ours) > max_share:
+        message = (
+            f"The full diff would delete {len(vanished)} of {len(ours)} contacts, more than "
+            f"{max_share:.0%}: nothing was deleted. Check the connection (wrong account, lost "
+            "permissions?), then raise max_delete_share in its settings or sync again."
+        )
+        run.outcome, run.error = SyncRun.Outcome.GUARDED, message
+        Connection.objects.filter(pk=connection.pk).update(
+            status=Connection.Status.NEEDS_ATTENTION, last_error=message
+        )
+        return
+    with transaction.atomic():
+        for contact in Contact.objects.filter(pk__in=vanished).select_for_update():
+            contact_delete(contact=contact)
+    run.deleted, run.outcome = len(vanished), SyncRun.Outcome.SUCCEEDED
+    Connection.objects.filter(pk=connection.pk).update(last_full_diff_at=timezone.now())
+
+
+def _fail(connection: Connection, run: SyncRun, error: ConnectorError) -> None:
+    run.outcome, run.error = SyncRun.Outcome.FAILED, str(error)
+    if error.permanent:
+        Connection.objects.filter(pk=connection.pk).update(
+            status=Connection.Status.NEEDS_ATTENTION, last_error=str(error)
+        )
+        return
+    minutes = connection.settings.get("incremental_minutes") or settings.SYNC_INCREMENTAL_MINUTES
+    wait = max(timedelta(minutes=minutes), timedelta(seconds=error.retry_after or 0))
+    Connection.objects.filter(pk=connection.pk).update(next_incremental_at=timezone.now() + wait)
+
+
+def _add(run: SyncRun, counts: Counts, *, invalid: int) -> None:
+    run.pages += 1
+    run.created += counts.created
+    run.updated += counts.updated
+    run.unchanged += counts.unchanged
+    run.invalid_records += counts.invalid_records + invalid
+    run.invalid_numbers += counts.invalid_numbers
+
+
+@contextlib.contextmanager
+def _sync_lock(connection_id: int) -> Iterator[bool]:
+    """One sync per connection. PostgreSQL: a session advisory lock, which the server drops when
+    a killed worker's connection closes (no expiry to wait out). Elsewhere: a cache key."""
+    if db.vendor == "postgresql":
+        key = _LOCK_NAMESPACE | connection_id
+        with db.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+            locked = cursor.fetchone()[0]
+        try:
+            yield locked
+        finally:
+            if locked:
+                with db.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+        return
+    key = f"sync-lock:{connection_id}"
+    locked = cache.add(key, 1, timeout=_FALLBACK_LOCK_SECONDS)
+    try:
+        yield locked
+    finally:
+        if locked:
+            cache.delete(key)
+
+
+def syncs_dispatch() -> list[tuple[int, int, str]]:
+    """Claim the connections due a sync (full diff first when due); return (tenant, id, kind)."""
+    now = timezone.now()
+    full_before = now - timedelta(hours=settings.SYNC_FULL_DIFF_HOURS)
+    due = []
+    with across_all_tenants(), transaction.atomic():
+        connections = (
+            Connection.objects.select_for_update(skip_locked=True)
+            .filter(status=Connection.Status.ACTIVE)
+            .exclude(next_incremental_at__gt=now)
+        )
+        for connection in connections:
+            full = (
+                connection.last_full_diff_at is None or connection.last_full_diff_at < full_before
+            )
+            kind = (
+                SyncRun.Kind.FULL if full and connection.sync_cursor else SyncRun.Kind.INCREMENTAL
+            )
+            minutes = (
+                connection.settings.get("incremental_minutes") or settings.SYNC_INCREMENTAL_MINUTES
+            )
+            connection.next_incremental_at = now + timedelta(minutes=minutes)
+            connection.save(update_fields=["next_incremental_at"])
+            due.append((connection.tenant_id, connection.pk, kind))
+    return due

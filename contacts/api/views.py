@@ -1,0 +1,180 @@
+"""REST endpoints: the phonebook (contacts, bulk upsert, CSV import) and caller lookup."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, generics
+from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from contacts import selectors, services
+from contacts.api.serializers import (
+    CallerCardSerializer,
+    ContactListQuerySerializer,
+    ContactSerializer,
+    ImportSerializer,
+    LookupQuerySerializer,
+    UpsertReportSerializer,
+)
+from contacts.csv_import import contact_records_from_csv
+from contacts.models import Contact
+from tenants.errors import api_exception_handler
+
+
+class ContactList(generics.ListCreateAPIView):
+    """List the phonebook (search by name, company or number) or add a contact."""
+
+    api_scope = "contacts"
+    serializer_class = ContactSerializer
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "search", str, description=ContactListQuerySerializer().fields["search"].help_text
+            ),
+            OpenApiParameter("external_id", str, description="Exact external id."),
+        ]
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self) -> QuerySet[Contact]:
+        query = ContactListQuerySerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        return selectors.contact_list(
+            tenant=self.request.user.tenant,
+            search=query.validated_data.get("search", ""),
+            external_id=query.validated_data.get("external_id"),
+        )
+
+    def perform_create(self, serializer: ContactSerializer) -> None:
+        serializer.instance = services.contact_create(
+            tenant=self.request.user.tenant, **serializer.validated_data
+        )
+
+
+class ContactDetail(generics.RetrieveUpdateDestroyAPIView):
+    """Read, change or delete (softly: gone from lists and lookups) one contact."""
+
+    api_scope = "contacts"
+    serializer_class = ContactSerializer
+    parser_classes = [JSONParser]
+    http_method_names = ["get", "patch", "delete", "options"]
+
+    def get_queryset(self) -> QuerySet[Contact]:
+        return selectors.contact_list(tenant=self.request.user.tenant)
+
+    def perform_update(self, serializer: ContactSerializer) -> None:
+        serializer.instance = services.contact_update(
+            contact=serializer.instance, **serializer.validated_data
+        )
+
+    def perform_destroy(self, instance: Contact) -> None:
+        services.contact_delete(contact=instance)
+
+
+def _upsert_report(request: Request, records: list[Any], first_row: int | None = None) -> dict:
+    """Validate each record, upsert the valid ones, and report on every record in order."""
+    if len(records) > services.MAX_RECORDS_PER_REQUEST:
+        raise exceptions.ValidationError(
+            f"At most {services.MAX_RECORDS_PER_REQUEST} records per request; send several."
+        )
+    results: list[dict] = []
+    valid: list[tuple[int, dict]] = []
+    for index, record in enumerate(records):
+        serializer = ContactSerializer(data=record, context={"request": request, "upsert": True})
+        if serializer.is_valid():
+            valid.append((index, serializer.validated_data))
+            results.append({})  # filled in from the upsert below
+        else:
+            results.append(_result(index, "error", error=serializer.errors))
+    outcomes = services.contacts_upsert_many(
+        tenant=request.user.tenant, records=[data for _, data in valid]
+    )
+    for (index, _), outcome in zip(valid, outcomes, strict=True):
+        results[index] = _result(
+            index,
+            outcome.status,
+            contact_id=outcome.contact.pk if outcome.contact else None,
+            error=outcome.error,
+        )
+    if first_row is not None:
+        for result in results:
+            result["row"] = first_row + result["index"]
+    counts = {s: sum(r["status"] == s for r in results) for s in ("created", "updated", "error")}
+    return {
+        "created": counts["created"],
+        "updated": counts["updated"],
+        "errors": counts["error"],
+        "results": results,
+    }
+
+
+def _result(index: int, status: str, contact_id: int | None = None, error: Any = None) -> dict:
+    if isinstance(error, dict):
+        error = exceptions.ValidationError(error)
+    body = api_exception_handler(error, {}).data["error"] if error is not None else None
+    return {"index": index, "status": status, "id": contact_id, "error": body}
+
+
+class ContactBulk(APIView):
+    """Upsert up to 1,000 contacts by external_id; one bad record never fails the others."""
+
+    api_scope = "contacts"
+    parser_classes = [JSONParser]
+
+    @extend_schema(request=ContactSerializer(many=True), responses=UpsertReportSerializer)
+    def post(self, request: Request) -> Response:
+        if not isinstance(request.data, list):
+            raise exceptions.ValidationError("Send a JSON list of contacts.")
+        return Response(_upsert_report(request, request.data))
+
+
+class ContactImport(APIView):
+    """Import a CSV file of contacts (upserted by external_id) and report on every row."""
+
+    api_scope = "contacts"
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        request={"multipart/form-data": ImportSerializer}, responses=UpsertReportSerializer
+    )
+    def post(self, request: Request) -> Response:
+        upload = ImportSerializer(data=request.data)
+        upload.is_valid(raise_exception=True)
+        file = upload.validated_data["file"]
+        if file.size > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+            raise RequestDataTooBig()
+        try:
+            records = contact_records_from_csv(
+                file.read(), max_rows=services.MAX_RECORDS_PER_REQUEST
+            )
+        except ValueError as error:
+            raise exceptions.ValidationError({"file": [str(error)]}) from error
+        return Response(_upsert_report(request, records, first_row=2))
+
+
+class LookupView(APIView):
+    """Who is calling: the caller card for a number, from the local phonebook only."""
+
+    api_scope = "lookup"
+
+    @extend_schema(
+        parameters=[OpenApiParameter("number", str, required=True, description="Any format.")],
+        responses=CallerCardSerializer,
+    )
+    def get(self, request: Request) -> Response:
+        query = LookupQuerySerializer(data=request.query_params, context={"request": request})
+        query.is_valid(raise_exception=True)
+        card = selectors.caller_card(
+            tenant=request.user.tenant, number=query.validated_data["number"]
+        )
+        return Response(CallerCardSerializer(card).data)

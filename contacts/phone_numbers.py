@@ -1,0 +1,65 @@
+"""The one place phone numbers are parsed; every other module passes E.164 strings."""
+
+import re
+from dataclasses import dataclass
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberFormat
+
+# "00" is the international prefix in most of the world but not in the US ("011"), so a number
+# written "0044 20 ..." must be read as "+44 20 ..." whatever the default region is.
+_DOUBLE_ZERO = re.compile(r"^\s*00(?=[1-9])")
+
+
+@dataclass(frozen=True)
+class PhoneNumber:
+    raw: str
+    e164: str | None  # None when the input cannot be read as a phone number at all
+    is_valid: bool  # a number that exists in the numbering plan, not merely a plausible length
+    extension: str = ""
+
+
+def normalize(raw: str, region: str | None) -> PhoneNumber:
+    """Read a number in any format, using region when it has no country code; never raise."""
+    text = (raw or "").strip()
+    number = _parse(text, region)
+    if not _is_possible(number) and _DOUBLE_ZERO.match(text):
+        number = _parse(_DOUBLE_ZERO.sub("+", text), None)
+    if number is None or not _is_possible(number):
+        return PhoneNumber(raw=raw, e164=None, is_valid=False)
+    return PhoneNumber(
+        raw=raw,
+        e164=phonenumbers.format_number(number, PhoneNumberFormat.E164),
+        is_valid=phonenumbers.is_valid_number(number),
+        extension=number.extension or "",
+    )
+
+
+def to_e164(raw: str, region: str | None) -> str:
+    """Return the E.164 form of a real number, or raise ValueError saying what is wrong."""
+    number = normalize(raw, region)
+    if number.e164 is None or not number.is_valid:
+        hint = "" if region else " (add the country code, e.g. +44)"
+        raise ValueError(f"'{raw}' is not a valid phone number{hint}.")
+    return number.e164
+
+
+def region_of(e164: str) -> str | None:
+    """The ISO region a number belongs to (GB for +44 20 ...), or None when it names none."""
+    number = _parse(e164, None)
+    region = phonenumbers.region_code_for_number(number) if number else None
+    non_geographic = (phonenumbers.UNKNOWN_REGION, phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY)
+    return region if region and region not in non_geographic else None
+
+
+def _is_possible(number: phonenumbers.PhoneNumber | None) -> bool:
+    return number is not None and phonenumbers.is_possible_number(number)
+
+
+def _parse(text: str, region: str | None) -> phonenumbers.PhoneNumber | None:
+    if not text:
+        return None
+    try:
+        return phonenumbers.parse(text, region)
+    except NumberParseException:
+        return None

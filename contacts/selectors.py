@@ -1,0 +1,152 @@
+"""Reads for the phonebook: caller lookup and contact search."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Q, QuerySet
+
+from contacts import phone_numbers
+from contacts.models import Contact, ContactPhone
+from tenants.models import Agent, Tenant
+
+# A switchboard number shared by thousands of contacts must not make the lookup slow.
+MAX_MATCHES = 20
+
+Policy = Tenant.SharedNumberPolicy
+_PREFERENCE = {
+    Policy.FIRST_MATCH: "c.created_at, c.id",
+    Policy.MOST_RECENT: "c.updated_at DESC, c.id DESC",
+    Policy.OWNER: "(c.owner_id IS NULL), c.updated_at DESC, c.id DESC",
+    Policy.AMBIGUOUS: "c.updated_at DESC, c.id DESC",
+}
+# The hot path of lookup and routing, written out: building it with the ORM cost four times the
+# query itself (bench/README.md). Both tables are filtered by tenant explicitly.
+_CALLER_SQL = f"""
+SELECT c.*, a.crm_username AS owner_crm_username, a.display_name AS owner_display_name,
+       a.extension AS owner_extension
+FROM {Contact._meta.db_table} c
+LEFT JOIN {Agent._meta.db_table} a ON a.id = c.owner_id
+WHERE c.tenant_id = %s AND c.deleted_at IS NULL AND c.id IN (
+    SELECT p.contact_id FROM {ContactPhone._meta.db_table} p WHERE p.tenant_id = %s AND p.e164 = %s
+)
+ORDER BY {{order}} LIMIT {MAX_MATCHES}
+"""  # noqa: S608 - only constants are formatted in
+
+
+@dataclass(frozen=True)
+class OwnerSummary:
+    id: int
+    crm_username: str
+    display_name: str
+    extension: str
+
+
+@dataclass(frozen=True)
+class ContactSummary:
+    id: int
+    first_name: str
+    last_name: str
+    name: str
+    company: str
+    is_company: bool
+    crm_url: str
+    country: str
+    custom_fields: dict
+    owner: OwnerSummary | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class CallerCard:
+    number: str  # E.164 when readable, else the raw input
+    known: bool
+    ambiguous: bool
+    contact: ContactSummary | None
+    matches: tuple[ContactSummary, ...]
+
+
+def caller_card(*, tenant: Tenant, number: str) -> CallerCard:
+    """Who is calling from this number, by the tenant's shared-number policy; never raises.
+
+    One indexed query on (tenant, e164) joined to the contact and its owner.
+    """
+    raw = number if isinstance(number, str) else ""
+    e164 = phone_numbers.normalize(raw, tenant.default_region).e164
+    if e164 is None:
+        return CallerCard(number=raw, known=False, ambiguous=False, contact=None, matches=())
+    policy = tenant.shared_number_policy
+    sql = _CALLER_SQL.format(order=_PREFERENCE.get(policy, _PREFERENCE[Policy.MOST_RECENT]))
+    contacts = Contact.objects.raw(sql, [tenant.pk, tenant.pk, e164])
+    matches = tuple(_summary(c) for c in contacts)
+    ambiguous = policy == Policy.AMBIGUOUS and len(matches) > 1
+    return CallerCard(
+        number=e164,
+        known=bool(matches),
+        ambiguous=ambiguous,
+        contact=matches[0] if matches and not ambiguous else None,
+        matches=matches,
+    )
+
+
+def contact_list(
+    *, tenant: Tenant, search: str = "", external_id: str | None = None
+) -> QuerySet[Contact]:
+    """The tenant's contacts (not deleted), optionally matching every word of `search`.
+
+    A word matches a first name, last name or company; a search that reads as a phone number in
+    the tenant's region also matches contacts having that number, whatever format it was given in.
+    """
+    contacts = Contact.objects.filter(deleted_at__isnull=True)
+    if external_id is not None:
+        contacts = contacts.filter(external_id=external_id)
+    search = search.strip()
+    if search:
+        by_name = Q()
+        for word in search.split():
+            by_name &= (
+                Q(first_name__icontains=word)
+                | Q(last_name__icontains=word)
+                | Q(company__icontains=word)
+            )
+        condition = by_name
+        # Fewer than three digits ("Ann 2") cannot be a phone number.
+        e164 = None
+        if sum(c.isdigit() for c in search) >= 3:
+            e164 = phone_numbers.normalize(search, tenant.default_region).e164
+        if e164:
+            condition |= Q(pk__in=ContactPhone.objects.filter(e164=e164).values("contact_id"))
+        contacts = contacts.filter(condition)
+    return (
+        contacts.select_related("owner")
+        .prefetch_related("phones")
+        .order_by("last_name", "first_name", "id")
+    )
+
+
+def _summary(contact: Contact) -> ContactSummary:
+    return ContactSummary(
+        id=contact.pk,
+        first_name=contact.first_name,
+        last_name=contact.last_name,
+        name=contact.name,
+        company=contact.company,
+        is_company=contact.is_company,
+        crm_url=contact.crm_url,
+        country=contact.country,
+        custom_fields=contact.custom_fields,
+        owner=_owner_summary(contact),
+        updated_at=contact.updated_at,
+    )
+
+
+def _owner_summary(contact: Contact) -> OwnerSummary | None:
+    if contact.owner_id is None:
+        return None
+    return OwnerSummary(
+        id=contact.owner_id,
+        crm_username=contact.owner_crm_username,
+        display_name=contact.owner_display_name,
+        extension=contact.owner_extension,
+    )

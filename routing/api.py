@@ -1,0 +1,314 @@
+"""REST endpoints for smart-IVR routing: rules, decisions (Hipcall shape), dry runs, routing URL."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import exceptions, generics, serializers, status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from routing import deadline, rules, selectors, services
+from routing.authentication import HoldsRoutingToken, RoutingTokenAuthentication
+from routing.conditions import InvalidConditions, conditions_as_json, parse_conditions
+from routing.models import RoutingRule, RoutingToken
+from tenants.models import Agent
+from tenants.serializers import StrictModelSerializer, StrictSerializer
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+class RequestTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = f"The request body is over {MAX_BODY_BYTES // 1024} KB."
+    default_code = "too_large"
+
+
+class BoundedBodyMixin:
+    """Refuse oversized bodies before parsing them."""
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > MAX_BODY_BYTES:
+            raise RequestTooLarge()
+
+
+class AgentField(serializers.PrimaryKeyRelatedField):
+    def get_queryset(self) -> QuerySet[Agent]:
+        return Agent.objects.all()  # the caller's tenant only (scoped manager)
+
+
+class RoutingRuleSerializer(StrictModelSerializer):
+    agent = AgentField(required=False, allow_null=True, help_text="For 'agent' actions.")
+    conditions = serializers.JSONField(
+        required=False, help_text="All must hold; see the routing rules documentation."
+    )
+
+    class Meta:
+        model = RoutingRule
+        fields = [
+            "id",
+            "name",
+            "position",
+            "is_enabled",
+            "conditions",
+            "action",
+            "extension",
+            "queue",
+            "agent",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+    def validate_conditions(self, value: Any) -> dict:
+        try:
+            return conditions_as_json(parse_conditions(value))
+        except InvalidConditions as error:
+            detail = {error.field: [error.message]} if error.field else [error.message]
+            raise serializers.ValidationError(detail) from error
+
+
+class RuleList(BoundedBodyMixin, generics.ListCreateAPIView):
+    """The tenant's routing rules in the order they are tried, or add one."""
+
+    api_scope = "routing"
+    serializer_class = RoutingRuleSerializer
+
+    def get_queryset(self) -> QuerySet[RoutingRule]:
+        return RoutingRule.objects.select_related("agent").order_by("position", "id")
+
+    def perform_create(self, serializer: RoutingRuleSerializer) -> None:
+        serializer.instance = services.routing_rule_create(
+            tenant=self.request.user.tenant, **serializer.validated_data
+        )
+
+
+class RuleDetail(BoundedBodyMixin, generics.RetrieveUpdateDestroyAPIView):
+    api_scope = "routing"
+    serializer_class = RoutingRuleSerializer
+    http_method_names = ["get", "patch", "delete", "options"]
+
+    def get_queryset(self) -> QuerySet[RoutingRule]:
+        return RoutingRule.objects.select_related("agent")
+
+    def perform_update(self, serializer: RoutingRuleSerializer) -> None:
+        serializer.instance = services.routing_rule_update(
+            rule=serializer.instance, **serializer.validated_data
+        )
+
+    def perform_destroy(self, instance: RoutingRule) -> None:
+        services.routing_rule_delete(rule=instance)
+
+
+class DecideRequestSerializer(serializers.Serializer):
+    caller = serializers.CharField(help_text="The calling number, e.g. +442045205757.")
+    called = serializers.CharField(required=False, help_text="The number called (ignored).")
+
+
+class RuleRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class DecisionSerializer(serializers.Serializer):
+    extension = serializers.CharField(allow_null=True)
+    queue = serializers.CharField(required=False, help_text="Only for queue actions.")
+    rule = RuleRefSerializer(allow_null=True)
+    reason = serializers.CharField()
+
+
+def decision_body(decision: rules.Decision) -> dict:
+    rule = decision.rule
+    body: dict[str, Any] = {
+        "extension": decision.extension,
+        "rule": {"id": rule.id, "name": rule.name} if rule else None,
+        "reason": decision.reason,
+    }
+    if decision.queue:
+        body["queue"] = decision.queue
+    return body
+
+
+class DecideView(APIView):
+    """Where to route a call: {"caller": "+442045205757"} -> {"extension": "1093", ...}.
+
+    Never an error for a bad number or body, never later than the tenant's routing deadline:
+    the tenant's fallback then, with the reason. Unknown fields (phone systems add their own) are
+    ignored.
+    """
+
+    api_scope = "routing"
+    api_scope_access = "read"
+    parser_classes = [JSONParser, FormParser, MultiPartParser]
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        self.credential = deadline.credential_digest(self.credential_secret(request, kwargs))
+        parent = super()
+        return deadline.answer_within(
+            request, self.credential, lambda: parent.dispatch(request, *args, **kwargs)
+        )
+
+    def credential_secret(self, request: HttpRequest, kwargs: dict) -> str:
+        return request.META.get("HTTP_AUTHORIZATION", "")
+
+    @extend_schema(request=DecideRequestSerializer, responses=DecisionSerializer)
+    def post(self, request: Request, token: str = "") -> Response:
+        tenant = request.user.tenant
+        deadline.profiles.remember(self.credential, tenant)
+        problem = request._request.routing_body_problem
+        data: Any = {}
+        if not problem:
+            try:
+                data = request.data
+            except (exceptions.ParseError, exceptions.UnsupportedMediaType) as error:
+                problem = f"unreadable request ({error.detail})"
+        if not problem and not isinstance(data, Mapping):
+            problem = 'the body must be a JSON object such as {"caller": "+44..."}'
+        if problem:
+            decision = rules.fallback(tenant.routing_fallback_extension, problem)
+        else:
+            try:
+                decision = selectors.routing_decide(tenant=tenant, caller=data.get("caller"))
+            except Exception as error:  # a broken database must still route the call
+                logger.warning("Routing lookup failed for tenant %s: %r", tenant.pk, error)
+                reason = f"lookup failed ({type(error).__name__})"
+                decision = rules.fallback(tenant.routing_fallback_extension, reason)
+        return Response(decision_body(decision))
+
+
+@extend_schema_view(
+    post=extend_schema(
+        operation_id="v1_routing_decide_by_token",
+        auth=[],
+        description="The same decision; the secret token in the URL is the credential.",
+    )
+)
+class DecideByTokenView(DecideView):
+    """The same decision for phone systems that can only be given a URL (the token is the key)."""
+
+    authentication_classes = [RoutingTokenAuthentication]
+    permission_classes = [HoldsRoutingToken]
+    throttle_classes: list = []
+
+    def credential_secret(self, request: HttpRequest, kwargs: dict) -> str:
+        return str(kwargs.get("token", ""))
+
+
+class DryRunRequestSerializer(StrictSerializer):
+    caller = serializers.CharField(max_length=selectors.MAX_CALLER_LENGTH, trim_whitespace=True)
+    at = serializers.DateTimeField(
+        required=False, help_text="When the call would arrive; default now."
+    )
+    called = serializers.CharField(required=False, help_text="The number called (ignored).")
+
+    def validate_caller(self, value: str) -> str:
+        problem = selectors.caller_problem(self.context["request"].user.tenant, value)
+        if problem:
+            raise serializers.ValidationError(problem[0].upper() + problem[1:] + ".")
+        return value
+
+
+class ConditionResultSerializer(serializers.Serializer):
+    condition = serializers.CharField()
+    holds = serializers.BooleanField()
+    observed = serializers.CharField()
+
+
+class RuleResultSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="rule.id")
+    name = serializers.CharField(source="rule.name")
+    matched = serializers.BooleanField()
+    conditions = ConditionResultSerializer(many=True)
+    extension = serializers.CharField(allow_null=True)
+    queue = serializers.CharField(allow_null=True)
+    note = serializers.CharField()
+
+
+class CallSerializer(serializers.Serializer):
+    number = serializers.CharField(source="card.number")
+    known = serializers.BooleanField(source="card.known")
+    ambiguous = serializers.BooleanField(source="card.ambiguous")
+    contact = serializers.SerializerMethodField()
+    country = serializers.CharField(allow_null=True)
+    now = serializers.SerializerMethodField(help_text="ISO 8601, in the tenant's time zone.")
+
+    def get_now(self, call: rules.Call) -> str:
+        return call.now.isoformat()
+
+    def get_contact(self, call: rules.Call) -> dict | None:
+        contact = call.card.contact
+        return {"id": contact.id, "name": contact.name} if contact else None
+
+
+class DryRunSerializer(serializers.Serializer):
+    decision = DecisionSerializer()
+    call = CallSerializer()
+    rules = RuleResultSerializer(many=True)
+
+
+class DryRunView(BoundedBodyMixin, APIView):
+    """Which rule would route a call from this number now (or `at`), checking each in order."""
+
+    api_scope = "routing"
+    api_scope_access = "read"
+
+    @extend_schema(request=DryRunRequestSerializer, responses=DryRunSerializer)
+    def post(self, request: Request) -> Response:
+        params = DryRunRequestSerializer(data=request.data, context={"request": request})
+        params.is_valid(raise_exception=True)
+        dry_run = selectors.routing_dry_run(
+            tenant=request.user.tenant,
+            caller=params.validated_data["caller"],
+            at=params.validated_data.get("at"),
+        )
+        return Response(
+            {
+                "decision": decision_body(dry_run.decision),
+                "call": CallSerializer(dry_run.call).data,
+                "rules": RuleResultSerializer(dry_run.results, many=True).data,
+            }
+        )
+
+
+class RoutingTokenSerializer(serializers.Serializer):
+    prefix = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    url = serializers.CharField(required=False, help_text="Only when just generated.")
+
+
+class RoutingTokenView(APIView):
+    """The tenant's routing URL: see it exists, (re)generate it (shown once), or turn it off."""
+
+    api_scope = "routing"
+
+    @extend_schema(responses=RoutingTokenSerializer)
+    def get(self, request: Request) -> Response:
+        token = RoutingToken.objects.first()
+        if token is None:
+            raise exceptions.NotFound("No routing URL yet; POST here to generate one.")
+        return Response(RoutingTokenSerializer(token).data)
+
+    @extend_schema(request=None, responses={201: RoutingTokenSerializer})
+    def post(self, request: Request) -> Response:
+        token, plaintext = services.routing_token_regenerate(tenant=request.user.tenant)
+        body = {**RoutingTokenSerializer(token).data, "url": services.routing_url(plaintext)}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request: Request) -> Response:
+        services.routing_token_delete(tenant=request.user.tenant)
+        return Response(status=status.HTTP_204_NO_CONTENT)

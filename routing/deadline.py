@@ -1,0 +1,219 @@
+"""Answer a routing decision within the tenant's deadline, whatever the database does.
+
+The decision (authentication, phonebook lookup, rule evaluation) runs on a small bounded thread
+pool; the request thread waits for it until just before the deadline and otherwise answers the
+tenant's fallback. Each pool connection carries a PostgreSQL statement_timeout equal to the
+deadline, so a slow query is cancelled and frees its thread instead of piling up. What the
+fallback needs (tenant, deadline, fallback extension) is remembered in-process per credential
+after each successful authentication, so the fallback is answered even when the database is
+unreachable.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import caches
+from django.db import close_old_connections, connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from tenants.models import Tenant
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_DEADLINE_MS = Tenant._meta.get_field("routing_deadline_ms").default
+# Threads per process deciding at once; beyond MAX_IN_FLIGHT waiting decisions (the database is
+# stuck) new calls get the fallback at once rather than queueing behind them.
+POOL_SIZE = 16
+MAX_IN_FLIGHT = 4 * POOL_SIZE
+# How long a remembered profile is used to size the wait and to answer fallbacks.
+PROFILE_TTL_SECONDS = 300
+MAX_PROFILES = 10_000
+# Bodies larger than this are not read: no phone number needs them.
+MAX_BODY_BYTES = 16 * 1024
+# Statuses passed through as they are: the caller is not who they claim to be.
+PASS_THROUGH = {200, 401, 403, 404}
+
+
+@dataclass(frozen=True)
+class Profile:
+    tenant_id: int
+    deadline_ms: int
+    fallback_extension: str
+    remembered_at: float
+
+
+class ProfileCache:
+    """credential digest -> what a fallback needs; in-process, bounded, short-lived."""
+
+    def __init__(self) -> None:
+        self._profiles: OrderedDict[str, Profile] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def remember(self, credential: str, tenant: Tenant) -> None:
+        profile = Profile(
+            tenant.pk, tenant.routing_deadline_ms, tenant.routing_fallback_extension, time.time()
+        )
+        with self._lock:
+            self._profiles[credential] = profile
+            self._profiles.move_to_end(credential)
+            while len(self._profiles) > MAX_PROFILES:
+                self._profiles.popitem(last=False)
+
+    def recall(self, credential: str) -> Profile | None:
+        with self._lock:
+            profile = self._profiles.get(credential)
+        if profile is None or time.time() - profile.remembered_at > PROFILE_TTL_SECONDS:
+            return None
+        return profile
+
+    def clear(self) -> None:
+        with self._lock:
+            self._profiles.clear()
+
+
+profiles = ProfileCache()
+_pool = ThreadPoolExecutor(max_workers=POOL_SIZE, thread_name_prefix="routing-decide")
+_in_flight = threading.BoundedSemaphore(MAX_IN_FLIGHT)
+_thread_state = threading.local()
+
+
+def credential_digest(secret: str) -> str:
+    """Key under which a credential's profile is remembered (never the secret itself)."""
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def answer_within(
+    request: HttpRequest, credential: str, decide: Callable[[], HttpResponse]
+) -> HttpResponse:
+    """Run `decide` on the pool and return its response, or the fallback if late or failing."""
+    started = time.monotonic()
+    profile = profiles.recall(credential)
+    deadline_ms = profile.deadline_ms if profile else DEFAULT_DEADLINE_MS
+    # Read the body here: once we have answered, the worker must not touch the client's socket.
+    request.routing_body_problem = _read_body(request)
+    if not _in_flight.acquire(blocking=False):
+        return fallback_response(profile, "routing is overloaded")
+    try:
+        future = _pool.submit(_run, decide, deadline_ms, started + deadline_ms / 1000)
+    except RuntimeError:  # the pool is shutting down with the process
+        _in_flight.release()
+        return fallback_response(profile, "routing is shutting down")
+    future.add_done_callback(lambda _: _in_flight.release())
+    try:
+        response = _wait(future, credential, profile, started)
+    except FutureTimeout:
+        reason = "deadline exceeded"
+    except Exception as error:  # database unreachable and the like: never a 5xx
+        logger.warning("Routing decision failed: %r", error)
+        reason = f"lookup failed ({_describe(error)})"
+    else:
+        if response.status_code in PASS_THROUGH:
+            return response
+        reason = "rate limited" if response.status_code == 429 else "lookup failed"
+        reason = f"{reason} (HTTP {response.status_code})"
+    # The worker may have authenticated the caller meanwhile.
+    profile = profiles.recall(credential) or profile
+    if reason == "deadline exceeded":
+        reason += f" ({profile.deadline_ms if profile else DEFAULT_DEADLINE_MS} ms)"
+    return fallback_response(profile, reason)
+
+
+def _wait(future: Future, credential: str, profile: Profile | None, started: float) -> Any:
+    """The worker's response, or FutureTimeout just before the caller's deadline."""
+    while profile is None:
+        # Whose call it is (so which deadline) is known once the worker has authenticated it.
+        try:
+            return future.result(timeout=_remaining(started, DEFAULT_DEADLINE_MS, cap=0.005))
+        except FutureTimeout:
+            if _remaining(started, DEFAULT_DEADLINE_MS) <= 0:
+                raise
+        profile = profiles.recall(credential)
+    return future.result(timeout=_remaining(started, profile.deadline_ms))
+
+
+def fallback_response(profile: Profile | None, reason: str) -> HttpResponse:
+    if profile is None:
+        # We cannot tell whose call it is: let the phone system use its own fallback.
+        return JsonResponse({"extension": None, "rule": None, "reason": f"unrouted: {reason}"})
+    return JsonResponse(
+        {
+            "extension": profile.fallback_extension or None,
+            "rule": None,
+            "reason": f"fallback: {reason}",
+        }
+    )
+
+
+def _remaining(started: float, deadline_ms: int, cap: float | None = None) -> float:
+    """Seconds left to wait, keeping a margin to render and send the answer in time."""
+    margin_ms = min(25.0, deadline_ms * 0.15)
+    left = max(0.0, started + (deadline_ms - margin_ms) / 1000 - time.monotonic())
+    return left if cap is None else min(left, cap)
+
+
+def _read_body(request: HttpRequest) -> str:
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > MAX_BODY_BYTES:
+        return f"request body over {MAX_BODY_BYTES // 1024} KB"
+    try:
+        request.body  # noqa: B018 - reads and caches the body
+    except Exception as error:  # a client that hangs up mid-body, an oversized stream
+        return f"request body unreadable ({_describe(error)})"
+    return ""
+
+
+def _run(decide: Callable[[], HttpResponse], deadline_ms: int, deadline_at: float) -> HttpResponse:
+    """On a pool thread: decide unless already too late, under a statement timeout."""
+    if time.monotonic() >= deadline_at:
+        return HttpResponse(status=504)  # queued past its deadline: nobody waits for it
+    close_old_connections()
+    try:
+        _limit_statements(deadline_ms)
+        return _task_context().run(decide)
+    finally:
+        close_old_connections()
+
+
+def _task_context() -> contextvars.Context:
+    """A context of its own for each decision, so a tenant scope never outlives it.
+
+    Copied from one context per thread holding the cache handles, so decisions share their
+    Redis connections instead of opening one each (database connections are per thread anyway).
+    """
+    base = getattr(_thread_state, "context", None)
+    if base is None:
+        base = _thread_state.context = contextvars.copy_context()
+        base.run(lambda: [caches[alias] for alias in settings.CACHES])
+    return base.copy()
+
+
+def _limit_statements(deadline_ms: int) -> None:
+    """Cancel any query of this thread's connection that runs longer than the deadline."""
+    if connection.vendor != "postgresql":
+        return
+    connection.ensure_connection()
+    raw = connection.connection
+    if getattr(raw, "routing_statement_timeout_ms", None) != deadline_ms:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET statement_timeout = {int(deadline_ms)}")
+        raw.routing_statement_timeout_ms = deadline_ms
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"{type(error).__name__}: {text[:120]}" if text else type(error).__name__

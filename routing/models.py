@@ -1,0 +1,78 @@
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from routing.conditions import InvalidConditions, conditions_as_json, parse_conditions
+from tenants.scoping import TenantOwnedModel
+
+
+class RoutingRule(TenantOwnedModel):
+    """One smart-IVR rule: when all its conditions hold, route the call by its action."""
+
+    class Action(models.TextChoices):
+        EXTENSION = "extension", "an extension"
+        QUEUE = "queue", "a queue"
+        AGENT = "agent", "a given agent's extension"
+        OWNER = "owner", "the caller's owner agent's extension"
+
+    name = models.CharField(max_length=100)
+    position = models.IntegerField(default=0, help_text="Rules are tried from the lowest up.")
+    is_enabled = models.BooleanField(default=True)
+    conditions = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='All must hold, e.g. {"known": true, "fields": [{"field": "tier", '
+        '"op": "in", "value": ["gold"]}]}; see routing/conditions.py.',
+    )
+    action = models.CharField(max_length=16, choices=Action.choices)
+    extension = models.CharField(
+        max_length=32, blank=True, help_text="For 'extension'; the queue's own, for 'queue'."
+    )
+    queue = models.CharField(max_length=100, blank=True)
+    agent = models.ForeignKey(
+        "tenants.Agent",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+        indexes = [models.Index(fields=["tenant", "position"], name="routingrule_by_position")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        try:
+            self.conditions = conditions_as_json(parse_conditions(self.conditions))
+        except InvalidConditions as error:
+            raise ValidationError({"conditions": str(error)}) from error
+        required = {self.Action.EXTENSION: "extension", self.Action.QUEUE: "queue"}
+        field = required.get(self.action)
+        if field and not getattr(self, field):
+            raise ValidationError({field: f"A '{self.action}' action needs {field}."})
+        if self.action == self.Action.AGENT and self.agent_id is None:
+            raise ValidationError({"agent": "An 'agent' action needs agent."})
+        if self.agent_id is not None and self.agent.tenant_id != self.tenant_id:
+            raise ValidationError({"agent": "The agent belongs to another tenant."})
+
+
+class RoutingToken(TenantOwnedModel):
+    """The secret in a tenant's routing URL, for phone systems that can only be given a URL."""
+
+    # The visible part ("cbr_3kTq9ZpA"): tells tokens apart in logs and admin.
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    secret_hash = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant"], name="routing_token_one_per_tenant")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}…"

@@ -1,0 +1,214 @@
+"""REST endpoints: who am I, the tenant's settings, agents and caller-ID numbers."""
+
+import re
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import QuerySet
+from rest_framework import generics, serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from connectors import http
+from contacts import phone_numbers
+from tenants import services
+from tenants.models import Agent, ApiKey, CallerIdNumber, Tenant, validate_region
+
+# Headers the call-result push sets itself; a tenant's auth header may not replace them.
+RESERVED_CALLBACK_HEADERS = {
+    "content-type",
+    "content-length",
+    "host",
+    "user-agent",
+    "transfer-encoding",
+    "connection",
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+}
+
+
+class TenantSerializer(serializers.ModelSerializer):
+    default_region = serializers.CharField(
+        max_length=2, required=False, help_text="ISO 3166 region, e.g. GB: reads numbers without +"
+    )
+
+    class Meta:
+        model = Tenant
+        fields = [
+            "id",
+            "name",
+            "slug",
+            "default_region",
+            "timezone",
+            "is_active",
+            "shared_number_policy",
+            "routing_deadline_ms",
+            "routing_fallback_extension",
+            "callback_url",
+            "callback_auth_header",
+            "callback_auth_value",
+            "default_disposition",
+            "simulator_outcomes",
+            "simulator_ring_seconds",
+            "simulator_talk_seconds",
+        ]
+        read_only_fields = ["id", "slug", "is_active"]
+        extra_kwargs = {"callback_auth_value": {"write_only": True}}
+
+    def validate_callback_url(self, value: str) -> str:
+        if value:
+            try:
+                http.check_url(value)
+            except http.HttpError as error:
+                raise serializers.ValidationError(str(error)) from error
+        return value
+
+    def validate_callback_auth_header(self, value: str) -> str:
+        if value and (
+            not re.fullmatch(r"[A-Za-z0-9-]{1,100}", value)
+            or value.lower() in RESERVED_CALLBACK_HEADERS
+        ):
+            raise serializers.ValidationError(
+                f"'{value}' cannot be the auth header: use a name such as Authorization or "
+                "X-Api-Key (not Content-Type, Host or a webhook-* header)."
+            )
+        return value
+
+    def validate_callback_auth_value(self, value: str) -> str:
+        if "\r" in value or "\n" in value:
+            raise serializers.ValidationError("The auth header value cannot contain line breaks.")
+        return value
+
+    def validate_default_region(self, value: str) -> str:
+        try:
+            validate_region(value.upper())
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(error.messages) from error
+        return value.upper()
+
+
+class ApiKeySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ApiKey
+        fields = ["prefix", "kind", "name", "scopes", "allowed_cidrs", "created_at", "last_used_at"]
+
+
+class MeSerializer(serializers.Serializer):
+    tenant = TenantSerializer()
+    key = ApiKeySerializer()
+
+
+class MeView(APIView):
+    """The tenant and key this request is authenticated as."""
+
+    serializer_class = MeSerializer
+
+    def get(self, request: Request) -> Response:
+        holder = request.user
+        return Response(MeSerializer({"tenant": holder.tenant, "key": holder.api_key}).data)
+
+
+class TenantView(generics.RetrieveUpdateAPIView):
+    """Read and change the tenant's settings."""
+
+    api_scope = "tenant"
+    serializer_class = TenantSerializer
+    http_method_names = ["get", "patch", "options"]
+
+    def get_object(self) -> Tenant:
+        return self.request.user.tenant
+
+    def perform_update(self, serializer: TenantSerializer) -> None:
+        serializer.instance = services.tenant_update(
+            tenant=serializer.instance, **serializer.validated_data
+        )
+
+
+class AgentSerializer(serializers.ModelSerializer):
+    phone_number = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=40,
+        help_text="Any format; stored as E.164 (numbers without a country code use the "
+        "tenant's default region).",
+    )
+
+    class Meta:
+        model = Agent
+        fields = [
+            "id",
+            "crm_username",
+            "display_name",
+            "email",
+            "phone_number",
+            "extension",
+            "is_active",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+    def validate_crm_username(self, value: str) -> str:
+        taken = Agent.objects.filter(crm_username=value)
+        if self.instance is not None:
+            taken = taken.exclude(pk=self.instance.pk)
+        if taken.exists():
+            raise serializers.ValidationError(f"An agent with crm_username '{value}' exists.")
+        return value
+
+    def validate_phone_number(self, value: str) -> str:
+        if not value:
+            return ""
+        try:
+            return phone_numbers.to_e164(value, self.context["request"].user.tenant.default_region)
+        except ValueError as error:
+            raise serializers.ValidationError(str(error)) from error
+
+
+class AgentList(generics.ListCreateAPIView):
+    """List the tenant's agents or register one (external management)."""
+
+    api_scope = "agents"
+    serializer_class = AgentSerializer
+
+    def get_queryset(self) -> QuerySet[Agent]:
+        agents = Agent.objects.order_by("crm_username")
+        if "is_active" in self.request.query_params:
+            agents = agents.filter(is_active=self.request.query_params["is_active"] == "true")
+        return agents
+
+    def perform_create(self, serializer: AgentSerializer) -> None:
+        serializer.instance = services.agent_create(
+            tenant=self.request.user.tenant, **serializer.validated_data
+        )
+
+
+class AgentDetail(generics.RetrieveUpdateDestroyAPIView):
+    api_scope = "agents"
+    serializer_class = AgentSerializer
+    http_method_names = ["get", "patch", "delete", "options"]
+
+    def get_queryset(self) -> QuerySet[Agent]:
+        return Agent.objects.all()
+
+    def perform_update(self, serializer: AgentSerializer) -> None:
+        serializer.instance = services.agent_update(
+            agent=serializer.instance, **serializer.validated_data
+        )
+
+
+class CallerIdNumberSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CallerIdNumber
+        fields = ["id", "number", "label", "created_at"]
+
+
+class CallerIdNumberList(generics.ListAPIView):
+    """The caller-ID numbers assigned to the tenant (usable as from_number)."""
+
+    api_scope = "numbers"
+    serializer_class = CallerIdNumberSerializer
+
+    def get_queryset(self) -> QuerySet[CallerIdNumber]:
+        return CallerIdNumber.objects.order_by("number")

@@ -1,0 +1,176 @@
+"""Server-key authentication, scopes and per-key rate limits for /api/v1/."""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import time
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import redis
+from django.conf import settings
+from django.core.cache import cache
+from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.request import Request
+from rest_framework.throttling import BaseThrottle
+
+from tenants.models import ApiKey, Tenant
+from tenants.scoping import enter_tenant_scope
+from tenants.selectors import api_key_find
+
+if TYPE_CHECKING:
+    from rest_framework.views import APIView
+
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+class KeyHolder:
+    """The caller of an API request: whoever holds this key, acting for its tenant."""
+
+    is_authenticated = True
+
+    def __init__(self, api_key: ApiKey) -> None:
+        self.api_key = api_key
+        self.tenant: Tenant = api_key.tenant
+
+
+def client_ip(request: Request) -> str:
+    """The caller's address; behind N trusted proxies, the Nth X-Forwarded-For hop from the end."""
+    forwarded = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    if settings.NUM_PROXIES and len(forwarded) >= settings.NUM_PROXIES:
+        return forwarded[-settings.NUM_PROXIES]
+    return request.META.get("REMOTE_ADDR", "")
+
+
+def ip_allowed(api_key: ApiKey, ip: str) -> bool:
+    if not api_key.allowed_cidrs:
+        return True
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(cidr) for cidr in api_key.allowed_cidrs)
+
+
+class ServerKeyAuthentication(BaseAuthentication):
+    def authenticate(self, request: Request) -> tuple[KeyHolder, ApiKey] | None:
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not header:
+            return None
+        scheme, _, plaintext = header.partition(" ")
+        if scheme.lower() != "bearer" or not plaintext.strip():
+            raise exceptions.AuthenticationFailed(
+                "Send the server key as 'Authorization: Bearer <key>'."
+            )
+        api_key = api_key_find(plaintext.strip())
+        if api_key is None:
+            raise exceptions.AuthenticationFailed("Unknown API key.")
+        if api_key.is_revoked:
+            raise exceptions.AuthenticationFailed(
+                f"API key {api_key.prefix}… was revoked; use the key that replaced it."
+            )
+        if not api_key.tenant.is_active:
+            raise exceptions.PermissionDenied("This tenant is deactivated; contact support.")
+        if api_key.kind != ApiKey.Kind.SERVER:
+            raise exceptions.PermissionDenied(
+                "Browser keys only open the launch URL; use a server key for the REST API.",
+                code="wrong_key_kind",
+            )
+        ip = client_ip(request)
+        if not ip_allowed(api_key, ip):
+            raise exceptions.PermissionDenied(
+                f"Requests from {ip or 'an unknown address'} are not allowed for this key.",
+                code="ip_not_allowed",
+            )
+        enter_tenant_scope(api_key.tenant_id)
+        _touch(api_key)
+        return KeyHolder(api_key), api_key
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="api"'
+
+
+def _touch(api_key: ApiKey) -> None:
+    now = timezone.now()
+    if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
+        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+
+
+class ServerKeyScheme(OpenApiAuthenticationExtension):
+    target_class = ServerKeyAuthentication
+    name = "serverKey"
+
+    def get_security_definition(self, auto_schema: object) -> dict:
+        return {"type": "http", "scheme": "bearer", "description": "A server key (cbs_…)."}
+
+
+class HasServerKey(BasePermission):
+    """A server key is required, and it must hold the view's scope (`api_scope`) if it has any.
+
+    Safe methods need "<scope>:read", others "<scope>:write", unless the view says otherwise with
+    `api_scope_access` (a POST that only answers a question, such as routing's decide, reads).
+    """
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        api_key = request.auth
+        if not isinstance(api_key, ApiKey):
+            raise exceptions.NotAuthenticated(
+                "Authentication required: send 'Authorization: Bearer <server key>'."
+            )
+        resource = getattr(view, "api_scope", None)
+        if not api_key.scopes or resource is None:
+            return True
+        access = getattr(view, "api_scope_access", None)
+        access = access or ("read" if request.method in SAFE_METHODS else "write")
+        needed = f"{resource}:{access}"
+        if needed in api_key.scopes or f"{resource}:write" in api_key.scopes:
+            return True
+        raise exceptions.PermissionDenied(
+            f"This key lacks the '{needed}' scope.", code="missing_scope"
+        )
+
+
+@functools.cache
+def _counters() -> redis.Redis:
+    # One client per process: Django's cache builds a new client object for every operation.
+    return redis.Redis.from_url(settings.REDIS_URL)
+
+
+def count_hit(counter: str, ttl: int) -> int:
+    """Add one to a shared counter that expires after ttl seconds; return the new count."""
+    if settings.REDIS_URL:
+        # One round trip: Django's cache.incr() costs two (EXISTS, INCRBY) plus add()'s SET NX.
+        pipe = _counters().pipeline()
+        pipe.incr(f"callbridge:{counter}")
+        pipe.expire(f"callbridge:{counter}", ttl, nx=True)
+        return pipe.execute()[0]
+    if cache.add(counter, 1, timeout=ttl):
+        return 1
+    try:
+        return cache.incr(counter)
+    except ValueError:  # expired between add and incr
+        cache.set(counter, 1, timeout=ttl)
+        return 1
+
+
+class ApiKeyRateThrottle(BaseThrottle):
+    """Fixed one-minute windows per key, counted in the shared cache (atomic INCR on Redis)."""
+
+    def allow_request(self, request: Request, view: APIView) -> bool:
+        api_key = request.auth
+        if not isinstance(api_key, ApiKey):
+            return True
+        limit = api_key.rate_limit_per_minute or settings.API_KEY_RATE_LIMIT_PER_MINUTE
+        now = time.time()
+        window = int(now // 60)
+        count = count_hit(f"ratelimit:apikey:{api_key.pk}:{window}", ttl=120)
+        self.retry_after = int((window + 1) * 60 - now) + 1
+        return count <= limit
+
+    def wait(self) -> float:
+        return self.retry_after

@@ -1,0 +1,63 @@
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from tenants import services
+from tenants.models import Agent, ApiKey, CallerIdNumber, Membership, Tenant
+from tenants.scoping import tenant_scope
+
+# Fixed so the printed credentials stay valid across runs. Demo only: the embedded setup.
+DEMO_ADMIN = ("admin", "callbridge-demo")
+DEMO_KEYS = {
+    ApiKey.Kind.SERVER: "cbs_DemoSrv1_demo-server-key-for-local-use-only",
+    ApiKey.Kind.BROWSER: "cbb_DemoBrw1_demo-browser-key-for-local-use-only",
+}
+DEMO_AGENTS = [
+    ("agent.017", "Priya Sharma", "priya@demo.example", "+14155550117", "1093"),
+    ("agent.018", "Mehmet Yilmaz", "mehmet@demo.example", "+14155550118", "1094"),
+    ("agent.019", "Sam Carter", "sam@demo.example", "+14155550119", "1095"),
+]
+DEMO_NUMBERS = [("+12125550100", "Main line"), ("+12125550101", "Sales campaign")]
+
+
+class Command(BaseCommand):
+    help = "Create or refresh the demo tenant (idempotent) and print how to use it."
+
+    @transaction.atomic
+    def handle(self, *args: object, **options: object) -> None:
+        tenant, _ = Tenant.objects.get_or_create(
+            slug="demo",
+            defaults={"name": "Demo Co", "default_region": "US", "timezone": "America/New_York"},
+        )
+        username, password = DEMO_ADMIN
+        admin, _ = get_user_model().objects.get_or_create(username=username)
+        admin.is_staff = admin.is_superuser = True
+        admin.set_password(password)
+        admin.save()
+        with tenant_scope(tenant):
+            Membership.objects.update_or_create(
+                tenant=tenant, user=admin, defaults={"role": Membership.Role.OWNER}
+            )
+            for crm_username, name, email, phone, extension in DEMO_AGENTS:
+                Agent.objects.update_or_create(
+                    tenant=tenant,
+                    crm_username=crm_username,
+                    defaults={
+                        "display_name": name,
+                        "email": email,
+                        "phone_number": phone,
+                        "extension": extension,
+                    },
+                )
+            for number, label in DEMO_NUMBERS:
+                CallerIdNumber.objects.get_or_create(
+                    tenant=tenant, number=number, defaults={"label": label}
+                )
+            for kind, plaintext in DEMO_KEYS.items():
+                if not ApiKey.objects.filter(prefix=plaintext[: services.PREFIX_LENGTH]).exists():
+                    services.api_key_create(
+                        tenant=tenant, kind=kind, name=f"demo {kind}", plaintext=plaintext
+                    )
+        self.stdout.write(f"Demo tenant '{tenant.slug}': admin login {username} / {password}")
+        self.stdout.write(f"  server key:  {DEMO_KEYS[ApiKey.Kind.SERVER]}")
+        self.stdout.write(f"  browser key: {DEMO_KEYS[ApiKey.Kind.BROWSER]}")

@@ -1,0 +1,214 @@
+import zoneinfo
+
+import phonenumbers
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from contacts import phone_numbers
+from tenants.encryption import EncryptedTextField
+from tenants.scoping import TenantOwnedModel
+
+
+def validate_region(value: str) -> None:
+    if value not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValidationError(f"'{value}' is not an ISO 3166 region code such as US, GB or TR.")
+
+
+def validate_timezone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"'{value}' is not an IANA time zone such as Europe/London.")
+
+
+def validate_e164(value: str) -> None:
+    try:
+        is_e164 = phone_numbers.to_e164(value, None) == value
+    except ValueError:
+        is_e164 = False
+    if not is_e164:
+        raise ValidationError(f"'{value}' is not a valid number in E.164 form, e.g. +14155550123.")
+
+
+# Seed 002's final call statuses (as calls.models.CallStatus): what the simulator can play.
+CALL_STATUSES = ("ANSWER", "NO_ANSWER", "BUSY", "FAILED", "CANCELED")
+
+
+def validate_simulator_outcomes(value: object) -> None:
+    example = '[{"pattern": "+44770090*", "status": "BUSY"}]'
+    if not isinstance(value, list) or len(value) > 50:
+        raise ValidationError(f"Give a list of at most 50 outcomes, e.g. {example}.")
+    for outcome in value:
+        if (
+            not isinstance(outcome, dict)
+            or set(outcome) != {"pattern", "status"}
+            or not isinstance(outcome["pattern"], str)
+            or not 0 < len(outcome["pattern"]) <= 40
+            or outcome["status"] not in CALL_STATUSES
+        ):
+            raise ValidationError(
+                f"Each outcome is a number pattern (* and ? wildcards) and one of "
+                f"{', '.join(CALL_STATUSES)}, e.g. {example}; got {outcome!r}."
+            )
+
+
+class Tenant(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=64, unique=True)
+    default_region = models.CharField(
+        max_length=2,
+        default="US",
+        validators=[validate_region],
+        help_text="Region used to read numbers written without a country code (ISO 3166, e.g. GB).",
+    )
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class SharedNumberPolicy(models.TextChoices):
+        FIRST_MATCH = "first_match", "first match (oldest contact)"
+        MOST_RECENT = "most_recent", "most recently updated contact"
+        OWNER = "owner", "the contact that has an owner agent"
+        AMBIGUOUS = "ambiguous", "return all, flagged ambiguous"
+
+    # Which contact is "the" caller when several share a number (lookup, routing, call logging).
+    shared_number_policy = models.CharField(
+        max_length=16, choices=SharedNumberPolicy.choices, default=SharedNumberPolicy.MOST_RECENT
+    )
+    routing_deadline_ms = models.PositiveIntegerField(
+        default=300,
+        validators=[MinValueValidator(20), MaxValueValidator(10_000)],
+        help_text="A routing decision later than this answers the fallback instead.",
+    )
+    routing_fallback_extension = models.CharField(
+        max_length=32, blank=True, help_text="Answered when no rule matches or routing is slow."
+    )
+    # Call-result push (seed 002): where each ended call is POSTed, and how we authenticate.
+    callback_url = models.URLField(max_length=500, blank=True)
+    callback_auth_header = models.CharField(
+        max_length=100, blank=True, help_text="e.g. Authorization; sent on every callback."
+    )
+    callback_auth_value = EncryptedTextField(blank=True)
+    # Standard Webhooks signing: the current secret, and the one it replaced while it may still
+    # sign (every live secret signs, so receivers can switch over at their own pace).
+    signing_secret = EncryptedTextField(blank=True)
+    previous_signing_secret = EncryptedTextField(blank=True)
+    previous_signing_secret_expires_at = models.DateTimeField(null=True, blank=True)
+    default_disposition = models.CharField(max_length=64, default="CRM_CALL")
+    # The built-in telephony simulator: [{"pattern": "+44770090*", "status": "BUSY"}, ...],
+    # first match wins on the customer's E.164 number, else ANSWER.
+    simulator_outcomes = models.JSONField(
+        default=list, blank=True, validators=[validate_simulator_outcomes]
+    )
+    simulator_ring_seconds = models.FloatField(
+        default=4.0, validators=[MinValueValidator(0), MaxValueValidator(120)]
+    )
+    simulator_talk_seconds = models.FloatField(
+        default=20.0, validators=[MinValueValidator(0), MaxValueValidator(3600)]
+    )
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(TenantOwnedModel):
+    class Role(models.TextChoices):
+        OWNER = "owner"
+        ADMIN = "admin"
+        AGENT = "agent"
+        VIEWER = "viewer"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "user"], name="membership_unique_per_tenant")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.role})"
+
+
+class ApiKey(TenantOwnedModel):
+    class Kind(models.TextChoices):
+        BROWSER = "browser", "browser (launch URL only)"
+        SERVER = "server", "server (REST API)"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    name = models.CharField(max_length=100, blank=True)
+    # The visible part of the key ("cbs_3kTq9ZpA"): lets people and logs tell keys apart.
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    secret_hash = models.CharField(max_length=64, editable=False)
+    scopes = models.JSONField(
+        default=list, blank=True, help_text="Empty: every scope. Otherwise e.g. agents:read."
+    )
+    allowed_cidrs = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Server keys only. Empty: any address. Otherwise e.g. 203.0.113.0/24.",
+    )
+    rate_limit_per_minute = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Empty: the platform default."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.kind})"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+
+class Agent(TenantOwnedModel):
+    crm_username = models.CharField(
+        max_length=150, help_text="The agent's stable ID as the CRM sends it (seed 002)."
+    )
+    display_name = models.CharField(max_length=200, blank=True)
+    email = models.EmailField(blank=True)
+    phone_number = models.CharField(
+        max_length=20,
+        blank=True,
+        validators=[validate_e164],
+        help_text="E.164; the agent's real phone for the server-to-server flow.",
+    )
+    extension = models.CharField(max_length=20, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "crm_username"], name="agent_crm_username_unique_per_tenant"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name or self.crm_username
+
+
+class CallerIdNumber(TenantOwnedModel):
+    number = models.CharField(max_length=20, validators=[validate_e164], help_text="E.164")
+    label = models.CharField(max_length=100, blank=True, help_text="Campaign or team.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "caller-ID number"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "number"], name="caller_id_number_unique_per_tenant"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.number

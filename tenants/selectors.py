@@ -1,0 +1,19 @@
+"""Reads for tenants and API keys."""
+
+import hmac
+
+from tenants.models import ApiKey
+from tenants.scoping import across_all_tenants
+from tenants.services import PREFIX_LENGTH, hash_secret
+
+
+def api_key_find(plaintext: str) -> ApiKey | None:
+    """Return the key (revoked or not) whose plaintext this is, with its tenant, or None."""
+    # A key arrives before we know its tenant: the lookup is by its globally unique prefix.
+    with across_all_tenants():
+        api_key = (
+            ApiKey.objects.select_related("tenant").filter(prefix=plaintext[:PREFIX_LENGTH]).first()
+        )
+    if api_key is None or not hmac.compare_digest(api_key.secret_hash, hash_secret(plaintext)):
+        return None
+    return api_key

@@ -1,0 +1,181 @@
+"""Writes for tenants, memberships, API keys and agents."""
+
+import hashlib
+import ipaddress
+import secrets
+import string
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractUser
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from tenants.models import Agent, ApiKey, Membership, Tenant
+from tenants.scoping import tenant_scope
+
+KEY_TAGS = {ApiKey.Kind.SERVER: "cbs", ApiKey.Kind.BROWSER: "cbb"}
+_PREFIX_ALPHABET = string.ascii_letters + string.digits
+PREFIX_LENGTH = 12  # "cbs_" + 8 random characters
+
+
+# What a server key can be limited to: "<resource>:read" or "<resource>:write" (write implies read).
+# An endpoint names its resource (`api_scope` on the view); add new resources here.
+API_SCOPE_RESOURCES = (
+    "tenant",
+    "agents",
+    "numbers",
+    "contacts",
+    "lookup",
+    "routing",
+    "calls",
+    "connections",
+)
+API_SCOPES = tuple(f"{r}:{a}" for r in API_SCOPE_RESOURCES for a in ("read", "write"))
+
+
+def validate_scopes(scopes: Iterable[str]) -> list[str]:
+    scopes = sorted(set(scopes))
+    unknown = [s for s in scopes if s not in API_SCOPES]
+    if unknown:
+        raise ValueError(f"Unknown scope(s) {', '.join(unknown)}; known: {', '.join(API_SCOPES)}.")
+    return scopes
+
+
+def hash_secret(plaintext: str) -> str:
+    # Keys carry 256 random bits, so a fast hash is safe here (no dictionary to attack).
+    return hashlib.sha256(plaintext.encode()).hexdigest()
+
+
+def parse_cidrs(cidrs: Iterable[str]) -> list[str]:
+    """Return the CIDRs in canonical form, or raise ValueError naming the bad one."""
+    parsed = []
+    for cidr in cidrs:
+        try:
+            parsed.append(str(ipaddress.ip_network(str(cidr).strip(), strict=False)))
+        except ValueError as error:
+            raise ValueError(
+                f"'{cidr}' is not an IP address or CIDR range such as 203.0.113.0/24."
+            ) from error
+    return parsed
+
+
+def api_key_create(
+    *,
+    tenant: Tenant,
+    kind: str,
+    name: str = "",
+    scopes: Iterable[str] = (),
+    allowed_cidrs: Iterable[str] = (),
+    rate_limit_per_minute: int | None = None,
+    plaintext: str | None = None,
+) -> tuple[ApiKey, str]:
+    """Create a key and return it with its plaintext, which is never available again.
+
+    `plaintext` is for the demo seed only, so its printed demo keys stay the same across runs.
+    """
+    cidrs = parse_cidrs(allowed_cidrs)
+    if cidrs and kind != ApiKey.Kind.SERVER:
+        raise ValueError("Only server keys can be limited to IP addresses.")
+    if plaintext is None:
+        random_part = "".join(secrets.choice(_PREFIX_ALPHABET) for _ in range(8))
+        plaintext = f"{KEY_TAGS[kind]}_{random_part}_{secrets.token_urlsafe(32)}"
+    api_key = ApiKey(
+        tenant=tenant,
+        kind=kind,
+        name=name,
+        prefix=plaintext[:PREFIX_LENGTH],
+        secret_hash=hash_secret(plaintext),
+        scopes=validate_scopes(scopes),
+        allowed_cidrs=cidrs,
+        rate_limit_per_minute=rate_limit_per_minute,
+    )
+    api_key.save()
+    return api_key, plaintext
+
+
+def api_key_revoke(*, api_key: ApiKey) -> None:
+    if api_key.revoked_at is None:
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked_at"])
+
+
+@transaction.atomic
+def api_key_rotate(*, api_key: ApiKey) -> tuple[ApiKey, str]:
+    """Revoke a key and issue a replacement with the same kind, scopes and limits."""
+    api_key_revoke(api_key=api_key)
+    return api_key_create(
+        tenant=api_key.tenant,
+        kind=api_key.kind,
+        name=api_key.name,
+        scopes=api_key.scopes,
+        allowed_cidrs=api_key.allowed_cidrs,
+        rate_limit_per_minute=api_key.rate_limit_per_minute,
+    )
+
+
+@dataclass(frozen=True)
+class Onboarding:
+    tenant: Tenant
+    owner: AbstractUser
+    owner_password: str
+    server_key: str
+    browser_key: str
+
+    def as_dict(self) -> dict:
+        return {
+            "tenant": {"id": self.tenant.pk, "name": self.tenant.name, "slug": self.tenant.slug},
+            "server_key": self.server_key,
+            "browser_key": self.browser_key,
+            "admin": {"username": self.owner.get_username(), "password": self.owner_password},
+        }
+
+
+@transaction.atomic
+def tenant_onboard(
+    *, name: str, slug: str = "", default_region: str = "US", timezone_name: str = "UTC"
+) -> Onboarding:
+    """Create a tenant with its owner user, one browser key and one server key."""
+    slug = slug or slugify(name)[:64]
+    if not slug:
+        raise ValueError("The tenant name must contain at least one letter or digit.")
+    if Tenant.objects.filter(slug=slug).exists():
+        raise ValueError(f"A tenant with slug '{slug}' already exists.")
+    tenant = Tenant(name=name, slug=slug, default_region=default_region, timezone=timezone_name)
+    tenant.full_clean()
+    tenant.save()
+    username = f"{slug}-owner"
+    if get_user_model().objects.filter(username=username).exists():
+        raise ValueError(f"A user named '{username}' already exists.")
+    password = secrets.token_urlsafe(12)
+    owner = get_user_model().objects.create_user(username=username, password=password)
+    with tenant_scope(tenant):
+        Membership.objects.create(tenant=tenant, user=owner, role=Membership.Role.OWNER)
+        _, server_key = api_key_create(tenant=tenant, kind=ApiKey.Kind.SERVER, name="server")
+        _, browser_key = api_key_create(tenant=tenant, kind=ApiKey.Kind.BROWSER, name="browser")
+    return Onboarding(tenant, owner, password, server_key, browser_key)
+
+
+def tenant_update(*, tenant: Tenant, **fields: object) -> Tenant:
+    for name, value in fields.items():
+        setattr(tenant, name, value)
+    tenant.full_clean()
+    tenant.save(update_fields=[*fields])
+    return tenant
+
+
+def agent_create(*, tenant: Tenant, **fields: object) -> Agent:
+    agent = Agent(tenant=tenant, **fields)
+    agent.full_clean()
+    agent.save()
+    return agent
+
+
+def agent_update(*, agent: Agent, **fields: object) -> Agent:
+    for name, value in fields.items():
+        setattr(agent, name, value)
+    agent.full_clean()
+    agent.save()
+    return agent

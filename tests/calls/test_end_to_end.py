@@ -1,0 +1,232 @@
+"""End to end: PostgreSQL, Redis, a real Celery worker (and beat) and a real callback receiver.
+
+A server-to-server call goes through the simulator in the worker; its result arrives at the
+receiver exactly as seed 002 describes, retried on the seed's schedule, and survives a killed
+worker.
+"""
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from calls.lifecycle import CALLBACK_FIELDS
+from calls.models import Attempt, Call, CallEvent, Delivery
+from tenants.scoping import tenant_scope
+from tests.calls.test_signing import verify
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("private_urls")]
+
+SEED_FIELDS = {
+    "call_id",
+    "uuid",
+    "status",
+    "duration",
+    "customer_number",
+    "agent_number",
+    "crm_username",
+    "call_type",
+    "disposition",
+    "direction",
+    "start_time",
+    "end_time",
+    "recording_url",
+}
+
+
+@pytest.fixture
+def database_url(transactional_db) -> str:
+    db = connection.settings_dict
+    if connection.vendor != "postgresql":
+        pytest.skip("needs the PostgreSQL test database (run bin/test)")
+    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+@pytest.fixture
+def processes(database_url, tmp_path):
+    """Start Celery processes as the Procfile does, on the test database; stop them after."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "ALLOW_PRIVATE_URLS": "true",
+        "DELIVERY_SWEEP_SECONDS": "1",
+        "DELIVERY_STALE_SECONDS": "1",
+    }
+    started: list[subprocess.Popen] = []
+
+    def start(*args: str, name: str = "worker") -> subprocess.Popen:
+        log = tmp_path / f"{name}-{len(started)}.log"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", *args],
+            cwd=ROOT,
+            env=env,
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        process.log = log
+        started.append(process)
+        return process
+
+    def worker(*extra: str) -> subprocess.Popen:
+        process = start(
+            "worker", "-Q", "realtime", "-c", "2", "-l", "INFO", "--without-gossip",
+            "--without-mingle", *extra,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while "ready." not in process.log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return process
+
+    start.worker = worker
+    yield start
+    for process in started:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+    for process in started:
+        process.wait(timeout=30)
+
+
+def logs(tmp_path: Path) -> str:
+    return "\n".join(p.read_text() for p in sorted(tmp_path.glob("*.log")))
+
+
+@pytest.fixture
+def callback_setup(api, receiver) -> str:
+    """Point the tenant's callbacks at the receiver, with short simulated calls; its secret."""
+    response = api.patch(
+        "/api/v1/tenant",
+        {
+            "callback_url": f"{receiver.url}/callbacks",
+            "callback_auth_header": "Authorization",
+            "callback_auth_value": "Bearer crm-token",
+            "simulator_ring_seconds": 0.2,
+            "simulator_talk_seconds": 1.0,
+            "simulator_outcomes": [
+                {"pattern": f"+4474001234{digit}?", "status": status}
+                for digit, status in (
+                    (1, "NO_ANSWER"),
+                    (2, "BUSY"),
+                    (3, "FAILED"),
+                    (4, "CANCELED"),
+                )
+            ],
+        },
+        format="json",
+    )
+    assert response.status_code == 200, response.json()
+    return api.post("/api/v1/tenant/signing-secret").json()["signing_secret"]
+
+
+def test_a_server_call_is_simulated_and_its_result_pushed_exactly_once_per_uuid(
+    api, call_body, callback_setup, receiver, processes, tenant, tmp_path
+):
+    processes.worker("--purge")
+    first = api.post("/api/v1/calls", call_body, format="json")
+    again = api.post("/api/v1/calls", call_body, format="json")
+    others = {
+        status: api.post(
+            "/api/v1/calls",
+            {**call_body, "to_number": f"07400 1234{digit}0", "uuid": f"crm-{status}"},
+            format="json",
+        )
+        for digit, status in ((1, "NO_ANSWER"), (2, "BUSY"), (3, "FAILED"), (4, "CANCELED"))
+    }
+
+    received = receiver.wait_for(5, timeout=30)
+    time.sleep(1.5)  # room for a duplicate to show up, had there been one
+
+    assert (first.status_code, again.status_code) == (201, 200), logs(tmp_path)
+    assert first.json()["call_id"] == again.json()["call_id"]
+    assert len(receiver.received) == 5, logs(tmp_path)
+    by_uuid = {r.json()["uuid"]: r for r in received}
+    answered = by_uuid["crm-call-42"]
+    payload = answered.json()
+    assert set(payload) == SEED_FIELDS == set(CALLBACK_FIELDS)
+    assert payload["call_id"] == first.json()["call_id"]
+    assert payload["status"] == "ANSWER"
+    assert payload["duration"] in (1, 2)  # 1 s of simulated talk, give or take a busy worker
+    assert payload["customer_number"] == "+447400123456"
+    assert (payload["crm_username"], payload["agent_number"]) == ("agent.017", "+447400000017")
+    assert (payload["call_type"], payload["direction"]) == ("server", "outbound")
+    assert payload["disposition"] == "CRM_CALL"
+    assert payload["start_time"].endswith("Z") and payload["end_time"].endswith("Z")
+    assert payload["recording_url"] is None
+    assert answered.headers["authorization"] == "Bearer crm-token"
+    assert verify(callback_setup, answered.headers, answered.body)
+    for status, response in others.items():
+        result = by_uuid[f"crm-{status}"].json()
+        assert (result["status"], result["duration"]) == (status, 0)
+        assert result["call_id"] == response.json()["call_id"]
+    with tenant_scope(tenant):
+        call = Call.objects.get(call_id=payload["call_id"])
+        kinds = list(
+            CallEvent.objects.filter(call=call)
+            .order_by("occurred_at")
+            .values_list("kind", flat=True)
+        )
+        assert kinds == ["initiated", "agent_ringing", "customer_ringing", "answered", "ended"]
+        assert answered.headers["webhook-id"] == str(Delivery.objects.get(call=call).pk)
+        assert set(Delivery.objects.values_list("state", flat=True)) == {"succeeded"}
+
+
+def test_failed_pushes_are_retried_after_1_2_and_4_seconds_with_the_same_id(
+    api, call_body, callback_setup, receiver, processes, tenant, tmp_path
+):
+    processes.worker("--purge")
+    receiver.script = [503, 500, 504, 200]
+
+    api.post("/api/v1/calls", call_body, format="json")
+    received = receiver.wait_for(4, timeout=40)
+
+    assert len(received) == 4, logs(tmp_path)
+    gaps = [round(b.at - a.at, 3) for a, b in itertools.pairwise(received)]
+    print(f"measured retry gaps: {gaps}")
+    for gap, expected in zip(gaps, (1, 2, 4), strict=True):
+        assert expected - 0.05 <= gap <= expected + 0.5, gaps
+    assert len({r.headers["webhook-id"] for r in received}) == 1
+    assert len({r.body for r in received}) == 1
+    assert all(verify(callback_setup, r.headers, r.body) for r in received)
+    with tenant_scope(tenant):
+        delivery = Delivery.objects.get()
+        assert delivery.state == "succeeded"
+        assert [a.status_code for a in delivery.attempts.all()] == [503, 500, 504, 200]
+
+
+def test_a_push_survives_its_worker_being_killed_mid_delivery(
+    api, call_body, callback_setup, receiver, processes, tenant, tmp_path
+):
+    first_worker = processes.worker("--purge")
+    processes("beat", "-l", "INFO", "--pidfile=", f"--schedule={tmp_path}/beat", name="beat")
+    receiver.script = ["stall"]  # the first request hangs, as a slow CRM would
+
+    api.post("/api/v1/calls", call_body, format="json")
+    assert len(receiver.wait_for(1, timeout=30)) == 1, logs(tmp_path)
+    os.killpg(first_worker.pid, signal.SIGKILL)
+    first_worker.wait(timeout=10)
+    processes.worker()
+    received = receiver.wait_for(2, timeout=40)
+
+    assert len(received) == 2, logs(tmp_path)
+    assert received[0].headers["webhook-id"] == received[1].headers["webhook-id"]
+    assert received[0].body == received[1].body
+    assert verify(callback_setup, received[1].headers, received[1].body)
+    with tenant_scope(tenant):
+        delivery = Delivery.objects.get()
+        deadline = time.monotonic() + 5
+        while delivery.state != "succeeded" and time.monotonic() < deadline:
+            time.sleep(0.1)
+            delivery.refresh_from_db()
+        assert delivery.state == "succeeded"
+        attempts = list(Attempt.objects.filter(delivery=delivery).order_by("number"))
+        assert [(a.error_class, a.status_code) for a in attempts] == [
+            ("interrupted", None),
+            ("", 200),
+        ]

@@ -1,0 +1,116 @@
+"""Another tenant's key gets 404 (details, actions) or nothing (lists) on every calls endpoint."""
+
+import pytest
+
+from calls.models import Call, Delivery
+from calls.services import call_place
+from tenants.models import Agent, CallerIdNumber
+from tenants.scoping import tenant_scope
+
+pytestmark = pytest.mark.django_db
+
+ISOLATED_ROUTES = {
+    "calls",
+    "calls/<uuid:call_id>",
+    "calls/<uuid:call_id>/hangup",
+    "calls/<uuid:call_id>/disposition",
+    "calls/<uuid:call_id>/notes",
+    "calls/<uuid:call_id>/transfer",
+    "calls/<uuid:call_id>/add-party",
+    "deliveries",
+    "deliveries/<uuid:pk>",
+    "deliveries/<uuid:pk>/resend",
+    "tenant/signing-secret",
+}
+
+
+@pytest.fixture
+def acme_call(tenant) -> Call:
+    tenant.callback_url = "https://crm.example.com/callbacks"
+    tenant.save()
+    with tenant_scope(tenant):
+        agent = Agent(tenant=tenant, crm_username="agent.017")
+        agent.save()
+        CallerIdNumber(tenant=tenant, number="+442079460000").save()
+        call, _ = call_place(
+            tenant=tenant,
+            call_type="server",
+            from_number="+442079460000",
+            customer_number="+447400123456",
+            agent=agent,
+            uuid="crm-call-42",
+        )
+    return call
+
+
+@pytest.fixture
+def acme_delivery(acme_call, api) -> Delivery:
+    api.post(f"/api/v1/calls/{acme_call.call_id}/hangup")
+    with tenant_scope(acme_call.tenant_id):
+        delivery = Delivery.objects.get()
+        Delivery.objects.filter(pk=delivery.pk).update(state="failed")
+    return delivery
+
+
+def test_other_tenants_see_no_calls_and_no_deliveries(other_api, acme_delivery):
+    assert other_api.get("/api/v1/calls").json()["results"] == []
+    assert other_api.get("/api/v1/deliveries").json()["results"] == []
+
+
+@pytest.mark.parametrize(
+    "method,suffix,body",
+    [
+        ("get", "", None),
+        ("post", "/hangup", None),
+        ("post", "/disposition", {"disposition": "HIJACKED"}),
+        ("post", "/notes", {"notes": "hijacked"}),
+        ("post", "/transfer", {"to_number": "+14155550123"}),
+        ("post", "/add-party", {"number": "+14155550123"}),
+    ],
+)
+def test_another_tenants_call_is_a_404(other_api, acme_call, method, suffix, body):
+    response = getattr(other_api, method)(
+        f"/api/v1/calls/{acme_call.call_id}{suffix}", body, format="json"
+    )
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+    with tenant_scope(acme_call.tenant_id):
+        acme_call.refresh_from_db()
+        assert not acme_call.parties.exists()
+    assert (acme_call.state, acme_call.disposition) == ("initiated", "CRM_CALL")
+    assert acme_call.notes == ""
+
+
+@pytest.mark.parametrize("method,suffix", [("get", ""), ("post", "/resend")])
+def test_another_tenants_delivery_is_a_404(other_api, acme_delivery, method, suffix):
+    response = getattr(other_api, method)(f"/api/v1/deliveries/{acme_delivery.pk}{suffix}")
+
+    assert response.status_code == 404
+    with tenant_scope(acme_delivery.tenant_id):
+        assert Delivery.objects.get().state == "failed"
+
+
+def test_another_tenant_cannot_replay_a_uuid_into_our_call(other_api, acme_call, other_tenant):
+    with tenant_scope(other_tenant):
+        Agent(tenant=other_tenant, crm_username="agent.017").save()
+        CallerIdNumber(tenant=other_tenant, number="+14155550100").save()
+    body = {
+        "from_number": "+14155550100",
+        "to_number": "+447400123456",
+        "crm_username": "agent.017",
+        "uuid": "crm-call-42",
+    }
+
+    response = other_api.post("/api/v1/calls", body, format="json")
+
+    assert response.status_code == 201
+    assert response.json()["call_id"] != str(acme_call.call_id)
+
+
+def test_rotating_a_signing_secret_touches_only_the_callers_tenant(other_api, tenant):
+    response = other_api.post("/api/v1/tenant/signing-secret")
+
+    tenant.refresh_from_db()
+    assert response.status_code == 201
+    assert tenant.signing_secret == ""

@@ -1,0 +1,97 @@
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from contacts.models import Contact
+from contacts.services import PhoneInput, contact_create
+from tenants.authentication import _counters
+from tenants.models import Agent, ApiKey, Tenant
+from tenants.scoping import tenant_scope
+from tenants.services import api_key_create
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache(settings) -> None:
+    cache.clear()
+    if settings.REDIS_URL:  # rate-limit counters live beside the cache, outside its key space
+        _counters().flushdb()
+
+
+@pytest.fixture
+def make_tenant(db):
+    def make(slug: str = "acme", **fields) -> Tenant:
+        fields.setdefault("name", slug.title())
+        return Tenant.objects.create(slug=slug, **fields)
+
+    return make
+
+
+@pytest.fixture
+def tenant(make_tenant) -> Tenant:
+    return make_tenant("acme", default_region="GB", timezone="Europe/London")
+
+
+@pytest.fixture
+def other_tenant(make_tenant) -> Tenant:
+    return make_tenant("globex")
+
+
+@pytest.fixture
+def make_key():
+    def make(tenant: Tenant, kind: str = ApiKey.Kind.SERVER, **options) -> str:
+        return api_key_create(tenant=tenant, kind=kind, **options)[1]
+
+    return make
+
+
+@pytest.fixture
+def make_client(make_key):
+    """An API client authenticated with a new server key of `tenant`."""
+
+    def make(tenant: Tenant, **key_options) -> APIClient:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {make_key(tenant, **key_options)}")
+        return client
+
+    return make
+
+
+@pytest.fixture
+def api(make_client, tenant) -> APIClient:
+    return make_client(tenant)
+
+
+@pytest.fixture
+def other_api(make_client, other_tenant) -> APIClient:
+    return make_client(other_tenant)
+
+
+@pytest.fixture
+def in_tenant(tenant):
+    with tenant_scope(tenant):
+        yield tenant
+
+
+@pytest.fixture
+def make_contact():
+    """Create a contact of `tenant` with numbers given in any format (as mobile numbers)."""
+
+    def make(tenant: Tenant, *numbers: str, **fields) -> Contact:
+        with tenant_scope(tenant):
+            return contact_create(
+                tenant=tenant, phones=[PhoneInput(n, "mobile") for n in numbers], **fields
+            )
+
+    return make
+
+
+@pytest.fixture
+def make_agent():
+    def make(tenant: Tenant, crm_username: str = "agent.017", **fields) -> Agent:
+        fields.setdefault("display_name", "Priya Shah")
+        fields.setdefault("extension", "1093")
+        agent = Agent(tenant=tenant, crm_username=crm_username, **fields)
+        agent.save()
+        return agent
+
+    return make

@@ -1,0 +1,47 @@
+import pytest
+
+from connectors.models import Connection
+from connectors.services import connection_create
+from tenants.scoping import tenant_scope
+from tests.fakes.hubspot import FakeHubSpot
+
+
+@pytest.fixture
+def make_hubspot(settings):
+    """Start fake HubSpot servers on 127.0.0.1 (stopped after the test)."""
+    settings.ALLOW_PRIVATE_URLS = True
+    started = []
+
+    def make(**options) -> FakeHubSpot:
+        fake = FakeHubSpot(**options)
+        fake.start()
+        started.append(fake)
+        return fake
+
+    yield make
+    for fake in started:
+        fake.stop()
+
+
+@pytest.fixture
+def hubspot(make_hubspot) -> FakeHubSpot:
+    return make_hubspot(contacts=250, companies=20)
+
+
+@pytest.fixture
+def make_connection(db):
+    def make(tenant, fake: FakeHubSpot, credentials: dict | None = None, **fields) -> Connection:
+        credentials = credentials or {"private_app_token": next(iter(fake.private_app_tokens))}
+        fields.setdefault(
+            "settings", {"objects": ["contacts", "companies"], "custom_fields": ["lifecyclestage"]}
+        )
+        with tenant_scope(tenant):
+            return connection_create(
+                tenant=tenant,
+                provider="hubspot",
+                name="HubSpot",
+                credentials={**credentials, "base_url": fake.url},
+                **fields,
+            )
+
+    return make

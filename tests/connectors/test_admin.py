@@ -1,0 +1,66 @@
+"""Staff see connections and their runs in the admin, never the credentials, and can sync now."""
+
+import pytest
+
+from connectors.models import Connection
+from tenants.scoping import tenant_scope
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_change_page_shows_runs_but_never_the_credentials(
+    admin_client, tenant, hubspot, make_connection
+):
+    connection = make_connection(
+        tenant, hubspot, credentials={"private_app_token": "pat-na1-s3cret"}
+    )
+
+    response = admin_client.get(f"/admin/connectors/connection/{connection.pk}/change/")
+
+    assert response.status_code == 200
+    assert b"pat-na1-s3cret" not in response.content
+    assert b"new_credentials" in response.content
+
+
+def test_new_credentials_typed_in_the_admin_are_merged_and_clear_the_error(
+    admin_client, tenant, hubspot, make_connection
+):
+    connection = make_connection(tenant, hubspot)
+    with tenant_scope(tenant):
+        Connection.objects.filter(pk=connection.pk).update(
+            status="needs_attention", last_error="401"
+        )
+    form = {
+        "tenant": tenant.pk,
+        "provider": "hubspot",
+        "name": "HubSpot",
+        "settings": '{"objects": ["contacts"]}',
+        "status": "active",
+        "new_credentials": '{"private_app_token": "pat-new"}',
+        "runs-TOTAL_FORMS": "0",
+        "runs-INITIAL_FORMS": "0",
+    }
+
+    response = admin_client.post(f"/admin/connectors/connection/{connection.pk}/change/", form)
+
+    assert response.status_code == 302, response.content
+    with tenant_scope(tenant):
+        stored = Connection.objects.get(pk=connection.pk)
+    assert stored.credentials["private_app_token"] == "pat-new"
+    assert stored.credentials["base_url"] == hubspot.url
+    assert (stored.status, stored.last_error) == ("active", "")
+
+
+def test_sync_now_queues_a_sync_per_selected_connection(
+    admin_client, tenant, hubspot, make_connection, django_capture_on_commit_callbacks
+):
+    connection = make_connection(tenant, hubspot)
+
+    with django_capture_on_commit_callbacks() as queued:
+        response = admin_client.post(
+            "/admin/connectors/connection/",
+            {"action": "full_diff_now", "_selected_action": [connection.pk]},
+        )
+
+    assert response.status_code == 302
+    assert len(queued) == 1

@@ -1,0 +1,74 @@
+"""HubSpot JSON -> SourceRecord, on captured-shape search pages."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from connectors.hubspot import mapping
+from connectors.interface import SourcePhone
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def page(name: str) -> list[dict]:
+    return json.loads((FIXTURES / name).read_text())["results"]
+
+
+def test_it_maps_a_contact_with_both_numbers_country_link_and_custom_fields():
+    record = mapping.record_from_object(
+        "contacts",
+        page("hubspot_search_contacts.json")[0],
+        portal_id="4212",
+        custom_fields=["lifecyclestage"],
+    )
+
+    assert record.external_id == "51"
+    assert (record.first_name, record.last_name) == ("Ada", "Lovelace")
+    assert record.company == "Lovelace Analytical Engines Ltd"
+    assert record.country == "GB"
+    assert record.phones == (
+        SourcePhone("07700 900123", "mobile"),
+        SourcePhone("+44 20 7946 0018", "work"),
+    )
+    assert record.crm_url == "https://app.hubspot.com/contacts/4212/record/0-1/51"
+    assert record.custom_fields == {"lifecyclestage": "customer"}
+    assert not record.is_company
+
+
+def test_it_keeps_a_nameless_contact_drops_a_free_text_country_and_a_repeated_number():
+    record = mapping.record_from_object("contacts", page("hubspot_search_contacts.json")[1])
+
+    assert (record.first_name, record.last_name, record.company) == ("", "", "")
+    assert record.country == ""  # "United States" is not an ISO code: the tenant's region reads
+    assert record.phones == (SourcePhone("(415) 555-0132", "mobile"),)
+    assert record.crm_url == ""  # no portal id known
+    assert record.custom_fields == {}
+
+
+def test_a_record_without_an_id_is_unreadable():
+    with pytest.raises(mapping.UnreadableRecord):
+        mapping.record_from_object("contacts", page("hubspot_search_contacts.json")[2])
+
+
+def test_a_company_becomes_a_company_contact_in_its_own_id_space():
+    record = mapping.record_from_object(
+        "companies", page("hubspot_search_companies.json")[0], portal_id="4212"
+    )
+
+    assert record.external_id == "company:51"
+    assert record.is_company and record.company == "Globex GmbH"
+    assert record.country == "DE"
+    assert record.phones == (SourcePhone("+49 (0)30 1234567 ext. 12", "work"),)
+    assert record.crm_url == "https://app.hubspot.com/contacts/4212/record/0-2/51"
+
+
+def test_modification_times_are_read_in_epoch_ms_per_object_type():
+    contact = page("hubspot_search_contacts.json")[0]
+    company = page("hubspot_search_companies.json")[0]
+
+    assert mapping.modified_ms("contacts", contact) == 1709658131907
+    assert mapping.modified_ms("companies", company) == 1709713800250
+    assert mapping.properties_to_request("companies", ["industry"]) == [
+        "country", "hs_lastmodifieddate", "industry", "name", "phone",
+    ]  # fmt: skip

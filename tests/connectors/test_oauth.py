@@ -1,0 +1,93 @@
+"""OAuth authorization-code flow against the fake HubSpot: state checked, tokens stored, synced."""
+
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.core import signing
+
+from connectors import sync
+from connectors.models import Connection
+from contacts.models import Contact
+from tenants.scoping import tenant_scope
+
+pytestmark = pytest.mark.django_db
+
+REDIRECT_URI = "https://callbridge.example.com/api/v1/connections/oauth/callback"
+
+
+@pytest.fixture
+def oauth_connection(tenant, hubspot, make_connection, settings) -> Connection:
+    settings.PUBLIC_BASE_URL = "https://callbridge.example.com"
+    credentials = {
+        "client_id": "fake-client-id",
+        "client_secret": "fake-client-secret",
+        "authorize_url": hubspot.url + "/oauth/authorize",
+    }
+    return make_connection(tenant, hubspot, credentials=credentials)
+
+
+def start(api, connection) -> dict[str, str]:
+    response = api.post(f"/api/v1/connections/{connection.pk}/oauth")
+    assert response.status_code == 200, response.json()
+    url = urlsplit(response.json()["authorize_url"])
+    return {k: v[0] for k, v in parse_qs(url.query).items()}
+
+
+def test_a_tenant_connects_hubspot_and_the_tokens_sync_its_contacts(api, hubspot, oauth_connection):
+    query = start(api, oauth_connection)
+    assert query["client_id"] == "fake-client-id" and query["redirect_uri"] == REDIRECT_URI
+    assert "crm.objects.contacts.read" in query["scope"]
+    code = hubspot.authorize(query["redirect_uri"])  # the user clicked "Connect app"
+
+    response = api.get(
+        "/api/v1/connections/oauth/callback", {"state": query["state"], "code": code}
+    )
+
+    assert response.status_code == 200, response.json()
+    assert response.json() == {"connection": oauth_connection.pk, "status": "active"}
+    with tenant_scope(oauth_connection.tenant_id):
+        stored = Connection.objects.get(pk=oauth_connection.pk)
+        assert stored.credentials["access_token"].startswith("oauth-")
+        assert stored.credentials["hub_id"] == "4212"
+        run = sync.connection_sync(connection_id=stored.pk, kind="incremental")
+        assert run.outcome == "succeeded" and run.created == 270
+        assert Contact.objects.filter(
+            crm_url__startswith="https://app.hubspot.com/contacts/4212/"
+        ).exists()
+
+
+def test_a_state_works_once(api, hubspot, oauth_connection):
+    query = start(api, oauth_connection)
+    code = hubspot.authorize(query["redirect_uri"])
+    api.get("/api/v1/connections/oauth/callback", {"state": query["state"], "code": code})
+
+    again = api.get("/api/v1/connections/oauth/callback", {"state": query["state"], "code": code})
+
+    assert again.status_code == 400 and again.json()["error"]["field"] == "state"
+
+
+def test_a_forged_state_is_refused(client, other_tenant, oauth_connection):
+    forged = signing.dumps(
+        {"tenant": other_tenant.pk, "connection": oauth_connection.pk, "nonce": "x"}
+    )
+
+    response = client.get("/api/v1/connections/oauth/callback", {"state": forged, "code": "c"})
+
+    assert response.status_code == 400
+
+
+def test_a_refused_consent_or_a_bad_code_leaves_the_tokens_alone(api, hubspot, oauth_connection):
+    denied = api.get(
+        "/api/v1/connections/oauth/callback",
+        {"state": start(api, oauth_connection)["state"], "error": "access_denied"},
+    )
+    bad_code = api.get(
+        "/api/v1/connections/oauth/callback",
+        {"state": start(api, oauth_connection)["state"], "code": "code-made-up"},
+    )
+
+    assert denied.status_code == 400 and bad_code.status_code == 400
+    with tenant_scope(oauth_connection.tenant_id):
+        stored = Connection.objects.get(pk=oauth_connection.pk)
+    assert "access_token" not in stored.credentials
+    assert stored.status == "needs_attention" and "Connecting HubSpot failed" in stored.last_error

@@ -1,0 +1,205 @@
+"""The sync engine against the fake HubSpot: upserts, counts, resume, guarded deletes, lock."""
+
+import pytest
+from django.db import connections
+
+from connectors import sync
+from connectors.models import Connection, SyncRun
+from contacts.models import Contact, ContactPhone
+from tenants.scoping import tenant_scope
+from tests.fakes.hubspot import Fault
+
+pytestmark = pytest.mark.django_db
+
+
+def run(connection, kind="incremental", **options) -> SyncRun | None:
+    with tenant_scope(connection.tenant_id):
+        return sync.connection_sync(connection_id=connection.pk, kind=kind, **options)
+
+
+def contacts_of(connection) -> list[Contact]:
+    with tenant_scope(connection.tenant_id):
+        return list(Contact.objects.filter(source_connection=connection).prefetch_related("phones"))
+
+
+def refreshed(connection) -> Connection:
+    with tenant_scope(connection.tenant_id):
+        return Connection.objects.get(pk=connection.pk)
+
+
+def test_a_first_sync_brings_every_contact_and_company_with_normalized_numbers(
+    tenant, hubspot, make_connection
+):
+    connection = make_connection(tenant, hubspot)
+
+    result = run(connection)
+
+    assert result.outcome == "succeeded", result.error
+    assert (result.created, result.updated, result.invalid_records) == (270, 0, 0)
+    assert result.pages == 2 + 1
+    stored = contacts_of(connection)
+    assert len(stored) == 270 == len({c.external_id for c in stored})
+    assert sum(c.is_company for c in stored) == 20
+    with tenant_scope(tenant):
+        phones = ContactPhone.objects.filter(contact__source_connection=connection)
+        assert (
+            phones.filter(e164="+442079460001").exists()
+            or phones.filter(e164__startswith="+44").exists()
+        )
+        assert result.invalid_numbers == phones.filter(e164__isnull=True).count() > 0
+    assert refreshed(connection).sync_cursor["contacts"]["after"] is None
+    assert refreshed(connection).next_incremental_at is not None
+
+
+def test_a_second_sync_changes_only_what_changed(tenant, hubspot, make_connection):
+    connection = make_connection(tenant, hubspot)
+    run(connection)
+    hubspot.touch("contacts", [12])
+
+    result = run(connection)
+
+    assert result.updated == 1 and result.created == 0
+    assert result.unchanged > 0
+    (edited,) = [c for c in contacts_of(connection) if c.external_id == "12"]
+    assert edited.last_name.startswith("Edited")
+
+
+def test_a_failed_page_keeps_the_cursor_and_the_next_run_resumes_without_duplicates(
+    tenant, hubspot, make_connection
+):
+    connection = make_connection(tenant, hubspot, settings={"objects": ["contacts"]})
+    hubspot.inject(Fault("slow", times=1, path_contains="/search", seconds=0))  # page 1 fine
+    hubspot.inject(Fault("malformed", times=1, path_contains="/search"))  # page 2 broken
+
+    failed = run(connection)
+    cursor_after_failure = refreshed(connection).sync_cursor["contacts"]
+    resumed = run(connection)
+
+    assert failed.outcome == "failed" and failed.pages == 1 and failed.created == 200
+    assert "without results" in failed.error
+    assert cursor_after_failure["since_ms"] > 0 and cursor_after_failure["after"] is None
+    assert resumed.outcome == "succeeded" and resumed.created == 50 and resumed.pages == 1
+    assert len(contacts_of(connection)) == 250
+
+
+def test_a_run_that_hits_its_time_budget_saves_its_place_for_the_next_task(
+    tenant, hubspot, make_connection
+):
+    connection = make_connection(tenant, hubspot, settings={"objects": ["contacts"]})
+
+    first = run(connection, time_budget=0)
+    rest = run(connection)
+
+    assert first.more_pending and first.pages == 1
+    assert rest.created == 50 and not rest.more_pending
+    with tenant_scope(tenant):
+        assert [r.outcome for r in SyncRun.objects.all()] == ["succeeded", "succeeded"]
+
+
+def test_the_full_diff_soft_deletes_what_vanished_from_the_crm(tenant, hubspot, make_connection):
+    connection = make_connection(tenant, hubspot)
+    run(connection)
+    hubspot.archive("contacts", [5, 6, 7])
+
+    result = run(connection, "full")
+
+    assert result.outcome == "succeeded" and result.deleted == 3
+    gone = {c.external_id for c in contacts_of(connection) if c.deleted_at is not None}
+    assert gone == {"5", "6", "7"}
+    assert refreshed(connection).last_full_diff_at is not None
+
+
+def test_the_full_diff_deletes_nothing_when_too_many_would_vanish(tenant, hubspot, make_connection):
+    connection = make_connection(tenant, hubspot)
+    run(connection)
+    hubspot.archive("contacts", list(range(1, 30)))  # 29 of 270: over 10 %
+
+    result = run(connection, "full")
+
+    assert result.outcome == "guarded" and result.deleted == 0
+    assert all(c.deleted_at is None for c in contacts_of(connection))
+    connection = refreshed(connection)
+    assert connection.status == "needs_attention"
+    assert "would delete 29 of 270" in connection.last_error
+
+
+def test_the_full_diff_deletes_nothing_when_the_listing_fails_part_way(
+    tenant, hubspot, make_connection
+):
+    connection = make_connection(tenant, hubspot)
+    run(connection)
+    hubspot.inject(Fault("slow", times=2, path_contains="/objects/contacts", seconds=0))
+    hubspot.inject(Fault("malformed", times=1, path_contains="/objects/contacts"))
+
+    result = run(connection, "full")
+
+    assert result.outcome == "failed" and result.deleted == 0 and result.pages == 2
+    assert all(c.deleted_at is None for c in contacts_of(connection))
+
+
+def test_a_rejected_token_puts_the_connection_in_needs_attention(tenant, hubspot, make_connection):
+    connection = make_connection(tenant, hubspot, credentials={"private_app_token": "pat-revoked"})
+
+    result = run(connection)
+
+    assert result.outcome == "failed"
+    connection = refreshed(connection)
+    assert connection.status == "needs_attention"
+    assert "rejected the private-app token" in connection.last_error
+
+
+def test_a_failed_oauth_refresh_puts_the_connection_in_needs_attention(
+    tenant, hubspot, make_connection
+):
+    credentials = {
+        "access_token": "oauth-old",
+        "refresh_token": "refresh-revoked",
+        "expires_at": 0,
+        "client_id": "fake-client-id",
+        "client_secret": "fake-client-secret",
+    }
+    connection = make_connection(tenant, hubspot, credentials=credentials)
+
+    run(connection)
+
+    assert "Refreshing the HubSpot OAuth token failed" in refreshed(connection).last_error
+
+
+def test_a_refreshed_token_is_stored_encrypted(tenant, hubspot, make_connection):
+    tokens = hubspot.issue_oauth_tokens(expires_in=5)
+    credentials = {**tokens, "expires_at": 0, "client_id": "fake-client-id"}
+    credentials["client_secret"] = "fake-client-secret"
+    connection = make_connection(tenant, hubspot, credentials=credentials)
+
+    run(connection)
+
+    assert refreshed(connection).credentials["access_token"] != tokens["access_token"]
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SELECT credentials_json FROM connectors_connection")
+        (stored,) = cursor.fetchone()
+    assert "oauth-" not in stored and "refresh-" not in stored
+
+
+def test_only_one_sync_runs_per_connection_at_a_time(tenant, hubspot, make_connection):
+    connection = make_connection(tenant, hubspot)
+    other = connections.create_connection("default")  # another worker's database session
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [sync._LOCK_NAMESPACE | connection.pk])
+            assert run(connection) is None
+            cursor.execute("SELECT pg_advisory_unlock_all()")
+        assert run(connection) is not None
+    finally:
+        other.close()
+
+
+def test_the_dispatcher_queues_due_connections_once(tenant, other_tenant, hubspot, make_connection):
+    due = make_connection(tenant, hubspot)
+    disabled = make_connection(other_tenant, hubspot, status="disabled")
+
+    first = sync.syncs_dispatch()
+    second = sync.syncs_dispatch()
+
+    assert first == [(tenant.pk, due.pk, "incremental")]
+    assert second == []
+    assert disabled.pk not in [c for _, c, _ in first]

@@ -1,0 +1,529 @@
+"""A strict fake HubSpot CRM v3 on 127.0.0.1: a real HTTP server for tests and demos.
+
+At least as strict as the real API (../shared/reference/crm-apis.md section 1): Bearer tokens
+checked (private-app tokens and expiring OAuth access tokens), search `limit` <= 200 and at most
+10,000 results per query (paging past it is a 400), list `limit` <= 100, 5 filter groups / 10
+filters per group / 25 filters, opaque `after` cursors, HubSpot's error bodies, a ten-second
+burst limit answered with 429 + X-HubSpot-RateLimit-* + Retry-After, and injectable faults.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes.hubspot_data import FakeObject, generate_companies, generate_contacts, iso
+
+SEARCH_MAX_LIMIT = 200
+LIST_MAX_LIMIT = 100
+SEARCH_RESULT_CAP = 10_000
+OPERATORS = {
+    "EQ", "NEQ", "LT", "LTE", "GT", "GTE", "BETWEEN", "IN", "NOT_IN",
+    "HAS_PROPERTY", "NOT_HAS_PROPERTY", "CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN",
+}  # fmt: skip
+MODIFIED = {"contacts": "lastmodifieddate", "companies": "hs_lastmodifieddate"}
+CREATED = {"contacts": "createdate", "companies": "createdate"}
+DEFAULT_PROPERTIES = {
+    "contacts": ["firstname", "lastname", "email"],
+    "companies": ["name", "domain"],
+}
+DATE_PROPERTIES = {"lastmodifieddate", "hs_lastmodifieddate", "createdate"}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None):
+        self.status, self.body, self.headers = status, body, headers or {}
+
+
+def hubspot_error(status: int, category: str, message: str, **extra: Any) -> ApiError:
+    body = {"status": "error", "message": message, "correlationId": str(uuid.uuid4())}
+    return ApiError(status, {**body, "category": category, **extra})
+
+
+@dataclass
+class Fault:
+    """Answer the next `times` matching requests with this instead of the real thing."""
+
+    kind: str  # "status", "slow", "malformed"
+    times: int
+    path_contains: str = ""
+    status: int = 500
+    retry_after: str | None = "1"
+    seconds: float = 0.0
+    policy: str = "TEN_SECONDLY_ROLLING"  # a 429's policyName: or DAILY
+
+
+class FakeHubSpot:
+    def __init__(
+        self,
+        *,
+        contacts: int = 0,
+        companies: int = 0,
+        private_app_token: str = "pat-na1-fake-token",  # noqa: S107 - a fake
+        burst_limit: int = 190,
+    ) -> None:
+        self.objects = {
+            "contacts": {o.id: o for o in generate_contacts(contacts)},
+            "companies": {o.id: o for o in generate_companies(companies)},
+        }
+        self.private_app_tokens = {private_app_token}
+        self.access_tokens: dict[str, float] = {}  # token -> expiry (epoch s)
+        self.refresh_tokens: set[str] = set()
+        self.authorization_codes: dict[str, str] = {}  # code -> the redirect_uri it was given for
+        self.hub_id = 4212
+        self.clients = {"fake-client-id": "fake-client-secret"}
+        self.burst_limit = burst_limit
+        self.faults: list[Fault] = []
+        self.requests: list[tuple[str, str]] = []
+        self._calls: dict[str, deque[float]] = {}
+        self._sorted: dict[str, list[tuple[int, int]]] = {}
+        self.lock = threading.RLock()
+        self.server: ThreadingHTTPServer | None = None
+
+    # ----- test controls
+    def start(self, port: int = 0) -> str:
+        fake = self
+
+        class Handler(_Handler):
+            hubspot = fake
+
+        self.server = _QuietServer(("127.0.0.1", port), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+        return self.url
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+    def issue_oauth_tokens(self, expires_in: float = 1800) -> dict[str, Any]:
+        access, refresh = f"oauth-{uuid.uuid4().hex}", f"refresh-{uuid.uuid4().hex}"
+        self.access_tokens[access] = time.time() + expires_in
+        self.refresh_tokens.add(refresh)
+        return {"access_token": access, "refresh_token": refresh, "expires_in": int(expires_in)}
+
+    def authorize(self, redirect_uri: str) -> str:
+        """The code HubSpot would put on the redirect after the user clicks "Connect app"."""
+        code = f"code-{uuid.uuid4().hex}"
+        self.authorization_codes[code] = redirect_uri
+        return code
+
+    def expire_tokens(self) -> None:
+        for token in self.access_tokens:
+            self.access_tokens[token] = 0
+
+    def inject(self, fault: Fault) -> None:
+        with self.lock:
+            self.faults.append(fault)
+
+    def touch(self, object_type: str, ids: list[int], *, at_ms: int | None = None) -> None:
+        """Modify records now (or at at_ms), as a user editing them in HubSpot would."""
+        with self.lock:
+            for object_id in ids:
+                record = self.objects[object_type][object_id]
+                record.modified_ms = at_ms or int(time.time() * 1000)
+                record.properties["lastname"] = f"Edited {record.modified_ms}"
+            self._sorted.pop(object_type, None)
+
+    def archive(self, object_type: str, ids: list[int]) -> None:
+        with self.lock:
+            for object_id in ids:
+                record = self.objects[object_type][object_id]
+                record.archived, record.archived_ms = True, int(time.time() * 1000)
+            self._sorted.pop(object_type, None)
+
+    def paths(self, method: str | None = None) -> list[str]:
+        return [p for m, p in self.requests if method in (None, m)]
+
+    # ----- the API
+    def handle(
+        self, method: str, path: str, query: dict[str, list[str]], headers: Any, body: bytes
+    ):
+        with self.lock:
+            self.requests.append((method, path))
+            fault = self._take_fault(path)
+        if fault and fault.kind == "slow":
+            time.sleep(fault.seconds)
+        if path == "/oauth/v1/token" and method == "POST":
+            return 200, self._token(headers, body), {}
+        token = self._authenticate(headers)
+        limits = self._rate_limit(token, search=path.endswith("/search"))
+        if fault and fault.kind == "status":
+            extra = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+            if fault.status == 429:
+                raise ApiError(429, _rate_limit_body(fault.policy), {**limits, **extra})
+            error = hubspot_error(fault.status, "INTERNAL_ERROR", "internal error")
+            raise ApiError(fault.status, error.body, extra)
+        parts = path.strip("/").split("/")
+        # /crm/v3/objects/{type}[/...]; the dated family /crm/objects/2026-03/{type} too.
+        version_ok = len(parts) >= 4 and (
+            parts[:3] == ["crm", "v3", "objects"] or parts[:3] == ["crm", "objects", "2026-03"]
+        )
+        if not version_ok or parts[3] not in self.objects:
+            raise hubspot_error(404, "OBJECT_NOT_FOUND", f"No route for {method} {path}")
+        object_type, rest = parts[3], parts[4:]
+        if method == "POST" and rest == ["search"]:
+            result = self._search(object_type, _json_body(body))
+        elif method == "GET" and not rest:
+            result = self._list(object_type, query)
+        else:
+            raise hubspot_error(
+                405 if not rest else 404, "NOT_FOUND", f"No route for {method} {path}"
+            )
+        if fault and fault.kind == "malformed":
+            return 200, {"results": "oops", "paging": None}, limits
+        return 200, result, limits
+
+    def _take_fault(self, path: str) -> Fault | None:
+        for fault in self.faults:
+            if fault.times > 0 and fault.path_contains in path:
+                fault.times -= 1
+                return fault
+        return None
+
+    def _authenticate(self, headers: Any) -> str:
+        value = headers.get("Authorization") or ""
+        if not value.startswith("Bearer "):
+            raise hubspot_error(
+                401, "INVALID_AUTHENTICATION", "Authentication credentials not found."
+            )
+        token = value.removeprefix("Bearer ")
+        if token in self.private_app_tokens:
+            return token
+        expiry = self.access_tokens.get(token)
+        if expiry is None:
+            raise hubspot_error(401, "INVALID_AUTHENTICATION", "The access token is not valid.")
+        if expiry < time.time():
+            raise hubspot_error(
+                401, "EXPIRED_AUTHENTICATION", "The OAuth token used to make this call expired."
+            )
+        return token
+
+    def _rate_limit(self, token: str, *, search: bool) -> dict[str, str]:
+        now = time.monotonic()
+        with self.lock:
+            calls = self._calls.setdefault(token, deque())
+            while calls and calls[0] < now - 10:
+                calls.popleft()
+            if not search:  # search is exempt from the ten-secondly bucket
+                calls.append(now)
+            headers = {
+                "X-HubSpot-RateLimit-Interval-Milliseconds": "10000",
+                "X-HubSpot-RateLimit-Max": str(self.burst_limit),
+                "X-HubSpot-RateLimit-Remaining": str(max(0, self.burst_limit - len(calls))),
+            }
+            if len(calls) > self.burst_limit:
+                wait = max(1, int(calls[0] + 10 - now) + 1)
+                raise ApiError(429, _rate_limit_body(), {**headers, "Retry-After": str(wait)})
+        return headers
+
+    def _token(self, headers: Any, body: bytes) -> dict[str, Any]:
+        if not (headers.get("Content-Type") or "").startswith("application/x-www-form-urlencoded"):
+            raise ApiError(415, {"status": "error", "message": "Send the form url-encoded."})
+        form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
+        if self.clients.get(form.get("client_id", "")) != form.get("client_secret"):
+            raise ApiError(
+                400, {"status": "BAD_CLIENT_ID", "message": "missing or unknown client id"}
+            )
+        grant = form.get("grant_type")
+        if grant == "authorization_code":
+            # A code is single-use and bound to the redirect_uri it was issued for.
+            issued_for = self.authorization_codes.pop(form.get("code", ""), None)
+            if issued_for is None or issued_for != form.get("redirect_uri"):
+                raise ApiError(
+                    400, {"status": "BAD_AUTH_CODE", "message": "missing or unknown auth code"}
+                )
+            refresh = f"refresh-{uuid.uuid4().hex}"
+            self.refresh_tokens.add(refresh)
+            form["refresh_token"] = refresh
+        elif grant != "refresh_token":
+            raise ApiError(400, {"status": "BAD_GRANT_TYPE", "message": "unsupported grant_type"})
+        if form.get("refresh_token") not in self.refresh_tokens:
+            raise ApiError(
+                400, {"status": "BAD_REFRESH_TOKEN", "message": "missing or unknown refresh token"}
+            )
+        access = f"oauth-{uuid.uuid4().hex}"
+        self.access_tokens[access] = time.time() + 1800
+        return {
+            "access_token": access,
+            "refresh_token": form["refresh_token"],
+            "expires_in": 1800,
+            "token_type": "bearer",
+            "token_use": "access_token",
+            "hub_id": self.hub_id,
+        }
+
+    def _search(self, object_type: str, request: Any) -> dict[str, Any]:
+        if not isinstance(request, dict):
+            raise _invalid("The request body must be a JSON object.")
+        unknown = set(request) - {"filterGroups", "sorts", "query", "properties", "limit", "after"}
+        if unknown:
+            raise _invalid(f"Unrecognized field(s): {sorted(unknown)}")
+        limit = request.get("limit", 10)
+        if not isinstance(limit, int) or not 1 <= limit <= SEARCH_MAX_LIMIT:
+            raise _invalid(f"limit must be between 1 and {SEARCH_MAX_LIMIT}, got {limit!r}.")
+        offset = _offset(request.get("after"))
+        if offset + limit > SEARCH_RESULT_CAP:
+            raise _invalid(f"Search can page through at most {SEARCH_RESULT_CAP} results.")
+        groups = request.get("filterGroups") or []
+        _check_filters(groups)
+        sort = _sort(request.get("sorts") or [])
+        with self.lock:
+            matches = self._matching(object_type, groups, sort)
+        page = matches[offset : offset + limit]
+        names = request.get("properties") or DEFAULT_PROPERTIES[object_type]
+        result: dict[str, Any] = {
+            "total": len(matches),
+            "results": [_as_json(object_type, o, names, search=True) for o in page],
+        }
+        if offset + limit < len(matches):
+            after = str(offset + limit)
+            result["paging"] = {"next": {"after": after, "link": f"?after={after}"}}
+        return result
+
+    def _matching(self, object_type: str, groups: list, sort: tuple[str, bool] | None):
+        live = self._by_modified(object_type)
+        single = groups[0]["filters"] if len(groups) == 1 else []
+        if (
+            len(single) == 1
+            and single[0]["propertyName"] == MODIFIED[object_type]
+            and single[0]["operator"] == "GTE"
+            and sort in (None, (MODIFIED[object_type], True))
+        ):
+            start = bisect.bisect_left(live, (_ms(single[0].get("value")), 0))
+            return [self.objects[object_type][i] for _, i in live[start:]]
+        candidates = [self.objects[object_type][i] for _, i in live]
+        found = [
+            o
+            for o in candidates
+            if not groups or any(_group_matches(object_type, o, g) for g in groups)
+        ]
+        if sort:
+            found.sort(
+                key=lambda o: (_value(object_type, o, sort[0]) or "", o.id), reverse=not sort[1]
+            )
+        return found
+
+    def _by_modified(self, object_type: str) -> list[tuple[int, int]]:
+        if object_type not in self._sorted:
+            self._sorted[object_type] = sorted(
+                (o.modified_ms, o.id) for o in self.objects[object_type].values() if not o.archived
+            )
+        return self._sorted[object_type]
+
+    def _list(self, object_type: str, query: dict[str, list[str]]) -> dict[str, Any]:
+        raw_limit = (query.get("limit") or ["10"])[0]
+        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= LIST_MAX_LIMIT:
+            raise _invalid(f"limit must be between 1 and {LIST_MAX_LIMIT}, got {raw_limit!r}.")
+        limit = int(raw_limit)
+        archived = (query.get("archived") or ["false"])[0]
+        if archived not in ("true", "false"):
+            raise _invalid("archived must be true or false.")
+        after = (query.get("after") or [None])[0]
+        start_id = _offset(after)
+        names = (
+            ",".join(query.get("properties") or []).split(",") if query.get("properties") else []
+        )
+        with self.lock:
+            ids = sorted(
+                i
+                for i, o in self.objects[object_type].items()
+                if o.archived == (archived == "true") and i > start_id
+            )
+            page = [self.objects[object_type][i] for i in ids[:limit]]
+        result: dict[str, Any] = {
+            "results": [
+                _as_json(object_type, o, names or DEFAULT_PROPERTIES[object_type]) for o in page
+            ]
+        }
+        if len(ids) > limit:
+            after = str(page[-1].id)
+            result["paging"] = {"next": {"after": after, "link": f"?after={after}"}}
+        return result
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that gave up (deadline, killed worker) is not the fake's problem
+
+
+class _Handler(BaseHTTPRequestHandler):
+    hubspot: FakeHubSpot
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _serve(self) -> None:
+        url = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        try:
+            status, payload, headers = self.hubspot.handle(
+                self.command, url.path, parse_qs(url.query), self.headers, body
+            )
+        except ApiError as error:
+            status, payload, headers = error.status, error.body, error.headers
+        raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json;charset=utf-8")
+        self.send_header("Content-Length", str(len(raw)))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(raw)
+
+    do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _serve
+
+
+def _rate_limit_body(policy: str = "TEN_SECONDLY_ROLLING") -> dict[str, Any]:
+    limit = "daily" if policy == "DAILY" else "ten secondly"
+    return {
+        "status": "error",
+        "message": f"You have reached your {limit} limit.",
+        "errorType": "RATE_LIMIT",
+        "correlationId": str(uuid.uuid4()),
+        "policyName": policy,
+        "requestId": str(uuid.uuid4()),
+    }
+
+
+def _invalid(message: str) -> ApiError:
+    return hubspot_error(
+        400,
+        "VALIDATION_ERROR",
+        message,
+        links={"knowledge-base": "https://www.hubspot.com/products/service/knowledge-base"},
+    )
+
+
+def _json_body(body: bytes) -> Any:
+    try:
+        return json.loads(body or b"null")
+    except ValueError as error:
+        raise _invalid("Invalid input JSON on line 1") from error
+
+
+def _offset(after: Any) -> int:
+    if after in (None, ""):
+        return 0
+    if not isinstance(after, str) or not after.isdigit():
+        raise _invalid(f"after must be a cursor this API returned, got {after!r}.")
+    return int(after)
+
+
+def _check_filters(groups: Any) -> None:
+    if not isinstance(groups, list) or len(groups) > 5:
+        raise _invalid("At most 5 filterGroups are allowed.")
+    total = 0
+    for group in groups:
+        filters = group.get("filters") if isinstance(group, dict) else None
+        if not isinstance(filters, list) or len(filters) > 10:
+            raise _invalid("Each filterGroup needs a filters list of at most 10 filters.")
+        total += len(filters)
+        for item in filters:
+            if not isinstance(item, dict) or not item.get("propertyName"):
+                raise _invalid("Each filter needs a propertyName.")
+            if item.get("operator") not in OPERATORS:
+                raise _invalid(f"Unknown operator {item.get('operator')!r}.")
+            if item["propertyName"] in DATE_PROPERTIES and "value" in item:
+                _ms(item["value"])
+    if total > 25:
+        raise _invalid("At most 25 filters are allowed in total.")
+
+
+def _sort(sorts: Any) -> tuple[str, bool] | None:
+    if not isinstance(sorts, list) or len(sorts) > 1:
+        raise _invalid("At most one sort is allowed.")
+    if not sorts:
+        return None
+    sort = sorts[0]
+    if not isinstance(sort, dict) or sort.get("direction") not in ("ASCENDING", "DESCENDING"):
+        raise _invalid("A sort is {propertyName, direction: ASCENDING|DESCENDING}.")
+    return sort["propertyName"], sort["direction"] == "ASCENDING"
+
+
+def _ms(value: Any) -> int:
+    if not isinstance(value, str) or not value.isdigit():
+        raise _invalid(f"Date filter values are epoch milliseconds as strings, got {value!r}.")
+    return int(value)
+
+
+def _value(object_type: str, record: FakeObject, name: str) -> str | None:
+    if name == MODIFIED[object_type]:
+        return iso(record.modified_ms)
+    if name == CREATED[object_type]:
+        return iso(record.created_ms)
+    if name == "hs_object_id":
+        return str(record.id)
+    return record.properties.get(name)
+
+
+def _group_matches(object_type: str, record: FakeObject, group: dict) -> bool:
+    return all(_filter_matches(object_type, record, f) for f in group["filters"])
+
+
+def _filter_matches(object_type: str, record: FakeObject, item: dict) -> bool:
+    name, operator, wanted = item["propertyName"], item["operator"], item.get("value")
+    if name in DATE_PROPERTIES:
+        value: Any = record.modified_ms if name == MODIFIED[object_type] else record.created_ms
+        wanted = _ms(wanted) if wanted is not None else None
+    else:
+        value = _value(object_type, record, name)
+    if operator == "HAS_PROPERTY":
+        return value not in (None, "")
+    if operator == "NOT_HAS_PROPERTY":
+        return value in (None, "")
+    if value is None:
+        return False
+    if operator == "CONTAINS_TOKEN":
+        return str(wanted).lower() in str(value).lower().replace("-", " ").split()
+    comparisons = {
+        "EQ": lambda: (
+            str(value).lower() == str(wanted).lower()
+            if not isinstance(value, int)
+            else value == wanted
+        ),
+        "NEQ": lambda: value != wanted,
+        "GT": lambda: value > wanted,
+        "GTE": lambda: value >= wanted,
+        "LT": lambda: value < wanted,
+        "LTE": lambda: value <= wanted,
+        "IN": lambda: value in (item.get("values") or []),
+    }
+    if operator not in comparisons:
+        raise _invalid(f"The fake does not implement {operator} yet.")
+    return comparisons[operator]()
+
+
+def _as_json(
+    object_type: str, record: FakeObject, names: list[str], *, search: bool = False
+) -> dict:
+    wanted = set(names) | (
+        {"hs_object_id", CREATED[object_type], MODIFIED[object_type]} if search else set()
+    )
+    wanted.add("hs_object_id")
+    result = {
+        "id": str(record.id),
+        "properties": {name: _value(object_type, record, name) for name in sorted(wanted)},
+        "createdAt": iso(record.created_ms),
+        "updatedAt": iso(record.modified_ms),
+        "archived": record.archived,
+    }
+    if record.archived_ms:
+        result["archivedAt"] = iso(record.archived_ms)
+    return result

@@ -1,0 +1,133 @@
+"""The fake HubSpot is at least as strict as the real API (crm-apis.md section 1)."""
+
+import json
+import urllib.request
+
+import pytest
+
+from tests.fakes.hubspot import FakeHubSpot, Fault
+
+TOKEN = "pat-na1-fake-token"
+
+
+@pytest.fixture(scope="module")
+def fake():
+    server = FakeHubSpot(contacts=10_100, companies=3)
+    server.start()
+    yield server
+    server.stop()
+
+
+def call(fake, method, path, body=None, token=TOKEN, content_type="application/json"):
+    request = urllib.request.Request(  # noqa: S310 - the fake on loopback
+        fake.url + path,
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": content_type},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return response.status, json.loads(response.read()), dict(response.headers)
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read()), dict(error.headers)
+
+
+def search(fake, **body):
+    return call(fake, "POST", "/crm/v3/objects/contacts/search", body)
+
+
+def test_search_pages_are_capped_at_200(fake):
+    status, body, _ = search(fake, limit=201)
+
+    assert status == 400 and body["category"] == "VALIDATION_ERROR"
+    assert search(fake, limit=200)[0] == 200
+
+
+def test_search_never_pages_past_10000_results(fake):
+    status, body, _ = search(fake, limit=200, after="9800")
+    assert status == 200 and body["total"] == 10_100 and "paging" in body
+
+    status, body, _ = search(fake, limit=200, after="10000")
+    assert status == 400 and "10000" in body["message"]
+
+
+def test_list_pages_are_capped_at_100(fake):
+    assert call(fake, "GET", "/crm/v3/objects/contacts?limit=101")[0] == 400
+    status, body, _ = call(fake, "GET", "/crm/v3/objects/contacts?limit=100")
+    assert status == 200 and len(body["results"]) == 100 and body["paging"]["next"]["after"]
+
+
+def test_filters_are_limited_like_the_real_api(fake):
+    group = {"filters": [{"propertyName": "phone", "operator": "EQ", "value": "1"}]}
+    assert search(fake, filterGroups=[group] * 6)[0] == 400
+    assert search(fake, filterGroups=[{"filters": group["filters"] * 11}])[0] == 400
+    bad_operator = {"filters": [{"propertyName": "phone", "operator": "LIKE", "value": "1"}]}
+    assert search(fake, filterGroups=[bad_operator])[0] == 400
+    iso_date = {
+        "filters": [{"propertyName": "lastmodifieddate", "operator": "GTE", "value": "2024-01-01"}]
+    }
+    assert search(fake, filterGroups=[iso_date])[0] == 400  # epoch ms as strings only
+    assert search(fake, unknownField=1)[0] == 400
+
+
+def test_it_checks_the_bearer_token_with_hubspots_error_shape(fake):
+    status, body, _ = call(fake, "GET", "/crm/v3/objects/contacts", token="wrong")
+
+    assert status == 401
+    assert body["category"] == "INVALID_AUTHENTICATION" and body["correlationId"]
+
+
+def test_expired_oauth_tokens_answer_401_and_refresh_through_the_token_endpoint(fake):
+    tokens = fake.issue_oauth_tokens(expires_in=-1)
+    status, body, _ = call(fake, "GET", "/crm/v3/objects/contacts", token=tokens["access_token"])
+    assert (status, body["category"]) == (401, "EXPIRED_AUTHENTICATION")
+
+    form = (
+        "grant_type=refresh_token&client_id=fake-client-id&client_secret=fake-client-secret"
+        f"&refresh_token={tokens['refresh_token']}"
+    )
+    request = urllib.request.Request(  # noqa: S310 - the fake on loopback
+        fake.url + "/oauth/v1/token",
+        method="POST",
+        data=form.encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        fresh = json.loads(response.read())
+    assert fresh["token_use"] == "access_token" and fresh["expires_in"] == 1800
+    assert call(fake, "GET", "/crm/v3/objects/contacts", token=fresh["access_token"])[0] == 200
+
+
+def test_a_burst_over_the_limit_gets_429_with_hubspots_headers():
+    fake = FakeHubSpot(contacts=1, burst_limit=2)
+    fake.start()
+    try:
+        statuses = [call(fake, "GET", "/crm/v3/objects/contacts") for _ in range(3)]
+    finally:
+        fake.stop()
+
+    _, body, headers = statuses[-1]
+    assert [s for s, _, _ in statuses] == [200, 200, 429]
+    assert body["policyName"] == "TEN_SECONDLY_ROLLING" and body["errorType"] == "RATE_LIMIT"
+    assert (
+        headers["X-HubSpot-RateLimit-Max"] == "2"
+        and headers["X-HubSpot-RateLimit-Remaining"] == "0"
+    )
+    assert int(headers["Retry-After"]) >= 1
+
+
+def test_faults_are_injected_per_test(fake):
+    fake.inject(Fault("status", times=1, status=503, retry_after="2"))
+    status, _, headers = search(fake, limit=1)
+    assert (status, headers["Retry-After"]) == (503, "2")
+    assert search(fake, limit=1)[0] == 200
+
+
+def test_generated_data_is_deterministic_and_messy():
+    first, second = FakeHubSpot(contacts=200), FakeHubSpot(contacts=200)
+    phones = [c.properties["phone"] for c in first.objects["contacts"].values()]
+
+    assert phones == [c.properties["phone"] for c in second.objects["contacts"].values()]
+    assert None in phones and "n/a" in phones and len(set(phones)) < len(phones)
+    assert any(p and p.startswith("0044") for p in phones)
+    assert any(c.properties["firstname"] is None for c in first.objects["contacts"].values())

@@ -1,0 +1,45 @@
+import pytest
+from django.db import connections
+
+from routing import deadline
+from routing.models import RoutingRule
+from routing.services import routing_rule_create, routing_token_regenerate
+from tenants.models import Tenant
+from tenants.scoping import tenant_scope
+
+
+@pytest.fixture(autouse=True)
+def _forget_routing_profiles():
+    deadline.profiles.clear()
+    yield
+    deadline.profiles.clear()
+
+
+@pytest.fixture(autouse=True)
+def _pool_connections_close_after_each_decision(monkeypatch):
+    # Decisions run on pool threads with connections of their own; closing them after each one
+    # lets the test database be flushed and dropped, and lets a test point them elsewhere.
+    monkeypatch.setitem(connections["default"].settings_dict, "CONN_MAX_AGE", 0)
+
+
+@pytest.fixture
+def make_rule():
+    def make(tenant: Tenant, name: str = "VIP", **fields) -> RoutingRule:
+        fields.setdefault("action", RoutingRule.Action.EXTENSION)
+        if fields["action"] == RoutingRule.Action.EXTENSION:
+            fields.setdefault("extension", "1093")
+        with tenant_scope(tenant):
+            return routing_rule_create(tenant=tenant, name=name, **fields)
+
+    return make
+
+
+@pytest.fixture
+def make_token():
+    """The plaintext of a new routing URL token of `tenant`."""
+
+    def make(tenant: Tenant) -> str:
+        with tenant_scope(tenant):
+            return routing_token_regenerate(tenant=tenant)[1]
+
+    return make

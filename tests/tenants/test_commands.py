@@ -1,0 +1,90 @@
+import json
+from io import StringIO
+
+import pytest
+from django.contrib.auth import authenticate
+from django.core.management import CommandError, call_command
+from rest_framework.test import APIClient
+
+from tenants.models import Agent, ApiKey, CallerIdNumber, Membership, Tenant
+from tenants.scoping import across_all_tenants, tenant_scope
+from tenants.services import api_key_create
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*args: str) -> str:
+    out = StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def me(plaintext: str):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {plaintext}")
+    return client.get("/api/v1/me")
+
+
+def test_onboard_creates_a_usable_tenant_and_prints_json():
+    result = json.loads(run("onboard", "Acme Ltd", "--region", "gb", "--json"))
+
+    tenant = Tenant.objects.get(slug="acme-ltd")
+    assert result["tenant"]["slug"] == "acme-ltd" and tenant.default_region == "GB"
+    assert me(result["server_key"]).json()["tenant"]["slug"] == "acme-ltd"
+    assert me(result["browser_key"]).status_code == 403  # browser keys are for the launch URL
+    owner = authenticate(username=result["admin"]["username"], password=result["admin"]["password"])
+    with tenant_scope(tenant):
+        assert Membership.objects.get(user=owner).role == "owner"
+
+
+def test_onboard_refuses_a_duplicate_tenant_and_creates_nothing_more():
+    run("onboard", "Acme", "--json")
+
+    with pytest.raises(CommandError, match="already exists"):
+        run("onboard", "Acme", "--json")
+    with across_all_tenants():
+        assert ApiKey.objects.count() == 2
+
+
+def test_onboard_refuses_a_bad_region_without_leaving_a_half_tenant():
+    with pytest.raises(CommandError, match="region"):
+        run("onboard", "Nowhere", "--region", "XX")
+    assert not Tenant.objects.exists()
+
+
+def test_apikey_command_creates_rotates_and_revokes(tenant):
+    created = run("apikey", "create", "acme", "--kind", "server", "--scope", "agents:read").strip()
+    prefix = created[:12]
+
+    rotated = run("apikey", "rotate", prefix).strip()
+    run("apikey", "revoke", rotated[:12])
+
+    assert me(created).status_code == 401
+    assert me(rotated).status_code == 401
+    with tenant_scope(tenant):
+        assert ApiKey.objects.get(prefix=prefix).scopes == ["agents:read"]
+
+
+def test_apikey_command_explains_bad_input(tenant):
+    with pytest.raises(CommandError, match="CIDR"):
+        run("apikey", "create", "acme", "--kind", "server", "--allow-ip", "nope")
+    with pytest.raises(CommandError):
+        run("apikey", "revoke", "cbs_NoSuchKy")
+
+
+def test_seed_demo_is_idempotent_and_its_keys_work():
+    first = run("seed_demo")
+    second = run("seed_demo")
+
+    server_key = next(line.split()[-1] for line in first.splitlines() if "server key" in line)
+    assert first == second
+    assert me(server_key).json()["tenant"]["slug"] == "demo"
+    with across_all_tenants():
+        assert Agent.objects.count() == 3 and CallerIdNumber.objects.count() == 2
+        assert ApiKey.objects.count() == 2
+
+
+def test_keys_made_by_the_service_are_unique(tenant):
+    prefixes = {api_key_create(tenant=tenant, kind="server")[0].prefix for _ in range(50)}
+
+    assert len(prefixes) == 50
