@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from datetime import datetime
+from typing import Any, Literal, Protocol
 
 
 class ConnectorError(Exception):
@@ -77,6 +78,40 @@ class ConnectionConfig:
     background: bool = True  # a sync: may use only SYNC_BUDGET_SHARE of the request budget
 
 
+@dataclass(frozen=True)
+class CrmUser:
+    """A user of the CRM (the agent's account there), found by email."""
+
+    external_id: str
+    email: str
+    name: str = ""
+
+
+CallOutcome = Literal["answered", "missed", "busy", "failed", "transferred"]
+
+
+@dataclass(frozen=True)
+class CallLogEntry:
+    """One call, as a CRM's call object (or missed-call task) should record it.
+
+    Each provider maps it to its own object and units (HubSpot ms, Salesforce and Pipedrive and
+    Zoho seconds or "mm:ss"); `call_id` is ours, kept on the remote record where the CRM allows.
+    """
+
+    call_id: str
+    direction: Literal["inbound", "outbound"]
+    outcome: CallOutcome
+    started_at: datetime  # aware, UTC
+    duration_seconds: int  # talk time, 0 when not answered
+    from_number: str  # E.164
+    to_number: str  # E.164
+    contact_external_id: str | None = None  # the CRM record the call belongs to
+    owner_user_id: str | None = None  # CrmUser.external_id of the agent
+    subject: str = ""
+    notes: str = ""
+    recording_url: str | None = None
+
+
 CredentialsSaver = Callable[[dict[str, Any]], None]
 
 
@@ -107,6 +142,26 @@ class Connector(Protocol):
 
     def connect(self, *, code: str, redirect_uri: str) -> None:
         """OAuth: trade the callback's code for tokens and save them."""
+        ...
+
+    def find_user(self, email: str) -> CrmUser | None:
+        """The CRM user with this email (the agent's account), or None."""
+        ...
+
+    def log_call(self, entry: CallLogEntry) -> str:
+        """Create the CRM's call object linked to the contact and user; answer its remote id."""
+        ...
+
+    def update_call_log(self, remote_id: str, entry: CallLogEntry) -> None:
+        """Change the call object created by log_call (notes, recording, outcome arrived later)."""
+        ...
+
+    def create_task(self, entry: CallLogEntry) -> str:
+        """A follow-up task for a missed call, linked to the contact; answer its remote id."""
+        ...
+
+    def create_contact(self, *, e164: str, name: str = "") -> SourceRecord:
+        """A new CRM contact for an unknown caller's number."""
         ...
 
     @property
