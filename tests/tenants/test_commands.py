@@ -88,3 +88,26 @@ def test_keys_made_by_the_service_are_unique(tenant):
     prefixes = {api_key_create(tenant=tenant, kind="server")[0].prefix for _ in range(50)}
 
     assert len(prefixes) == 50
+
+
+def test_seed_demo_connects_the_demo_tenant_to_the_fake_hubspot_once(settings):
+    from connectors.models import Connection
+    from connectors.sync import connection_sync
+    from contacts.models import Contact
+    from tests.fakes.hubspot import FakeHubSpot
+
+    settings.ALLOW_PRIVATE_URLS = True
+    fake = FakeHubSpot(contacts=30, companies=5)
+    url = fake.start()
+    try:
+        run("seed_demo", "--fake-hubspot", url)
+        run("seed_demo", "--fake-hubspot", url)
+        tenant = Tenant.objects.get(slug="demo")
+        with tenant_scope(tenant):
+            connection = Connection.objects.get()
+            run_row = connection_sync(connection_id=connection.pk, kind="incremental")
+
+            assert run_row.error == "" and run_row.created == 35
+            assert Contact.objects.count() == 35
+    finally:
+        fake.stop()

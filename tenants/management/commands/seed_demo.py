@@ -1,7 +1,9 @@
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
+from connectors.models import Connection
+from connectors.services import connection_create, sync_enqueue
 from tenants import services
 from tenants.models import Agent, ApiKey, CallerIdNumber, Membership, Tenant
 from tenants.scoping import tenant_scope
@@ -17,11 +19,19 @@ DEMO_AGENTS = [
     ("agent.018", "Mehmet Yilmaz", "mehmet@demo.example", "+14155550118", "1094"),
     ("agent.019", "Sam Carter", "sam@demo.example", "+14155550119", "1095"),
 ]
+DEMO_CONNECTION = "Demo HubSpot (fake)"
 DEMO_NUMBERS = [("+12125550100", "Main line"), ("+12125550101", "Sales campaign")]
 
 
 class Command(BaseCommand):
     help = "Create or refresh the demo tenant (idempotent) and print how to use it."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--fake-hubspot",
+            metavar="URL",
+            help="connect the demo tenant to the fake HubSpot served at URL (manage.py fakecrm)",
+        )
 
     @transaction.atomic
     def handle(self, *args: object, **options: object) -> None:
@@ -58,6 +68,25 @@ class Command(BaseCommand):
                     services.api_key_create(
                         tenant=tenant, kind=kind, name=f"demo {kind}", plaintext=plaintext
                     )
+            if options["fake_hubspot"]:
+                self._connect_fake_hubspot(tenant, str(options["fake_hubspot"]))
         self.stdout.write(f"Demo tenant '{tenant.slug}': admin login {username} / {password}")
         self.stdout.write(f"  server key:  {DEMO_KEYS[ApiKey.Kind.SERVER]}")
         self.stdout.write(f"  browser key: {DEMO_KEYS[ApiKey.Kind.BROWSER]}")
+
+    def _connect_fake_hubspot(self, tenant: Tenant, url: str) -> None:
+        """Connect (once) to the demo's fake HubSpot and sync it now."""
+        from tests.fakes.hubspot import FakeHubSpot  # the demo's fake CRM, as fakecrm serves it
+
+        token = next(iter(FakeHubSpot().private_app_tokens))
+        connection = Connection.objects.filter(name=DEMO_CONNECTION).first()
+        if connection is None:
+            connection = connection_create(
+                tenant=tenant,
+                provider=Connection.Provider.HUBSPOT,
+                name=DEMO_CONNECTION,
+                credentials={"private_app_token": token, "base_url": url},
+                settings={"custom_fields": ["lifecyclestage"]},
+            )
+        sync_enqueue(connection=connection, kind="incremental")
+        self.stdout.write(f"  connection:  {DEMO_CONNECTION} at {url}, syncing now")
