@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from calls import deliveries, signing
+from calls import deliveries, signals, signing
 from calls.gateways import gateway_for
 from calls.lifecycle import Event, merge_events
 from calls.models import Call, CallEvent, CallParty, CallState, CallStatus
@@ -102,6 +102,7 @@ def call_event_record(*, call: Call, kind: str, occurred_at: datetime, status: s
         call.save()
         if call.state == CallState.ENDED and not was_ended:
             deliveries.delivery_create(call=call)
+            signals.call_ended.send(sender=Call, call=call)
     return call
 
 
@@ -142,8 +143,10 @@ def call_party_add(*, call: Call, kind: str, number: str) -> Call:
 
 
 def call_disposition_set(*, call: Call, disposition: str) -> Call:
-    call.disposition = disposition
-    call.save(update_fields=["disposition", "updated_at"])
+    with transaction.atomic():
+        call.disposition = disposition
+        call.save(update_fields=["disposition", "updated_at"])
+        signals.call_changed.send(sender=Call, call=call)
     return call
 
 
@@ -152,6 +155,7 @@ def call_notes_add(*, call: Call, notes: str) -> Call:
         call = Call.objects.select_for_update().get(pk=call.pk)
         call.notes = f"{call.notes}\n{notes}" if call.notes else notes
         call.save(update_fields=["notes", "updated_at"])
+        signals.call_changed.send(sender=Call, call=call)
     return call
 
 

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "routing",
     "calls",
     "connectors",
+    "automations",
 ]
 
 MIDDLEWARE = [
@@ -226,6 +227,10 @@ CELERY_BEAT_SCHEDULE = {
     "dispatch-syncs": {
         "task": "connectors.tasks.syncs_dispatch",
         "schedule": env.float("SYNC_DISPATCH_SECONDS", default=60.0),
+    },
+    "sweep-crm-logs": {
+        "task": "automations.tasks.crm_logs_sweep",
+        "schedule": env.float("CRM_LOG_SWEEP_SECONDS", default=60.0),
     },
 }
 # CRM sync: minutes between incremental runs and hours between full diffs per connection

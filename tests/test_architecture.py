@@ -11,7 +11,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from tenants.scoping import TenantOwnedModel, TenantScopedManager, TenantScopeMissing
 
 ROOT = Path(__file__).resolve().parent.parent
-APP_PACKAGES = ["tenants", "contacts", "calls", "routing", "connectors"]
+APP_PACKAGES = ["tenants", "contacts", "calls", "routing", "connectors", "automations"]
 ESCAPE_HATCH = "across_all_tenants"
 
 

@@ -1,0 +1,280 @@
+"""Writes for logging calls into CRMs: the outbox row per (call, connection), each attempt, resend.
+
+Seed 000: find the contact (the external id we synced, else the phonebook by the tenant's
+shared-number policy, else a search in the CRM), find the agent's CRM user, create the CRM's own
+call object (a task instead for a missed call), optionally after a delay so notes can be added,
+and update the same record when notes, a recording or analytics arrive later.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+from typing import Any
+
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from automations.models import CrmLog, CrmLogAttempt
+from calls.models import Call, CallParty, CallStatus
+from connectors.interface import CallLogEntry, Connector, ConnectorError
+from connectors.models import Connection
+from connectors.services import connector_for_connection
+from contacts.models import Contact
+from tenants.models import Tenant
+from tenants.scoping import across_all_tenants
+
+logger = logging.getLogger(__name__)
+
+# After a failed attempt: wait this long before the next; then the log is failed (re-runnable).
+RETRY_DELAYS = (30, 120, 600, 1800)
+MAX_ATTEMPTS = 1 + len(RETRY_DELAYS)
+# A worker that died mid-attempt leaves attempting_since set: the sweeper takes over after this.
+STALE_ATTEMPT = timedelta(minutes=10)
+CRM_USER_CACHE_SECONDS = 3600
+
+OUTCOMES = {
+    CallStatus.ANSWER: "answered",
+    CallStatus.NO_ANSWER: "missed",
+    CallStatus.CANCELED: "missed",
+    CallStatus.BUSY: "busy",
+    CallStatus.FAILED: "failed",
+}
+_CONTACT_ORDER = {
+    Tenant.SharedNumberPolicy.FIRST_MATCH: ("created_at", "id"),
+    Tenant.SharedNumberPolicy.OWNER: ("owner_id", "-updated_at", "-id"),  # nulls sort last
+}
+
+
+def call_logging_options(connection: Connection) -> dict[str, Any]:
+    """The connection's call-logging settings with their defaults."""
+    options = {
+        "enabled": False,
+        "delay_minutes": 0,
+        "missed_call_task": True,
+        "create_unknown_contacts": False,
+    }
+    options.update(connection.settings.get("call_logging") or {})
+    return options
+
+
+def crm_logs_create(*, call: Call) -> list[CrmLog]:
+    """Write one log per connection that logs calls, in the call's transaction (outbox)."""
+    logs = []
+    connections = Connection.objects.filter(status=Connection.Status.ACTIVE)
+    for connection in connections:
+        options = call_logging_options(connection)
+        if not options["enabled"]:
+            continue
+        missed = OUTCOMES.get(call.status) == "missed"
+        kind = CrmLog.Kind.TASK if missed and options["missed_call_task"] else CrmLog.Kind.CALL
+        log, created = CrmLog.objects.get_or_create(
+            tenant_id=call.tenant_id,
+            call=call,
+            connection=connection,
+            defaults={
+                "kind": kind,
+                "next_attempt_at": timezone.now() + timedelta(minutes=options["delay_minutes"]),
+            },
+        )
+        if created:
+            _send_after_commit(log)
+        logs.append(log)
+    return logs
+
+
+def crm_logs_mark_changed(*, call: Call) -> None:
+    """The call changed after it ended: update each call object already logged for it.
+
+    Logs not sent yet need nothing: they read the call when they are sent.
+    """
+    logs = CrmLog.objects.filter(call=call, kind=CrmLog.Kind.CALL).exclude(remote_id="")
+    for log in logs:
+        log.needs_update = True
+        log.state = CrmLog.State.PENDING
+        log.attempt_count = 0
+        log.next_attempt_at = timezone.now()
+        log.save(update_fields=["needs_update", "state", "attempt_count", "next_attempt_at"])
+        _send_after_commit(log)
+
+
+def crm_log_send(*, crm_log_id: str) -> CrmLogAttempt | None:
+    """Make the log's next attempt if it is due and no other worker is making it."""
+    log = _claim(crm_log_id)
+    if log is None:
+        return None
+    action = CrmLogAttempt.Action.UPDATE if log.remote_id else CrmLogAttempt.Action.CREATE
+    started_at, clock = timezone.now(), time.monotonic()
+    error: ConnectorError | None = None
+    try:
+        connector = connector_for_connection(log.connection)
+        entry = _entry(log, connector)
+        if log.remote_id:
+            connector.update_call_log(log.remote_id, entry)
+        else:
+            create = connector.create_task if log.kind == CrmLog.Kind.TASK else connector.log_call
+            log.remote_id = create(entry)
+            log.contact_external_id = entry.contact_external_id or ""
+    except ConnectorError as failure:
+        error = failure
+    latency_ms = round((time.monotonic() - clock) * 1000)
+    return _record(log, action, started_at, latency_ms, error)
+
+
+def crm_log_resend(*, crm_log: CrmLog) -> CrmLog:
+    """Run a failed log again (from admin or the API), keeping its id and remote record."""
+    crm_log.state = CrmLog.State.PENDING
+    crm_log.attempt_count = 0
+    crm_log.next_attempt_at = timezone.now()
+    crm_log.attempting_since = None
+    crm_log.save(update_fields=["state", "attempt_count", "next_attempt_at", "attempting_since"])
+    _send_after_commit(crm_log)
+    return crm_log
+
+
+def crm_logs_sweep() -> int:
+    """Re-enqueue due logs whose task was lost (broker restart, killed worker); beat."""
+    now = timezone.now()
+    with across_all_tenants():
+        due = CrmLog.objects.filter(state=CrmLog.State.PENDING, next_attempt_at__lte=now).filter(
+            Q(attempting_since__isnull=True) | Q(attempting_since__lt=now - STALE_ATTEMPT)
+        )
+        logs = list(due.only("id", "tenant_id")[:500])
+    for log in logs:
+        _enqueue(log.tenant_id, str(log.pk))
+    return len(logs)
+
+
+def _claim(crm_log_id: str) -> CrmLog | None:
+    now = timezone.now()
+    with transaction.atomic():
+        log = (
+            CrmLog.objects.select_for_update(skip_locked=True)
+            .select_related("call__agent", "call__tenant", "connection")
+            .filter(pk=crm_log_id, state=CrmLog.State.PENDING, next_attempt_at__lte=now)
+            .filter(Q(attempting_since__isnull=True) | Q(attempting_since__lt=now - STALE_ATTEMPT))
+            .first()
+        )
+        if log is None:
+            return None
+        log.attempting_since = now
+        log.save(update_fields=["attempting_since"])
+    return log
+
+
+def _record(
+    log: CrmLog,
+    action: str,
+    started_at: Any,
+    latency_ms: int,
+    error: ConnectorError | None,
+) -> CrmLogAttempt:
+    with transaction.atomic():
+        log.attempt_count += 1
+        attempt = CrmLogAttempt.objects.create(
+            tenant_id=log.tenant_id,
+            crm_log=log,
+            number=log.attempts.count() + 1,
+            action=action,
+            started_at=started_at,
+            latency_ms=latency_ms,
+            succeeded=error is None,
+            error=str(error or ""),
+        )
+        log.attempting_since = None
+        if error is None:
+            log.state, log.needs_update, log.last_error = CrmLog.State.SUCCEEDED, False, ""
+        elif error.permanent or log.attempt_count >= MAX_ATTEMPTS:
+            log.state, log.last_error = CrmLog.State.FAILED, str(error)
+        else:
+            delay = max(RETRY_DELAYS[log.attempt_count - 1], error.retry_after or 0)
+            log.next_attempt_at = timezone.now() + timedelta(seconds=delay)
+            log.last_error = str(error)
+            _send_after_commit(log, countdown=delay)
+        log.save()
+    if error is not None:
+        logger.warning("CRM log %s attempt %s failed: %s", log.pk, attempt.number, error)
+    return attempt
+
+
+def _entry(log: CrmLog, connector: Connector) -> CallLogEntry:
+    call, connection = log.call, log.connection
+    customer, line = call.customer_number, call.from_number
+    inbound = call.direction == Call.Direction.INBOUND
+    outcome = OUTCOMES.get(call.status, "failed")
+    if outcome == "answered" and call.parties.filter(kind=CallParty.Kind.TRANSFER).exists():
+        outcome = "transferred"
+    policy = call.tenant.shared_number_policy
+    contact_id = log.contact_external_id or _contact_id(connection, policy, customer, connector)
+    return CallLogEntry(
+        call_id=str(call.call_id),
+        direction="inbound" if inbound else "outbound",
+        outcome=outcome,
+        started_at=call.start_time,
+        duration_seconds=call.duration,
+        from_number=customer if inbound else line,
+        to_number=line if inbound else customer,
+        contact_external_id=contact_id,
+        owner_user_id=_crm_user_id(connection, call, connector),
+        subject=f"{'Inbound' if inbound else 'Outbound'} call {outcome}",
+        notes=call.notes,
+        recording_url=None,
+    )
+
+
+def _contact_id(
+    connection: Connection, policy: str, e164: str, connector: Connector
+) -> str | None:
+    """Our synced copy of the caller from this CRM, else the CRM's search, else a new contact."""
+    order = _CONTACT_ORDER.get(policy, ("-updated_at", "-id"))
+    synced = (
+        Contact.objects.filter(
+            source_connection=connection,
+            deleted_at__isnull=True,
+            is_company=False,
+            phones__e164=e164,
+        )
+        .order_by(*order)
+        .values_list("external_id", flat=True)
+        .first()
+    )
+    if synced:
+        return synced
+    found = [record for record in connector.find_by_phone(e164) if not record.is_company]
+    if found:
+        return found[0].external_id
+    if call_logging_options(connection)["create_unknown_contacts"]:
+        return connector.create_contact(e164=e164).external_id
+    return None
+
+
+def _crm_user_id(connection: Connection, call: Call, connector: Connector) -> str | None:
+    email = call.agent.email if call.agent else ""
+    if not email:
+        return None
+    key = f"crm-user:{connection.pk}:{email.lower()}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached or None
+    user = connector.find_user(email)
+    cache.set(key, user.external_id if user else "", CRM_USER_CACHE_SECONDS)
+    return user.external_id if user else None
+
+
+def _send_after_commit(log: CrmLog, countdown: float | None = None) -> None:
+    if countdown is None:
+        countdown = max(0.0, (log.next_attempt_at - timezone.now()).total_seconds())
+    args = (log.tenant_id, str(log.pk))
+    transaction.on_commit(lambda: _enqueue(*args, countdown=countdown))
+
+
+def _enqueue(tenant_id: int, crm_log_id: str, countdown: float = 0) -> None:
+    from automations.tasks import crm_log_send as task
+
+    try:
+        task.apply_async((tenant_id, crm_log_id), countdown=countdown, queue="realtime")
+    except Exception:  # broker down: the row is committed, the sweeper will send it
+        logger.exception("Could not enqueue CRM log %s; the sweeper will retry", crm_log_id)

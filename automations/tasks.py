@@ -1,0 +1,19 @@
+"""Celery tasks for after-call automations: thin, id-only, each entering the tenant's scope."""
+
+from celery import shared_task
+
+from automations import crm_logging
+from tenants.scoping import tenant_scope
+
+
+@shared_task(ignore_result=True)
+def crm_log_send(tenant_id: int, crm_log_id: str) -> None:
+    """Make a CRM log's next attempt (does nothing if it is not due or already done)."""
+    with tenant_scope(tenant_id):
+        crm_logging.crm_log_send(crm_log_id=crm_log_id)
+
+
+@shared_task(ignore_result=True)
+def crm_logs_sweep() -> None:
+    """Re-enqueue CRM logs whose task was lost (beat)."""
+    crm_logging.crm_logs_sweep()
