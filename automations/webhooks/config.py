@@ -217,7 +217,7 @@ class _Parser:
             self.fail(name, f"Keep the URL under {MAX_URL_LENGTH} characters.")
             return value
         scheme, _, rest = value.partition("://")
-        origin = f"{scheme}://{rest.split('/', 1)[0]}"
+        origin = f"{scheme}://{re.split(r'[/?#]', rest, maxsplit=1)[0]}"
         if "{{" in (origin if templates else value):
             where = "scheme and host" if templates else "URL"
             self.fail(name, f"Templates are not allowed in the {where}; write them out.")

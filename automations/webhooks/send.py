@@ -8,6 +8,7 @@ the total deadline.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -106,10 +107,11 @@ def render_request(
         if header.secret:
             secrets.append(value)
         headers[header.key] = value if reveal or not header.secret else REDACTED
-    authorization = _authorization(config)
-    if authorization:
-        secrets.append(authorization)
-        headers["Authorization"] = authorization if reveal else _redacted_authorization(config)
+    authorization = _authorization(config)  # OAuth's is only known at send time
+    secrets.append(authorization)
+    if config.auth.kind != "none":
+        shown = authorization if reveal and authorization else _redacted_authorization(config)
+        headers["Authorization"] = shown
     body = render_value(config.body, context) if config.body is not None else None
     return RenderedRequest(config.method, url, headers, body, tuple(s for s in secrets if s))
 
@@ -261,8 +263,7 @@ class _Delivery:
         )
 
     def _mark_last(self, error_class: str) -> None:
-        last = self.attempts[-1]
-        self.attempts[-1] = Attempt(**{**asdict(last), "error_class": error_class})
+        self.attempts[-1] = dataclasses.replace(self.attempts[-1], error_class=error_class)
 
     def _scrub(self, text: str) -> str:
         for secret in self.secrets:

@@ -39,11 +39,13 @@ class Received:
 class WebhookReceiver:
     """Answers /token as an OAuth client-credentials endpoint, anything else from `script`.
 
-    Each request takes the next scripted Answer (then 200 {"ok": true}). With `require_token`,
+    Each request takes the next scripted Answer (then 200 {"ok": true}), and /token the next of
+    `token_script` before it issues tokens. With `require_token`,
     a request without a Bearer token this endpoint issued (and did not revoke) gets 401.
     """
 
     script: list[Answer] = field(default_factory=list)
+    token_script: list[Answer] = field(default_factory=list)
     received: list[Received] = field(default_factory=list)
     require_token: bool = False
     token_lifetime: float = 3600
@@ -64,13 +66,16 @@ class WebhookReceiver:
                 time.sleep(answer.delay)
                 payload = answer.body if answer.body is not None else json.dumps(answer.json)
                 payload = payload.encode() if isinstance(payload, str) else payload
-                self.send_response(answer.status)
-                for name, value in answer.headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                try:
+                    self.send_response(answer.status)
+                    for name, value in answer.headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (a timeout test)
 
             do_POST = do_GET
 
@@ -95,6 +100,8 @@ class WebhookReceiver:
         return self.script.pop(0) if self.script else Answer(200, {"ok": True})
 
     def token_answer(self, got: Received) -> Answer:
+        if self.token_script:
+            return self.token_script.pop(0)
         form = {k: v[0] for k, v in parse_qs(got.body.decode()).items()}
         basic = got.headers.get("authorization", "").removeprefix("Basic ")
         if basic:  # RFC 6749 §2.3.1: form-encoded parts inside HTTP Basic

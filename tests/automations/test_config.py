@@ -57,6 +57,12 @@ def test_a_bare_get_needs_only_a_url():
     assert (config.method, config.auth.kind, config.body) == ("GET", "none", None)
 
 
+def test_templates_may_fill_the_path_and_query_but_not_the_host():
+    url = "https://api.example.com?phone={{ event.calling_number }}"
+
+    assert WebhookConfig.from_settings({"url": url}).url == url
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [

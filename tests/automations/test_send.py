@@ -190,6 +190,23 @@ def test_refused_client_credentials_fail_without_calling_the_webhook(receiver):
     assert receiver.to("/hook") == []
 
 
+def test_a_failing_token_endpoint_is_retried_like_the_webhook(receiver):
+    receiver.token_script = [Answer(503), Answer(200, body=b"not json")]
+
+    result = webhook_send(config(receiver, auth=oauth(receiver)), CONTEXT)
+
+    assert (result.outcome, result.reason) == ("failed", "oauth_invalid_response")
+    assert [(a.target, a.status_code) for a in result.attempts] == [("token", 503), ("token", 200)]
+    assert receiver.to("/hook") == []
+
+
+def test_a_dry_run_with_oauth2_fetches_no_token(receiver):
+    result = webhook_send(config(receiver, auth=oauth(receiver)), CONTEXT, dry_run=True)
+
+    assert result.request.headers["Authorization"] == "Bearer [redacted]"
+    assert receiver.received == []
+
+
 def test_it_retries_5xx_after_a_doubling_delay(receiver):
     receiver.script = [Answer(500), Answer(503), Answer(200, {"ok": True})]
 
