@@ -1,18 +1,144 @@
-"""REST endpoints: what happened after a call (CRM logs with their attempts), and re-running."""
+"""REST endpoints: apps (secrets write-only), the call test, and what happened after a call."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import serializers, status
+from rest_framework import generics, serializers, status
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from automations import crm_logging
-from automations.models import CrmLog, CrmLogAttempt
+from automations import app_runs, crm_logging, services
+from automations.models import App, AppRun, CrmLog, CrmLogAttempt
 from calls.api.views import Conflict
 from calls.models import Call
+from tenants.serializers import StrictModelSerializer, StrictSerializer
+
+EVENTS = [choice for choice, _ in App.Event.choices]
+
+
+class AppSerializer(StrictModelSerializer):
+    config = serializers.JSONField(
+        required=False,
+        help_text="Per kind (README): secret values (passwords, tokens, the Slack URL) are "
+        "write-only and kept when a PATCH leaves them out.",
+    )
+    events = serializers.ListField(child=serializers.ChoiceField(choices=EVENTS), min_length=1)
+
+    class Meta:
+        model = App
+        fields = [
+            "id",
+            "name",
+            "slug",
+            "description",
+            "kind",
+            "timing",
+            "events",
+            "condition",
+            "order",
+            "enabled",
+            "side_effects",
+            "config",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["created_at", "updated_at"]
+
+    def validate_config(self, value: Any) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("A JSON object.")
+        return value
+
+    def validate_order(self, value: int) -> int:
+        if not 10 <= value <= 100:
+            raise serializers.ValidationError("From 10 to 100 (lower runs first).")
+        return value
+
+    def validate_slug(self, value: str) -> str:
+        apps = App.objects.filter(slug=value)
+        if self.instance is not None:
+            apps = apps.exclude(pk=self.instance.pk)
+        if apps.exists():
+            raise serializers.ValidationError(f"An app named {value!r} exists already.")
+        return value
+
+
+class AppList(generics.ListCreateAPIView):
+    """The tenant's apps, in the order they run."""
+
+    api_scope = "apps"
+    serializer_class = AppSerializer
+    parser_classes = [JSONParser]
+
+    def get_queryset(self) -> QuerySet[App]:
+        return App.objects.order_by("order", "id")
+
+    def perform_create(self, serializer: AppSerializer) -> None:
+        data = dict(serializer.validated_data)
+        config = data.pop("config", {})
+        serializer.instance = _checked(
+            lambda: services.app_create(tenant=self.request.user.tenant, config=config, **data)
+        )
+
+
+class AppDetail(generics.RetrieveUpdateDestroyAPIView):
+    api_scope = "apps"
+    serializer_class = AppSerializer
+    parser_classes = [JSONParser]
+
+    def get_queryset(self) -> QuerySet[App]:
+        return App.objects.all()
+
+    def perform_update(self, serializer: AppSerializer) -> None:
+        data = dict(serializer.validated_data)
+        config = data.pop("config", None)
+        serializer.instance = _checked(
+            lambda: services.app_update(app=serializer.instance, config=config, **data)
+        )
+
+
+def _checked(save: Any) -> App:
+    try:
+        return save()
+    except DjangoValidationError as error:
+        raise serializers.ValidationError(error.message_dict) from None
+
+
+class TestCallInput(StrictSerializer):
+    calling_number = serializers.CharField(max_length=64)
+    called_number = serializers.CharField(max_length=64, required=False, default="")
+    event = serializers.ChoiceField(choices=EVENTS, default=App.Event.CALL_END)
+    event_data = serializers.DictField(
+        required=False,
+        default=dict,
+        help_text='More event fields to test with, e.g. {"satisfaction": 1, "resolved": false}.',
+    )
+    send = serializers.BooleanField(
+        default=False, help_text="Also send apps with side effects (else only rendered)."
+    )
+
+
+class AppsTestCall(APIView):
+    """Seed 004's call test: the apps for a test call in order, each with its request, answer
+    and app_data; apps with side effects are only rendered unless `send` is true."""
+
+    api_scope = "apps"
+    api_scope_access = "read"
+    parser_classes = [JSONParser]
+
+    @extend_schema(request=TestCallInput, responses={200: dict})
+    def post(self, request: Request) -> Response:
+        given = TestCallInput(data=request.data)
+        given.is_valid(raise_exception=True)
+        report = app_runs.apps_test_call(tenant=request.user.tenant, **given.validated_data)
+        return Response({"apps": report})
 
 
 class CrmLogAttemptSerializer(serializers.ModelSerializer):
@@ -45,14 +171,36 @@ class CrmLogSerializer(serializers.ModelSerializer):
         ]
 
 
+class AppRunSerializer(serializers.ModelSerializer):
+    app = serializers.CharField(source="app.slug", read_only=True)
+
+    class Meta:
+        model = AppRun
+        fields = [
+            "id",
+            "app",
+            "event",
+            "order",
+            "state",
+            "request",
+            "result",
+            "attempts",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+
+
 class CallActivitySerializer(serializers.Serializer):
     call_id = serializers.UUIDField()
     crm_logs = CrmLogSerializer(many=True)
+    app_runs = AppRunSerializer(many=True)
 
 
 @extend_schema_view(get=extend_schema(responses=CallActivitySerializer))
 class CallActivity(APIView):
-    """Everything the call set off after it ended: its CRM logs, each with every attempt."""
+    """Everything the call set off: its CRM logs and app runs, each with every attempt."""
 
     api_scope = "calls"
 
@@ -64,7 +212,9 @@ class CallActivity(APIView):
             .prefetch_related("attempts")
             .order_by("created_at")
         )
-        return Response(CallActivitySerializer({"call_id": call.call_id, "crm_logs": logs}).data)
+        runs = AppRun.objects.filter(call=call).select_related("app").order_by("event", "order")
+        activity = {"call_id": call.call_id, "crm_logs": logs, "app_runs": runs}
+        return Response(CallActivitySerializer(activity).data)
 
 
 @extend_schema_view(post=extend_schema(request=None, responses={202: CrmLogSerializer}))
@@ -82,3 +232,20 @@ class CrmLogResend(APIView):
             )
         log = crm_logging.crm_log_resend(crm_log=log)
         return Response(CrmLogSerializer(log).data, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema_view(post=extend_schema(request=None, responses={202: AppRunSerializer}))
+class AppRunResend(APIView):
+    """Run a failed app run again (the apps before it keep their results)."""
+
+    api_scope = "apps"
+
+    def post(self, request: Request, pk: str) -> Response:
+        run = get_object_or_404(AppRun.objects.select_related("app"), pk=pk)
+        if run.state != AppRun.State.FAILED:
+            raise Conflict(
+                f"App run {run.pk} is {run.state}; only a failed run can be run again.",
+                code="app_run_not_failed",
+            )
+        run = app_runs.app_run_resend(run=run)
+        return Response(AppRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)

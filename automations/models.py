@@ -1,8 +1,11 @@
+import json
 import uuid
+from typing import Any
 
 from django.db import models
 from django.db.models import Q
 
+from tenants.encryption import EncryptedTextField
 from tenants.scoping import TenantOwnedModel
 
 
@@ -72,3 +75,100 @@ class CrmLogAttempt(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"#{self.number} {self.action} {'ok' if self.succeeded else self.error[:40]}"
+
+
+class App(TenantOwnedModel):
+    """One automation a tenant runs on call events, in `order` (seed 004's apps)."""
+
+    class Kind(models.TextChoices):
+        WEBHOOK = "webhook"
+        SLACK = "slack"
+        EMAIL = "email"
+
+    class Timing(models.TextChoices):
+        REALTIME = "realtime", "real-time (during call setup)"
+        POST_CALL = "post_call", "post-call"
+
+    class Event(models.TextChoices):
+        CALL_START = "call.start"
+        CALL_END = "call.end"
+        CALL_MISSED = "call.missed"
+        ANALYTICS_COMPLETED = "analytics.completed"
+
+    name = models.CharField(max_length=150)
+    slug = models.SlugField(
+        max_length=100, help_text="Its results are app_data.<slug> for the apps after it."
+    )
+    description = models.TextField(blank=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    timing = models.CharField(max_length=16, choices=Timing.choices, default=Timing.POST_CALL)
+    events = models.JSONField(default=list, help_text='e.g. ["call.end"]')
+    condition = models.TextField(blank=True, help_text='e.g. satisfaction <= 2')
+    order = models.PositiveSmallIntegerField(default=50, help_text="10 to 100; lower runs first.")
+    enabled = models.BooleanField(default=True)
+    side_effects = models.BooleanField(
+        default=True,
+        help_text="It changes something (posts, sends): the call test only renders it unless "
+        "asked to send. Off for lookups.",
+    )
+    config = models.JSONField(default=dict, blank=True)
+    secrets_json = EncryptedTextField(default="{}")  # passwords, tokens: write-only
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "slug"], name="app_slug_unique"),
+            models.CheckConstraint(
+                condition=Q(order__gte=10) & Q(order__lte=100), name="app_order_10_to_100"
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "order"], name="app_tenant_order")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"
+
+    @property
+    def secrets(self) -> dict[str, Any]:
+        return json.loads(self.secrets_json or "{}")
+
+    @secrets.setter
+    def secrets(self, value: dict[str, Any]) -> None:
+        self.secrets_json = json.dumps(value)
+
+
+class AppRun(TenantOwnedModel):
+    """One app run for one call event (the outbox row); its result feeds the apps after it."""
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        SKIPPED = "skipped", "skipped (condition false)"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    call = models.ForeignKey("calls.Call", on_delete=models.CASCADE, related_name="app_runs")
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="runs")
+    event = models.CharField(max_length=32, choices=App.Event.choices)
+    order = models.PositiveSmallIntegerField()  # the app's order when the event happened
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    request = models.JSONField(null=True, blank=True, help_text="What was sent, secrets hidden.")
+    result = models.JSONField(null=True, blank=True, help_text="app_data.<slug> for later apps.")
+    attempts = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)  # claimed by a worker
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "call", "app", "event"], name="app_run_once_per_event"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["created_at"], condition=Q(state="pending"), name="app_run_pending")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.app_id} on {self.event} ({self.state})"

@@ -4,16 +4,18 @@ from typing import Any
 
 from django.dispatch import receiver
 
-from automations import crm_logging
+from automations import app_runs, crm_logging
 from calls.models import Call
 from calls.signals import call_changed, call_ended
 
 
 @receiver(call_ended, sender=Call)
-def log_ended_call(*, call: Call, **_: Any) -> None:
+def call_ended_outbox(*, call: Call, **_: Any) -> None:
     crm_logging.crm_logs_create(call=call)
+    for event in app_runs.call_end_events(call):
+        app_runs.app_runs_create(call=call, event=event)
 
 
 @receiver(call_changed, sender=Call)
-def update_logged_call(*, call: Call, **_: Any) -> None:
+def call_changed_outbox(*, call: Call, **_: Any) -> None:
     crm_logging.crm_logs_mark_changed(call=call)

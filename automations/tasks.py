@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from automations import crm_logging
+from automations import app_runs, crm_logging
 from tenants.scoping import tenant_scope
 
 
@@ -17,3 +17,16 @@ def crm_log_send(tenant_id: int, crm_log_id: str) -> None:
 def crm_logs_sweep() -> None:
     """Re-enqueue CRM logs whose task was lost (beat)."""
     crm_logging.crm_logs_sweep()
+
+
+@shared_task(ignore_result=True)
+def app_runs_execute(tenant_id: int, call_pk: int, event: str) -> None:
+    """Run a call event's pending app runs in order."""
+    with tenant_scope(tenant_id):
+        app_runs.app_runs_execute(call_pk=call_pk, event=event)
+
+
+@shared_task(ignore_result=True)
+def app_runs_sweep() -> None:
+    """Re-enqueue app runs whose task was lost (beat)."""
+    app_runs.app_runs_sweep()

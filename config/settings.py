@@ -110,6 +110,11 @@ else:
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Follow-up emails (the email app): printed to the console unless EMAIL_URL names a server,
+# e.g. smtp+tls://user:password@smtp.example.com:587.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="CallBridge <noreply@localhost>")
+
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {
@@ -231,6 +236,10 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-crm-logs": {
         "task": "automations.tasks.crm_logs_sweep",
         "schedule": env.float("CRM_LOG_SWEEP_SECONDS", default=60.0),
+    },
+    "sweep-app-runs": {
+        "task": "automations.tasks.app_runs_sweep",
+        "schedule": env.float("APP_RUN_SWEEP_SECONDS", default=60.0),
     },
 }
 # CRM sync: minutes between incremental runs and hours between full diffs per connection

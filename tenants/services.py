@@ -32,6 +32,7 @@ API_SCOPE_RESOURCES = (
     "routing",
     "calls",
     "connections",
+    "apps",
 )
 API_SCOPES = tuple(f"{r}:{a}" for r in API_SCOPE_RESOURCES for a in ("read", "write"))
 

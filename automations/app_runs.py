@@ -1,0 +1,238 @@
+"""Writes for apps: the runs a call event sets off (outbox), running them in order, the call test.
+
+Seeds 001 and 004: apps run in `order`; each one's result is `app_data.<slug>` for the apps
+after it; a failing app never stops the ones after it.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from automations import conditions, kinds
+from automations.models import App, AppRun
+from calls.lifecycle import callback_payload, iso_z
+from calls.models import Call, CallParty, CallStatus
+from contacts import selectors as contact_selectors
+from tenants.models import Tenant
+from tenants.scoping import across_all_tenants
+
+logger = logging.getLogger(__name__)
+
+MISSED = {CallStatus.NO_ANSWER, CallStatus.CANCELED, CallStatus.BUSY}
+# A run claimed this long ago and still pending was lost with its worker: run it again, except
+# apps whose effect must never happen twice (email), which are failed instead.
+STALE_RUN = timedelta(minutes=10)
+
+
+def call_end_events(call: Call) -> list[str]:
+    """The app events a call's end is: call.end, and call.missed when nobody answered."""
+    return [App.Event.CALL_END, *([App.Event.CALL_MISSED] if call.status in MISSED else [])]
+
+
+def app_runs_create(*, call: Call, event: str) -> list[AppRun]:
+    """Write a run for each enabled post-call app of the event, in the event's transaction."""
+    apps = App.objects.filter(enabled=True, timing=App.Timing.POST_CALL).order_by("order", "id")
+    runs = []
+    for app in apps:
+        if event not in app.events:
+            continue
+        run, _ = AppRun.objects.get_or_create(
+            tenant_id=call.tenant_id,
+            call=call,
+            app=app,
+            event=event,
+            defaults={"order": app.order},
+        )
+        runs.append(run)
+    if runs:
+        _execute_after_commit(call.tenant_id, call.pk, event)
+    return runs
+
+
+def app_runs_execute(*, call_pk: int, event: str) -> list[AppRun]:
+    """Run the call's pending runs of the event in order, chaining their results."""
+    call = Call.objects.select_related("tenant", "agent").get(pk=call_pk)
+    context = event_context(call, event)
+    runs = list(
+        AppRun.objects.filter(call=call, event=event)
+        .select_related("app")
+        .order_by("order", "app_id")
+    )
+    for run in runs:
+        if run.state == AppRun.State.PENDING and _claim(run):
+            _run(run, context)
+        if run.result is not None:
+            context["app_data"][run.app.slug] = run.result
+    return runs
+
+
+def app_run_resend(*, run: AppRun) -> AppRun:
+    """Run a finished run again with the results of the apps before it as they are now."""
+    AppRun.objects.filter(pk=run.pk).update(
+        state=AppRun.State.PENDING, started_at=None, error="", finished_at=None
+    )
+    _execute_after_commit(run.tenant_id, run.call_id, run.event)
+    run.refresh_from_db()
+    return run
+
+
+def app_runs_sweep() -> int:
+    """Re-enqueue events whose runs were lost (broker restart, killed worker); beat."""
+    now = timezone.now()
+    with across_all_tenants():
+        stale = AppRun.objects.filter(state=AppRun.State.PENDING).filter(
+            Q(started_at__isnull=True, created_at__lt=now - timedelta(minutes=1))
+            | Q(started_at__lt=now - STALE_RUN)
+        )
+        once_only = stale.filter(app__kind__in=kinds.ONCE_ONLY, started_at__isnull=False)
+        once_only.update(
+            state=AppRun.State.FAILED,
+            finished_at=now,
+            error="The worker stopped while sending; not sent again in case it was sent.",
+        )
+        stale.filter(started_at__isnull=False).update(started_at=None)
+        pending = set(
+            AppRun.objects.filter(state=AppRun.State.PENDING, started_at__isnull=True)
+            .filter(created_at__lt=now - timedelta(minutes=1))
+            .values_list("tenant_id", "call_id", "event")[:500]
+        )
+    for tenant_id, call_pk, event in pending:
+        _enqueue(tenant_id, call_pk, event)
+    return len(pending)
+
+
+def apps_test_call(
+    *,
+    tenant: Tenant,
+    calling_number: str,
+    called_number: str,
+    event: str,
+    event_data: dict[str, Any],
+    send: bool,
+) -> list[dict[str, Any]]:
+    """Seed 004's call test: the tenant's apps for a made-up call, in order, with their results.
+
+    Apps with side effects only render their request unless `send` is set.
+    """
+    context = {
+        "event": {
+            "type": event,
+            "calling_number": calling_number,
+            "called_number": called_number,
+            "timestamp": iso_z(timezone.now()),
+            "direction": "inbound",
+            "status": CallStatus.ANSWER,
+            **event_data,
+        },
+        "contact": _contact(tenant, calling_number),
+        "app_data": {},
+    }
+    report = []
+    apps = App.objects.filter(enabled=True).order_by("order", "id")
+    for app in apps:
+        if event not in app.events:
+            continue
+        if not conditions.matches(app.condition, context):
+            report.append({"app": app.slug, "order": app.order, "state": "skipped"})
+            continue
+        outcome = kinds.run(app, context, dry_run=app.side_effects and not send)
+        context["app_data"][app.slug] = outcome.result
+        report.append(
+            {
+                "app": app.slug,
+                "order": app.order,
+                "state": "succeeded" if outcome.succeeded else "failed",
+                "sent": outcome.sent,
+                "request": outcome.request,
+                "response": outcome.result,
+                "attempts": outcome.attempts,
+                "error": outcome.error,
+                "app_data": dict(context["app_data"]),
+            }
+        )
+    return report
+
+
+def event_context(call: Call, event: str) -> dict[str, Any]:
+    """What app templates and conditions see: event.*, contact.*, app_data.* (filled in order)."""
+    inbound = call.direction == Call.Direction.INBOUND
+    payload = callback_payload(call)
+    analytics = {
+        name: getattr(call, name)
+        for name in ("satisfaction", "resolved", "sentiment", "summary", "transcript")
+        if hasattr(call, name)
+    }
+    return {
+        "event": {
+            **payload,
+            **analytics,
+            "type": event,
+            "calling_number": call.customer_number if inbound else call.from_number,
+            "called_number": call.from_number if inbound else call.customer_number,
+            "timestamp": payload["end_time"] or payload["start_time"],
+            "notes": call.notes,
+            "transfer_requested": call.parties.filter(kind=CallParty.Kind.TRANSFER).exists(),
+            "agent_name": call.agent.display_name if call.agent else "",
+        },
+        "contact": _contact(call.tenant, call.customer_number),
+        "app_data": {},
+    }
+
+
+def _contact(tenant: Tenant, number: str) -> dict[str, Any]:
+    card = contact_selectors.caller_card(tenant=tenant, number=number)
+    contact = card.contact
+    if contact is None:
+        return {"known": card.known, "number": card.number}
+    return {
+        "known": True,
+        "number": card.number,
+        "name": contact.name,
+        "first_name": contact.first_name,
+        "last_name": contact.last_name,
+        "company": contact.company,
+        "crm_url": contact.crm_url,
+        "custom": contact.custom_fields,
+        "owner": contact.owner.crm_username if contact.owner else None,
+    }
+
+
+def _claim(run: AppRun) -> bool:
+    claimed = AppRun.objects.filter(
+        pk=run.pk, state=AppRun.State.PENDING, started_at__isnull=True
+    ).update(started_at=timezone.now())
+    return claimed == 1
+
+
+def _run(run: AppRun, context: dict[str, Any]) -> None:
+    app = run.app
+    if not conditions.matches(app.condition, context):
+        run.state = AppRun.State.SKIPPED
+    else:
+        outcome = kinds.run(app, context, dry_run=False)
+        run.state = AppRun.State.SUCCEEDED if outcome.succeeded else AppRun.State.FAILED
+        run.request, run.result = outcome.request, outcome.result
+        run.attempts, run.error = outcome.attempts, outcome.error
+        if not outcome.succeeded:
+            logger.warning("App %s failed for call %s: %s", app.slug, run.call_id, run.error)
+    run.finished_at = timezone.now()
+    run.save(update_fields=["state", "request", "result", "attempts", "error", "finished_at"])
+
+
+def _execute_after_commit(tenant_id: int, call_pk: int, event: str) -> None:
+    transaction.on_commit(lambda: _enqueue(tenant_id, call_pk, event))
+
+
+def _enqueue(tenant_id: int, call_pk: int, event: str) -> None:
+    from automations.tasks import app_runs_execute as task
+
+    try:
+        task.apply_async((tenant_id, call_pk, event), queue="realtime")
+    except Exception:  # broker down: the rows are committed, the sweeper will run them
+        logger.exception("Could not enqueue apps for call %s; the sweeper will retry", call_pk)

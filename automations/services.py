@@ -1,0 +1,42 @@
+"""Writes for apps: create and change them (settings checked, secrets kept apart, encrypted)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+
+from automations import conditions, kinds
+from automations.models import App
+from tenants.models import Tenant
+
+
+def app_create(*, tenant: Tenant, config: dict[str, Any], **fields: Any) -> App:
+    app = App(tenant=tenant, **fields)
+    return _save(app, config)
+
+
+def app_update(*, app: App, config: dict[str, Any] | None = None, **fields: Any) -> App:
+    """Change fields; a config without a secret's value keeps the stored one."""
+    for name, value in fields.items():
+        setattr(app, name, value)
+    return _save(app, app.config if config is None else config)
+
+
+def _save(app: App, config: dict[str, Any]) -> App:
+    app.config, app.secrets = kinds.validated_settings(
+        kind=app.kind, timing=app.timing, config=config, secrets=app.secrets
+    )
+    if not app.condition:
+        app.condition = kinds.preset_condition(app.kind, app.config)
+    try:
+        conditions.validate(app.condition)
+    except conditions.ConditionError as error:
+        raise ValidationError({"condition": str(error)}) from None
+    if app.kind == App.Kind.EMAIL and app.events != [App.Event.ANALYTICS_COMPLETED]:
+        raise ValidationError(
+            {"events": 'A follow-up email is chosen by the analytics: use ["analytics.completed"].'}
+        )
+    app.full_clean()
+    app.save()
+    return app

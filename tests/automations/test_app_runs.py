@@ -1,0 +1,203 @@
+"""Apps on call events: in order, each one's answer feeding the next, conditions, failures."""
+
+import pytest
+
+from automations import app_runs
+from automations.models import App, AppRun
+from calls.models import CallStatus
+from tenants.scoping import tenant_scope
+from tests.automations.receiver import Answer
+
+pytestmark = pytest.mark.django_db
+
+
+def run_all(tenant, call, event=App.Event.CALL_END) -> dict[str, AppRun]:
+    with tenant_scope(tenant):
+        app_runs.app_runs_execute(call_pk=call.pk, event=event)
+        return {r.app.slug: r for r in AppRun.objects.filter(call=call, event=event)}
+
+
+def test_apps_run_in_order_and_each_sees_the_answers_before_it(
+    tenant, receiver, make_app, end_call
+):
+    make_app(
+        "notify",
+        config={
+            "url": f"{receiver.url}/notify",
+            "body": {
+                "customer": "{{ app_data.crm.data.customer_id }}",
+                "vip": "{{ app_data.crm.data.vip }}",
+                "caller": "{{ event.calling_number }}",
+                "status": "{{ event.status }}",
+            },
+        },
+        order=40,
+    )
+    make_app(
+        "crm",
+        config={"method": "GET", "url": f"{receiver.url}/crm/{{{{ event.called_number }}}}"},
+        order=20,
+    )
+    receiver.script = [Answer(200, {"customer_id": "CUST-12345", "vip": True})]
+
+    call = end_call()
+    runs = run_all(tenant, call)
+
+    assert [r.path for r in receiver.received] == ["/crm/%2B447400123456", "/notify"]
+    assert receiver.received[1].json() == {
+        "customer": "CUST-12345",
+        "vip": True,
+        "caller": "+442079460000",
+        "status": "ANSWER",
+    }
+    assert runs["crm"].result["data"] == {"customer_id": "CUST-12345", "vip": True}
+    assert {r.state for r in runs.values()} == {"succeeded"}
+
+
+def test_a_failing_app_does_not_stop_the_apps_after_it(tenant, receiver, make_app, end_call):
+    make_app("first", config={"url": f"{receiver.url}/first"}, order=10)
+    make_app("second", config={"url": f"{receiver.url}/second"}, order=20)
+    receiver.script = [Answer(400, {"error": "bad"})]
+
+    runs = run_all(tenant, end_call())
+
+    assert (runs["first"].state, runs["second"].state) == ("failed", "succeeded")
+    assert runs["first"].error == "rejected" and len(runs["first"].attempts) == 1
+    assert [r.path for r in receiver.received] == ["/first", "/second"]
+
+
+def test_an_app_whose_condition_is_false_is_skipped(tenant, receiver, make_app, end_call):
+    make_app("missed", config={"url": f"{receiver.url}/missed"}, condition='status == "NO_ANSWER"')
+
+    runs = run_all(tenant, end_call(CallStatus.ANSWER))
+
+    assert runs["missed"].state == "skipped" and receiver.received == []
+
+
+def test_a_missed_call_is_also_a_call_missed_event(tenant, receiver, make_app, end_call):
+    make_app("on-missed", config={"url": f"{receiver.url}/missed"}, events=["call.missed"])
+
+    call = end_call(CallStatus.NO_ANSWER)
+    runs = run_all(tenant, call, App.Event.CALL_MISSED)
+
+    assert runs["on-missed"].state == "succeeded" and len(receiver.received) == 1
+    with tenant_scope(tenant):
+        assert AppRun.objects.filter(call=call).count() == 1
+
+
+def test_running_an_event_twice_sends_each_app_once(tenant, receiver, make_app, end_call):
+    make_app("once", config={"url": f"{receiver.url}/once"})
+    call = end_call()
+
+    run_all(tenant, call)
+    run_all(tenant, call)
+
+    assert len(receiver.received) == 1
+
+
+def test_disabled_and_real_time_apps_are_not_run_after_the_call(
+    tenant, receiver, make_app, end_call
+):
+    make_app("off", config={"url": "http://127.0.0.1:9/off"}, enabled=False)
+    make_app("live", config={"url": "http://127.0.0.1:9/live"}, timing="realtime")
+
+    call = end_call()
+
+    with tenant_scope(tenant):
+        assert AppRun.objects.filter(call=call).count() == 0
+
+
+def test_the_call_test_renders_apps_with_side_effects_and_sends_lookups(
+    tenant, api, receiver, make_app
+):
+    make_app(
+        "lookup",
+        config={"method": "GET", "url": f"{receiver.url}/lookup/{{{{ event.calling_number }}}}"},
+        side_effects=False,
+        order=10,
+    )
+    make_app(
+        "ticket",
+        config={
+            "url": f"{receiver.url}/ticket",
+            "body": {"tier": "{{ app_data.lookup.data.tier }}"},
+        },
+        order=20,
+    )
+    receiver.script = [Answer(200, {"tier": "gold"})]
+
+    response = api.post(
+        "/api/v1/apps/test-call",
+        {"calling_number": "+442045205757", "called_number": "+442079460000"},
+        format="json",
+    )
+
+    lookup, ticket = response.json()["apps"]
+    assert lookup["sent"] is True and lookup["response"]["data"] == {"tier": "gold"}
+    assert ticket["sent"] is False and ticket["request"]["body"] == {"tier": "gold"}
+    assert ticket["app_data"]["lookup"]["data"] == {"tier": "gold"}
+    assert [r.path for r in receiver.received] == ["/lookup/%2B442045205757"]
+
+
+def test_slack_presets_work_out_of_the_box(tenant, api, receiver, make_app):
+    make_app(
+        "alerts",
+        kind="slack",
+        config={"preset": "low_satisfaction", "webhook_url": f"{receiver.url}/slack"},
+        events=["analytics.completed"],
+    )
+    test_call = {
+        "calling_number": "+442045205757",
+        "event": "analytics.completed",
+        "event_data": {"satisfaction": 1, "summary": "Refund still missing"},
+        "send": True,
+    }
+
+    happy = api.post(
+        "/api/v1/apps/test-call", {**test_call, "event_data": {"satisfaction": 5}}, format="json"
+    )
+    unhappy = api.post("/api/v1/apps/test-call", test_call, format="json")
+
+    assert happy.json()["apps"][0]["state"] == "skipped"
+    assert unhappy.json()["apps"][0]["state"] == "succeeded"
+    assert [r.json() for r in receiver.received] == [
+        {"text": "#alerts - Unhappy customer: Refund still missing"}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("analytics", "subject"),
+    [
+        ({"satisfaction": 5, "resolved": True}, "Thank you for your call"),
+        ({"satisfaction": 1, "resolved": True}, "We're sorry"),
+        ({"satisfaction": 4, "resolved": False}, "More help with your question"),
+    ],
+)
+def test_the_follow_up_email_is_chosen_by_the_outcome(
+    tenant, api, make_app, make_contact, mailoutbox, analytics, subject
+):
+    make_contact(
+        tenant, "+442045205757", first_name="Ada", custom_fields={"email": "ada@example.com"}
+    )
+    make_app(
+        "follow-up",
+        kind="email",
+        config={"escalation_email": "manager@acme.example"},
+        events=["analytics.completed"],
+    )
+
+    response = api.post(
+        "/api/v1/apps/test-call",
+        {
+            "calling_number": "+442045205757",
+            "event": "analytics.completed",
+            "event_data": analytics,
+            "send": True,
+        },
+        format="json",
+    )
+
+    assert response.json()["apps"][0]["state"] == "succeeded"
+    assert [m.subject for m in mailoutbox] == [subject]
+    assert mailoutbox[0].to == ["ada@example.com"] and "Hello Ada" in mailoutbox[0].body
+    assert mailoutbox[0].cc == (["manager@acme.example"] if subject == "We're sorry" else [])
