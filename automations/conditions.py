@@ -74,7 +74,8 @@ def _clause(text: str) -> tuple[str, str | None, Any]:
 def _checked_path(path: str, clause: str) -> str:
     if not _PATH.match(path) or "__" in path:
         raise ConditionError(
-            f"In {clause!r}, {path!r} is not a field path such as satisfaction or contact.custom.vip."
+            f"In {clause!r}, {path!r} is not a field path such as satisfaction or "
+            "contact.custom.vip."
         )
     return path
 

@@ -225,9 +225,7 @@ def _entry(log: CrmLog, connector: Connector) -> CallLogEntry:
     )
 
 
-def _contact_id(
-    connection: Connection, policy: str, e164: str, connector: Connector
-) -> str | None:
+def _contact_id(connection: Connection, policy: str, e164: str, connector: Connector) -> str | None:
     """Our synced copy of the caller from this CRM, else the CRM's search, else a new contact."""
     order = _CONTACT_ORDER.get(policy, ("-updated_at", "-id"))
     synced = (

@@ -102,7 +102,9 @@ def run(app: App, context: dict[str, Any], *, dry_run: bool) -> Outcome:
         config = _slack_config(app.config, app.secrets.get("webhook_url"))
     else:
         realtime = app.timing == App.Timing.REALTIME
-        config = WebhookConfig.from_settings(join_secrets(app.config, app.secrets), realtime=realtime)
+        config = WebhookConfig.from_settings(
+            join_secrets(app.config, app.secrets), realtime=realtime
+        )
     result = webhook_send(config, context, dry_run=dry_run).as_json()
     return Outcome(
         succeeded=result["outcome"] in ("succeeded", "dry_run"),
@@ -184,9 +186,11 @@ def _email(app: App, context: dict[str, Any], *, dry_run: bool) -> Outcome:
         return Outcome(succeeded=True, sent=False, result={"data": None, "message": "no email"})
     template = {**EMAIL_TEMPLATES[name], **(app.config.get("templates") or {}).get(name, {})}
     to = render_text(app.config.get("to", "{{ contact.custom.email }}"), context).strip()
-    cc = [app.config["escalation_email"]] if name == "apology" and app.config.get(
-        "escalation_email"
-    ) else []
+    cc = (
+        [app.config["escalation_email"]]
+        if name == "apology" and app.config.get("escalation_email")
+        else []
+    )
     message = EmailMessage(
         subject=render_text(template["subject"], context).replace("\n", " ")[:200],
         body=render_text(template["body"], context),

@@ -103,7 +103,7 @@ class App(TenantOwnedModel):
     kind = models.CharField(max_length=16, choices=Kind.choices)
     timing = models.CharField(max_length=16, choices=Timing.choices, default=Timing.POST_CALL)
     events = models.JSONField(default=list, help_text='e.g. ["call.end"]')
-    condition = models.TextField(blank=True, help_text='e.g. satisfaction <= 2')
+    condition = models.TextField(blank=True, help_text="e.g. satisfaction <= 2")
     order = models.PositiveSmallIntegerField(default=50, help_text="10 to 100; lower runs first.")
     enabled = models.BooleanField(default=True)
     side_effects = models.BooleanField(
@@ -167,7 +167,9 @@ class AppRun(TenantOwnedModel):
             )
         ]
         indexes = [
-            models.Index(fields=["created_at"], condition=Q(state="pending"), name="app_run_pending")
+            models.Index(
+                fields=["created_at"], condition=Q(state="pending"), name="app_run_pending"
+            )
         ]
 
     def __str__(self) -> str:
