@@ -7,11 +7,12 @@ from typing import Any
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
-from rest_framework import generics, serializers, status
+from rest_framework import exceptions, generics, serializers, status
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from connectors import http, selectors, services
 from connectors.models import Connection, SyncRun
@@ -237,3 +238,35 @@ class ConnectionOAuthCallback(generics.GenericAPIView):
             state=query.validated_data["state"], code=query.validated_data["code"]
         )
         return Response({"connection": connection.pk, "status": connection.status})
+
+
+class HubSpotWebhook(APIView):
+    """HubSpot's webhook for a connection: contact and company deletions take effect at once.
+
+    Authenticated by HubSpot's v3 signature with the connection's client_secret, not a key.
+    """
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    def get_authenticate_header(self, request: Request) -> str:
+        return "X-HubSpot-Signature-v3"  # answers 401, not 403, to an unsigned request
+
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request: Request, pk: int) -> Response:
+        try:
+            services.hubspot_webhook_receive(
+                connection_id=pk,
+                method=request.method,
+                uri=request.build_absolute_uri(),
+                body=request.body,
+                headers=request.headers,
+            )
+        except services.WebhookRefused:
+            raise exceptions.AuthenticationFailed(
+                "Unknown connection or bad X-HubSpot-Signature-v3 (signed with the connection's "
+                "client_secret, timestamp within 5 minutes)."
+            ) from None
+        except ValueError as error:
+            raise serializers.ValidationError({"body": str(error)}) from None
+        return Response(status=status.HTTP_204_NO_CONTENT)
