@@ -14,7 +14,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from connectors import http, selectors, services
+from connectors import http, registry, selectors, services
+from connectors.interface import ConfigError
 from connectors.models import Connection, SyncRun
 from tenants.serializers import StrictModelSerializer, StrictSerializer
 
@@ -28,6 +29,10 @@ CREDENTIAL_KEYS = {
     "hub_id",
     "base_url",
     "authorize_url",
+    "username",  # generic_rest: Basic auth
+    "password",
+    "token",  # generic_rest: Bearer
+    "api_key",  # generic_rest: API-key header
 }
 SYNCABLE_OBJECTS = {"contacts", "companies"}
 
@@ -86,12 +91,13 @@ class ConnectionSerializer(StrictModelSerializer):
     def validate_settings(self, value: Any) -> dict[str, Any]:
         if not isinstance(value, dict):
             raise serializers.ValidationError("Settings are a JSON object.")
-        objects = value.get("objects", ["contacts", "companies"])
-        if not isinstance(objects, list) or not set(objects) <= SYNCABLE_OBJECTS or not objects:
-            raise serializers.ValidationError("objects: a list of contacts and/or companies.")
-        custom = value.get("custom_fields", [])
-        if not isinstance(custom, list) or not all(isinstance(n, str) for n in custom):
-            raise serializers.ValidationError("custom_fields: a list of CRM property names.")
+        if self._provider() != Connection.Provider.GENERIC_REST:  # it checks its own (validate)
+            objects = value.get("objects", ["contacts", "companies"])
+            if not isinstance(objects, list) or not set(objects) <= SYNCABLE_OBJECTS or not objects:
+                raise serializers.ValidationError("objects: a list of contacts and/or companies.")
+            custom = value.get("custom_fields", [])
+            if not isinstance(custom, list) or not all(isinstance(n, str) for n in custom):
+                raise serializers.ValidationError("custom_fields: a list of CRM property names.")
         minutes = value.get("incremental_minutes", 5)
         if not isinstance(minutes, int) or not 1 <= minutes <= 1440:
             raise serializers.ValidationError("incremental_minutes: 1 to 1440.")
@@ -101,14 +107,29 @@ class ConnectionSerializer(StrictModelSerializer):
         return value
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if self.instance is None:
+        provider = self._provider()
+        if self.instance is None and provider == Connection.Provider.HUBSPOT:
             credentials = attrs.get("credentials") or {}
             oauth = {"client_id", "client_secret"}  # tokens come through oauth, or are given
             if not credentials.get("private_app_token") and not oauth <= set(credentials):
                 raise serializers.ValidationError(
                     {"credentials": "Give a private_app_token, or client_id and client_secret."}
                 )
+        stored = self.instance.credentials if self.instance else {}
+        try:
+            registry.check_config(
+                provider,
+                credentials={**stored, **(attrs.get("credentials") or {})},
+                settings=attrs.get("settings", self.instance.settings if self.instance else {}),
+            )
+        except ConfigError as error:
+            raise serializers.ValidationError({error.field: error.message}) from None
         return attrs
+
+    def _provider(self) -> str:
+        if "provider" in self.initial_data:
+            return str(self.initial_data["provider"])
+        return self.instance.provider if self.instance else ""
 
 
 class SyncRequestSerializer(StrictSerializer):
