@@ -5,7 +5,8 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from connectors import services
+from connectors import registry, services
+from connectors.interface import ConfigError
 from connectors.models import Connection, SyncRun
 from tenants.admin import TenantOwnedAdmin
 
@@ -26,6 +27,20 @@ class ConnectionForm(forms.ModelForm):
         if value is not None and not isinstance(value, dict):
             raise forms.ValidationError("Give a JSON object.")
         return value
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if cleaned.get("provider"):
+            stored = self.instance.credentials if self.instance.pk else {}
+            try:
+                registry.check_config(
+                    cleaned["provider"],
+                    credentials={**stored, **(cleaned.get("new_credentials") or {})},
+                    settings=cleaned.get("settings") or {},
+                )
+            except ConfigError as error:
+                raise forms.ValidationError(str(error)) from None
+        return cleaned
 
     def save(self, commit: bool = True) -> Connection:
         connection = super().save(commit=False)

@@ -7,13 +7,15 @@ from typing import Any
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
-from rest_framework import generics, serializers, status
+from rest_framework import exceptions, generics, serializers, status
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from connectors import http, selectors, services
+from connectors import http, registry, selectors, services
+from connectors.interface import ConfigError
 from connectors.models import Connection, SyncRun
 from tenants.serializers import StrictModelSerializer, StrictSerializer
 
@@ -27,6 +29,10 @@ CREDENTIAL_KEYS = {
     "hub_id",
     "base_url",
     "authorize_url",
+    "username",  # generic_rest: Basic auth
+    "password",
+    "token",  # generic_rest: Bearer
+    "api_key",  # generic_rest: API-key header
 }
 SYNCABLE_OBJECTS = {"contacts", "companies"}
 
@@ -85,12 +91,13 @@ class ConnectionSerializer(StrictModelSerializer):
     def validate_settings(self, value: Any) -> dict[str, Any]:
         if not isinstance(value, dict):
             raise serializers.ValidationError("Settings are a JSON object.")
-        objects = value.get("objects", ["contacts", "companies"])
-        if not isinstance(objects, list) or not set(objects) <= SYNCABLE_OBJECTS or not objects:
-            raise serializers.ValidationError("objects: a list of contacts and/or companies.")
-        custom = value.get("custom_fields", [])
-        if not isinstance(custom, list) or not all(isinstance(n, str) for n in custom):
-            raise serializers.ValidationError("custom_fields: a list of CRM property names.")
+        if self._provider() != Connection.Provider.GENERIC_REST:  # it checks its own (validate)
+            objects = value.get("objects", ["contacts", "companies"])
+            if not isinstance(objects, list) or not set(objects) <= SYNCABLE_OBJECTS or not objects:
+                raise serializers.ValidationError("objects: a list of contacts and/or companies.")
+            custom = value.get("custom_fields", [])
+            if not isinstance(custom, list) or not all(isinstance(n, str) for n in custom):
+                raise serializers.ValidationError("custom_fields: a list of CRM property names.")
         minutes = value.get("incremental_minutes", 5)
         if not isinstance(minutes, int) or not 1 <= minutes <= 1440:
             raise serializers.ValidationError("incremental_minutes: 1 to 1440.")
@@ -100,14 +107,29 @@ class ConnectionSerializer(StrictModelSerializer):
         return value
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if self.instance is None:
+        provider = self._provider()
+        if self.instance is None and provider == Connection.Provider.HUBSPOT:
             credentials = attrs.get("credentials") or {}
             oauth = {"client_id", "client_secret"}  # tokens come through oauth, or are given
             if not credentials.get("private_app_token") and not oauth <= set(credentials):
                 raise serializers.ValidationError(
                     {"credentials": "Give a private_app_token, or client_id and client_secret."}
                 )
+        stored = self.instance.credentials if self.instance else {}
+        try:
+            registry.check_config(
+                provider,
+                credentials={**stored, **(attrs.get("credentials") or {})},
+                settings=attrs.get("settings", self.instance.settings if self.instance else {}),
+            )
+        except ConfigError as error:
+            raise serializers.ValidationError({error.field: error.message}) from None
         return attrs
+
+    def _provider(self) -> str:
+        if "provider" in self.initial_data:
+            return str(self.initial_data["provider"])
+        return self.instance.provider if self.instance else ""
 
 
 class SyncRequestSerializer(StrictSerializer):
@@ -237,3 +259,35 @@ class ConnectionOAuthCallback(generics.GenericAPIView):
             state=query.validated_data["state"], code=query.validated_data["code"]
         )
         return Response({"connection": connection.pk, "status": connection.status})
+
+
+class HubSpotWebhook(APIView):
+    """HubSpot's webhook for a connection: contact and company deletions take effect at once.
+
+    Authenticated by HubSpot's v3 signature with the connection's client_secret, not a key.
+    """
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    def get_authenticate_header(self, request: Request) -> str:
+        return "X-HubSpot-Signature-v3"  # answers 401, not 403, to an unsigned request
+
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request: Request, pk: int) -> Response:
+        try:
+            services.hubspot_webhook_receive(
+                connection_id=pk,
+                method=request.method,
+                uri=request.build_absolute_uri(),
+                body=request.body,
+                headers=request.headers,
+            )
+        except services.WebhookRefused:
+            raise exceptions.AuthenticationFailed(
+                "Unknown connection or bad X-HubSpot-Signature-v3 (signed with the connection's "
+                "client_secret, timestamp within 5 minutes)."
+            ) from None
+        except ValueError as error:
+            raise serializers.ValidationError({"body": str(error)}) from None
+        return Response(status=status.HTTP_204_NO_CONTENT)

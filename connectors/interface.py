@@ -19,6 +19,15 @@ class ConnectorError(Exception):
         self.retry_after = retry_after
 
 
+class ConfigError(ValueError):
+    """Credentials or settings a provider cannot work with; `field` names the bad one."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
 @dataclass(frozen=True)
 class SourcePhone:
     number: str  # as written in the CRM; contacts/phone_numbers reads it

@@ -9,6 +9,11 @@ urlpatterns = [
     path("connections/<int:pk>/runs", api.SyncRunList.as_view(), name="connection-runs"),
     path("connections/<int:pk>/oauth", api.ConnectionOAuthStart.as_view(), name="connection-oauth"),
     path(
+        "connections/<int:pk>/hubspot/webhook",
+        api.HubSpotWebhook.as_view(),
+        name="connection-hubspot-webhook",
+    ),
+    path(
         "connections/oauth/callback",
         api.ConnectionOAuthCallback.as_view(),
         name="connection-oauth-callback",

@@ -8,14 +8,16 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from connectors.client import SYNC_BUDGET_SHARE, CrmClient, CrmResponse
 from connectors.hubspot import mapping
 from connectors.interface import (
+    CallLogEntry,
     ConnectionConfig,
     ConnectorError,
     CredentialsSaver,
+    CrmUser,
     Cursor,
     Page,
     SourceRecord,
@@ -24,7 +26,11 @@ from contacts import phone_numbers
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
 AUTHORIZE_URL = "https://app.hubspot.com/oauth/authorize"
-OAUTH_SCOPES = "crm.objects.contacts.read crm.objects.companies.read"
+# Calls and tasks use the contacts scopes; find_user reads the owners.
+OAUTH_SCOPES = (
+    "crm.objects.contacts.read crm.objects.contacts.write crm.objects.companies.read "
+    "crm.objects.owners.read"
+)
 SEARCH_PAGE_SIZE = 200  # the search API's maximum `limit`
 LIST_PAGE_SIZE = 100  # the list API's maximum `limit`
 # Search never returns more than 10,000 results per query (paging further is a 400): each page
@@ -45,6 +51,7 @@ class HubSpotConnector:
         self.client = CrmClient(connection_id=config.connection_id, budget_share=share)
         self.custom_fields = tuple(self.settings.get("custom_fields") or ())
         self.portal_id = str(self.credentials.get("hub_id") or self.settings.get("hub_id") or "")
+        self._dispositions: dict[str, str] | None = None  # label (lower case) -> GUID
 
     @property
     def rate_limit_waits(self) -> int:
@@ -153,6 +160,72 @@ class HubSpotConnector:
             if any(phone_numbers.normalize(p.number, region).e164 == e164 for p in record.phones):
                 found.append(record)
         return found
+
+    def find_user(self, email: str) -> CrmUser | None:
+        data = self._json("GET", "/crm/v3/owners", params={"email": email, "limit": 100})
+        for owner in (data.get("results") if isinstance(data, dict) else None) or []:
+            try:
+                user = mapping.user_from_owner(owner)
+            except mapping.UnreadableRecord:
+                continue
+            if user.email.lower() == email.strip().lower():
+                return user
+        return None
+
+    def log_call(self, entry: CallLogEntry) -> str:
+        label = mapping.DISPOSITION_LABEL.get(entry.outcome, "")
+        body = {
+            "properties": mapping.call_properties(
+                entry, disposition_id=self._disposition_ids().get(label.lower())
+            ),
+            "associations": mapping.associations("calls", entry.contact_external_id),
+        }
+        return self._create("calls", body)
+
+    def update_call_log(self, remote_id: str, entry: CallLogEntry) -> None:
+        label = mapping.DISPOSITION_LABEL.get(entry.outcome, "")
+        properties = mapping.call_properties(
+            entry, disposition_id=self._disposition_ids().get(label.lower())
+        )
+        path = f"/crm/v3/objects/calls/{quote(remote_id, safe='')}"
+        self._json("PATCH", path, json_body={"properties": properties})
+
+    def create_task(self, entry: CallLogEntry) -> str:
+        body = {
+            "properties": mapping.task_properties(entry),
+            "associations": mapping.associations("tasks", entry.contact_external_id),
+        }
+        return self._create("tasks", body)
+
+    def create_contact(self, *, e164: str, name: str = "") -> SourceRecord:
+        body = {"properties": mapping.contact_properties(e164, name)}
+        data = self._json("POST", "/crm/v3/objects/contacts", json_body=body)
+        try:
+            return mapping.record_from_object(
+                "contacts", data, portal_id=self.portal_id, custom_fields=self.custom_fields
+            )
+        except mapping.UnreadableRecord as error:
+            raise ConnectorError(
+                f"HubSpot created a contact it did not describe: {error}"
+            ) from None
+
+    def _create(self, object_type: str, body: dict[str, Any]) -> str:
+        data = self._json("POST", f"/crm/v3/objects/{object_type}", json_body=body)
+        if not isinstance(data, dict) or not data.get("id"):
+            raise ConnectorError(f"HubSpot created a {object_type[:-1]} without answering its id.")
+        return str(data["id"])
+
+    def _disposition_ids(self) -> dict[str, str]:
+        """The account's call outcomes, label -> GUID (custom outcomes exist per account)."""
+        if self._dispositions is None:
+            # https://developers.hubspot.com/docs/api-reference/legacy/crm/activities/engagements/get-calling-v1-dispositions
+            data = self._json("GET", "/calling/v1/dispositions")
+            self._dispositions = {
+                str(d["label"]).lower(): str(d["id"])
+                for d in (data if isinstance(data, list) else [])
+                if isinstance(d, dict) and d.get("id") and d.get("label")
+            }
+        return self._dispositions
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self._authorized(method, path, **kwargs)

@@ -12,7 +12,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from connectors.interface import SourcePhone, SourceRecord
+from connectors.interface import CallLogEntry, CrmUser, SourcePhone, SourceRecord
 from tenants.models import validate_region
 
 # Companies and contacts have separate id spaces in HubSpot; ours is one per connection.
@@ -23,6 +23,31 @@ CONTACT_PROPERTIES = ("firstname", "lastname", "company", "phone", "mobilephone"
 COMPANY_PROPERTIES = ("name", "phone", "country")
 # HubSpot's object type ids in record URLs: 0-1 contacts, 0-2 companies.
 _RECORD_URL = "https://app.hubspot.com/contacts/{portal}/record/{type_id}/{id}"
+
+
+# Default (HUBSPOT_DEFINED) association type ids of the v4 associations API, by object and target:
+# https://developers.hubspot.com/docs/guides/api/crm/associations/associations-v4
+ASSOCIATION_TYPE_IDS = {
+    ("calls", "contacts"): 194,
+    ("calls", "companies"): 182,
+    ("tasks", "contacts"): 204,
+    ("tasks", "companies"): 192,
+}
+# hs_call_status values: https://developers.hubspot.com/docs/guides/api/crm/engagements/calls
+CALL_STATUS = {
+    "answered": "COMPLETED",
+    "transferred": "COMPLETED",
+    "missed": "NO_ANSWER",
+    "busy": "BUSY",
+    "failed": "FAILED",
+}
+# hs_call_disposition is a per-account GUID: we look the default outcome up by its label.
+DISPOSITION_LABEL = {
+    "answered": "Connected",
+    "transferred": "Connected",
+    "busy": "Busy",
+    "missed": "No answer",
+}
 
 
 class UnreadableRecord(ValueError):
@@ -110,3 +135,77 @@ def _url(portal_id: str, type_id: str, hubspot_id: str) -> str:
 
 def _text(value: Any) -> str:
     return str(value).strip() if value is not None else ""
+
+
+def call_properties(entry: CallLogEntry, *, disposition_id: str | None = None) -> dict[str, str]:
+    """The properties of a call engagement (POST/PATCH /crm/v3/objects/calls)."""
+    other = entry.to_number if entry.direction == "outbound" else entry.from_number
+    properties = {
+        "hs_timestamp": str(_epoch_ms(entry.started_at)),
+        "hs_call_title": entry.subject or f"{entry.direction.title()} call {other}",
+        "hs_call_body": entry.notes,
+        "hs_call_direction": entry.direction.upper(),
+        "hs_call_status": CALL_STATUS[entry.outcome],
+        "hs_call_duration": str(entry.duration_seconds * 1000),  # milliseconds
+        "hs_call_from_number": entry.from_number,
+        "hs_call_to_number": entry.to_number,
+        # Our id on the call; HubSpot's calling extensions key recordings by it.
+        "hs_call_external_id": entry.call_id,
+    }
+    if entry.recording_url and entry.recording_url.startswith("https://"):
+        properties["hs_call_recording_url"] = entry.recording_url  # HubSpot takes HTTPS only
+    if entry.owner_user_id:
+        properties["hubspot_owner_id"] = entry.owner_user_id
+    if disposition_id:
+        properties["hs_call_disposition"] = disposition_id
+    return properties
+
+
+def task_properties(entry: CallLogEntry) -> dict[str, str]:
+    """A follow-up task for a missed call (POST /crm/v3/objects/tasks), due at the call's time."""
+    properties = {
+        "hs_timestamp": str(_epoch_ms(entry.started_at)),
+        "hs_task_subject": entry.subject or f"Call back {entry.from_number} (missed call)",
+        "hs_task_body": entry.notes,
+        "hs_task_status": "NOT_STARTED",
+        "hs_task_priority": "HIGH",
+        "hs_task_type": "CALL",
+    }
+    if entry.owner_user_id:
+        properties["hubspot_owner_id"] = entry.owner_user_id
+    return properties
+
+
+def associations(object_type: str, contact_external_id: str | None) -> list[dict[str, Any]]:
+    """The v3 create body's `associations` linking a call or task to our contact's record."""
+    if not contact_external_id:
+        return []
+    target, record_id = "contacts", contact_external_id
+    if contact_external_id.startswith(COMPANY_ID_PREFIX):
+        target, record_id = "companies", contact_external_id.removeprefix(COMPANY_ID_PREFIX)
+    type_id = ASSOCIATION_TYPE_IDS[(object_type, target)]
+    category = {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}
+    return [{"to": {"id": record_id}, "types": [category]}]
+
+
+def contact_properties(e164: str, name: str = "") -> dict[str, str]:
+    """A new contact for an unknown caller: the number, and the name split once at a space."""
+    first, _, last = name.strip().partition(" ")
+    properties = {"phone": e164}
+    if first:
+        properties["firstname"] = first
+    if last.strip():
+        properties["lastname"] = last.strip()
+    return properties
+
+
+def user_from_owner(owner: Any) -> CrmUser:
+    """An owner of GET /crm/v3/owners (id, email, firstName, lastName) as a CrmUser."""
+    if not isinstance(owner, Mapping) or not _text(owner.get("id")):
+        raise UnreadableRecord("an owner without an id")
+    name = f"{_text(owner.get('firstName'))} {_text(owner.get('lastName'))}".strip()
+    return CrmUser(external_id=_text(owner["id"]), email=_text(owner.get("email")), name=name)
+
+
+def _epoch_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)

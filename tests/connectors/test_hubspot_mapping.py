@@ -1,12 +1,13 @@
 """HubSpot JSON -> SourceRecord, on captured-shape search pages."""
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from connectors.hubspot import mapping
-from connectors.interface import SourcePhone
+from connectors.interface import CallLogEntry, CrmUser, SourcePhone
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -72,3 +73,63 @@ def test_modification_times_are_read_in_epoch_ms_per_object_type():
     assert mapping.properties_to_request("companies", ["industry"]) == [
         "country", "hs_lastmodifieddate", "industry", "name", "phone",
     ]  # fmt: skip
+
+
+def call_entry(**fields) -> CallLogEntry:
+    values = {
+        "call_id": "call-7f3a",
+        "direction": "inbound",
+        "outcome": "answered",
+        "started_at": datetime(2024, 3, 1, 9, 30, tzinfo=UTC),
+        "duration_seconds": 125,
+        "from_number": "+442079460018",
+        "to_number": "+442045205757",
+        "contact_external_id": "51",
+        "owner_user_id": "41629779",
+    }
+    return CallLogEntry(**(values | fields))
+
+
+def test_a_call_is_logged_in_milliseconds_with_hubspots_enumerations():
+    properties = mapping.call_properties(call_entry(), disposition_id="f240bbac")
+
+    assert properties["hs_timestamp"] == "1709285400000"
+    assert properties["hs_call_duration"] == "125000"
+    assert (properties["hs_call_direction"], properties["hs_call_status"]) == (
+        "INBOUND",
+        "COMPLETED",
+    )
+    assert properties["hs_call_disposition"] == "f240bbac"
+    assert properties["hs_call_from_number"] == "+442079460018"
+    assert properties["hs_call_external_id"] == "call-7f3a"
+    assert properties["hubspot_owner_id"] == "41629779"
+    assert properties["hs_call_title"] == "Inbound call +442079460018"
+
+
+def test_a_plain_http_recording_link_is_left_out_as_hubspot_refuses_it():
+    plain = mapping.call_properties(call_entry(recording_url="http://rec.example/1"))
+    secure = mapping.call_properties(call_entry(recording_url="https://rec.example/1"))
+
+    assert "hs_call_recording_url" not in plain
+    assert secure["hs_call_recording_url"] == "https://rec.example/1"
+
+
+def test_calls_and_tasks_link_to_contacts_or_companies_with_default_association_types():
+    assert mapping.associations("calls", "51") == [
+        {
+            "to": {"id": "51"},
+            "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 194}],
+        }
+    ]
+    assert mapping.associations("tasks", "company:9")[0]["to"] == {"id": "9"}
+    assert mapping.associations("tasks", "company:9")[0]["types"][0]["associationTypeId"] == 192
+    assert mapping.associations("calls", None) == []
+
+
+def test_an_owner_becomes_a_crm_user():
+    owners = json.loads((FIXTURES / "hubspot_owners.json").read_text())["results"]
+
+    assert mapping.user_from_owner(owners[0]) == CrmUser(
+        "41629779", "priya.shah@acme.example", "Priya Shah"
+    )
+    assert mapping.user_from_owner(owners[1]).name == ""

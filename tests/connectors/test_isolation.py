@@ -17,6 +17,8 @@ ISOLATED_ROUTES = {
     "connections/<int:pk>/runs",
     "connections/<int:pk>/oauth",
     "connections/oauth/callback",  # signed state: test_oauth.test_a_forged_state_is_refused
+    # signed per connection: test_hubspot_webhooks.test_another_tenants_connection_secret_…
+    "connections/<int:pk>/hubspot/webhook",
 }
 
 

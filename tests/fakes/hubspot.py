@@ -20,7 +20,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.fakes.hubspot_data import FakeObject, generate_companies, generate_contacts, iso
+from tests.fakes.hubspot_data import (
+    BASE_MS,
+    FakeObject,
+    generate_companies,
+    generate_contacts,
+    iso,
+)
 
 SEARCH_MAX_LIMIT = 200
 LIST_MAX_LIMIT = 100
@@ -36,6 +42,50 @@ DEFAULT_PROPERTIES = {
     "companies": ["name", "domain"],
 }
 DATE_PROPERTIES = {"lastmodifieddate", "hs_lastmodifieddate", "createdate"}
+OWNERS_MAX_LIMIT = 500
+# Writable properties per object type, with the allowed options of the enumerations
+# (https://developers.hubspot.com/docs/guides/api/crm/engagements/calls, .../tasks).
+CALL_STATUSES = {
+    "BUSY", "CALLING_CRM_USER", "CANCELED", "COMPLETED", "CONNECTING", "FAILED", "IN_PROGRESS",
+    "NO_ANSWER", "QUEUED", "RINGING",
+}  # fmt: skip
+WRITABLE: dict[str, dict[str, set[str] | None]] = {
+    "calls": {
+        "hs_timestamp": None, "hs_call_title": None, "hs_call_body": None,
+        "hs_call_direction": {"INBOUND", "OUTBOUND"}, "hs_call_duration": None,
+        "hs_call_from_number": None, "hs_call_to_number": None, "hs_call_recording_url": None,
+        "hs_call_status": CALL_STATUSES, "hs_call_disposition": None, "hubspot_owner_id": None,
+        "hs_call_callee_object_id": None, "hs_call_callee_object_type": None,
+        "hs_call_external_id": None, "hs_call_external_account_id": None,
+    },
+    "tasks": {
+        "hs_timestamp": None, "hs_task_subject": None, "hs_task_body": None,
+        "hs_task_status": {"NOT_STARTED", "IN_PROGRESS", "WAITING", "COMPLETED", "DEFERRED"},
+        "hs_task_priority": {"LOW", "MEDIUM", "HIGH", "NONE"},
+        "hs_task_type": {"CALL", "EMAIL", "TODO", "LINKED_IN"}, "hubspot_owner_id": None,
+    },
+    "contacts": {
+        "firstname": None, "lastname": None, "email": None, "phone": None, "mobilephone": None,
+        "company": None, "country": None, "lifecyclestage": None, "hubspot_owner_id": None,
+    },
+}  # fmt: skip
+REQUIRED = {"calls": {"hs_timestamp"}, "tasks": {"hs_timestamp"}, "contacts": set()}
+# HUBSPOT_DEFINED association type ids a create may carry: (from, typeId) -> to.
+ASSOCIATION_TYPES = {
+    ("calls", 194): "contacts",
+    ("calls", 182): "companies",
+    ("tasks", 204): "contacts",
+    ("tasks", 192): "companies",
+}
+# The default call outcomes of a new account (GET /calling/v1/dispositions).
+DEFAULT_DISPOSITIONS = [
+    {"id": "f240bbac-87c9-4f6e-bf70-924b57d47db7", "label": "Connected", "deleted": False},
+    {"id": "9d9162e7-6cf3-4944-bf63-4dff82258764", "label": "Busy", "deleted": False},
+    {"id": "73a0d17f-1163-4015-bdd5-ec830791da20", "label": "No answer", "deleted": False},
+    {"id": "b2cf5968-551e-4856-9783-52b3da59a7d0", "label": "Left voicemail", "deleted": False},
+    {"id": "a4c4c377-d246-4b32-a13b-75a56a4cd0ff", "label": "Left live message", "deleted": False},
+    {"id": "17b47fee-58de-441e-a44c-c6300d46f273", "label": "Wrong number", "deleted": False},
+]
 
 
 class ApiError(Exception):
@@ -83,6 +133,11 @@ class FakeHubSpot:
         self.burst_limit = burst_limit
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str]] = []
+        self.owners: list[dict[str, Any]] = []
+        self.dispositions = [dict(d) for d in DEFAULT_DISPOSITIONS]
+        # What the write side stored: calls and tasks by id, as {"properties", "associations"}.
+        self.written: dict[str, dict[str, dict[str, Any]]] = {"calls": {}, "tasks": {}}
+        self._next_id = 90_000_000
         self._calls: dict[str, deque[float]] = {}
         self._sorted: dict[str, list[tuple[int, int]]] = {}
         self.lock = threading.RLock()
@@ -146,6 +201,26 @@ class FakeHubSpot:
                 record.archived, record.archived_ms = True, int(time.time() * 1000)
             self._sorted.pop(object_type, None)
 
+    def add_owner(self, email: str, first_name: str = "", last_name: str = "") -> str:
+        """A HubSpot user who can own records (what GET /crm/v3/owners lists)."""
+        with self.lock:
+            self._next_id += 1
+            owner_id = str(self._next_id)
+            self.owners.append(
+                {
+                    "id": owner_id,
+                    "email": email,
+                    "type": "PERSON",
+                    "firstName": first_name,
+                    "lastName": last_name,
+                    "userId": self._next_id + 1,
+                    "createdAt": iso(BASE_MS),
+                    "updatedAt": iso(BASE_MS),
+                    "archived": False,
+                }
+            )
+        return owner_id
+
     def paths(self, method: str | None = None) -> list[str]:
         return [p for m, p in self.requests if method in (None, m)]
 
@@ -169,17 +244,26 @@ class FakeHubSpot:
             error = hubspot_error(fault.status, "INTERNAL_ERROR", "internal error")
             raise ApiError(fault.status, error.body, extra)
         parts = path.strip("/").split("/")
+        if method == "GET" and parts == ["crm", "v3", "owners"]:
+            return 200, self._owners(query), limits
+        if method == "GET" and path == "/calling/v1/dispositions":
+            return 200, self.dispositions, limits
         # /crm/v3/objects/{type}[/...]; the dated family /crm/objects/2026-03/{type} too.
         version_ok = len(parts) >= 4 and (
             parts[:3] == ["crm", "v3", "objects"] or parts[:3] == ["crm", "objects", "2026-03"]
         )
-        if not version_ok or parts[3] not in self.objects:
+        if not version_ok or parts[3] not in {*self.objects, *self.written}:
             raise hubspot_error(404, "OBJECT_NOT_FOUND", f"No route for {method} {path}")
         object_type, rest = parts[3], parts[4:]
-        if method == "POST" and rest == ["search"]:
+        readable = object_type in self.objects
+        if method == "POST" and rest == ["search"] and readable:
             result = self._search(object_type, _json_body(body))
-        elif method == "GET" and not rest:
+        elif method == "GET" and not rest and readable:
             result = self._list(object_type, query)
+        elif method == "POST" and not rest and object_type in WRITABLE:
+            return 201, self._create(object_type, _json_body(body)), limits
+        elif method == "PATCH" and len(rest) == 1 and object_type in self.written:
+            return 200, self._update(object_type, rest[0], _json_body(body)), limits
         else:
             raise hubspot_error(
                 405 if not rest else 404, "NOT_FOUND", f"No route for {method} {path}"
@@ -355,6 +439,113 @@ class FakeHubSpot:
             result["paging"] = {"next": {"after": after, "link": f"?after={after}"}}
         return result
 
+    def _owners(self, query: dict[str, list[str]]) -> dict[str, Any]:
+        raw_limit = (query.get("limit") or ["100"])[0]
+        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= OWNERS_MAX_LIMIT:
+            raise _invalid(f"limit must be between 1 and {OWNERS_MAX_LIMIT}, got {raw_limit!r}.")
+        email = (query.get("email") or [""])[0].lower()
+        found = [o for o in self.owners if not email or o["email"].lower() == email]
+        return {"results": found[: int(raw_limit)]}
+
+    def _create(self, object_type: str, request: Any) -> dict[str, Any]:
+        if not isinstance(request, dict) or set(request) - {"properties", "associations"}:
+            raise _invalid("The body is {properties, associations}.")
+        properties = self._checked_properties(object_type, request.get("properties"))
+        missing = sorted(REQUIRED[object_type] - set(properties))
+        if missing:
+            raise _property_errors(
+                [(name, "REQUIRED_PROPERTY", f"{name} is required") for name in missing]
+            )
+        links = self._checked_associations(object_type, request.get("associations") or [])
+        with self.lock:
+            self._next_id += 1
+            object_id, now = self._next_id, int(time.time() * 1000)
+            if object_type == "contacts":
+                stored = FakeObject(object_id, dict(properties), now, now)
+                self.objects["contacts"][object_id] = stored
+                self._sorted.pop("contacts", None)
+                return _as_json("contacts", stored, list(properties)) | {"url": None}
+            self.written[object_type][str(object_id)] = {
+                "properties": properties,
+                "associations": links,
+                "created_ms": now,
+            }
+        return _written_json(object_id, properties, now)
+
+    def _update(self, object_type: str, object_id: str, request: Any) -> dict[str, Any]:
+        if not isinstance(request, dict) or set(request) != {"properties"}:
+            raise _invalid("The body is {properties}.")
+        properties = self._checked_properties(object_type, request["properties"])
+        with self.lock:
+            stored = self.written[object_type].get(object_id)
+            if stored is None:
+                raise hubspot_error(
+                    404,
+                    "OBJECT_NOT_FOUND",
+                    "Object not found.  objectId are usually numeric.",
+                    context={"id": [object_id]},
+                )
+            stored["properties"].update(properties)
+            return _written_json(int(object_id), stored["properties"], stored["created_ms"])
+
+    def _checked_properties(self, object_type: str, properties: Any) -> dict[str, str]:
+        """HubSpot's property validation: unknown names, unknown options, malformed values."""
+        if not isinstance(properties, dict):
+            raise _invalid("properties must be an object of property name -> value.")
+        errors, known = [], WRITABLE[object_type]
+        for name, value in properties.items():
+            if name not in known:
+                errors.append((name, "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist'))
+            elif not isinstance(value, str | int | float | bool) and value is not None:
+                errors.append((name, "INVALID_VALUE", f"{value!r} is not a valid value"))
+            elif (options := known[name]) is not None and str(value) not in options:
+                message = f"{value} was not one of the allowed options: {sorted(options)}"
+                errors.append((name, "INVALID_OPTION", message))
+            elif error := self._bad_value(name, str(value) if value is not None else ""):
+                errors.append((name, "INVALID_VALUE", error))
+        if errors:
+            raise _property_errors(errors)
+        return {name: str(value) if value is not None else "" for name, value in properties.items()}
+
+    def _bad_value(self, name: str, value: str) -> str | None:
+        if name in ("hs_timestamp", "hs_call_duration") and not value.isdigit():
+            return f"{value!r} is not a number (epoch milliseconds / milliseconds)"
+        if name == "hs_call_recording_url" and value and not value.startswith("https://"):
+            return "The recording URL must use HTTPS."
+        if name == "hs_call_disposition" and value not in {d["id"] for d in self.dispositions}:
+            return f"{value} is not a call outcome of this account"
+        if name == "hubspot_owner_id" and value and value not in {o["id"] for o in self.owners}:
+            return f"{value} is not a valid owner id"
+        return None
+
+    def _checked_associations(self, object_type: str, associations: Any) -> list[dict[str, Any]]:
+        if not isinstance(associations, list):
+            raise _invalid("associations must be a list.")
+        links = []
+        shape = "Each association is {to: {id}, types: [{associationCategory, associationTypeId}]}."
+        for item in associations:
+            to = item.get("to") if isinstance(item, dict) else None
+            types = item.get("types") if isinstance(item, dict) else None
+            if (
+                not isinstance(to, dict)
+                or not to.get("id")
+                or not isinstance(types, list)
+                or not types
+            ):
+                raise _invalid(shape)
+            to_id = str(to["id"])
+            for spec in types:
+                if not isinstance(spec, dict):
+                    raise _invalid(shape)
+                target = ASSOCIATION_TYPES.get((object_type, spec.get("associationTypeId")))
+                if spec.get("associationCategory") != "HUBSPOT_DEFINED" or target is None:
+                    raise _invalid(f"{spec} is not a valid association type from {object_type}.")
+                record = self.objects[target].get(int(to_id)) if to_id.isdigit() else None
+                if record is None or record.archived:
+                    raise _invalid(f"No {target[:-1]} with id {to_id} to associate to.")
+                links.append({"to": target, "id": to_id, "typeId": spec["associationTypeId"]})
+        return links
+
 
 class _QuietServer(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -399,6 +590,29 @@ def _rate_limit_body(policy: str = "TEN_SECONDLY_ROLLING") -> dict[str, Any]:
         "correlationId": str(uuid.uuid4()),
         "policyName": policy,
         "requestId": str(uuid.uuid4()),
+    }
+
+
+def _property_errors(errors: list[tuple[str, str, str]]) -> ApiError:
+    """HubSpot's 400 for bad property values: the per-property details inside the message."""
+    details = [
+        {"isValid": False, "message": message, "error": code, "name": name}
+        for name, code, message in errors
+    ]
+    return hubspot_error(
+        400, "VALIDATION_ERROR", f"Property values were not valid: {json.dumps(details)}"
+    )
+
+
+def _written_json(object_id: int, properties: dict[str, str], created_ms: int) -> dict[str, Any]:
+    now = int(time.time() * 1000)
+    stamps = {"hs_createdate": iso(created_ms), "hs_lastmodifieddate": iso(now)}
+    return {
+        "id": str(object_id),
+        "properties": {**properties, **stamps, "hs_object_id": str(object_id)},
+        "createdAt": iso(created_ms),
+        "updatedAt": iso(now),
+        "archived": False,
     }
 
 

@@ -131,3 +131,41 @@ def test_generated_data_is_deterministic_and_messy():
     assert None in phones and "n/a" in phones and len(set(phones)) < len(phones)
     assert any(p and p.startswith("0044") for p in phones)
     assert any(c.properties["firstname"] is None for c in first.objects["contacts"].values())
+
+
+def test_a_call_with_an_unknown_direction_is_a_validation_error(fake):
+    properties = {"hs_timestamp": "1709285400000", "hs_call_direction": "SIDEWAYS"}
+    status, body, _ = call(fake, "POST", "/crm/v3/objects/calls", {"properties": properties})
+
+    assert status == 400 and body["category"] == "VALIDATION_ERROR"
+    assert "INVALID_OPTION" in body["message"] and "hs_call_direction" in body["message"]
+
+
+def test_a_call_needs_hs_timestamp_and_known_properties(fake):
+    status, body, _ = call(fake, "POST", "/crm/v3/objects/calls", {"properties": {}})
+    assert status == 400 and "hs_timestamp" in body["message"]
+
+    properties = {"hs_timestamp": "1709285400000", "hs_call_seconds": "12"}
+    status, body, _ = call(fake, "POST", "/crm/v3/objects/calls", {"properties": properties})
+    assert status == 400 and "PROPERTY_DOESNT_EXIST" in body["message"]
+
+
+def test_a_call_association_must_use_a_default_type_of_calls(fake):
+    link = {"to": {"id": "1"}, "types": [{"associationCategory": "HUBSPOT_DEFINED"}]}
+    link["types"][0]["associationTypeId"] = 204  # task -> contact, not call -> contact
+    body = {"properties": {"hs_timestamp": "1709285400000"}, "associations": [link]}
+
+    status, answer, _ = call(fake, "POST", "/crm/v3/objects/calls", body)
+    assert status == 400 and answer["category"] == "VALIDATION_ERROR"
+
+    link["types"][0]["associationTypeId"] = 194
+    status, answer, _ = call(fake, "POST", "/crm/v3/objects/calls", body)
+    assert status == 201 and answer["properties"]["hs_object_id"] == answer["id"]
+    assert fake.written["calls"][answer["id"]]["associations"][0]["typeId"] == 194
+
+
+def test_owners_pages_are_capped_at_500_and_writes_need_a_token(fake):
+    assert call(fake, "GET", "/crm/v3/owners?limit=501")[0] == 400
+    assert call(fake, "GET", "/crm/v3/owners?limit=500")[0] == 200
+    status, body, _ = call(fake, "POST", "/crm/v3/objects/tasks", {"properties": {}}, token="x")
+    assert status == 401 and body["category"] == "INVALID_AUTHENTICATION"

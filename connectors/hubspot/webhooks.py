@@ -1,0 +1,62 @@
+"""HubSpot webhook requests: the v3 signature and the deletions they announce (pure functions).
+
+Signature v3: https://developers.hubspot.com/docs/api/webhooks/validating-requests
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import unquote
+
+from connectors.hubspot.mapping import COMPANY_ID_PREFIX
+
+MAX_AGE_MS = 5 * 60 * 1000  # HubSpot: reject a request whose timestamp is older than 5 minutes
+# subscriptionType -> how our sync prefixes that object's id (mapping.record_from_object)
+DELETIONS = {
+    "contact.deletion": "",
+    "contact.privacyDeletion": "",
+    "company.deletion": COMPANY_ID_PREFIX,
+}
+
+
+def signature_valid(
+    *,
+    client_secret: str,
+    method: str,
+    uri: str,
+    body: bytes,
+    timestamp: str,
+    signature: str,
+    now_ms: int,
+) -> bool:
+    """HMAC-SHA256 over method + URI + body + timestamp, base64; fresh within 5 minutes."""
+    if not (client_secret and timestamp.isdigit() and signature):
+        return False
+    if abs(now_ms - int(timestamp)) > MAX_AGE_MS:
+        return False
+    # HubSpot signs the URI with these characters decoded (its validation guide lists them).
+    for encoded in ("%3A", "%2F", "%3F", "%40", "%21", "%24", "%27", "%28", "%29", "%2A", "%2C"):
+        uri = uri.replace(encoded, unquote(encoded)).replace(encoded.lower(), unquote(encoded))
+    message = method.upper().encode() + uri.encode() + body + timestamp.encode()
+    digest = hmac.new(client_secret.encode(), message, hashlib.sha256).digest()
+    return hmac.compare_digest(base64.b64encode(digest).decode(), signature)
+
+
+def deleted_external_ids(events: Any) -> list[str]:
+    """Our external ids of the records the deletion events name; other events are ignored.
+
+    ValueError if the body is not HubSpot's list of event objects.
+    """
+    if not isinstance(events, list) or not all(isinstance(e, Mapping) for e in events):
+        raise ValueError("HubSpot sends a JSON list of event objects.")
+    found = []
+    for event in events:
+        prefix = DELETIONS.get(str(event.get("subscriptionType")))
+        object_id = event.get("objectId")
+        if prefix is not None and isinstance(object_id, int | str) and str(object_id).isdigit():
+            found.append(prefix + str(object_id))
+    return found
