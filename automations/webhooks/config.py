@@ -108,6 +108,7 @@ class WebhookConfig:
 
 
 def is_secret_name(name: str) -> bool:
+    """Tell whether a header or parameter name says its value is a secret (X-Api-Key)."""
     return bool(SECRET_NAME.search(name))
 
 
@@ -292,8 +293,7 @@ class _Parser:
                 continue
             for error in template_errors(text):
                 self.fail(f"{name}.value", error)
-            secret = bool(item.get("secret")) or is_secret_name(key)
-            pairs.append(NameValue(key=key, value=text, secret=secret))
+            pairs.append(NameValue(key=key, value=text, secret=_is_secret_pair(item)))
         return tuple(pairs)
 
     def body(self, value: Any, method: str) -> Any:
