@@ -152,7 +152,7 @@ def _claim(crm_log_id: str) -> CrmLog | None:
     now = timezone.now()
     with transaction.atomic():
         log = (
-            CrmLog.objects.select_for_update(skip_locked=True)
+            CrmLog.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("call__agent", "call__tenant", "connection")
             .filter(pk=crm_log_id, state=CrmLog.State.PENDING, next_attempt_at__lte=now)
             .filter(Q(attempting_since__isnull=True) | Q(attempting_since__lt=now - STALE_ATTEMPT))
