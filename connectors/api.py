@@ -33,7 +33,14 @@ CREDENTIAL_KEYS = {
     "password",
     "token",  # generic_rest: Bearer
     "api_key",  # generic_rest: API-key header
+    "api_token",  # Pipedrive
+    "api_domain",
+    "company_domain",
+    "oauth_base_url",
 }
+URL_CREDENTIALS = ("base_url", "api_domain", "oauth_base_url")
+# The token a provider takes instead of OAuth (client_id + client_secret).
+TOKEN_CREDENTIAL = {"hubspot": "private_app_token", "pipedrive": "api_token"}
 SYNCABLE_OBJECTS = {"contacts", "companies"}
 
 
@@ -41,9 +48,9 @@ class ConnectionSerializer(StrictModelSerializer):
     credentials = serializers.DictField(
         write_only=True,
         required=False,
-        help_text="private_app_token, or client_id + client_secret (then connect through "
-        "oauth, or give access_token, refresh_token, expires_at); optional hub_id, base_url. "
-        "Never returned.",
+        help_text="private_app_token (HubSpot) or api_token (Pipedrive), or client_id + "
+        "client_secret (then connect through oauth, or give access_token, refresh_token, "
+        "expires_at); optional hub_id, company_domain, base_url. Never returned.",
     )
     status = serializers.ChoiceField(
         choices=[Connection.Status.ACTIVE, Connection.Status.DISABLED], required=False
@@ -81,11 +88,12 @@ class ConnectionSerializer(StrictModelSerializer):
         unknown = sorted(set(value) - CREDENTIAL_KEYS)
         if unknown:
             raise serializers.ValidationError(f"Unknown key {unknown[0]!r}.")
-        if value.get("base_url"):
-            try:
-                http.check_url(str(value["base_url"]))
-            except http.HttpError as error:
-                raise serializers.ValidationError(f"base_url: {error}") from None
+        for name in URL_CREDENTIALS:
+            if value.get(name):
+                try:
+                    http.check_url(str(value[name]))
+                except http.HttpError as error:
+                    raise serializers.ValidationError(f"{name}: {error}") from None
         return value
 
     def validate_settings(self, value: Any) -> dict[str, Any]:
@@ -95,9 +103,10 @@ class ConnectionSerializer(StrictModelSerializer):
             objects = value.get("objects", ["contacts", "companies"])
             if not isinstance(objects, list) or not set(objects) <= SYNCABLE_OBJECTS or not objects:
                 raise serializers.ValidationError("objects: a list of contacts and/or companies.")
-            custom = value.get("custom_fields", [])
-            if not isinstance(custom, list) or not all(isinstance(n, str) for n in custom):
-                raise serializers.ValidationError("custom_fields: a list of CRM property names.")
+            for key in ("custom_fields", "organization_phone_fields"):  # the latter: Pipedrive's
+                names = value.get(key, [])
+                if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                    raise serializers.ValidationError(f"{key}: a list of CRM field names.")
         minutes = value.get("incremental_minutes", 5)
         if not isinstance(minutes, int) or not 1 <= minutes <= 1440:
             raise serializers.ValidationError("incremental_minutes: 1 to 1440.")
@@ -108,12 +117,13 @@ class ConnectionSerializer(StrictModelSerializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         provider = self._provider()
-        if self.instance is None and provider == Connection.Provider.HUBSPOT:
+        if self.instance is None and provider in TOKEN_CREDENTIAL:
             credentials = attrs.get("credentials") or {}
             oauth = {"client_id", "client_secret"}  # tokens come through oauth, or are given
-            if not credentials.get("private_app_token") and not oauth <= set(credentials):
+            token = TOKEN_CREDENTIAL[provider]
+            if not credentials.get(token) and not oauth <= set(credentials):
                 raise serializers.ValidationError(
-                    {"credentials": "Give a private_app_token, or client_id and client_secret."}
+                    {"credentials": f"Give a {token}, or client_id and client_secret."}
                 )
         stored = self.instance.credentials if self.instance else {}
         try:

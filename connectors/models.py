@@ -16,6 +16,7 @@ class Connection(TenantOwnedModel):
     class Provider(models.TextChoices):
         HUBSPOT = "hubspot", "HubSpot"
         GENERIC_REST = "generic_rest", "Generic REST API"
+        PIPEDRIVE = "pipedrive", "Pipedrive"
 
     class Status(models.TextChoices):
         ACTIVE = "active"

@@ -12,6 +12,7 @@ from connectors.interface import ConnectionConfig, Connector, CredentialsSaver
 PROVIDERS: dict[str, str] = {
     "hubspot": "connectors.hubspot.connector.HubSpotConnector",
     "generic_rest": "connectors.generic_rest.connector.GenericRestConnector",
+    "pipedrive": "connectors.pipedrive.connector.PipedriveConnector",
 }
 
 

@@ -63,3 +63,13 @@ def _parse(text: str, region: str | None) -> phonenumbers.PhoneNumber | None:
         return phonenumbers.parse(text, region)
     except NumberParseException:
         return None
+
+
+def national_forms(e164: str) -> tuple[str, ...]:
+    """The digits a CRM may store for e164 without its country code: significant, then dialled."""
+    number = _parse(e164, None)
+    if number is None:
+        return ()
+    significant = phonenumbers.national_significant_number(number)
+    dialled = re.sub(r"\D", "", phonenumbers.format_number(number, PhoneNumberFormat.NATIONAL))
+    return tuple(dict.fromkeys(f for f in (significant, dialled) if f))

@@ -45,3 +45,22 @@ def make_connection(db):
             )
 
     return make
+
+
+@pytest.fixture
+def make_pipedrive(settings):
+    """Start fake Pipedrive servers on 127.0.0.1 (stopped after the test)."""
+    from tests.fakes.pipedrive import FakePipedrive
+
+    settings.ALLOW_PRIVATE_URLS = True
+    started = []
+
+    def make(**options) -> FakePipedrive:
+        fake = FakePipedrive(**options)
+        fake.start()
+        started.append(fake)
+        return fake
+
+    yield make
+    for fake in started:
+        fake.stop()

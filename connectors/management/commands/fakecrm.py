@@ -1,17 +1,72 @@
-"""Serve a fake CRM on 127.0.0.1 for demos: `python manage.py fakecrm hubspot --port 8765`."""
+"""Serve a fake CRM on 127.0.0.1 for demos: `python manage.py fakecrm hubspot --port 8765`.
+
+`--contacts`/`--companies` are persons/organizations for Pipedrive.
+"""
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
+
+# provider -> start a fake from the options; answer (fake, description, connection JSON).
+# The fakes are test code (tests/fakes): imported only when served.
+Served = tuple[Any, str, dict[str, Any]]
+
+
+def _hubspot(options: dict[str, Any]) -> Served:
+    from tests.fakes.hubspot import FakeHubSpot
+
+    fake = FakeHubSpot(contacts=options["contacts"], companies=options["companies"])
+    url = fake.start(port=options["port"])
+    token = next(iter(fake.private_app_tokens))
+    return (
+        fake,
+        f"Fake HubSpot at {url} with {options['contacts']} contacts and "
+        f"{options['companies']} companies",
+        {"credentials": {"private_app_token": token, "base_url": url}},
+    )
+
+
+def _pipedrive(options: dict[str, Any]) -> Served:
+    from tests.fakes.pipedrive import FakePipedrive
+
+    fake = FakePipedrive(persons=options["contacts"], organizations=options["companies"])
+    url = fake.start(port=options["port"])
+    token = next(iter(fake.api_tokens))
+    return (
+        fake,
+        f"Fake Pipedrive at {url} with {options['contacts']} persons and "
+        f"{options['companies']} organizations",
+        {"credentials": {"api_token": token, "base_url": url}},
+    )
+
+
+def _generic_rest(options: dict[str, Any]) -> Served:
+    from tests.fakes.generic_rest import FakeRestCrm
+
+    fake = FakeRestCrm(contacts=options["contacts"], paging=options["paging"], auth=options["auth"])
+    url = fake.start(port=options["port"])
+    return (
+        fake,
+        f"Fake REST CRM at {url} with {options['contacts']} contacts",
+        {"credentials": fake.credentials(), "settings": fake.settings()},
+    )
+
+
+FAKES: dict[str, Callable[[dict[str, Any]], Served]] = {
+    "hubspot": _hubspot,
+    "pipedrive": _pipedrive,
+    "generic_rest": _generic_rest,
+}
 
 
 class Command(BaseCommand):
     help = "Serve a strict fake CRM API (tests/fakes) with generated contacts until Ctrl-C."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("provider", choices=["hubspot", "generic_rest"])
+        parser.add_argument("provider", choices=sorted(FAKES))
         parser.add_argument("--port", type=int, default=8765)
         parser.add_argument("--contacts", type=int, default=1000)
         parser.add_argument("--companies", type=int, default=100)
@@ -25,27 +80,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        # Test fakes: imported only when served.
-        if options["provider"] == "generic_rest":
-            from tests.fakes.generic_rest import FakeRestCrm
-
-            fake: Any = FakeRestCrm(
-                contacts=options["contacts"], paging=options["paging"], auth=options["auth"]
-            )
-            url = fake.start(port=options["port"])
-            connection = {"credentials": fake.credentials(), "settings": fake.settings()}
-            description = f"Fake REST CRM at {url} with {options['contacts']} contacts"
-        else:
-            from tests.fakes.hubspot import FakeHubSpot
-
-            fake = FakeHubSpot(contacts=options["contacts"], companies=options["companies"])
-            url = fake.start(port=options["port"])
-            token = next(iter(fake.private_app_tokens))
-            connection = {"credentials": {"private_app_token": token, "base_url": url}}
-            description = (
-                f"Fake HubSpot at {url} with {options['contacts']} contacts and "
-                f"{options['companies']} companies"
-            )
+        fake, description, connection = FAKES[options["provider"]](options)
         self.stdout.write(
             f"{description}.\nConnection: {json.dumps(connection)}\n"
             "(the server needs ALLOW_PRIVATE_URLS=1 to reach it)."

@@ -1,0 +1,405 @@
+"""Pipedrive: persons and organizations (API v2), phone search, call logs (v1), API token or OAuth.
+
+Reference: ../shared/reference/crm-apis.md section 3.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from connectors.client import SYNC_BUDGET_SHARE, CrmClient, CrmResponse
+from connectors.interface import (
+    CallLogEntry,
+    ConnectionConfig,
+    ConnectorError,
+    CredentialsSaver,
+    CrmUser,
+    Cursor,
+    Page,
+    SourceRecord,
+)
+from connectors.pipedrive import mapping
+from contacts import phone_numbers
+
+DEFAULT_BASE_URL = "https://api.pipedrive.com"
+OAUTH_BASE_URL = "https://oauth.pipedrive.com"
+LIST_PAGE_SIZE = 500  # v2 list endpoints' maximum `limit`
+SEARCH_PAGE_SIZE = 100  # v2 persons/search's maximum `limit`
+IDS_PER_REQUEST = 100  # v2 list `ids` takes at most 100
+ORG_NAME_CACHE_SIZE = 50_000
+REFRESH_MARGIN_SECONDS = 60
+ENDPOINTS = {"contacts": "persons", "companies": "organizations"}
+
+
+class PipedriveConnector:
+    def __init__(self, config: ConnectionConfig, save_credentials: CredentialsSaver) -> None:
+        self.credentials = dict(config.credentials)
+        self.settings = config.settings
+        self.save_credentials = save_credentials
+        share = SYNC_BUDGET_SHARE if config.background else 1.0
+        self.client = CrmClient(connection_id=config.connection_id, budget_share=share)
+        self.custom_fields = tuple(self.settings.get("custom_fields") or ())
+        self.org_phone_fields = tuple(self.settings.get("organization_phone_fields") or ())
+        self._org_names: dict[int, str] = {}
+        self._resume_at = 0.0  # when the burst window that ran out of requests resets
+
+    @property
+    def rate_limit_waits(self) -> int:
+        return self.client.rate_limit_waits
+
+    def object_types(self) -> tuple[str, ...]:
+        wanted = self.settings.get("objects") or ["contacts", "companies"]
+        return tuple(t for t in ("contacts", "companies") if t in wanted)
+
+    # ----- read side
+    def changed_since(self, object_type: str, cursor: Cursor) -> Page:
+        # `updated_since` is >= and the cursor is keyset-based on (update_time, id): a record
+        # edited while we page moves ahead of us, never under us. Times have whole seconds, so
+        # the next run re-reads the last second's records (unchanged, not written).
+        params: dict[str, Any] = {
+            "sort_by": "update_time",
+            "sort_direction": "asc",
+            "limit": LIST_PAGE_SIZE,
+        }
+        if cursor.since_ms:
+            params["updated_since"] = mapping.rfc3339(cursor.since_ms)
+        if cursor.after:
+            params["cursor"] = cursor.after
+        body = self._json("GET", f"/api/v2/{ENDPOINTS[object_type]}", params=params)
+        items = body.get("data")
+        if not isinstance(items, list):
+            raise ConnectorError(f"Pipedrive sent a {ENDPOINTS[object_type]} page without data.")
+        if object_type == "contacts":
+            self._load_org_names(items)
+        records, invalid, max_seen = [], 0, cursor.max_seen_ms
+        for obj in items:
+            try:
+                max_seen = max(max_seen, mapping.updated_ms(obj))
+                records.append(self._record(object_type, obj))
+            except mapping.UnreadableRecord:
+                invalid += 1
+        after = (body.get("additional_data") or {}).get("next_cursor")
+        if after:
+            next_cursor = Cursor(
+                since_ms=cursor.since_ms,
+                after=str(after),
+                seen_in_window=cursor.seen_in_window + len(items),
+                max_seen_ms=max_seen,
+            )
+            return Page(tuple(records), next_cursor, done=False, invalid=invalid)
+        done = Cursor(since_ms=max(cursor.since_ms, max_seen), max_seen_ms=max_seen)
+        return Page(tuple(records), done, done=True, invalid=invalid)
+
+    def all_ids(self, object_type: str) -> Iterator[list[str]]:
+        prefix = mapping.ORG_ID_PREFIX if object_type == "companies" else ""
+        after: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": LIST_PAGE_SIZE, "sort_by": "id"}
+            if after:
+                params["cursor"] = after
+            body = self._json("GET", f"/api/v2/{ENDPOINTS[object_type]}", params=params)
+            items = body.get("data")
+            if not isinstance(items, list) or any(
+                not isinstance(o, dict) or not isinstance(o.get("id"), int) for o in items
+            ):
+                raise ConnectorError(
+                    f"Pipedrive sent a {ENDPOINTS[object_type]} page that cannot be read."
+                )
+            yield [prefix + str(o["id"]) for o in items]
+            after = (body.get("additional_data") or {}).get("next_cursor")
+            if not after:
+                return
+
+    def find_by_phone(self, e164: str) -> list[SourceRecord]:
+        # exact_match compares the whole stored number: try it as E.164 and in the national
+        # forms people type (RingCentral's connector searches the national significant number),
+        # then keep only what really is this number.
+        region = phone_numbers.region_of(e164)
+        found: dict[str, SourceRecord] = {}
+        for term in dict.fromkeys((e164, *phone_numbers.national_forms(e164))):
+            params = {"term": term, "fields": "phone", "exact_match": "true"}
+            body = self._json(
+                "GET", "/api/v2/persons/search", params={**params, "limit": SEARCH_PAGE_SIZE}
+            )
+            for result in (body.get("data") or {}).get("items") or []:
+                try:
+                    record = mapping.record_from_search_item(
+                        result.get("item"), app_url=self._app_url()
+                    )
+                except (mapping.UnreadableRecord, AttributeError):
+                    continue
+                if any(
+                    phone_numbers.normalize(p.number, region).e164 == e164 for p in record.phones
+                ):
+                    found.setdefault(record.external_id, record)
+        return list(found.values())
+
+    def _record(self, object_type: str, obj: Any) -> SourceRecord:
+        if object_type == "companies":
+            return mapping.record_from_organization(
+                obj,
+                app_url=self._app_url(),
+                phone_fields=self.org_phone_fields,
+                custom_fields=self.custom_fields,
+            )
+        return mapping.record_from_person(
+            obj,
+            app_url=self._app_url(),
+            org_names=self._org_names,
+            custom_fields=self.custom_fields,
+        )
+
+    def _load_org_names(self, persons: list[Any]) -> None:
+        """Fetch the names of the page's organizations we have not seen (v2 persons give ids)."""
+        wanted = {
+            p["org_id"] for p in persons if isinstance(p, dict) and isinstance(p.get("org_id"), int)
+        } - set(self._org_names)
+        if len(self._org_names) + len(wanted) > ORG_NAME_CACHE_SIZE:
+            self._org_names.clear()
+        ids = sorted(wanted)
+        for start in range(0, len(ids), IDS_PER_REQUEST):
+            chunk = ids[start : start + IDS_PER_REQUEST]
+            params = {"ids": ",".join(map(str, chunk)), "limit": IDS_PER_REQUEST}
+            body = self._json("GET", "/api/v2/organizations", params=params)
+            for org in body.get("data") or []:
+                if isinstance(org, dict) and isinstance(org.get("id"), int):
+                    self._org_names[org["id"]] = str(org.get("name") or "")
+            for org_id in chunk:  # deleted or hidden organizations: no name, asked once
+                self._org_names.setdefault(org_id, "")
+
+    # ----- write side
+    def find_user(self, email: str) -> CrmUser | None:
+        params = {"term": email, "search_by_email": 1}
+        body = self._json("GET", f"{self._v1()}/users/find", params=params)
+        for user in body.get("data") or []:  # `data` is null when nobody matches
+            if (
+                isinstance(user, dict)
+                and str(user.get("email") or "").lower() == email.lower()
+                and user.get("active_flag", True)
+            ):
+                return CrmUser(str(user["id"]), str(user["email"]), str(user.get("name") or ""))
+        return None
+
+    def log_call(self, entry: CallLogEntry) -> str:
+        person_id, org_id = self._linked(entry)
+        body = mapping.call_log_body(entry, person_id=person_id, org_id=org_id)
+        data = self._json("POST", f"{self._v1()}/callLogs", json_body=body).get("data")
+        if not isinstance(data, dict) or not data.get("id"):
+            raise ConnectorError("Pipedrive created a call log without answering its id.")
+        return str(data["id"])
+
+    def update_call_log(self, remote_id: str, entry: CallLogEntry) -> None:
+        # Call logs cannot be changed (the API has add, get, delete), but each one is also an
+        # activity, which can: the later subject and note (summary, recording) go there.
+        path = f"{self._v1()}/callLogs/{quote(remote_id, safe='')}"
+        data = self._json("GET", path).get("data")
+        activity_id = data.get("activity_id") if isinstance(data, dict) else None
+        if not isinstance(activity_id, int):
+            raise ConnectorError(
+                f"Pipedrive call log {remote_id} has no activity to update.", permanent=True
+            )
+        changes = {"subject": mapping.call_subject(entry), "note": mapping.call_note(entry)}
+        self._json("PATCH", f"/api/v2/activities/{activity_id}", json_body=changes)
+
+    def create_task(self, entry: CallLogEntry) -> str:
+        person_id, org_id = self._linked(entry)
+        body = mapping.task_body(entry, person_id=person_id, org_id=org_id)
+        data = self._json("POST", "/api/v2/activities", json_body=body).get("data")
+        if not isinstance(data, dict) or not data.get("id"):
+            raise ConnectorError("Pipedrive created an activity without answering its id.")
+        return str(data["id"])
+
+    def create_contact(self, *, e164: str, name: str = "") -> SourceRecord:
+        body = {  # a person needs a name: the number stands in for an unknown caller's
+            "name": name.strip() or e164,
+            "phones": [{"value": e164, "primary": True, "label": "mobile"}],
+        }
+        data = self._json("POST", "/api/v2/persons", json_body=body).get("data")
+        try:
+            return mapping.record_from_person(data, app_url=self._app_url())
+        except mapping.UnreadableRecord as error:
+            raise ConnectorError(f"Pipedrive created a person it cannot show: {error}") from None
+
+    def _linked(self, entry: CallLogEntry) -> tuple[int | None, int | None]:
+        try:
+            return mapping.linked_record(entry.contact_external_id)
+        except ValueError as error:
+            raise ConnectorError(str(error), permanent=True) from None
+
+    # ----- HTTP, auth and limits
+    def _base_url(self) -> str:
+        base = self.credentials.get("base_url") or self.credentials.get("api_domain")
+        return str(base or DEFAULT_BASE_URL).rstrip("/")
+
+    def _v1(self) -> str:
+        # api.pipedrive.com serves v1 at /v1; company domains (OAuth's api_domain) at /api/v1.
+        return "/v1" if self._base_url() == DEFAULT_BASE_URL else "/api/v1"
+
+    def _app_url(self) -> str:
+        """Where records open in the browser: https://{company}.pipedrive.com, when known."""
+        domain = str(self.credentials.get("company_domain") or "").strip().rstrip("/")
+        if domain:
+            domain = domain.removeprefix("https://").removesuffix(".pipedrive.com")
+            return f"https://{domain}.pipedrive.com"
+        return str(self.credentials.get("api_domain") or "").rstrip("/")
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        response = self._authorized(method, path, **kwargs)
+        if response.status_code >= 400:
+            raise _error(response, f"{method} {path}")
+        body = response.json()
+        if not isinstance(body, dict) or body.get("success") is False:
+            raise ConnectorError(f"Pipedrive answered {method} {path} without success.")
+        return body
+
+    def _authorized(self, method: str, path: str, **kwargs: Any) -> CrmResponse:
+        oauth = not self.credentials.get("api_token")
+        if (
+            oauth
+            and float(self.credentials.get("expires_at") or 0)
+            < time.time() + REFRESH_MARGIN_SECONDS
+        ):
+            self._refresh()
+        response = self._send(method, path, **kwargs)
+        if response.status_code == 401 and oauth:
+            self._refresh()
+            response = self._send(method, path, **kwargs)
+        if response.status_code == 401:
+            kind = "OAuth access token" if oauth else "API token"
+            raise ConnectorError(
+                f"Pipedrive rejected the {kind} (401): {_message(response)}", permanent=True
+            )
+        return response
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> CrmResponse:
+        wait = self._resume_at - time.monotonic()
+        if wait > 0:  # the last answer said this burst window has no requests left
+            self.client.rate_limit_waits += 1
+            time.sleep(wait)
+        token = self.credentials.get("api_token")
+        auth = (
+            {"x-api-token": str(token)}
+            if token
+            else {"Authorization": f"Bearer {self.credentials.get('access_token')}"}
+        )
+        response = self.client.send(
+            method,
+            self._base_url() + path,
+            headers={**auth, "Accept": "application/json"},
+            retry_after_of=_rate_limit_wait,
+            **kwargs,
+        )
+        remaining = response.headers.get("x-ratelimit-remaining", "")
+        if remaining == "0":
+            self._resume_at = time.monotonic() + _reset_seconds(response)
+        return response
+
+    def authorization_url(self, *, state: str, redirect_uri: str) -> str:
+        """Where to send the user to grant access (scopes are set on the Pipedrive app)."""
+        query = {
+            "client_id": self._required()["client_id"],
+            "redirect_uri": redirect_uri,
+            "state": state,
+        }
+        return f"{self._oauth_base()}/oauth/authorize?{urlencode(query)}"
+
+    def connect(self, *, code: str, redirect_uri: str) -> None:
+        """Trade the authorization code from the callback for tokens, and save them."""
+        self._token_request(
+            {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri},
+            failure="Connecting Pipedrive failed",
+        )
+
+    def _refresh(self) -> None:
+        self._required("refresh_token")
+        self._token_request(
+            {"grant_type": "refresh_token", "refresh_token": self.credentials["refresh_token"]},
+            failure="Refreshing the Pipedrive OAuth token failed",
+        )
+
+    def _oauth_base(self) -> str:
+        return str(self.credentials.get("oauth_base_url") or OAUTH_BASE_URL).rstrip("/")
+
+    def _required(self, *names: str) -> dict[str, Any]:
+        missing = [n for n in ("client_id", "client_secret", *names) if not self.credentials.get(n)]
+        if missing:
+            raise ConnectorError(
+                "Pipedrive OAuth needs " + ", ".join(missing) + " in the connection's credentials "
+                "(or give an api_token).",
+                permanent=True,
+            )
+        return self.credentials
+
+    def _token_request(self, form: dict[str, str], *, failure: str) -> None:
+        """POST /oauth/token, form-encoded, the app's id and secret as HTTP Basic auth."""
+        self._required()
+        pair = f"{self.credentials['client_id']}:{self.credentials['client_secret']}"
+        response = self.client.send(
+            "POST",
+            self._oauth_base() + "/oauth/token",
+            headers={"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()},
+            form=form,
+        )
+        if response.status_code != 200:
+            raise ConnectorError(
+                f"{failure} ({response.status_code}: {_message(response)}); "
+                "reconnect the Pipedrive app.",
+                permanent=response.status_code < 500,
+            )
+        tokens = response.json()
+        if not isinstance(tokens, dict) or not tokens.get("access_token"):
+            raise ConnectorError("Pipedrive's token endpoint answered without an access_token.")
+        self.credentials.update(
+            access_token=tokens["access_token"],
+            refresh_token=tokens.get("refresh_token") or self.credentials.get("refresh_token"),
+            expires_at=time.time() + float(tokens.get("expires_in") or 3599),
+        )
+        if tokens.get("api_domain"):  # the company's own host: the API base from now on
+            self.credentials["api_domain"] = str(tokens["api_domain"]).rstrip("/")
+        self.save_credentials(dict(self.credentials))
+
+
+def _reset_seconds(response: CrmResponse) -> float:
+    """Seconds until the 2-second burst window resets (x-ratelimit-reset), at least a little."""
+    try:
+        return max(0.2, float(response.headers.get("x-ratelimit-reset", "")))
+    except ValueError:
+        return 2.0
+
+
+def _rate_limit_wait(response: CrmResponse) -> float | None:
+    """Pipedrive's 429: Retry-After when sent, else x-ratelimit-reset; a spent day waits hours.
+
+    https://pipedrive.readme.io/docs/core-api-concepts-rate-limiting
+    """
+    if response.status_code != 429:
+        return None
+    if response.headers.get("x-daily-requests-left") == "0":
+        return 3600.0  # above any in-run wait: the run ends and the next one is later
+    if response.headers.get("retry-after"):
+        return None  # the client reads Retry-After itself
+    return _reset_seconds(response)
+
+
+def _message(response: CrmResponse) -> str:
+    try:
+        body = response.json()
+    except ConnectorError:
+        return response.body[:200].decode("utf-8", "replace")
+    if isinstance(body, dict):
+        parts = [body.get(k) for k in ("error", "error_description", "message", "error_info")]
+        return "; ".join(str(p) for p in parts if p and isinstance(p, str))[:300]
+    return ""
+
+
+def _error(response: CrmResponse, what: str) -> ConnectorError:
+    # 4xx other than 429 will not heal by retrying the same request.
+    status = response.status_code
+    return ConnectorError(
+        f"Pipedrive answered {status} to {what}: {_message(response)}",
+        permanent=400 <= status < 500 and status != 429,
+    )

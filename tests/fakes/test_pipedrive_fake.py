@@ -1,0 +1,123 @@
+"""The fake Pipedrive is at least as strict as the real API (crm-apis.md section 3)."""
+
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+
+from tests.fakes.pipedrive import READ_ONLY_PERSON_ID, FakePipedrive
+
+TOKEN = "pd-fake-api-token"
+
+
+@pytest.fixture(scope="module")
+def fake():
+    server = FakePipedrive(persons=30, organizations=3, burst_limit=1000)
+    server.start()
+    yield server
+    server.stop()
+
+
+def call(fake, method, path, body=None, headers=None):
+    request = urllib.request.Request(  # noqa: S310 - the fake on loopback
+        fake.url + path,
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"x-api-token": TOKEN, "Content-Type": "application/json", **(headers or {})},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return response.status, json.loads(response.read()), dict(response.headers)
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read()), dict(error.headers)
+
+
+def test_a_missing_or_wrong_token_is_401_unauthorized_access(fake):
+    for headers in ({"x-api-token": "wrong"}, {"x-api-token": "", "Authorization": "Bearer x"}):
+        status, body, _ = call(fake, "GET", "/api/v2/persons", headers=headers)
+
+        assert status == 401
+        assert body["success"] is False and body["error"] == "unauthorized access"
+
+
+def test_the_classic_api_token_query_parameter_works_too(fake):
+    status, body, _ = call(
+        fake, "GET", f"/v1/users/find?term=priya&api_token={TOKEN}", headers={"x-api-token": ""}
+    )
+
+    assert status == 200 and body["data"][0]["id"] == 11
+
+
+def test_list_pages_are_capped_at_500_and_unknown_parameters_refused(fake):
+    status, body, _ = call(fake, "GET", "/api/v2/persons?limit=501")
+    assert status == 400 and body["success"] is False and "500" in body["error"]
+
+    status, body, _ = call(fake, "GET", "/api/v2/persons?start=0")
+    assert status == 400 and body["code"] == "ERR_SCHEMA_VALIDATION_FAILED"
+
+
+def test_every_answer_carries_the_rate_limit_headers_in_the_envelope(fake):
+    status, body, headers = call(fake, "GET", "/api/v2/persons?limit=10&sort_by=id")
+
+    assert status == 200 and body["success"] is True and len(body["data"]) == 10
+    assert body["additional_data"]["next_cursor"]
+    assert {"x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"} <= {
+        h.lower() for h in headers
+    }
+
+
+def test_a_cursor_only_works_with_the_sort_it_was_issued_for(fake):
+    _, body, _ = call(fake, "GET", "/api/v2/persons?limit=5&sort_by=id")
+    cursor = body["additional_data"]["next_cursor"]
+
+    status, body, _ = call(
+        fake, "GET", f"/api/v2/persons?limit=5&sort_by=update_time&cursor={cursor}"
+    )
+
+    assert status == 400 and "cursor" in body["error"]
+
+
+def test_updated_since_must_be_rfc3339(fake):
+    status, body, _ = call(fake, "GET", "/api/v2/persons?updated_since=2024-01-01")
+
+    assert status == 400 and "updated_since" in body["error"]
+
+
+def test_search_is_capped_at_100_and_needs_a_term(fake):
+    assert call(fake, "GET", "/api/v2/persons/search?term=12&limit=101")[0] == 400
+    assert call(fake, "GET", "/api/v2/persons/search?term=1&fields=phone")[0] == 400
+
+
+def test_a_v2_activity_refuses_person_id_with_pipedrives_message(fake):
+    status, body, _ = call(fake, "POST", "/api/v2/activities", {"type": "call", "person_id": 1})
+
+    assert status == 400
+    assert body == {"success": False, "error": READ_ONLY_PERSON_ID, "code": "ERR_BAD_REQUEST"}
+
+
+def test_a_call_log_needs_its_required_fields_and_a_known_outcome(fake):
+    good = {
+        "outcome": "connected",
+        "to_phone_number": "+442079460018",
+        "start_time": "2024-03-05 17:02:11",
+        "end_time": "2024-03-05 17:03:00",
+    }
+    for broken in (
+        {k: v for k, v in good.items() if k != "end_time"},
+        {**good, "outcome": "answered"},
+        {**good, "start_time": "2024-03-05T17:02:11Z"},
+        {**good, "duration": 49},  # seconds as a string
+        {**good, "deal_id": 1, "lead_id": "a"},
+    ):
+        status, body, _ = call(fake, "POST", "/v1/callLogs", broken)
+        assert status == 400 and body["success"] is False and body["error"]
+
+    status, body, _ = call(fake, "POST", "/api/v1/callLogs", {**good, "duration": "49"})
+    assert status == 200 and isinstance(body["data"]["id"], str) and body["data"]["activity_id"]
+
+
+def test_call_logs_cannot_be_updated(fake):
+    status, _, _ = call(fake, "PUT", "/v1/callLogs/abc", {"note": "x"})
+
+    assert status == 404
