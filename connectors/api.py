@@ -27,8 +27,20 @@ CREDENTIAL_KEYS = {
     "hub_id",
     "base_url",
     "authorize_url",
+    "accounts_url",
+    "api_domain",
 }
-SYNCABLE_OBJECTS = {"contacts", "companies"}
+URL_CREDENTIALS = ("base_url", "authorize_url", "accounts_url", "api_domain")
+# What each provider can sync (settings.objects), in its own words.
+SYNCABLE_OBJECTS = {
+    "hubspot": ("contacts", "companies"),
+    "zoho": ("contacts", "accounts", "leads"),
+}
+# Credentials a new connection needs: any one of these sets, per provider.
+REQUIRED_CREDENTIALS = {
+    "hubspot": ({"private_app_token"}, {"client_id", "client_secret"}),
+    "zoho": ({"client_id", "client_secret"},),
+}
 
 
 class ConnectionSerializer(StrictModelSerializer):
@@ -37,7 +49,8 @@ class ConnectionSerializer(StrictModelSerializer):
         required=False,
         help_text="private_app_token, or client_id + client_secret (then connect through "
         "oauth, or give access_token, refresh_token, expires_at); optional hub_id, base_url. "
-        "Never returned.",
+        "Zoho: client_id + client_secret, accounts_url of the data centre (default "
+        "https://accounts.zoho.com), optional refresh_token. Never returned.",
     )
     status = serializers.ChoiceField(
         choices=[Connection.Status.ACTIVE, Connection.Status.DISABLED], required=False
@@ -75,19 +88,20 @@ class ConnectionSerializer(StrictModelSerializer):
         unknown = sorted(set(value) - CREDENTIAL_KEYS)
         if unknown:
             raise serializers.ValidationError(f"Unknown key {unknown[0]!r}.")
-        if value.get("base_url"):
-            try:
-                http.check_url(str(value["base_url"]))
-            except http.HttpError as error:
-                raise serializers.ValidationError(f"base_url: {error}") from None
+        for key in URL_CREDENTIALS:
+            if value.get(key):
+                try:
+                    http.check_url(str(value[key]))
+                except http.HttpError as error:
+                    raise serializers.ValidationError(f"{key}: {error}") from None
         return value
 
     def validate_settings(self, value: Any) -> dict[str, Any]:
         if not isinstance(value, dict):
             raise serializers.ValidationError("Settings are a JSON object.")
-        objects = value.get("objects", ["contacts", "companies"])
-        if not isinstance(objects, list) or not set(objects) <= SYNCABLE_OBJECTS or not objects:
-            raise serializers.ValidationError("objects: a list of contacts and/or companies.")
+        objects = value.get("objects", ["contacts"])
+        if not isinstance(objects, list) or not objects:
+            raise serializers.ValidationError("objects: a list of object types to sync.")
         custom = value.get("custom_fields", [])
         if not isinstance(custom, list) or not all(isinstance(n, str) for n in custom):
             raise serializers.ValidationError("custom_fields: a list of CRM property names.")
@@ -100,13 +114,20 @@ class ConnectionSerializer(StrictModelSerializer):
         return value
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        provider = attrs.get("provider") or self.instance.provider
+        objects = (attrs.get("settings") or {}).get("objects", [])
+        unknown = sorted(set(objects) - set(SYNCABLE_OBJECTS[provider]))
+        if unknown:
+            raise serializers.ValidationError(
+                {"settings": f"objects: {provider} syncs {', '.join(SYNCABLE_OBJECTS[provider])}."}
+            )
         if self.instance is None:
-            credentials = attrs.get("credentials") or {}
-            oauth = {"client_id", "client_secret"}  # tokens come through oauth, or are given
-            if not credentials.get("private_app_token") and not oauth <= set(credentials):
-                raise serializers.ValidationError(
-                    {"credentials": "Give a private_app_token, or client_id and client_secret."}
-                )
+            # OAuth tokens come through the oauth endpoint, or are given with the client.
+            given = {k for k, v in (attrs.get("credentials") or {}).items() if v}
+            options = REQUIRED_CREDENTIALS[provider]
+            if not any(needed <= given for needed in options):
+                wanted = " or ".join(" and ".join(sorted(needed)) for needed in options)
+                raise serializers.ValidationError({"credentials": f"Give {wanted}."})
         return attrs
 
 
