@@ -54,7 +54,7 @@ class ZohoConnector:
         self.save_credentials = save_credentials
         share = SYNC_BUDGET_SHARE if config.background else 1.0
         self.client = CrmClient(connection_id=config.connection_id, budget_share=share)
-        self.custom_fields = tuple(self.settings.get("custom_fields") or ())
+        self.custom_fields = tuple(str(n) for n in self.settings.get("custom_fields") or ())
         self.org_id = str(self.settings.get("org_id") or "")
 
     @property
@@ -244,9 +244,18 @@ class ZohoConnector:
         return str((result.get("details") or {}).get("id") or "")
 
     # ----- plumbing
+    def _custom_fields(self, object_type: str) -> list[str]:
+        """The custom fields of this module: "Field" (every module) or "Leads.Field" (one)."""
+        module = mapping.MODULES[object_type]
+        return [
+            name.rpartition(".")[2]
+            for name in self.custom_fields
+            if "." not in name or name.startswith(module + ".")
+        ]
+
     def _fields(self, object_type: str) -> list[str]:
         try:
-            return mapping.fields_to_request(object_type, self.custom_fields)
+            return mapping.fields_to_request(object_type, self._custom_fields(object_type))
         except ValueError as error:
             raise ConnectorError(str(error), permanent=True) from None
 
@@ -256,7 +265,7 @@ class ZohoConnector:
             row,
             crm_base_url=self.crm_base_url,
             org_id=self.org_id,
-            custom_fields=self.custom_fields,
+            custom_fields=self._custom_fields(object_type),
         )
 
     def _json(self, response: CrmResponse, what: str) -> dict[str, Any]:

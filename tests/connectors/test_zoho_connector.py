@@ -54,7 +54,7 @@ def connector(fake, saved=None, objects=("contacts",), **overrides) -> ZohoConne
     config = ConnectionConfig(
         connection_id=1,
         credentials=credentials(fake, **overrides),
-        settings={"objects": list(objects), "custom_fields": ["Lead_Source"]},
+        settings={"objects": list(objects), "custom_fields": ["Contacts.Lead_Source"]},
         background=False,
     )
     return ZohoConnector(config, (saved if saved is not None else []).append)
