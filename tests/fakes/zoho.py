@@ -533,18 +533,17 @@ class FakeZoho:
     def _as_json(self, record: FakeRecord, fields: list[str]) -> dict[str, Any]:
         result: dict[str, Any] = {"id": str(record.id)}
         for name in fields:
-            if name == "Owner":
-                result[name] = dict(record.owner)
+            if name in ("Owner", "Created_By", "Modified_By"):
+                owner = record.owner
+                result[name] = {
+                    "name": owner["full_name"],
+                    "id": owner["id"],
+                    "email": owner["email"],
+                }
             elif name in ("Modified_Time", "Created_Time"):
                 result[name] = zoho_time(
                     record.modified_s if name == "Modified_Time" else record.created_s
                 )
-            elif name in ("Created_By", "Modified_By"):
-                result[name] = {
-                    "name": record.owner["full_name"],
-                    "id": record.owner["id"],
-                    "email": record.owner["email"],
-                }
             elif name != "id":
                 result[name] = record.fields.get(name)
         return result
