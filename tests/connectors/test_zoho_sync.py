@@ -25,7 +25,7 @@ SETTINGS = {
 @pytest.fixture
 def zoho(settings):
     settings.ALLOW_PRIVATE_URLS = True
-    fake = FakeZoho(contacts=250, accounts=20, leads=10)
+    fake = FakeZoho(contacts=120, accounts=10, leads=5)
     fake.start()
     yield fake
     fake.stop()
@@ -64,10 +64,10 @@ def test_a_first_sync_brings_contacts_accounts_and_leads_with_e164_numbers(tenan
     result = run(connection)
 
     assert result.outcome == "succeeded", result.error
-    assert (result.created, result.updated, result.invalid_records) == (280, 0, 0)
+    assert (result.created, result.updated, result.invalid_records) == (135, 0, 0)
     stored = {c.external_id: c for c in contacts_of(connection)}
-    assert sum(c.is_company for c in stored.values()) == 20
-    assert sum(e.startswith("lead:") for e in stored) == 10
+    assert sum(c.is_company for c in stored.values()) == 10
+    assert sum(e.startswith("lead:") for e in stored) == 5
     assert {tuple(c.custom_fields) for c in stored.values()} == {
         (),  # accounts, and contacts without a Lead_Source
         ("Lead_Source",),
@@ -191,4 +191,4 @@ def test_a_tenant_connects_zoho_through_oauth_and_syncs(api, tenant, zoho, setti
     with tenant_scope(tenant):
         stored = Connection.objects.get(pk=connection.pk).credentials
     assert stored["api_domain"] == zoho.url and stored["refresh_token"].startswith("1000.")
-    assert run(connection).created == 280
+    assert run(connection).created == 135
