@@ -116,16 +116,15 @@ class ConnectionSerializer(StrictModelSerializer):
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         provider = attrs.get("provider") or self.instance.provider
         objects = (attrs.get("settings") or {}).get("objects", [])
-        unknown = sorted(set(objects) - set(SYNCABLE_OBJECTS[provider]))
-        if unknown:
+        if provider in SYNCABLE_OBJECTS and not set(objects) <= set(SYNCABLE_OBJECTS[provider]):
             raise serializers.ValidationError(
                 {"settings": f"objects: {provider} syncs {', '.join(SYNCABLE_OBJECTS[provider])}."}
             )
         if self.instance is None:
             # OAuth tokens come through the oauth endpoint, or are given with the client.
             given = {k for k, v in (attrs.get("credentials") or {}).items() if v}
-            options = REQUIRED_CREDENTIALS[provider]
-            if not any(needed <= given for needed in options):
+            options = REQUIRED_CREDENTIALS.get(provider, ())
+            if options and not any(needed <= given for needed in options):
                 wanted = " or ".join(" and ".join(sorted(needed)) for needed in options)
                 raise serializers.ValidationError({"credentials": f"Give {wanted}."})
         return attrs

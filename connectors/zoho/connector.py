@@ -5,10 +5,9 @@ Reference: ../shared/reference/crm-apis.md section 4.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote
 
 from connectors.client import SYNC_BUDGET_SHARE, CrmClient, CrmResponse
 from connectors.interface import (
@@ -22,26 +21,14 @@ from connectors.interface import (
     SourceRecord,
 )
 from connectors.zoho import mapping
+from connectors.zoho.oauth import ZohoAccounts
 from contacts import phone_numbers
 
-DEFAULT_ACCOUNTS_URL = "https://accounts.zoho.com"
 DEFAULT_API_DOMAIN = "https://www.zohoapis.com"
-OAUTH_SCOPES = ",".join(
-    [
-        "ZohoCRM.modules.contacts.ALL",
-        "ZohoCRM.modules.accounts.READ",
-        "ZohoCRM.modules.leads.READ",
-        "ZohoCRM.modules.calls.ALL",
-        "ZohoCRM.modules.tasks.CREATE",
-        "ZohoCRM.users.READ",
-        "ZohoSearch.securesearch.READ",  # the search API needs it besides the module scope
-    ]
-)
 PAGE_SIZE = 200  # per_page maximum of GET /{module}, search and users
 # Modified_Time has one-second precision: the next listing starts one second before the last
 # change seen, so records written in that same second after we read it are not missed.
 OVERLAP_MS = 1000
-REFRESH_MARGIN_SECONDS = 60
 # Page tokens expire, and reach at most 100,000 records per listing: both restart the listing
 # from the last modification time seen (the records before it are in already).
 _RESTART_CODES = {"EXPIRED_VALUE", "PAGINATION_LIMIT_EXCEEDED"}
@@ -51,9 +38,9 @@ class ZohoConnector:
     def __init__(self, config: ConnectionConfig, save_credentials: CredentialsSaver) -> None:
         self.credentials = dict(config.credentials)
         self.settings = config.settings
-        self.save_credentials = save_credentials
         share = SYNC_BUDGET_SHARE if config.background else 1.0
         self.client = CrmClient(connection_id=config.connection_id, budget_share=share)
+        self.accounts = ZohoAccounts(self.credentials, self.client, save_credentials)
         self.custom_fields = tuple(str(n) for n in self.settings.get("custom_fields") or ())
         self.org_id = str(self.settings.get("org_id") or "")
 
@@ -62,20 +49,8 @@ class ZohoConnector:
         return self.client.rate_limit_waits
 
     @property
-    def accounts_url(self) -> str:
-        return str(self.credentials.get("accounts_url") or DEFAULT_ACCOUNTS_URL).rstrip("/")
-
-    @property
     def api_domain(self) -> str:
         return str(self.credentials.get("api_domain") or DEFAULT_API_DOMAIN).rstrip("/")
-
-    @property
-    def crm_base_url(self) -> str:
-        """The web app of the account's data centre: accounts.zoho.eu -> crm.zoho.eu."""
-        host = urlsplit(self.accounts_url).hostname or ""
-        if host.startswith("accounts.zoho."):
-            return "https://crm." + host.removeprefix("accounts.")
-        return "https://crm.zoho.com"
 
     def object_types(self) -> tuple[str, ...]:
         wanted = self.settings.get("objects") or ["contacts", "accounts", "leads"]
@@ -263,7 +238,7 @@ class ZohoConnector:
         return mapping.record_from_zoho(
             object_type,
             row,
-            crm_base_url=self.crm_base_url,
+            crm_base_url=self.accounts.crm_base_url,
             org_id=self.org_id,
             custom_fields=self._custom_fields(object_type),
         )
@@ -277,11 +252,10 @@ class ZohoConnector:
         return data
 
     def _authorized(self, method: str, path: str, **kwargs: Any) -> CrmResponse:
-        if float(self.credentials.get("expires_at") or 0) < time.time() + REFRESH_MARGIN_SECONDS:
-            self._refresh()
+        self.accounts.refresh_if_expiring()
         response = self._send(method, path, **kwargs)
         if response.status_code == 401 and _code(response) == "INVALID_TOKEN":
-            self._refresh()  # revoked or expired early (Zoho keeps at most 30 live tokens)
+            self.accounts.refresh()  # revoked or expired early (Zoho keeps at most 30 live tokens)
             response = self._send(method, path, **kwargs)
         if response.status_code == 401:
             raise ConnectorError(
@@ -308,67 +282,10 @@ class ZohoConnector:
         )
 
     def authorization_url(self, *, state: str, redirect_uri: str) -> str:
-        """Zoho's consent page in the account's data centre (offline: we get a refresh token)."""
-        query = {
-            "scope": OAUTH_SCOPES,
-            "client_id": self._required()["client_id"],
-            "response_type": "code",
-            "access_type": "offline",
-            "prompt": "consent",
-            "redirect_uri": redirect_uri,
-            "state": state,
-        }
-        return f"{self.accounts_url}/oauth/v2/auth?{urlencode(query)}"
+        return self.accounts.authorization_url(state=state, redirect_uri=redirect_uri)
 
     def connect(self, *, code: str, redirect_uri: str) -> None:
-        """Trade the authorization code for tokens and the data centre's api_domain."""
-        self._token_request(
-            {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri},
-            failure="Connecting Zoho CRM failed",
-        )
-
-    def _refresh(self) -> None:
-        self._required("refresh_token")
-        self._token_request(
-            {"grant_type": "refresh_token", "refresh_token": self.credentials["refresh_token"]},
-            failure="Refreshing the Zoho OAuth token failed",
-        )
-
-    def _required(self, *names: str) -> dict[str, Any]:
-        missing = [n for n in ("client_id", "client_secret", *names) if not self.credentials.get(n)]
-        if missing:
-            raise ConnectorError(
-                "Zoho OAuth needs " + ", ".join(missing) + " in the connection's credentials.",
-                permanent=True,
-            )
-        return self.credentials
-
-    def _token_request(self, form: dict[str, str], *, failure: str) -> None:
-        self._required()
-        response = self.client.send(
-            "POST",
-            self.accounts_url + "/oauth/v2/token",
-            form={
-                **form,
-                "client_id": self.credentials["client_id"],
-                "client_secret": self.credentials["client_secret"],
-            },
-        )
-        tokens = _body(response)
-        # Zoho answers a refused code or refresh token with 200 and {"error": "invalid_code"}.
-        if response.status_code != 200 or "error" in tokens or not tokens.get("access_token"):
-            reason = tokens.get("error") or _describe(tokens) or response.status_code
-            raise ConnectorError(
-                f"{failure} ({reason}); reconnect Zoho CRM.",
-                permanent=response.status_code < 500,
-            )
-        self.credentials.update(
-            access_token=tokens["access_token"],
-            refresh_token=tokens.get("refresh_token") or self.credentials.get("refresh_token"),
-            expires_at=time.time() + float(tokens.get("expires_in") or 3600),
-            api_domain=tokens.get("api_domain") or self.credentials.get("api_domain"),
-        )
-        self.save_credentials(dict(self.credentials))
+        self.accounts.connect(code=code, redirect_uri=redirect_uri)
 
 
 def _window_end(cursor: Cursor) -> Cursor:
