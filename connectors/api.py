@@ -34,23 +34,39 @@ CREDENTIAL_KEYS = {
     "token",  # generic_rest: Bearer
     "api_key",  # generic_rest: API-key header
     "api_token",  # Pipedrive
-    "api_domain",
-    "company_domain",
-    "oauth_base_url",
+    "api_domain",  # Pipedrive, Zoho: set by the OAuth token answer
+    "company_domain",  # Pipedrive
+    "oauth_base_url",  # Pipedrive
+    "accounts_url",  # Zoho: the data centre's accounts server
+    "login_url",  # Salesforce: login.salesforce.com, test.salesforce.com or a My Domain
+    "instance_url",  # Salesforce: set by the OAuth token answer
 }
-URL_CREDENTIALS = ("base_url", "api_domain", "oauth_base_url")
-# The token a provider takes instead of OAuth (client_id + client_secret).
-TOKEN_CREDENTIAL = {"hubspot": "private_app_token", "pipedrive": "api_token"}
-SYNCABLE_OBJECTS = {"contacts", "companies"}
+# Credentials that are URLs we will call: checked by the SSRF guard.
+URL_CREDENTIALS = tuple(sorted(k for k in CREDENTIAL_KEYS if k.endswith(("_url", "_domain"))))
+# What each provider can sync (settings.objects), in its own words.
+SYNCABLE_OBJECTS = {
+    "hubspot": ("contacts", "companies"),
+    "pipedrive": ("contacts", "companies"),
+    "salesforce": ("contacts", "accounts", "leads"),
+    "zoho": ("contacts", "accounts", "leads"),
+}
+# Credentials a new connection needs: any one of these sets, per provider (OAuth tokens come
+# through the oauth endpoint, or are given with the client).
+REQUIRED_CREDENTIALS = {
+    "hubspot": ({"private_app_token"}, {"client_id", "client_secret"}),
+    "pipedrive": ({"api_token"}, {"client_id", "client_secret"}),
+    "salesforce": ({"client_id", "client_secret"},),
+    "zoho": ({"client_id", "client_secret"},),
+}
 
 
 class ConnectionSerializer(StrictModelSerializer):
     credentials = serializers.DictField(
         write_only=True,
         required=False,
-        help_text="private_app_token (HubSpot) or api_token (Pipedrive), or client_id + "
-        "client_secret (then connect through oauth, or give access_token, refresh_token, "
-        "expires_at); optional hub_id, company_domain, base_url. Never returned.",
+        help_text="Per provider (connectors/README.md): a private_app_token (HubSpot) or "
+        "api_token (Pipedrive), or client_id + client_secret (then connect through oauth, or "
+        "give access_token, refresh_token, expires_at); base URLs of the CRM. Never returned.",
     )
     status = serializers.ChoiceField(
         choices=[Connection.Status.ACTIVE, Connection.Status.DISABLED], required=False
@@ -99,14 +115,13 @@ class ConnectionSerializer(StrictModelSerializer):
     def validate_settings(self, value: Any) -> dict[str, Any]:
         if not isinstance(value, dict):
             raise serializers.ValidationError("Settings are a JSON object.")
-        if self._provider() != Connection.Provider.GENERIC_REST:  # it checks its own (validate)
-            objects = value.get("objects", ["contacts", "companies"])
-            if not isinstance(objects, list) or not set(objects) <= SYNCABLE_OBJECTS or not objects:
-                raise serializers.ValidationError("objects: a list of contacts and/or companies.")
-            for key in ("custom_fields", "organization_phone_fields"):  # the latter: Pipedrive's
-                names = value.get(key, [])
-                if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-                    raise serializers.ValidationError(f"{key}: a list of CRM field names.")
+        objects = value.get("objects", ["contacts"])
+        if not isinstance(objects, list) or not objects:
+            raise serializers.ValidationError("objects: a list of object types to sync.")
+        for key in ("custom_fields", "organization_phone_fields"):  # the latter: Pipedrive's
+            names = value.get(key, [])
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise serializers.ValidationError(f"{key}: a list of CRM field names.")
         minutes = value.get("incremental_minutes", 5)
         if not isinstance(minutes, int) or not 1 <= minutes <= 1440:
             raise serializers.ValidationError("incremental_minutes: 1 to 1440.")
@@ -117,14 +132,17 @@ class ConnectionSerializer(StrictModelSerializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         provider = self._provider()
-        if self.instance is None and provider in TOKEN_CREDENTIAL:
-            credentials = attrs.get("credentials") or {}
-            oauth = {"client_id", "client_secret"}  # tokens come through oauth, or are given
-            token = TOKEN_CREDENTIAL[provider]
-            if not credentials.get(token) and not oauth <= set(credentials):
-                raise serializers.ValidationError(
-                    {"credentials": f"Give a {token}, or client_id and client_secret."}
-                )
+        objects = (attrs.get("settings") or {}).get("objects", [])
+        if provider in SYNCABLE_OBJECTS and not set(objects) <= set(SYNCABLE_OBJECTS[provider]):
+            raise serializers.ValidationError(
+                {"settings": f"objects: {provider} syncs {', '.join(SYNCABLE_OBJECTS[provider])}."}
+            )
+        if self.instance is None:
+            given = {k for k, v in (attrs.get("credentials") or {}).items() if v}
+            options = REQUIRED_CREDENTIALS.get(provider, ())
+            if options and not any(needed <= given for needed in options):
+                wanted = " or ".join(" and ".join(sorted(needed)) for needed in options)
+                raise serializers.ValidationError({"credentials": f"Give {wanted}."})
         stored = self.instance.credentials if self.instance else {}
         try:
             registry.check_config(

@@ -47,6 +47,7 @@ class SourceRecord:
     country: str = ""  # ISO 3166 alpha-2 when the CRM gave a readable one
     phones: tuple[SourcePhone, ...] = ()
     custom_fields: Mapping[str, Any] = field(default_factory=dict)
+    owner_email: str = ""  # the CRM record owner's email, when the CRM gives one
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ class Connection(TenantOwnedModel):
         HUBSPOT = "hubspot", "HubSpot"
         GENERIC_REST = "generic_rest", "Generic REST API"
         PIPEDRIVE = "pipedrive", "Pipedrive"
+        ZOHO = "zoho", "Zoho CRM"
 
     class Status(models.TextChoices):
         ACTIVE = "active"

@@ -13,6 +13,7 @@ PROVIDERS: dict[str, str] = {
     "hubspot": "connectors.hubspot.connector.HubSpotConnector",
     "generic_rest": "connectors.generic_rest.connector.GenericRestConnector",
     "pipedrive": "connectors.pipedrive.connector.PipedriveConnector",
+    "zoho": "connectors.zoho.connector.ZohoConnector",
 }
 
 

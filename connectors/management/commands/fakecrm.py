@@ -1,6 +1,7 @@
 """Serve a fake CRM on 127.0.0.1 for demos: `python manage.py fakecrm hubspot --port 8765`.
 
-`--contacts`/`--companies` are persons/organizations for Pipedrive.
+`--contacts`/`--companies` are persons/organizations for Pipedrive, contacts/accounts for
+Salesforce and Zoho.
 """
 
 import json
@@ -55,10 +56,57 @@ def _generic_rest(options: dict[str, Any]) -> Served:
     )
 
 
+def _zoho(options: dict[str, Any]) -> Served:
+    from tests.fakes.zoho import FakeZoho
+
+    fake = FakeZoho(
+        contacts=options["contacts"], accounts=options["companies"], leads=options["leads"]
+    )
+    url = fake.start(port=options["port"])
+    refresh = fake.issue_tokens()["refresh_token"]
+    client_id, secret = next(iter(fake.clients.items()))
+    credentials = {
+        "client_id": client_id,
+        "client_secret": secret,
+        "refresh_token": refresh,
+        "accounts_url": url,
+        "api_domain": url,
+    }
+    return (
+        fake,
+        f"Fake Zoho CRM at {url} with {options['contacts']} contacts, "
+        f"{options['companies']} accounts and {options['leads']} leads",
+        {"credentials": credentials},
+    )
+
+
+def _salesforce(options: dict[str, Any]) -> Served:
+    from tests.fakes.salesforce import FakeSalesforce
+
+    fake = FakeSalesforce(
+        contacts=options["contacts"], accounts=options["companies"], leads=options["leads"]
+    )
+    url = fake.start(port=options["port"])
+    credentials = {
+        **fake.issue_tokens(),
+        "client_id": "fake-client-id",
+        "client_secret": "fake-client-secret",
+        "login_url": url,
+    }
+    return (
+        fake,
+        f"Fake Salesforce at {url} with {options['contacts']} contacts, "
+        f"{options['companies']} accounts and {options['leads']} leads",
+        {"credentials": credentials},
+    )
+
+
 FAKES: dict[str, Callable[[dict[str, Any]], Served]] = {
     "hubspot": _hubspot,
     "pipedrive": _pipedrive,
     "generic_rest": _generic_rest,
+    "zoho": _zoho,
+    "salesforce": _salesforce,
 }
 
 
@@ -70,6 +118,7 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8765)
         parser.add_argument("--contacts", type=int, default=1000)
         parser.add_argument("--companies", type=int, default=100)
+        parser.add_argument("--leads", type=int, default=100)  # Salesforce, Zoho
         parser.add_argument(
             "--paging", choices=["page", "offset", "cursor", "next_link"], default="cursor"
         )
