@@ -27,8 +27,13 @@ CREDENTIAL_KEYS = {
     "hub_id",
     "base_url",
     "authorize_url",
+    "login_url",  # Salesforce: login.salesforce.com, test.salesforce.com or a My Domain
+    "instance_url",  # Salesforce: set by the OAuth token answer
 }
-SYNCABLE_OBJECTS = {"contacts", "companies"}
+SYNCABLE_OBJECTS = {
+    "hubspot": {"contacts", "companies"},
+    "salesforce": {"contacts", "accounts", "leads"},
+}
 
 
 class ConnectionSerializer(StrictModelSerializer):
@@ -75,19 +80,19 @@ class ConnectionSerializer(StrictModelSerializer):
         unknown = sorted(set(value) - CREDENTIAL_KEYS)
         if unknown:
             raise serializers.ValidationError(f"Unknown key {unknown[0]!r}.")
-        if value.get("base_url"):
+        for name in sorted(n for n in value if n.endswith("_url") and value[n]):
             try:
-                http.check_url(str(value["base_url"]))
+                http.check_url(str(value[name]))
             except http.HttpError as error:
-                raise serializers.ValidationError(f"base_url: {error}") from None
+                raise serializers.ValidationError(f"{name}: {error}") from None
         return value
 
     def validate_settings(self, value: Any) -> dict[str, Any]:
         if not isinstance(value, dict):
             raise serializers.ValidationError("Settings are a JSON object.")
-        objects = value.get("objects", ["contacts", "companies"])
-        if not isinstance(objects, list) or not set(objects) <= SYNCABLE_OBJECTS or not objects:
-            raise serializers.ValidationError("objects: a list of contacts and/or companies.")
+        objects = value.get("objects", ["contacts"])
+        if not isinstance(objects, list) or not objects:
+            raise serializers.ValidationError("objects: a list of object types to sync.")
         custom = value.get("custom_fields", [])
         if not isinstance(custom, list) or not all(isinstance(n, str) for n in custom):
             raise serializers.ValidationError("custom_fields: a list of CRM property names.")
@@ -100,13 +105,20 @@ class ConnectionSerializer(StrictModelSerializer):
         return value
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        provider = attrs.get("provider") or getattr(self.instance, "provider", "")
+        known = SYNCABLE_OBJECTS.get(provider, set())
+        objects = (attrs.get("settings") or {}).get("objects", [])
+        if not set(objects) <= known:
+            raise serializers.ValidationError(
+                {"settings": f"objects: a list of {', '.join(sorted(known))}."}
+            )
         if self.instance is None:
             credentials = attrs.get("credentials") or {}
             oauth = {"client_id", "client_secret"}  # tokens come through oauth, or are given
-            if not credentials.get("private_app_token") and not oauth <= set(credentials):
-                raise serializers.ValidationError(
-                    {"credentials": "Give a private_app_token, or client_id and client_secret."}
-                )
+            token = credentials.get("private_app_token") and provider == "hubspot"
+            if not token and not oauth <= set(credentials):
+                message = "Give a private_app_token (HubSpot), or client_id and client_secret."
+                raise serializers.ValidationError({"credentials": message})
         return attrs
 
 

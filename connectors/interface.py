@@ -38,6 +38,7 @@ class SourceRecord:
     country: str = ""  # ISO 3166 alpha-2 when the CRM gave a readable one
     phones: tuple[SourcePhone, ...] = ()
     custom_fields: Mapping[str, Any] = field(default_factory=dict)
+    owner_id: str = ""  # the CRM user who owns the record (a CrmUser.external_id), if known
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from tenants.scoping import TenantOwnedModel
 class Connection(TenantOwnedModel):
     class Provider(models.TextChoices):
         HUBSPOT = "hubspot", "HubSpot"
+        SALESFORCE = "salesforce", "Salesforce"
 
     class Status(models.TextChoices):
         ACTIVE = "active"

@@ -8,6 +8,7 @@ from connectors.interface import ConnectionConfig, Connector, CredentialsSaver
 
 PROVIDERS: dict[str, str] = {
     "hubspot": "connectors.hubspot.connector.HubSpotConnector",
+    "salesforce": "connectors.salesforce.connector.SalesforceConnector",
 }
 
 

@@ -52,6 +52,12 @@ def region_of(e164: str) -> str | None:
     return region if region and region not in non_geographic else None
 
 
+def national_number(e164: str) -> str:
+    """The national significant number's digits (2079460018 for +442079460018), or ""."""
+    number = _parse(e164, None)
+    return str(phonenumbers.national_significant_number(number)) if number else ""
+
+
 def _is_possible(number: phonenumbers.PhoneNumber | None) -> bool:
     return number is not None and phonenumbers.is_possible_number(number)
 
