@@ -1,9 +1,12 @@
+import time
+
 import pytest
 
 from connectors.models import Connection
 from connectors.services import connection_create
 from tenants.scoping import tenant_scope
 from tests.fakes.hubspot import FakeHubSpot
+from tests.fakes.salesforce import FakeSalesforce
 
 
 @pytest.fixture
@@ -45,3 +48,37 @@ def make_connection(db):
             )
 
     return make
+
+
+@pytest.fixture
+def make_salesforce(settings):
+    """Start fake Salesforce servers on 127.0.0.1 (stopped after the test)."""
+    settings.ALLOW_PRIVATE_URLS = True
+    started = []
+
+    def make(**options) -> FakeSalesforce:
+        fake = FakeSalesforce(**options)
+        fake.start()
+        started.append(fake)
+        return fake
+
+    yield make
+    for fake in started:
+        fake.stop()
+
+
+@pytest.fixture
+def salesforce(make_salesforce) -> FakeSalesforce:
+    return make_salesforce(contacts=300, accounts=20, leads=30)
+
+
+def salesforce_credentials(fake: FakeSalesforce, **overrides) -> dict:
+    """A connected Salesforce org's credentials: a fresh session, a refresh token, the client."""
+    return {
+        **fake.issue_tokens(),
+        "expires_at": time.time() + 7000,
+        "client_id": "fake-client-id",
+        "client_secret": "fake-client-secret",
+        "login_url": fake.url,
+        **overrides,
+    }

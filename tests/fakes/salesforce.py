@@ -410,13 +410,7 @@ class FakeSalesforce:
             *parsed.order_by,
         ):
             if name.lower() not in known:
-                raise sf_error(
-                    400,
-                    "INVALID_FIELD",
-                    f"No such column '{name}' on entity '{parsed.sobject}'. If you are "
-                    "attempting to use a custom field, be sure to append the '__c' after the "
-                    "custom field name.",
-                )
+                raise _no_such_column(name, parsed.sobject)
         fields = tuple(known[f.lower()] for f in parsed.fields)
         with self.lock:
             ids = self._matching(parsed.sobject, parsed.conditions, parsed.order_by)
@@ -501,8 +495,9 @@ class FakeSalesforce:
                         400, "INVALID_TYPE", f"sObject type '{sobject}' is not supported."
                     )
                 known = {f.lower(): f for f in FIELDS[sobject]}
-                if any(n.lower() not in known for n in names):
-                    raise sf_error(400, "INVALID_FIELD", f"No such column on entity '{sobject}'.")
+                for name in names:
+                    if name.lower() not in known:
+                        raise _no_such_column(name, sobject)
                 fields = tuple(known[n.lower()] for n in names)
                 for record in self.records[sobject].values():
                     if not record.deleted and _phone_matches(sobject, record, search.terms):
@@ -715,6 +710,15 @@ def _json_body(headers: Any, body: bytes) -> Any:
         return json.loads(body or b"null")
     except ValueError:
         raise sf_error(400, "JSON_PARSER_ERROR", "Unexpected character in the JSON body") from None
+
+
+def _no_such_column(name: str, sobject: str) -> ApiError:
+    return sf_error(
+        400,
+        "INVALID_FIELD",
+        f"No such column '{name}' on entity '{sobject}'. If you are attempting to use a custom "
+        "field, be sure to append the '__c' after the custom field name.",
+    )
 
 
 def _oauth_error(error: str, description: str) -> ApiError:
