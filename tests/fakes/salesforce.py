@@ -89,6 +89,7 @@ WRITABLE: dict[str, dict[str, tuple[str, Any]]] = {
 CREATE_ONLY = {"Task": {"TaskSubtype"}}
 REQUIRED = {"Task": (), "Contact": ("LastName",)}
 DEFAULTS = {"Task": {"Status": "Not Started", "Priority": "Normal"}, "Contact": {}}
+_DATETIMES = {"systemmodstamp", "lastmodifieddate", "createddate"}
 _ID = re.compile(r"[0-9A-Za-z]{15}(?:[0-9A-Za-z]{3})?")
 LABELS = {"WhoId": "Name ID", "WhatId": "Related To ID", "OwnerId": "Assigned To ID"}
 
@@ -411,6 +412,14 @@ class FakeSalesforce:
         ):
             if name.lower() not in known:
                 raise _no_such_column(name, parsed.sobject)
+        for condition in parsed.conditions:
+            if condition.field.lower() in _DATETIMES and not isinstance(condition.value, datetime):
+                raise sf_error(
+                    400,
+                    "INVALID_FIELD",
+                    f"value of filter criterion for field '{condition.field}' must be of type "
+                    "dateTime and should not be enclosed in quotes",
+                )
         fields = tuple(known[f.lower()] for f in parsed.fields)
         with self.lock:
             ids = self._matching(parsed.sobject, parsed.conditions, parsed.order_by)
