@@ -5,10 +5,11 @@ Reference: ../shared/reference/crm-apis.md section 2.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from connectors.client import SYNC_BUDGET_SHARE, CrmClient, CrmResponse
 from connectors.interface import (
@@ -22,16 +23,11 @@ from connectors.interface import (
     SourcePhone,
     SourceRecord,
 )
-from connectors.salesforce import mapping
+from connectors.salesforce import mapping, oauth
 from contacts import phone_numbers
 
 API_VERSION = "59.0"  # simple-salesforce's default; every call below exists since v31
-DEFAULT_LOGIN_URL = "https://login.salesforce.com"  # sandboxes: https://test.salesforce.com
-OAUTH_SCOPES = "api refresh_token"
 BATCH_SIZE = 2000  # the query API's largest batch (Sforce-Query-Options: batchSize)
-# The token response has no expires_in: the session lives as long as the org's session timeout
-# (2 hours by default). Refresh before that; a shorter org timeout is caught by the 401 retry.
-SESSION_SECONDS = 7200
 REFRESH_MARGIN_SECONDS = 60
 # SystemModstamp is stamped when a transaction starts, and a transaction may run for up to
 # 10 minutes before it commits: the next run re-reads that long before the last change seen.
@@ -41,6 +37,9 @@ COMMIT_LAG_OVERLAP_MS = 600_000
 SYNC_DAILY_SHARE = SYNC_BUDGET_SHARE
 DAILY_LIMIT_WAIT_SECONDS = 3600.0
 CONCURRENT_LIMIT_WAIT_SECONDS = 30.0
+
+
+_QUERY_LOCATOR_PATH = re.compile(rf"/services/data/v{re.escape(API_VERSION)}/query/[\w-]+")
 
 
 class SalesforceConnector:
@@ -198,9 +197,8 @@ class SalesforceConnector:
 
     def _query_more(self, next_records_url: str) -> dict[str, Any] | None:
         """The next batch of a query, or None when Salesforce dropped its locator (15 min idle)."""
-        prefix = f"/services/data/v{API_VERSION}/"
-        if not next_records_url.startswith(prefix):
-            raise ConnectorError(f"Salesforce sent a strange nextRecordsUrl {next_records_url!r}.")
+        if not _QUERY_LOCATOR_PATH.fullmatch(next_records_url):
+            return None  # saved by another API version, or not a locator: query again
         response = self._authorized("GET", next_records_url, batch=True)
         if response.status_code == 400 and _error_code(response) == "INVALID_QUERY_LOCATOR":
             return None
@@ -270,73 +268,23 @@ class SalesforceConnector:
         return ConnectorError(message, permanent=400 <= status < 500)
 
     # ----- OAuth 2.0 web server flow
-    @property
-    def login_url(self) -> str:
-        return str(self.credentials.get("login_url") or DEFAULT_LOGIN_URL).rstrip("/")
-
     def authorization_url(self, *, state: str, redirect_uri: str) -> str:
-        query = {
-            "response_type": "code",
-            "client_id": self._required("client_id")["client_id"],
-            "redirect_uri": redirect_uri,
-            "scope": OAUTH_SCOPES,
-            "state": state,
-        }
-        return f"{self.login_url}/services/oauth2/authorize?{urlencode(query)}"
+        return oauth.authorization_url(self.credentials, state=state, redirect_uri=redirect_uri)
 
     def connect(self, *, code: str, redirect_uri: str) -> None:
-        self._token_request(
-            {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri},
-            failure="Connecting Salesforce failed",
-        )
+        form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
+        self._token_request(form, failure="Connecting Salesforce failed")
 
     def _refresh(self) -> None:
-        """Trade the refresh token for a new session (it may rotate: keep the new one)."""
-        self._required("refresh_token")
+        """Trade the refresh token for a new session."""
+        token = oauth.required(self.credentials, "refresh_token")["refresh_token"]
         self._token_request(
-            {"grant_type": "refresh_token", "refresh_token": self.credentials["refresh_token"]},
+            {"grant_type": "refresh_token", "refresh_token": token},
             failure="Refreshing the Salesforce OAuth token failed",
         )
 
-    def _required(self, *names: str) -> dict[str, Any]:
-        missing = [n for n in ("client_id", "client_secret", *names) if not self.credentials.get(n)]
-        if missing:
-            raise ConnectorError(
-                f"Salesforce OAuth needs {', '.join(missing)} in the connection's credentials.",
-                permanent=True,
-            )
-        return self.credentials
-
     def _token_request(self, form: dict[str, str], *, failure: str) -> None:
-        self._required()
-        response = self.client.send(
-            "POST",
-            self.login_url + "/services/oauth2/token",
-            headers={"Accept": "application/json"},
-            form={
-                **form,
-                "client_id": self.credentials["client_id"],
-                "client_secret": self.credentials["client_secret"],
-            },
-        )
-        if response.status_code != 200:
-            raise ConnectorError(
-                f"{failure} ({response.status_code}: {_oauth_message(response)}); "
-                "reconnect Salesforce.",
-                permanent=response.status_code < 500,
-            )
-        tokens = response.json()
-        if not isinstance(tokens, dict) or not tokens.get("access_token"):
-            raise ConnectorError("Salesforce's token endpoint answered without an access_token.")
-        if not tokens.get("instance_url") and not self.instance_url:
-            raise ConnectorError("Salesforce's token endpoint answered without an instance_url.")
-        issued = float(tokens.get("issued_at") or time.time() * 1000) / 1000
-        self.credentials.update(
-            access_token=tokens["access_token"],
-            refresh_token=tokens.get("refresh_token") or self.credentials.get("refresh_token"),
-            instance_url=str(tokens.get("instance_url") or self.instance_url).rstrip("/"),
-            expires_at=min(issued, time.time()) + SESSION_SECONDS,
-        )
+        self.credentials = oauth.token_request(self.client, self.credentials, form, failure=failure)
         self.save_credentials(dict(self.credentials))
 
 
@@ -376,14 +324,3 @@ def _message(response: CrmResponse) -> str:
     if not errors:
         return response.body[:200].decode("utf-8", "replace")
     return "; ".join(str(e.get("message") or e.get("errorCode")) for e in errors)[:300]
-
-
-def _oauth_message(response: CrmResponse) -> str:
-    """The token endpoint's own error shape: {error, error_description}."""
-    try:
-        body = response.json()
-    except ConnectorError:
-        return response.body[:200].decode("utf-8", "replace")
-    if isinstance(body, dict):
-        return f"{body.get('error')}: {body.get('error_description')}"[:300]
-    return ""

@@ -77,6 +77,15 @@ def test_an_expired_query_locator_restarts_at_the_last_change_seen(make_salesfor
     assert len(ids) < 4500 - 2000 + 10  # restarted at the page's last time, not at the start
 
 
+def test_a_cursor_saved_by_another_api_version_restarts_its_query(salesforce):
+    stale = Cursor(since_ms=0, after="/services/data/v52.0/query/01gOLD-2000", max_seen_ms=0)
+
+    ids, _, _ = all_changes(connector(salesforce), cursor=stale)
+
+    assert sorted(ids) == salesforce.ids("Contact")
+    assert not any("01gOLD" in p for p in salesforce.paths())
+
+
 def test_the_next_run_sees_new_edits_and_only_the_commit_lag_overlap(salesforce):
     _, cursor, _ = all_changes(connector(salesforce))
     edited = salesforce.ids("Contact")[:2]
