@@ -42,7 +42,7 @@ CREDENTIAL_KEYS = {
     "instance_url",  # Salesforce: set by the OAuth token answer
 }
 # Credentials that are URLs we will call: checked by the SSRF guard.
-URL_CREDENTIALS = tuple(sorted(k for k in CREDENTIAL_KEYS if k.endswith(("_url", "_domain"))))
+URL_CREDENTIALS = ("api_domain", *sorted(k for k in CREDENTIAL_KEYS if k.endswith("_url")))
 # What each provider can sync (settings.objects), in its own words.
 SYNCABLE_OBJECTS = {
     "hubspot": ("contacts", "companies"),
@@ -115,13 +115,14 @@ class ConnectionSerializer(StrictModelSerializer):
     def validate_settings(self, value: Any) -> dict[str, Any]:
         if not isinstance(value, dict):
             raise serializers.ValidationError("Settings are a JSON object.")
-        objects = value.get("objects", ["contacts"])
-        if not isinstance(objects, list) or not objects:
-            raise serializers.ValidationError("objects: a list of object types to sync.")
-        for key in ("custom_fields", "organization_phone_fields"):  # the latter: Pipedrive's
-            names = value.get(key, [])
-            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-                raise serializers.ValidationError(f"{key}: a list of CRM field names.")
+        if self._provider() != Connection.Provider.GENERIC_REST:  # it checks its own (validate)
+            objects = value.get("objects", ["contacts"])
+            if not isinstance(objects, list) or not objects:
+                raise serializers.ValidationError("objects: a list of object types to sync.")
+            for key in ("custom_fields", "organization_phone_fields"):  # the latter: Pipedrive's
+                names = value.get(key, [])
+                if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                    raise serializers.ValidationError(f"{key}: a list of CRM field names.")
         minutes = value.get("incremental_minutes", 5)
         if not isinstance(minutes, int) or not 1 <= minutes <= 1440:
             raise serializers.ValidationError("incremental_minutes: 1 to 1440.")
@@ -134,9 +135,8 @@ class ConnectionSerializer(StrictModelSerializer):
         provider = self._provider()
         objects = (attrs.get("settings") or {}).get("objects", [])
         if provider in SYNCABLE_OBJECTS and not set(objects) <= set(SYNCABLE_OBJECTS[provider]):
-            raise serializers.ValidationError(
-                {"settings": f"objects: {provider} syncs {', '.join(SYNCABLE_OBJECTS[provider])}."}
-            )
+            known = ", ".join(sorted(SYNCABLE_OBJECTS[provider]))
+            raise serializers.ValidationError({"settings": f"objects: {provider} syncs {known}."})
         if self.instance is None:
             given = {k for k, v in (attrs.get("credentials") or {}).items() if v}
             options = REQUIRED_CREDENTIALS.get(provider, ())

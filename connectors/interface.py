@@ -48,6 +48,7 @@ class SourceRecord:
     phones: tuple[SourcePhone, ...] = ()
     custom_fields: Mapping[str, Any] = field(default_factory=dict)
     owner_email: str = ""  # the CRM record owner's email, when the CRM gives one
+    owner_id: str = ""  # the CRM user who owns the record (a CrmUser.external_id), if known
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ class Connection(TenantOwnedModel):
         GENERIC_REST = "generic_rest", "Generic REST API"
         PIPEDRIVE = "pipedrive", "Pipedrive"
         ZOHO = "zoho", "Zoho CRM"
+        SALESFORCE = "salesforce", "Salesforce"
 
     class Status(models.TextChoices):
         ACTIVE = "active"

@@ -14,6 +14,7 @@ PROVIDERS: dict[str, str] = {
     "generic_rest": "connectors.generic_rest.connector.GenericRestConnector",
     "pipedrive": "connectors.pipedrive.connector.PipedriveConnector",
     "zoho": "connectors.zoho.connector.ZohoConnector",
+    "salesforce": "connectors.salesforce.connector.SalesforceConnector",
 }
 
 

@@ -1,31 +1,56 @@
+import time
+from functools import partial
+
 import pytest
 
 from connectors.models import Connection
 from connectors.services import connection_create
 from tenants.scoping import tenant_scope
 from tests.fakes.hubspot import FakeHubSpot
+from tests.fakes.pipedrive import FakePipedrive
+from tests.fakes.salesforce import FakeSalesforce
 
 
 @pytest.fixture
-def make_hubspot(settings):
-    """Start fake HubSpot servers on 127.0.0.1 (stopped after the test)."""
+def start_fake(settings):
+    """start_fake(FakeClass, **options): a fake CRM on 127.0.0.1, stopped after the test."""
     settings.ALLOW_PRIVATE_URLS = True
     started = []
 
-    def make(**options) -> FakeHubSpot:
-        fake = FakeHubSpot(**options)
+    def start(fake_class, **options):
+        fake = fake_class(**options)
         fake.start()
         started.append(fake)
         return fake
 
-    yield make
+    yield start
     for fake in started:
         fake.stop()
 
 
 @pytest.fixture
+def make_hubspot(start_fake):
+    return partial(start_fake, FakeHubSpot)
+
+
+@pytest.fixture
+def make_pipedrive(start_fake):
+    return partial(start_fake, FakePipedrive)
+
+
+@pytest.fixture
+def make_salesforce(start_fake):
+    return partial(start_fake, FakeSalesforce)
+
+
+@pytest.fixture
 def hubspot(make_hubspot) -> FakeHubSpot:
     return make_hubspot(contacts=250, companies=20)
+
+
+@pytest.fixture
+def salesforce(make_salesforce) -> FakeSalesforce:
+    return make_salesforce(contacts=300, accounts=20, leads=30)
 
 
 @pytest.fixture
@@ -47,20 +72,13 @@ def make_connection(db):
     return make
 
 
-@pytest.fixture
-def make_pipedrive(settings):
-    """Start fake Pipedrive servers on 127.0.0.1 (stopped after the test)."""
-    from tests.fakes.pipedrive import FakePipedrive
-
-    settings.ALLOW_PRIVATE_URLS = True
-    started = []
-
-    def make(**options) -> FakePipedrive:
-        fake = FakePipedrive(**options)
-        fake.start()
-        started.append(fake)
-        return fake
-
-    yield make
-    for fake in started:
-        fake.stop()
+def salesforce_credentials(fake: FakeSalesforce, **overrides) -> dict:
+    """A connected Salesforce org's credentials: a fresh session, a refresh token, the client."""
+    return {
+        **fake.issue_tokens(),
+        "expires_at": time.time() + 7000,
+        "client_id": "fake-client-id",
+        "client_secret": "fake-client-secret",
+        "login_url": fake.url,
+        **overrides,
+    }

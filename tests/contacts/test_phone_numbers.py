@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from contacts.phone_numbers import PhoneNumber, normalize, region_of, to_e164
+from contacts.phone_numbers import PhoneNumber, national_forms, normalize, region_of, to_e164
 
 
 @pytest.mark.parametrize(
@@ -107,3 +107,9 @@ def test_it_never_raises_whatever_the_input(raw, region):
 )
 def test_it_tells_the_region_a_number_belongs_to(e164, region):
     assert region_of(e164) == region
+
+
+def test_the_national_number_drops_the_country_code_and_reads_nothing_from_junk():
+    assert national_forms("+442079460018") == ("2079460018", "02079460018")
+    assert national_forms("+14155550132") == ("4155550132",)
+    assert national_forms("n/a") == ()
