@@ -11,8 +11,9 @@ from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import exceptions, generics, serializers, status
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import JSONParser
-from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -242,16 +243,16 @@ class SigningSecretView(APIView):
         )
 
 
-class EventStreamRenderer(BaseRenderer):
-    """Lets EventSource's `Accept: text/event-stream` through; errors still go out as JSON."""
+class AnswerJson(BaseContentNegotiation):
+    """Errors go out as JSON whatever the client accepts (EventSource accepts only the stream)."""
 
-    media_type = "text/event-stream"
-    format = "sse"
+    def select_renderer(
+        self, request: Request, renderers: list, format_suffix: str | None = None
+    ) -> tuple:
+        return JSONRenderer(), JSONRenderer.media_type
 
-    def render(
-        self, data: object, accepted_media_type: str | None = None, **kwargs: object
-    ) -> bytes:
-        return JSONRenderer().render(data)
+    def select_parser(self, request: Request, parsers: list) -> None:
+        return None
 
 
 class LiveFeed(APIView):
@@ -262,7 +263,7 @@ class LiveFeed(APIView):
     """
 
     api_scope = "calls"
-    renderer_classes = [JSONRenderer, EventStreamRenderer]
+    content_negotiation_class = AnswerJson
 
     @extend_schema(responses={(200, "text/event-stream"): OpenApiTypes.STR})
     def get(self, request: Request) -> StreamingHttpResponse:
