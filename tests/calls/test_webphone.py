@@ -1,9 +1,11 @@
 """The browser softphone (seed 002): the launch URL, the agent's call page and its controls."""
 
+from io import StringIO
 from urllib.parse import urlencode
 
 import pytest
 from django.core import signing
+from django.core.management import call_command
 from django.utils import timezone
 
 from calls.models import Call, CallEvent, CallState
@@ -339,3 +341,16 @@ def test_an_unknown_action_is_a_404_and_actions_need_a_post(client, launched):
 
     assert act(client, location, "explode").status_code == 404
     assert client.get(f"{location}/hangup").status_code == 405
+
+
+def test_the_demo_prints_a_launch_url_that_places_a_call_to_a_known_customer(client, settings):
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    call_command("seed_demo", stdout=StringIO())  # idempotent: still one demo customer
+    url = next(line.split()[-1] for line in out.getvalue().splitlines() if "/webphone/" in line)
+
+    response = client.get(url.removeprefix(settings.PUBLIC_BASE_URL))
+
+    assert response.status_code == 303, response.content.decode()
+    page = client.get(response["Location"]).content.decode()
+    assert "Ada Lovelace" in page and "Analytical Engines Ltd" in page

@@ -1,3 +1,6 @@
+from urllib.parse import urlencode
+
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -18,6 +21,16 @@ DEMO_AGENTS = [
     ("agent.019", "Sam Carter", "sam@demo.example", "+14155550119", "1095"),
 ]
 DEMO_NUMBERS = [("+12125550100", "Main line"), ("+12125550101", "Sales campaign")]
+# The customer the printed click-to-call launch URL dials; in the phonebook for the caller card.
+DEMO_CUSTOMER = {
+    "external_id": "demo-ada",
+    "first_name": "Ada",
+    "last_name": "Lovelace",
+    "company": "Analytical Engines Ltd",
+    "crm_url": "https://crm.example.com/contacts/demo-ada",
+    "custom_fields": {"tier": "gold", "language": "en"},
+}
+DEMO_CUSTOMER_NUMBER = "+12125550199"
 
 
 class Command(BaseCommand):
@@ -58,6 +71,30 @@ class Command(BaseCommand):
                     services.api_key_create(
                         tenant=tenant, kind=kind, name=f"demo {kind}", plaintext=plaintext
                     )
+            _demo_customer(tenant)
         self.stdout.write(f"Demo tenant '{tenant.slug}': admin login {username} / {password}")
         self.stdout.write(f"  server key:  {DEMO_KEYS[ApiKey.Kind.SERVER]}")
         self.stdout.write(f"  browser key: {DEMO_KEYS[ApiKey.Kind.BROWSER]}")
+        launch = urlencode(
+            {
+                "crm_username": DEMO_AGENTS[0][0],
+                "api_key": DEMO_KEYS[ApiKey.Kind.BROWSER],
+                "to_number": DEMO_CUSTOMER_NUMBER,
+                "from_number": DEMO_NUMBERS[0][0],
+            }
+        )
+        url = f"{settings.PUBLIC_BASE_URL}/webphone/launch?{launch}"
+        self.stdout.write(f"  click-to-call (open in a browser): {url}")
+
+
+def _demo_customer(tenant: Tenant) -> None:
+    # The demo spans the apps: the phonebook lives in contacts, which builds on tenants.
+    from contacts.services import PhoneInput, contact_upsert
+
+    owner = Agent.objects.get(crm_username=DEMO_AGENTS[0][0])
+    contact_upsert(
+        tenant=tenant,
+        owner=owner,
+        phones=[PhoneInput(DEMO_CUSTOMER_NUMBER, "mobile")],
+        **DEMO_CUSTOMER,
+    )
