@@ -161,7 +161,8 @@ def _source(
     tenant: Tenant, call: Call | None, after_id: int | None
 ) -> Iterator[_RedisSource | _PollingSource]:
     kind = _RedisSource if settings.REDIS_URL else _PollingSource
-    source = kind(tenant, call, after_id)
+    with tenant_scope(tenant):
+        source = kind(tenant, call, after_id)
     try:
         yield source
     finally:
@@ -182,17 +183,20 @@ def stream(
     """
     deadline = time.monotonic() + settings.LIVE_STREAM_SECONDS
     heartbeat = settings.LIVE_HEARTBEAT_SECONDS
-    # Runs after the request's middleware returned: scope the stream itself.
-    with tenant_scope(tenant), _source(tenant, call, last_event_id) as source:
+    # This runs after the request's middleware returned, so it scopes its own queries; never
+    # across a yield, or the scope would stay set in whatever runs between two events.
+    with _source(tenant, call, last_event_id) as source:
         yield f"retry: {RETRY_MS}\n\n"
-        current = snapshot(tenant=tenant, call=call)
+        with tenant_scope(tenant):
+            current = snapshot(tenant=tenant, call=call)
         yield _frame("snapshot", current)
         if call is not None and current["state"] == CallState.ENDED:
             return
         sent: set[int] = set()
         last_write = time.monotonic()
         while (now := time.monotonic()) < deadline:
-            messages = source.next(timeout=min(deadline - now, last_write + heartbeat - now))
+            with tenant_scope(tenant):
+                messages = source.next(timeout=min(deadline - now, last_write + heartbeat - now))
             for message in messages:
                 if message["id"] in sent:
                     continue

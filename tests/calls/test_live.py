@@ -19,7 +19,7 @@ from calls.models import Call, CallEvent, CallState, CallStatus
 from calls.services import call_event_record, call_hang_up, call_place
 from calls.webphone.access import page_token
 from tenants.models import Agent, ApiKey, CallerIdNumber
-from tenants.scoping import tenant_scope
+from tenants.scoping import current_tenant_id, tenant_scope
 
 pytestmark = pytest.mark.django_db
 
@@ -290,3 +290,10 @@ def test_events_reach_a_real_http_client_as_the_worker_records_them(
     latency = arrived[received.index(next(f for f in received if f.data == calls[-1]))] - hanging_up
     print(f"hang-up to reader: {latency * 1000:.0f} ms")
     assert latency < 1  # pushed as it happened, not when the stream ended
+
+
+def test_a_half_read_stream_leaves_no_tenant_scope_behind(transport, client, page):
+    stream = frames(client.get(f"{page}/events").streaming_content)
+    next(stream), next(stream)
+
+    assert current_tenant_id() is None
