@@ -52,3 +52,27 @@ ensure_redis() {
     return 1
   fi
 }
+
+# The browser tests drive Debian's Chromium with Playwright (Playwright's own browser download is
+# not used). Installed with apt-get when missing and running as root (CI); otherwise say so, and
+# those tests skip with the reason. Exports CHROMIUM_PATH when there is one.
+ensure_chromium() {
+  local found
+  found="$(command -v chromium || command -v chromium-browser || true)"
+  if [ -z "$found" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "Installing Chromium for the browser tests (apt-get install chromium)..."
+    if apt-get install -y -qq chromium >/dev/null 2>&1 \
+      || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }; then
+      found="$(command -v chromium || true)"
+    else
+      echo "Could not install Chromium with apt-get." >&2
+      return 1
+    fi
+  fi
+  if [ -n "$found" ]; then
+    export CHROMIUM_PATH="$found"
+  else
+    echo "Chromium is not installed and this is not root: the browser tests will be skipped" \
+      "(install it: apt-get install chromium, or set CHROMIUM_PATH)." >&2
+  fi
+}

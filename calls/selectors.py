@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from calls.models import Call, Delivery
+from calls.models import Call, CallEvent, CallState, Delivery
 from tenants.models import Tenant
+
+# A call still not ended this long after it started was lost by its switch: not "active".
+ACTIVE_CALL_HORIZON = timedelta(hours=12)
 
 
 def call_list(
@@ -40,3 +44,43 @@ def live_signing_secrets(tenant: Tenant) -> list[str]:
     if tenant.previous_signing_secret and expires and expires > timezone.now():
         secrets.append(tenant.previous_signing_secret)
     return secrets
+
+
+def active_calls() -> QuerySet[Call]:
+    """Calls in progress (started within the horizon, not ended), newest first."""
+    since = timezone.now() - ACTIVE_CALL_HORIZON
+    return (
+        Call.objects.filter(start_time__gte=since)
+        .exclude(state=CallState.ENDED)
+        .order_by("-start_time")
+    )
+
+
+def live_counts(*, tenant: Tenant) -> dict[str, int]:
+    """The live dashboard's counters: calls in progress, calls ended today (tenant's day)."""
+    midnight = timezone.localtime(timezone=ZoneInfo(tenant.timezone)).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
+    ended_today = Call.objects.filter(
+        start_time__gte=midnight - ACTIVE_CALL_HORIZON,  # keeps to the (tenant, start) index
+        state=CallState.ENDED,
+        end_time__gte=midnight,
+    )
+    return {"active": active_calls().count(), "completed": ended_today.count()}
+
+
+def call_events_after(
+    *, after_id: int, call: Call | None = None, since: datetime | None = None, limit: int = 200
+) -> list[CallEvent]:
+    """Events recorded after event `after_id` (of one call, if given), oldest first."""
+    events = CallEvent.objects.filter(pk__gt=after_id).select_related("call")
+    if call is not None:
+        events = events.filter(call=call)
+    if since is not None:
+        events = events.filter(recorded_at__gte=since)
+    return list(events.order_by("pk")[:limit])
+
+
+def latest_event_id(*, call: Call | None = None) -> int:
+    events = CallEvent.objects.all() if call is None else CallEvent.objects.filter(call=call)
+    return events.order_by("-pk").values_list("pk", flat=True).first() or 0

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from calls import deliveries, signals, signing
+from calls import deliveries, live, signals, signing
 from calls.gateways import gateway_for
 from calls.lifecycle import Event, merge_events
 from calls.models import Call, CallEvent, CallParty, CallState, CallStatus
@@ -59,9 +59,10 @@ def call_place(
                 start_time=now,
                 **fields,
             )
-            CallEvent.objects.create(
+            event = CallEvent.objects.create(
                 tenant=tenant, call=call, kind=CallState.INITIATED, occurred_at=now
             )
+            live.call_event_publish(call=call, event=event)
             gateway_for(tenant).originate(call)
     except IntegrityError:
         if not uuid:
@@ -86,7 +87,7 @@ def call_event_record(*, call: Call, kind: str, occurred_at: datetime, status: s
     """Add one event and re-merge the call; when it first ends, write its callback (outbox)."""
     with transaction.atomic():
         call = Call.objects.select_for_update().select_related("tenant").get(pk=call.pk)
-        _, created = CallEvent.objects.get_or_create(
+        event, created = CallEvent.objects.get_or_create(
             tenant_id=call.tenant_id,
             call=call,
             kind=kind,
@@ -100,6 +101,7 @@ def call_event_record(*, call: Call, kind: str, occurred_at: datetime, status: s
         call.answer_time, call.end_time = merged.answer_time, merged.end_time
         call.duration = merged.duration
         call.save()
+        live.call_event_publish(call=call, event=event)
         if call.state == CallState.ENDED and not was_ended:
             deliveries.delivery_create(call=call)
             signals.call_ended.send(sender=Call, call=call)

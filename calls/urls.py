@@ -12,6 +12,7 @@ urlpatterns = [
     path("calls/<uuid:call_id>/notes", views.CallNotes.as_view(), name="call-notes"),
     path("calls/<uuid:call_id>/transfer", views.CallTransfer.as_view(), name="call-transfer"),
     path("calls/<uuid:call_id>/add-party", views.CallAddParty.as_view(), name="call-add-party"),
+    path("live", views.LiveFeed.as_view(), name="live-feed"),
     path("deliveries", views.DeliveryList.as_view(), name="delivery-list"),
     path("deliveries/<uuid:pk>", views.DeliveryDetail.as_view(), name="delivery-detail"),
     path("deliveries/<uuid:pk>/resend", views.DeliveryResend.as_view(), name="delivery-resend"),

@@ -16,6 +16,7 @@ urlpatterns = [
     path("api/v1/", include("calls.urls")),
     path("api/v1/", include("connectors.urls")),
     path("api/v1/", include("automations.urls")),
+    path("webphone/", include("calls.webphone.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]

@@ -5,16 +5,20 @@ from __future__ import annotations
 import uuid
 
 from django.db.models import QuerySet
+from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import exceptions, generics, serializers, status
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import JSONParser
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from calls import deliveries, selectors, services
+from calls import deliveries, live, selectors, services
 from calls.api.serializers import (
     CallCreateSerializer,
     CallRecordSerializer,
@@ -237,3 +241,31 @@ class SigningSecretView(APIView):
             },
             status=status.HTTP_201_CREATED,
         )
+
+
+class AnswerJson(BaseContentNegotiation):
+    """Errors go out as JSON whatever the client accepts (EventSource accepts only the stream)."""
+
+    def select_renderer(
+        self, request: Request, renderers: list, format_suffix: str | None = None
+    ) -> tuple:
+        return JSONRenderer(), JSONRenderer.media_type
+
+    def select_parser(self, request: Request, parsers: list) -> None:
+        return None
+
+
+class LiveFeed(APIView):
+    """Stream the tenant's call events as server-sent events, with active and completed counts.
+
+    Starts with a `snapshot` event (counts and calls in progress), then one `call` event per
+    state change; ends after a while, and EventSource reconnects (send `Last-Event-ID` to resume).
+    """
+
+    api_scope = "calls"
+    content_negotiation_class = AnswerJson
+
+    @extend_schema(responses={(200, "text/event-stream"): OpenApiTypes.STR})
+    def get(self, request: Request) -> StreamingHttpResponse:
+        after = live.last_event_id(request.headers.get("Last-Event-ID"))
+        return live.sse_response(live.stream(tenant=request.user.tenant, last_event_id=after))

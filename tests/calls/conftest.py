@@ -1,9 +1,18 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pytest
+from django.db import connection
 
 from calls.models import Call
 from tenants.models import Agent, CallerIdNumber, Tenant
 from tests.calls.receiver import CallbackReceiver
 
+ROOT = Path(__file__).resolve().parents[2]
 FROM_NUMBER = "+442079460000"
 AGENT_NUMBER = "+447400000017"
 
@@ -55,3 +64,56 @@ def place_call(api, call_body):
         return Call.objects.get(call_id=response.json()["call_id"])
 
     return place
+
+
+@pytest.fixture
+def database_url(transactional_db) -> str:
+    db = connection.settings_dict
+    if connection.vendor != "postgresql":
+        pytest.skip("needs the PostgreSQL test database (run bin/test)")
+    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+@pytest.fixture
+def processes(database_url, tmp_path):
+    """Start Celery processes as the Procfile does, on the test database; stop them after."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "ALLOW_PRIVATE_URLS": "true",
+        "DELIVERY_SWEEP_SECONDS": "1",
+        "DELIVERY_STALE_SECONDS": "1",
+    }
+    started: list[subprocess.Popen] = []
+
+    def start(*args: str, name: str = "worker") -> subprocess.Popen:
+        log = tmp_path / f"{name}-{len(started)}.log"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", *args],
+            cwd=ROOT,
+            env=env,
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        process.log = log
+        started.append(process)
+        return process
+
+    def worker(*extra: str) -> subprocess.Popen:
+        process = start(
+            "worker", "-Q", "realtime", "-c", "2", "-l", "INFO", "--without-gossip",
+            "--without-mingle", *extra,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while "ready." not in process.log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return process
+
+    start.worker = worker
+    yield start
+    for process in started:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+    for process in started:
+        process.wait(timeout=30)

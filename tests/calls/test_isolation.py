@@ -1,5 +1,7 @@
 """Another tenant's key gets 404 (details, actions) or nothing (lists) on every calls endpoint."""
 
+import json
+
 import pytest
 
 from calls.models import Call, Delivery
@@ -21,6 +23,7 @@ ISOLATED_ROUTES = {
     "deliveries/<uuid:pk>",
     "deliveries/<uuid:pk>/resend",
     "tenant/signing-secret",
+    "live",
 }
 
 
@@ -114,3 +117,19 @@ def test_rotating_a_signing_secret_touches_only_the_callers_tenant(other_api, te
     tenant.refresh_from_db()
     assert response.status_code == 201
     assert tenant.signing_secret == ""
+
+
+def test_the_live_feed_shows_only_the_callers_tenant(api, other_api, acme_call, settings):
+    settings.LIVE_STREAM_SECONDS = 0.2
+
+    def read(client) -> list[dict]:
+        response = client.get("/api/v1/live", HTTP_LAST_EVENT_ID="0")  # replay everything
+        body = b"".join(response.streaming_content).decode()
+        return [json.loads(line[6:]) for line in body.splitlines() if line.startswith("data: ")]
+
+    ours, theirs = read(api), read(other_api)
+
+    assert (theirs[0]["active"], theirs[0]["calls"]) == (0, [])
+    assert theirs[1:] == []
+    assert ours[0]["active"] == 1
+    assert [e["call_id"] for e in ours[1:]] == [str(acme_call.call_id)]

@@ -1,9 +1,14 @@
+# The demo spans every app, so this command imports downstream of tenants (demo only).
+from urllib.parse import urlencode
+
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
 from connectors.models import Connection
 from connectors.services import connection_create, sync_enqueue
+from contacts.services import PhoneInput, contact_upsert
 from tenants import services
 from tenants.models import Agent, ApiKey, CallerIdNumber, Membership, Tenant
 from tenants.scoping import tenant_scope
@@ -21,6 +26,15 @@ DEMO_AGENTS = [
 ]
 DEMO_CONNECTION = "Demo HubSpot (fake)"
 DEMO_NUMBERS = [("+12125550100", "Main line"), ("+12125550101", "Sales campaign")]
+DEMO_CUSTOMER = {
+    "external_id": "demo-ada",
+    "first_name": "Ada",
+    "last_name": "Lovelace",
+    "company": "Analytical Engines Ltd",
+    "crm_url": "https://crm.example.com/contacts/demo-ada",
+    "custom_fields": {"tier": "gold", "language": "en"},
+}
+DEMO_CUSTOMER_NUMBER = "+12125550199"
 
 
 class Command(BaseCommand):
@@ -68,11 +82,22 @@ class Command(BaseCommand):
                     services.api_key_create(
                         tenant=tenant, kind=kind, name=f"demo {kind}", plaintext=plaintext
                     )
+            _demo_customer(tenant)
             if options["fake_hubspot"]:
                 self._connect_fake_hubspot(tenant, str(options["fake_hubspot"]))
         self.stdout.write(f"Demo tenant '{tenant.slug}': admin login {username} / {password}")
         self.stdout.write(f"  server key:  {DEMO_KEYS[ApiKey.Kind.SERVER]}")
         self.stdout.write(f"  browser key: {DEMO_KEYS[ApiKey.Kind.BROWSER]}")
+        launch = urlencode(
+            {
+                "crm_username": DEMO_AGENTS[0][0],
+                "api_key": DEMO_KEYS[ApiKey.Kind.BROWSER],
+                "to_number": DEMO_CUSTOMER_NUMBER,
+                "from_number": DEMO_NUMBERS[0][0],
+            }
+        )
+        url = f"{settings.PUBLIC_BASE_URL}/webphone/launch?{launch}"
+        self.stdout.write(f"  click-to-call (open in a browser): {url}")
 
     def _connect_fake_hubspot(self, tenant: Tenant, url: str) -> None:
         """Connect (once) to the demo's fake HubSpot and sync it now."""
@@ -90,3 +115,14 @@ class Command(BaseCommand):
             )
         sync_enqueue(connection=connection, kind="incremental")
         self.stdout.write(f"  connection:  {DEMO_CONNECTION} at {url}, syncing now")
+
+
+def _demo_customer(tenant: Tenant) -> None:
+    """The customer the printed launch URL dials, in the phonebook for the caller card."""
+    owner = Agent.objects.get(crm_username=DEMO_AGENTS[0][0])
+    contact_upsert(
+        tenant=tenant,
+        owner=owner,
+        phones=[PhoneInput(DEMO_CUSTOMER_NUMBER, "mobile")],
+        **DEMO_CUSTOMER,
+    )

@@ -1,0 +1,193 @@
+"""The browser softphone (seed 002): the launch URL and the agent's call page with its actions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    JsonResponse,
+    StreamingHttpResponse,
+)
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+from rest_framework import serializers
+
+from calls import live, services
+from calls.api.serializers import (
+    CallRecordSerializer,
+    DispositionInput,
+    NotesInput,
+    PartyInput,
+    TransferInput,
+)
+from calls.gateways import GatewayNotSupported
+from calls.models import Call, CallParty, CallState, CallStatus
+from calls.webphone import access
+from contacts.selectors import caller_card
+from tenants.errors import error_body
+from tenants.scoping import tenant_scope
+
+# What the page says for each state and final status; the page's script uses the same words.
+STATE_LABELS = {
+    CallState.INITIATED: "Starting…",
+    CallState.AGENT_RINGING: "Connecting your softphone…",
+    CallState.CUSTOMER_RINGING: "Ringing the customer…",
+    CallState.ANSWERED: "Connected",
+}
+STATUS_LABELS = {
+    CallStatus.ANSWER: "Call ended",
+    CallStatus.NO_ANSWER: "No answer",
+    CallStatus.BUSY: "Busy",
+    CallStatus.FAILED: "Call failed",
+    CallStatus.CANCELED: "Canceled",
+}
+# The page's own assets only; the token in its URL must not leak through a Referer header.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+ActionInput = type[serializers.Serializer] | None
+ACTIONS: dict[str, tuple[ActionInput, Callable[..., Call]]] = {
+    "hangup": (None, lambda call: services.call_hang_up(call=call)),
+    "transfer": (
+        TransferInput,
+        lambda call, to_number: services.call_party_add(
+            call=call, kind=CallParty.Kind.TRANSFER, number=to_number
+        ),
+    ),
+    "add-party": (
+        PartyInput,
+        lambda call, number: services.call_party_add(
+            call=call, kind=CallParty.Kind.THIRD_PARTY, number=number
+        ),
+    ),
+    "disposition": (DispositionInput, services.call_disposition_set),
+    "notes": (NotesInput, services.call_notes_add),
+}
+
+
+def _page(request: HttpRequest, template: str, context: dict, status: int = 200) -> HttpResponse:
+    response = render(request, template, context, status=status)
+    for header, value in PAGE_HEADERS.items():
+        response[header] = value
+    return response
+
+
+@require_GET
+def launch(request: HttpRequest) -> HttpResponse:
+    """Place a browser call from the launch URL and send the agent to its call page."""
+    try:
+        launch = access.launch_read(request.GET)
+    except access.LaunchRefused as refused:
+        return _refused(request, refused.status, refused.code, refused.message, refused.field)
+    with tenant_scope(launch.tenant):
+        call, _ = services.call_place(
+            tenant=launch.tenant,
+            call_type=Call.CallType.BROWSER,
+            from_number=launch.from_number,
+            customer_number=launch.customer_number,
+            agent=launch.agent,
+        )
+    # 303: reloading the call page must never place the call again.
+    response = HttpResponseRedirect(reverse("webphone-call", args=[access.page_token(call)]))
+    response.status_code = 303
+    return response
+
+
+def with_call(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Resolve the page token to its call, inside the call's tenant scope; else 404."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, token: str, **kwargs: str) -> HttpResponse:
+        claims = access.page_token_read(token)
+        if claims is None:
+            raise Http404("No call page here.")
+        tenant_id, call_id = claims
+        with tenant_scope(tenant_id):
+            call = Call.objects.select_related("tenant", "agent").filter(call_id=call_id).first()
+            if call is None or not call.tenant.is_active:
+                raise Http404("No call page here.")
+            return view(request, call, token=token, **kwargs)
+
+    return wrapped
+
+
+@require_GET
+@with_call
+def call_page(request: HttpRequest, call: Call, token: str) -> HttpResponse:
+    """The agent's call page: live status, caller card and call controls."""
+    card = caller_card(tenant=call.tenant, number=call.customer_number)
+    crm_url = card.contact.crm_url if card.contact else ""
+    context = {
+        "call": call,
+        "card": card,
+        # Only web links: a synced record's URL is the CRM's data, not ours to trust.
+        "crm_link": crm_url if crm_url.startswith(("https://", "http://")) else "",
+        "label": STATUS_LABELS.get(call.status) or STATE_LABELS[call.state],
+        "labels": {"states": STATE_LABELS, "statuses": STATUS_LABELS},
+        "token": token,
+    }
+    return _page(request, "webphone/call.html", context)
+
+
+@require_GET
+@with_call
+def call_events(request: HttpRequest, call: Call, token: str) -> StreamingHttpResponse:
+    """The call's server-sent events (its state changes) for the page's EventSource."""
+    after = live.last_event_id(request.headers.get("Last-Event-ID"))
+    return live.sse_response(live.stream(tenant=call.tenant, call=call, last_event_id=after))
+
+
+# The unguessable token in the path is the credential: a cross-site page cannot know it, so
+# there is nothing for a CSRF token to add (and a CRM may show the page in a frame, where the
+# CSRF cookie would not be sent).
+@csrf_exempt
+@require_POST
+@with_call
+def call_action(request: HttpRequest, call: Call, token: str, action: str) -> HttpResponse:
+    """Run one call control (hang up, transfer, add a party, disposition, notes)."""
+    if action not in ACTIONS:
+        raise Http404("No such call action.")
+    input_class, act = ACTIONS[action]
+    values = {}
+    if input_class is not None:
+        incoming = input_class(data=request.POST, context={"tenant": call.tenant})
+        if not incoming.is_valid():
+            field, messages = next(iter(incoming.errors.items()))
+            return _refused(request, 400, "invalid", f"{field}: {messages[0]}", field)
+        values = incoming.validated_data
+    try:
+        call = act(call=call, **values)
+    except services.CallConflict as error:
+        return _refused(request, 409, error.code, str(error))
+    except GatewayNotSupported as error:
+        return _refused(request, 501, "not_supported", str(error))
+    if _wants_json(request):
+        return JsonResponse(CallRecordSerializer(call).data)
+    response = HttpResponseRedirect(reverse("webphone-call", args=[token]))
+    response.status_code = 303
+    return response
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def _refused(
+    request: HttpRequest, status: int, code: str, message: str, field: str | None = None
+) -> HttpResponse:
+    """Say what went wrong: the API's error shape to the page's script, else a page."""
+    body = error_body(code, message, field)
+    if _wants_json(request):
+        return JsonResponse(body, status=status)
+    return _page(request, "webphone/refused.html", {**body, "status": status}, status)

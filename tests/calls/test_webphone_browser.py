@@ -1,0 +1,93 @@
+"""A real browser on the softphone: Debian's Chromium driven by Playwright against a live server.
+
+The agent opens the launch URL as a CRM's Dial button would; a real Celery worker plays the call
+on the simulator; the page follows it live (server-sent events) and the agent hangs up.
+"""
+
+import os
+import shutil
+from urllib.parse import urlencode
+
+import pytest
+
+from calls.models import Call
+from tenants.models import ApiKey
+from tenants.scoping import tenant_scope
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def chromium(monkeypatch):
+    path = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium")
+    if not path:
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is missing on CI: bin/test installs it (ensure_chromium).")
+        pytest.skip("Chromium is not installed: apt-get install chromium (or set CHROMIUM_PATH)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    # Playwright's sync API keeps an event loop in this thread; the test's ORM calls are sync.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=path)
+        yield browser
+        browser.close()
+
+
+def test_an_agent_launches_a_call_watches_it_connect_live_and_hangs_up(
+    chromium, live_server, processes, tenant, caller_id, agent, make_key, make_contact
+):
+    from playwright.sync_api import expect
+
+    tenant.simulator_ring_seconds = 2.0
+    tenant.simulator_talk_seconds = 60.0  # the agent ends this call
+    tenant.save()
+    make_contact(
+        tenant,
+        "07400 123456",
+        first_name="Ada",
+        last_name="Lovelace",
+        company="Analytical Engines Ltd",
+        crm_url="https://crm.example.com/contacts/42",
+        owner=agent,
+        custom_fields={"tier": "gold"},
+    )
+    key = make_key(tenant, ApiKey.Kind.BROWSER)
+    params = {
+        "crm_username": "agent.017",
+        "api_key": key,
+        "to_number": "07400 123456",
+        "from_number": "020 7946 0000",
+    }
+    processes.worker("--purge")
+    page = chromium.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+
+    page.goto(f"{live_server.url}/webphone/launch?{urlencode(params)}")
+    page.evaluate("window.neverReloaded = true")
+    status = page.get_by_role("status")
+
+    assert "/webphone/calls/" in page.url and key not in page.url
+    expect(status).to_have_attribute("data-state", "answered", timeout=20_000)
+    expect(status).to_have_text("Connected")
+    expect(page.get_by_role("button", name="Transfer")).to_be_enabled()
+    assert page.evaluate("window.neverReloaded") is True
+    card = page.get_by_role("complementary")
+    for text in ("Ada Lovelace", "Analytical Engines Ltd", "agent.017", "tier", "gold"):
+        expect(card).to_contain_text(text)
+    link = page.get_by_role("link", name="Open in CRM")
+    assert link.get_attribute("href") == "https://crm.example.com/contacts/42"
+
+    page.get_by_role("button", name="Hang up").click()
+
+    expect(status).to_have_attribute("data-state", "ended", timeout=10_000)
+    expect(status).to_have_text("Call ended")
+    expect(page.get_by_role("button", name="Hang up")).to_be_disabled()
+    assert page.evaluate("window.neverReloaded") is True
+    assert problems == []
+    with tenant_scope(tenant):
+        call = Call.objects.get()
+        kinds = list(call.events.order_by("occurred_at").values_list("kind", flat=True))
+    assert (call.call_type, call.state, call.status) == ("browser", "ended", "ANSWER")
+    assert kinds == ["initiated", "agent_ringing", "customer_ringing", "answered", "ended"]
