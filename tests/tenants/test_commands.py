@@ -108,6 +108,6 @@ def test_seed_demo_connects_the_demo_tenant_to_the_fake_hubspot_once(settings):
             run_row = connection_sync(connection_id=connection.pk, kind="incremental")
 
             assert run_row.error == "" and run_row.created == 35
-            assert Contact.objects.count() == 35
+            assert Contact.objects.filter(source_connection=connection).count() == 35
     finally:
         fake.stop()
