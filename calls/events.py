@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from calls import recordings
 from calls.inbound import InboundEvent, InvalidEvent, body_hash, parse_event
-from calls.models import Call, TelephonyEvent, TelephonyEventsToken
+from calls.models import Call, CallState, TelephonyEvent, TelephonyEventsToken
 from calls.services import call_event_record
 from tenants.models import Agent, Tenant
 from tenants.scoping import across_all_tenants
@@ -111,6 +111,8 @@ def _apply(tenant: Tenant, event: InboundEvent) -> Call:
         recordings.recording_attach(call=call, location=event.recording_url)
     elif event.recording:
         recordings.recording_ensure(call=call)
+    if event.start_time and event.kind != CallState.INITIATED:  # e.g. an end that came first
+        call_event_record(call=call, kind=CallState.INITIATED, occurred_at=event.start_time)
     if event.kind:
         call = call_event_record(
             call=call,

@@ -53,6 +53,7 @@ class InboundEvent:
     type: str
     call_id: str
     occurred_at: datetime
+    start_time: datetime | None = None  # when the call began, if this event knows
     direction: str = ""  # inbound | outbound | "" (not said: inbound)
     from_number: str = ""  # E.164
     to_number: str = ""
@@ -102,6 +103,7 @@ def parse_event(body: object, *, region: str, received_at: datetime) -> InboundE
         type=event_type,
         call_id=_text(body, "call_id", required=True, limit=ID_MAX_LENGTH),
         occurred_at=_moment(body, "timestamp") or received_at,
+        start_time=_moment(body, "start_time"),
         direction=direction,
         from_number=_number(body, "from", region),
         to_number=_number(body, "to", region),
