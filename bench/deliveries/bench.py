@@ -25,8 +25,9 @@ ROOT = Path(__file__).resolve().parents[2]
 DATABASE = "callbridge_bench_deliveries"
 ENV = {
     "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DATABASE}",
-    "REDIS_URL": "redis://127.0.0.1:6379/4",
-    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/5",
+    # Redis databases nobody else flushes meanwhile (a flushed broker loses queued tasks).
+    "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/4"),
+    "CELERY_BROKER_URL": os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/5"),
     "SECRET_KEY": "bench-" + "x" * 60,
     "FIELD_ENCRYPTION_KEY": "YmVuY2gtb25seS1maWVsZC1rZXktMzItYnl0ZXMhISE=",
     "ALLOW_PRIVATE_URLS": "true",
