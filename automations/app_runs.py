@@ -18,6 +18,7 @@ from automations import conditions, kinds
 from automations.models import App, AppRun
 from calls.lifecycle import callback_payload, iso_z
 from calls.models import Call, CallParty, CallStatus
+from calls.recordings import call_recording_url
 from contacts import selectors as contact_selectors
 from tenants.models import Tenant
 from tenants.scoping import across_all_tenants
@@ -162,11 +163,10 @@ def apps_test_call(
 def event_context(call: Call, event: str) -> dict[str, Any]:
     """What app templates and conditions see: event.*, contact.*, app_data.* (filled in order)."""
     inbound = call.direction == Call.Direction.INBOUND
-    payload = callback_payload(call)
+    payload = callback_payload(call, call_recording_url(call))
     analytics = {
         name: getattr(call, name)
         for name in ("satisfaction", "resolved", "sentiment", "summary", "transcript")
-        if hasattr(call, name)
     }
     return {
         "event": {

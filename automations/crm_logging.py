@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from automations.models import CrmLog, CrmLogAttempt
 from calls.models import Call, CallParty, CallStatus
+from calls.recordings import call_recording_url
 from connectors.interface import CallLogEntry, Connector, ConnectorError
 from connectors.models import Connection
 from connectors.services import connector_for_connection
@@ -220,8 +221,8 @@ def _entry(log: CrmLog, connector: Connector) -> CallLogEntry:
         contact_external_id=contact_id,
         owner_user_id=_crm_user_id(connection, call, connector),
         subject=f"{'Inbound' if inbound else 'Outbound'} call {outcome}",
-        notes=call.notes,
-        recording_url=None,
+        notes="\n\n".join(text for text in (call.notes, call.summary) if text),
+        recording_url=call_recording_url(call),
     )
 
 

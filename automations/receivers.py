@@ -5,8 +5,14 @@ from typing import Any
 from django.dispatch import receiver
 
 from automations import app_runs, crm_logging
+from automations.models import App
 from calls.models import Call
-from calls.signals import call_changed, call_ended
+from calls.signals import call_analyzed, call_changed, call_ended, call_started
+
+
+@receiver(call_started, sender=Call)
+def call_started_outbox(*, call: Call, **_: Any) -> None:
+    app_runs.app_runs_create(call=call, event=App.Event.CALL_START)
 
 
 @receiver(call_ended, sender=Call)
@@ -14,6 +20,11 @@ def call_ended_outbox(*, call: Call, **_: Any) -> None:
     crm_logging.crm_logs_create(call=call)
     for event in app_runs.call_end_events(call):
         app_runs.app_runs_create(call=call, event=event)
+
+
+@receiver(call_analyzed, sender=Call)
+def call_analyzed_outbox(*, call: Call, **_: Any) -> None:
+    app_runs.app_runs_create(call=call, event=App.Event.ANALYTICS_COMPLETED)
 
 
 @receiver(call_changed, sender=Call)

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from calls.lifecycle import callback_payload
 from calls.models import Attempt, Call, Delivery
+from calls.recordings import call_recording_url
 from calls.selectors import live_signing_secrets
 from calls.signing import signature_header
 from connectors import http
@@ -46,7 +47,7 @@ def delivery_create(*, call: Call) -> Delivery | None:
         tenant=tenant,
         call=call,
         url=tenant.callback_url,
-        payload=callback_payload(call),
+        payload=callback_payload(call, call_recording_url(call)),
         max_attempts=MAX_ATTEMPTS,
         next_attempt_at=timezone.now(),
     )

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 from django.db import transaction
 from django.utils import timezone
 
+from calls import recordings
 from calls.lifecycle import simulated_outcome, simulated_steps
 from calls.models import Call, CallState, CallStatus
 
@@ -40,6 +41,9 @@ class SimulatorGateway:
     def originate(self, call: Call) -> None:
         from calls.services import call_event_record
         from calls.tasks import simulator_advance
+
+        if call.tenant.simulator_recording:  # the URL must exist before the callback is written
+            recordings.recording_attach(call=call, location=recordings.SIMULATED_LOCATION)
 
         def start() -> None:
             try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from calls.models import CallState, CallStatus
 
@@ -33,12 +33,14 @@ class Event:
     kind: str
     occurred_at: datetime
     status: str = ""
+    duration: int | None = None  # talk seconds, when an end reports them
 
 
 @dataclass(frozen=True)
 class Merged:
     state: str
     status: str
+    start_time: datetime | None
     answer_time: datetime | None
     end_time: datetime | None
     duration: int
@@ -48,7 +50,8 @@ def merge_events(events: list[Event]) -> Merged:
     """The call's state from its events, whatever order they arrived in.
 
     The furthest state reached wins; an answer after the end never happened; the end's status
-    is final (ANSWER when the call was answered and the end names no status).
+    is final (ANSWER when the call was answered and the end names no status), and so is the
+    talk time it reports (else answer to end). The call starts with its earliest event.
     """
     by_kind: dict[str, Event] = {}
     for event in sorted(events, key=lambda e: (e.occurred_at, STATE_ORDER.index(e.kind))):
@@ -63,14 +66,23 @@ def merge_events(events: list[Event]) -> Merged:
     if ended:
         status = ended.status or (CallStatus.ANSWER if answered else CallStatus.FAILED)
     talk = 0
-    if ended and answered and status == CallStatus.ANSWER:
-        talk = round((ended.occurred_at - answered.occurred_at).total_seconds())
+    if ended and status == CallStatus.ANSWER:
+        if ended.duration is not None:
+            talk = ended.duration
+        elif answered:
+            talk = round((ended.occurred_at - answered.occurred_at).total_seconds())
+    talk = max(0, talk)
+    answer_time = answered.occurred_at if answered else None
+    if answer_time is None and ended and talk:  # the end said how long they talked
+        answer_time = ended.occurred_at - timedelta(seconds=talk)
+    moments = [e.occurred_at for e in by_kind.values()] + ([answer_time] if answer_time else [])
     return Merged(
         state=state,
         status=status,
-        answer_time=answered.occurred_at if answered else None,
+        start_time=min(moments) if moments else None,
+        answer_time=answer_time,
         end_time=ended.occurred_at if ended else None,
-        duration=max(0, talk),
+        duration=talk,
     )
 
 
@@ -114,10 +126,10 @@ def iso_z(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def callback_payload(call: object) -> dict:
+def callback_payload(call: object, recording_url: str | None = None) -> dict:
     """The seed 002 callback body for an ended call: exactly its fields, nothing else.
 
-    `recording_url` is always present and null: recordings are not built yet.
+    `recording_url` is always present: null unless the call is recorded.
     """
     payload = {
         "call_id": str(call.call_id),
@@ -132,7 +144,7 @@ def callback_payload(call: object) -> dict:
         "direction": call.direction,
         "start_time": iso_z(call.start_time),
         "end_time": iso_z(call.end_time),
-        "recording_url": None,
+        "recording_url": recording_url,
     }
     assert tuple(payload) == CALLBACK_FIELDS
     return payload

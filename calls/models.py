@@ -3,7 +3,9 @@ import uuid
 from django.db import models
 from django.db.models import Q
 
+from tenants.encryption import EncryptedTextField
 from tenants.scoping import TenantOwnedModel
+from tenants.url_tokens import UrlToken
 
 
 class CallState(models.TextChoices):
@@ -37,6 +39,9 @@ class Call(TenantOwnedModel):
     uuid = models.CharField(
         max_length=255, blank=True, help_text="The client's own id, echoed unchanged."
     )
+    external_id = models.CharField(
+        max_length=255, blank=True, help_text="The phone system's call id (telephony events)."
+    )
     direction = models.CharField(max_length=8, choices=Direction.choices)
     call_type = models.CharField(max_length=8, choices=CallType.choices)
     agent = models.ForeignKey(
@@ -55,13 +60,24 @@ class Call(TenantOwnedModel):
     end_time = models.DateTimeField(null=True, blank=True)
     duration = models.PositiveIntegerField(default=0, help_text="Talk seconds; 0 if unanswered.")
     notes = models.TextField(blank=True)
+    # analytics.completed (seed 001): how the call went, as the phone system judged it.
+    satisfaction = models.PositiveSmallIntegerField(null=True, blank=True)
+    resolved = models.BooleanField(null=True, blank=True)
+    sentiment = models.CharField(max_length=32, blank=True)
+    summary = models.TextField(blank=True)
+    transcript = models.TextField(blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
                 fields=["tenant", "uuid"], condition=~Q(uuid=""), name="call_uuid_unique"
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["tenant", "external_id"],
+                condition=~Q(external_id=""),
+                name="call_external_id_unique",
+            ),
         ]
         indexes = [models.Index(fields=["tenant", "-start_time"], name="call_tenant_start")]
 
@@ -75,6 +91,8 @@ class CallEvent(TenantOwnedModel):
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=16, choices=CallState.choices)
     status = models.CharField(max_length=16, choices=CallStatus.choices, blank=True)
+    # Talk seconds as the phone system reported them on the end (it knows better than our clock).
+    duration = models.PositiveIntegerField(null=True, blank=True)
     occurred_at = models.DateTimeField()
     recorded_at = models.DateTimeField(auto_now_add=True)
 
@@ -167,3 +185,64 @@ class CallParty(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.number}"
+
+
+class Recording(TenantOwnedModel):
+    """A call's recording, served at an unguessable URL of ours that redirects to its location."""
+
+    call = models.OneToOneField(Call, on_delete=models.CASCADE, related_name="recording")
+    # The URL's token: hashed to find it, encrypted to show it again (API, callbacks).
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    token = EncryptedTextField(editable=False)
+    # Where the phone system keeps the audio; empty until it is ready (recording.ready).
+    location = EncryptedTextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    ready_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"recording of {self.call_id}"
+
+
+class TelephonyEvent(TenantOwnedModel):
+    """One event a phone system posted, stored as received before it is processed (inbox)."""
+
+    class Source(models.TextChoices):
+        JSON = "json"
+        TWILIO = "twilio"
+
+    event_id = models.CharField(max_length=255)
+    type = models.CharField(max_length=32)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    payload = models.JSONField(help_text="The event in our JSON format (Twilio's mapped to it).")
+    raw = models.JSONField(null=True, blank=True, help_text="Twilio's form fields as received.")
+    body_hash = models.CharField(max_length=64, help_text="SHA-256 of the canonical payload.")
+    received_at = models.DateTimeField()
+    processed_at = models.DateTimeField(null=True, blank=True)
+    call = models.ForeignKey(
+        Call, null=True, blank=True, on_delete=models.SET_NULL, related_name="telephony_events"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "event_id"], name="telephony_event_once")
+        ]
+        indexes = [
+            models.Index(
+                fields=["received_at"],
+                condition=Q(processed_at__isnull=True),
+                name="telephony_event_unprocessed",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id}"
+
+
+class TelephonyEventsToken(UrlToken):
+    """The secret in a tenant's events URL, for phone systems that can only be given a URL."""
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant"], name="telephony_events_token_one_per_tenant")
+        ]

@@ -18,7 +18,9 @@ ACTIVE_CALL_HORIZON = timedelta(hours=12)
 def call_list(
     *, status: str | None = None, crm_username: str | None = None, since: datetime | None = None
 ) -> QuerySet[Call]:
-    calls = Call.objects.prefetch_related("parties").order_by("-start_time")
+    calls = (
+        Call.objects.select_related("recording").prefetch_related("parties").order_by("-start_time")
+    )
     if status:
         calls = calls.filter(status=status)
     if crm_username:

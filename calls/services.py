@@ -63,6 +63,7 @@ def call_place(
                 tenant=tenant, call=call, kind=CallState.INITIATED, occurred_at=now
             )
             live.call_event_publish(call=call, event=event)
+            signals.call_started.send(sender=Call, call=call)
             gateway_for(tenant).originate(call)
     except IntegrityError:
         if not uuid:
@@ -83,7 +84,14 @@ def _replayed(call: Call, fields: dict) -> Call:
     return call
 
 
-def call_event_record(*, call: Call, kind: str, occurred_at: datetime, status: str = "") -> Call:
+def call_event_record(
+    *,
+    call: Call,
+    kind: str,
+    occurred_at: datetime,
+    status: str = "",
+    duration: int | None = None,
+) -> Call:
     """Add one event and re-merge the call; when it first ends, write its callback (outbox)."""
     with transaction.atomic():
         call = Call.objects.select_for_update().select_related("tenant").get(pk=call.pk)
@@ -91,17 +99,22 @@ def call_event_record(*, call: Call, kind: str, occurred_at: datetime, status: s
             tenant_id=call.tenant_id,
             call=call,
             kind=kind,
-            defaults={"status": status, "occurred_at": occurred_at},
+            defaults={"status": status, "occurred_at": occurred_at, "duration": duration},
         )
         if not created:
             return call
         was_ended = call.state == CallState.ENDED
-        merged = merge_events([Event(e.kind, e.occurred_at, e.status) for e in call.events.all()])
+        merged = merge_events(
+            [Event(e.kind, e.occurred_at, e.status, e.duration) for e in call.events.all()]
+        )
         call.state, call.status = merged.state, merged.status
+        call.start_time = merged.start_time or call.start_time
         call.answer_time, call.end_time = merged.answer_time, merged.end_time
         call.duration = merged.duration
         call.save()
         live.call_event_publish(call=call, event=event)
+        if kind == CallState.INITIATED:  # a phone system's call.start (placed calls: call_place)
+            signals.call_started.send(sender=Call, call=call)
         if call.state == CallState.ENDED and not was_ended:
             deliveries.delivery_create(call=call)
             signals.call_ended.send(sender=Call, call=call)

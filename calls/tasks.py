@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from calls import deliveries, gateways
+from calls import deliveries, events, gateways
 from tenants.scoping import tenant_scope
 
 
@@ -24,3 +24,16 @@ def delivery_send(tenant_id: int, delivery_id: str) -> None:
 def deliveries_sweep() -> None:
     """Re-send deliveries whose send was lost (beat)."""
     deliveries.deliveries_sweep()
+
+
+@shared_task(ignore_result=True)
+def telephony_event_process(tenant_id: int, event_pk: int) -> None:
+    """Apply a stored telephony event to its call."""
+    with tenant_scope(tenant_id):
+        events.telephony_event_process(event_pk=event_pk)
+
+
+@shared_task(ignore_result=True)
+def telephony_events_sweep() -> None:
+    """Re-send telephony events whose processing was lost (beat)."""
+    events.telephony_events_sweep()

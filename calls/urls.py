@@ -1,6 +1,6 @@
 from django.urls import path
 
-from calls.api import views
+from calls.api import events, views
 
 urlpatterns = [
     path("calls", views.CallList.as_view(), name="call-list"),
@@ -13,6 +13,16 @@ urlpatterns = [
     path("calls/<uuid:call_id>/transfer", views.CallTransfer.as_view(), name="call-transfer"),
     path("calls/<uuid:call_id>/add-party", views.CallAddParty.as_view(), name="call-add-party"),
     path("live", views.LiveFeed.as_view(), name="live-feed"),
+    path(
+        "calls/<uuid:call_id>/recording", events.CallRecordingView.as_view(), name="call-recording"
+    ),
+    path("telephony/events", events.EventsView.as_view(), name="telephony-events"),
+    path(
+        "telephony/events/<str:token>",
+        events.EventsByTokenView.as_view(),
+        name="telephony-events-by-token",
+    ),
+    path("telephony/token", events.EventsTokenView.as_view(), name="telephony-token"),
     path("deliveries", views.DeliveryList.as_view(), name="delivery-list"),
     path("deliveries/<uuid:pk>", views.DeliveryDetail.as_view(), name="delivery-detail"),
     path("deliveries/<uuid:pk>/resend", views.DeliveryResend.as_view(), name="delivery-resend"),

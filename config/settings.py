@@ -229,6 +229,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "calls.tasks.deliveries_sweep",
         "schedule": env.float("DELIVERY_SWEEP_SECONDS", default=15.0),
     },
+    "sweep-telephony-events": {
+        "task": "calls.tasks.telephony_events_sweep",
+        "schedule": env.float("TELEPHONY_EVENT_SWEEP_SECONDS", default=15.0),
+    },
     "dispatch-syncs": {
         "task": "connectors.tasks.syncs_dispatch",
         "schedule": env.float("SYNC_DISPATCH_SECONDS", default=60.0),
@@ -253,6 +257,8 @@ SYNC_RUN_SECONDS = env.float("SYNC_RUN_SECONDS", default=240.0)
 # A pending callback not attempted this many seconds after it was due (or this long past an
 # attempt's 10 s deadline) was lost with its worker or broker message: the sweeper re-sends it.
 DELIVERY_STALE_SECONDS = env.float("DELIVERY_STALE_SECONDS", default=30.0)
+# A telephony event still unprocessed this many seconds after it arrived lost its task: re-send.
+TELEPHONY_EVENT_STALE_SECONDS = env.float("TELEPHONY_EVENT_STALE_SECONDS", default=30.0)
 # How many reverse proxies in front of the web processes append to X-Forwarded-For (0: none;
 # then REMOTE_ADDR is the client). Used for server-key IP allowlists.
 NUM_PROXIES = env.int("NUM_PROXIES", default=0)

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from calls.api.events import recording_download
 from tenants.health import healthz
 
 handler404 = "tenants.errors.not_found"
@@ -10,6 +11,7 @@ handler500 = "tenants.errors.server_error"
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("r/<str:token>", recording_download, name="recording"),  # call recordings (seed 002)
     path("api/v1/", include("tenants.urls")),
     path("api/v1/", include("contacts.urls")),
     path("api/v1/", include("routing.urls")),

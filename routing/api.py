@@ -16,11 +16,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from routing import deadline, rules, selectors, services
-from routing.authentication import HoldsRoutingToken, RoutingTokenAuthentication
+from routing.authentication import RoutingTokenAuthentication
 from routing.conditions import InvalidConditions, conditions_as_json, parse_conditions
 from routing.models import RoutingRule, RoutingToken
 from tenants.models import Agent
 from tenants.serializers import StrictModelSerializer, StrictSerializer
+from tenants.url_tokens import HoldsUrlToken
 
 logger = logging.getLogger(__name__)
 
@@ -201,7 +202,7 @@ class DecideByTokenView(DecideView):
     """The same decision for phone systems that can only be given a URL (the token is the key)."""
 
     authentication_classes = [RoutingTokenAuthentication]
-    permission_classes = [HoldsRoutingToken]
+    permission_classes = [HoldsUrlToken]
     throttle_classes: list = []
 
     def credential_secret(self, request: HttpRequest, kwargs: dict) -> str:

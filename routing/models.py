@@ -3,6 +3,7 @@ from django.db import models
 
 from routing.conditions import InvalidConditions, conditions_as_json, parse_conditions
 from tenants.scoping import TenantOwnedModel
+from tenants.url_tokens import UrlToken
 
 
 class RoutingRule(TenantOwnedModel):
@@ -61,18 +62,10 @@ class RoutingRule(TenantOwnedModel):
             raise ValidationError({"agent": "The agent belongs to another tenant."})
 
 
-class RoutingToken(TenantOwnedModel):
+class RoutingToken(UrlToken):
     """The secret in a tenant's routing URL, for phone systems that can only be given a URL."""
-
-    # The visible part ("cbr_3kTq9ZpA"): tells tokens apart in logs and admin.
-    prefix = models.CharField(max_length=16, unique=True, editable=False)
-    secret_hash = models.CharField(max_length=64, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["tenant"], name="routing_token_one_per_tenant")
         ]
-
-    def __str__(self) -> str:
-        return f"{self.prefix}…"

@@ -1,8 +1,7 @@
-"""Reads for routing: the tenant's rules, decisions and dry runs, the routing URL token."""
+"""Reads for routing: the tenant's rules, decisions and dry runs."""
 
 from __future__ import annotations
 
-import hmac
 import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,11 +12,8 @@ from contacts import phone_numbers
 from contacts.selectors import CallerCard, caller_card
 from routing import rules
 from routing.conditions import parse_conditions
-from routing.models import RoutingRule, RoutingToken
-from routing.services import TOKEN_PREFIX_LENGTH
+from routing.models import RoutingRule
 from tenants.models import Tenant
-from tenants.scoping import across_all_tenants
-from tenants.services import hash_secret
 
 # Longer than any real number with an extension; anything longer is not worth parsing.
 MAX_CALLER_LENGTH = 64
@@ -85,20 +81,6 @@ def routing_dry_run(*, tenant: Tenant, caller: str, at: datetime | None = None) 
 def caller_problem(tenant: Tenant, caller: object) -> str:
     """Why `caller` cannot be routed as a phone number ("" when it can)."""
     return _caller_number(tenant, caller)[1]
-
-
-def routing_token_find(plaintext: str) -> RoutingToken | None:
-    """The routing token whose plaintext this is, with its tenant, or None."""
-    # The token arrives before we know its tenant: look it up by its globally unique prefix.
-    with across_all_tenants():
-        token = (
-            RoutingToken.objects.select_related("tenant")
-            .filter(prefix=plaintext[:TOKEN_PREFIX_LENGTH])
-            .first()
-        )
-    if token is None or not hmac.compare_digest(token.secret_hash, hash_secret(plaintext)):
-        return None
-    return token
 
 
 def _caller_number(tenant: Tenant, caller: object) -> tuple[str, str]:

@@ -52,9 +52,14 @@ class TenantSerializer(serializers.ModelSerializer):
             "simulator_outcomes",
             "simulator_ring_seconds",
             "simulator_talk_seconds",
+            "simulator_recording",
+            "twilio_auth_token",
         ]
         read_only_fields = ["id", "slug", "is_active"]
-        extra_kwargs = {"callback_auth_value": {"write_only": True}}
+        extra_kwargs = {
+            "callback_auth_value": {"write_only": True},
+            "twilio_auth_token": {"write_only": True},
+        }
 
     def validate_callback_url(self, value: str) -> str:
         if value:

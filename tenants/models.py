@@ -106,6 +106,11 @@ class Tenant(models.Model):
     simulator_talk_seconds = models.FloatField(
         default=20.0, validators=[MinValueValidator(0), MaxValueValidator(3600)]
     )
+    simulator_recording = models.BooleanField(
+        default=False, help_text="The simulator records its calls (callbacks get recording_url)."
+    )
+    # Twilio status callbacks on the events URL: when set, X-Twilio-Signature must match.
+    twilio_auth_token = EncryptedTextField(blank=True)
 
     def __str__(self) -> str:
         return self.name

@@ -6,6 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from calls.models import Attempt, Call, CallParty, Delivery
+from calls.recordings import call_recording_url
 from contacts import phone_numbers
 from tenants.models import Agent, CallerIdNumber
 
@@ -52,8 +53,8 @@ class CallRecordSerializer(serializers.ModelSerializer):
         ]
 
     @extend_schema_field(serializers.URLField(allow_null=True))
-    def get_recording_url(self, call: Call) -> None:
-        return None  # recordings are not built yet
+    def get_recording_url(self, call: Call) -> str | None:
+        return call_recording_url(call)
 
 
 class CallCreateSerializer(serializers.Serializer):

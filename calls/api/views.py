@@ -96,7 +96,7 @@ class CallDetail(generics.RetrieveAPIView):
     lookup_field = "call_id"
 
     def get_queryset(self) -> QuerySet[Call]:
-        return Call.objects.prefetch_related("parties")
+        return Call.objects.select_related("recording").prefetch_related("parties")
 
 
 class CallAction(APIView):

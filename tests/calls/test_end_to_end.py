@@ -12,9 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
+from rest_framework.test import APIClient
 
 from calls.lifecycle import CALLBACK_FIELDS
-from calls.models import Attempt, Call, CallEvent, Delivery
+from calls.models import Attempt, Call, CallEvent, Delivery, TelephonyEvent
 from tenants.scoping import tenant_scope
 from tests.calls.test_signing import verify
 
@@ -173,3 +174,59 @@ def test_a_push_survives_its_worker_being_killed_mid_delivery(
             ("interrupted", None),
             ("", 200),
         ]
+
+
+def test_an_inbound_call_reported_out_of_order_gets_exactly_one_callback(
+    api, agent, callback_setup, receiver, processes, tenant, tmp_path
+):
+    processes.worker("--purge")
+    events_url = (
+        api.post("/api/v1/telephony/token").json()["url"].removeprefix("http://127.0.0.1:8000")
+    )
+    details = {"call_id": "pbx-77", "direction": "inbound", "from": "07400 123456",
+               "to": "+442079460000", "crm_username": "agent.017"}  # fmt: skip
+    end = {"id": "e-end", "type": "call.end", "status": "ANSWER", "duration": 150,
+           "recording": True, "start_time": "2026-07-03T10:00:00Z",
+           "timestamp": "2026-07-03T10:02:39Z", **details}  # fmt: skip
+    sent = [
+        end,
+        {"id": "e-start", "type": "call.start", "timestamp": "2026-07-03T10:00:00Z", **details},
+        end,  # the phone system retried
+        {"id": "e-answer", "type": "call.answered", "timestamp": "2026-07-03T10:00:09Z",
+         **details},
+        {"id": "e-analytics", "type": "analytics.completed", "call_id": "pbx-77",
+         "satisfaction": 5, "resolved": True, "summary": "Booked a visit"},
+    ]  # fmt: skip
+    phone_system = APIClient()
+    answers = [phone_system.post(events_url, body, format="json").status_code for body in sent]
+
+    received = receiver.wait_for(1, timeout=30)
+    time.sleep(1.5)  # room for a duplicate to show up, had there been one
+
+    assert answers == [202, 202, 200, 202, 202]
+    assert len(receiver.received) == 1, logs(tmp_path)
+    payload = received[0].json()
+    assert set(payload) == SEED_FIELDS
+    assert (payload["status"], payload["duration"], payload["direction"]) == (
+        "ANSWER",
+        150,
+        "inbound",
+    )
+    assert (payload["customer_number"], payload["crm_username"]) == ("+447400123456", "agent.017")
+    assert (payload["start_time"], payload["end_time"]) == (
+        "2026-07-03T10:00:00Z",
+        "2026-07-03T10:02:39Z",
+    )
+    assert (payload["call_type"], payload["uuid"]) == ("server", None)
+    assert payload["recording_url"].startswith("http://127.0.0.1:8000/r/")
+    assert verify(callback_setup, received[0].headers, received[0].body)
+    with tenant_scope(tenant):
+        deadline = time.monotonic() + 10
+        while TelephonyEvent.objects.filter(processed_at=None).exists():
+            assert time.monotonic() < deadline, logs(tmp_path)
+            time.sleep(0.1)
+        call = Call.objects.get(external_id="pbx-77")
+        assert (call.answer_time.isoformat(), call.satisfaction, call.resolved) == (
+            "2026-07-03T10:00:09+00:00", 5, True,
+        )  # fmt: skip
+        assert TelephonyEvent.objects.count() == 4

@@ -3,8 +3,10 @@
 import json
 
 import pytest
+from rest_framework.test import APIClient
 
-from calls.models import Call, Delivery
+from calls import events, recordings
+from calls.models import Call, Delivery, TelephonyEvent
 from calls.services import call_place
 from tenants.models import Agent, CallerIdNumber
 from tenants.scoping import tenant_scope
@@ -19,6 +21,10 @@ ISOLATED_ROUTES = {
     "calls/<uuid:call_id>/notes",
     "calls/<uuid:call_id>/transfer",
     "calls/<uuid:call_id>/add-party",
+    "calls/<uuid:call_id>/recording",
+    "telephony/events",
+    "telephony/events/<str:token>",
+    "telephony/token",
     "deliveries",
     "deliveries/<uuid:pk>",
     "deliveries/<uuid:pk>/resend",
@@ -133,3 +139,61 @@ def test_the_live_feed_shows_only_the_callers_tenant(api, other_api, acme_call, 
     assert theirs[1:] == []
     assert ours[0]["active"] == 1
     assert [e["call_id"] for e in ours[1:]] == [str(acme_call.call_id)]
+
+
+def test_another_tenants_recording_can_be_neither_read_nor_revoked(other_api, acme_call):
+    with tenant_scope(acme_call.tenant_id):
+        recording = recordings.recording_ensure(call=acme_call)
+    path = f"/api/v1/calls/{acme_call.call_id}/recording"
+
+    assert other_api.get(path).status_code == 404
+    assert other_api.delete(path).status_code == 404
+    with tenant_scope(acme_call.tenant_id):
+        recording.refresh_from_db()
+    assert recording.revoked_at is None
+
+
+EVENT = {"id": "evt-1", "type": "call.start", "call_id": "pbx-42", "from": "+447400123456"}
+
+
+@pytest.fixture
+def acme_event(tenant) -> TelephonyEvent:
+    with tenant_scope(tenant):
+        row, _ = events.telephony_event_accept(tenant=tenant, body=EVENT, source="json")
+        events.telephony_event_process(event_pk=row.pk)
+    return row
+
+
+def test_the_same_event_and_call_ids_from_another_tenant_stay_apart(
+    other_api, acme_event, tenant, other_tenant
+):
+    changed = {**EVENT, "type": "call.end", "status": "BUSY"}
+
+    response = other_api.post("/api/v1/telephony/events", changed, format="json")
+
+    assert response.status_code == 202  # not a duplicate of, nor a conflict with, acme's event
+    with tenant_scope(other_tenant):
+        assert TelephonyEvent.objects.get().payload == changed
+        events.telephony_event_process(event_pk=TelephonyEvent.objects.get().pk)
+        assert Call.objects.get().status == "BUSY"
+    with tenant_scope(tenant):
+        assert TelephonyEvent.objects.count() == 1
+        assert Call.objects.get(external_id="pbx-42").state == "initiated"
+
+
+def test_an_events_url_stores_for_its_own_tenant_only(api, other_api, tenant, other_tenant):
+    acme_url = api.post("/api/v1/telephony/token").json()["url"]
+    other_api.post("/api/v1/telephony/token")
+    other_api.delete("/api/v1/telephony/token")
+
+    response = APIClient().post(
+        acme_url.removeprefix("http://127.0.0.1:8000"), EVENT, format="json"
+    )
+
+    assert response.status_code == 202
+    assert other_api.get("/api/v1/telephony/token").status_code == 404
+    assert api.get("/api/v1/telephony/token").status_code == 200
+    with tenant_scope(other_tenant):
+        assert not TelephonyEvent.objects.exists()
+    with tenant_scope(tenant):
+        assert TelephonyEvent.objects.count() == 1

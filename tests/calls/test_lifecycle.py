@@ -134,3 +134,31 @@ def test_the_callback_payload_has_exactly_the_seed_fields_in_utc():
         "2026-07-03T10:02:30Z",
     )
     assert payload["recording_url"] is None
+
+
+def test_an_end_reporting_its_talk_time_is_believed_even_before_the_answer_arrives():
+    end = Event(CallState.ENDED, at(159), CallStatus.ANSWER, duration=148)
+
+    alone = merge_events([end])
+    complete = merge_events([*ANSWERED_CALL[:4], end])
+
+    assert (alone.status, alone.duration, alone.answer_time) == ("ANSWER", 148, at(11))
+    assert (complete.status, complete.duration, complete.answer_time) == ("ANSWER", 148, at(9))
+
+
+def test_a_call_starts_with_its_earliest_event_whatever_arrived_first():
+    assert merge_events(list(reversed(ANSWERED_CALL))).start_time == at(0)
+    assert merge_events([Event(CallState.ENDED, at(30), "NO_ANSWER")]).start_time == at(30)
+
+
+def test_the_callback_carries_the_recording_url_when_there_is_one():
+    call = SimpleNamespace(
+        call_id=UUID(int=1), uuid="", status="ANSWER", duration=150,
+        customer_number="+447400123456", agent_number="", crm_username="", call_type="server",
+        disposition="CRM_CALL", direction="inbound", start_time=at(0), end_time=at(159),
+    )  # fmt: skip
+
+    assert callback_payload(call)["recording_url"] is None
+    assert callback_payload(call, "https://cb.example/r/x")["recording_url"] == (
+        "https://cb.example/r/x"
+    )

@@ -32,6 +32,7 @@ def test_it_reads_the_tenant_settings(api):
         "simulator_outcomes": [],
         "simulator_ring_seconds": 4.0,
         "simulator_talk_seconds": 20.0,
+        "simulator_recording": False,
     }
 
 

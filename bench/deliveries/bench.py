@@ -1,0 +1,214 @@
+"""Call-result push throughput and latency against the ceiling, in one run.
+
+1. Creates a fresh PostgreSQL database and a tenant whose callback URL is a local receiver.
+2. Starts a real Celery worker on the realtime queue (the Procfile's worker-realtime command).
+3. Ends N inbound calls the way a phone system does (a call.end event each, accepted by the same
+   service as POST /api/v1/telephony/events); each goes event task -> call ended -> outbox row ->
+   delivery task -> signed POST to the receiver. Latency is from the event's acceptance to the
+   callback's arrival.
+4. The ceiling: a bare `requests` loop posting the same payloads to the same receiver.
+
+Run with bench/deliveries/run (see bench/README.md).
+"""
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DATABASE = "callbridge_bench_deliveries"
+ENV = {
+    "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DATABASE}",
+    # Redis databases nobody else flushes meanwhile (a flushed broker loses queued tasks).
+    "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/4"),
+    "CELERY_BROKER_URL": os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/5"),
+    "SECRET_KEY": "bench-" + "x" * 60,
+    "FIELD_ENCRYPTION_KEY": "YmVuY2gtb25seS1maWVsZC1rZXktMzItYnl0ZXMhISE=",
+    "ALLOW_PRIVATE_URLS": "true",
+    "DJANGO_SETTINGS_MODULE": "config.settings",
+    "LOG_LEVEL": "WARNING",
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--calls", type=int, default=500)
+    parser.add_argument("--concurrency", type=int, default=8, help="worker processes")
+    parser.add_argument("--senders", type=int, default=4, help="threads ending calls")
+    args = parser.parse_args()
+    os.environ.update(ENV)
+    recreate_database()
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, check=True)
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from tests.calls.receiver import CallbackReceiver
+
+    receiver = CallbackReceiver().start()
+    tenant = make_tenant(f"{receiver.url}/callbacks")
+    with worker(args.concurrency):
+        started = time.monotonic()
+        accepted_at = end_calls(tenant, args.calls, args.senders)
+        accepting = time.monotonic() - started
+        received = receiver.wait_for(args.calls, timeout=60 + args.calls / 2)
+    arrivals = {r.json()["call_id"]: r.at for r in received}
+    accepted_at = by_call_id(tenant, accepted_at)
+    payloads = [r.body for r in received]
+    latencies = sorted(arrivals[c] - accepted_at[c] for c in arrivals if c in accepted_at)
+    callbridge = {
+        "callbacks": len(received),
+        "unique": len({r.json()["call_id"] for r in received}),
+        "per_s": len(received) / (max(arrivals.values()) - min(accepted_at.values())),
+        "p50_ms": percentile(latencies, 50) * 1000,
+        "p99_ms": percentile(latencies, 99) * 1000,
+        "accepted_per_s": args.calls / accepting,
+    }
+    ceiling = requests_loop(f"{receiver.url}/callbacks", payloads)
+    receiver.stop()
+    report(args, callbridge, ceiling)
+
+
+def recreate_database() -> None:
+    import psycopg
+
+    with psycopg.connect("postgres://postgres@127.0.0.1:5432/postgres", autocommit=True) as db:
+        db.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+        db.execute(f'CREATE DATABASE "{DATABASE}"')
+
+
+def make_tenant(callback_url: str) -> object:
+    from calls.services import signing_secret_rotate
+    from tenants.models import Tenant
+
+    tenant = Tenant.objects.create(name="Bench", slug="bench", callback_url=callback_url)
+    signing_secret_rotate(tenant=tenant)
+    return tenant
+
+
+class worker:
+    """The Procfile's worker-realtime command on the bench database, ready before use."""
+
+    def __init__(self, concurrency: int) -> None:
+        self.command = [
+            sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "realtime",
+            "--concurrency", str(concurrency), "--without-gossip", "--without-mingle",
+            "--purge", "-l", "INFO",
+        ]  # fmt: skip
+
+    def __enter__(self) -> None:
+        (ROOT / "var").mkdir(exist_ok=True)
+        self.log = open(ROOT / "var" / "bench-deliveries-worker.log", "w+")
+        self.process = subprocess.Popen(
+            self.command, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while "ready." not in Path(self.log.name).read_text():
+            if time.monotonic() > deadline:
+                sys.exit("the Celery worker did not start; see var/bench-deliveries-worker.log")
+            time.sleep(0.2)
+
+    def __exit__(self, *exc: object) -> None:
+        os.killpg(self.process.pid, signal.SIGTERM)
+        self.process.wait(timeout=60)
+        self.log.close()
+
+
+def end_calls(tenant: object, count: int, senders: int) -> dict[str, float]:
+    """Accept one call.end event per call from `senders` threads (a phone system's connections).
+
+    Returns when each was accepted (the moment the phone system would get its 202), by its id.
+    """
+    from django.db import connection
+
+    from calls.events import telephony_event_accept
+    from tenants.scoping import tenant_scope
+
+    accepted_at = {}
+
+    def end(numbers: range) -> None:
+        with tenant_scope(tenant):
+            for n in numbers:
+                body = {
+                    "id": f"end-{n}",
+                    "type": "call.end",
+                    "call_id": f"bench-{n}",
+                    "from": f"+1415200{n:04d}",
+                    "to": "+14155550100",
+                    "status": "ANSWER",
+                    "duration": 60,
+                }
+                telephony_event_accept(tenant=tenant, body=body, source="json")
+                accepted_at[f"bench-{n}"] = time.monotonic()
+        connection.close()
+
+    with ThreadPoolExecutor(senders) as pool:
+        list(pool.map(end, [range(i, count, senders) for i in range(senders)]))
+    return accepted_at
+
+
+def by_call_id(tenant: object, times: dict[str, float]) -> dict[str, float]:
+    """Key the phone system's call ids by our call_id, which the callbacks carry."""
+    from calls.models import Call
+    from tenants.scoping import tenant_scope
+
+    with tenant_scope(tenant):
+        ids = dict(Call.objects.values_list("external_id", "call_id"))
+    return {str(ids[key]): at for key, at in times.items() if key in ids}
+
+
+def requests_loop(url: str, payloads: list[bytes]) -> dict:
+    """The ceiling: one requests.Session posting the same bodies back to back."""
+    import requests
+
+    latencies = []
+    with requests.Session() as session:
+        started = time.monotonic()
+        for body in payloads:
+            sent = time.monotonic()
+            session.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=10)
+            latencies.append(time.monotonic() - sent)
+        elapsed = time.monotonic() - started
+    latencies.sort()
+    return {
+        "per_s": len(payloads) / elapsed,
+        "p50_ms": percentile(latencies, 50) * 1000,
+        "p99_ms": percentile(latencies, 99) * 1000,
+    }
+
+
+def percentile(values: list[float], pct: float) -> float:
+    return values[min(len(values) - 1, int(len(values) * pct / 100))] if values else float("nan")
+
+
+def report(args: argparse.Namespace, callbridge: dict, ceiling: dict) -> None:
+    print(
+        f"\n{args.calls} calls ended by {args.senders} threads "
+        f"({callbridge['accepted_per_s']:,.0f} call.end events accepted/s), worker "
+        f"--concurrency {args.concurrency}, {os.cpu_count()} CPUs, load average "
+        f"{os.getloadavg()[0]:.1f}; {callbridge['callbacks']} callbacks received "
+        f"({callbridge['unique']} distinct calls)\n"
+    )
+    print("| sender | callbacks/s | × ceiling | p50 ms | p99 ms |")
+    print("|---|---:|---:|---:|---:|")
+    print(
+        f"| ceiling (bare requests loop, same payloads) | {ceiling['per_s']:,.0f} | 1.00 "
+        f"| {ceiling['p50_ms']:.1f} | {ceiling['p99_ms']:.1f} |"
+    )
+    print(
+        f"| CallBridge (call.end accepted -> callback received) | {callbridge['per_s']:,.0f} "
+        f"| {callbridge['per_s'] / ceiling['per_s']:.2f} | {callbridge['p50_ms']:.1f} "
+        f"| {callbridge['p99_ms']:.1f} |"
+    )
+    print(json.dumps({"callbridge": callbridge, "ceiling": ceiling}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,215 @@
+"""Telephony events from phone systems (seed 001), the events URL, and call recordings."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.views.decorators.http import require_safe
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import exceptions, serializers, status
+from rest_framework.parsers import FormParser, JSONParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from calls import events, recordings
+from calls.api.views import Conflict
+from calls.inbound import InvalidEvent
+from calls.models import Call, Recording, TelephonyEvent, TelephonyEventsToken
+from calls.twilio import twilio_event, twilio_signature_valid
+from tenants.models import Tenant
+from tenants.url_tokens import HoldsUrlToken, UrlTokenAuthentication
+
+# Room for a long transcript; anything bigger is not an event.
+MAX_EVENT_BYTES = 256 * 1024
+JSON, FORM = "application/json", "application/x-www-form-urlencoded"
+
+
+class RequestTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = f"An event is at most {MAX_EVENT_BYTES // 1024} KB."
+    default_code = "too_large"
+
+
+class EventAnswerSerializer(serializers.Serializer):
+    id = serializers.CharField(allow_null=True, help_text="The event id (ours for Twilio).")
+    status = serializers.ChoiceField(choices=["accepted", "duplicate", "ignored"])
+
+
+class EventsView(APIView):
+    """Accept one telephony event: validated and stored now (202), applied to its call just after.
+
+    The same event again answers 200 `duplicate` and changes nothing; an id reused for a
+    different event is 409.
+    """
+
+    api_scope = "calls"
+    parser_classes = [JSONParser]
+    throttle_classes: list = []  # a busy phone system posts several events per call
+
+    @extend_schema(request=dict, responses={202: EventAnswerSerializer, 200: EventAnswerSerializer})
+    def post(self, request: Request, token: str = "") -> Response:
+        tenant = request.user.tenant
+        media_type = _media_type(request, [p.media_type for p in self.parser_classes])
+        if media_type == FORM:  # only the events URL takes it: Twilio cannot send a key
+            body = self.twilio(request, tenant)
+            if body is None:
+                return Response({"id": None, "status": "ignored"})
+            source, raw = TelephonyEvent.Source.TWILIO, request.POST.dict()
+        else:
+            body, source, raw = request.data, TelephonyEvent.Source.JSON, None
+        try:
+            row, created = events.telephony_event_accept(
+                tenant=tenant, body=body, source=source, raw=raw
+            )
+        except InvalidEvent as error:
+            raise serializers.ValidationError(
+                {error.field: [error.message]} if error.field else [error.message]
+            ) from error
+        except events.EventConflict as error:
+            raise Conflict(str(error), code="event_id_conflict") from error
+        if created:
+            return Response({"id": row.event_id, "status": "accepted"}, status=202)
+        return Response({"id": row.event_id, "status": "duplicate"})
+
+    def twilio(self, request: Request, tenant: Tenant) -> dict | None:
+        raise NotImplementedError
+
+
+def _media_type(request: Request, allowed: list[str]) -> str:
+    """The request's media type, once its size is known to be acceptable."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    # Both: the header may understate (chunked bodies), and reading is bounded by Django.
+    if declared > MAX_EVENT_BYTES or len(request.body) > MAX_EVENT_BYTES:
+        raise RequestTooLarge()
+    media_type = request.content_type.split(";")[0].strip().lower()
+    if media_type not in allowed:
+        raise exceptions.UnsupportedMediaType(
+            media_type or "none", detail=f"Send the event as {' or '.join(allowed)}."
+        )
+    return media_type
+
+
+class EventsTokenAuthentication(UrlTokenAuthentication):
+    token_model = TelephonyEventsToken
+    not_found_message = "No events URL like this; ask for the current one."
+
+
+@extend_schema_view(
+    post=extend_schema(
+        operation_id="v1_telephony_events_by_token",
+        auth=[],
+        description="The same, for phone systems that can only be given a URL (the token in it "
+        "is the credential); also takes Twilio status and recording callbacks (form-encoded).",
+    )
+)
+class EventsByTokenView(EventsView):
+    authentication_classes = [EventsTokenAuthentication]
+    permission_classes = [HoldsUrlToken]
+    parser_classes = [JSONParser, FormParser]
+
+    def twilio(self, request: Request, tenant: Tenant) -> dict | None:
+        """Our event for a Twilio callback, once its signature checks out (if one is set)."""
+        if tenant.twilio_auth_token:
+            url = f"{settings.PUBLIC_BASE_URL}{request.get_full_path()}"
+            signature = request.META.get("HTTP_X_TWILIO_SIGNATURE", "")
+            params = dict(request.POST.lists())
+            if not twilio_signature_valid(tenant.twilio_auth_token, url, params, signature):
+                raise exceptions.PermissionDenied(
+                    "X-Twilio-Signature does not match this URL and body for the tenant's "
+                    "Twilio auth token.",
+                    code="bad_signature",
+                )
+        try:
+            return twilio_event(request.POST.dict())
+        except InvalidEvent as error:
+            raise serializers.ValidationError({error.field: [error.message]}) from error
+
+
+class EventsTokenSerializer(serializers.Serializer):
+    prefix = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    url = serializers.CharField(required=False, help_text="Only when just generated.")
+
+
+class EventsTokenView(APIView):
+    """The tenant's events URL: see it exists, (re)generate it (shown once), or turn it off."""
+
+    api_scope = "calls"
+
+    @extend_schema(responses=EventsTokenSerializer)
+    def get(self, request: Request) -> Response:
+        token = TelephonyEventsToken.objects.first()
+        if token is None:
+            raise exceptions.NotFound("No events URL yet; POST here to generate one.")
+        return Response(EventsTokenSerializer(token).data)
+
+    @extend_schema(request=None, responses={201: EventsTokenSerializer})
+    def post(self, request: Request) -> Response:
+        token, plaintext = events.events_token_regenerate(tenant=request.user.tenant)
+        body = {**EventsTokenSerializer(token).data, "url": events.events_url(plaintext)}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request: Request) -> Response:
+        events.events_token_delete(tenant=request.user.tenant)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class RecordingSerializer(serializers.Serializer):
+    url = serializers.CharField(allow_null=True, help_text="null once revoked.")
+    ready = serializers.BooleanField(help_text="The phone system has delivered the audio.")
+    created_at = serializers.DateTimeField()
+    revoked_at = serializers.DateTimeField(allow_null=True)
+
+
+def recording_body(recording: Recording) -> dict:
+    return {
+        "url": recordings.recording_url(recording),
+        "ready": bool(recording.location),
+        "created_at": recording.created_at,
+        "revoked_at": recording.revoked_at,
+    }
+
+
+class CallRecordingView(APIView):
+    """The call's recording URL, or revoke it (it answers 404 from then on, for good)."""
+
+    api_scope = "calls"
+
+    def recording(self, call_id: str) -> Recording:
+        call = get_object_or_404(Call.objects.all(), call_id=call_id)
+        return get_object_or_404(Recording.objects.all(), call=call)
+
+    @extend_schema(responses=RecordingSerializer)
+    def get(self, request: Request, call_id: str) -> Response:
+        return Response(RecordingSerializer(recording_body(self.recording(call_id))).data)
+
+    @extend_schema(request=None, responses=RecordingSerializer)
+    def delete(self, request: Request, call_id: str) -> Response:
+        recording = recordings.recording_revoke(recording=self.recording(call_id))
+        return Response(RecordingSerializer(recording_body(recording)).data)
+
+
+@require_safe
+def recording_download(request: HttpRequest, token: str) -> HttpResponse:
+    """GET /r/<token>: redirect to the recording's audio (the token is the credential)."""
+    recording = recordings.recording_find(token)
+    if recording is None:
+        return HttpResponse("No recording here.", status=404, content_type="text/plain")
+    if not recording.location:
+        response = HttpResponse(
+            "The recording is not ready yet.", status=503, content_type="text/plain"
+        )
+        response["Retry-After"] = "30"
+    elif recording.location == recordings.SIMULATED_LOCATION:
+        response = HttpResponse(recordings.silence_wav(), content_type="audio/wav")
+    else:
+        response = HttpResponseRedirect(recording.location)
+    response["Cache-Control"] = "no-store"
+    response["Referrer-Policy"] = "no-referrer"  # the token must not leak to the audio's host
+    return response

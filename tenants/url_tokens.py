@@ -1,0 +1,102 @@
+"""Secret tokens carried in a tenant's URLs, for phone systems that can only be given a URL.
+
+One mechanism for every such URL (routing decisions, telephony events): each use has its own
+table extending `UrlToken` (one token per tenant), a visible tag (`cbr_`, `cbe_`) and the same
+issue / find / authenticate code. The plaintext is shown once; only its SHA-256 is stored.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import string
+from typing import TYPE_CHECKING, TypeVar
+
+from django.db import models, transaction
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+
+from tenants.scoping import TenantOwnedModel, across_all_tenants, enter_tenant_scope
+from tenants.services import PREFIX_LENGTH, hash_secret
+
+if TYPE_CHECKING:
+    from rest_framework.views import APIView
+
+    from tenants.models import Tenant
+
+_PREFIX_ALPHABET = string.ascii_letters + string.digits
+
+
+class UrlToken(TenantOwnedModel):
+    """The secret in one of a tenant's URLs; subclasses add a one-per-tenant constraint."""
+
+    # The visible part ("cbr_3kTq9ZpA"): tells tokens apart in logs and admin.
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    secret_hash = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{self.prefix}…"
+
+
+Token = TypeVar("Token", bound=UrlToken)
+
+
+@transaction.atomic
+def url_token_issue(model: type[Token], *, tenant: Tenant, tag: str) -> tuple[Token, str]:
+    """Replace the tenant's token of this kind; return it with its plaintext, never shown again."""
+    model.objects.filter(tenant=tenant).delete()
+    random_part = "".join(secrets.choice(_PREFIX_ALPHABET) for _ in range(8))
+    plaintext = f"{tag}_{random_part}_{secrets.token_urlsafe(32)}"
+    token = model.objects.create(
+        tenant=tenant, prefix=plaintext[:PREFIX_LENGTH], secret_hash=hash_secret(plaintext)
+    )
+    return token, plaintext
+
+
+def url_token_find(model: type[Token], plaintext: str) -> Token | None:
+    """The token of this kind whose plaintext this is, with its tenant, or None."""
+    # The token arrives before we know its tenant: look it up by its globally unique prefix.
+    with across_all_tenants():
+        token = (
+            model.objects.select_related("tenant").filter(prefix=plaintext[:PREFIX_LENGTH]).first()
+        )
+    if token is None or not hmac.compare_digest(token.secret_hash, hash_secret(plaintext)):
+        return None
+    return token
+
+
+class UrlTokenHolder:
+    """Whoever was given the tenant's URL: may do what that URL is for, nothing else."""
+
+    is_authenticated = True
+
+    def __init__(self, token: UrlToken) -> None:
+        self.token = token
+        self.tenant: Tenant = token.tenant
+
+
+class UrlTokenAuthentication(BaseAuthentication):
+    """Authenticate by the `token` in the URL path, looked up in `token_model`."""
+
+    token_model: type[UrlToken]
+    not_found_message = "No URL like this; ask for the current one."
+
+    def authenticate(self, request: Request) -> tuple[UrlTokenHolder, UrlToken]:
+        plaintext = str(request.parser_context["kwargs"].get("token", ""))
+        token = url_token_find(self.token_model, plaintext)
+        if token is None or not token.tenant.is_active:
+            # Unknown, replaced or deactivated: the URL does not exist (no hint which).
+            raise exceptions.NotFound(self.not_found_message)
+        enter_tenant_scope(token.tenant_id)
+        return UrlTokenHolder(token), token
+
+
+class HoldsUrlToken(BasePermission):
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return isinstance(request.auth, UrlToken)
