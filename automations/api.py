@@ -18,6 +18,8 @@ from automations import app_runs, crm_logging, services
 from automations.models import App, AppRun, CrmLog, CrmLogAttempt
 from calls.api.views import Conflict
 from calls.models import Call
+from contacts.api.serializers import CallerCardSerializer
+from contacts.selectors import caller_card
 from tenants.serializers import StrictModelSerializer, StrictSerializer
 
 EVENTS = [choice for choice, _ in App.Event.choices]
@@ -139,6 +141,37 @@ class AppsTestCall(APIView):
         given.is_valid(raise_exception=True)
         report = app_runs.apps_test_call(tenant=request.user.tenant, **given.validated_data)
         return Response({"apps": report})
+
+
+class EnrichedLookupQuery(StrictSerializer):
+    number = serializers.CharField(max_length=64)
+    called = serializers.CharField(max_length=64, required=False, default="")
+
+
+class EnrichedLookup(APIView):
+    """The caller card plus what the tenant's real-time apps add, within the routing deadline.
+
+    Seed 004's real-time apps (timing `realtime`, event `call.start`) run in order; the card is
+    answered on time even when an app is slow or failing (it then adds nothing).
+    """
+
+    api_scope = "lookup"
+
+    @extend_schema(parameters=[EnrichedLookupQuery], responses={200: dict})
+    def get(self, request: Request) -> Response:
+        query = EnrichedLookupQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        tenant = request.user.tenant
+        number = query.validated_data["number"]
+        card = caller_card(tenant=tenant, number=number)
+        app_data, apps = app_runs.realtime_apps_run(
+            card=card,
+            called_number=query.validated_data["called"],
+            deadline_seconds=tenant.routing_deadline_ms / 1000,
+        )
+        return Response(
+            {"card": CallerCardSerializer(card).data, "app_data": app_data, "apps": apps}
+        )
 
 
 class CrmLogAttemptSerializer(serializers.ModelSerializer):

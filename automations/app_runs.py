@@ -7,6 +7,7 @@ after it; a failing app never stops the ones after it.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ from calls.lifecycle import callback_payload, iso_z
 from calls.models import Call, CallParty, CallStatus
 from calls.recordings import call_recording_url
 from contacts import selectors as contact_selectors
+from contacts.selectors import CallerCard
 from tenants.models import Tenant
 from tenants.scoping import across_all_tenants
 
@@ -29,6 +31,8 @@ MISSED = {CallStatus.NO_ANSWER, CallStatus.CANCELED, CallStatus.BUSY}
 # A run claimed this long ago and still pending was lost with its worker: run it again, except
 # apps whose effect must never happen twice (email), which are failed instead.
 STALE_RUN = timedelta(minutes=10)
+# A real-time app is not started with less time than this left before the deadline.
+MIN_APP_SECONDS = 0.02
 
 
 def call_end_events(call: Call) -> list[str]:
@@ -160,6 +164,51 @@ def apps_test_call(
     return report
 
 
+def realtime_apps_run(
+    *, card: CallerCard, called_number: str, deadline_seconds: float
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Run the tenant's real-time call.start apps in order within one deadline (seed 004).
+
+    Answers (app_data, a line per app). An app that fails, or that the deadline leaves no time
+    for, adds nothing to app_data; the caller is answered on time either way.
+    """
+    started = time.monotonic()
+    context = {
+        "event": {
+            "type": App.Event.CALL_START,
+            "calling_number": card.number,
+            "called_number": called_number,
+            "timestamp": iso_z(timezone.now()),
+            "direction": "inbound",
+        },
+        "contact": _contact_of(card),
+        "app_data": {},
+    }
+    report = []
+    apps = App.objects.filter(enabled=True, timing=App.Timing.REALTIME).order_by("order", "id")
+    for app in apps:
+        if App.Event.CALL_START not in app.events:
+            continue
+        left = deadline_seconds - (time.monotonic() - started)
+        if left < MIN_APP_SECONDS:
+            report.append({"app": app.slug, "state": "skipped", "reason": "deadline"})
+            continue
+        if not conditions.matches(app.condition, context):
+            report.append({"app": app.slug, "state": "skipped", "reason": "condition"})
+            continue
+        outcome = kinds.run(app, context, dry_run=False, deadline_seconds=left)
+        if outcome.succeeded:
+            context["app_data"][app.slug] = outcome.result
+        report.append(
+            {
+                "app": app.slug,
+                "state": "succeeded" if outcome.succeeded else "failed",
+                "error": outcome.error,
+            }
+        )
+    return context["app_data"], report
+
+
 def event_context(call: Call, event: str) -> dict[str, Any]:
     """What app templates and conditions see: event.*, contact.*, app_data.* (filled in order)."""
     inbound = call.direction == Call.Direction.INBOUND
@@ -186,7 +235,10 @@ def event_context(call: Call, event: str) -> dict[str, Any]:
 
 
 def _contact(tenant: Tenant, number: str) -> dict[str, Any]:
-    card = contact_selectors.caller_card(tenant=tenant, number=number)
+    return _contact_of(contact_selectors.caller_card(tenant=tenant, number=number))
+
+
+def _contact_of(card: CallerCard) -> dict[str, Any]:
     contact = card.contact
     if contact is None:
         return {"known": card.known, "number": card.number}

@@ -94,8 +94,13 @@ def validated_settings(
     return config, {}
 
 
-def run(app: App, context: dict[str, Any], *, dry_run: bool) -> Outcome:
-    """Run the app on the context (dry_run: show what it would do, do nothing)."""
+def run(
+    app: App, context: dict[str, Any], *, dry_run: bool, deadline_seconds: float | None = None
+) -> Outcome:
+    """Run the app on the context (dry_run: show what it would do, do nothing).
+
+    `deadline_seconds` bounds a webhook or Slack app's attempts and waits in all.
+    """
     if app.kind == App.Kind.EMAIL:
         return _email(app, context, dry_run=dry_run)
     if app.kind == App.Kind.SLACK:
@@ -105,7 +110,8 @@ def run(app: App, context: dict[str, Any], *, dry_run: bool) -> Outcome:
         config = WebhookConfig.from_settings(
             join_secrets(app.config, app.secrets), realtime=realtime
         )
-    result = webhook_send(config, context, dry_run=dry_run).as_json()
+    sent = webhook_send(config, context, dry_run=dry_run, deadline_seconds=deadline_seconds)
+    result = sent.as_json()
     return Outcome(
         succeeded=result["outcome"] in ("succeeded", "dry_run"),
         sent=result["outcome"] != "dry_run",

@@ -15,6 +15,7 @@ ISOLATED_ROUTES = {
     "app-runs/<uuid:pk>/resend",
     "calls/<uuid:call_id>/activity",
     "crm-logs/<uuid:pk>/resend",
+    "lookup/enriched",
 }
 
 
@@ -39,6 +40,19 @@ def acme(tenant, receiver, make_app, end_call):
             "run": AppRun.objects.get(call=call),
             "log": CrmLog.objects.get(call=call, connection=connection),
         }
+
+
+def test_another_tenants_enriched_lookup_runs_none_of_our_apps(other_api, tenant, make_app):
+    make_app(
+        "ours",
+        config={"method": "GET", "url": "https://api.acme.example/x"},
+        timing="realtime",
+        events=["call.start"],
+    )
+
+    body = other_api.get("/api/v1/lookup/enriched", {"number": "+442045205757"}).json()
+
+    assert body["apps"] == [] and body["app_data"] == {}
 
 
 def test_another_tenant_lists_no_apps_and_its_call_test_runs_none_of_ours(
