@@ -129,6 +129,7 @@ class ConnectionSerializer(StrictModelSerializer):
         share = value.get("max_delete_share", 0.1)
         if not isinstance(share, int | float) or not 0 <= share <= 1:
             raise serializers.ValidationError("max_delete_share: a fraction from 0 to 1.")
+        _check_call_logging(value.get("call_logging", {}))
         return value
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -158,6 +159,24 @@ class ConnectionSerializer(StrictModelSerializer):
         if "provider" in self.initial_data:
             return str(self.initial_data["provider"])
         return self.instance.provider if self.instance else ""
+
+
+CALL_LOGGING_FLAGS = ("enabled", "missed_call_task", "create_unknown_contacts")
+
+
+def _check_call_logging(options: Any) -> None:
+    """settings.call_logging: the flags are booleans, delay_minutes 0 to 1440 (automations)."""
+    if not isinstance(options, dict):
+        raise serializers.ValidationError('call_logging: an object such as {"enabled": true}.')
+    unknown = sorted(set(options) - {*CALL_LOGGING_FLAGS, "delay_minutes"})
+    if unknown:
+        raise serializers.ValidationError(f"call_logging: unknown option {unknown[0]!r}.")
+    for flag in CALL_LOGGING_FLAGS:
+        if not isinstance(options.get(flag, False), bool):
+            raise serializers.ValidationError(f"call_logging.{flag}: true or false.")
+    delay = options.get("delay_minutes", 0)
+    if not isinstance(delay, int) or isinstance(delay, bool) or not 0 <= delay <= 1440:
+        raise serializers.ValidationError("call_logging.delay_minutes: 0 to 1440.")
 
 
 class SyncRequestSerializer(StrictSerializer):

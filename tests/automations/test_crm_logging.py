@@ -176,3 +176,23 @@ def test_connections_without_call_logging_log_nothing(tenant, hubspot, connectio
         Connection.objects.filter(pk=connection.pk).update(settings={})
         call = end_call(CallStatus.ANSWER)
         assert CrmLog.objects.filter(call=call).count() == 0
+
+
+@pytest.mark.parametrize(
+    ("call_logging", "message"),
+    [
+        ({"enabled": "yes"}, "call_logging.enabled: true or false."),
+        ({"enabled": True, "delay_minutes": -5}, "call_logging.delay_minutes: 0 to 1440."),
+        ({"enabled": True, "colour": "red"}, "call_logging: unknown option 'colour'."),
+        ("on", 'call_logging: an object such as {"enabled": true}.'),
+    ],
+)
+def test_the_api_refuses_bad_call_logging_options(api, connection, call_logging, message):
+    response = api.patch(
+        f"/api/v1/connections/{connection.pk}",
+        {"settings": {"call_logging": call_logging}},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["message"].endswith(message)
