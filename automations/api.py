@@ -22,7 +22,7 @@ from contacts.api.serializers import CallerCardSerializer
 from contacts.selectors import caller_card
 from tenants.serializers import StrictModelSerializer, StrictSerializer
 
-EVENTS = [choice for choice, _ in App.Event.choices]
+EVENTS = App.Event.choices
 
 
 class AppSerializer(StrictModelSerializer):

@@ -197,7 +197,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"SyncKindEnum": "connectors.models.SyncRun.Kind"},
+    "ENUM_NAME_OVERRIDES": {
+        "SyncKindEnum": "connectors.models.SyncRun.Kind",
+        "AppEventEnum": "automations.models.App.Event",
+        "AppRunStateEnum": "automations.models.AppRun.State",
+        "OutboxStateEnum": "calls.models.Delivery.State",
+    },
 }
 
 # Celery. The embedded default is a filesystem broker under var/ (no server needed).
