@@ -186,14 +186,9 @@ class HubSpotConnector:
         if task:
             return None  # tasks carry no id of ours to search by
         # Search lags writes by seconds; a retry comes 30 s or more after the lost create.
+        ours = {"propertyName": "hs_call_external_id", "operator": "EQ", "value": call_id}
         body = {
-            "filterGroups": [
-                {
-                    "filters": [
-                        {"propertyName": "hs_call_external_id", "operator": "EQ", "value": call_id}
-                    ]
-                }
-            ],
+            "filterGroups": [{"filters": [ours]}],
             "properties": ["hs_call_external_id"],
             "limit": 1,
         }
