@@ -8,6 +8,11 @@ import re
 import time
 from typing import Any
 
+from connectors.models import Connection
+from connectors.services import connection_create
+from contacts.services import PhoneInput, contact_create
+from tenants.models import Tenant
+from tenants.scoping import tenant_scope
 from tests.connectors.conftest import salesforce_credentials
 from tests.fakes import salesforce_data
 from tests.fakes.generic_rest import FakeRestCrm
@@ -359,3 +364,23 @@ class GenericRest(Crm):
 PROVIDERS: dict[str, type[Crm]] = {
     crm.provider: crm for crm in (HubSpot, Salesforce, Pipedrive, Zoho, GenericRest)
 }
+
+
+def connect(tenant: Tenant, crm: Crm) -> Connection:
+    """A connection to the fake that logs calls, with the caller synced from it."""
+    with tenant_scope(tenant):
+        connection = connection_create(
+            tenant=tenant,
+            provider=crm.provider,
+            name=crm.provider,
+            credentials=crm.credentials(),
+            settings={**crm.settings(), "call_logging": {"enabled": True}},
+        )
+        contact_create(
+            tenant=tenant,
+            source_connection=connection,
+            external_id=crm.contact_id(),
+            first_name="Ada",
+            phones=[PhoneInput(CUSTOMER, "mobile")],
+        )
+    return connection

@@ -12,17 +12,15 @@ from automations.models import CrmLog
 from calls import events as telephony
 from calls.models import Call, TelephonyEvent
 from connectors.models import Connection
-from connectors.services import connection_create
-from contacts.services import PhoneInput, contact_create
 from tenants.models import Agent
 from tenants.scoping import tenant_scope
 from tests.automations.crm_providers import (
     AGENT_EMAIL,
-    CUSTOMER,
     DETAILS,
     PROVIDERS,
     START,
     Crm,
+    connect,
     end,
 )
 from tests.fakes.hubspot import Fault
@@ -41,21 +39,8 @@ def crm(request, settings) -> Crm:
 @pytest.fixture
 def connection(tenant, crm) -> Connection:
     """A connection that logs calls, the caller synced from it, and the agent."""
+    connection = connect(tenant, crm)
     with tenant_scope(tenant):
-        connection = connection_create(
-            tenant=tenant,
-            provider=crm.provider,
-            name=crm.provider,
-            credentials=crm.credentials(),
-            settings={**crm.settings(), "call_logging": {"enabled": True}},
-        )
-        contact_create(
-            tenant=tenant,
-            source_connection=connection,
-            external_id=crm.contact_id(),
-            first_name="Ada",
-            phones=[PhoneInput(CUSTOMER, "mobile")],
-        )
         Agent(tenant=tenant, crm_username="agent.017", email=AGENT_EMAIL).save()
     return connection
 

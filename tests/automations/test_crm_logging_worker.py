@@ -14,17 +14,15 @@ import pytest
 from automations.models import CrmLog
 from automations.tasks import crm_log_send
 from calls.models import Call, TelephonyEvent
-from connectors.services import connection_create
-from contacts.services import PhoneInput, contact_create
 from tenants.models import Agent
 from tenants.scoping import tenant_scope
 from tests.automations.crm_providers import (
     AGENT_EMAIL,
-    CUSTOMER,
     DETAILS,
     PROVIDERS,
     START,
     Crm,
+    connect,
     end,
 )
 
@@ -43,22 +41,9 @@ def crms(settings) -> list[Crm]:
 
 @pytest.fixture
 def connected(tenant, crms) -> None:
+    for crm in crms:
+        connect(tenant, crm)
     with tenant_scope(tenant):
-        for crm in crms:
-            connection = connection_create(
-                tenant=tenant,
-                provider=crm.provider,
-                name=crm.provider,
-                credentials=crm.credentials(),
-                settings={**crm.settings(), "call_logging": {"enabled": True}},
-            )
-            contact_create(
-                tenant=tenant,
-                source_connection=connection,
-                external_id=crm.contact_id(),
-                first_name="Ada",
-                phones=[PhoneInput(CUSTOMER, "mobile")],
-            )
         Agent(tenant=tenant, crm_username="agent.017", email=AGENT_EMAIL).save()
 
 
