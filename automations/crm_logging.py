@@ -104,21 +104,26 @@ def crm_logs_mark_changed(*, call: Call) -> None:
 
 def crm_log_send(*, crm_log_id: str) -> CrmLogAttempt | None:
     """Make the log's next attempt if it is due and no other worker is making it."""
-    log = _claim(crm_log_id)
-    if log is None:
+    claimed = _claim(crm_log_id)
+    if claimed is None:
         return None
+    log, interrupted = claimed
     action = CrmLogAttempt.Action.UPDATE if log.remote_id else CrmLogAttempt.Action.CREATE
     started_at, clock = timezone.now(), time.monotonic()
     error: ConnectorError | None = None
     try:
         connector = connector_for_connection(log.connection)
         entry = _entry(log, connector)
-        if log.remote_id:
+        task = log.kind == CrmLog.Kind.TASK
+        if not log.remote_id and (interrupted or log.attempts.exists()):
+            # An earlier attempt may have been stored by the CRM without its id reaching us
+            # (a 5xx or lost answer, a killed worker): look for it before creating another.
+            log.remote_id = connector.find_logged(entry.call_id, task=task) or ""
+        if not log.remote_id:
+            log.remote_id = (connector.create_task if task else connector.log_call)(entry)
+        elif not task:  # tasks are not updated: the follow-up stays as it was asked
             connector.update_call_log(log.remote_id, entry)
-        else:
-            create = connector.create_task if log.kind == CrmLog.Kind.TASK else connector.log_call
-            log.remote_id = create(entry)
-            log.contact_external_id = entry.contact_external_id or ""
+        log.contact_external_id = entry.contact_external_id or ""
     except ConnectorError as failure:
         error = failure
     latency_ms = round((time.monotonic() - clock) * 1000)
@@ -149,7 +154,8 @@ def crm_logs_sweep() -> int:
     return len(logs)
 
 
-def _claim(crm_log_id: str) -> CrmLog | None:
+def _claim(crm_log_id: str) -> tuple[CrmLog, bool] | None:
+    """Lock the log for one attempt; also whether an earlier attempt was cut off mid-way."""
     now = timezone.now()
     with transaction.atomic():
         log = (
@@ -161,9 +167,10 @@ def _claim(crm_log_id: str) -> CrmLog | None:
         )
         if log is None:
             return None
+        interrupted = log.attempting_since is not None
         log.attempting_since = now
         log.save(update_fields=["attempting_since"])
-    return log
+    return log, interrupted
 
 
 def _record(

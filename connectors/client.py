@@ -82,8 +82,14 @@ class CrmClient:
         json_body: Any = None,
         form: Mapping[str, str] | None = None,
         retry_after_of: Callable[[CrmResponse], float | None] | None = None,
+        idempotent: bool = True,
     ) -> CrmResponse:
-        """Send, retrying network errors, 429 and 5xx; return any other response as it is."""
+        """Send, retrying network errors, 429 and 5xx; return any other response as it is.
+
+        A create (`idempotent=False`) is retried only when the CRM surely did not take it (a
+        429, a refused connection): after a 5xx or a lost answer it may have stored the record,
+        so the response or error goes back to the caller, who looks for it before creating again.
+        """
         headers = dict(headers or {})
         body = None
         if json_body is not None:
@@ -100,11 +106,14 @@ class CrmClient:
             except http.HttpError as error:
                 if error.error_class in ("blocked_ip", "invalid_url"):
                     raise ConnectorError(str(error), permanent=True) from None
-                if attempt == self.max_attempts:
+                unsent = error.error_class == "connect_refused"
+                if attempt == self.max_attempts or not (idempotent or unsent):
                     raise ConnectorError(str(error)) from None
                 time.sleep(_backoff(attempt))
                 continue
-            if response.status_code not in RETRYABLE_STATUSES:
+            if response.status_code not in RETRYABLE_STATUSES or (
+                not idempotent and response.status_code != 429
+            ):
                 return response
             wait = (retry_after_of(response) if retry_after_of else None) or retry_after(response)
             wait = wait if wait is not None else _backoff(attempt)

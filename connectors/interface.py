@@ -163,6 +163,13 @@ class Connector(Protocol):
         """Create the CRM's call object linked to the contact and user; answer its remote id."""
         ...
 
+    def find_logged(self, call_id: str, *, task: bool = False) -> str | None:
+        """Find the remote id log_call (or create_task) made for this call id, else None.
+
+        A CRM that cannot be searched by our id answers None.
+        """
+        ...
+
     def update_call_log(self, remote_id: str, entry: CallLogEntry) -> None:
         """Change the call object created by log_call (notes, recording, outcome arrived later)."""
         ...

@@ -133,7 +133,8 @@ class GenericRestConnector:
     def log_call(self, entry: CallLogEntry) -> str:
         call_log = self._call_log()
         body = mapping.call_log_body(call_log.body, entry)
-        data = self._json("POST", self.config.base_url + call_log.path, json_body=body)
+        url = self.config.base_url + call_log.path
+        data = self._json("POST", url, json_body=body, idempotent=False)
         remote_id = mapping.first(data, call_log.id)
         if remote_id in (None, "") or isinstance(remote_id, Mapping | list):
             # Retrying would log the call twice: this needs a person to fix call_log.id.
@@ -143,6 +144,9 @@ class GenericRestConnector:
                 permanent=True,
             )
         return str(remote_id)
+
+    def find_logged(self, call_id: str, *, task: bool = False) -> str | None:
+        return None  # no way to search call logs by our id is configured
 
     def update_call_log(self, remote_id: str, entry: CallLogEntry) -> None:
         call_log = self._call_log()
@@ -157,7 +161,9 @@ class GenericRestConnector:
         )
 
     def create_task(self, entry: CallLogEntry) -> str:
-        raise ConnectorError("A generic REST connection cannot create tasks.", permanent=True)
+        # No task endpoint is configured: the missed call goes to the call-log endpoint, with
+        # its outcome ("missed") in whichever body field the tenant mapped it to.
+        return self.log_call(entry)
 
     def create_contact(self, *, e164: str, name: str = "") -> SourceRecord:
         raise ConnectorError("A generic REST connection cannot create contacts.", permanent=True)

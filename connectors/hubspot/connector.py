@@ -182,6 +182,20 @@ class HubSpotConnector:
         }
         return self._create("calls", body)
 
+    def find_logged(self, call_id: str, *, task: bool = False) -> str | None:
+        if task:
+            return None  # tasks carry no id of ours to search by
+        # Search lags writes by seconds; a retry comes 30 s or more after the lost create.
+        ours = {"propertyName": "hs_call_external_id", "operator": "EQ", "value": call_id}
+        body = {
+            "filterGroups": [{"filters": [ours]}],
+            "properties": ["hs_call_external_id"],
+            "limit": 1,
+        }
+        data = self._json("POST", "/crm/v3/objects/calls/search", json_body=body)
+        results = data.get("results") if isinstance(data, dict) else None
+        return str(results[0]["id"]) if results and results[0].get("id") else None
+
     def update_call_log(self, remote_id: str, entry: CallLogEntry) -> None:
         label = mapping.DISPOSITION_LABEL.get(entry.outcome, "")
         properties = mapping.call_properties(
@@ -210,7 +224,8 @@ class HubSpotConnector:
             ) from None
 
     def _create(self, object_type: str, body: dict[str, Any]) -> str:
-        data = self._json("POST", f"/crm/v3/objects/{object_type}", json_body=body)
+        path = f"/crm/v3/objects/{object_type}"
+        data = self._json("POST", path, json_body=body, idempotent=False)
         if not isinstance(data, dict) or not data.get("id"):
             raise ConnectorError(f"HubSpot created a {object_type[:-1]} without answering its id.")
         return str(data["id"])

@@ -187,10 +187,16 @@ class PipedriveConnector:
     def log_call(self, entry: CallLogEntry) -> str:
         person_id, org_id = self._linked(entry)
         body = mapping.call_log_body(entry, person_id=person_id, org_id=org_id)
-        data = self._json("POST", f"{self._v1()}/callLogs", json_body=body).get("data")
+        path = f"{self._v1()}/callLogs"
+        data = self._json("POST", path, json_body=body, idempotent=False).get("data")
         if not isinstance(data, dict) or not data.get("id"):
             raise ConnectorError("Pipedrive created a call log without answering its id.")
         return str(data["id"])
+
+    def find_logged(self, call_id: str, *, task: bool = False) -> str | None:
+        # Call logs and activities cannot be searched by our id (it is only in the note);
+        # GET /v1/callLogs lists a user's logs unfiltered, too many to read on every retry.
+        return None
 
     def update_call_log(self, remote_id: str, entry: CallLogEntry) -> None:
         # Call logs cannot be changed (the API has add, get, delete), but each one is also an
@@ -208,7 +214,8 @@ class PipedriveConnector:
     def create_task(self, entry: CallLogEntry) -> str:
         person_id, org_id = self._linked(entry)
         body = mapping.task_body(entry, person_id=person_id, org_id=org_id)
-        data = self._json("POST", "/api/v2/activities", json_body=body).get("data")
+        data = self._json("POST", "/api/v2/activities", json_body=body, idempotent=False)
+        data = data.get("data")
         if not isinstance(data, dict) or not data.get("id"):
             raise ConnectorError("Pipedrive created an activity without answering its id.")
         return str(data["id"])

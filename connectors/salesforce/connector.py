@@ -161,6 +161,13 @@ class SalesforceConnector:
     def log_call(self, entry: CallLogEntry) -> str:
         return self._create("Task", mapping.task_fields(entry))
 
+    def find_logged(self, call_id: str, *, task: bool = False) -> str | None:
+        # Both the call's Task and a missed call's Task carry our id in CallObject.
+        call_object = "CallObject = " + mapping.soql_string(call_id[:255])
+        data = self._query(f"SELECT Id FROM Task WHERE {call_object} LIMIT 1")  # noqa: S608 - escaped
+        tasks = _records(data, "Task")
+        return str(tasks[0]["Id"]) if tasks else None
+
     def update_call_log(self, remote_id: str, entry: CallLogEntry) -> None:
         path = f"/sobjects/Task/{quote(remote_id, safe='')}"
         self._json("PATCH", path, json_body=mapping.task_fields(entry, update=True))
@@ -181,7 +188,7 @@ class SalesforceConnector:
         )
 
     def _create(self, sobject: str, fields: dict[str, Any]) -> str:
-        data = self._json("POST", f"/sobjects/{sobject}", json_body=fields)
+        data = self._json("POST", f"/sobjects/{sobject}", json_body=fields, idempotent=False)
         if not isinstance(data, dict) or not data.get("success") or not data.get("id"):
             raise ConnectorError(f"Salesforce did not confirm creating a {sobject}: {data!r}"[:300])
         return str(data["id"])

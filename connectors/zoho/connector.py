@@ -186,6 +186,21 @@ class ZohoConnector:
     def log_call(self, entry: CallLogEntry) -> str:
         return self._create("Calls", mapping.call_fields(entry))
 
+    def find_logged(self, call_id: str, *, task: bool = False) -> str | None:
+        # Calls and Tasks have no field of ours: the id is in Description ("CallBridge call
+        # <id>"). `word=` searches a module's text; re-checked here, as it matches loosely.
+        # https://www.zoho.com/crm/developer/docs/api/v8/search-records.html
+        module = "Tasks" if task else "Calls"
+        params = {"word": call_id, "fields": "Description", "per_page": 10}
+        response = self._authorized("GET", f"/crm/v8/{module}/search", params=params)
+        if response.status_code == 204:
+            return None
+        marker = mapping.call_marker(call_id)
+        for row in self._json(response, f"GET /crm/v8/{module}/search").get("data") or []:
+            if marker in str(row.get("Description") or "").splitlines():
+                return str(row["id"])
+        return None
+
     def update_call_log(self, remote_id: str, entry: CallLogEntry) -> None:
         path = f"/crm/v8/Calls/{quote(remote_id, safe='')}"
         response = self._authorized("PUT", path, json_body={"data": [mapping.call_fields(entry)]})
@@ -201,7 +216,7 @@ class ZohoConnector:
 
     def _create(self, module: str, fields: dict[str, Any]) -> str:
         path = f"/crm/v8/{module}"
-        response = self._authorized("POST", path, json_body={"data": [fields]})
+        response = self._authorized("POST", path, json_body={"data": [fields]}, idempotent=False)
         return self._written(response, f"POST {path}")
 
     def _written(self, response: CrmResponse, what: str) -> str:

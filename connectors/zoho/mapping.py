@@ -187,8 +187,13 @@ def _description(entry: CallLogEntry) -> str:
     lines.append(f"Outcome: {entry.outcome}. From {entry.from_number} to {entry.to_number}.")
     if entry.recording_url:
         lines.append(f"Recording: {entry.recording_url}")
-    lines.append(f"CallBridge call {entry.call_id}")  # Calls has no external-id field of ours
+    lines.append(call_marker(entry.call_id))  # Calls has no external-id field of ours
     return "\n".join(lines)
+
+
+def call_marker(call_id: str) -> str:
+    """The Description line that names our call (find_logged looks for it)."""
+    return f"CallBridge call {call_id}"
 
 
 def _zoho_datetime(moment: datetime) -> str:

@@ -7,6 +7,7 @@ from calls.services import call_event_record, call_place
 from tenants.models import Agent, CallerIdNumber
 from tenants.scoping import tenant_scope
 from tests.automations.receiver import WebhookReceiver
+from tests.calls.conftest import database_url, processes  # noqa: F401 - real Celery workers
 
 
 @pytest.fixture

@@ -272,7 +272,7 @@ def test_what_the_connection_cannot_do_is_a_permanent_error_saying_so(make_crm):
 
     for attempt, reason in [
         (lambda: rest_connector.log_call(entry()), "no call_log endpoint"),
-        (lambda: rest_connector.create_task(entry()), "cannot create tasks"),
+        (lambda: rest_connector.create_task(entry()), "no call_log endpoint"),
         (lambda: rest_connector.create_contact(e164="+447700900123"), "cannot create contacts"),
         (lambda: rest_connector.authorization_url(state="s", redirect_uri="r"), "no authoriz"),
     ]:

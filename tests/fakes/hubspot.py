@@ -102,7 +102,7 @@ def hubspot_error(status: int, category: str, message: str, **extra: Any) -> Api
 class Fault:
     """Answer the next `times` matching requests with this instead of the real thing."""
 
-    kind: str  # "status", "slow", "malformed"
+    kind: str  # "status", "slow", "malformed", "lost_answer" (a write is stored, then `status`)
     times: int
     path_contains: str = ""
     status: int = 500
@@ -258,10 +258,15 @@ class FakeHubSpot:
         readable = object_type in self.objects
         if method == "POST" and rest == ["search"] and readable:
             result = self._search(object_type, _json_body(body))
+        elif method == "POST" and rest == ["search"] and object_type == "calls":
+            result = self._search_calls(_json_body(body))
         elif method == "GET" and not rest and readable:
             result = self._list(object_type, query)
         elif method == "POST" and not rest and object_type in WRITABLE:
-            return 201, self._create(object_type, _json_body(body)), limits
+            created = self._create(object_type, _json_body(body))
+            if fault and fault.kind == "lost_answer":
+                raise hubspot_error(fault.status, "INTERNAL_ERROR", "internal error")
+            return 201, created, limits
         elif method == "PATCH" and len(rest) == 1 and object_type in self.written:
             return 200, self._update(object_type, rest[0], _json_body(body)), limits
         else:
@@ -378,6 +383,29 @@ class FakeHubSpot:
             after = str(offset + limit)
             result["paging"] = {"next": {"after": after, "link": f"?after={after}"}}
         return result
+
+    def _search_calls(self, request: Any) -> dict[str, Any]:
+        """Calls logged through the API, found by EQ filters on their properties."""
+        if not isinstance(request, dict) or set(request) - {"filterGroups", "properties", "limit"}:
+            raise _invalid("The fake searches calls with filterGroups, properties and limit only.")
+        groups = request.get("filterGroups") or []
+        _check_filters(groups)
+        if any(f.get("operator") != "EQ" for g in groups for f in g["filters"]):
+            raise _invalid("The fake searches calls with EQ filters only.")
+        with self.lock:
+            found = [
+                _written_json(int(call_id), stored["properties"], stored["created_ms"])
+                for call_id, stored in self.written["calls"].items()
+                if any(
+                    all(
+                        stored["properties"].get(f["propertyName"]) == f["value"]
+                        for f in g["filters"]
+                    )
+                    for g in groups
+                )
+            ]
+        limit = request.get("limit", 10)
+        return {"total": len(found), "results": found[:limit]}
 
     def _matching(self, object_type: str, groups: list, sort: tuple[str, bool] | None):
         live = self._by_modified(object_type)

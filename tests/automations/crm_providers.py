@@ -1,0 +1,386 @@
+"""One adapter per CRM provider for the call-logging tests (start its strict fake, connect to
+it, name a contact and the agent's user that exist there, read back what it stored), and the
+phone system's events for one inbound call."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from connectors.models import Connection
+from connectors.services import connection_create
+from contacts.services import PhoneInput, contact_create
+from tenants.models import Tenant
+from tenants.scoping import tenant_scope
+from tests.connectors.conftest import salesforce_credentials
+from tests.fakes import salesforce_data
+from tests.fakes.generic_rest import FakeRestCrm
+from tests.fakes.hubspot import FakeHubSpot
+from tests.fakes.pipedrive import FakePipedrive
+from tests.fakes.salesforce import FakeSalesforce
+from tests.fakes.zoho import FakeZoho
+
+AGENT_EMAIL = "priya.shah@example.com"  # the agent's login in every fake CRM
+
+# One inbound call as the phone system reports it (seed 001).
+CUSTOMER = "+447400123456"
+DETAILS = {"call_id": "pbx-7731", "direction": "inbound", "from": "07400 123456",
+           "to": "+442079460000", "crm_username": "agent.017"}  # fmt: skip
+START = {"id": "e-start", "type": "call.start", "timestamp": "2026-07-03T10:00:00Z", **DETAILS}
+
+
+def end(status: str = "ANSWER", duration: int = 150, **fields: str) -> dict:
+    """The phone system's call.end, with what the seed says to send on it."""
+    return {"id": "e-end", "type": "call.end", "status": status, "duration": duration,
+            "start_time": "2026-07-03T10:00:00Z", "timestamp": "2026-07-03T10:02:39Z",
+            **DETAILS, **fields}  # fmt: skip
+
+
+class Crm:
+    """How a test drives one provider's fake; `calls` and `tasks` map remote id -> fields."""
+
+    provider: str
+    fake: Any
+    owner_id: str | None = None  # the agent's CRM user
+    creates_contacts = True
+    finds_lost_creates = True  # find_logged can search the CRM by our call id
+
+    def credentials(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def settings(self) -> dict[str, Any]:
+        return {}
+
+    def contact_id(self) -> str:
+        """A contact of the fake (synced into our phonebook by the test)."""
+        raise NotImplementedError
+
+    def contacts(self) -> dict[str, str]:
+        """The fake's contacts: external id -> the stored record as text."""
+        raise NotImplementedError
+
+    def calls(self) -> dict[str, dict[str, Any]]:
+        raise NotImplementedError
+
+    def tasks(self) -> dict[str, dict[str, Any]]:
+        raise NotImplementedError
+
+    def check_call(self, stored: dict[str, Any], *, call: Any, contact_id: str) -> None:
+        """Assert the call object carries the call's fields in the CRM's own words."""
+        raise NotImplementedError
+
+    def check_task(self, stored: dict[str, Any], *, call: Any, contact_id: str) -> None:
+        raise NotImplementedError
+
+    def later_text(self, remote_id: str) -> str:
+        """Where notes, a summary and the recording link added later show on the record."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        self.fake.stop()
+
+
+class HubSpot(Crm):
+    provider = "hubspot"
+
+    def __init__(self) -> None:
+        self.fake = FakeHubSpot(contacts=5)
+        self.fake.start()
+        self.owner_id = self.fake.add_owner(AGENT_EMAIL, "Priya", "Shah")
+
+    def credentials(self) -> dict[str, Any]:
+        return {
+            "private_app_token": next(iter(self.fake.private_app_tokens)),
+            "base_url": self.fake.url,
+        }
+
+    def contact_id(self) -> str:
+        return str(min(self.fake.objects["contacts"]))
+
+    def contacts(self) -> dict[str, str]:
+        return {str(i): str(c.properties) for i, c in self.fake.objects["contacts"].items()}
+
+    def calls(self) -> dict[str, dict[str, Any]]:
+        return self.fake.written["calls"]
+
+    def tasks(self) -> dict[str, dict[str, Any]]:
+        return self.fake.written["tasks"]
+
+    def check_call(self, stored: dict[str, Any], *, call: Any, contact_id: str) -> None:
+        props = stored["properties"]
+        answered = call.status == "ANSWER"
+        assert props["hs_call_direction"] == "INBOUND"
+        assert props["hs_call_status"] == ("COMPLETED" if answered else "NO_ANSWER")
+        assert props["hs_call_duration"] == str(call.duration * 1000)  # milliseconds
+        assert (props["hs_call_from_number"], props["hs_call_to_number"]) == (
+            call.customer_number,
+            call.from_number,
+        )
+        assert props["hs_call_external_id"] == str(call.call_id)
+        assert props["hs_timestamp"] == str(int(call.start_time.timestamp() * 1000))
+        assert props["hubspot_owner_id"] == self.owner_id
+        assert stored["associations"] == [{"to": "contacts", "id": contact_id, "typeId": 194}]
+
+    def check_task(self, stored: dict[str, Any], *, call: Any, contact_id: str) -> None:
+        props = stored["properties"]
+        assert (props["hs_task_type"], props["hs_task_status"], props["hs_task_priority"]) == (
+            "CALL",
+            "NOT_STARTED",
+            "HIGH",
+        )
+        assert props["hubspot_owner_id"] == self.owner_id
+        assert stored["associations"] == [{"to": "contacts", "id": contact_id, "typeId": 204}]
+
+    def later_text(self, remote_id: str) -> str:
+        props = self.fake.written["calls"][remote_id]["properties"]
+        return f"{props['hs_call_body']}\n{props.get('hs_call_recording_url', '')}"
+
+
+class Salesforce(Crm):
+    provider = "salesforce"
+
+    def __init__(self) -> None:
+        self.fake = FakeSalesforce(contacts=5)
+        self.fake.start()
+        self.owner_id = salesforce_data.salesforce_id("User", 99)
+        fields = {
+            "Name": "Priya Shah",
+            "Email": AGENT_EMAIL,
+            "Username": AGENT_EMAIL,
+            "IsActive": True,
+        }
+        self.fake.records["User"][self.owner_id] = salesforce_data.SObjectRecord(
+            self.owner_id, fields, salesforce_data.BASE_MS, salesforce_data.BASE_MS
+        )
+
+    def credentials(self) -> dict[str, Any]:
+        return salesforce_credentials(self.fake)
+
+    def contact_id(self) -> str:
+        return self.fake.ids("Contact")[0]
+
+    def contacts(self) -> dict[str, str]:
+        return {i: str(r.fields) for i, r in self.fake.records["Contact"].items()}
+
+    def _tasks(self, subtype: str) -> dict[str, dict[str, Any]]:
+        return {
+            i: r.fields
+            for i, r in self.fake.records["Task"].items()
+            if r.fields.get("TaskSubtype") == subtype
+        }
+
+    def calls(self) -> dict[str, dict[str, Any]]:
+        return self._tasks("Call")
+
+    def tasks(self) -> dict[str, dict[str, Any]]:
+        return self._tasks("Task")
+
+    def check_call(self, stored: dict[str, Any], *, call: Any, contact_id: str) -> None:
+        answered = call.status == "ANSWER"
+        assert (stored["TaskSubtype"], stored["Status"], stored["CallType"]) == (
+            "Call",
+            "Completed",
+            "Inbound",
+        )
+        assert stored["CallDisposition"] == ("Answered" if answered else "Missed")
+        assert stored["CallDurationInSeconds"] == call.duration
+        assert stored["CallObject"] == str(call.call_id)
+        assert stored["ActivityDate"] == call.start_time.date().isoformat()
+        assert (stored["WhoId"], stored["OwnerId"]) == (contact_id, self.owner_id)
+        assert f"From {call.customer_number} to {call.from_number}." in stored["Description"]
+
+    def check_task(self, stored: dict[str, Any], *, call: Any, contact_id: str) -> None:
+        assert (stored["TaskSubtype"], stored["Status"], stored["Priority"]) == (
+            "Task",
+            "Not Started",
+            "High",
+        )
+        assert stored["CallObject"] == str(call.call_id)
+        assert (stored["WhoId"], stored["OwnerId"]) == (contact_id, self.owner_id)
+
+    def later_text(self, remote_id: str) -> str:
+        return self.fake.records["Task"][remote_id].fields["Description"]
+
+
+class Pipedrive(Crm):
+    provider = "pipedrive"
+    owner_id = "11"  # Priya in the fake's users
+    finds_lost_creates = False
+
+    def __init__(self) -> None:
+        self.fake = FakePipedrive(persons=5)
+        self.fake.start()
+
+    def credentials(self) -> dict[str, Any]:
+        return {"api_token": next(iter(self.fake.api_tokens)), "base_url": self.fake.url}
+
+    def contact_id(self) -> str:
+        return str(min(self.fake.records["persons"]))
+
+    def contacts(self) -> dict[str, str]:
+        return {str(i): str(r.fields) for i, r in self.fake.records["persons"].items()}
+
+    def calls(self) -> dict[str, dict[str, Any]]:
+        return self.fake.call_logs
+
+    def tasks(self) -> dict[str, dict[str, Any]]:
+        # Every call log is also a done `call` activity; a missed call's task is an open one.
+        return {str(i): a for i, a in self.fake.activities.items() if not a["done"]}
+
+    def check_call(self, stored: dict[str, Any], *, call: Any, contact_id: str) -> None:
+        answered = call.status == "ANSWER"
+        assert stored["outcome"] == ("connected" if answered else "no_answer")
+        assert (stored["from_phone_number"], stored["to_phone_number"]) == (
+            call.customer_number,
+            call.from_number,
+        )
+        assert stored["duration"] == str(call.duration)
+        assert stored["start_time"] == call.start_time.strftime("%Y-%m-%d %H:%M:%S")
+        assert (stored["person_id"], stored["user_id"]) == (int(contact_id), int(self.owner_id))
+        assert f"CallBridge call {call.call_id}" in stored["note"]
+        activity = self.fake.activities[stored["activity_id"]]
+        assert (activity["type"], activity["done"], activity["person_id"]) == (
+            "call",
+            True,
+            int(contact_id),
+        )
+
+    def check_task(self, stored: dict[str, Any], *, call: Any, contact_id: str) -> None:
+        assert (stored["type"], stored["done"], stored["person_id"]) == (
+            "call",
+            False,
+            int(contact_id),
+        )
+        assert stored["owner_id"] == int(self.owner_id)
+        assert stored["due_date"] == call.start_time.strftime("%Y-%m-%d")
+
+    def later_text(self, remote_id: str) -> str:
+        # Call logs cannot be changed: the update goes to the call log's activity.
+        activity = self.fake.activities[self.fake.call_logs[remote_id]["activity_id"]]
+        return re.sub(r"<[^>]+>", "\n", activity["note"])
+
+
+class Zoho(Crm):
+    provider = "zoho"
+    owner_id = "4150868000000225027"  # Priya in the fake's users
+
+    def __init__(self) -> None:
+        self.fake = FakeZoho(contacts=5)
+        self.fake.start()
+
+    def credentials(self) -> dict[str, Any]:
+        tokens = self.fake.issue_tokens()
+        return {
+            "client_id": "1000.FAKECLIENTID",
+            "client_secret": "fake-client-secret",
+            "access_token": tokens["access_token"],
+            "refresh_token": tokens["refresh_token"],
+            "expires_at": time.time() + tokens["expires_in"],
+            "accounts_url": self.fake.url,
+            "api_domain": self.fake.url,
+        }
+
+    def contact_id(self) -> str:
+        return str(self.fake.ids("Contacts", 0)[0])
+
+    def contacts(self) -> dict[str, str]:
+        return {str(i): str(r.fields) for i, r in self.fake.records["Contacts"].items()}
+
+    def _module(self, module: str) -> dict[str, dict[str, Any]]:
+        return {
+            str(i): {**r.fields, "Owner": r.owner} for i, r in self.fake.records[module].items()
+        }
+
+    def calls(self) -> dict[str, dict[str, Any]]:
+        return self._module("Calls")
+
+    def tasks(self) -> dict[str, dict[str, Any]]:
+        return self._module("Tasks")
+
+    def check_call(self, stored: dict[str, Any], *, call: Any, contact_id: str) -> None:
+        answered = call.status == "ANSWER"
+        assert stored["Call_Type"] == ("Inbound" if answered else "Missed")
+        minutes, seconds = divmod(call.duration, 60)
+        assert stored["Call_Duration"] == f"{minutes:02d}:{seconds:02d}"
+        assert stored["Call_Start_Time"] == call.start_time.strftime("%Y-%m-%dT%H:%M:%S+00:00")
+        assert (stored["Who_Id"], stored["Owner"]["id"]) == ({"id": contact_id}, self.owner_id)
+        assert f"CallBridge call {call.call_id}" in stored["Description"]
+
+    def check_task(self, stored: dict[str, Any], *, call: Any, contact_id: str) -> None:
+        assert (stored["Status"], stored["Priority"]) == ("Not Started", "High")
+        assert stored["Due_Date"] == call.start_time.date().isoformat()
+        assert (stored["Who_Id"], stored["Owner"]["id"]) == ({"id": contact_id}, self.owner_id)
+
+    def later_text(self, remote_id: str) -> str:
+        return self.fake.records["Calls"][int(remote_id)].fields["Description"]
+
+
+class GenericRest(Crm):
+    provider = "generic_rest"
+    creates_contacts = False
+    finds_lost_creates = False
+
+    def __init__(self) -> None:
+        self.fake = FakeRestCrm(contacts=5)
+        self.fake.start()
+
+    def credentials(self) -> dict[str, Any]:
+        return self.fake.credentials()
+
+    def settings(self) -> dict[str, Any]:
+        settings = self.fake.settings()
+        settings["call_log"]["body"]["recording_url"] = "recording_url"
+        return settings
+
+    def contact_id(self) -> str:
+        return "c-1"
+
+    def calls(self) -> dict[str, dict[str, Any]]:
+        return self.fake.calls
+
+    def tasks(self) -> dict[str, dict[str, Any]]:
+        return self.fake.calls  # no task endpoint: a missed call goes to the call-log endpoint
+
+    def check_call(self, stored: dict[str, Any], *, call: Any, contact_id: str) -> None:
+        answered = call.status == "ANSWER"
+        assert stored["external_call_id"] == str(call.call_id)
+        assert (stored["contact_id"], stored["direction"]) == (contact_id, "inbound")
+        assert (stored["duration"], stored["outcome"]) == (
+            call.duration,
+            "answered" if answered else "missed",
+        )
+        assert stored["started_at"] == call.start_time.strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert stored["numbers"] == {"from": call.customer_number, "to": call.from_number}
+
+    def check_task(self, stored: dict[str, Any], *, call: Any, contact_id: str) -> None:
+        self.check_call(stored, call=call, contact_id=contact_id)
+
+    def later_text(self, remote_id: str) -> str:
+        stored = self.fake.calls[remote_id]
+        return f"{stored['notes']}\n{stored.get('recording_url') or ''}"
+
+
+PROVIDERS: dict[str, type[Crm]] = {
+    crm.provider: crm for crm in (HubSpot, Salesforce, Pipedrive, Zoho, GenericRest)
+}
+
+
+def connect(tenant: Tenant, crm: Crm) -> Connection:
+    """A connection to the fake that logs calls, with the caller synced from it."""
+    with tenant_scope(tenant):
+        connection = connection_create(
+            tenant=tenant,
+            provider=crm.provider,
+            name=crm.provider,
+            credentials=crm.credentials(),
+            settings={**crm.settings(), "call_logging": {"enabled": True}},
+        )
+        contact_create(
+            tenant=tenant,
+            source_connection=connection,
+            external_id=crm.contact_id(),
+            first_name="Ada",
+            phones=[PhoneInput(CUSTOMER, "mobile")],
+        )
+    return connection
