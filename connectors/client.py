@@ -82,8 +82,13 @@ class CrmClient:
         json_body: Any = None,
         form: Mapping[str, str] | None = None,
         retry_after_of: Callable[[CrmResponse], float | None] | None = None,
+        replay_safe: bool = True,
     ) -> CrmResponse:
-        """Send, retrying network errors, 429 and 5xx; return any other response as it is."""
+        """Send, retrying network errors, 429 and 5xx; return any other response as it is.
+
+        replay_safe=False is for a create that a lost answer may have done: only a 429 (refused,
+        so not done) is retried; the caller looks before trying again.
+        """
         headers = dict(headers or {})
         body = None
         if json_body is not None:
@@ -100,11 +105,12 @@ class CrmClient:
             except http.HttpError as error:
                 if error.error_class in ("blocked_ip", "invalid_url"):
                     raise ConnectorError(str(error), permanent=True) from None
-                if attempt == self.max_attempts:
+                if attempt == self.max_attempts or not replay_safe:
                     raise ConnectorError(str(error)) from None
                 time.sleep(_backoff(attempt))
                 continue
-            if response.status_code not in RETRYABLE_STATUSES:
+            retryable = RETRYABLE_STATUSES if replay_safe else {429}
+            if response.status_code not in retryable:
                 return response
             wait = (retry_after_of(response) if retry_after_of else None) or retry_after(response)
             wait = wait if wait is not None else _backoff(attempt)
