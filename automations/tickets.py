@@ -27,7 +27,6 @@ from contacts import phone_numbers
 HELPDESKS = ("zendesk",)
 CONDITION = "resolved == false"
 SUBJECT = "{{ event.issue_type }}"
-SUBJECT_FALLBACK = "Call from {{ event.calling_number }}"
 DESCRIPTION = "{{ event.summary }}"
 DESCRIPTION_FALLBACK = (
     "Call from {{ event.calling_number }} to {{ event.called_number }} at "
@@ -96,7 +95,10 @@ def priority_for(sentiment: Any) -> str:
 def ticket_fields(config: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
     """What the ticket will say, rendered from the app's settings and the call (no I/O)."""
     event, contact = context["event"], context.get("contact") or {}
-    subject = _rendered(config.get("subject") or SUBJECT, SUBJECT_FALLBACK, context)
+    number = phone_numbers.normalize(str(contact.get("number") or ""), None).e164
+    way = "from" if event.get("direction") == "inbound" else "to"
+    fallback = f"Call {way} {number or 'a withheld number'}"
+    subject = _rendered(config.get("subject") or SUBJECT, fallback, context)
     description = _rendered(config.get("description") or DESCRIPTION, DESCRIPTION_FALLBACK, context)
     # The call test has no call id: its tickets are never deduplicated.
     external_id = str(event.get("call_id") or f"test-{uuid.uuid4()}")
@@ -108,10 +110,7 @@ def ticket_fields(config: dict[str, Any], context: dict[str, Any]) -> dict[str, 
         "group_id": config.get("group_id"),
         "tags": list(config.get("tags", [])),
         "public": config.get("public_comment", False),
-        "requester": {
-            "number": phone_numbers.normalize(str(contact.get("number") or ""), None).e164,
-            "name": str(contact.get("name") or ""),
-        },
+        "requester": {"number": number, "name": str(contact.get("name") or "")},
     }
 
 
@@ -159,8 +158,7 @@ def _requester_id(helpdesk: Helpdesk, requester: dict[str, Any]) -> str | None:
 
 
 def _rendered(template: str, fallback: str, context: dict[str, Any]) -> str:
-    text = render_text(template, context).strip()
-    return text or render_text(fallback, context).strip()
+    return render_text(template, context).strip() or render_text(fallback, context).strip()
 
 
 @contextmanager
