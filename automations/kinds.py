@@ -94,6 +94,8 @@ def validated_settings(
         _slack_config(public, url)
         return public, {"webhook_url": url}
     if kind == App.Kind.TICKET:
+        if timing == App.Timing.REALTIME:
+            raise ValidationError({"timing": "A ticket is opened after the call: post_call."})
         tickets.config_check(config)
         return config, {}
     _email_check(config)

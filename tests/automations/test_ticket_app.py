@@ -201,6 +201,7 @@ MINE = {"connection": "mine"}
         ({**MINE, "subject": "{{ event.summary | upper }}"}, "config.subject"),
         ({**MINE, "public_comment": "yes"}, "config.public_comment"),
         ({**MINE, "assignee": "me"}, "config"),
+        ({**MINE, "timing": "realtime"}, "timing"),
     ],
 )
 def test_bad_settings_are_a_400_naming_the_setting(
@@ -213,12 +214,10 @@ def test_bad_settings_are_a_400_naming_the_setting(
     ids = {"mine": helpdesk.pk, "others": others_connection.pk, "hubspot": hubspot.pk}
     if "connection" in config:
         config = {**config, "connection": ids[config["connection"]]}
+    app = {"name": "T", "slug": "t", "kind": "ticket", "events": ["call.end"]}
+    app["timing"] = config.pop("timing", "post_call")
 
-    response = api.post(
-        "/api/v1/apps",
-        {"name": "T", "slug": "t", "kind": "ticket", "events": ["call.end"], "config": config},
-        format="json",
-    )
+    response = api.post("/api/v1/apps", {**app, "config": config}, format="json")
 
     assert response.status_code == 400
     assert field in [d["field"] for d in response.json()["error"]["details"]]
