@@ -4,6 +4,7 @@
 - `slack`: a message to a Slack incoming webhook, sent through the same webhook engine; the seed
   001 triggers are presets.
 - `email`: seed 001's follow-up email, its template chosen by the call's outcome.
+- `ticket`: seed 001's ticket for an unresolved call, opened in a helpdesk (automations/tickets).
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
 from django.core.validators import validate_email
 
+from automations import tickets
 from automations.models import App
 from automations.webhooks.config import WebhookConfig, join_secrets, split_secrets
 from automations.webhooks.send import webhook_send
 from automations.webhooks.templates import render_text, template_errors
+from connectors.interface import ConnectorError
 
 # Kinds whose effect must never happen twice (a lost worker does not make them run again).
 ONCE_ONLY = {App.Kind.EMAIL}
@@ -90,6 +93,11 @@ def validated_settings(
         url = config.get("webhook_url") or secrets.get("webhook_url")
         _slack_config(public, url)
         return public, {"webhook_url": url}
+    if kind == App.Kind.TICKET:
+        if timing == App.Timing.REALTIME:
+            raise ValidationError({"timing": "A ticket is opened after the call: post_call."})
+        tickets.config_check(config)
+        return config, {}
     _email_check(config)
     return config, {}
 
@@ -103,6 +111,8 @@ def run(
     """
     if app.kind == App.Kind.EMAIL:
         return _email(app, context, dry_run=dry_run)
+    if app.kind == App.Kind.TICKET:
+        return _ticket(app, context, dry_run=dry_run)
     if app.kind == App.Kind.SLACK:
         config = _slack_config(app.config, app.secrets.get("webhook_url"))
     else:
@@ -124,6 +134,8 @@ def run(
 
 def preset_condition(kind: str, config: dict[str, Any]) -> str:
     """The condition a preset brings (an app's own condition wins)."""
+    if kind == App.Kind.TICKET:
+        return tickets.CONDITION
     preset = SLACK_PRESETS.get(str(config.get("preset"))) if kind == App.Kind.SLACK else None
     return preset["condition"] if preset else ""
 
@@ -213,3 +225,17 @@ def _email(app: App, context: dict[str, Any], *, dry_run: bool) -> Outcome:
         return Outcome(True, False, request, {"data": request, "message": message.subject})
     message.send()
     return Outcome(True, True, request, {"data": request, "message": message.subject})
+
+
+def _ticket(app: App, context: dict[str, Any], *, dry_run: bool) -> Outcome:
+    fields = tickets.ticket_fields(app.config, context)
+    if dry_run:
+        return Outcome(True, False, fields, {"data": fields, "message": fields["subject"]})
+    try:
+        data = tickets.ticket_open(connection_id=app.config["connection"], fields=fields)
+    except ConnectorError as error:
+        return Outcome(False, True, fields, None, [], str(error))
+    verb = "opened" if data["created"] else "was open already"
+    return Outcome(
+        True, True, fields, {"data": data, "message": f"Ticket {data['ticket_id']} {verb}"}
+    )

@@ -40,6 +40,8 @@ CREDENTIAL_KEYS = {
     "accounts_url",  # Zoho: the data centre's accounts server
     "login_url",  # Salesforce: login.salesforce.com, test.salesforce.com or a My Domain
     "instance_url",  # Salesforce: set by the OAuth token answer
+    "subdomain",  # Zendesk: https://<subdomain>.zendesk.com
+    "email",  # Zendesk: the agent whose api_token it is
 }
 # Credentials that are URLs we will call: checked by the SSRF guard.
 URL_CREDENTIALS = ("api_domain", *sorted(k for k in CREDENTIAL_KEYS if k.endswith("_url")))
@@ -57,6 +59,7 @@ REQUIRED_CREDENTIALS = {
     "pipedrive": ({"api_token"}, {"client_id", "client_secret"}),
     "salesforce": ({"client_id", "client_secret"},),
     "zoho": ({"client_id", "client_secret"},),
+    "zendesk": ({"subdomain", "email", "api_token"}, {"subdomain", "access_token"}),
 }
 
 

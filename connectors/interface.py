@@ -184,3 +184,39 @@ class Connector(Protocol):
 
     @property
     def rate_limit_waits(self) -> int: ...
+
+
+TicketPriority = Literal["low", "normal", "high", "urgent"]
+
+
+@dataclass(frozen=True)
+class TicketRequest:
+    """A helpdesk ticket to open; `external_id` (our call id) keeps it to one per call."""
+
+    external_id: str
+    subject: str
+    description: str
+    requester_id: str | None  # the caller's helpdesk user; None: the helpdesk picks (withheld)
+    priority: TicketPriority | None = None
+    group_id: int | None = None  # the queue it is assigned to
+    tags: tuple[str, ...] = ()
+    public: bool = False  # the description as a public reply (else an internal note)
+
+
+@dataclass(frozen=True)
+class TicketRef:
+    remote_id: str
+    url: str  # where an agent opens it
+    created: bool  # False: a ticket with the same external_id was there already
+
+
+class Helpdesk(Connector, Protocol):
+    """A helpdesk (Zendesk): a Connector (users by phone, create_contact) that opens tickets."""
+
+    def find_ticket(self, external_id: str) -> TicketRef | None:
+        """The ticket opened with this external_id, if any."""
+        ...
+
+    def create_ticket(self, ticket: TicketRequest) -> TicketRef:
+        """Open the ticket, unless one with its external_id exists (then answer that one)."""
+        ...

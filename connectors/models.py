@@ -19,6 +19,7 @@ class Connection(TenantOwnedModel):
         PIPEDRIVE = "pipedrive", "Pipedrive"
         ZOHO = "zoho", "Zoho CRM"
         SALESFORCE = "salesforce", "Salesforce"
+        ZENDESK = "zendesk", "Zendesk Support"
 
     class Status(models.TextChoices):
         ACTIVE = "active"

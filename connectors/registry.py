@@ -15,6 +15,7 @@ PROVIDERS: dict[str, str] = {
     "pipedrive": "connectors.pipedrive.connector.PipedriveConnector",
     "zoho": "connectors.zoho.connector.ZohoConnector",
     "salesforce": "connectors.salesforce.connector.SalesforceConnector",
+    "zendesk": "connectors.zendesk.connector.ZendeskConnector",
 }
 
 

@@ -1,7 +1,7 @@
 """Serve a fake CRM on 127.0.0.1 for demos: `python manage.py fakecrm hubspot --port 8765`.
 
 `--contacts`/`--companies` are persons/organizations for Pipedrive, contacts/accounts for
-Salesforce and Zoho.
+Salesforce and Zoho; `--contacts` are end-users for Zendesk.
 """
 
 import json
@@ -101,12 +101,25 @@ def _salesforce(options: dict[str, Any]) -> Served:
     )
 
 
+def _zendesk(options: dict[str, Any]) -> Served:
+    from tests.fakes.zendesk import FakeZendesk
+
+    fake = FakeZendesk(users=options["contacts"])
+    fake.start(port=options["port"])
+    return (
+        fake,
+        f"Fake Zendesk Support at {fake.url} with {options['contacts']} end-users",
+        {"credentials": fake.credentials()},
+    )
+
+
 FAKES: dict[str, Callable[[dict[str, Any]], Served]] = {
     "hubspot": _hubspot,
     "pipedrive": _pipedrive,
     "generic_rest": _generic_rest,
     "zoho": _zoho,
     "salesforce": _salesforce,
+    "zendesk": _zendesk,
 }
 
 
