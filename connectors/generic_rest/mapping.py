@@ -13,10 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from django.core.exceptions import ValidationError
-
 from connectors.interface import CallLogEntry, SourcePhone, SourceRecord
-from tenants.models import validate_region
+from connectors.record_fields import iso_region, plain_text
 
 WILDCARD = "*"
 Step = str | int  # a key, a list index, or WILDCARD
@@ -115,7 +113,7 @@ def items_at(document: Any, steps: tuple[Step, ...]) -> list[Any]:
 
 def record_from_item(item: Any, record_map: RecordMap) -> SourceRecord:
     """One listed item as a SourceRecord; UnreadableRecord without an external id."""
-    external_id = _text(first(item, record_map.external_id))
+    external_id = plain_text(first(item, record_map.external_id))
     if not external_id:
         raise UnreadableRecord("a record without an id")
     custom = {
@@ -125,13 +123,13 @@ def record_from_item(item: Any, record_map: RecordMap) -> SourceRecord:
     }
     return SourceRecord(
         external_id=external_id[:255],
-        first_name=_text(first(item, record_map.first_name))[:150],
-        last_name=_text(first(item, record_map.last_name))[:150],
-        company=_text(first(item, record_map.company))[:255],
+        first_name=plain_text(first(item, record_map.first_name))[:150],
+        last_name=plain_text(first(item, record_map.last_name))[:150],
+        company=plain_text(first(item, record_map.company))[:255],
         crm_url=record_map.crm_url.format(id=quote(external_id, safe=""))
         if record_map.crm_url
         else "",
-        country=_region(first(item, record_map.country)),
+        country=iso_region(first(item, record_map.country)),
         phones=_phones(item, record_map.phones),
         custom_fields=custom,
     )
@@ -142,7 +140,7 @@ def updated_ms(item: Any, steps: tuple[Step, ...]) -> int | None:
     value = first(item, steps)
     if isinstance(value, int | float) and not isinstance(value, bool):
         return int(value if value > 100_000_000_000 else value * 1000)
-    text = _text(value)
+    text = plain_text(value)
     if text.isdigit():
         return updated_ms({"t": int(text)}, ("t",))
     try:
@@ -176,25 +174,9 @@ def _phones(item: Any, specs: tuple[PhoneSpec, ...]) -> tuple[SourcePhone, ...]:
             number, kind = value, spec.kind
             if spec.number is not None:
                 number = first(value, spec.number)
-                kind = KINDS.get(_text(first(value, spec.kind_path)).lower(), spec.kind)
-            number = _text(number)[:64] if isinstance(number, str | int) else ""
+                kind = KINDS.get(plain_text(first(value, spec.kind_path)).lower(), spec.kind)
+            number = plain_text(number)[:64] if isinstance(number, str | int) else ""
             if number and number not in seen:
                 seen.add(number)
                 phones.append(SourcePhone(number=number, kind=kind))
     return tuple(phones)
-
-
-def _region(value: Any) -> str:
-    """Keep a country only when it is an ISO 3166 alpha-2 code we can read."""
-    code = _text(value).upper()
-    try:
-        validate_region(code)
-    except ValidationError:
-        return ""
-    return code
-
-
-def _text(value: Any) -> str:
-    if value is None or isinstance(value, Mapping | list):
-        return ""
-    return str(value).strip()

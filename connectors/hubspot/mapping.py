@@ -10,10 +10,8 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from django.core.exceptions import ValidationError
-
-from connectors.interface import CallLogEntry, CrmUser, SourcePhone, SourceRecord
-from tenants.models import validate_region
+from connectors.interface import CallLogEntry, CrmUser, SourceRecord
+from connectors.record_fields import iso_region, named_phones, plain_text
 
 # Companies and contacts have separate id spaces in HubSpot; ours is one per connection.
 COMPANY_ID_PREFIX = "company:"
@@ -69,26 +67,26 @@ def record_from_object(
     if not isinstance(props, Mapping):
         raise UnreadableRecord(f"record {obj['id']} has no properties object")
     hubspot_id = str(obj["id"]).strip()
-    extra = {name: props[name] for name in custom_fields if _text(props.get(name))}
-    country = _region(props.get("country"))
+    extra = {name: props[name] for name in custom_fields if plain_text(props.get(name))}
+    country = iso_region(props.get("country"))
     if object_type == "companies":
         return SourceRecord(
             external_id=COMPANY_ID_PREFIX + hubspot_id,
-            company=_text(props.get("name")),
+            company=plain_text(props.get("name")),
             is_company=True,
             crm_url=_url(portal_id, "0-2", hubspot_id),
             country=country,
-            phones=_phones((("phone", "work"),), props),
+            phones=named_phones((("phone", "work"),), props),
             custom_fields=extra,
         )
     return SourceRecord(
         external_id=hubspot_id,
-        first_name=_text(props.get("firstname"))[:150],
-        last_name=_text(props.get("lastname"))[:150],
-        company=_text(props.get("company"))[:255],
+        first_name=plain_text(props.get("firstname"))[:150],
+        last_name=plain_text(props.get("lastname"))[:150],
+        company=plain_text(props.get("company"))[:255],
         crm_url=_url(portal_id, "0-1", hubspot_id),
         country=country,
-        phones=_phones((("mobilephone", "mobile"), ("phone", "work")), props),
+        phones=named_phones((("mobilephone", "mobile"), ("phone", "work")), props),
         custom_fields=extra,
     )
 
@@ -107,34 +105,8 @@ def modified_ms(object_type: str, obj: Mapping[str, Any]) -> int:
         raise UnreadableRecord(f"record {obj.get('id')}: unreadable time {value!r}") from error
 
 
-def _phones(
-    fields: tuple[tuple[str, str], ...], props: Mapping[str, Any]
-) -> tuple[SourcePhone, ...]:
-    phones, seen = [], set()
-    for name, kind in fields:
-        number = _text(props.get(name))[:64]
-        if number and number not in seen:
-            seen.add(number)
-            phones.append(SourcePhone(number=number, kind=kind))
-    return tuple(phones)
-
-
-def _region(value: Any) -> str:
-    """HubSpot's country is free text; keep it only when it is an ISO code we can read."""
-    code = _text(value).upper()
-    try:
-        validate_region(code)
-    except ValidationError:
-        return ""
-    return code
-
-
 def _url(portal_id: str, type_id: str, hubspot_id: str) -> str:
     return _RECORD_URL.format(portal=portal_id, type_id=type_id, id=hubspot_id) if portal_id else ""
-
-
-def _text(value: Any) -> str:
-    return str(value).strip() if value is not None else ""
 
 
 def call_properties(entry: CallLogEntry, *, disposition_id: str | None = None) -> dict[str, str]:
@@ -201,10 +173,12 @@ def contact_properties(e164: str, name: str = "") -> dict[str, str]:
 
 def user_from_owner(owner: Any) -> CrmUser:
     """An owner of GET /crm/v3/owners (id, email, firstName, lastName) as a CrmUser."""
-    if not isinstance(owner, Mapping) or not _text(owner.get("id")):
+    if not isinstance(owner, Mapping) or not plain_text(owner.get("id")):
         raise UnreadableRecord("an owner without an id")
-    name = f"{_text(owner.get('firstName'))} {_text(owner.get('lastName'))}".strip()
-    return CrmUser(external_id=_text(owner["id"]), email=_text(owner.get("email")), name=name)
+    name = f"{plain_text(owner.get('firstName'))} {plain_text(owner.get('lastName'))}".strip()
+    return CrmUser(
+        external_id=plain_text(owner["id"]), email=plain_text(owner.get("email")), name=name
+    )
 
 
 def _epoch_ms(moment: datetime) -> int:

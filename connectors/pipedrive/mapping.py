@@ -13,10 +13,8 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.core.exceptions import ValidationError
-
 from connectors.interface import CallLogEntry, SourcePhone, SourceRecord
-from tenants.models import validate_region
+from connectors.record_fields import iso_region, plain_text
 
 # Persons and organizations have separate id spaces in Pipedrive; ours is one per connection.
 ORG_ID_PREFIX = "org:"
@@ -46,9 +44,9 @@ def record_from_person(
 ) -> SourceRecord:
     """A v2 person as a SourceRecord; UnreadableRecord if it has no id."""
     person_id = _id(obj)
-    first, last = _text(obj.get("first_name")), _text(obj.get("last_name"))
+    first, last = plain_text(obj.get("first_name")), plain_text(obj.get("last_name"))
     if not first and not last:
-        first, _, last = _text(obj.get("name")).partition(" ")
+        first, _, last = plain_text(obj.get("name")).partition(" ")
     org_id = obj.get("org_id")
     address = obj.get("postal_address")
     return SourceRecord(
@@ -57,7 +55,7 @@ def record_from_person(
         last_name=last[:150],
         company=(org_names or {}).get(org_id, "")[:255] if isinstance(org_id, int) else "",
         crm_url=f"{app_url}/person/{person_id}" if app_url else "",
-        country=_region(address.get("country") if isinstance(address, Mapping) else None),
+        country=iso_region(address.get("country") if isinstance(address, Mapping) else None),
         phones=_phones(obj.get("phones")),
         custom_fields=_custom_fields(obj, custom_fields),
     )
@@ -77,10 +75,10 @@ def record_from_organization(
     address = obj.get("address")
     return SourceRecord(
         external_id=f"{ORG_ID_PREFIX}{org_id}",
-        company=_text(obj.get("name"))[:255],
+        company=plain_text(obj.get("name"))[:255],
         is_company=True,
         crm_url=f"{app_url}/organization/{org_id}" if app_url else "",
-        country=_region(address.get("country") if isinstance(address, Mapping) else None),
+        country=iso_region(address.get("country") if isinstance(address, Mapping) else None),
         phones=_phones(numbers),
         custom_fields=_custom_fields(obj, custom_fields),
     )
@@ -89,14 +87,14 @@ def record_from_organization(
 def record_from_search_item(item: Any, *, app_url: str = "") -> SourceRecord:
     """A v2 persons/search result item (phones are plain strings there, without labels)."""
     person_id = _id(item)
-    first, _, last = _text(item.get("name")).partition(" ")
+    first, _, last = plain_text(item.get("name")).partition(" ")
     organization = item.get("organization")
     phones = [{"value": p} for p in item.get("phones") or [] if isinstance(p, str)]
     return SourceRecord(
         external_id=str(person_id),
         first_name=first[:150],
         last_name=last[:150],
-        company=_text(organization.get("name")) if isinstance(organization, Mapping) else "",
+        company=plain_text(organization.get("name")) if isinstance(organization, Mapping) else "",
         crm_url=f"{app_url}/person/{person_id}" if app_url else "",
         phones=_phones(phones),
     )
@@ -104,7 +102,7 @@ def record_from_search_item(item: Any, *, app_url: str = "") -> SourceRecord:
 
 def updated_ms(obj: Mapping[str, Any]) -> int:
     """The record's `update_time` in epoch ms (the incremental cursor's unit)."""
-    value = _text(obj.get("update_time"))
+    value = plain_text(obj.get("update_time"))
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as error:
@@ -206,10 +204,10 @@ def _phones(values: Any) -> tuple[SourcePhone, ...]:
     items.sort(key=lambda v: not v.get("primary"))
     phones, seen = [], set()
     for item in items:
-        number = _text(item.get("value"))[:64]
+        number = plain_text(item.get("value"))[:64]
         if number and number not in seen:
             seen.add(number)
-            kind = PHONE_KINDS.get(_text(item.get("label")).lower(), "other")
+            kind = PHONE_KINDS.get(plain_text(item.get("label")).lower(), "other")
             phones.append(SourcePhone(number=number, kind=kind))
     return tuple(phones)
 
@@ -218,10 +216,10 @@ def _values(fields: Mapping[str, Any], name: str) -> list[str]:
     """A custom field's value(s) as strings (a phone field may hold one or several)."""
     value = fields.get(name)
     if isinstance(value, list):
-        return [_text(v.get("value") if isinstance(v, Mapping) else v) for v in value]
+        return [plain_text(v.get("value") if isinstance(v, Mapping) else v) for v in value]
     if isinstance(value, Mapping):
-        return [_text(value.get("value"))]
-    return [_text(value)] if value not in (None, "") else []
+        return [plain_text(value.get("value"))]
+    return [plain_text(value)] if value not in (None, "") else []
 
 
 def _custom_fields(obj: Mapping[str, Any], names: Iterable[str]) -> dict[str, Any]:
@@ -233,17 +231,3 @@ def _custom_fields(obj: Mapping[str, Any], names: Iterable[str]) -> dict[str, An
         if value not in (None, "", [], {}):
             found[name] = value
     return found
-
-
-def _region(value: Any) -> str:
-    """Keep a country only when it is an ISO code we can read (Pipedrive stores free text)."""
-    code = _text(value).upper()
-    try:
-        validate_region(code)
-    except ValidationError:
-        return ""
-    return code
-
-
-def _text(value: Any) -> str:
-    return str(value).strip() if value is not None else ""

@@ -11,10 +11,8 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from django.core.exceptions import ValidationError
-
-from connectors.interface import CallLogEntry, SourcePhone, SourceRecord
-from tenants.models import validate_region
+from connectors.interface import CallLogEntry, SourceRecord
+from connectors.record_fields import iso_region, named_phones, plain_text
 
 # Salesforce ids are unique across objects, but accounts are companies: like HubSpot's companies
 # they get their own prefix, so an account can never be mistaken for a person.
@@ -75,17 +73,17 @@ def record_from_sobject(
     object_type: str, obj: Any, *, instance_url: str = "", custom_fields: Iterable[str] = ()
 ) -> SourceRecord:
     """A Contact, Account or Lead as a SourceRecord; UnreadableRecord if it has no Id."""
-    if not isinstance(obj, Mapping) or not _text(obj.get("Id")):
+    if not isinstance(obj, Mapping) or not plain_text(obj.get("Id")):
         raise UnreadableRecord("a record without an Id")
-    salesforce_id = _text(obj["Id"])
+    salesforce_id = plain_text(obj["Id"])
     sobject = SOBJECTS[object_type]
     common = {
         "crm_url": f"{instance_url}/lightning/r/{sobject}/{salesforce_id}/view"
         if instance_url
         else "",
-        "country": _region(obj.get(_COUNTRY_FIELD[object_type])),
-        "owner_id": _text(obj.get("OwnerId")),
-        "phones": _phones(PHONE_FIELDS[object_type], obj),
+        "country": iso_region(obj.get(_COUNTRY_FIELD[object_type])),
+        "owner_id": plain_text(obj.get("OwnerId")),
+        "phones": named_phones(PHONE_FIELDS[object_type], obj),
         "custom_fields": {
             name: obj[name]
             for name in custom_fields_for(object_type, custom_fields)
@@ -95,7 +93,7 @@ def record_from_sobject(
     if object_type == "accounts":
         return SourceRecord(
             external_id=ACCOUNT_ID_PREFIX + salesforce_id,
-            company=_text(obj.get("Name"))[:255],
+            company=plain_text(obj.get("Name"))[:255],
             is_company=True,
             **common,
         )
@@ -105,16 +103,16 @@ def record_from_sobject(
         company = account.get("Name")
     return SourceRecord(
         external_id=salesforce_id,
-        first_name=_text(obj.get("FirstName"))[:150],
-        last_name=_text(obj.get("LastName"))[:150],
-        company=_text(company)[:255],
+        first_name=plain_text(obj.get("FirstName"))[:150],
+        last_name=plain_text(obj.get("LastName"))[:150],
+        company=plain_text(company)[:255],
         **common,
     )
 
 
 def modstamp_ms(obj: Mapping[str, Any]) -> int:
     """The record's SystemModstamp in epoch ms (`2024-03-05T17:02:11.000+0000`)."""
-    value = _text(obj.get(MODIFIED_FIELD))
+    value = plain_text(obj.get(MODIFIED_FIELD))
     try:
         return int(datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z").timestamp() * 1000)
     except ValueError as error:
@@ -181,27 +179,3 @@ def related_fields(entry: CallLogEntry) -> dict[str, str]:
     if entry.owner_user_id:
         fields["OwnerId"] = entry.owner_user_id
     return fields
-
-
-def _phones(fields: tuple[tuple[str, str], ...], obj: Mapping[str, Any]) -> tuple[SourcePhone, ...]:
-    phones, seen = [], set()
-    for name, kind in fields:
-        number = _text(obj.get(name))[:64]
-        if number and number not in seen:
-            seen.add(number)
-            phones.append(SourcePhone(number=number, kind=kind))
-    return tuple(phones)
-
-
-def _region(value: Any) -> str:
-    """Country fields are free text unless the org uses country picklists: keep ISO codes only."""
-    code = _text(value).upper()
-    try:
-        validate_region(code)
-    except ValidationError:
-        return ""
-    return code
-
-
-def _text(value: Any) -> str:
-    return str(value).strip() if value is not None else ""

@@ -11,10 +11,8 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from django.core.exceptions import ValidationError
-
-from connectors.interface import CallLogEntry, SourcePhone, SourceRecord
-from tenants.models import validate_region
+from connectors.interface import CallLogEntry, SourceRecord
+from connectors.record_fields import iso_region, named_phones, plain_text
 
 MODULES = {"contacts": "Contacts", "accounts": "Accounts", "leads": "Leads"}
 # Our external ids: Contacts keep Zoho's id; Accounts and Leads are prefixed (one id space per
@@ -70,9 +68,9 @@ def record_from_zoho(
     custom_fields: Iterable[str] = (),
 ) -> SourceRecord:
     """A Contacts, Accounts or Leads record as a SourceRecord; UnreadableRecord without an id."""
-    if not isinstance(record, Mapping) or not _text(record.get("id")):
+    if not isinstance(record, Mapping) or not plain_text(record.get("id")):
         raise UnreadableRecord("a record without an id")
-    zoho_id = _text(record["id"])
+    zoho_id = plain_text(record["id"])
     extra = {}
     for name in custom_fields:
         value = _plain(record.get(name))
@@ -81,22 +79,22 @@ def record_from_zoho(
     common = {
         "external_id": ID_PREFIXES[object_type] + zoho_id,
         "crm_url": record_url(crm_base_url, org_id, MODULES[object_type], zoho_id),
-        "country": _region(record.get(COUNTRY_FIELDS[object_type])),
-        "phones": _phones(PHONE_FIELDS[object_type], record),
-        "owner_email": _text((record.get("Owner") or {}).get("email"))
+        "country": iso_region(record.get(COUNTRY_FIELDS[object_type])),
+        "phones": named_phones(PHONE_FIELDS[object_type], record),
+        "owner_email": plain_text((record.get("Owner") or {}).get("email"))
         if isinstance(record.get("Owner"), Mapping)
         else "",
         "custom_fields": extra,
     }
     if object_type == "accounts":
         return SourceRecord(
-            company=_text(record.get("Account_Name"))[:255], is_company=True, **common
+            company=plain_text(record.get("Account_Name"))[:255], is_company=True, **common
         )
     company = record.get("Account_Name") if object_type == "contacts" else record.get("Company")
     return SourceRecord(
-        first_name=_text(record.get("First_Name"))[:150],
-        last_name=_text(record.get("Last_Name"))[:150],
-        company=_text(_plain(company))[:255],
+        first_name=plain_text(record.get("First_Name"))[:150],
+        last_name=plain_text(record.get("Last_Name"))[:150],
+        company=plain_text(_plain(company))[:255],
         **common,
     )
 
@@ -200,34 +198,8 @@ def _zoho_datetime(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
 
 
-def _phones(
-    fields: tuple[tuple[str, str], ...], record: Mapping[str, Any]
-) -> tuple[SourcePhone, ...]:
-    phones, seen = [], set()
-    for name, kind in fields:
-        number = _text(record.get(name))[:64]
-        if number and number not in seen:
-            seen.add(number)
-            phones.append(SourcePhone(number=number, kind=kind))
-    return tuple(phones)
-
-
-def _region(value: Any) -> str:
-    """Zoho's country fields are free text; keep them only when they are an ISO code."""
-    code = _text(value).upper()
-    try:
-        validate_region(code)
-    except ValidationError:
-        return ""
-    return code
-
-
 def _plain(value: Any) -> Any:
     """A lookup ({name, id}) as its name; anything else as it is."""
     if isinstance(value, Mapping):
         return value.get("name")
     return value
-
-
-def _text(value: Any) -> str:
-    return str(value).strip() if value is not None else ""

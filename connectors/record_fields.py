@@ -1,0 +1,41 @@
+"""Reading vendor values into SourceRecord fields: shared by every provider's pure mapping."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.core.exceptions import ValidationError
+
+from connectors.interface import SourcePhone
+from tenants.models import validate_region
+
+
+def plain_text(value: Any) -> str:
+    """A scalar as trimmed text; None, objects and lists as ""."""
+    if value is None or isinstance(value, Mapping | list):
+        return ""
+    return str(value).strip()
+
+
+def iso_region(value: Any) -> str:
+    """CRMs store countries as free text: keep one only when it is an ISO 3166 alpha-2 code."""
+    code = plain_text(value).upper()
+    try:
+        validate_region(code)
+    except ValidationError:
+        return ""
+    return code
+
+
+def named_phones(
+    fields: tuple[tuple[str, str], ...], obj: Mapping[str, Any]
+) -> tuple[SourcePhone, ...]:
+    """The numbers in the named fields ((field, kind), ...), each once, as written."""
+    phones, seen = [], set()
+    for name, kind in fields:
+        number = plain_text(obj.get(name))[:64]
+        if number and number not in seen:
+            seen.add(number)
+            phones.append(SourcePhone(number=number, kind=kind))
+    return tuple(phones)
