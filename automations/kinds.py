@@ -4,6 +4,8 @@
 - `slack`: a message to a Slack incoming webhook, sent through the same webhook engine; the seed
   001 triggers are presets.
 - `email`: seed 001's follow-up email, its template chosen by the call's outcome.
+- `warehouse`: seed 001's data warehouse, one row per call upserted into the tenant's PostgreSQL
+  table (automations/warehouse.py).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
 from django.core.validators import validate_email
 
+from automations import warehouse
 from automations.models import App
 from automations.webhooks.config import WebhookConfig, join_secrets, split_secrets
 from automations.webhooks.send import webhook_send
@@ -90,6 +93,12 @@ def validated_settings(
         url = config.get("webhook_url") or secrets.get("webhook_url")
         _slack_config(public, url)
         return public, {"webhook_url": url}
+    if kind == App.Kind.WAREHOUSE:
+        public = {k: v for k, v in config.items() if k != "dsn"}
+        warehouse.WarehouseConfig.from_settings(public, config.get("dsn") or secrets.get("dsn"))
+        if timing == App.Timing.REALTIME:
+            raise ValidationError({"timing": "A warehouse app runs post-call."})
+        return public, {"dsn": config.get("dsn") or secrets.get("dsn")}
     _email_check(config)
     return config, {}
 
@@ -98,6 +107,8 @@ def run(app: App, context: dict[str, Any], *, dry_run: bool) -> Outcome:
     """Run the app on the context (dry_run: show what it would do, do nothing)."""
     if app.kind == App.Kind.EMAIL:
         return _email(app, context, dry_run=dry_run)
+    if app.kind == App.Kind.WAREHOUSE:
+        return _warehouse(app, context, dry_run=dry_run)
     if app.kind == App.Kind.SLACK:
         config = _slack_config(app.config, app.secrets.get("webhook_url"))
     else:
@@ -207,3 +218,20 @@ def _email(app: App, context: dict[str, Any], *, dry_run: bool) -> Outcome:
         return Outcome(True, False, request, {"data": request, "message": message.subject})
     message.send()
     return Outcome(True, True, request, {"data": request, "message": message.subject})
+
+
+def _warehouse(app: App, context: dict[str, Any], *, dry_run: bool) -> Outcome:
+    try:
+        config = warehouse.WarehouseConfig.from_settings(app.config, app.secrets.get("dsn"))
+    except ValidationError as error:  # saved before a setting changed (ALLOW_PRIVATE_URLS)
+        return Outcome(False, False, None, None, [], f"invalid settings: {error.messages[0]}")
+    row = warehouse.warehouse_row(config, context["event"])
+    request = {**config.describe(), "row": row}
+    if dry_run:
+        return Outcome(True, False, request, {"data": None, "message": "not written (test)"})
+    attempt = warehouse.timed_upsert(config, row)
+    if "error" in attempt:
+        return Outcome(False, True, request, None, [attempt], attempt["error_class"])
+    data = {"table": request["table"], "call_id": row[config.columns["call_id"]]}
+    result = {"data": {**data, "action": attempt["action"]}, "message": attempt["action"]}
+    return Outcome(True, True, request, result, [attempt])

@@ -84,6 +84,7 @@ class App(TenantOwnedModel):
         WEBHOOK = "webhook"
         SLACK = "slack"
         EMAIL = "email"
+        WAREHOUSE = "warehouse"
 
     class Timing(models.TextChoices):
         REALTIME = "realtime", "real-time (during call setup)"
