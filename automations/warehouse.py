@@ -35,8 +35,9 @@ from connectors import http
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 DSN_KEYS = ("host", "port", "dbname", "user", "password", "sslmode")
-# Not "prefer" or "allow": they fall back to plain text without saying so.
-SSL_MODES = ("require", "verify-ca", "verify-full", "disable")
+# Not "prefer" or "allow": they fall back to plain text without saying so. Not "verify-ca":
+# libpq allows only verify-full with the system's CAs (sslrootcert=system).
+SSL_MODES = ("require", "verify-full", "disable")
 CONFIG_KEYS = ("table", "columns", "timeout")
 DEFAULT_TIMEOUT = 10.0
 KEY = "call_id"
@@ -135,7 +136,7 @@ def connect_params(dsn: dict[str, str], address: str, timeout: float) -> dict[st
         "options": f"-c statement_timeout={round(timeout * 1000)}",
         "application_name": "callbridge",
     }
-    if sslmode.startswith("verify"):
+    if sslmode == "verify-full":
         params["sslrootcert"] = "system"  # the operating system's CAs, not a file of ours
     return params
 

@@ -257,6 +257,7 @@ def test_a_bad_table_name_is_refused_when_saved(api, table):
         "postgresql://bi@db.example.com/analytics?passfile=/root/.pgpass",
         "postgresql://bi@db.example.com,db2.example.com/analytics",
         "postgresql://bi@db.example.com/analytics?sslmode=prefer",
+        "postgresql://bi@db.example.com/analytics?sslmode=verify-ca",
         "postgresql://db.example.com/analytics",
         "not a dsn =",
     ],
