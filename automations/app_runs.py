@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from automations import conditions, kinds
 from automations.models import App, AppRun
+from calls.exports import change_stamp
 from calls.lifecycle import callback_payload, iso_z
 from calls.models import Call, CallParty, CallStatus
 from calls.recordings import call_recording_url
@@ -228,6 +229,7 @@ def event_context(call: Call, event: str) -> dict[str, Any]:
             "notes": call.notes,
             "transfer_requested": call.parties.filter(kind=CallParty.Kind.TRANSFER).exists(),
             "agent_name": call.agent.display_name if call.agent else "",
+            "updated_at": change_stamp(call.updated_at),
         },
         "contact": _contact(call.tenant, call.customer_number),
         "app_data": {},

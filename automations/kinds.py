@@ -5,6 +5,8 @@
   001 triggers are presets.
 - `email`: seed 001's follow-up email, its template chosen by the call's outcome.
 - `ticket`: seed 001's ticket for an unresolved call, opened in a helpdesk (automations/tickets).
+- `warehouse`: seed 001's data warehouse, one row per call upserted into the tenant's PostgreSQL
+  table (automations/warehouse.py).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
 from django.core.validators import validate_email
 
-from automations import tickets
+from automations import tickets, warehouse
 from automations.models import App
 from automations.webhooks.config import WebhookConfig, join_secrets, split_secrets
 from automations.webhooks.send import webhook_send
@@ -98,6 +100,12 @@ def validated_settings(
             raise ValidationError({"timing": "A ticket is opened after the call: post_call."})
         tickets.config_check(config)
         return config, {}
+    if kind == App.Kind.WAREHOUSE:
+        public = {k: v for k, v in config.items() if k != "dsn"}
+        warehouse.WarehouseConfig.from_settings(public, config.get("dsn") or secrets.get("dsn"))
+        if timing == App.Timing.REALTIME:
+            raise ValidationError({"timing": "A warehouse app runs post-call."})
+        return public, {"dsn": config.get("dsn") or secrets.get("dsn")}
     _email_check(config)
     return config, {}
 
@@ -113,6 +121,8 @@ def run(
         return _email(app, context, dry_run=dry_run)
     if app.kind == App.Kind.TICKET:
         return _ticket(app, context, dry_run=dry_run)
+    if app.kind == App.Kind.WAREHOUSE:
+        return _warehouse(app, context, dry_run=dry_run)
     if app.kind == App.Kind.SLACK:
         config = _slack_config(app.config, app.secrets.get("webhook_url"))
     else:
@@ -239,3 +249,20 @@ def _ticket(app: App, context: dict[str, Any], *, dry_run: bool) -> Outcome:
     return Outcome(
         True, True, fields, {"data": data, "message": f"Ticket {data['ticket_id']} {verb}"}
     )
+
+
+def _warehouse(app: App, context: dict[str, Any], *, dry_run: bool) -> Outcome:
+    try:
+        config = warehouse.WarehouseConfig.from_settings(app.config, app.secrets.get("dsn"))
+    except ValidationError as error:  # saved before a setting changed (ALLOW_PRIVATE_URLS)
+        return Outcome(False, False, None, None, [], f"invalid settings: {error.messages[0]}")
+    row = warehouse.warehouse_row(config, context["event"])
+    request = {**config.describe(), "row": row}
+    if dry_run:
+        return Outcome(True, False, request, {"data": None, "message": "not written (test)"})
+    attempt = warehouse.timed_upsert(config, row)
+    if "error" in attempt:
+        return Outcome(False, True, request, None, [attempt], attempt["error_class"])
+    data = {"table": request["table"], "call_id": row[config.columns["call_id"]]}
+    result = {"data": {**data, "action": attempt["action"]}, "message": attempt["action"]}
+    return Outcome(True, True, request, result, [attempt])

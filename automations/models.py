@@ -85,6 +85,7 @@ class App(TenantOwnedModel):
         SLACK = "slack"
         EMAIL = "email"
         TICKET = "ticket"
+        WAREHOUSE = "warehouse"
 
     class Timing(models.TextChoices):
         REALTIME = "realtime", "real-time (during call setup)"

@@ -79,7 +79,11 @@ class Call(TenantOwnedModel):
                 name="call_external_id_unique",
             ),
         ]
-        indexes = [models.Index(fields=["tenant", "-start_time"], name="call_tenant_start")]
+        indexes = [
+            models.Index(fields=["tenant", "-start_time"], name="call_tenant_start"),
+            # The export reads calls in the order they changed (calls/exports.py).
+            models.Index(fields=["tenant", "updated_at", "id"], name="call_tenant_updated"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.call_id} ({self.status or self.state})"

@@ -33,9 +33,11 @@ def recording_ensure(*, call: Call) -> Recording:
     token = secrets.token_urlsafe(32)
     try:
         with transaction.atomic():
-            return Recording.objects.create(
+            recording = Recording.objects.create(
                 tenant_id=call.tenant_id, call=call, token=token, token_hash=hash_secret(token)
             )
+            _call_changed(call.pk)
+            return recording
     except IntegrityError:  # another event of the same call made it first
         return Recording.objects.get(call=call)
 
@@ -54,7 +56,13 @@ def recording_revoke(*, recording: Recording) -> Recording:
     if recording.revoked_at is None:
         recording.revoked_at = timezone.now()
         recording.save(update_fields=["revoked_at"])
+        _call_changed(recording.call_id)
     return recording
+
+
+def _call_changed(call_pk: int) -> None:
+    """The call's recording_url changed: the calls export (ordered by updated_at) must see it."""
+    Call.objects.filter(pk=call_pk).update(updated_at=timezone.now())
 
 
 def recording_url(recording: Recording | None) -> str | None:

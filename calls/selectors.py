@@ -30,6 +30,27 @@ def call_list(
     return calls
 
 
+def calls_changed(
+    *,
+    after: tuple[datetime, int] | None,
+    upto: tuple[datetime, int],
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet[Call]:
+    """Calls whose (updated_at, id) is in (after, upto] and that started in [since, until),
+    in (updated_at, id) order (the call_tenant_updated index)."""
+    calls = Call.objects.filter(updated_at__lte=upto[0]).exclude(updated_at=upto[0], pk__gt=upto[1])
+    if after:
+        # The >= (implied by the exclude) lets PostgreSQL start the index scan at the position.
+        calls = calls.filter(updated_at__gte=after[0])
+        calls = calls.exclude(updated_at=after[0], pk__lte=after[1])
+    if since:
+        calls = calls.filter(start_time__gte=since)
+    if until:
+        calls = calls.filter(start_time__lt=until)
+    return calls.order_by("updated_at", "pk")
+
+
 def delivery_list(*, state: str | None = None, call_id: str | None = None) -> QuerySet[Delivery]:
     deliveries = Delivery.objects.select_related("call").order_by("-created_at")
     if state:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from calls.api import events, views
+from calls.api import events, exports, views
 
 urlpatterns = [
     path("calls", views.CallList.as_view(), name="call-list"),
@@ -13,6 +13,7 @@ urlpatterns = [
     path("calls/<uuid:call_id>/transfer", views.CallTransfer.as_view(), name="call-transfer"),
     path("calls/<uuid:call_id>/add-party", views.CallAddParty.as_view(), name="call-add-party"),
     path("live", views.LiveFeed.as_view(), name="live-feed"),
+    path("exports/calls", exports.CallExport.as_view(), name="call-export"),
     path(
         "calls/<uuid:call_id>/recording", events.CallRecordingView.as_view(), name="call-recording"
     ),

@@ -272,3 +272,5 @@ NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 LIVE_STREAM_SECONDS = env.float("LIVE_STREAM_SECONDS", default=25.0)
 LIVE_HEARTBEAT_SECONDS = env.float("LIVE_HEARTBEAT_SECONDS", default=5.0)
 LIVE_POLL_SECONDS = env.float("LIVE_POLL_SECONDS", default=1.0)  # without Redis only
+# The calls export stops at calls changed this long ago: later ones may still be committing.
+CALL_EXPORT_SETTLE_SECONDS = env.float("CALL_EXPORT_SETTLE_SECONDS", default=30.0)

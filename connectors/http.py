@@ -92,17 +92,32 @@ def check_url(url: str) -> None:
         parts.port  # noqa: B018 - raises ValueError for a port out of range
     except ValueError as error:
         raise HttpError("invalid_url", "The URL's port is not a number from 1 to 65535.") from error
+    check_host(parts.hostname)
+
+
+def check_host(host: str) -> None:
+    """Raise HttpError('blocked_ip') for a host we must never reach, as far as known without DNS."""
     if settings.ALLOW_PRIVATE_URLS:
         return
-    host = parts.hostname
     if host == "localhost" or host.endswith(".localhost"):
-        raise HttpError("blocked_ip", "The URL points at this machine (localhost).")
+        raise HttpError("blocked_ip", f"{host!r} is this machine (localhost).")
     try:
         blocked = is_blocked_address(host)
     except ValueError:
         return  # a name: checked on its resolved addresses at connect time
     if blocked:
-        raise HttpError("blocked_ip", "The URL points at a private or reserved address.")
+        raise HttpError("blocked_ip", f"{host!r} is a private or reserved address.")
+
+
+def resolve_checked(host: str, port: int) -> list[tuple]:
+    """Resolve host (getaddrinfo rows); HttpError('dns'/'blocked_ip') unless all may be reached."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        raise HttpError("dns", f"Cannot resolve the host {host!r}.") from error
+    if not settings.ALLOW_PRIVATE_URLS and any(is_blocked_address(i[4][0]) for i in infos):
+        raise HttpError("blocked_ip", f"{host!r} resolves to a private or reserved address.")
+    return infos
 
 
 class _Budget(threading.local):
@@ -117,13 +132,7 @@ _budget = _Budget()
 
 
 def _guarded_connect(host: str, port: int, timeout: float | None) -> socket.socket:
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as error:
-        raise HttpError("dns", f"Cannot resolve the host {host!r}.") from error
-    if not settings.ALLOW_PRIVATE_URLS and any(is_blocked_address(i[4][0]) for i in infos):
-        raise HttpError("blocked_ip", f"{host!r} resolves to a private or reserved address.")
-    family, kind, proto, _, address = infos[0]
+    family, kind, proto, _, address = resolve_checked(host, port)[0]
     sock = socket.socket(family, kind, proto)
     _budget.sockets.append(sock)
     remaining = _remaining()

@@ -30,6 +30,7 @@ ISOLATED_ROUTES = {
     "deliveries/<uuid:pk>/resend",
     "tenant/signing-secret",
     "live",
+    "exports/calls",
 }
 
 
@@ -197,3 +198,15 @@ def test_an_events_url_stores_for_its_own_tenant_only(api, other_api, tenant, ot
         assert not TelephonyEvent.objects.exists()
     with tenant_scope(tenant):
         assert TelephonyEvent.objects.count() == 1
+
+
+def test_the_calls_export_holds_only_the_callers_tenant(api, other_api, acme_call, settings):
+    settings.CALL_EXPORT_SETTLE_SECONDS = 0
+
+    def rows(client) -> list[dict]:
+        response = client.get("/api/v1/exports/calls", {"format": "ndjson"})
+        lines = b"".join(response.streaming_content).decode().splitlines()
+        return [json.loads(line) for line in lines[:-1]]
+
+    assert rows(other_api) == []
+    assert [row["call_id"] for row in rows(api)] == [str(acme_call.call_id)]
