@@ -91,6 +91,8 @@ def test_keys_made_by_the_service_are_unique(tenant):
 
 
 def test_seed_demo_connects_the_demo_tenant_to_the_fake_hubspot_once(settings):
+    from automations.crm_logging import crm_log_send
+    from automations.models import CrmLog
     from connectors.models import Connection
     from connectors.sync import connection_sync
     from contacts.models import Contact
@@ -109,5 +111,22 @@ def test_seed_demo_connects_the_demo_tenant_to_the_fake_hubspot_once(settings):
 
             assert run_row.error == "" and run_row.created == 35
             assert Contact.objects.filter(source_connection=connection).count() == 35
+
+        # A demo call, once ended, is logged into the fake HubSpot.
+        server_key = "cbs_DemoSrv1_demo-server-key-for-local-use-only"
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {server_key}")
+        body = {
+            "from_number": "+12125550100",
+            "to_number": "+12125550199",
+            "crm_username": "agent.017",
+        }
+        call_id = client.post("/api/v1/calls", body, format="json").json()["call_id"]
+        assert client.post(f"/api/v1/calls/{call_id}/hangup").status_code == 200
+        with tenant_scope(tenant):
+            log = CrmLog.objects.get(call__call_id=call_id)
+            attempt = crm_log_send(crm_log_id=str(log.pk))
+            assert attempt is not None and attempt.succeeded, attempt and attempt.error
+        assert len(fake.written["tasks"]) == 1  # hung up before the answer: a missed-call task
     finally:
         fake.stop()

@@ -111,7 +111,7 @@ class Command(BaseCommand):
                 provider=Connection.Provider.HUBSPOT,
                 name=DEMO_CONNECTION,
                 credentials={"private_app_token": token, "base_url": url},
-                settings={"custom_fields": ["lifecyclestage"]},
+                settings={"custom_fields": ["lifecyclestage"], "call_logging": {"enabled": True}},
             )
         sync_enqueue(connection=connection, kind="incremental")
         self.stdout.write(f"  connection:  {DEMO_CONNECTION} at {url}, syncing now")
