@@ -26,6 +26,9 @@ DELETE_BATCH = 1_000
 SYNCED_FIELDS = (
     "first_name", "last_name", "company", "is_company", "crm_url", "country", "custom_fields",
 )  # fmt: skip
+_NOT_SYNCED = [
+    f.name for f in Contact._meta.fields if f.name not in (*SYNCED_FIELDS, "external_id")
+]
 
 
 @dataclass(frozen=True)
@@ -149,7 +152,7 @@ def contacts_upsert_synced(
         c.external_id: c
         for c in Contact.objects.filter(
             source_connection_id=source_connection_id, external_id__in=list(latest)
-        )
+        ).exclude(external_id="")  # lets PostgreSQL use the unique index (IN > 100 items)
     }
     stored_phones = defaultdict(list)
     for contact_id, raw, kind in ContactPhone.objects.filter(
@@ -170,11 +173,9 @@ def contacts_upsert_synced(
         contact.deleted_at = None
         try:
             # The tenant and connection exist, and the external id was looked up above (one sync
-            # per connection at a time): only the fields themselves are left to check.
+            # per connection at a time): only the synced fields are left to check.
             contact.full_clean(
-                exclude=["tenant", "source_connection"],
-                validate_unique=False,
-                validate_constraints=False,
+                exclude=_NOT_SYNCED, validate_unique=False, validate_constraints=False
             )
         except ValidationError as error:
             logger.info(
@@ -224,9 +225,9 @@ def contacts_upsert_many(
     external_ids = [r["external_id"] for r in records if r.get("external_id")]
     existing = {
         c.external_id: c
-        for c in Contact.objects.select_related("tenant").filter(
-            source_connection_id__isnull=True, external_id__in=external_ids
-        )
+        for c in Contact.objects.select_related("tenant")
+        .filter(source_connection_id__isnull=True, external_id__in=external_ids)
+        .exclude(external_id="")  # lets PostgreSQL use the unique index (IN > 100 items)
     }
     return [_upsert_one(tenant, i, record, existing) for i, record in enumerate(records)]
 
