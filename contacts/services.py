@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from contacts import phone_numbers
@@ -21,7 +20,7 @@ logger = logging.getLogger(__name__)
 # Upper bound on records in one bulk request or CSV file: keeps a request well under a minute.
 MAX_RECORDS_PER_REQUEST = 1_000
 # Contacts soft-deleted per UPDATE: keeps the id list under every database's parameter limit.
-DELETE_BATCH = 1_000
+DELETE_BATCH = 10_000
 # The fields a CRM sync owns on its contacts (the rest, e.g. owner, are set elsewhere).
 SYNCED_FIELDS = (
     "first_name", "last_name", "company", "is_company", "crm_url", "country", "custom_fields",
@@ -29,6 +28,27 @@ SYNCED_FIELDS = (
 _NOT_SYNCED = [
     f.name for f in Contact._meta.fields if f.name not in (*SYNCED_FIELDS, "external_id")
 ]
+
+
+# A sync page's contacts and their numbers, one index probe per external id. With a plain
+# `external_id IN (...)`, PostgreSQL scans every contact of the connection instead whenever its
+# statistics call the tenant small (a new tenant's first sync, before ANALYZE catches up), and
+# a million-contact sync turns quadratic (bench/README.md, "Sync"). LIMIT keeps the probe a
+# separate, parameterized index scan: the planner cannot fold it into a join.
+_PROBE_PER_ID_VENDORS = ("postgresql",)
+_STORED_SQL = f"""
+SELECT c.*, (
+    SELECT coalesce(json_agg(json_build_array(p.raw, p.kind) ORDER BY p.id), '[]')
+    FROM {ContactPhone._meta.db_table} p WHERE p.tenant_id = c.tenant_id AND p.contact_id = c.id
+) AS stored_phones
+FROM unnest(%s::text[]) AS page (external_id)
+CROSS JOIN LATERAL (
+    SELECT * FROM {Contact._meta.db_table} c
+    WHERE c.tenant_id = %s AND c.source_connection_id = %s
+        AND c.external_id = page.external_id AND NOT c.external_id = ''
+    LIMIT 1
+) c
+"""  # noqa: S608 - only constants are formatted in
 
 
 @dataclass(frozen=True)
@@ -148,21 +168,11 @@ def contacts_upsert_synced(
     """
     counts = SyncCounts()
     latest = {r.external_id: r for r in records}  # the same record twice in a page: last wins
-    existing = {
-        c.external_id: c
-        for c in Contact.objects.filter(
-            source_connection_id=source_connection_id, external_id__in=list(latest)
-        ).exclude(external_id="")  # lets PostgreSQL use the unique index (IN > 100 items)
-    }
-    stored_phones = defaultdict(list)
-    for contact_id, raw, kind in ContactPhone.objects.filter(
-        contact_id__in=[c.pk for c in existing.values()]
-    ).values_list("contact_id", "raw", "kind"):  # ordered by id (Meta.ordering)
-        stored_phones[contact_id].append((raw, kind))
+    existing = _stored_contacts(tenant, source_connection_id, list(latest))
     created, updated = [], []
     for record in latest.values():
-        current = existing.get(record.external_id)
-        if current is not None and _synced_unchanged(current, record, stored_phones[current.pk]):
+        current, stored_phones = existing.get(record.external_id, (None, []))
+        if current is not None and _synced_unchanged(current, record, stored_phones):
             counts.unchanged += 1
             continue
         contact = current or Contact(
@@ -203,6 +213,19 @@ def contacts_upsert_synced(
     counts.created, counts.updated = len(created), len(updated)
     counts.invalid_numbers = sum(row.e164 is None for row in rows)
     return counts
+
+
+def _stored_contacts(
+    tenant: Tenant, source_connection_id: int, external_ids: list[str]
+) -> dict[str, tuple[Contact, list[tuple[str, str]]]]:
+    """The source's contacts with these external ids, with their numbers' (raw, kind) in order."""
+    if connection.vendor in _PROBE_PER_ID_VENDORS:
+        rows = Contact.objects.raw(_STORED_SQL, [external_ids, tenant.pk, source_connection_id])
+        return {c.external_id: (c, [tuple(p) for p in c.stored_phones]) for c in rows}
+    contacts = Contact.objects.filter(
+        source_connection_id=source_connection_id, external_id__in=external_ids
+    ).prefetch_related("phones")
+    return {c.external_id: (c, [(p.raw, p.kind) for p in c.phones.all()]) for c in contacts}
 
 
 def _synced_unchanged(
