@@ -4,12 +4,15 @@
 fresh tables shaped like ours (same columns, indexes and unique constraints), a page at a time
 like the sync (one transaction per page): COPY the page into a temporary table, INSERT ... ON
 CONFLICT DO UPDATE into the contacts, replace the page's numbers with COPY. Only the writes are
-timed; reading the rows back is not. Prints {"seconds", "contacts", "phones"} as JSON.
+timed; reading the rows back is not. Prints {"seconds", "contacts", "phones",
+"postgres_cpu_seconds"} as JSON (the writing backend's CPU time, read from /proc).
 """
 
 import json
+import os
 import sys
 import time
+from pathlib import Path
 
 import psycopg
 
@@ -41,7 +44,19 @@ def main(dsn: str, connection_id: int, page_size: int) -> None:
             phones += upsert_page(writer, page)
             seconds += time.perf_counter() - started
             contacts += len(page)
-    print(json.dumps({"seconds": seconds, "contacts": contacts, "phones": phones}))
+        (pid,) = writer.execute("SELECT pg_backend_pid()").fetchone()
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    postgres_cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "contacts": contacts,
+                "phones": phones,
+                "postgres_cpu_seconds": postgres_cpu,
+            }
+        )
+    )
 
 
 def create_tables(db: psycopg.Connection) -> None:

@@ -20,6 +20,8 @@ import django
 
 django.setup()
 
+from django.db import connection as db  # noqa: E402
+
 from connectors.interface import Cursor  # noqa: E402
 from connectors.models import Connection, SyncRun  # noqa: E402
 from connectors.services import connection_create, connector_for_connection  # noqa: E402
@@ -108,10 +110,20 @@ def report(seconds: float, **figures: object) -> None:
                 "seconds": seconds,
                 "peak_rss_mb": rss_mb,
                 "cpu_seconds": cpu.user + cpu.system,
+                "postgres_cpu_seconds": backend_cpu_seconds(),
                 **figures,
             }
         )
     )
+
+
+def backend_cpu_seconds() -> float:
+    """CPU seconds our PostgreSQL backend process used (the server runs on this machine)."""
+    with db.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 if __name__ == "__main__":
