@@ -79,10 +79,12 @@ def measure(args: argparse.Namespace, dsn: str, env: dict, fake: subprocess.Pope
     results = {}
     if args.reuse:
         with psycopg.connect(dsn) as db:  # bring back what the last run's diff deleted
-            db.execute(
+            revived = db.execute(
                 "UPDATE contacts_contact SET deleted_at = NULL WHERE source_connection_id = %s",
                 [connection_id],
-            )
+            ).rowcount
+        if revived != args.contacts:
+            sys.exit(f"--reuse needs a synced database of {args.contacts:,}; it has {revived:,}.")
     else:
         profile = ["--profile", args.profile] if args.profile else []
         results["sync"] = timed_with_fake(fake, lambda: run_script(["incremental", *profile], env))

@@ -3,9 +3,9 @@
 `ceiling.py DSN CONNECTION_ID PAGE_SIZE` copies the connection's contacts and numbers into two
 fresh tables shaped like ours (same columns, indexes and unique constraints), a page at a time
 like the sync (one transaction per page): COPY the page into a temporary table, INSERT ... ON
-CONFLICT DO UPDATE into the contacts, replace the page's numbers with COPY. Only the writes are
-timed; reading the rows back is not. Prints {"seconds", "contacts", "phones",
-"postgres_cpu_seconds"} as JSON (the writing backend's CPU time, read from /proc).
+CONFLICT DO UPDATE into the contacts, delete the numbers of the updated ones, COPY the numbers.
+Only the writes are timed; reading the rows back is not. Prints {"seconds", "contacts",
+"phones", "postgres_cpu_seconds"} as JSON (the writing backend's CPU time, read from /proc).
 """
 
 import json
@@ -86,12 +86,16 @@ def upsert_page(db: psycopg.Connection, page: list[tuple]) -> int:
                 ON CONFLICT (tenant_id, source_connection_id, external_id)
                     WHERE source_connection_id IS NOT NULL AND NOT external_id = ''
                 DO UPDATE SET {updates}
-                RETURNING external_id, id"""
+                RETURNING external_id, id, xmax <> 0"""
         )
-        ids = dict(cursor.fetchall())
-        cursor.execute(
-            "DELETE FROM ceiling_contactphone WHERE contact_id = ANY(%s)", [list(ids.values())]
-        )
+        rows = cursor.fetchall()
+        ids = {external_id: pk for external_id, pk, _ in rows}
+        updated = [pk for _, pk, existed in rows if existed]  # only those have numbers to replace
+        if updated:
+            cursor.execute(
+                "DELETE FROM ceiling_contactphone WHERE tenant_id = %s AND contact_id = ANY(%s)",
+                [page[0][0], updated],
+            )
         count = 0
         with cursor.copy(
             f"COPY ceiling_contactphone ({', '.join(PHONE_COLUMNS)}) FROM STDIN"
