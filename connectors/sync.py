@@ -9,12 +9,10 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.core.exceptions import ValidationError
 from django.db import connection as db
 from django.db import transaction
 from django.utils import timezone
@@ -22,8 +20,14 @@ from django.utils import timezone
 from connectors.interface import Connector, ConnectorError, Cursor, SourceRecord
 from connectors.models import Connection, SyncRun
 from connectors.services import connector_for_connection
-from contacts.models import Contact, ContactPhone
-from contacts.services import PhoneInput, contact_delete, contact_upsert
+from contacts.models import Contact
+from contacts.services import (
+    PhoneInput,
+    SyncCounts,
+    SyncedContact,
+    contacts_delete,
+    contacts_upsert_synced,
+)
 from tenants.scoping import across_all_tenants
 
 logger = logging.getLogger(__name__)
@@ -31,15 +35,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_DELETE_SHARE = 0.10
 _LOCK_NAMESPACE = 0x43_42_53_59 << 32  # "CBSY": keeps our advisory locks apart from others'
 _FALLBACK_LOCK_SECONDS = 600
-
-
-@dataclass
-class Counts:
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    invalid_records: int = 0
-    invalid_numbers: int = 0
 
 
 def connection_sync(
@@ -117,63 +112,27 @@ def _incremental(
     return False
 
 
-def _upsert_page(connection: Connection, records: Sequence[SourceRecord]) -> Counts:
-    counts = Counts()
-    latest = {r.external_id: r for r in records}  # the same record twice in a page: last wins
-    existing = {
-        c.external_id: c
-        for c in Contact.objects.select_related("tenant")
-        .prefetch_related("phones")
-        .filter(source_connection_id=connection.pk, external_id__in=list(latest))
-    }
-    touched = []
-    for record in latest.values():
-        fields = {
-            "first_name": record.first_name,
-            "last_name": record.last_name,
-            "company": record.company,
-            "is_company": record.is_company,
-            "crm_url": record.crm_url,
-            "country": record.country,
-            "custom_fields": dict(record.custom_fields),
-        }
-        phones = [PhoneInput(p.number, p.kind) for p in record.phones]
-        current = existing.get(record.external_id)
-        if current is not None and _unchanged(current, fields, phones):
-            counts.unchanged += 1
-            continue
-        try:
-            with transaction.atomic():
-                contact, created = contact_upsert(
-                    tenant=connection.tenant,
-                    external_id=record.external_id,
-                    source_connection_id=connection.pk,
-                    existing=current,
-                    phones=phones,
-                    **fields,
-                )
-        except ValidationError as error:
-            logger.info("Record %s of connection %s: %s", record.external_id, connection.pk, error)
-            counts.invalid_records += 1
-            continue
-        touched.append(contact.pk)
-        if created:
-            counts.created += 1
-        else:
-            counts.updated += 1
-    counts.invalid_numbers = ContactPhone.objects.filter(
-        contact_id__in=touched, e164__isnull=True
-    ).count()
-    return counts
-
-
-def _unchanged(contact: Contact, fields: dict, phones: list[PhoneInput]) -> bool:
-    if contact.deleted_at is not None:
-        return False
-    if any(getattr(contact, name) != value for name, value in fields.items()):
-        return False
-    stored = [(p.raw, p.kind) for p in contact.phones.all()]
-    return stored == [(p.number, p.kind) for p in phones]
+def _upsert_page(connection: Connection, records: Sequence[SourceRecord]) -> SyncCounts:
+    return contacts_upsert_synced(
+        tenant=connection.tenant,
+        source_connection_id=connection.pk,
+        records=[
+            SyncedContact(
+                external_id=r.external_id,
+                fields={
+                    "first_name": r.first_name,
+                    "last_name": r.last_name,
+                    "company": r.company,
+                    "is_company": r.is_company,
+                    "crm_url": r.crm_url,
+                    "country": r.country,
+                    "custom_fields": dict(r.custom_fields),
+                },
+                phones=tuple(PhoneInput(p.number, p.kind) for p in r.phones),
+            )
+            for r in records
+        ],
+    )
 
 
 def _full_diff(connection: Connection, connector: Connector, run: SyncRun) -> None:
@@ -182,16 +141,16 @@ def _full_diff(connection: Connection, connector: Connector, run: SyncRun) -> No
         for ids in connector.all_ids(object_type):  # a failure part-way raises: nothing deleted
             source_ids.update(ids)
             run.pages += 1
-    ours = list(
-        Contact.objects.filter(
-            source_connection_id=connection.pk, deleted_at__isnull=True
-        ).values_list("pk", "external_id")
-    )
-    vanished = [pk for pk, external_id in ours if external_id not in source_ids]
+    ours, vanished = 0, []
+    live = Contact.objects.filter(source_connection_id=connection.pk, deleted_at__isnull=True)
+    for pk, external_id in live.values_list("pk", "external_id").iterator(chunk_size=10_000):
+        ours += 1
+        if external_id not in source_ids:
+            vanished.append(pk)
     max_share = connection.settings.get("max_delete_share", DEFAULT_MAX_DELETE_SHARE)
-    if ours and len(vanished) / len(ours) > max_share:
+    if ours and len(vanished) / ours > max_share:
         message = (
-            f"The full diff would delete {len(vanished)} of {len(ours)} contacts, more than "
+            f"The full diff would delete {len(vanished)} of {ours} contacts, more than "
             f"{max_share:.0%}: nothing was deleted. Check the connection (wrong account, lost "
             "permissions?), then raise max_delete_share in its settings or sync again."
         )
@@ -200,9 +159,7 @@ def _full_diff(connection: Connection, connector: Connector, run: SyncRun) -> No
             status=Connection.Status.NEEDS_ATTENTION, last_error=message
         )
         return
-    with transaction.atomic():
-        for contact in Contact.objects.filter(pk__in=vanished).select_for_update():
-            contact_delete(contact=contact)
+    contacts_delete(contact_ids=vanished)
     run.deleted, run.outcome = len(vanished), SyncRun.Outcome.SUCCEEDED
     Connection.objects.filter(pk=connection.pk).update(last_full_diff_at=timezone.now())
 
@@ -219,7 +176,7 @@ def _fail(connection: Connection, run: SyncRun, error: ConnectorError) -> None:
     Connection.objects.filter(pk=connection.pk).update(next_incremental_at=timezone.now() + wait)
 
 
-def _add(run: SyncRun, counts: Counts, *, invalid: int) -> None:
+def _add(run: SyncRun, counts: SyncCounts, *, invalid: int) -> None:
     run.pages += 1
     run.created += counts.created
     run.updated += counts.updated

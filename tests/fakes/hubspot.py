@@ -139,7 +139,9 @@ class FakeHubSpot:
         self.written: dict[str, dict[str, dict[str, Any]]] = {"calls": {}, "tasks": {}}
         self._next_id = 90_000_000
         self._calls: dict[str, deque[float]] = {}
+        # Indexes of live records, rebuilt after a change: by modification time, and ids by state.
         self._sorted: dict[str, list[tuple[int, int]]] = {}
+        self._ids: dict[tuple[str, bool], list[int]] = {}
         self.lock = threading.RLock()
         self.server: ThreadingHTTPServer | None = None
 
@@ -192,14 +194,14 @@ class FakeHubSpot:
                 record = self.objects[object_type][object_id]
                 record.modified_ms = at_ms or int(time.time() * 1000)
                 record.properties["lastname"] = f"Edited {record.modified_ms}"
-            self._sorted.pop(object_type, None)
+            self._reindex(object_type)
 
     def archive(self, object_type: str, ids: list[int]) -> None:
         with self.lock:
             for object_id in ids:
                 record = self.objects[object_type][object_id]
                 record.archived, record.archived_ms = True, int(time.time() * 1000)
-            self._sorted.pop(object_type, None)
+            self._reindex(object_type)
 
     def add_owner(self, email: str, first_name: str = "", last_name: str = "") -> str:
         """A HubSpot user who can own records (what GET /crm/v3/owners lists)."""
@@ -372,14 +374,13 @@ class FakeHubSpot:
         _check_filters(groups)
         sort = _sort(request.get("sorts") or [])
         with self.lock:
-            matches = self._matching(object_type, groups, sort)
-        page = matches[offset : offset + limit]
+            total, page = self._matching(object_type, groups, sort, offset, limit)
         names = request.get("properties") or DEFAULT_PROPERTIES[object_type]
         result: dict[str, Any] = {
-            "total": len(matches),
+            "total": total,
             "results": [_as_json(object_type, o, names, search=True) for o in page],
         }
-        if offset + limit < len(matches):
+        if offset + limit < total:
             after = str(offset + limit)
             result["paging"] = {"next": {"after": after, "link": f"?after={after}"}}
         return result
@@ -407,7 +408,15 @@ class FakeHubSpot:
         limit = request.get("limit", 10)
         return {"total": len(found), "results": found[:limit]}
 
-    def _matching(self, object_type: str, groups: list, sort: tuple[str, bool] | None):
+    def _matching(
+        self,
+        object_type: str,
+        groups: list,
+        sort: tuple[str, bool] | None,
+        offset: int,
+        limit: int,
+    ) -> tuple[int, list[FakeObject]]:
+        """How many records match, and the page of them from offset."""
         live = self._by_modified(object_type)
         single = groups[0]["filters"] if len(groups) == 1 else []
         if (
@@ -416,8 +425,10 @@ class FakeHubSpot:
             and single[0]["operator"] == "GTE"
             and sort in (None, (MODIFIED[object_type], True))
         ):
+            # The sync's query: slice the page from the sorted index instead of every match.
             start = bisect.bisect_left(live, (_ms(single[0].get("value")), 0))
-            return [self.objects[object_type][i] for _, i in live[start:]]
+            page = live[start + offset : start + offset + limit]
+            return len(live) - start, [self.objects[object_type][i] for _, i in page]
         candidates = [self.objects[object_type][i] for _, i in live]
         found = [
             o
@@ -428,7 +439,7 @@ class FakeHubSpot:
             found.sort(
                 key=lambda o: (_value(object_type, o, sort[0]) or "", o.id), reverse=not sort[1]
             )
-        return found
+        return len(found), found[offset : offset + limit]
 
     def _by_modified(self, object_type: str) -> list[tuple[int, int]]:
         if object_type not in self._sorted:
@@ -436,6 +447,18 @@ class FakeHubSpot:
                 (o.modified_ms, o.id) for o in self.objects[object_type].values() if not o.archived
             )
         return self._sorted[object_type]
+
+    def _by_id(self, object_type: str, archived: bool) -> list[int]:
+        key = (object_type, archived)
+        if key not in self._ids:
+            objects = self.objects[object_type]
+            self._ids[key] = sorted(i for i, o in objects.items() if o.archived == archived)
+        return self._ids[key]
+
+    def _reindex(self, object_type: str) -> None:
+        self._sorted.pop(object_type, None)
+        self._ids.pop((object_type, False), None)
+        self._ids.pop((object_type, True), None)
 
     def _list(self, object_type: str, query: dict[str, list[str]]) -> dict[str, Any]:
         raw_limit = (query.get("limit") or ["10"])[0]
@@ -451,18 +474,15 @@ class FakeHubSpot:
             ",".join(query.get("properties") or []).split(",") if query.get("properties") else []
         )
         with self.lock:
-            ids = sorted(
-                i
-                for i, o in self.objects[object_type].items()
-                if o.archived == (archived == "true") and i > start_id
-            )
-            page = [self.objects[object_type][i] for i in ids[:limit]]
+            ids = self._by_id(object_type, archived == "true")
+            start = bisect.bisect_right(ids, start_id)
+            page = [self.objects[object_type][i] for i in ids[start : start + limit]]
         result: dict[str, Any] = {
             "results": [
                 _as_json(object_type, o, names or DEFAULT_PROPERTIES[object_type]) for o in page
             ]
         }
-        if len(ids) > limit:
+        if len(ids) - start > limit:
             after = str(page[-1].id)
             result["paging"] = {"next": {"after": after, "link": f"?after={after}"}}
         return result
@@ -491,7 +511,7 @@ class FakeHubSpot:
             if object_type == "contacts":
                 stored = FakeObject(object_id, dict(properties), now, now)
                 self.objects["contacts"][object_id] = stored
-                self._sorted.pop("contacts", None)
+                self._reindex("contacts")
                 return _as_json("contacts", stored, list(properties)) | {"url": None}
             self.written[object_type][str(object_id)] = {
                 "properties": properties,

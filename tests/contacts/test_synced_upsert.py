@@ -1,0 +1,132 @@
+"""The sync's page upsert and the full diff's delete: bulk, yet the same as contact_upsert."""
+
+import pytest
+from django.utils import timezone
+
+from connectors.services import connection_create
+from contacts import services
+from contacts.models import Contact
+from contacts.services import PhoneInput, SyncedContact, contacts_delete, contacts_upsert_synced
+from tenants.scoping import tenant_scope
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def connection(tenant):
+    with tenant_scope(tenant):
+        return connection_create(tenant=tenant, provider="hubspot", name="CRM", credentials={})
+
+
+def record(external_id: str, *numbers: str, **fields) -> SyncedContact:
+    fields = {
+        "first_name": "Ada",
+        "last_name": external_id,
+        "company": "",
+        "is_company": False,
+        "crm_url": f"https://crm.example.com/{external_id}",
+        "country": "",
+        "custom_fields": {},
+        **fields,
+    }
+    return SyncedContact(external_id, fields, tuple(PhoneInput(n, "work") for n in numbers))
+
+
+def upsert(tenant, connection, records):
+    with tenant_scope(tenant):
+        return contacts_upsert_synced(
+            tenant=tenant, source_connection_id=connection.pk, records=records
+        )
+
+
+def stored(tenant) -> dict[str, Contact]:
+    with tenant_scope(tenant):
+        return {c.external_id: c for c in Contact.objects.prefetch_related("phones")}
+
+
+@pytest.fixture(params=["probe per id", "in list"])
+def lookup(request, monkeypatch):
+    """Both ways of reading a page's stored contacts: PostgreSQL's, and any other database's."""
+    if request.param == "in list":
+        monkeypatch.setattr(services, "_PROBE_PER_ID_VENDORS", ())
+
+
+@pytest.mark.usefixtures("lookup")
+def test_a_page_takes_the_same_few_queries_whatever_its_size(
+    tenant, connection, django_assert_max_num_queries
+):
+    with django_assert_max_num_queries(5):
+        counts = upsert(tenant, connection, [record(str(i), "020 7946 0018") for i in range(50)])
+    assert counts.created == 50
+    changed = [record(str(i), "020 7946 0019", first_name="Grace") for i in range(50)]
+
+    with django_assert_max_num_queries(8):
+        counts = upsert(tenant, connection, changed)
+
+    assert counts.updated == 50
+    assert {p.e164 for c in stored(tenant).values() for p in c.phones.all()} == {"+442079460019"}
+
+
+def test_numbers_are_read_with_the_contact_country_else_the_tenant_region(tenant, connection):
+    counts = upsert(
+        tenant,
+        connection,
+        [
+            record("1", "020 7946 0018"),
+            record("2", "(415) 555-0100", country="US"),
+            record("3", "n/a"),
+        ],
+    )
+
+    contacts = stored(tenant)
+    assert [p.e164 for p in contacts["1"].phones.all()] == ["+442079460018"]
+    assert [p.e164 for p in contacts["2"].phones.all()] == ["+14155550100"]
+    assert [(p.raw, p.e164) for p in contacts["3"].phones.all()] == [("n/a", None)]
+    assert (counts.created, counts.invalid_numbers) == (3, 1)
+
+
+def test_an_invalid_record_is_counted_and_the_rest_of_the_page_is_stored(tenant, connection):
+    counts = upsert(
+        tenant,
+        connection,
+        [record("1"), record("2", crm_url="not a link"), record("3", first_name="x" * 151)],
+    )
+
+    assert (counts.created, counts.invalid_records) == (1, 2)
+    assert set(stored(tenant)) == {"1"}
+
+
+@pytest.mark.usefixtures("lookup")
+def test_unchanged_records_are_not_written_and_a_deleted_one_comes_back(tenant, connection):
+    upsert(tenant, connection, [record("1", "020 7946 0018"), record("2", "020 7946 0018")])
+    with tenant_scope(tenant):
+        Contact.objects.filter(external_id="2").update(deleted_at=timezone.now())
+    before = stored(tenant)
+
+    counts = upsert(tenant, connection, [record("1", "020 7946 0018"), record("2", "07700 900123")])
+
+    after = stored(tenant)
+    assert (counts.unchanged, counts.updated, counts.created) == (1, 1, 0)
+    assert after["1"].updated_at == before["1"].updated_at
+    assert after["2"].deleted_at is None
+    assert [p.e164 for p in after["2"].phones.all()] == ["+447700900123"]
+
+
+def test_the_same_record_twice_in_a_page_is_stored_once_as_the_last_copy(tenant, connection):
+    counts = upsert(tenant, connection, [record("1", first_name="Old"), record("1")])
+
+    assert counts.created == 1
+    assert stored(tenant)["1"].first_name == "Ada"
+
+
+def test_contacts_delete_soft_deletes_live_contacts_in_batches(tenant, connection, monkeypatch):
+    monkeypatch.setattr(services, "DELETE_BATCH", 2)
+    upsert(tenant, connection, [record(str(i)) for i in range(5)])
+    contacts = stored(tenant)
+    with tenant_scope(tenant):
+        Contact.objects.filter(external_id="0").update(deleted_at=timezone.now())
+
+        deleted = contacts_delete(contact_ids=[c.pk for c in contacts.values()][:4])
+
+    assert deleted == 3
+    assert sorted(k for k, c in stored(tenant).items() if c.deleted_at is None) == ["4"]
