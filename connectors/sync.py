@@ -28,6 +28,7 @@ from contacts.services import (
     contacts_delete,
     contacts_upsert_synced,
 )
+from tenants.models import Agent
 from tenants.scoping import across_all_tenants
 
 logger = logging.getLogger(__name__)
@@ -113,6 +114,7 @@ def _incremental(
 
 
 def _upsert_page(connection: Connection, records: Sequence[SourceRecord]) -> SyncCounts:
+    agent_ids = _agents_by_email() if any(r.owner_email for r in records) else {}
     return contacts_upsert_synced(
         tenant=connection.tenant,
         source_connection_id=connection.pk,
@@ -127,12 +129,20 @@ def _upsert_page(connection: Connection, records: Sequence[SourceRecord]) -> Syn
                     "crm_url": r.crm_url,
                     "country": r.country,
                     "custom_fields": dict(r.custom_fields),
+                    # The CRM's owner becomes the owner agent when an agent has that email; a
+                    # CRM that names no owner leaves the contact's owner as it is.
+                    **({"owner_id": agent_ids.get(r.owner_email.lower())} if r.owner_email else {}),
                 },
                 phones=tuple(PhoneInput(p.number, p.kind) for p in r.phones),
             )
             for r in records
         ],
     )
+
+
+def _agents_by_email() -> dict[str, int]:
+    agents = Agent.objects.filter(is_active=True).exclude(email="")
+    return {email.lower(): pk for pk, email in agents.values_list("pk", "email")}
 
 
 def _full_diff(connection: Connection, connector: Connector, run: SyncRun) -> None:

@@ -59,7 +59,8 @@ class PhoneInput:
 
 @dataclass(frozen=True)
 class SyncedContact:
-    """One record of a CRM page: its external id, SYNCED_FIELDS and numbers as written there."""
+    """One record of a CRM page: its external id, SYNCED_FIELDS (and owner_id when the CRM names
+    the owner) and numbers as written there."""
 
     external_id: str
     fields: Mapping[str, Any]
@@ -200,7 +201,7 @@ def contacts_upsert_synced(
             for contact, _ in updated:
                 contact.updated_at = now  # bulk_update skips auto_now
             Contact.objects.bulk_update(
-                [c for c, _ in updated], [*SYNCED_FIELDS, "deleted_at", "updated_at"]
+                [c for c, _ in updated], [*SYNCED_FIELDS, "owner", "deleted_at", "updated_at"]
             )
             ContactPhone.objects.filter(contact_id__in=[c.pk for c, _ in updated]).delete()
         Contact.objects.bulk_create([c for c, _ in created])  # sets their ids

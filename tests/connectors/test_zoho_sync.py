@@ -192,3 +192,20 @@ def test_a_tenant_connects_zoho_through_oauth_and_syncs(api, tenant, zoho, setti
         stored = Connection.objects.get(pk=connection.pk).credentials
     assert stored["api_domain"] == zoho.url and stored["refresh_token"].startswith("1000.")
     assert run(connection).created == 135
+
+
+def test_the_crm_owner_becomes_the_owner_agent_when_an_agent_has_that_email(
+    tenant, zoho, make_agent
+):
+    owners = {user["email"] for user in zoho.users}
+    first_email = sorted(owners)[0]
+    agent = make_agent(tenant, "agent.owner", email=first_email.upper())  # any case matches
+    connection = connect(tenant, zoho)
+
+    run(connection)
+
+    contacts = contacts_of(connection)
+    with tenant_scope(tenant):
+        owned = [c for c in contacts if c.owner_id == agent.pk]
+        assert owned and len(owned) < len(contacts)  # the others' owners are not agents here
+        assert all(c.owner_id is None for c in contacts if c.owner_id != agent.pk)
