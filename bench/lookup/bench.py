@@ -39,8 +39,9 @@ def main() -> None:
     env = {
         **os.environ,
         "DATABASE_URL": dsn,
-        "REDIS_URL": "redis://127.0.0.1:6379/7",
-        "CELERY_BROKER_URL": "redis://127.0.0.1:6379/6",
+        # A Redis of its own by default: test suites flush their databases on the main one.
+        "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6380/11"),
+        "CELERY_BROKER_URL": os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6380/12"),
         "SECRET_KEY": "bench-" + "x" * 60,
         "FIELD_ENCRYPTION_KEY": "YmVuY2gtb25seS1maWVsZC1rZXktMzItYnl0ZXMhISE=",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
