@@ -77,7 +77,7 @@ def caller_card(*, tenant: Tenant, number: str) -> CallerCard:
     One indexed query on (tenant, e164) joined to the contact and its owner.
     """
     raw = number if isinstance(number, str) else ""
-    e164 = phone_numbers.normalize(raw, tenant.default_region).e164
+    e164 = phone_numbers.e164_of(raw, tenant.default_region)
     if e164 is None:
         return CallerCard(
             number=raw, known=False, ambiguous=False, contact=None, matches=(), readable=False

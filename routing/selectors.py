@@ -100,7 +100,7 @@ def _caller_number(tenant: Tenant, caller: object) -> tuple[str, str]:
         return "", f"caller must be a string, not {type(caller).__name__}"
     if len(caller) > MAX_CALLER_LENGTH:
         return "", f"caller is not a phone number ({len(caller)} characters)"
-    e164 = phone_numbers.normalize(caller, tenant.default_region).e164
+    e164 = phone_numbers.e164_of(caller, tenant.default_region)
     if e164 is None:
         return "", f"caller {caller!r} is not a phone number"
     return e164, ""

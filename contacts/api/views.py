@@ -27,6 +27,7 @@ from contacts.api.serializers import (
 from contacts.csv_import import contact_records_from_csv
 from contacts.models import Contact
 from tenants.errors import api_exception_handler
+from tenants.negotiation import JsonFirstNegotiation
 
 
 class ContactList(generics.ListCreateAPIView):
@@ -167,6 +168,7 @@ class LookupView(APIView):
     """Who is calling: the caller card for a number, from the local phonebook only."""
 
     api_scope = "lookup"
+    content_negotiation_class = JsonFirstNegotiation
 
     @extend_schema(
         parameters=[OpenApiParameter("number", str, required=True, description="Any format.")],
