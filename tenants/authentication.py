@@ -101,7 +101,7 @@ class ServerKeyAuthentication(BaseAuthentication):
 
     @staticmethod
     def find(request: Request, plaintext: str) -> ApiKey | None:
-        """The key, counting the request for ApiKeyRateThrottle in the same Redis round trip."""
+        """Find the key, counting the request for ApiKeyRateThrottle in the same round trip."""
         view = request.parser_context.get("view")
         if ApiKeyRateThrottle not in getattr(view, "throttle_classes", ()):
             return api_key_find(plaintext)

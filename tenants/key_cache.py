@@ -44,7 +44,7 @@ class KeyCache:
         load: Callable[[str], ApiKey | None],
         piggyback: Piggyback | None = None,
     ) -> tuple[ApiKey | None, list[Any]]:
-        """The key whose plaintext this is: remembered if still current, else `load(plaintext)`.
+        """Return the key whose plaintext this is: remembered while current, else `load(plaintext)`.
 
         `piggyback(pipeline, key)` may queue Redis commands about a remembered key (a rate
         counter) to send in the same round trip as the check; their results come back with the
@@ -107,7 +107,7 @@ def _redis() -> redis.Redis:
 
 
 def _start_generation() -> bytes | None:
-    """After a flush (or on first use), a generation no process can be holding."""
+    """Start a generation no process can be holding (on first use, or after a flush)."""
     fresh = uuid.uuid4().hex.encode()
     return fresh if _redis().set(GENERATION_KEY, fresh, nx=True) else _redis().get(GENERATION_KEY)
 
