@@ -40,14 +40,15 @@ ensure_postgres() {
   fi
 }
 
-ensure_redis() {
-  port_open 6379 && return 0
+ensure_redis() {  # $1 port, default 6379
+  local port="${1:-6379}"
+  port_open "$port" && return 0
   if command -v redis-server >/dev/null; then
-    echo "Starting Redis..."
-    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
-    wait_for_port 6379 Redis
+    echo "Starting Redis on port $port..."
+    redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --save "" --appendonly no
+    wait_for_port "$port" Redis
   else
-    echo "Redis is not running on 127.0.0.1:6379 and is not installed here." >&2
+    echo "Redis is not running on 127.0.0.1:$port and is not installed here." >&2
     echo "Install it (Debian: apt-get install redis-server)." >&2
     return 1
   fi

@@ -102,12 +102,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=True)
+    options = DATABASES["default"].setdefault("OPTIONS", {})
     # A database host that stops answering must not hold a request (or a routing thread) for
     # the operating system's TCP timeout.
-    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env.int(
-        "DATABASE_CONNECT_TIMEOUT", default=3
-    )
+    options["connect_timeout"] = env.int("DATABASE_CONNECT_TIMEOUT", default=3)
+    # Server-side parameters let psycopg prepare a query on its 5th run on a connection, so the
+    # hot lookups are planned once per connection instead of once per request. PgBouncer in
+    # transaction pooling mode cannot keep prepared statements: set it off behind one.
+    if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
+        options["server_side_binding"] = True
+        options["prepare_threshold"] = 5
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Follow-up emails (the email app): printed to the console unless EMAIL_URL names a server,

@@ -24,11 +24,8 @@ class PhoneNumber:
 @functools.lru_cache(maxsize=65_536)
 def normalize(raw: str, region: str | None) -> PhoneNumber:
     """Read a number in any format, using region when it has no country code; never raise."""
-    text = (raw or "").strip()
-    number = _parse(text, region)
-    if not _is_possible(number) and _DOUBLE_ZERO.match(text):
-        number = _parse(_DOUBLE_ZERO.sub("+", text), None)
-    if number is None or not _is_possible(number):
+    number = _read(raw, region)
+    if number is None:
         return PhoneNumber(raw=raw, e164=None, is_valid=False)
     return PhoneNumber(
         raw=raw,
@@ -36,6 +33,12 @@ def normalize(raw: str, region: str | None) -> PhoneNumber:
         is_valid=phonenumbers.is_valid_number(number),
         extension=number.extension or "",
     )
+
+
+def e164_of(raw: str, region: str | None) -> str | None:
+    """Return normalize(raw, region).e164, skipping the validity check a lookup does not need."""
+    number = _read(raw, region)
+    return None if number is None else phonenumbers.format_number(number, PhoneNumberFormat.E164)
 
 
 def to_e164(raw: str, region: str | None) -> str:
@@ -53,6 +56,14 @@ def region_of(e164: str) -> str | None:
     region = phonenumbers.region_code_for_number(number) if number else None
     non_geographic = (phonenumbers.UNKNOWN_REGION, phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY)
     return region if region and region not in non_geographic else None
+
+
+def _read(raw: str, region: str | None) -> phonenumbers.PhoneNumber | None:
+    text = (raw or "").strip()
+    number = _parse(text, region)
+    if not _is_possible(number) and _DOUBLE_ZERO.match(text):
+        number = _parse(_DOUBLE_ZERO.sub("+", text), None)
+    return number if _is_possible(number) else None
 
 
 def _is_possible(number: phonenumbers.PhoneNumber | None) -> bool:

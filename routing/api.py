@@ -20,6 +20,7 @@ from routing.authentication import RoutingTokenAuthentication
 from routing.conditions import InvalidConditions, conditions_as_json, parse_conditions
 from routing.models import RoutingRule, RoutingToken
 from tenants.models import Agent
+from tenants.negotiation import JsonFirstNegotiation
 from tenants.serializers import StrictModelSerializer, StrictSerializer
 from tenants.url_tokens import HoldsUrlToken
 
@@ -155,6 +156,7 @@ class DecideView(APIView):
     api_scope = "routing"
     api_scope_access = "read"
     parser_classes = [JSONParser, FormParser, MultiPartParser]
+    content_negotiation_class = JsonFirstNegotiation
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         self.credential = deadline.credential_digest(self.credential_secret(request, kwargs))

@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class TenantsConfig(AppConfig):
     name = "tenants"
     verbose_name = "Tenants, agents and keys"
+
+    def ready(self) -> None:
+        from tenants import key_cache  # noqa: F401 - connects the signals that expire cached keys

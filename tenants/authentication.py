@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -19,14 +20,17 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
+from tenants import key_cache
 from tenants.models import ApiKey, Tenant
 from tenants.scoping import enter_tenant_scope
-from tenants.selectors import api_key_find
+from tenants.selectors import api_key_find, api_key_find_with
 
 if TYPE_CHECKING:
     from rest_framework.views import APIView
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+# Seconds a rate counter outlives its one-minute window.
+COUNTER_TTL = 120
 
 
 class KeyHolder:
@@ -67,7 +71,8 @@ class ServerKeyAuthentication(BaseAuthentication):
             raise exceptions.AuthenticationFailed(
                 "Send the server key as 'Authorization: Bearer <key>'."
             )
-        api_key = api_key_find(plaintext.strip())
+        plaintext = plaintext.strip()
+        api_key = self.find(request, plaintext)
         if api_key is None:
             raise exceptions.AuthenticationFailed("Unknown API key.")
         if api_key.is_revoked:
@@ -88,17 +93,33 @@ class ServerKeyAuthentication(BaseAuthentication):
                 code="ip_not_allowed",
             )
         enter_tenant_scope(api_key.tenant_id)
-        _touch(api_key)
+        _touch(plaintext, api_key)
         return KeyHolder(api_key), api_key
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="api"'
 
+    @staticmethod
+    def find(request: Request, plaintext: str) -> ApiKey | None:
+        """Find the key, counting the request for ApiKeyRateThrottle in the same round trip."""
+        view = request.parser_context.get("view")
+        if ApiKeyRateThrottle not in getattr(view, "throttle_classes", ()):
+            return api_key_find(plaintext)
+        window = RateWindow.now()
+        api_key, hits = api_key_find_with(
+            plaintext, lambda pipeline, key: queue_hit(pipeline, window.counter(key))
+        )
+        if hits:
+            request.api_key_hits = (window, hits[0])
+        return api_key
 
-def _touch(api_key: ApiKey) -> None:
+
+def _touch(plaintext: str, api_key: ApiKey) -> None:
     now = timezone.now()
     if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+        api_key.last_used_at = now
+        key_cache.keys.note_use(plaintext, api_key)
 
 
 class ServerKeyScheme(OpenApiAuthenticationExtension):
@@ -141,14 +162,13 @@ def _counters() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_URL)
 
 
-def count_hit(counter: str, ttl: int) -> int:
+def count_hit(counter: str, ttl: int = COUNTER_TTL) -> int:
     """Add one to a shared counter that expires after ttl seconds; return the new count."""
     if settings.REDIS_URL:
         # One round trip: Django's cache.incr() costs two (EXISTS, INCRBY) plus add()'s SET NX.
-        pipe = _counters().pipeline()
-        pipe.incr(f"callbridge:{counter}")
-        pipe.expire(f"callbridge:{counter}", ttl, nx=True)
-        return pipe.execute()[0]
+        pipeline = _counters().pipeline(transaction=False)
+        queue_hit(pipeline, counter, ttl)
+        return pipeline.execute()[0]
     if cache.add(counter, 1, timeout=ttl):
         return 1
     try:
@@ -156,6 +176,29 @@ def count_hit(counter: str, ttl: int) -> int:
     except ValueError:  # expired between add and incr
         cache.set(counter, 1, timeout=ttl)
         return 1
+
+
+def queue_hit(pipeline: redis.client.Pipeline, counter: str, ttl: int = COUNTER_TTL) -> None:
+    """Queue count_hit's commands on a Redis pipeline (the count is the first result)."""
+    pipeline.incr(f"callbridge:{counter}")
+    pipeline.expire(f"callbridge:{counter}", ttl, nx=True)
+
+
+@dataclass(frozen=True)
+class RateWindow:
+    """One fixed minute of a key's rate limit."""
+
+    number: int
+    retry_after: int  # seconds until the next window
+
+    @classmethod
+    def now(cls) -> RateWindow:
+        now = time.time()
+        window = int(now // 60)
+        return cls(window, int((window + 1) * 60 - now) + 1)
+
+    def counter(self, api_key: ApiKey) -> str:
+        return f"ratelimit:apikey:{api_key.pk}:{self.number}"
 
 
 class ApiKeyRateThrottle(BaseThrottle):
@@ -166,10 +209,12 @@ class ApiKeyRateThrottle(BaseThrottle):
         if not isinstance(api_key, ApiKey):
             return True
         limit = api_key.rate_limit_per_minute or settings.API_KEY_RATE_LIMIT_PER_MINUTE
-        now = time.time()
-        window = int(now // 60)
-        count = count_hit(f"ratelimit:apikey:{api_key.pk}:{window}", ttl=120)
-        self.retry_after = int((window + 1) * 60 - now) + 1
+        # Usually counted already, in authentication's round trip to Redis.
+        window, count = getattr(request, "api_key_hits", (None, None))
+        if window is None:
+            window = RateWindow.now()
+            count = count_hit(window.counter(api_key))
+        self.retry_after = window.retry_after
         return count <= limit
 
     def wait(self) -> float:

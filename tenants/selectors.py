@@ -1,7 +1,9 @@
 """Reads for tenants and API keys."""
 
 import hmac
+from typing import Any
 
+from tenants import key_cache
 from tenants.models import ApiKey
 from tenants.scoping import across_all_tenants
 from tenants.services import PREFIX_LENGTH, hash_secret
@@ -9,6 +11,17 @@ from tenants.services import PREFIX_LENGTH, hash_secret
 
 def api_key_find(plaintext: str) -> ApiKey | None:
     """Return the key (revoked or not) whose plaintext this is, with its tenant, or None."""
+    return key_cache.keys.find(plaintext, _api_key_load)[0]
+
+
+def api_key_find_with(
+    plaintext: str, piggyback: key_cache.Piggyback
+) -> tuple[ApiKey | None, list[Any]]:
+    """api_key_find, sending `piggyback`'s Redis commands in the same round trip when it can."""
+    return key_cache.keys.find(plaintext, _api_key_load, piggyback)
+
+
+def _api_key_load(plaintext: str) -> ApiKey | None:
     # A key arrives before we know its tenant: the lookup is by its globally unique prefix.
     with across_all_tenants():
         api_key = (

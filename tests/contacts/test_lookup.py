@@ -1,8 +1,15 @@
 """GET /api/v1/lookup: the caller card over HTTP; bad input is a clear 4xx, never a 5xx."""
 
+import json
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from rest_framework.renderers import JSONRenderer
+
+from contacts.api.serializers import CallerCardSerializer
+from contacts.selectors import caller_card
+from tenants.scoping import tenant_scope
 
 pytestmark = pytest.mark.django_db
 
@@ -139,3 +146,19 @@ def test_it_never_answers_5xx_whatever_the_number(api, number):
 
     assert response.status_code in (200, 400)
     assert ("error" in response.json()) == (response.status_code == 400)
+
+
+def test_its_body_is_what_the_documented_serializer_renders(api, tenant, make_contact, make_agent):
+    tenant.shared_number_policy = "ambiguous"
+    tenant.save()
+    make_contact(tenant, "020 7946 0018", first_name="A", owner=make_agent(tenant))
+    make_contact(tenant, "+442079460018", company="B Ltd", custom_fields={"tier": "gold"})
+
+    for policy in ("ambiguous", "most_recent"):
+        tenant.shared_number_policy = policy
+        tenant.save()
+        body = api.get("/api/v1/lookup?number=02079460018").json()
+
+        with tenant_scope(tenant):
+            card = caller_card(tenant=tenant, number="02079460018")
+        assert body == json.loads(JSONRenderer().render(CallerCardSerializer(card).data))

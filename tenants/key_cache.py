@@ -1,0 +1,125 @@
+"""API keys with their tenants, remembered per process while no key or tenant has changed.
+
+Every request is authenticated, and reading the key and its tenant from the database cost more
+than the lookup it guards (bench/README.md). A process remembers the keys it has verified,
+stamped with a generation held in Redis; saving or deleting any key or tenant replaces the
+generation, so every process reads keys afresh on its next request and revocation takes effect
+at once. Without Redis (the embedded default) nothing is remembered.
+
+Keys and tenants changed with `QuerySet.update()` send no signal: call `keys_changed()` after.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+
+from tenants.models import ApiKey, Tenant
+from tenants.services import hash_secret
+
+GENERATION_KEY = "callbridge:api-keys-generation"
+MAX_KEYS = 10_000
+
+Piggyback = Callable[[redis.client.Pipeline, ApiKey], None]
+
+
+class KeyCache:
+    """Secret hash -> (generation, key with its tenant); hands out copies, never the original."""
+
+    def __init__(self) -> None:
+        self._keys: dict[str, tuple[bytes, ApiKey]] = {}
+        self._lock = threading.Lock()
+
+    def find(
+        self,
+        plaintext: str,
+        load: Callable[[str], ApiKey | None],
+        piggyback: Piggyback | None = None,
+    ) -> tuple[ApiKey | None, list[Any]]:
+        """Return the key whose plaintext this is: remembered while current, else `load(plaintext)`.
+
+        `piggyback(pipeline, key)` may queue Redis commands about a remembered key (a rate
+        counter) to send in the same round trip as the check; their results come back with the
+        key, or [] when the key had to be loaded.
+        """
+        if not settings.REDIS_URL:
+            return load(plaintext), []
+        digest = hash_secret(plaintext)  # only the key's holder finds it, even here
+        remembered = self._keys.get(digest)
+        pipeline = _redis().pipeline(transaction=False)
+        pipeline.get(GENERATION_KEY)
+        if remembered is not None and piggyback is not None:
+            piggyback(pipeline, remembered[1])
+        generation, *results = pipeline.execute()
+        if remembered is not None and remembered[0] == generation:
+            return _copy(remembered[1]), results
+        generation = generation or _start_generation()
+        api_key = load(plaintext)
+        if api_key is not None and generation is not None:
+            with self._lock:
+                if len(self._keys) >= MAX_KEYS:
+                    self._keys.clear()
+                self._keys[digest] = (generation, _copy(api_key))
+        return api_key, []
+
+    def note_use(self, plaintext: str, api_key: ApiKey) -> None:
+        """Remember when the key was last used, as just written to its row."""
+        remembered = self._keys.get(hash_secret(plaintext))
+        if remembered is not None and remembered[1].pk == api_key.pk:
+            remembered[1].last_used_at = api_key.last_used_at
+
+    def clear(self) -> None:
+        with self._lock:
+            self._keys.clear()
+
+
+keys = KeyCache()
+
+
+def keys_changed() -> None:
+    """Make every process read keys and tenants afresh, now and once this transaction commits."""
+    if settings.REDIS_URL:
+        _new_generation()
+        # A process reading between now and the commit may remember the old row: forget it again.
+        transaction.on_commit(_new_generation)
+
+
+def _copy(api_key: ApiKey) -> ApiKey:
+    # A request may change its key or tenant in memory (a service whose validation fails leaves
+    # its changes behind), so each gets instances of its own.
+    duplicate = copy.copy(api_key)
+    duplicate.tenant = copy.copy(api_key.tenant)
+    return duplicate
+
+
+def _redis() -> redis.Redis:
+    from tenants.authentication import _counters  # that module imports this one
+
+    return _counters()
+
+
+def _start_generation() -> bytes | None:
+    """Start a generation no process can be holding (on first use, or after a flush)."""
+    fresh = uuid.uuid4().hex.encode()
+    return fresh if _redis().set(GENERATION_KEY, fresh, nx=True) else _redis().get(GENERATION_KEY)
+
+
+def _new_generation() -> None:
+    _redis().set(GENERATION_KEY, uuid.uuid4().hex)
+
+
+def _on_change(sender: type, **kwargs: object) -> None:
+    keys_changed()
+
+
+for model in (ApiKey, Tenant):
+    post_save.connect(_on_change, sender=model, dispatch_uid=f"key_cache_{model.__name__}")
+    post_delete.connect(_on_change, sender=model, dispatch_uid=f"key_cache_{model.__name__}_del")
