@@ -41,6 +41,9 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=8, help="worker processes")
     parser.add_argument("--senders", type=int, default=4, help="threads ending calls")
+    parser.add_argument(
+        "--profile", type=int, metavar="N", help="instead: where one call's time goes (stages.py)"
+    )
     args = parser.parse_args()
     os.environ.update(ENV)
     recreate_database()
@@ -53,6 +56,12 @@ def main() -> None:
 
     receiver = CallbackReceiver().start()
     tenant = make_tenant(f"{receiver.url}/callbacks")
+    if args.profile:
+        import stages
+
+        stages.run(tenant, args.profile)
+        receiver.stop()
+        return
     with worker(args.concurrency):
         started = time.monotonic()
         accepted_at = end_calls(tenant, args.calls, args.senders)
