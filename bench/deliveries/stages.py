@@ -24,6 +24,7 @@ class Meter:
         self.count: Counter = Counter()
         self.seconds: defaultdict = defaultdict(float)
         self.wall: defaultdict = defaultdict(float)
+        self.cpu: defaultdict = defaultdict(float)
 
     def add(self, kind: str, seconds: float) -> None:
         self.count[self.stage, kind] += 1
@@ -31,11 +32,12 @@ class Meter:
 
     @contextmanager
     def timing(self, stage: str) -> Iterator[None]:
-        self.stage, started = stage, time.perf_counter()
+        self.stage, started, cpu = stage, time.perf_counter(), time.process_time()
         try:
             yield
         finally:
             self.wall[stage] += time.perf_counter() - started
+            self.cpu[stage] += time.process_time() - cpu
             self.stage = "idle"
 
     def sql(self, execute, sql, params, many, context):
@@ -127,5 +129,6 @@ def report(meter: Meter, calls: int) -> None:
                 f"| {meter.seconds[stage, kind] * 1000 / calls:.2f} |"
             )
         total = sum(meter.count[stage, k] for k in rows if k.startswith("sql")) / calls
-        print(f"| **{stage}** | **all ({total:.0f} statements)** | | "
+        print(f"| **{stage}** | **all ({total:.0f} statements; CPU in this process "
+              f"{meter.cpu[stage] * 1000 / calls:.1f} ms)** | | "
               f"**{meter.wall[stage] * 1000 / calls:.1f}** |")  # fmt: skip
