@@ -44,6 +44,9 @@ def main() -> None:
     parser.add_argument("--prefetch-multiplier", type=int, default=1)
     parser.add_argument("--senders", type=int, default=4, help="threads ending calls")
     parser.add_argument(
+        "--rate", type=float, default=0, help="calls ended per second (0: flat out)"
+    )
+    parser.add_argument(
         "--profile", type=int, metavar="N", help="instead: where one call's time goes (stages.py)"
     )
     args = parser.parse_args()
@@ -67,7 +70,7 @@ def main() -> None:
     with worker(args.concurrency, args.pool, args.prefetch_multiplier) as celery:
         cpu_before = cpu_seconds(group_pids(celery.pid)), cpu_seconds(postgres_pids())
         started = time.monotonic()
-        accepted_at = end_calls(tenant, args.calls, args.senders)
+        accepted_at = end_calls(tenant, args.calls, args.senders, args.rate)
         accepting = time.monotonic() - started
         received = receiver.wait_for(args.calls, timeout=60 + args.calls / 2)
         cpu_used = (
@@ -170,8 +173,10 @@ def postgres_pids() -> list[int]:
         return [pid for (pid,) in rows]
 
 
-def end_calls(tenant: object, count: int, senders: int) -> dict[str, float]:
+def end_calls(tenant: object, count: int, senders: int, rate: float) -> dict[str, float]:
     """Accept one call.end event per call from `senders` threads (a phone system's connections).
+
+    With a `rate`, call n ends no sooner than n / rate seconds after the first (a steady load).
 
     Returns when each was accepted (the moment the phone system would get its 202), by its id.
     """
@@ -181,10 +186,13 @@ def end_calls(tenant: object, count: int, senders: int) -> dict[str, float]:
     from tenants.scoping import tenant_scope
 
     accepted_at = {}
+    started = time.monotonic()
 
     def end(numbers: range) -> None:
         with tenant_scope(tenant):
             for n in numbers:
+                if rate:
+                    time.sleep(max(0.0, started + n / rate - time.monotonic()))
                 body = {
                     "id": f"end-{n}",
                     "type": "call.end",
@@ -240,6 +248,7 @@ def percentile(values: list[float], pct: float) -> float:
 def report(args: argparse.Namespace, callbridge: dict, ceiling: dict) -> None:
     print(
         f"\n{args.calls} calls ended by {args.senders} threads "
+        f"{f'at {args.rate:g}/s ' if args.rate else ''}"
         f"({callbridge['accepted_per_s']:,.0f} call.end events accepted/s), worker "
         f"--concurrency {args.concurrency} --pool {args.pool} --prefetch-multiplier "
         f"{args.prefetch_multiplier}, {os.cpu_count()} CPUs, load average "

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from django.db import connection
 from rest_framework.test import APIClient
 
 from calls.lifecycle import CALLBACK_FIELDS
@@ -234,3 +235,35 @@ def test_an_inbound_call_reported_out_of_order_gets_exactly_one_callback(
             "2026-07-03T10:00:09+00:00", 5, True,
         )  # fmt: skip
         assert TelephonyEvent.objects.count() == 4
+
+
+def test_the_worker_keeps_its_database_connection_from_one_task_to_the_next(
+    api, processes, tenant, tmp_path
+):
+    processes.worker("--purge")
+    own = connection.cursor().connection.info.backend_pid
+    first_sent = time.time()
+    ends = [
+        {"id": f"e-{n}", "type": "call.end", "call_id": f"pbx-{n}", "status": "BUSY"}
+        for n in range(3)
+    ]
+    for body in ends:
+        assert api.post("/api/v1/telephony/events", body, format="json").status_code == 202
+        time.sleep(0.3)
+    last_sent = time.time()
+
+    with tenant_scope(tenant):
+        deadline = time.monotonic() + 20
+        while TelephonyEvent.objects.filter(processed_at=None).exists():
+            assert time.monotonic() < deadline, logs(tmp_path)
+            time.sleep(0.1)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT extract(epoch FROM backend_start) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> %s",
+            [own],
+        )
+        opened = [started for (started,) in cursor.fetchall()]
+
+    # Celery's Django fixup would close it after each task; a new backend per task is costly.
+    assert any(first_sent < started < last_sent for started in opened), (opened, last_sent)
