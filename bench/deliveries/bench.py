@@ -81,6 +81,8 @@ def main() -> None:
     accepted_at = by_call_id(tenant, accepted_at)
     payloads = [r.body for r in received]
     latencies = sorted(arrivals[c] - accepted_at[c] for c in arrivals if c in accepted_at)
+    order = sorted(accepted_at, key=accepted_at.get)
+    slowest = sorted(order, key=lambda c: accepted_at[c] - arrivals.get(c, 1e12))[:5]
     callbridge = {
         "callbacks": len(received),
         "unique": len({r.json()["call_id"] for r in received}),
@@ -90,6 +92,10 @@ def main() -> None:
         "accepted_per_s": args.calls / accepting,
         "worker_cpu_ms": cpu_used[0] * 1000 / args.calls,
         "postgres_cpu_ms": cpu_used[1] * 1000 / args.calls,
+        # Which calls were slowest (n-th accepted, ms): the first few point at a cold worker.
+        "slowest": [
+            (order.index(c), round((arrivals[c] - accepted_at[c]) * 1000)) for c in slowest
+        ],
     }
     ceiling = requests_loop(f"{receiver.url}/callbacks", payloads)
     receiver.stop()
