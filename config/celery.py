@@ -2,7 +2,7 @@
 
 import os
 
-from celery import Celery
+from celery import Celery, Task
 from celery.signals import task_postrun, task_prerun
 from django.db import close_old_connections
 from kombu import Exchange, Queue
@@ -43,9 +43,10 @@ app.conf.update(
 
 @task_prerun.connect
 @task_postrun.connect
-def close_old_database_connections(**_: object) -> None:
+def close_old_database_connections(sender: Task, **_: object) -> None:
     """Drop a broken or too old connection around each task, as Django does around requests."""
-    close_old_connections()
+    if not sender.request.is_eager:  # an eager task runs on its caller's connection
+        close_old_connections()
 
 
 app.autodiscover_tasks()
