@@ -9,7 +9,10 @@ from __future__ import annotations
 import json
 import logging
 import time
-from datetime import timedelta
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -55,10 +58,33 @@ def delivery_create(*, call: Call) -> Delivery | None:
     return delivery
 
 
+# Set by `first_attempts_here`: the ids of deliveries committed in its block, to send there.
+_first_attempts: ContextVar[list[str] | None] = ContextVar("first_attempts", default=None)
+
+
+@contextmanager
+def first_attempts_here() -> Iterator[None]:
+    """Make the first attempt of the deliveries committed in the block here, once it is done."""
+    # For tasks: the callback goes out without another task hop. Each row is committed before
+    # it is sent, so a worker killed meanwhile loses nothing (the sweeper sends it).
+    due: list[str] = []
+    token = _first_attempts.set(due)
+    try:
+        yield
+    finally:
+        _first_attempts.reset(token)
+    for delivery_id in due:
+        delivery_attempt(delivery_id=delivery_id)
+
+
 def _send_after_commit(delivery: Delivery, countdown: float = 0) -> None:
     from calls.tasks import delivery_send
 
     args = (delivery.tenant_id, str(delivery.pk))
+    due = _first_attempts.get()
+    if due is not None and not countdown:
+        transaction.on_commit(lambda: due.append(args[1]))
+        return
 
     def enqueue() -> None:
         try:
@@ -77,15 +103,15 @@ def delivery_attempt(*, delivery_id: str) -> Attempt | None:
     delivery, trigger, wait = claimed
     time.sleep(wait)
     started_at = timezone.now()
-    outcome = _post(delivery, delivery.call.tenant)
-    return _record(delivery.pk, trigger, started_at, outcome)
+    outcome = _post(delivery, delivery.tenant)
+    return _record(delivery, trigger, started_at, outcome)
 
 
 def _claim(delivery_id: str) -> tuple[Delivery, str, float] | None:
     with transaction.atomic():
         delivery = (
-            Delivery.objects.select_for_update()
-            .select_related("call__tenant")
+            Delivery.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("tenant")
             .filter(pk=delivery_id)
         ).first()
         if delivery is None or delivery.state != Delivery.State.PENDING:
@@ -99,13 +125,15 @@ def _claim(delivery_id: str) -> tuple[Delivery, str, float] | None:
         if delivery.attempt_count >= delivery.max_attempts:
             delivery.state = Delivery.State.FAILED
             delivery.attempting_since = None
-            delivery.save()
+            delivery.save(update_fields=["state", "attempting_since", "updated_at"])
             return None
         trigger = delivery.next_trigger
         delivery.attempt_count += 1
         delivery.attempting_since = now
         delivery.next_trigger = Attempt.Trigger.SCHEDULED
-        delivery.save()
+        delivery.save(
+            update_fields=["attempt_count", "attempting_since", "next_trigger", "updated_at"]
+        )
     return delivery, trigger, max(0.0, wait)
 
 
@@ -137,42 +165,47 @@ def _post(delivery: Delivery, tenant: Tenant) -> http.HttpResponse | http.HttpEr
         return error
 
 
-def _record(delivery_id: object, trigger: str, started_at: object, outcome: object) -> Attempt:
+def _record(delivery: Delivery, trigger: str, started_at: datetime, outcome: object) -> Attempt:
+    """Record the attempt made under the claim `delivery` holds, and what comes next."""
+    attempt = Attempt(
+        tenant_id=delivery.tenant_id,
+        delivery=delivery,
+        number=delivery.attempt_count,
+        trigger=trigger,
+        started_at=started_at,
+    )
+    if isinstance(outcome, http.HttpResponse):
+        attempt.status_code = outcome.status_code
+        attempt.latency_ms = outcome.latency_ms
+        attempt.response_excerpt = outcome.excerpt
+    else:
+        attempt.error_class = outcome.error_class
+        attempt.response_excerpt = str(outcome)
+        attempt.latency_ms = int((timezone.now() - started_at).total_seconds() * 1000)
+    now = timezone.now()
+    changes: dict = {"attempting_since": None, "updated_at": now}
+    delay = None
+    if attempt.succeeded:
+        changes["state"] = Delivery.State.SUCCEEDED
+    elif delivery.attempt_count >= delivery.max_attempts:
+        changes["state"] = Delivery.State.FAILED
+    else:
+        delay = RETRY_DELAYS[min(delivery.attempt_count, len(RETRY_DELAYS)) - 1]
+        changes["next_attempt_at"] = now + timedelta(seconds=delay)
     with transaction.atomic():
-        delivery = Delivery.objects.select_for_update().get(pk=delivery_id)
-        attempt = Attempt(
-            tenant_id=delivery.tenant_id,
-            delivery=delivery,
-            number=delivery.attempt_count,
-            trigger=trigger,
-            started_at=started_at,
-        )
-        if isinstance(outcome, http.HttpResponse):
-            attempt.status_code = outcome.status_code
-            attempt.latency_ms = outcome.latency_ms
-            attempt.response_excerpt = outcome.excerpt
-        else:
-            attempt.error_class = outcome.error_class
-            attempt.response_excerpt = str(outcome)
-            attempt.latency_ms = int((timezone.now() - started_at).total_seconds() * 1000)
         attempt.save()
-        delivery.attempting_since = None
-        if attempt.succeeded:
-            delivery.state = Delivery.State.SUCCEEDED
-        elif delivery.attempt_count >= delivery.max_attempts:
-            delivery.state = Delivery.State.FAILED
-        else:
-            delay = RETRY_DELAYS[min(delivery.attempt_count, len(RETRY_DELAYS)) - 1]
-            delivery.next_attempt_at = timezone.now() + timedelta(seconds=delay)
+        # Only while the claim is still ours: had the sweeper taken the delivery over (this
+        # worker stalled past the lease), it decides what comes next.
+        ours = Delivery.objects.filter(pk=delivery.pk, attempting_since=delivery.attempting_since)
+        if ours.update(**changes) and delay is not None:
             _send_after_commit(delivery, countdown=delay)
-        delivery.save()
     return attempt
 
 
 def delivery_resend(*, delivery: Delivery) -> Delivery:
     """Send a finished delivery once more, keeping its id; a failure is not retried."""
     with transaction.atomic():
-        delivery = Delivery.objects.select_for_update().get(pk=delivery.pk)
+        delivery = Delivery.objects.select_for_update(of=("self",), no_key=True).get(pk=delivery.pk)
         if delivery.state == Delivery.State.PENDING:
             raise DeliveryInProgress(f"Delivery {delivery.pk} is still being delivered.")
         delivery.state = Delivery.State.PENDING

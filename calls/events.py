@@ -85,7 +85,7 @@ def telephony_event_process(*, event_pk: int) -> None:
     """Apply a stored event to its call, once (a re-run or a swept duplicate does nothing)."""
     with transaction.atomic():
         row = (
-            TelephonyEvent.objects.select_for_update()
+            TelephonyEvent.objects.select_for_update(of=("self",), no_key=True)
             .select_related("tenant")
             .filter(pk=event_pk)
             .first()
@@ -138,19 +138,19 @@ def _call_for(tenant: Tenant, event: InboundEvent) -> Call:
         "crm_username": event.crm_username,
         "agent_number": event.agent_number,
     }
-    call, _ = Call.objects.get_or_create(
+    # INSERT ... ON CONFLICT DO NOTHING: one statement whether or not an earlier event made it.
+    new_call = Call(
         tenant=tenant,
         external_id=event.call_id,
-        defaults={
-            **known,
-            "direction": Call.Direction.INBOUND if inbound else Call.Direction.OUTBOUND,
-            "call_type": Call.CallType.SERVER,
-            "disposition": tenant.default_disposition,
-            "start_time": event.occurred_at,
-        },
+        **known,
+        direction=Call.Direction.INBOUND if inbound else Call.Direction.OUTBOUND,
+        call_type=Call.CallType.SERVER,
+        disposition=tenant.default_disposition,
+        start_time=event.occurred_at,
     )
+    Call.objects.bulk_create([new_call], ignore_conflicts=True)
     # Events of one call are applied one at a time: this lock is held until the event commits.
-    call = Call.objects.select_for_update().get(pk=call.pk)
+    call = Call.objects.select_for_update(of=("self",), no_key=True).get(external_id=event.call_id)
     changed = [name for name, value in known.items() if value and not getattr(call, name)]
     for name in changed:
         setattr(call, name, known[name])

@@ -90,13 +90,21 @@ def call_event_publish(*, call: Call, event: CallEvent) -> None:
 
     def publish() -> None:
         try:
+            client = _redis(settings.REDIS_URL)
+            channels = [
+                _channel(client, f"tenant:{tenant.pk}"),
+                _channel(client, f"call:{message['call_id']}"),
+            ]
+            # Nobody listening: skip the counts. A stream subscribing after this reads its
+            # snapshot after this commit, so it misses nothing.
+            if not any(count for _, count in client.pubsub_numsub(*channels)):
+                return
             with tenant_scope(tenant):
                 message.update(selectors.live_counts(tenant=tenant))
-            client = _redis(settings.REDIS_URL)
             data = json.dumps(message)
             pipe = client.pipeline(transaction=False)
-            pipe.publish(_channel(client, f"tenant:{tenant.pk}"), data)
-            pipe.publish(_channel(client, f"call:{message['call_id']}"), data)
+            for channel in channels:
+                pipe.publish(channel, data)
             pipe.execute()
         except Exception:  # a live view missing one update must never fail the call
             logger.warning("Could not publish call event %s", event.pk, exc_info=True)

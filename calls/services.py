@@ -93,19 +93,28 @@ def call_event_record(
     duration: int | None = None,
 ) -> Call:
     """Add one event and re-merge the call; when it first ends, write its callback (outbox)."""
-    with transaction.atomic():
-        call = Call.objects.select_for_update().select_related("tenant").get(pk=call.pk)
-        event, created = CallEvent.objects.get_or_create(
+    # No savepoint: nothing below is caught, so a failure fails the caller's transaction anyway.
+    with transaction.atomic(savepoint=False):
+        call = (
+            Call.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("tenant", "recording")
+            .get(pk=call.pk)
+        )
+        events = list(call.events.all())
+        if any(e.kind == kind for e in events):
+            return call
+        # The call's lock makes this the only writer of its events: no race on (call, kind).
+        event = CallEvent.objects.create(
             tenant_id=call.tenant_id,
             call=call,
             kind=kind,
-            defaults={"status": status, "occurred_at": occurred_at, "duration": duration},
+            status=status,
+            occurred_at=occurred_at,
+            duration=duration,
         )
-        if not created:
-            return call
         was_ended = call.state == CallState.ENDED
         merged = merge_events(
-            [Event(e.kind, e.occurred_at, e.status, e.duration) for e in call.events.all()]
+            [Event(e.kind, e.occurred_at, e.status, e.duration) for e in [*events, event]]
         )
         call.state, call.status = merged.state, merged.status
         call.start_time = merged.start_time or call.start_time
@@ -123,7 +132,11 @@ def call_event_record(
 
 def call_hang_up(*, call: Call) -> Call:
     with transaction.atomic():  # locked, so a simulated answer cannot slip in between
-        call = Call.objects.select_for_update().select_related("tenant").get(pk=call.pk)
+        call = (
+            Call.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("tenant")
+            .get(pk=call.pk)
+        )
         if call.state == CallState.ENDED:
             raise CallConflict(f"Call {call.call_id} already ended ({call.status}).", "call_ended")
         gateway_for(call.tenant).hang_up(call)
@@ -139,7 +152,11 @@ def call_hang_up(*, call: Call) -> Call:
 def call_party_add(*, call: Call, kind: str, number: str) -> Call:
     """Transfer the live call to `number`, or bring `number` in as a third party."""
     with transaction.atomic():
-        call = Call.objects.select_for_update().select_related("tenant").get(pk=call.pk)
+        call = (
+            Call.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("tenant")
+            .get(pk=call.pk)
+        )
         if call.state != CallState.ANSWERED:
             raise CallConflict(
                 f"Call {call.call_id} is {call.state}; only an answered call can take a "
@@ -167,7 +184,7 @@ def call_disposition_set(*, call: Call, disposition: str) -> Call:
 
 def call_notes_add(*, call: Call, notes: str) -> Call:
     with transaction.atomic():
-        call = Call.objects.select_for_update().get(pk=call.pk)
+        call = Call.objects.select_for_update(of=("self",), no_key=True).get(pk=call.pk)
         call.notes = f"{call.notes}\n{notes}" if call.notes else notes
         call.save(update_fields=["notes", "updated_at"])
         signals.call_changed.send(sender=Call, call=call)

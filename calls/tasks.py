@@ -9,7 +9,7 @@ from tenants.scoping import tenant_scope
 @shared_task(ignore_result=True)
 def simulator_advance(tenant_id: int, call_id: str, step: int) -> None:
     """Play the next step of a simulated call."""
-    with tenant_scope(tenant_id):
+    with tenant_scope(tenant_id), deliveries.first_attempts_here():
         gateways.simulator_step(call_id=call_id, step=step)
 
 
@@ -29,7 +29,7 @@ def deliveries_sweep() -> None:
 @shared_task(ignore_result=True)
 def telephony_event_process(tenant_id: int, event_pk: int) -> None:
     """Apply a stored telephony event to its call."""
-    with tenant_scope(tenant_id):
+    with tenant_scope(tenant_id), deliveries.first_attempts_here():
         events.telephony_event_process(event_pk=event_pk)
 
 

@@ -2,7 +2,9 @@
 
 import os
 
-from celery import Celery
+from celery import Celery, Task
+from celery.signals import task_postrun, task_prerun
+from django.db import close_old_connections
 from kombu import Exchange, Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -32,7 +34,19 @@ app.conf.update(
     timezone="UTC",
     broker_connection_retry_on_startup=True,
     beat_scheduler="django_celery_beat.schedulers:DatabaseScheduler",
+    # Celery's Django fixup closes the database connection around every task unless this is
+    # set: a new PostgreSQL connection (a backend process) for each task. Keep it for this many
+    # tasks; close_old_database_connections below applies CONN_MAX_AGE and health checks.
+    CELERY_DB_REUSE_MAX=1000,
 )
+
+
+@task_prerun.connect
+@task_postrun.connect
+def close_old_database_connections(sender: Task, **_: object) -> None:
+    """Drop a broken or too old connection around each task, as Django does around requests."""
+    if not sender.request.is_eager:  # an eager task runs on its caller's connection
+        close_old_connections()
 
 
 app.autodiscover_tasks()

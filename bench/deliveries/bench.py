@@ -40,7 +40,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=8, help="worker processes")
+    parser.add_argument("--pool", default="prefork", help="the worker's pool (prefork, threads)")
+    parser.add_argument("--prefetch-multiplier", type=int, default=1)
     parser.add_argument("--senders", type=int, default=4, help="threads ending calls")
+    parser.add_argument(
+        "--rate", type=float, default=0, help="calls ended per second (0: flat out)"
+    )
+    parser.add_argument(
+        "--profile", type=int, metavar="N", help="instead: where one call's time goes (stages.py)"
+    )
     args = parser.parse_args()
     os.environ.update(ENV)
     recreate_database()
@@ -53,15 +61,28 @@ def main() -> None:
 
     receiver = CallbackReceiver().start()
     tenant = make_tenant(f"{receiver.url}/callbacks")
-    with worker(args.concurrency):
+    if args.profile:
+        import stages
+
+        stages.run(tenant, args.profile)
+        receiver.stop()
+        return
+    with worker(args.concurrency, args.pool, args.prefetch_multiplier) as celery:
+        cpu_before = cpu_seconds(group_pids(celery.pid)), cpu_seconds(postgres_pids())
         started = time.monotonic()
-        accepted_at = end_calls(tenant, args.calls, args.senders)
+        accepted_at = end_calls(tenant, args.calls, args.senders, args.rate)
         accepting = time.monotonic() - started
         received = receiver.wait_for(args.calls, timeout=60 + args.calls / 2)
+        cpu_used = (
+            cpu_seconds(group_pids(celery.pid)) - cpu_before[0],
+            cpu_seconds(postgres_pids()) - cpu_before[1],
+        )
     arrivals = {r.json()["call_id"]: r.at for r in received}
     accepted_at = by_call_id(tenant, accepted_at)
     payloads = [r.body for r in received]
     latencies = sorted(arrivals[c] - accepted_at[c] for c in arrivals if c in accepted_at)
+    order = sorted(accepted_at, key=accepted_at.get)
+    slowest = sorted(order, key=lambda c: accepted_at[c] - arrivals.get(c, 1e12))[:5]
     callbridge = {
         "callbacks": len(received),
         "unique": len({r.json()["call_id"] for r in received}),
@@ -69,6 +90,12 @@ def main() -> None:
         "p50_ms": percentile(latencies, 50) * 1000,
         "p99_ms": percentile(latencies, 99) * 1000,
         "accepted_per_s": args.calls / accepting,
+        "worker_cpu_ms": cpu_used[0] * 1000 / args.calls,
+        "postgres_cpu_ms": cpu_used[1] * 1000 / args.calls,
+        # Which calls were slowest (n-th accepted, ms): the first few point at a cold worker.
+        "slowest": [
+            (order.index(c), round((arrivals[c] - accepted_at[c]) * 1000)) for c in slowest
+        ],
     }
     ceiling = requests_loop(f"{receiver.url}/callbacks", payloads)
     receiver.stop()
@@ -95,14 +122,15 @@ def make_tenant(callback_url: str) -> object:
 class worker:
     """The Procfile's worker-realtime command on the bench database, ready before use."""
 
-    def __init__(self, concurrency: int) -> None:
+    def __init__(self, concurrency: int, pool: str, prefetch_multiplier: int) -> None:
         self.command = [
             sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "realtime",
-            "--concurrency", str(concurrency), "--without-gossip", "--without-mingle",
-            "--purge", "-l", "INFO",
+            "--concurrency", str(concurrency), "--pool", pool,
+            "--prefetch-multiplier", str(prefetch_multiplier), "--without-gossip",
+            "--without-mingle", "--purge", "-l", "INFO",
         ]  # fmt: skip
 
-    def __enter__(self) -> None:
+    def __enter__(self) -> subprocess.Popen:
         (ROOT / "var").mkdir(exist_ok=True)
         self.log = open(ROOT / "var" / "bench-deliveries-worker.log", "w+")
         self.process = subprocess.Popen(
@@ -114,6 +142,7 @@ class worker:
             if time.monotonic() > deadline:
                 sys.exit("the Celery worker did not start; see var/bench-deliveries-worker.log")
             time.sleep(0.2)
+        return self.process
 
     def __exit__(self, *exc: object) -> None:
         os.killpg(self.process.pid, signal.SIGTERM)
@@ -121,8 +150,39 @@ class worker:
         self.log.close()
 
 
-def end_calls(tenant: object, count: int, senders: int) -> dict[str, float]:
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time these processes have used so far (Linux /proc)."""
+    ticks = sum(int(_stat(pid)[11]) + int(_stat(pid)[12]) for pid in pids)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def group_pids(group: int) -> list[int]:
+    """The processes of a process group: the worker and its pool."""
+    pids = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
+    return [pid for pid in pids if _stat(pid)[2] == str(group)]
+
+
+def _stat(pid: int) -> list[str]:
+    """/proc/<pid>/stat from field 3 on (state, ppid, pgrp, ... utime is [11], stime [12])."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # gone meanwhile
+        return ["x"] + ["0"] * 20
+
+
+def postgres_pids() -> list[int]:
+    """The PostgreSQL backends serving the bench database (web side and worker)."""
+    import psycopg
+
+    with psycopg.connect("postgres://postgres@127.0.0.1:5432/postgres", autocommit=True) as db:
+        rows = db.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [DATABASE])
+        return [pid for (pid,) in rows]
+
+
+def end_calls(tenant: object, count: int, senders: int, rate: float) -> dict[str, float]:
     """Accept one call.end event per call from `senders` threads (a phone system's connections).
+
+    With a `rate`, call n ends no sooner than n / rate seconds after the first (a steady load).
 
     Returns when each was accepted (the moment the phone system would get its 202), by its id.
     """
@@ -132,10 +192,13 @@ def end_calls(tenant: object, count: int, senders: int) -> dict[str, float]:
     from tenants.scoping import tenant_scope
 
     accepted_at = {}
+    started = time.monotonic()
 
     def end(numbers: range) -> None:
         with tenant_scope(tenant):
             for n in numbers:
+                if rate:
+                    time.sleep(max(0.0, started + n / rate - time.monotonic()))
                 body = {
                     "id": f"end-{n}",
                     "type": "call.end",
@@ -191,10 +254,13 @@ def percentile(values: list[float], pct: float) -> float:
 def report(args: argparse.Namespace, callbridge: dict, ceiling: dict) -> None:
     print(
         f"\n{args.calls} calls ended by {args.senders} threads "
+        f"{f'at {args.rate:g}/s ' if args.rate else ''}"
         f"({callbridge['accepted_per_s']:,.0f} call.end events accepted/s), worker "
-        f"--concurrency {args.concurrency}, {os.cpu_count()} CPUs, load average "
+        f"--concurrency {args.concurrency} --pool {args.pool} --prefetch-multiplier "
+        f"{args.prefetch_multiplier}, {os.cpu_count()} CPUs, load average "
         f"{os.getloadavg()[0]:.1f}; {callbridge['callbacks']} callbacks received "
-        f"({callbridge['unique']} distinct calls)\n"
+        f"({callbridge['unique']} distinct calls); CPU per callback: worker "
+        f"{callbridge['worker_cpu_ms']:.0f} ms, PostgreSQL {callbridge['postgres_cpu_ms']:.0f} ms\n"
     )
     print("| sender | callbacks/s | × ceiling | p50 ms | p99 ms |")
     print("|---|---:|---:|---:|---:|")

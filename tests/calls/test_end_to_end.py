@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from django.db import connection
 from rest_framework.test import APIClient
 
 from calls.lifecycle import CALLBACK_FIELDS
@@ -40,6 +41,14 @@ SEED_FIELDS = {
 
 def logs(tmp_path: Path) -> str:
     return "\n".join(p.read_text() for p in sorted(tmp_path.glob("*.log")))
+
+
+def deliveries_when_done(timeout: float = 10) -> list[Delivery]:
+    """The deliveries once none is pending: a worker records an outcome after its POST arrived."""
+    deadline = time.monotonic() + timeout
+    while Delivery.objects.filter(state="pending").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return list(Delivery.objects.all())
 
 
 @pytest.fixture
@@ -118,7 +127,7 @@ def test_a_server_call_is_simulated_and_its_result_pushed_exactly_once_per_uuid(
         )
         assert kinds == ["initiated", "agent_ringing", "customer_ringing", "answered", "ended"]
         assert answered.headers["webhook-id"] == str(Delivery.objects.get(call=call).pk)
-        assert set(Delivery.objects.values_list("state", flat=True)) == {"succeeded"}
+        assert {d.state for d in deliveries_when_done()} == {"succeeded"}, logs(tmp_path)
 
 
 def test_failed_pushes_are_retried_after_1_2_and_4_seconds_with_the_same_id(
@@ -139,8 +148,8 @@ def test_failed_pushes_are_retried_after_1_2_and_4_seconds_with_the_same_id(
     assert len({r.body for r in received}) == 1
     assert all(verify(callback_setup, r.headers, r.body) for r in received)
     with tenant_scope(tenant):
-        delivery = Delivery.objects.get()
-        assert delivery.state == "succeeded"
+        [delivery] = deliveries_when_done()
+        assert delivery.state == "succeeded", logs(tmp_path)
         assert [a.status_code for a in delivery.attempts.all()] == [503, 500, 504, 200]
 
 
@@ -163,12 +172,8 @@ def test_a_push_survives_its_worker_being_killed_mid_delivery(
     assert received[0].body == received[1].body
     assert verify(callback_setup, received[1].headers, received[1].body)
     with tenant_scope(tenant):
-        delivery = Delivery.objects.get()
-        deadline = time.monotonic() + 5
-        while delivery.state != "succeeded" and time.monotonic() < deadline:
-            time.sleep(0.1)
-            delivery.refresh_from_db()
-        assert delivery.state == "succeeded"
+        [delivery] = deliveries_when_done()
+        assert delivery.state == "succeeded", logs(tmp_path)
         attempts = list(Attempt.objects.filter(delivery=delivery).order_by("number"))
         assert [(a.error_class, a.status_code) for a in attempts] == [
             ("interrupted", None),
@@ -230,3 +235,35 @@ def test_an_inbound_call_reported_out_of_order_gets_exactly_one_callback(
             "2026-07-03T10:00:09+00:00", 5, True,
         )  # fmt: skip
         assert TelephonyEvent.objects.count() == 4
+
+
+def test_the_worker_keeps_its_database_connection_from_one_task_to_the_next(
+    api, processes, tenant, tmp_path
+):
+    processes.worker("--purge")
+    own = connection.cursor().connection.info.backend_pid
+    first_sent = time.time()
+    ends = [
+        {"id": f"e-{n}", "type": "call.end", "call_id": f"pbx-{n}", "status": "BUSY"}
+        for n in range(3)
+    ]
+    for body in ends:
+        assert api.post("/api/v1/telephony/events", body, format="json").status_code == 202
+        time.sleep(0.3)
+    last_sent = time.time()
+
+    with tenant_scope(tenant):
+        deadline = time.monotonic() + 20
+        while TelephonyEvent.objects.filter(processed_at=None).exists():
+            assert time.monotonic() < deadline, logs(tmp_path)
+            time.sleep(0.1)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT extract(epoch FROM backend_start) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> %s",
+            [own],
+        )
+        opened = [started for (started,) in cursor.fetchall()]
+
+    # Celery's Django fixup would close it after each task; a new backend per task is costly.
+    assert any(first_sent < started < last_sent for started in opened), (opened, last_sent)
