@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+# OAuth access tokens are refreshed this long before they expire (every provider).
+REFRESH_MARGIN_SECONDS = 60
 # Background syncs stop at this share of a connection's request budget: call logging keeps the rest.
 SYNC_BUDGET_SHARE = 0.8
 

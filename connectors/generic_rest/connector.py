@@ -16,7 +16,7 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
-from connectors.client import SYNC_BUDGET_SHARE, CrmClient, CrmResponse
+from connectors.client import REFRESH_MARGIN_SECONDS, SYNC_BUDGET_SHARE, CrmClient, CrmResponse
 from connectors.generic_rest import config as rest_config
 from connectors.generic_rest import mapping
 from connectors.interface import (
@@ -33,7 +33,6 @@ from connectors.interface import (
 from contacts import phone_numbers
 
 OBJECT_TYPE = "contacts"
-REFRESH_MARGIN_SECONDS = 60
 _LINK_NEXT = re.compile(r'<([^>]*)>\s*;[^,]*\brel="?next"?', re.IGNORECASE)
 
 

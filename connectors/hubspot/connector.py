@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from connectors.client import SYNC_BUDGET_SHARE, CrmClient, CrmResponse
+from connectors.client import REFRESH_MARGIN_SECONDS, SYNC_BUDGET_SHARE, CrmClient, CrmResponse
 from connectors.hubspot import mapping
 from connectors.interface import (
     CallLogEntry,
@@ -38,7 +38,6 @@ LIST_PAGE_SIZE = 100  # the list API's maximum `limit`
 SEARCH_RESULT_CAP = 10_000
 # Search indexing lags writes by seconds: start the next run a little before the last change.
 INDEX_LAG_OVERLAP_MS = 30_000
-REFRESH_MARGIN_SECONDS = 60
 
 
 class HubSpotConnector:

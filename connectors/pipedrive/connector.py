@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from connectors.client import SYNC_BUDGET_SHARE, CrmClient, CrmResponse
+from connectors.client import REFRESH_MARGIN_SECONDS, SYNC_BUDGET_SHARE, CrmClient, CrmResponse
 from connectors.interface import (
     CallLogEntry,
     ConnectionConfig,
@@ -31,7 +31,6 @@ LIST_PAGE_SIZE = 500  # v2 list endpoints' maximum `limit`
 SEARCH_PAGE_SIZE = 100  # v2 persons/search's maximum `limit`
 IDS_PER_REQUEST = 100  # v2 list `ids` takes at most 100
 ORG_NAME_CACHE_SIZE = 50_000
-REFRESH_MARGIN_SECONDS = 60
 ENDPOINTS = {"contacts": "persons", "companies": "organizations"}
 
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
-from connectors.client import SYNC_BUDGET_SHARE, CrmClient, CrmResponse
+from connectors.client import REFRESH_MARGIN_SECONDS, SYNC_BUDGET_SHARE, CrmClient, CrmResponse
 from connectors.interface import (
     CallLogEntry,
     ConnectionConfig,
@@ -28,7 +28,6 @@ from contacts import phone_numbers
 
 API_VERSION = "59.0"  # simple-salesforce's default; every call below exists since v31
 BATCH_SIZE = 2000  # the query API's largest batch (Sforce-Query-Options: batchSize)
-REFRESH_MARGIN_SECONDS = 60
 # SystemModstamp is stamped when a transaction starts, and a transaction may run for up to
 # 10 minutes before it commits: the next run re-reads that long before the last change seen.
 COMMIT_LAG_OVERLAP_MS = 600_000

@@ -9,7 +9,7 @@ import time
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from connectors.client import CrmClient
+from connectors.client import REFRESH_MARGIN_SECONDS, CrmClient
 from connectors.interface import ConnectorError, CredentialsSaver
 
 DEFAULT_ACCOUNTS_URL = "https://accounts.zoho.com"
@@ -24,7 +24,6 @@ SCOPES = ",".join(
         "ZohoSearch.securesearch.READ",  # the search API needs it besides the module scope
     ]
 )
-REFRESH_MARGIN_SECONDS = 60
 
 
 class ZohoAccounts:
