@@ -19,11 +19,12 @@ import uuid
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from tests.fakes.hubspot_data import BASE_MS, FIRST_NAMES, LAST_NAMES, iso, messy_number
+from tests.fakes.server import FakeServer
 
 LIST_PATH = "/api/v1/contacts"
 SEARCH_PATH = "/api/v1/contacts/search"
@@ -66,7 +67,9 @@ class Fault:
     seconds: float = 0.0
 
 
-class FakeRestCrm:
+class FakeRestCrm(FakeServer):
+    handler_attribute = "crm"
+
     def __init__(
         self,
         *,
@@ -92,30 +95,8 @@ class FakeRestCrm:
         self.requests: list[tuple[str, str, dict[str, list[str]]]] = []
         self._recent: deque[float] = deque()
         self.lock = threading.RLock()
-        self.server: ThreadingHTTPServer | None = None
 
     # ----- test controls
-    def start(self, port: int = 0) -> str:
-        fake = self
-
-        class Handler(_Handler):
-            crm = fake
-
-        self.server = _QuietServer(("127.0.0.1", port), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
-        return self.url
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-
     def credentials(self) -> dict[str, Any]:
         """What a connection to this fake stores as its (encrypted) credentials."""
         needed = {
@@ -405,11 +386,6 @@ class FakeRestCrm:
         }
 
 
-class _QuietServer(ThreadingHTTPServer):
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # a client that gave up (deadline, killed worker) is not the fake's problem
-
-
 class _Handler(BaseHTTPRequestHandler):
     crm: FakeRestCrm
     protocol_version = "HTTP/1.1"
@@ -481,3 +457,6 @@ def _decode_cursor(cursor: str) -> int:
         return int(json.loads(base64.urlsafe_b64decode(cursor.encode()))["o"])
     except (ValueError, KeyError, TypeError):
         raise error(400, "invalid_cursor", "The cursor is not one this API gave.") from None
+
+
+FakeRestCrm.handler_class = _Handler

@@ -16,7 +16,7 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -27,6 +27,7 @@ from tests.fakes.hubspot_data import (
     generate_contacts,
     iso,
 )
+from tests.fakes.server import FakeServer
 
 SEARCH_MAX_LIMIT = 200
 LIST_MAX_LIMIT = 100
@@ -111,7 +112,9 @@ class Fault:
     policy: str = "TEN_SECONDLY_ROLLING"  # a 429's policyName: or DAILY
 
 
-class FakeHubSpot:
+class FakeHubSpot(FakeServer):
+    handler_attribute = "hubspot"
+
     def __init__(
         self,
         *,
@@ -143,30 +146,8 @@ class FakeHubSpot:
         self._sorted: dict[str, list[tuple[int, int]]] = {}
         self._ids: dict[tuple[str, bool], list[int]] = {}
         self.lock = threading.RLock()
-        self.server: ThreadingHTTPServer | None = None
 
     # ----- test controls
-    def start(self, port: int = 0) -> str:
-        fake = self
-
-        class Handler(_Handler):
-            hubspot = fake
-
-        self.server = _QuietServer(("127.0.0.1", port), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
-        return self.url
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-
     def issue_oauth_tokens(self, expires_in: float = 1800) -> dict[str, Any]:
         access, refresh = f"oauth-{uuid.uuid4().hex}", f"refresh-{uuid.uuid4().hex}"
         self.access_tokens[access] = time.time() + expires_in
@@ -595,11 +576,6 @@ class FakeHubSpot:
         return links
 
 
-class _QuietServer(ThreadingHTTPServer):
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # a client that gave up (deadline, killed worker) is not the fake's problem
-
-
 class _Handler(BaseHTTPRequestHandler):
     hubspot: FakeHubSpot
     protocol_version = "HTTP/1.1"
@@ -789,3 +765,6 @@ def _as_json(
     if record.archived_ms:
         result["archivedAt"] = iso(record.archived_ms)
     return result
+
+
+FakeHubSpot.handler_class = _Handler

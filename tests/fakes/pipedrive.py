@@ -23,7 +23,7 @@ import uuid
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -34,6 +34,7 @@ from tests.fakes.pipedrive_data import (
     generate_persons,
     rfc3339,
 )
+from tests.fakes.server import FakeServer
 
 LIST_MAX_LIMIT = 500
 SEARCH_MAX_LIMIT = 100
@@ -117,7 +118,9 @@ class Fault:
     daily: bool = False  # a 429 for the spent daily budget (x-daily-requests-left: 0)
 
 
-class FakePipedrive:
+class FakePipedrive(FakeServer):
+    handler_attribute = "pipedrive"
+
     def __init__(
         self,
         *,
@@ -144,30 +147,8 @@ class FakePipedrive:
         self._calls: dict[str, deque[float]] = {}
         self._sorted: dict[tuple[str, str], list[tuple[int, int]]] = {}
         self.lock = threading.RLock()
-        self.server: ThreadingHTTPServer | None = None
 
     # ----- test controls
-    def start(self, port: int = 0) -> str:
-        fake = self
-
-        class Handler(_Handler):
-            pipedrive = fake
-
-        self.server = _QuietServer(("127.0.0.1", port), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
-        return self.url
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-
     def issue_oauth_tokens(self, expires_in: float = 3599) -> dict[str, Any]:
         access, refresh = f"v1:{uuid.uuid4().hex}", f"refresh:{uuid.uuid4().hex}"
         self.access_tokens[access] = time.time() + expires_in
@@ -650,11 +631,6 @@ class FakePipedrive:
             raise pipedrive_error(404, f"{name} not found", None if v1 else "ERR_NOT_FOUND")
 
 
-class _QuietServer(ThreadingHTTPServer):
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # a client that gave up (deadline, killed worker) is not the fake's problem
-
-
 class _Handler(BaseHTTPRequestHandler):
     pipedrive: FakePipedrive
     protocol_version = "HTTP/1.1"
@@ -777,3 +753,6 @@ def _as_json(record: FakeRecord) -> dict[str, Any]:
         "add_time": rfc3339(record.add_ms),
         "update_time": rfc3339(record.update_ms),
     }
+
+
+FakePipedrive.handler_class = _Handler

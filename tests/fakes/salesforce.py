@@ -24,12 +24,13 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from tests.fakes import salesforce_data as data
 from tests.fakes.salesforce_soql import Condition, MalformedQuery, parse_soql, parse_sosl
+from tests.fakes.server import FakeServer
 
 SUPPORTED_VERSIONS = range(31, 63)  # v31.0 .. v62.0
 MAX_BATCH_SIZE, MIN_BATCH_SIZE = 2000, 200
@@ -129,7 +130,9 @@ class Locator:
     used: float
 
 
-class FakeSalesforce:
+class FakeSalesforce(FakeServer):
+    handler_attribute = "salesforce"
+
     def __init__(
         self,
         *,
@@ -166,30 +169,8 @@ class FakeSalesforce:
         self._by_modified: dict[str, list[tuple[int, str]]] = {}
         self._created = 0
         self.lock = threading.RLock()
-        self.server: ThreadingHTTPServer | None = None
 
     # ----- test controls
-    def start(self, port: int = 0) -> str:
-        fake = self
-
-        class Handler(_Handler):
-            salesforce = fake
-
-        self.server = _QuietServer(("127.0.0.1", port), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
-        return self.url
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-
     def ids(self, sobject: str) -> list[str]:
         return sorted(self.records[sobject])
 
@@ -734,11 +715,6 @@ def _oauth_error(error: str, description: str) -> ApiError:
     return ApiError(400, {"error": error, "error_description": description})
 
 
-class _QuietServer(ThreadingHTTPServer):
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # a client that gave up (deadline, killed worker) is not the fake's problem
-
-
 class _Handler(BaseHTTPRequestHandler):
     salesforce: FakeSalesforce
     protocol_version = "HTTP/1.1"
@@ -767,3 +743,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(raw)
 
     do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _serve
+
+
+FakeSalesforce.handler_class = _Handler

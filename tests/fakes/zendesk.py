@@ -24,11 +24,12 @@ import re
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tests.fakes.hubspot_data import FIRST_NAMES, LAST_NAMES, messy_number
+from tests.fakes.server import FakeServer
 
 PRIORITIES = {"low", "normal", "high", "urgent"}
 TICKET_FIELDS = {
@@ -76,7 +77,9 @@ class Fault:
     after_write: bool = False  # do the request, then answer the fault (a lost answer)
 
 
-class FakeZendesk:
+class FakeZendesk(FakeServer):
+    handler_attribute = "zendesk"
+
     def __init__(
         self,
         *,
@@ -94,7 +97,6 @@ class FakeZendesk:
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str, dict[str, list[str]], Any]] = []
         self.lock = threading.RLock()
-        self.server: ThreadingHTTPServer | None = None
         self._next_id = 9000
         self.add_user("Alex Admin", role="admin", email=email)
         rng = random.Random(5)
@@ -103,27 +105,6 @@ class FakeZendesk:
             self.add_user(name, phone=messy_number(rng, i))
 
     # ----- test controls
-    def start(self, port: int = 0) -> str:
-        fake = self
-
-        class Handler(_Handler):
-            zendesk = fake
-
-        self.server = _QuietServer(("127.0.0.1", port), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
-        return self.url
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-
     def credentials(self) -> dict[str, str]:
         """A connection's credentials for this fake (API token auth)."""
         email, token = next(iter(self.api_tokens))
@@ -372,11 +353,6 @@ def _json_body(raw: bytes) -> Any:
         raise ApiError(400, {"error": "Unprocessable JSON"}) from None
 
 
-class _QuietServer(ThreadingHTTPServer):
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # a client that gave up (deadline, killed worker) is not the fake's problem
-
-
 class _Handler(BaseHTTPRequestHandler):
     zendesk: FakeZendesk
     protocol_version = "HTTP/1.1"
@@ -409,3 +385,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     do_GET = do_POST = do_PUT = do_DELETE = _serve
+
+
+FakeZendesk.handler_class = _Handler

@@ -23,10 +23,11 @@ import uuid
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.fakes.server import FakeServer
 from tests.fakes.zoho_data import ID_BASES, USERS, FakeRecord, generate, zoho_time
 
 PER_PAGE_MAX = 200
@@ -108,7 +109,9 @@ class _PageToken:
     expires: float
 
 
-class FakeZoho:
+class FakeZoho(FakeServer):
+    handler_attribute = "zoho"
+
     def __init__(
         self,
         *,
@@ -140,30 +143,8 @@ class FakeZoho:
         self._calls: dict[str, deque[float]] = {}
         self._sorted: dict[str, list[tuple[int, int]]] = {}
         self.lock = threading.RLock()
-        self.server: ThreadingHTTPServer | None = None
 
     # ----- test controls
-    def start(self, port: int = 0) -> str:
-        fake = self
-
-        class Handler(_Handler):
-            zoho = fake
-
-        self.server = _QuietServer(("127.0.0.1", port), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
-        return self.url
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-
     def issue_tokens(self, expires_in: float = 3600) -> dict[str, Any]:
         """Tokens as a self-client or a finished consent would give them."""
         access, refresh = f"1000.{uuid.uuid4().hex}", f"1000.{uuid.uuid4().hex}"
@@ -701,11 +682,6 @@ class FakeZoho:
         return next((dict(u) for u in self.users if u["id"] == wanted), None)
 
 
-class _QuietServer(ThreadingHTTPServer):
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # a client that gave up (deadline, killed worker) is not the fake's problem
-
-
 class _Handler(BaseHTTPRequestHandler):
     zoho: FakeZoho
     protocol_version = "HTTP/1.1"
@@ -793,3 +769,6 @@ def _matches(module: str, record: FakeRecord, param: str, wanted: str) -> bool:
     return bool(digits) and any(
         re.sub(r"\D", "", str(record.fields.get(n) or "")) == digits for n in phone_fields
     )
+
+
+FakeZoho.handler_class = _Handler
