@@ -80,9 +80,7 @@ def test_an_answered_call_becomes_a_call_engagement_on_the_contact(
     assert props["hs_call_external_id"] == str(call.call_id)
     assert props["hs_call_duration"] == str(call.duration * 1000)
     assert props["hubspot_owner_id"] == owner_id
-    assert written["associations"] == [("contacts", int(contact_id), 194)] or (
-        contact_id in str(written["associations"]) and "194" in str(written["associations"])
-    )
+    assert written["associations"] == [{"to": "contacts", "id": contact_id, "typeId": 194}]
     assert hubspot.written["tasks"] == {}
 
 
