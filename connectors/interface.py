@@ -159,6 +159,13 @@ class Connector(Protocol):
         """The CRM user with this email (the agent's account), or None."""
         ...
 
+    def users(self) -> list[CrmUser]:
+        """The CRM's active users, to match record owners (`owner_id`) to agents by email.
+
+        [] where records carry their owner's email instead (Zoho) or name no owner.
+        """
+        ...
+
     def log_call(self, entry: CallLogEntry) -> str:
         """Create the CRM's call object linked to the contact and user; answer its remote id."""
         ...

@@ -86,12 +86,16 @@ def _incremental(
 ) -> bool:
     started = time.monotonic()
     cursors = dict(connection.sync_cursor)
+    owners = OwnerAgents(connector)
     for object_type in connector.object_types():
         cursor = Cursor.from_json(cursors.get(object_type))
         while True:
             page = connector.changed_since(object_type, cursor)
+            contacts = _synced_contacts(page.records, owners)  # may ask the CRM for its users
             with transaction.atomic():
-                counts = _upsert_page(connection, page.records)
+                counts = contacts_upsert_synced(
+                    tenant=connection.tenant, source_connection_id=connection.pk, records=contacts
+                )
                 cursors[object_type] = page.cursor.as_json()
                 # The cursor commits with the page: a killed worker resumes after the last page.
                 Connection.objects.filter(pk=connection.pk).update(sync_cursor=cursors)
@@ -113,36 +117,49 @@ def _incremental(
     return False
 
 
-def _upsert_page(connection: Connection, records: Sequence[SourceRecord]) -> SyncCounts:
-    agent_ids = _agents_by_email() if any(r.owner_email for r in records) else {}
-    return contacts_upsert_synced(
-        tenant=connection.tenant,
-        source_connection_id=connection.pk,
-        records=[
-            SyncedContact(
-                external_id=r.external_id,
-                fields={
-                    "first_name": r.first_name,
-                    "last_name": r.last_name,
-                    "company": r.company,
-                    "is_company": r.is_company,
-                    "crm_url": r.crm_url,
-                    "country": r.country,
-                    "custom_fields": dict(r.custom_fields),
-                    # The CRM's owner becomes the owner agent when an agent has that email; a
-                    # CRM that names no owner leaves the contact's owner as it is.
-                    **({"owner_id": agent_ids.get(r.owner_email.lower())} if r.owner_email else {}),
-                },
-                phones=tuple(PhoneInput(p.number, p.kind) for p in r.phones),
-            )
-            for r in records
-        ],
-    )
+def _synced_contacts(records: Sequence[SourceRecord], owners: OwnerAgents) -> list[SyncedContact]:
+    return [
+        SyncedContact(
+            external_id=r.external_id,
+            fields={
+                "first_name": r.first_name,
+                "last_name": r.last_name,
+                "company": r.company,
+                "is_company": r.is_company,
+                "crm_url": r.crm_url,
+                "country": r.country,
+                "custom_fields": dict(r.custom_fields),
+                # A CRM that names no owner leaves the contact's owner as it is.
+                **({"owner_id": owners.agent_id(r)} if r.owner_email or r.owner_id else {}),
+            },
+            phones=tuple(PhoneInput(p.number, p.kind) for p in r.phones),
+        )
+        for r in records
+    ]
 
 
-def _agents_by_email() -> dict[str, int]:
-    agents = Agent.objects.filter(is_active=True).exclude(email="")
-    return {email.lower(): pk for pk, email in agents.values_list("pk", "email")}
+class OwnerAgents:
+    """The agent owning each synced record: the CRM owner's email matched to an agent's.
+
+    Agents, and the CRM's users when records name their owner by id, are read once a run.
+    """
+
+    def __init__(self, connector: Connector) -> None:
+        self._connector = connector
+        self._agent_ids: dict[str, int] | None = None
+        self._user_emails: dict[str, str] | None = None
+
+    def agent_id(self, record: SourceRecord) -> int | None:
+        email = record.owner_email
+        if not email and record.owner_id:
+            if self._user_emails is None:
+                users = self._connector.users()
+                self._user_emails = {user.external_id: user.email for user in users}
+            email = self._user_emails.get(record.owner_id, "")
+        if self._agent_ids is None:
+            agents = Agent.objects.filter(is_active=True).exclude(email="")
+            self._agent_ids = {e.lower(): pk for pk, e in agents.values_list("pk", "email")}
+        return self._agent_ids.get(email.lower()) if email else None
 
 
 def _full_diff(connection: Connection, connector: Connector, run: SyncRun) -> None:

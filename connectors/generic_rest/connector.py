@@ -126,6 +126,9 @@ class GenericRestConnector:
     def connect(self, *, code: str, redirect_uri: str) -> None:
         self.authorization_url(state="", redirect_uri=redirect_uri)
 
+    def users(self) -> list[CrmUser]:
+        return []  # no user directory is configured, and records name no owner
+
     def find_user(self, email: str) -> CrmUser | None:
         return None  # no user directory is configured: calls are logged without an owner
 

@@ -33,6 +33,7 @@ OAUTH_SCOPES = (
 )
 SEARCH_PAGE_SIZE = 200  # the search API's maximum `limit`
 LIST_PAGE_SIZE = 100  # the list API's maximum `limit`
+OWNERS_PAGE_SIZE = 500  # GET /crm/v3/owners' maximum `limit`
 # Search never returns more than 10,000 results per query (paging further is a 400): each page
 # starts a new query at the last modification time seen instead of paging on.
 SEARCH_RESULT_CAP = 10_000
@@ -170,6 +171,23 @@ class HubSpotConnector:
             if user.email.lower() == email.strip().lower():
                 return user
         return None
+
+    def users(self) -> list[CrmUser]:
+        found: list[CrmUser] = []
+        after: str | None = None
+        while True:
+            params = {"limit": OWNERS_PAGE_SIZE, "archived": "false"}
+            if after:
+                params["after"] = after
+            data = self._json("GET", "/crm/v3/owners", params=params)
+            for owner in (data.get("results") if isinstance(data, dict) else None) or []:
+                try:
+                    found.append(mapping.user_from_owner(owner))
+                except mapping.UnreadableRecord:
+                    continue
+            after = ((data.get("paging") or {}).get("next") or {}).get("after")
+            if not after:
+                return found
 
     def log_call(self, entry: CallLogEntry) -> str:
         label = mapping.DISPOSITION_LABEL.get(entry.outcome, "")

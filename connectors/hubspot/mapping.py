@@ -17,8 +17,10 @@ from connectors.record_fields import iso_region, named_phones, plain_text
 COMPANY_ID_PREFIX = "company:"
 # The modification-time property differs per object type (search filters and sorts on it).
 MODIFIED_PROPERTY = {"contacts": "lastmodifieddate", "companies": "hs_lastmodifieddate"}
-CONTACT_PROPERTIES = ("firstname", "lastname", "company", "phone", "mobilephone", "country")
-COMPANY_PROPERTIES = ("name", "phone", "country")
+CONTACT_PROPERTIES = (
+    "firstname", "lastname", "company", "phone", "mobilephone", "country", "hubspot_owner_id",
+)  # fmt: skip
+COMPANY_PROPERTIES = ("name", "phone", "country", "hubspot_owner_id")
 # HubSpot's object type ids in record URLs: 0-1 contacts, 0-2 companies.
 _RECORD_URL = "https://app.hubspot.com/contacts/{portal}/record/{type_id}/{id}"
 
@@ -78,6 +80,7 @@ def record_from_object(
             country=country,
             phones=named_phones((("phone", "work"),), props),
             custom_fields=extra,
+            owner_id=plain_text(props.get("hubspot_owner_id")),
         )
     return SourceRecord(
         external_id=hubspot_id,
@@ -88,6 +91,7 @@ def record_from_object(
         country=country,
         phones=named_phones((("mobilephone", "mobile"), ("phone", "work")), props),
         custom_fields=extra,
+        owner_id=plain_text(props.get("hubspot_owner_id")),
     )
 
 

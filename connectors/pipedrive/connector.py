@@ -183,6 +183,14 @@ class PipedriveConnector:
                 return CrmUser(str(user["id"]), str(user["email"]), str(user.get("name") or ""))
         return None
 
+    def users(self) -> list[CrmUser]:
+        body = self._json("GET", f"{self._v1()}/users")
+        return [
+            CrmUser(str(user["id"]), str(user.get("email") or ""), str(user.get("name") or ""))
+            for user in body.get("data") or []
+            if isinstance(user, dict) and user.get("id") and user.get("active_flag", True)
+        ]
+
     def log_call(self, entry: CallLogEntry) -> str:
         person_id, org_id = self._linked(entry)
         body = mapping.call_log_body(entry, person_id=person_id, org_id=org_id)

@@ -58,6 +58,7 @@ def record_from_person(
         country=iso_region(address.get("country") if isinstance(address, Mapping) else None),
         phones=_phones(obj.get("phones")),
         custom_fields=_custom_fields(obj, custom_fields),
+        owner_id=_owner_id(obj),
     )
 
 
@@ -81,6 +82,7 @@ def record_from_organization(
         country=iso_region(address.get("country") if isinstance(address, Mapping) else None),
         phones=_phones(numbers),
         custom_fields=_custom_fields(obj, custom_fields),
+        owner_id=_owner_id(obj),
     )
 
 
@@ -188,6 +190,11 @@ def linked_record(external_id: str | None) -> tuple[int | None, int | None]:
     if not number.isdigit():
         raise ValueError(f"{external_id!r} is not a Pipedrive person or organization id.")
     return (None, int(number)) if org else (int(number), None)
+
+
+def _owner_id(obj: Mapping[str, Any]) -> str:
+    owner = obj.get("owner_id")  # v2: the owning user's id as an integer
+    return str(owner) if isinstance(owner, int) and not isinstance(owner, bool) else ""
 
 
 def _id(obj: Any) -> int:

@@ -156,6 +156,22 @@ class SalesforceConnector:
         name = user.get("Name") or ""
         return CrmUser(str(user["Id"]), email=user.get("Email") or email, name=name)
 
+    def users(self) -> list[CrmUser]:
+        data = self._query("SELECT Id, Name, Email FROM User WHERE IsActive = true ORDER BY Id")
+        found = []
+        while True:
+            found += [
+                CrmUser(str(user["Id"]), email=user.get("Email") or "", name=user.get("Name") or "")
+                for user in _records(data, "users")
+                if isinstance(user, dict) and user.get("Id")
+            ]
+            if data.get("done") is not False:
+                return found
+            more = self._query_more(str(data.get("nextRecordsUrl") or ""))
+            if more is None:
+                raise ConnectorError("The Salesforce query locator expired listing users.")
+            data = more
+
     # ----- writing
     def log_call(self, entry: CallLogEntry) -> str:
         return self._create("Task", mapping.task_fields(entry))

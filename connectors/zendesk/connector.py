@@ -131,6 +131,9 @@ class ZendeskConnector:
     def all_ids(self, object_type: str) -> Iterator[list[str]]:
         _not_built("Contact sync")
 
+    def users(self) -> list[CrmUser]:
+        _not_built("Contact sync")
+
     def authorization_url(self, *, state: str, redirect_uri: str) -> str:
         _not_built("The OAuth flow")
 

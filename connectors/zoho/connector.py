@@ -162,6 +162,9 @@ class ZohoConnector:
                 return found
         return found
 
+    def users(self) -> list[CrmUser]:
+        return []  # records carry their owner's email (Owner.email)
+
     def find_user(self, email: str) -> CrmUser | None:
         wanted = email.strip().casefold()
         page = 1

@@ -34,6 +34,7 @@ def test_it_maps_a_contact_with_both_numbers_country_link_and_custom_fields():
     )
     assert record.crm_url == "https://app.hubspot.com/contacts/4212/record/0-1/51"
     assert record.custom_fields == {"lifecyclestage": "customer"}
+    assert record.owner_id == "41629779"  # an owner of GET /crm/v3/owners
     assert not record.is_company
 
 
@@ -45,6 +46,7 @@ def test_it_keeps_a_nameless_contact_drops_a_free_text_country_and_a_repeated_nu
     assert record.phones == (SourcePhone("(415) 555-0132", "mobile"),)
     assert record.crm_url == ""  # no portal id known
     assert record.custom_fields == {}
+    assert record.owner_id == ""
 
 
 def test_a_record_without_an_id_is_unreadable():
@@ -71,7 +73,7 @@ def test_modification_times_are_read_in_epoch_ms_per_object_type():
     assert mapping.modified_ms("contacts", contact) == 1709658131907
     assert mapping.modified_ms("companies", company) == 1709713800250
     assert mapping.properties_to_request("companies", ["industry"]) == [
-        "country", "hs_lastmodifieddate", "industry", "name", "phone",
+        "country", "hs_lastmodifieddate", "hubspot_owner_id", "industry", "name", "phone",
     ]  # fmt: skip
 
 

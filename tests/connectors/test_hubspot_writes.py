@@ -48,6 +48,17 @@ def test_it_finds_the_owner_of_an_agents_email(hubspot):
     assert "/crm/v3/owners" in hubspot.paths("GET")
 
 
+def test_it_lists_every_active_owner_page_by_page(hubspot):
+    owner_ids = [hubspot.add_owner(f"agent{i}@acme.example") for i in range(502)]
+    hubspot.owners[-1]["archived"] = True  # a deactivated user
+
+    users = connector(hubspot).users()
+
+    assert [user.external_id for user in users] == owner_ids[:-1]
+    assert users[0].email == "agent0@acme.example"
+    assert hubspot.paths("GET").count("/crm/v3/owners") == 2  # 500 a page
+
+
 def test_it_logs_a_call_engagement_linked_to_the_contact_and_the_owner(hubspot):
     owner_id = hubspot.add_owner("priya.shah@acme.example")
 

@@ -49,6 +49,7 @@ def test_it_maps_a_person_with_labelled_numbers_primary_first_company_link_and_c
     )
     assert record.crm_url == "https://acme.pipedrive.com/person/51"
     assert record.custom_fields == {TIER: "gold", "owner_id": 11}
+    assert record.owner_id == "11"  # a user of GET /v1/users
 
 
 def test_a_person_without_names_an_unknown_label_or_a_link_base_still_maps():
@@ -73,6 +74,7 @@ def test_an_organization_becomes_a_company_record_numbered_from_its_phone_field(
     )
 
     assert record.external_id == "org:7" and record.is_company
+    assert record.owner_id == "11"
     assert record.company == "Globex GmbH" and record.country == "DE"
     assert record.phones == (SourcePhone("+49 (0)30 1234567 ext. 12", "work"),)
     assert record.crm_url == "https://acme.pipedrive.com/organization/7"

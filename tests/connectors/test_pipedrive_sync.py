@@ -4,6 +4,7 @@ import pytest
 
 from connectors import sync
 from connectors.models import Connection
+from connectors.services import connection_create
 from contacts.models import Contact, ContactPhone
 from tenants.scoping import tenant_scope
 from tests.fakes.pipedrive_data import ORG_PHONE_FIELD
@@ -98,3 +99,29 @@ def test_a_pipedrive_connection_needs_an_api_token_or_an_oauth_app(api):
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["field"] == "credentials" and "api_token" in error["message"]
+
+
+def test_record_owners_become_owner_agents_by_their_pipedrive_users_email(
+    tenant, make_pipedrive, make_agent
+):
+    fake = make_pipedrive(persons=20, organizations=2)
+    agent = make_agent(tenant, email="priya.shah@example.com")  # user 11; user 12 is no agent
+    with tenant_scope(tenant):
+        connection = connection_create(
+            tenant=tenant,
+            provider="pipedrive",
+            name="Pipedrive",
+            credentials={"api_token": "pd-fake-api-token", "base_url": fake.url},
+        )
+
+    run(connection.pk, tenant)
+
+    with tenant_scope(tenant):
+        owners = dict(Contact.objects.values_list("external_id", "owner_id"))
+    expected = {
+        str(r.id): agent.pk if r.fields["owner_id"] == 11 else None
+        for r in fake.records["persons"].values()
+    }
+    assert {k: v for k, v in owners.items() if not k.startswith("org:")} == expected
+    assert set(expected.values()) == {agent.pk, None}
+    assert fake.paths("GET").count("/api/v1/users") == 1

@@ -171,3 +171,22 @@ def test_the_api_refuses_objects_salesforce_does_not_have(api, salesforce):
     assert response.status_code == 400
     assert response.json()["error"]["field"] == "settings"
     assert "accounts, contacts, leads" in response.json()["error"]["message"]
+
+
+def test_record_owners_become_owner_agents_by_their_salesforce_users_email(
+    tenant, salesforce, connection, make_agent
+):
+    agent = make_agent(tenant, email="Agent1@example.com")
+    user_id = next(
+        u.id for u in salesforce.records["User"].values() if u.fields["Name"].endswith("1")
+    )
+    owned_there = {
+        i for i, c in salesforce.records["Contact"].items() if c.fields["OwnerId"] == user_id
+    }
+
+    run(connection)
+
+    stored = contacts_of(connection)
+    owned_here = {i for i, c in stored.items() if c.owner_id == agent.pk}
+    assert owned_here >= owned_there and owned_there
+    assert all(c.owner_id in (None, agent.pk) for c in stored.values())  # other owners: no agent

@@ -203,3 +203,28 @@ def test_the_dispatcher_queues_due_connections_once(tenant, other_tenant, hubspo
     assert first == [(tenant.pk, due.pk, "incremental")]
     assert second == []
     assert disabled.pk not in [c for _, c, _ in first]
+
+
+def test_record_owners_become_owner_agents_by_email_with_the_owners_listed_once_a_run(
+    tenant, hubspot, make_connection, make_agent
+):
+    priya = hubspot.add_owner("priya.shah@acme.example")
+    stranger = hubspot.add_owner("not.an.agent@acme.example")
+    hubspot.set_owner("contacts", [1, 2], priya)
+    hubspot.set_owner("contacts", [3], stranger)
+    agent = make_agent(tenant, email="Priya.Shah@acme.example")  # any case matches
+    connection = make_connection(tenant, hubspot)
+
+    result = run(connection)
+
+    owners = {c.external_id: c.owner_id for c in contacts_of(connection)}
+    assert owners["1"] == owners["2"] == agent.pk
+    assert owners["3"] is None  # owned in HubSpot by someone who is not an agent here
+    assert sum(owner is not None for owner in owners.values()) == 2
+    assert result.pages == 3 and hubspot.paths("GET").count("/crm/v3/owners") == 1
+
+    hubspot.set_owner("contacts", [1], stranger)  # reassigned in HubSpot
+    run(connection)
+
+    owners = {c.external_id: c.owner_id for c in contacts_of(connection)}
+    assert (owners["1"], owners["2"]) == (None, agent.pk)

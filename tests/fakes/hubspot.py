@@ -204,6 +204,17 @@ class FakeHubSpot(FakeServer):
             )
         return owner_id
 
+    def set_owner(
+        self, object_type: str, ids: list[int], owner_id: str | None, *, at_ms: int | None = None
+    ) -> None:
+        """Give records an owner (hubspot_owner_id), as a user reassigning them would."""
+        with self.lock:
+            for object_id in ids:
+                record = self.objects[object_type][object_id]
+                record.properties["hubspot_owner_id"] = owner_id
+                record.modified_ms = at_ms or int(time.time() * 1000)
+            self._reindex(object_type)
+
     def paths(self, method: str | None = None) -> list[str]:
         return [p for m, p in self.requests if method in (None, m)]
 
@@ -472,9 +483,21 @@ class FakeHubSpot(FakeServer):
         raw_limit = (query.get("limit") or ["100"])[0]
         if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= OWNERS_MAX_LIMIT:
             raise _invalid(f"limit must be between 1 and {OWNERS_MAX_LIMIT}, got {raw_limit!r}.")
+        archived = (query.get("archived") or ["false"])[0]
+        if archived not in {"true", "false"}:
+            raise _invalid(f"archived must be true or false, got {archived!r}.")
         email = (query.get("email") or [""])[0].lower()
-        found = [o for o in self.owners if not email or o["email"].lower() == email]
-        return {"results": found[: int(raw_limit)]}
+        found = [
+            o
+            for o in self.owners
+            if (not email or o["email"].lower() == email) and str(o["archived"]).lower() == archived
+        ]
+        start, limit = _offset((query.get("after") or [None])[0]), int(raw_limit)
+        result: dict[str, Any] = {"results": found[start : start + limit]}
+        if len(found) > start + limit:
+            after = str(start + limit)
+            result["paging"] = {"next": {"after": after, "link": f"?after={after}"}}
+        return result
 
     def _create(self, object_type: str, request: Any) -> dict[str, Any]:
         if not isinstance(request, dict) or set(request) - {"properties", "associations"}:

@@ -235,6 +235,7 @@ class FakePipedrive(FakeServer):
             (v2, "GET", "persons/search"): lambda q, b, p: self._search(q),
             (v2, "POST", "persons"): lambda q, b, p: self._add_person(_json_body(b)),
             (v2, "POST", "activities"): lambda q, b, p: self._add_activity(_json_body(b)),
+            (v1, "GET", "users"): lambda q, b, p: self._users(q),
             (v1, "GET", "users/find"): lambda q, b, p: self._find_users(q),
             (v1, "POST", "callLogs"): lambda q, b, p: self._add_call_log(_json_body(b)),
         }
@@ -544,6 +545,10 @@ class FakePipedrive(FakeServer):
         }
 
     # ----- v1 users and call logs
+    def _users(self, query: dict[str, list[str]]) -> dict[str, Any]:
+        _single(query, set())  # GET /v1/users takes no parameters: every user of the company
+        return {"success": True, "data": [dict(u) for u in self.users.values()]}
+
     def _find_users(self, query: dict[str, list[str]]) -> dict[str, Any]:
         params = _single(query, {"term", "search_by_email"})
         term = params.get("term", "")

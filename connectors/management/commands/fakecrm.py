@@ -20,6 +20,11 @@ def _hubspot(options: dict[str, Any]) -> Served:
     from tests.fakes.hubspot import FakeHubSpot
 
     fake = FakeHubSpot(contacts=options["contacts"], companies=options["companies"])
+    owner_ids = [fake.add_owner(email) for email in options["owners"]]
+    for n, owner_id in enumerate(owner_ids):  # every third contact, in turn
+        fake.set_owner(
+            "contacts", list(fake.objects["contacts"])[n :: 3 * len(owner_ids)], owner_id
+        )
     url = fake.start(port=options["port"])
     token = next(iter(fake.private_app_tokens))
     return (
@@ -132,6 +137,12 @@ class Command(BaseCommand):
         parser.add_argument("--contacts", type=int, default=1000)
         parser.add_argument("--companies", type=int, default=100)
         parser.add_argument("--leads", type=int, default=100)  # Salesforce, Zoho
+        parser.add_argument(
+            "--owners",
+            type=lambda emails: [e.strip() for e in emails.split(",") if e.strip()],
+            default=[],
+            help="HubSpot: users (emails, comma-separated) owning every third contact in turn",
+        )
         parser.add_argument(
             "--paging", choices=["page", "offset", "cursor", "next_link"], default="cursor"
         )
