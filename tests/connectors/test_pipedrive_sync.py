@@ -12,6 +12,17 @@ from tests.fakes.pipedrive_data import ORG_PHONE_FIELD
 pytestmark = pytest.mark.django_db
 
 
+def connect(tenant, fake, **settings) -> Connection:
+    with tenant_scope(tenant):
+        return connection_create(
+            tenant=tenant,
+            provider="pipedrive",
+            name="Pipedrive",
+            credentials={"api_token": "pd-fake-api-token", "base_url": fake.url},
+            settings=settings,
+        )
+
+
 def run(connection_id: int, tenant, kind="incremental"):
     with tenant_scope(tenant):
         return sync.connection_sync(connection_id=connection_id, kind=kind)
@@ -65,17 +76,8 @@ def test_a_pipedrive_connection_syncs_persons_and_organizations_then_only_change
 
 
 def test_the_full_diff_soft_deletes_a_person_deleted_in_pipedrive(tenant, make_pipedrive):
-    from connectors.services import connection_create
-
     fake = make_pipedrive(persons=120, organizations=5)
-    with tenant_scope(tenant):
-        connection = connection_create(
-            tenant=tenant,
-            provider="pipedrive",
-            name="Pipedrive",
-            credentials={"api_token": "pd-fake-api-token", "base_url": fake.url},
-            settings={"objects": ["contacts", "companies"]},
-        )
+    connection = connect(tenant, fake, objects=["contacts", "companies"])
     run(connection.pk, tenant)
     fake.delete("persons", [5])
 
@@ -106,13 +108,7 @@ def test_record_owners_become_owner_agents_by_their_pipedrive_users_email(
 ):
     fake = make_pipedrive(persons=20, organizations=2)
     agent = make_agent(tenant, email="priya.shah@example.com")  # user 11; user 12 is no agent
-    with tenant_scope(tenant):
-        connection = connection_create(
-            tenant=tenant,
-            provider="pipedrive",
-            name="Pipedrive",
-            credentials={"api_token": "pd-fake-api-token", "base_url": fake.url},
-        )
+    connection = connect(tenant, fake)
 
     run(connection.pk, tenant)
 
