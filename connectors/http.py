@@ -21,6 +21,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -151,14 +152,29 @@ def _remaining() -> float | None:
     return max(0.001, _budget.deadline - time.monotonic())
 
 
-class _GuardedHTTPConnection(HTTPConnection):
+class _Guarded:
+    """Opens sockets to checked addresses only; every socket a request uses obeys its deadline."""
+
+    _dns_host: str
+    port: int
+    timeout: float | None
+    sock: socket.socket | None
+
     def _new_conn(self) -> socket.socket:
         return _guarded_connect(self._dns_host, self.port, self.timeout)
 
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        if self.sock is not None:  # kept alive from an earlier request: cut it at this deadline too
+            _budget.sockets.append(self.sock)
+        super().request(*args, **kwargs)  # type: ignore[misc]
 
-class _GuardedHTTPSConnection(HTTPSConnection):
-    def _new_conn(self) -> socket.socket:
-        return _guarded_connect(self._dns_host, self.port, self.timeout)
+
+class _GuardedHTTPConnection(_Guarded, HTTPConnection):
+    pass
+
+
+class _GuardedHTTPSConnection(_Guarded, HTTPSConnection):
+    pass
 
 
 class _GuardedHTTPPool(HTTPConnectionPool):
