@@ -6,18 +6,21 @@ Only this module catches ConnectorError and records what happened (SyncRun, conn
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection as db
+from django.db import connections as db_connections
 from django.db import transaction
 from django.utils import timezone
 
-from connectors.interface import Connector, ConnectorError, Cursor, SourceRecord
+from connectors.interface import Connector, ConnectorError, Cursor, Page, SourceRecord
 from connectors.models import Connection, SyncRun
 from connectors.services import connector_for_connection
 from contacts.models import Contact
@@ -88,21 +91,20 @@ def _incremental(
     cursors = dict(connection.sync_cursor)
     for object_type in connector.object_types():
         cursor = Cursor.from_json(cursors.get(object_type))
-        while True:
-            page = connector.changed_since(object_type, cursor)
-            with transaction.atomic():
-                counts = _upsert_page(connection, page.records)
-                cursors[object_type] = page.cursor.as_json()
-                # The cursor commits with the page: a killed worker resumes after the last page.
-                Connection.objects.filter(pk=connection.pk).update(sync_cursor=cursors)
-                _add(run, counts, invalid=page.invalid)
-                run.save()
-            cursor = page.cursor
-            if page.done:
-                break
-            if time_budget is not None and time.monotonic() - started > time_budget:
-                run.outcome = SyncRun.Outcome.SUCCEEDED  # its pages are in; the next task goes on
-                return True
+        with contextlib.closing(_pages(connector, object_type, cursor)) as pages:
+            for page in pages:
+                with transaction.atomic():
+                    counts = _upsert_page(connection, page.records)
+                    cursors[object_type] = page.cursor.as_json()
+                    # The cursor commits with the page: a killed worker resumes after it.
+                    Connection.objects.filter(pk=connection.pk).update(sync_cursor=cursors)
+                    _add(run, counts, invalid=page.invalid)
+                    run.save()
+                if page.done:
+                    break
+                if time_budget is not None and time.monotonic() - started > time_budget:
+                    run.outcome = SyncRun.Outcome.SUCCEEDED  # its pages are in; the next goes on
+                    return True
     minutes = connection.settings.get("incremental_minutes") or settings.SYNC_INCREMENTAL_MINUTES
     run.outcome = SyncRun.Outcome.SUCCEEDED
     Connection.objects.filter(pk=connection.pk).update(
@@ -111,6 +113,28 @@ def _incremental(
         next_incremental_at=timezone.now() + timedelta(minutes=minutes),
     )
     return False
+
+
+def _pages(connector: Connector, object_type: str, cursor: Cursor) -> Iterator[Page]:
+    """The pages from cursor on, each next one fetched on a thread while this one is written.
+
+    The first page is fetched here, so a token refreshed at the start is saved on the caller's
+    database connection; the thread's own connection (a token refreshed mid-run) is closed at
+    the end. Pages come in order, each once: page N+1 is asked for with page N's cursor.
+    """
+    page = connector.changed_since(object_type, cursor)
+    context = contextvars.copy_context()  # the tenant scope, for the thread's queries
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-fetch") as fetcher:
+        try:
+            while not page.done:
+                ahead = fetcher.submit(
+                    context.run, connector.changed_since, object_type, page.cursor
+                )
+                yield page
+                page = ahead.result()
+            yield page
+        finally:
+            fetcher.submit(db_connections.close_all)
 
 
 def _upsert_page(connection: Connection, records: Sequence[SourceRecord]) -> SyncCounts:
