@@ -132,10 +132,14 @@ class _Budget(threading.local):
 _budget = _Budget()
 
 
-def _guarded_connect(host: str, port: int, timeout: float | None) -> socket.socket:
+def _guarded_connect(
+    host: str, port: int, timeout: float | None, options: list[tuple[int, int, int]]
+) -> socket.socket:
     family, kind, proto, _, address = resolve_checked(host, port)[0]
     sock = socket.socket(family, kind, proto)
     _budget.sockets.append(sock)
+    for option in options:  # urllib3's TCP_NODELAY: a kept-alive request must not wait for ACKs
+        sock.setsockopt(*option)
     remaining = _remaining()
     sock.settimeout(min(t for t in (timeout, remaining) if t is not None) if remaining else timeout)
     try:
@@ -159,9 +163,10 @@ class _Guarded:
     port: int
     timeout: float | None
     sock: socket.socket | None
+    socket_options: list[tuple[int, int, int]] | None
 
     def _new_conn(self) -> socket.socket:
-        return _guarded_connect(self._dns_host, self.port, self.timeout)
+        return _guarded_connect(self._dns_host, self.port, self.timeout, self.socket_options or [])
 
     def request(self, *args: Any, **kwargs: Any) -> None:
         if self.sock is not None:  # kept alive from an earlier request: cut it at this deadline too
