@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import random
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -175,28 +174,24 @@ def _send(
     """One request through a session of http.py's, keeping the headers and the whole body."""
     http.check_url(url)
     started = time.monotonic()
-    budget = http._budget
-    budget.deadline, budget.sockets = started + deadline_seconds, []
-    watchdog = threading.Timer(deadline_seconds, http._cut_sockets, args=(budget.sockets,))
-    watchdog.daemon = True
-    watchdog.start()
     try:
-        response = session.request(
-            method,
-            url,
-            headers=headers,
-            data=body,
-            timeout=(deadline_seconds, deadline_seconds),
-            allow_redirects=False,
-            stream=True,
-        )
-        with response:
-            chunks, size = [], 0
-            for chunk in response.iter_content(chunk_size=65536):
-                chunks.append(chunk)
-                size += len(chunk)
-                if size > MAX_BODY_BYTES:
-                    raise http.HttpError("too_large", "The CRM's answer is too large.")
+        with http.deadline(deadline_seconds):
+            response = session.request(
+                method,
+                url,
+                headers=headers,
+                data=body,
+                timeout=(deadline_seconds, deadline_seconds),
+                allow_redirects=False,
+                stream=True,
+            )
+            with response:
+                chunks, size = [], 0
+                for chunk in response.iter_content(chunk_size=65536):
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size > MAX_BODY_BYTES:
+                        raise http.HttpError("too_large", "The CRM's answer is too large.")
     except http.HttpError:
         raise
     except Exception as error:
@@ -209,8 +204,5 @@ def _send(
             if secret:
                 message = message.replace(secret, "[redacted]")
         raise http.HttpError(error_class, message) from None
-    finally:
-        watchdog.cancel()
-        budget.deadline, budget.sockets = None, []
     lowered = {name.lower(): value for name, value in response.headers.items()}
     return CrmResponse(status_code=response.status_code, headers=lowered, body=b"".join(chunks))
