@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
@@ -201,7 +202,8 @@ def contacts_upsert_synced(
         else:
             updated.append(({**stored.values, **values, "id": stored.id}, record.phones))
     now = timezone.now()
-    with transaction.atomic():
+    # No savepoint when the caller's transaction (a sync's page) is open: the page fails whole.
+    with transaction.atomic(savepoint=False):
         if updated:
             Contact.objects.bulk_update(
                 [Contact(**row, deleted_at=None, updated_at=now) for row, _ in updated],
@@ -279,6 +281,12 @@ def _synced_unchanged(stored: _Stored, record: SyncedContact) -> bool:
     return stored.phones == [(p.number, p.kind) for p in record.phones]
 
 
+# Names, companies and countries repeat from record to record; a check costs microseconds.
+@functools.lru_cache(maxsize=65_536)
+def _clean_text(name: str, value: str) -> Any:
+    return Contact._meta.get_field(name).clean(value, None)
+
+
 def _foreign_owner_ids(records: Iterable[SyncedContact]) -> set[int]:
     """The owner ids these records name that are not agents of the current tenant."""
     named = {r.fields["owner_id"] for r in records if r.fields.get("owner_id") is not None}
@@ -296,7 +304,9 @@ def _synced_values(record: SyncedContact, foreign_owners: set[int]) -> dict[str,
         if field.name not in values or (field.blank and value in field.empty_values):
             continue
         try:
-            values[field.name] = field.clean(value, None)
+            values[field.name] = (
+                _clean_text(field.name, value) if type(value) is str else field.clean(value, None)
+            )
         except ValidationError as error:
             errors[field.name] = error.error_list
     if values.get("owner_id") in foreign_owners:
@@ -401,10 +411,14 @@ def _copy(model: type[models.Model], rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     columns = list(rows[0])
-    json_columns = {
+    json_fields = {
         f.attname for f in model._meta.concrete_fields if isinstance(f, models.JSONField)
     }
+    as_json = [i for i, column in enumerate(columns) if column in json_fields]
     sql = f"COPY {model._meta.db_table} ({', '.join(columns)}) FROM STDIN"
     with connection.cursor() as cursor, cursor.copy(sql) as copy:
         for row in rows:
-            copy.write_row([json.dumps(row[c]) if c in json_columns else row[c] for c in columns])
+            values = [row[column] for column in columns]
+            for i in as_json:
+                values[i] = json.dumps(values[i])
+            copy.write_row(values)
