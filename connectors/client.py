@@ -9,6 +9,7 @@ of body.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
@@ -107,7 +108,9 @@ class CrmClient:
         for attempt in range(1, self.max_attempts + 1):
             self._spend_budget()
             try:
-                response = _send(self._session, method, url, headers, body, self.deadline_seconds)
+                response = _send(
+                    method, url, headers, body, self.deadline_seconds, session=self._session
+                )
             except http.HttpError as error:
                 if error.error_class in ("blocked_ip", "invalid_url"):
                     raise ConnectorError(str(error), permanent=True) from None
@@ -164,19 +167,22 @@ def _backoff(attempt: int) -> float:
 
 
 def _send(
-    session: Any,
     method: str,
     url: str,
     headers: dict[str, str],
     body: bytes | None,
     deadline_seconds: float,
+    session: Any = None,
 ) -> CrmResponse:
-    """One request through a session of http.py's, keeping the headers and the whole body."""
+    """Send one request over session (kept alive) or a new one; keep the headers and the body."""
     http.check_url(url)
     started = time.monotonic()
     try:
-        with http.deadline(deadline_seconds):
-            response = session.request(
+        with (
+            http.deadline(deadline_seconds),
+            contextlib.nullcontext(session) if session is not None else http._session() as sender,
+        ):
+            response = sender.request(
                 method,
                 url,
                 headers=headers,
