@@ -2,12 +2,13 @@
 
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from connectors.client import CrmClient
 from connectors.interface import ConnectorError
+from tests.fakes.server import QuietServer
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -36,8 +37,7 @@ class Handler(BaseHTTPRequestHandler):
 def server(settings):
     settings.ALLOW_PRIVATE_URLS = True
     Handler.client_ports, Handler.drip_from = [], 10**9
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
+    httpd = QuietServer(("127.0.0.1", 0), Handler)  # no traceback when the client cuts a drip
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{httpd.server_port}"
     httpd.shutdown()
