@@ -13,6 +13,8 @@ from tenants.models import validate_region
 
 def plain_text(value: Any) -> str:
     """A scalar as trimmed text; None, objects and lists as ""."""
+    if isinstance(value, str):  # nearly always: checked first, it costs a tenth of the ABC check
+        return value.strip()
     if value is None or isinstance(value, Mapping | list):
         return ""
     return str(value).strip()

@@ -6,18 +6,21 @@ Only this module catches ConnectorError and records what happened (SyncRun, conn
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection as db
+from django.db import connections as db_connections
 from django.db import transaction
 from django.utils import timezone
 
-from connectors.interface import Connector, ConnectorError, Cursor, SourceRecord
+from connectors.interface import Connector, ConnectorError, Cursor, Page, SourceRecord
 from connectors.models import Connection, SyncRun
 from connectors.services import connector_for_connection
 from contacts.models import Contact
@@ -89,24 +92,25 @@ def _incremental(
     owners = OwnerAgents(connector)
     for object_type in connector.object_types():
         cursor = Cursor.from_json(cursors.get(object_type))
-        while True:
-            page = connector.changed_since(object_type, cursor)
-            contacts = _synced_contacts(page.records, owners)  # may ask the CRM for its users
-            with transaction.atomic():
-                counts = contacts_upsert_synced(
-                    tenant=connection.tenant, source_connection_id=connection.pk, records=contacts
-                )
-                cursors[object_type] = page.cursor.as_json()
-                # The cursor commits with the page: a killed worker resumes after the last page.
-                Connection.objects.filter(pk=connection.pk).update(sync_cursor=cursors)
-                _add(run, counts, invalid=page.invalid)
-                run.save()
-            cursor = page.cursor
-            if page.done:
-                break
-            if time_budget is not None and time.monotonic() - started > time_budget:
-                run.outcome = SyncRun.Outcome.SUCCEEDED  # its pages are in; the next task goes on
-                return True
+        with contextlib.closing(_pages(connector, object_type, cursor, owners)) as pages:
+            for page in pages:
+                contacts = _synced_contacts(page.records, owners)
+                with transaction.atomic():
+                    counts = contacts_upsert_synced(
+                        tenant=connection.tenant,
+                        source_connection_id=connection.pk,
+                        records=contacts,
+                    )
+                    cursors[object_type] = page.cursor.as_json()
+                    # The cursor commits with the page: a killed worker resumes after it.
+                    Connection.objects.filter(pk=connection.pk).update(sync_cursor=cursors)
+                    _add(run, counts, invalid=page.invalid)
+                    run.save()
+                if page.done:
+                    break
+                if time_budget is not None and time.monotonic() - started > time_budget:
+                    run.outcome = SyncRun.Outcome.SUCCEEDED  # its pages are in; the next goes on
+                    return True
     minutes = connection.settings.get("incremental_minutes") or settings.SYNC_INCREMENTAL_MINUTES
     run.outcome = SyncRun.Outcome.SUCCEEDED
     Connection.objects.filter(pk=connection.pk).update(
@@ -115,6 +119,36 @@ def _incremental(
         next_incremental_at=timezone.now() + timedelta(minutes=minutes),
     )
     return False
+
+
+def _pages(
+    connector: Connector, object_type: str, cursor: Cursor, owners: OwnerAgents
+) -> Iterator[Page]:
+    """The pages from cursor on, each next one fetched on a thread while this one is written.
+
+    The first page is fetched here, so a token refreshed at the start is saved on the caller's
+    database connection; the thread's own connection (a token refreshed mid-run) is closed at
+    the end. Pages come in order, each once: page N+1 is asked for with page N's cursor. The
+    CRM's users, when a page names owners by id, are read by the fetch too: one request to the
+    CRM at a time.
+    """
+
+    def fetch(cursor: Cursor) -> Page:
+        page = connector.changed_since(object_type, cursor)
+        owners.read_users_for(page.records)
+        return page
+
+    page = fetch(cursor)
+    context = contextvars.copy_context()  # the tenant scope, for the thread's queries
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-fetch") as fetcher:
+        try:
+            while not page.done:
+                ahead = fetcher.submit(context.run, fetch, page.cursor)
+                yield page
+                page = ahead.result()
+            yield page
+        finally:
+            fetcher.submit(db_connections.close_all)
 
 
 def _synced_contacts(records: Sequence[SourceRecord], owners: OwnerAgents) -> list[SyncedContact]:
@@ -149,13 +183,13 @@ class OwnerAgents:
         self._agent_ids: dict[str, int] | None = None
         self._user_emails: dict[str, str] | None = None
 
+    def read_users_for(self, records: Sequence[SourceRecord]) -> None:
+        """Read the CRM's users (once) if these records name an owner by id only."""
+        if self._user_emails is None and any(r.owner_id and not r.owner_email for r in records):
+            self._user_emails = {user.external_id: user.email for user in self._connector.users()}
+
     def agent_id(self, record: SourceRecord) -> int | None:
-        email = record.owner_email
-        if not email and record.owner_id:
-            if self._user_emails is None:
-                users = self._connector.users()
-                self._user_emails = {user.external_id: user.email for user in users}
-            email = self._user_emails.get(record.owner_id, "")
+        email = record.owner_email or (self._user_emails or {}).get(record.owner_id, "")
         if self._agent_ids is None:
             agents = Agent.objects.filter(is_active=True).exclude(email="")
             self._agent_ids = {e.lower(): pk for pk, e in agents.values_list("pk", "email")}

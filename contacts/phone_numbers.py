@@ -20,10 +20,15 @@ class PhoneNumber:
     extension: str = ""
 
 
-# Parsing costs tens of microseconds; shared office numbers and re-synced records repeat.
-@functools.lru_cache(maxsize=65_536)
 def normalize(raw: str, region: str | None) -> PhoneNumber:
     """Read a number in any format, using region when it has no country code; never raise."""
+    # Written with its country code, a number reads the same in every region: one cache entry.
+    return _normalize(raw, None if (raw or "").lstrip().startswith("+") else region)
+
+
+# Parsing costs tens of microseconds; shared office numbers and re-synced records repeat.
+@functools.lru_cache(maxsize=65_536)
+def _normalize(raw: str, region: str | None) -> PhoneNumber:
     number = _read(raw, region)
     if number is None:
         return PhoneNumber(raw=raw, e164=None, is_valid=False)

@@ -3,13 +3,13 @@
 import time
 
 import pytest
-from django.core.cache import cache
 
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.interface import ConnectionConfig, ConnectorError, Cursor
+from tenants.authentication import count_hit
 from tests.fakes.hubspot import Fault
 
-pytestmark = pytest.mark.django_db  # the per-connection request budget lives in the cache
+pytestmark = pytest.mark.django_db  # the per-connection request budget lives in Redis
 
 
 def connector(fake, saved=None, objects=("contacts",), **credentials) -> HubSpotConnector:
@@ -211,7 +211,8 @@ def test_it_finds_contacts_by_phone_keeping_only_real_matches(make_hubspot):
 def test_call_logging_still_gets_requests_when_a_sync_has_spent_its_share(hubspot, settings):
     settings.CONNECTOR_REQUESTS_PER_10_SECONDS = 5  # a sync may spend 4 of them
     window = int(time.time() // 10)
-    cache.set(f"crm-budget:1:{window}", 4, timeout=20)  # ... and it has
+    for _ in range(4):  # ... and it has
+        count_hit(f"crm-budget:1:{window}", ttl=20)
     credentials = {"private_app_token": "pat-na1-fake-token", "base_url": hubspot.url}
     logging_side = HubSpotConnector(
         ConnectionConfig(1, credentials, {}, background=False), [].append
@@ -222,4 +223,4 @@ def test_call_logging_still_gets_requests_when_a_sync_has_spent_its_share(hubspo
     assert logging_side.rate_limit_waits == 0
     assert connector(hubspot).client.budget_share == 0.8
     if int(time.time() // 10) == window:  # not across a window boundary
-        assert cache.get(f"crm-budget:1:{window}") == 5
+        assert count_hit(f"crm-budget:1:{window}", ttl=20) == 6  # 4, the logging side's, this

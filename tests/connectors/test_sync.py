@@ -1,5 +1,7 @@
 """The sync engine against the fake HubSpot: upserts, counts, resume, guarded deletes, lock."""
 
+import time
+
 import pytest
 from django.db import connections
 
@@ -94,6 +96,38 @@ def test_a_run_that_hits_its_time_budget_saves_its_place_for_the_next_task(
     assert rest.created == 50 and not rest.more_pending
     with tenant_scope(tenant):
         assert [r.outcome for r in SyncRun.objects.all()] == ["succeeded", "succeeded"]
+
+
+def test_each_page_is_fetched_once_and_written_once_while_the_next_is_fetched(
+    tenant, make_hubspot, make_connection
+):
+    hubspot = make_hubspot(contacts=1_000)
+    connection = make_connection(tenant, hubspot, settings={"objects": ["contacts"]})
+
+    result = run(connection)
+
+    searches = hubspot.paths("POST")
+    assert result.outcome == "succeeded", result.error
+    assert result.created == 1_000 and result.pages == len(searches) > 5
+    stored = contacts_of(connection)
+    assert len(stored) == 1_000 == len({c.external_id for c in stored})
+
+
+@pytest.mark.django_db(transaction=True)  # the fetch thread's own connection sees the row
+def test_a_token_refreshed_on_the_fetch_thread_mid_run_is_saved(tenant, hubspot, make_connection):
+    tokens = hubspot.issue_oauth_tokens()
+    credentials = {**tokens, "expires_at": time.time() + 1800, "client_id": "fake-client-id"}
+    credentials["client_secret"] = "fake-client-secret"
+    connection = make_connection(
+        tenant, hubspot, credentials=credentials, settings={"objects": ["contacts"]}
+    )
+    hubspot.inject(Fault("status", times=1, status=401, path_contains="/search", skip=1))
+
+    result = run(connection)
+
+    assert result.outcome == "succeeded", result.error
+    assert result.created == 250 and hubspot.paths("POST").count("/oauth/v1/token") == 1
+    assert refreshed(connection).credentials["access_token"] != tokens["access_token"]
 
 
 def test_the_full_diff_soft_deletes_what_vanished_from_the_crm(tenant, hubspot, make_connection):

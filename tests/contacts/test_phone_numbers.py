@@ -4,6 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from contacts import phone_numbers
 from contacts.phone_numbers import PhoneNumber, national_forms, normalize, region_of, to_e164
 
 
@@ -64,6 +65,15 @@ def test_it_keeps_the_extension_out_of_the_e164(raw, extension):
 def test_it_needs_a_region_or_a_country_code():
     assert normalize("020 7946 0018", None).e164 is None
     assert normalize("020 7946 0018", "GB").e164 == "+442079460018"
+
+
+@pytest.mark.parametrize("raw", ["+1 212 555 0100", " +44 (0)20 7946 0018 ext. 3", "+90 12", "+"])
+def test_a_number_with_its_country_code_reads_the_same_in_every_region(raw):
+    regions = ("GB", "US", "TR", "DE", None)
+    uncached = {phone_numbers._normalize.__wrapped__(raw, region) for region in regions}
+
+    assert {normalize(raw, region) for region in regions} == uncached
+    assert len(uncached) == 1
 
 
 def test_it_keeps_a_plausible_but_unassigned_number_flagged_invalid():

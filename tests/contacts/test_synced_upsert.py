@@ -7,6 +7,7 @@ from connectors.services import connection_create
 from contacts import services
 from contacts.models import Contact
 from contacts.services import PhoneInput, SyncedContact, contacts_delete, contacts_upsert_synced
+from tenants.models import Agent
 from tenants.scoping import tenant_scope
 
 pytestmark = pytest.mark.django_db
@@ -48,14 +49,14 @@ def stored(tenant) -> dict[str, Contact]:
 def lookup(request, monkeypatch):
     """Both ways of reading a page's stored contacts: PostgreSQL's, and any other database's."""
     if request.param == "in list":
-        monkeypatch.setattr(services, "_PROBE_PER_ID_VENDORS", ())
+        monkeypatch.setattr(services, "_POSTGRESQL_PATH_VENDORS", ())
 
 
 @pytest.mark.usefixtures("lookup")
 def test_a_page_takes_the_same_few_queries_whatever_its_size(
     tenant, connection, django_assert_max_num_queries
 ):
-    with django_assert_max_num_queries(5):
+    with django_assert_max_num_queries(6):  # PostgreSQL: read, allocate ids, COPY, COPY
         counts = upsert(tenant, connection, [record(str(i), "020 7946 0018") for i in range(50)])
     assert counts.created == 50
     changed = [record(str(i), "020 7946 0019", first_name="Grace") for i in range(50)]
@@ -130,3 +131,50 @@ def test_contacts_delete_soft_deletes_live_contacts_in_batches(tenant, connectio
 
     assert deleted == 3
     assert sorted(k for k, c in stored(tenant).items() if c.deleted_at is None) == ["4"]
+
+
+def test_the_postgresql_path_stores_exactly_what_the_portable_one_does(
+    tenant, connection, monkeypatch
+):
+    with tenant_scope(tenant):
+        other = connection_create(tenant=tenant, provider="hubspot", name="CRM 2", credentials={})
+    page = [
+        record("1", "020 7946 0018", "+1 212 555 0100 ext. 7", custom_fields={"tier": "gold"}),
+        record("2", "n/a", country="US", is_company=True, company="Globex"),
+        record("3", crm_url="not a link"),
+        record("4"),
+    ]
+
+    on_postgresql = upsert(tenant, connection, page)
+    monkeypatch.setattr(services, "_POSTGRESQL_PATH_VENDORS", ())
+    portable = upsert(tenant, other, page)
+
+    assert on_postgresql == portable
+    with tenant_scope(tenant):
+        stored = {
+            source: [
+                (
+                    c.external_id,
+                    [getattr(c, name) for name in services.SYNCED_FIELDS],
+                    (c.owner_id, c.deleted_at, c.created_at is not None),
+                    [(p.raw, p.e164, p.extension, p.kind, p.is_valid) for p in c.phones.all()],
+                )
+                for c in Contact.objects.filter(source_connection=source).order_by("external_id")
+            ]
+            for source in (connection, other)
+        }
+    assert stored[connection] == stored[other] and len(stored[connection]) == 3
+
+
+def test_an_owner_of_another_tenant_makes_the_record_invalid(tenant, other_tenant, connection):
+    with tenant_scope(other_tenant):
+        stranger = Agent.objects.create(tenant=other_tenant, crm_username="x", email="x@globex.com")
+    with tenant_scope(tenant):
+        ours = Agent.objects.create(tenant=tenant, crm_username="a", email="a@acme.com")
+
+    counts = upsert(
+        tenant, connection, [record("1", owner_id=ours.pk), record("2", owner_id=stranger.pk)]
+    )
+
+    assert (counts.created, counts.invalid_records) == (1, 1)
+    assert stored(tenant)["1"].owner_id == ours.pk

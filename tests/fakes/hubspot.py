@@ -110,6 +110,7 @@ class Fault:
     retry_after: str | None = "1"
     seconds: float = 0.0
     policy: str = "TEN_SECONDLY_ROLLING"  # a 429's policyName: or DAILY
+    skip: int = 0  # matching requests let through first
 
 
 class FakeHubSpot(FakeServer):
@@ -274,6 +275,9 @@ class FakeHubSpot(FakeServer):
     def _take_fault(self, path: str) -> Fault | None:
         for fault in self.faults:
             if fault.times > 0 and fault.path_contains in path:
+                if fault.skip > 0:
+                    fault.skip -= 1
+                    return None
                 fault.times -= 1
                 return fault
         return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,9 +24,17 @@ class FakeObject:
 
 
 def iso(ms: int) -> str:
-    return (
-        datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
-    )
+    """Epoch milliseconds as HubSpot writes times (2023-11-14T22:13:20.000Z)."""
+    seconds, milliseconds = divmod(ms, 1000)
+    day, second_of_day = divmod(seconds, 86_400)
+    hours, rest = divmod(second_of_day, 3600)
+    return f"{_date(day)}T{hours:02d}:{rest // 60:02d}:{rest % 60:02d}.{milliseconds:03d}Z"
+
+
+@functools.lru_cache(maxsize=4096)
+def _date(day: int) -> str:
+    # Formatting a datetime was 40 % of the fake's time serving a sync page: days repeat.
+    return datetime.fromtimestamp(day * 86_400, UTC).strftime("%Y-%m-%d")
 
 
 def messy_number(rng: random.Random, i: int) -> str | None:

@@ -22,7 +22,9 @@ class FakeServer:
     server: QuietServer | None = None
 
     def start(self, port: int = 0) -> str:
-        handler = type("Handler", (self.handler_class,), {self.handler_attribute: self})
+        # No Nagle: a kept-alive client would wait for the delayed ACK of each answer's headers.
+        attributes = {self.handler_attribute: self, "disable_nagle_algorithm": True}
+        handler = type("Handler", (self.handler_class,), attributes)
         self.server = QuietServer(("127.0.0.1", port), handler)
         threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
         return self.url

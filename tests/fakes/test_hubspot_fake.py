@@ -2,10 +2,12 @@
 
 import json
 import urllib.request
+from datetime import UTC, datetime
 
 import pytest
 
 from tests.fakes.hubspot import FakeHubSpot, Fault
+from tests.fakes.hubspot_data import iso
 
 TOKEN = "pat-na1-fake-token"
 
@@ -169,3 +171,10 @@ def test_owners_pages_are_capped_at_500_and_writes_need_a_token(fake):
     assert call(fake, "GET", "/crm/v3/owners?limit=500")[0] == 200
     status, body, _ = call(fake, "POST", "/crm/v3/objects/tasks", {"properties": {}}, token="x")
     assert status == 401 and body["category"] == "INVALID_AUTHENTICATION"
+
+
+@pytest.mark.parametrize("ms", [0, 1_700_000_000_000, 1_700_000_000_007, 1_767_225_599_999])
+def test_times_are_written_as_hubspot_writes_them(ms):
+    expected = datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+    assert iso(ms) == expected
