@@ -11,9 +11,11 @@ the middleware above this one).
 from __future__ import annotations
 
 import functools
+import select
 from collections.abc import Callable
 from typing import Any
 
+from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, resolve
 from rest_framework import exceptions
@@ -47,6 +49,7 @@ class HotPathMiddleware:
         found = _hot_path(request.path_info)
         if found is not None:
             hot_path, kwargs = found
+            check_connection()
             with request_scope(request):
                 response = hot_path(request, **kwargs)
             if response is not None:
@@ -62,6 +65,25 @@ def _hot_path(path: str) -> tuple[HotPath, dict[str, Any]] | None:
         return None
     hot_path = getattr(getattr(match.func, "view_class", None), "hot_path", None)
     return (hot_path, match.kwargs) if hot_path is not None else None
+
+
+def check_connection() -> None:
+    """Do Django's connection health check (CONN_HEALTH_CHECKS) without its round trip.
+
+    Django sends SELECT 1 before a request's first query, which cost these endpoints as much as
+    their own query (bench/README.md). A connection the server has closed (a restart, an idle
+    timeout, pg_terminate_backend) has said so on its socket, so look there instead.
+    """
+    raw = connection.connection
+    if raw is None or not connection.health_check_enabled or connection.health_check_done:
+        return
+    if connection.vendor == "postgresql":
+        poll = select.poll()
+        poll.register(raw.fileno(), select.POLLIN)
+        # An idle connection has nothing to read unless the server is saying goodbye.
+        if raw.closed or raw.broken or poll.poll(0):
+            connection.close()
+        connection.health_check_done = True
 
 
 def server_key_holder(request: HttpRequest, view: type[APIView]) -> KeyHolder:

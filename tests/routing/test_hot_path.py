@@ -1,9 +1,12 @@
 """Lookup and decide answered without DRF (tenants/hot_path.py) answer exactly as through DRF."""
 
 import re
+import time
 from collections.abc import Callable
 
+import psycopg
 import pytest
+from django.db import close_old_connections, connection, connections
 from django.test import Client
 
 from tenants.models import ApiKey, Tenant
@@ -174,3 +177,22 @@ def test_other_methods_and_formats_still_reach_the_view(phonebook):
     assert (head.status_code, options.status_code) == (200, 200)
     assert form.json()["extension"] == "1093"
     assert not any(hot(response) for response in (head, options, form))
+
+
+def test_a_lookup_reconnects_when_the_server_has_closed_the_connection(phonebook, monkeypatch):
+    # A persistent connection, health-checked at the start of each request (production settings).
+    monkeypatch.setitem(connections["default"].settings_dict, "CONN_MAX_AGE", None)
+    monkeypatch.setitem(connections["default"].settings_dict, "CONN_HEALTH_CHECKS", True)
+    connection.close()
+    headers = authorization(phonebook, "server key")
+    assert lookup(headers).status_code == 200
+    backend = connection.connection.info.backend_pid
+
+    with psycopg.connect(**connection.get_connection_params(), autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [backend])
+    time.sleep(0.2)  # the server's goodbye reaches the socket
+    close_old_connections()  # what Django does as the next request starts
+
+    response = lookup(headers)
+    assert response.status_code == 200 and response.json()["known"]
+    assert connection.connection.info.backend_pid != backend
