@@ -17,6 +17,7 @@ from typing import Any
 
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
+from django.middleware.common import CommonMiddleware
 from django.urls import Resolver404, resolve
 from rest_framework import exceptions
 from rest_framework.renderers import JSONRenderer
@@ -44,10 +45,13 @@ class HotPathMiddleware:
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
+        # What the stack below checks before any view: the Host header (ALLOWED_HOSTS), user
+        # agents and redirects, with CommonMiddleware's own code.
+        self.common = CommonMiddleware(get_response)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         found = _hot_path(request.path_info)
-        if found is not None:
+        if found is not None and self.common.process_request(request) is None:
             hot_path, kwargs = found
             check_connection()
             with request_scope(request):

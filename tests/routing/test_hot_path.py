@@ -160,6 +160,15 @@ def test_the_rate_limit_answers_as_the_drf_view_does(phonebook):
     }
 
 
+def test_a_host_that_is_not_allowed_is_refused_as_below(phonebook):
+    headers = {**authorization(phonebook, "server key"), "HTTP_HOST": "evil.example.com"}
+
+    fast, slow = lookup(headers), lookup(headers, **THROUGH_DRF)
+
+    assert fast.status_code == slow.status_code == 400
+    assert decide(headers).status_code == 400
+
+
 def test_a_lookup_leaves_no_tenant_scope_behind(phonebook):
     response = lookup(authorization(phonebook, "server key"))
 
