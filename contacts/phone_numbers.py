@@ -40,6 +40,7 @@ def _normalize(raw: str, region: str | None) -> PhoneNumber:
     )
 
 
+@functools.lru_cache(maxsize=65_536)  # routing reads the caller, then looks the number up
 def e164_of(raw: str, region: str | None) -> str | None:
     """Return normalize(raw, region).e164, skipping the validity check a lookup does not need."""
     number = _read(raw, region)
@@ -55,6 +56,7 @@ def to_e164(raw: str, region: str | None) -> str:
     return number.e164
 
 
+@functools.lru_cache(maxsize=65_536)
 def region_of(e164: str) -> str | None:
     """The ISO region a number belongs to (GB for +44 20 ...), or None when it names none."""
     number = _parse(e164, None)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Mapping
 from typing import Any
 
+from django.conf import settings
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from drf_spectacular.utils import extend_schema, extend_schema_view
@@ -19,10 +21,12 @@ from routing import deadline, rules, selectors, services
 from routing.authentication import RoutingTokenAuthentication
 from routing.conditions import InvalidConditions, conditions_as_json, parse_conditions
 from routing.models import RoutingRule, RoutingToken
-from tenants.models import Agent
-from tenants.negotiation import JsonFirstNegotiation
+from tenants import hot_path
+from tenants.authentication import KeyHolder
+from tenants.models import Agent, Tenant
+from tenants.negotiation import JsonFirstNegotiation, takes_plain_json
 from tenants.serializers import StrictModelSerializer, StrictSerializer
-from tenants.url_tokens import HoldsUrlToken
+from tenants.url_tokens import HoldsUrlToken, UrlTokenHolder
 
 logger = logging.getLogger(__name__)
 
@@ -165,13 +169,17 @@ class DecideView(APIView):
             request, self.credential, lambda: parent.dispatch(request, *args, **kwargs)
         )
 
-    def credential_secret(self, request: HttpRequest, kwargs: dict) -> str:
+    @classmethod
+    def credential_secret(cls, request: HttpRequest, kwargs: dict) -> str:
         return request.META.get("HTTP_AUTHORIZATION", "")
+
+    @classmethod
+    def holder(cls, request: HttpRequest, kwargs: dict) -> KeyHolder | UrlTokenHolder:
+        """Who asks, checked as DRF checks this view's requests (for the hot path)."""
+        return hot_path.server_key_holder(request, cls)
 
     @extend_schema(request=DecideRequestSerializer, responses=DecisionSerializer)
     def post(self, request: Request, token: str = "") -> Response:
-        tenant = request.user.tenant
-        deadline.profiles.remember(self.credential, tenant)
         problem = request._request.routing_body_problem
         data: Any = {}
         if not problem:
@@ -179,18 +187,56 @@ class DecideView(APIView):
                 data = request.data
             except (exceptions.ParseError, exceptions.UnsupportedMediaType) as error:
                 problem = f"unreadable request ({error.detail})"
-        if not problem and not isinstance(data, Mapping):
-            problem = 'the body must be a JSON object such as {"caller": "+44..."}'
-        if problem:
-            decision = rules.fallback(tenant.routing_fallback_extension, problem)
-        else:
-            try:
-                decision = selectors.routing_decide(tenant=tenant, caller=data.get("caller"))
-            except Exception as error:  # a broken database must still route the call
-                logger.warning("Routing lookup failed for tenant %s: %r", tenant.pk, error)
-                reason = f"lookup failed ({type(error).__name__})"
-                decision = rules.fallback(tenant.routing_fallback_extension, reason)
-        return Response(decision_body(decision))
+        return Response(decide_body(request.user.tenant, self.credential, problem, data))
+
+    @classmethod
+    def hot_path(cls, request: HttpRequest, **kwargs: Any) -> HttpResponse | None:
+        """Answer a plain JSON decision without DRF (tenants/hot_path.py), within the deadline."""
+        if (
+            request.method != "POST"
+            or request.content_type != "application/json"
+            or not takes_plain_json(request, request.GET)
+        ):
+            return None
+        credential = deadline.credential_digest(cls.credential_secret(request, kwargs))
+        return deadline.answer_within(
+            request, credential, lambda: cls._decide(request, kwargs, credential)
+        )
+
+    @classmethod
+    def _decide(cls, request: HttpRequest, kwargs: dict, credential: str) -> HttpResponse:
+        try:
+            tenant = cls.holder(request, kwargs).tenant
+            problem = request.routing_body_problem
+            data: Any = {}
+            if not problem and request.body:
+                try:
+                    data = JSONParser().parse(
+                        io.BytesIO(request.body),
+                        parser_context={"encoding": request.encoding or settings.DEFAULT_CHARSET},
+                    )
+                except exceptions.ParseError as error:
+                    problem = f"unreadable request ({error.detail})"
+            return hot_path.json_response(decide_body(tenant, credential, problem, data), cls)
+        except Exception as error:
+            return hot_path.error_response(error, cls)
+
+
+def decide_body(tenant: Tenant, credential: str, problem: str, data: Any) -> dict:
+    """The decision for a request's body (or the fallback saying what is wrong with it)."""
+    deadline.profiles.remember(credential, tenant)
+    if not problem and not isinstance(data, Mapping):
+        problem = 'the body must be a JSON object such as {"caller": "+44..."}'
+    if problem:
+        decision = rules.fallback(tenant.routing_fallback_extension, problem)
+    else:
+        try:
+            decision = selectors.routing_decide(tenant=tenant, caller=data.get("caller"))
+        except Exception as error:  # a broken database must still route the call
+            logger.warning("Routing lookup failed for tenant %s: %r", tenant.pk, error)
+            reason = f"lookup failed ({type(error).__name__})"
+            decision = rules.fallback(tenant.routing_fallback_extension, reason)
+    return decision_body(decision)
 
 
 @extend_schema_view(
@@ -207,8 +253,13 @@ class DecideByTokenView(DecideView):
     permission_classes = [HoldsUrlToken]
     throttle_classes: list = []
 
-    def credential_secret(self, request: HttpRequest, kwargs: dict) -> str:
+    @classmethod
+    def credential_secret(cls, request: HttpRequest, kwargs: dict) -> str:
         return str(kwargs.get("token", ""))
+
+    @classmethod
+    def holder(cls, request: HttpRequest, kwargs: dict) -> KeyHolder | UrlTokenHolder:
+        return RoutingTokenAuthentication.holder(cls.credential_secret(request, kwargs))
 
 
 class DryRunRequestSerializer(StrictSerializer):

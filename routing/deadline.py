@@ -28,6 +28,7 @@ from django.core.cache import caches
 from django.db import close_old_connections, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from tenants.hot_path import check_connection
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -182,6 +183,7 @@ def _run(decide: Callable[[], HttpResponse], deadline_ms: int, deadline_at: floa
     if time.monotonic() >= deadline_at:
         return HttpResponse(status=504)  # queued past its deadline: nobody waits for it
     close_old_connections()
+    check_connection()
     try:
         _limit_statements(deadline_ms)
         return _task_context().run(decide)

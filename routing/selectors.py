@@ -6,7 +6,9 @@ import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime
 
+import redis
 from django.db import connection
+from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
 from contacts import phone_numbers
@@ -14,6 +16,7 @@ from contacts.selectors import CallerCard, caller_card
 from routing import rules
 from routing.conditions import parse_conditions
 from routing.models import RoutingRule
+from tenants.key_cache import Generation
 from tenants.models import Agent, Tenant
 
 # Longer than any real number with an extension; anything longer is not worth parsing.
@@ -37,14 +40,40 @@ WHERE r.tenant_id = %s AND r.is_enabled
 ORDER BY r.position, r.id
 """  # noqa: S608 - only constants are formatted in
 _CONDITIONS = RoutingRule._meta.get_field("conditions")
+# Rules are remembered per process with the generation they were read in; saving or deleting a
+# rule, an agent (its extension) or a tenant replaces it. QuerySet.update() sends no signal:
+# call rules_generation.replace() after one.
+rules_generation = Generation("callbridge:routing-rules-generation")
+MAX_REMEMBERED_TENANTS = 10_000
+_remembered_rules: dict[int, tuple[bytes, tuple[rules.Rule, ...]]] = {}
 
 
-def routing_rules(*, tenant: Tenant) -> list[rules.Rule]:
-    """The tenant's enabled rules in order, with their agents' extensions: one query."""
+def routing_rules(*, tenant: Tenant) -> tuple[rules.Rule, ...]:
+    """The tenant's enabled rules in order, with their agents' extensions.
+
+    Remembered per process while no rule, agent or tenant changes (rules_generation), so a
+    decision does not read them on every call.
+    """
+    try:
+        generation = rules_generation.current()
+    except redis.RedisError:  # rules are still read without Redis, just not remembered
+        generation = None
+    remembered = _remembered_rules.get(tenant.pk)
+    if generation is not None and remembered is not None and remembered[0] == generation:
+        return remembered[1]
+    tenant_rules = _rules_load(tenant)
+    if generation is not None:
+        if len(_remembered_rules) >= MAX_REMEMBERED_TENANTS:
+            _remembered_rules.clear()
+        _remembered_rules[tenant.pk] = (generation, tenant_rules)
+    return tenant_rules
+
+
+def _rules_load(tenant: Tenant) -> tuple[rules.Rule, ...]:
     with connection.cursor() as cursor:
         cursor.execute(_RULES_SQL, [tenant.pk])
         rows = cursor.fetchall()
-    return [
+    return tuple(
         rules.Rule(
             id=pk,
             name=name,
@@ -55,7 +84,7 @@ def routing_rules(*, tenant: Tenant) -> list[rules.Rule]:
             agent_extension=agent_extension if agent_is_active else "",
         )
         for pk, name, conditions, action, extension, queue, agent_extension, agent_is_active in rows
-    ]
+    )
 
 
 def routing_decide(
@@ -109,3 +138,12 @@ def _caller_number(tenant: Tenant, caller: object) -> tuple[str, str]:
 def _call(tenant: Tenant, card: CallerCard, at: datetime | None) -> rules.Call:
     local_now = (at or timezone.now()).astimezone(zoneinfo.ZoneInfo(tenant.timezone))
     return rules.Call(card=card, country=phone_numbers.region_of(card.number), now=local_now)
+
+
+def _on_change(sender: type, **kwargs: object) -> None:
+    rules_generation.replace()
+
+
+for model in (RoutingRule, Agent, Tenant):
+    post_save.connect(_on_change, sender=model, dispatch_uid=f"routing_rules_{model.__name__}")
+    post_delete.connect(_on_change, sender=model, dispatch_uid=f"routing_rules_{model.__name__}_d")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import redis
 from django.conf import settings
 from django.core.cache import cache
+from django.http import HttpRequest
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from rest_framework.views import APIView
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+AUTHENTICATE_HEADER = 'Bearer realm="api"'
 # Seconds a rate counter outlives its one-minute window.
 COUNTER_TTL = 120
 
@@ -61,57 +63,97 @@ def ip_allowed(api_key: ApiKey, ip: str) -> bool:
     return any(address in ipaddress.ip_network(cidr) for cidr in api_key.allowed_cidrs)
 
 
+RateHits = tuple["RateWindow", int]  # the window a request was counted in, and its count
+
+
+def server_key_check(
+    request: HttpRequest | Request, *, counted: bool
+) -> tuple[ApiKey, RateHits | None] | None:
+    """Return the request's server key, checked, or None when it sends no Authorization header.
+
+    Raises AuthenticationFailed or PermissionDenied. With `counted`, the request is counted for
+    the key's rate limit in the same round trip to Redis (the hits, when it could be).
+    """
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    if not header:
+        return None
+    scheme, _, plaintext = header.partition(" ")
+    if scheme.lower() != "bearer" or not plaintext.strip():
+        raise exceptions.AuthenticationFailed(
+            "Send the server key as 'Authorization: Bearer <key>'."
+        )
+    plaintext = plaintext.strip()
+    hits = None
+    if counted:
+        window = RateWindow.now()
+        api_key, counts = api_key_find_with(
+            plaintext, lambda pipeline, key: queue_hit(pipeline, window.counter(key))
+        )
+        hits = (window, counts[0]) if counts else None
+    else:
+        api_key = api_key_find(plaintext)
+    if api_key is None:
+        raise exceptions.AuthenticationFailed("Unknown API key.")
+    if api_key.is_revoked:
+        raise exceptions.AuthenticationFailed(
+            f"API key {api_key.prefix}… was revoked; use the key that replaced it."
+        )
+    if not api_key.tenant.is_active:
+        raise exceptions.PermissionDenied("This tenant is deactivated; contact support.")
+    if api_key.kind != ApiKey.Kind.SERVER:
+        raise exceptions.PermissionDenied(
+            "Browser keys only open the launch URL; use a server key for the REST API.",
+            code="wrong_key_kind",
+        )
+    ip = client_ip(request)
+    if not ip_allowed(api_key, ip):
+        raise exceptions.PermissionDenied(
+            f"Requests from {ip or 'an unknown address'} are not allowed for this key.",
+            code="ip_not_allowed",
+        )
+    enter_tenant_scope(api_key.tenant_id)
+    _touch(plaintext, api_key)
+    return api_key, hits
+
+
+def scope_check(api_key: ApiKey | None, *, resource: str | None, access: str) -> None:
+    """Raise unless there is a server key holding "<resource>:<access>" (or any scope)."""
+    if api_key is None:
+        raise exceptions.NotAuthenticated(
+            "Authentication required: send 'Authorization: Bearer <server key>'."
+        )
+    if not api_key.scopes or resource is None:
+        return
+    needed = f"{resource}:{access}"
+    if needed in api_key.scopes or f"{resource}:write" in api_key.scopes:
+        return
+    raise exceptions.PermissionDenied(f"This key lacks the '{needed}' scope.", code="missing_scope")
+
+
+def rate_limit_wait(api_key: ApiKey, hits: RateHits | None) -> int | None:
+    """Seconds until the key may call again when this request is over its limit, else None.
+
+    Counts the request unless `hits` says authentication already did.
+    """
+    window, count = hits if hits else (RateWindow.now(), None)
+    if count is None:
+        count = count_hit(window.counter(api_key))
+    limit = api_key.rate_limit_per_minute or settings.API_KEY_RATE_LIMIT_PER_MINUTE
+    return window.retry_after if count > limit else None
+
+
 class ServerKeyAuthentication(BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[KeyHolder, ApiKey] | None:
-        header = request.META.get("HTTP_AUTHORIZATION", "")
-        if not header:
+        view = request.parser_context.get("view")
+        counted = ApiKeyRateThrottle in getattr(view, "throttle_classes", ())
+        found = server_key_check(request, counted=counted)
+        if found is None:
             return None
-        scheme, _, plaintext = header.partition(" ")
-        if scheme.lower() != "bearer" or not plaintext.strip():
-            raise exceptions.AuthenticationFailed(
-                "Send the server key as 'Authorization: Bearer <key>'."
-            )
-        plaintext = plaintext.strip()
-        api_key = self.find(request, plaintext)
-        if api_key is None:
-            raise exceptions.AuthenticationFailed("Unknown API key.")
-        if api_key.is_revoked:
-            raise exceptions.AuthenticationFailed(
-                f"API key {api_key.prefix}… was revoked; use the key that replaced it."
-            )
-        if not api_key.tenant.is_active:
-            raise exceptions.PermissionDenied("This tenant is deactivated; contact support.")
-        if api_key.kind != ApiKey.Kind.SERVER:
-            raise exceptions.PermissionDenied(
-                "Browser keys only open the launch URL; use a server key for the REST API.",
-                code="wrong_key_kind",
-            )
-        ip = client_ip(request)
-        if not ip_allowed(api_key, ip):
-            raise exceptions.PermissionDenied(
-                f"Requests from {ip or 'an unknown address'} are not allowed for this key.",
-                code="ip_not_allowed",
-            )
-        enter_tenant_scope(api_key.tenant_id)
-        _touch(plaintext, api_key)
+        api_key, request.api_key_hits = found
         return KeyHolder(api_key), api_key
 
     def authenticate_header(self, request: Request) -> str:
-        return 'Bearer realm="api"'
-
-    @staticmethod
-    def find(request: Request, plaintext: str) -> ApiKey | None:
-        """Find the key, counting the request for ApiKeyRateThrottle in the same round trip."""
-        view = request.parser_context.get("view")
-        if ApiKeyRateThrottle not in getattr(view, "throttle_classes", ()):
-            return api_key_find(plaintext)
-        window = RateWindow.now()
-        api_key, hits = api_key_find_with(
-            plaintext, lambda pipeline, key: queue_hit(pipeline, window.counter(key))
-        )
-        if hits:
-            request.api_key_hits = (window, hits[0])
-        return api_key
+        return AUTHENTICATE_HEADER
 
 
 def _touch(plaintext: str, api_key: ApiKey) -> None:
@@ -138,22 +180,16 @@ class HasServerKey(BasePermission):
     """
 
     def has_permission(self, request: Request, view: APIView) -> bool:
-        api_key = request.auth
-        if not isinstance(api_key, ApiKey):
-            raise exceptions.NotAuthenticated(
-                "Authentication required: send 'Authorization: Bearer <server key>'."
-            )
-        resource = getattr(view, "api_scope", None)
-        if not api_key.scopes or resource is None:
-            return True
-        access = getattr(view, "api_scope_access", None)
-        access = access or ("read" if request.method in SAFE_METHODS else "write")
-        needed = f"{resource}:{access}"
-        if needed in api_key.scopes or f"{resource}:write" in api_key.scopes:
-            return True
-        raise exceptions.PermissionDenied(
-            f"This key lacks the '{needed}' scope.", code="missing_scope"
-        )
+        api_key = request.auth if isinstance(request.auth, ApiKey) else None
+        access = api_access(view, request.method)
+        scope_check(api_key, resource=getattr(view, "api_scope", None), access=access)
+        return True
+
+
+def api_access(view: APIView | type[APIView], method: str) -> str:
+    """The access ("read" or "write") a view's method needs from a key's scope."""
+    access = getattr(view, "api_scope_access", None)
+    return access or ("read" if method in SAFE_METHODS else "write")
 
 
 @functools.cache
@@ -208,14 +244,8 @@ class ApiKeyRateThrottle(BaseThrottle):
         api_key = request.auth
         if not isinstance(api_key, ApiKey):
             return True
-        limit = api_key.rate_limit_per_minute or settings.API_KEY_RATE_LIMIT_PER_MINUTE
-        # Usually counted already, in authentication's round trip to Redis.
-        window, count = getattr(request, "api_key_hits", (None, None))
-        if window is None:
-            window = RateWindow.now()
-            count = count_hit(window.counter(api_key))
-        self.retry_after = window.retry_after
-        return count <= limit
+        self.retry_after = rate_limit_wait(api_key, getattr(request, "api_key_hits", None))
+        return self.retry_after is None
 
     def wait(self) -> float:
         return self.retry_after

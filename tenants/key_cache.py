@@ -55,13 +55,13 @@ class KeyCache:
         digest = hash_secret(plaintext)  # only the key's holder finds it, even here
         remembered = self._keys.get(digest)
         pipeline = _redis().pipeline(transaction=False)
-        pipeline.get(GENERATION_KEY)
+        pipeline.get(key_generation.key)
         if remembered is not None and piggyback is not None:
             piggyback(pipeline, remembered[1])
         generation, *results = pipeline.execute()
         if remembered is not None and remembered[0] == generation:
             return _copy(remembered[1]), results
-        generation = generation or _start_generation()
+        generation = generation or key_generation.start()
         api_key = load(plaintext)
         if api_key is not None and generation is not None:
             with self._lock:
@@ -81,15 +81,42 @@ class KeyCache:
             self._keys.clear()
 
 
+class Generation:
+    """A token in Redis that is replaced whenever what it stamps changes."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def current(self) -> bytes | None:
+        """The token now (None without Redis): what is remembered under another is stale."""
+        if not settings.REDIS_URL:
+            return None
+        return _redis().get(self.key) or self.start()
+
+    def start(self) -> bytes | None:
+        """Start a generation no process can be holding (on first use, or after a flush)."""
+        fresh = uuid.uuid4().hex.encode()
+        return fresh if _redis().set(self.key, fresh, nx=True) else _redis().get(self.key)
+
+    def replace(self) -> None:
+        """Make every process read afresh, now and once this transaction commits."""
+        if settings.REDIS_URL:
+            self._replace()
+            # A process reading between now and the commit may remember the old rows: forget
+            # them again.
+            transaction.on_commit(self._replace)
+
+    def _replace(self) -> None:
+        _redis().set(self.key, uuid.uuid4().hex)
+
+
 keys = KeyCache()
+key_generation = Generation(GENERATION_KEY)
 
 
 def keys_changed() -> None:
     """Make every process read keys and tenants afresh, now and once this transaction commits."""
-    if settings.REDIS_URL:
-        _new_generation()
-        # A process reading between now and the commit may remember the old row: forget it again.
-        transaction.on_commit(_new_generation)
+    key_generation.replace()
 
 
 def _copy(api_key: ApiKey) -> ApiKey:
@@ -104,16 +131,6 @@ def _redis() -> redis.Redis:
     from tenants.authentication import _counters  # that module imports this one
 
     return _counters()
-
-
-def _start_generation() -> bytes | None:
-    """Start a generation no process can be holding (on first use, or after a flush)."""
-    fresh = uuid.uuid4().hex.encode()
-    return fresh if _redis().set(GENERATION_KEY, fresh, nx=True) else _redis().get(GENERATION_KEY)
-
-
-def _new_generation() -> None:
-    _redis().set(GENERATION_KEY, uuid.uuid4().hex)
 
 
 def _on_change(sender: type, **kwargs: object) -> None:

@@ -1,10 +1,20 @@
 """Content negotiation for the hot endpoints, which only ever answer JSON."""
 
+from django.http import HttpRequest, QueryDict
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
+from rest_framework.settings import api_settings
 
 ANY_JSON = {"", "*/*", "application/json"}
+
+
+def takes_plain_json(request: HttpRequest, query_params: QueryDict) -> bool:
+    """The request takes JSON and asks for no other format (so any JSON renderer answers it)."""
+    return (
+        request.META.get("HTTP_ACCEPT", "") in ANY_JSON
+        and api_settings.URL_FORMAT_OVERRIDE not in query_params
+    )
 
 
 class JsonFirstNegotiation(DefaultContentNegotiation):
@@ -13,8 +23,7 @@ class JsonFirstNegotiation(DefaultContentNegotiation):
     def select_renderer(
         self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None
     ) -> tuple[BaseRenderer, str]:
-        takes_json = request.META.get("HTTP_ACCEPT", "") in ANY_JSON
-        asks_format = format_suffix or self.settings.URL_FORMAT_OVERRIDE in request.query_params
-        if takes_json and not asks_format and renderers[0].format == "json":
+        plain = not format_suffix and takes_plain_json(request, request.query_params)
+        if plain and renderers[0].format == "json":
             return renderers[0], renderers[0].media_type
         return super().select_renderer(request, renderers, format_suffix)

@@ -94,11 +94,18 @@ class TenantScopeMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        # Not copy_context().run(): Django keeps per-context state too (the cache connections),
-        # and a throwaway context would reconnect to Redis on every request.
-        staff_in_admin = request.path.startswith("/admin/") and request.user.is_staff
-        token = _current_scope.set(_ALL_TENANTS if staff_in_admin else None)
-        try:
+        with request_scope(request):
             return self.get_response(request)
-        finally:
-            _current_scope.reset(token)
+
+
+@contextmanager
+def request_scope(request: HttpRequest) -> Iterator[None]:
+    """Start a request unscoped (staff in the admin: every tenant) and restore the scope after."""
+    # Not copy_context().run(): Django keeps per-context state too (the cache connections), and
+    # a throwaway context would reconnect to Redis on every request.
+    staff_in_admin = request.path.startswith("/admin/") and request.user.is_staff
+    token = _current_scope.set(_ALL_TENANTS if staff_in_admin else None)
+    try:
+        yield
+    finally:
+        _current_scope.reset(token)

@@ -88,13 +88,18 @@ class UrlTokenAuthentication(BaseAuthentication):
     not_found_message = "No URL like this; ask for the current one."
 
     def authenticate(self, request: Request) -> tuple[UrlTokenHolder, UrlToken]:
-        plaintext = str(request.parser_context["kwargs"].get("token", ""))
-        token = url_token_find(self.token_model, plaintext)
+        holder = self.holder(str(request.parser_context["kwargs"].get("token", "")))
+        return holder, holder.token
+
+    @classmethod
+    def holder(cls, plaintext: str) -> UrlTokenHolder:
+        """Whoever holds this token of `token_model`, scoped to its tenant; else NotFound."""
+        token = url_token_find(cls.token_model, plaintext)
         if token is None or not token.tenant.is_active:
             # Unknown, replaced or deactivated: the URL does not exist (no hint which).
-            raise exceptions.NotFound(self.not_found_message)
+            raise exceptions.NotFound(cls.not_found_message)
         enter_tenant_scope(token.tenant_id)
-        return UrlTokenHolder(token), token
+        return UrlTokenHolder(token)
 
 
 class HoldsUrlToken(BasePermission):

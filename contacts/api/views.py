@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, QueryDict
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, generics
 from rest_framework.parsers import JSONParser, MultiPartParser
@@ -26,8 +27,9 @@ from contacts.api.serializers import (
 )
 from contacts.csv_import import contact_records_from_csv
 from contacts.models import Contact
+from tenants import hot_path
 from tenants.errors import api_exception_handler
-from tenants.negotiation import JsonFirstNegotiation
+from tenants.negotiation import JsonFirstNegotiation, takes_plain_json
 
 
 class ContactList(generics.ListCreateAPIView):
@@ -175,19 +177,34 @@ class LookupView(APIView):
         responses=CallerCardSerializer,
     )
     def get(self, request: Request) -> Response:
-        number = request.query_params.get("number", "")
-        card = None
-        if len(request.query_params) == 1 and 0 < len(number) <= MAX_NUMBER_LENGTH:
-            card = selectors.caller_card(tenant=request.user.tenant, number=number)
-        if card is None or not card.readable:
-            # Not a lone, readable number: the serializer says what is wrong (400).
-            query = LookupQuerySerializer(data=request.query_params, context={"request": request})
-            query.is_valid(raise_exception=True)
-            card = selectors.caller_card(
-                tenant=request.user.tenant, number=query.validated_data["number"]
-            )
-        # Built by hand: DRF serializers cost more than the lookup itself (bench/README.md).
-        return Response(caller_card_body(card))
+        return Response(lookup_body(request, request.query_params))
+
+    @staticmethod
+    def hot_path(request: HttpRequest) -> HttpResponse | None:
+        """Answer a plain JSON lookup without DRF (tenants/hot_path.py)."""
+        if request.method != "GET" or not takes_plain_json(request, request.GET):
+            return None
+        try:
+            hot_path.server_key_holder(request, LookupView)
+            return hot_path.json_response(lookup_body(request, request.GET), LookupView)
+        except Exception as error:
+            return hot_path.error_response(error, LookupView)
+
+
+def lookup_body(request: HttpRequest | Request, params: QueryDict) -> dict:
+    """The caller card for the lookup's query, or a ValidationError saying what is wrong."""
+    tenant = request.user.tenant
+    number = params.get("number", "")
+    card = None
+    if len(params) == 1 and 0 < len(number) <= MAX_NUMBER_LENGTH:
+        card = selectors.caller_card(tenant=tenant, number=number)
+    if card is None or not card.readable:
+        # Not a lone, readable number: the serializer says what is wrong (400).
+        query = LookupQuerySerializer(data=params, context={"request": request})
+        query.is_valid(raise_exception=True)
+        card = selectors.caller_card(tenant=tenant, number=query.validated_data["number"])
+    # Built by hand: DRF serializers cost more than the lookup itself (bench/README.md).
+    return caller_card_body(card)
 
 
 def caller_card_body(card: selectors.CallerCard) -> dict:

@@ -1,0 +1,207 @@
+"""Lookup and decide answered without DRF (tenants/hot_path.py) answer exactly as through DRF."""
+
+import re
+import time
+from collections.abc import Callable
+
+import psycopg
+import pytest
+from django.db import close_old_connections, connection, connections
+from django.test import Client
+
+from tenants.models import ApiKey, Tenant
+from tenants.scoping import current_tenant_id
+from tenants.services import api_key_create, api_key_revoke
+
+# Decisions run on pool threads with their own database connections: the data must be committed.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+NUMBER = "+442079460018"
+# Not what a phone system sends (it sends */* or nothing): the DRF view answers instead.
+THROUGH_DRF = {"HTTP_ACCEPT": "application/json, */*"}
+SECURITY_HEADERS = {
+    "X-Frame-Options",
+    "X-Content-Type-Options",
+    "Referrer-Policy",
+    "Cross-Origin-Opener-Policy",
+    "Strict-Transport-Security",
+}
+
+
+@pytest.fixture
+def phonebook(tenant, make_contact, make_rule) -> Tenant:
+    tenant.routing_fallback_extension = "1000"
+    tenant.save()
+    make_contact(tenant, "020 7946 0018", first_name="Ada", custom_fields={"tier": "gold"})
+    make_rule(tenant, "Known", conditions={"known": True}, extension="1093")
+    return tenant
+
+
+def key(tenant: Tenant, **options) -> str:
+    options.setdefault("kind", ApiKey.Kind.SERVER)
+    return api_key_create(tenant=tenant, **options)[1]
+
+
+def revoked_key(tenant: Tenant) -> str:
+    api_key, plaintext = api_key_create(tenant=tenant, kind=ApiKey.Kind.SERVER)
+    api_key_revoke(api_key=api_key)
+    return plaintext
+
+
+def deactivated_tenants_key(tenant: Tenant) -> str:
+    plaintext = key(tenant)
+    tenant.is_active = False
+    tenant.save()
+    return plaintext
+
+
+CREDENTIALS: dict[str, Callable[[Tenant], str]] = {
+    "server key": key,
+    "no key": lambda tenant: "",
+    "not bearer": lambda tenant: "Basic abc",
+    "unknown key": lambda tenant: "cbs_Unknown1_nothing-like-it",
+    "revoked key": revoked_key,
+    "browser key": lambda tenant: key(tenant, kind=ApiKey.Kind.BROWSER),
+    "deactivated tenant": deactivated_tenants_key,
+    "missing scope": lambda tenant: key(tenant, scopes=["contacts:read"]),
+    "address not allowed": lambda tenant: key(tenant, allowed_cidrs=["203.0.113.0/24"]),
+}
+
+
+def authorization(tenant: Tenant, credential: str) -> dict:
+    plaintext = CREDENTIALS[credential](tenant)
+    if credential == "not bearer":
+        return {"HTTP_AUTHORIZATION": plaintext}
+    return {"HTTP_AUTHORIZATION": f"Bearer {plaintext}"} if plaintext else {}
+
+
+def answer(response) -> tuple[int, bytes, dict]:
+    return response.status_code, response.content, dict(response.items())
+
+
+def hot(response) -> bool:
+    """Whether the hot path answered (DRF's responses carry their renderer)."""
+    return not hasattr(response, "accepted_renderer")
+
+
+def lookup(headers: dict, query: str = f"number={NUMBER}", **extra):
+    return Client().get(f"/api/v1/lookup?{query}", secure=True, **headers, **extra)
+
+
+def decide(headers: dict, body: str = f'{{"caller": "{NUMBER}"}}', path: str = "", **extra):
+    return Client().post(
+        path or "/api/v1/routing/decide",
+        body,
+        content_type="application/json",
+        secure=True,
+        **headers,
+        **extra,
+    )
+
+
+@pytest.mark.parametrize("credential", CREDENTIALS)
+@pytest.mark.parametrize(
+    "query", [f"number={NUMBER}", "number=%2B442079460099", "number=not-a-number", "number=1&x=2"]
+)
+def test_lookup_answers_as_the_drf_view_does(phonebook, credential, query):
+    headers = authorization(phonebook, credential)
+
+    fast, slow = lookup(headers, query), lookup(headers, query, **THROUGH_DRF)
+
+    assert hot(fast) and not hot(slow)
+    assert answer(fast) == answer(slow)
+    assert set(fast.headers) >= SECURITY_HEADERS
+
+
+@pytest.mark.parametrize("credential", CREDENTIALS)
+@pytest.mark.parametrize("body", [f'{{"caller": "{NUMBER}"}}', '{"caller": "nope"}', "[1]", "{"])
+def test_decide_answers_as_the_drf_view_does(phonebook, credential, body):
+    headers = authorization(phonebook, credential)
+
+    fast, slow = decide(headers, body), decide(headers, body, **THROUGH_DRF)
+
+    assert hot(fast) and not hot(slow)
+    assert answer(fast) == answer(slow)
+    if credential == "server key":
+        assert set(fast.headers) >= SECURITY_HEADERS
+
+
+@pytest.mark.parametrize("token", ["current", "unknown"])
+def test_decide_by_routing_url_answers_as_the_drf_view_does(phonebook, make_token, token):
+    plaintext = make_token(phonebook) if token == "current" else "cbr_Unknown1_nothing-like-it"
+    path = f"/api/v1/routing/decide/{plaintext}"
+
+    fast, slow = decide({}, path=path), decide({}, path=path, **THROUGH_DRF)
+
+    assert hot(fast) and not hot(slow)
+    assert answer(fast) == answer(slow)
+
+
+def without_digits(response) -> tuple[int, str, dict]:
+    """The answer with its seconds blanked: Retry-After counts down between two requests."""
+    headers = {name: re.sub(r"\d+", "N", value) for name, value in response.items()}
+    return response.status_code, re.sub(r"\d+", "N", response.content.decode()), headers
+
+
+def test_the_rate_limit_answers_as_the_drf_view_does(phonebook):
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {key(phonebook, rate_limit_per_minute=1)}"}
+    assert lookup(headers).status_code == 200
+
+    fast, slow = lookup(headers), lookup(headers, **THROUGH_DRF)
+
+    assert hot(fast) and fast.status_code == 429 and fast.headers["Retry-After"]
+    assert without_digits(fast) == without_digits(slow)
+    # Decide never answers an error: the phone system's own fallback, with the reason.
+    decided = decide(headers).json()
+    assert decided == {
+        "extension": None,
+        "rule": None,
+        "reason": "unrouted: rate limited (HTTP 429)",
+    }
+
+
+def test_a_host_that_is_not_allowed_is_refused_as_below(phonebook):
+    headers = {**authorization(phonebook, "server key"), "HTTP_HOST": "evil.example.com"}
+
+    fast, slow = lookup(headers), lookup(headers, **THROUGH_DRF)
+
+    assert fast.status_code == slow.status_code == 400
+    assert decide(headers).status_code == 400
+
+
+def test_a_lookup_leaves_no_tenant_scope_behind(phonebook):
+    response = lookup(authorization(phonebook, "server key"))
+
+    assert hot(response) and response.json()["known"]
+    assert current_tenant_id() is None
+
+
+def test_other_methods_and_formats_still_reach_the_view(phonebook):
+    headers = authorization(phonebook, "server key")
+
+    head = Client().head(f"/api/v1/lookup?number={NUMBER}", secure=True, **headers)
+    options = Client().options("/api/v1/routing/decide", secure=True, **headers)
+    form = Client().post("/api/v1/routing/decide", {"caller": NUMBER}, secure=True, **headers)
+
+    assert (head.status_code, options.status_code) == (200, 200)
+    assert form.json()["extension"] == "1093"
+    assert not any(hot(response) for response in (head, options, form))
+
+
+def test_a_lookup_reconnects_when_the_server_has_closed_the_connection(phonebook, monkeypatch):
+    # A persistent connection, health-checked at the start of each request (production settings).
+    monkeypatch.setitem(connections["default"].settings_dict, "CONN_MAX_AGE", None)
+    monkeypatch.setitem(connections["default"].settings_dict, "CONN_HEALTH_CHECKS", True)
+    connection.close()
+    headers = authorization(phonebook, "server key")
+    assert lookup(headers).status_code == 200
+    backend = connection.connection.info.backend_pid
+
+    with psycopg.connect(**connection.get_connection_params(), autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [backend])
+    time.sleep(0.2)  # the server's goodbye reaches the socket
+    close_old_connections()  # what Django does as the next request starts
+
+    response = lookup(headers)
+    assert response.status_code == 200 and response.json()["known"]
+    assert connection.connection.info.backend_pid != backend
