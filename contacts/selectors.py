@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db import connection
 from django.db.models import Q, QuerySet
@@ -149,5 +149,6 @@ def _summary(row: tuple) -> ContactSummary:
         country=country,
         custom_fields=_CUSTOM_FIELDS.from_db_value(custom_fields, None, connection),
         owner=owner,
-        updated_at=updated_at,
+        # SQLite hands raw rows' times back naive (in UTC): the card says so as PostgreSQL does.
+        updated_at=updated_at if updated_at.tzinfo else updated_at.replace(tzinfo=UTC),
     )
