@@ -172,15 +172,6 @@ class FakeRestCrm(FakeServer):
             for number in numbers:
                 del self.records[number]
 
-    def expire_tokens(self) -> None:
-        with self.lock:
-            for token in self.access_tokens:
-                self.access_tokens[token] = 0
-
-    def inject(self, fault: Fault) -> None:
-        with self.lock:
-            self.faults.append(fault)
-
     def paths(self, method: str | None = None) -> list[str]:
         return [p for m, p, _ in self.requests if method in (None, m)]
 

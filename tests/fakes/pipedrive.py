@@ -155,20 +155,6 @@ class FakePipedrive(FakeServer):
         self.refresh_tokens.add(refresh)
         return {"access_token": access, "refresh_token": refresh, "expires_in": int(expires_in)}
 
-    def authorize(self, redirect_uri: str) -> str:
-        """The code Pipedrive would put on the redirect after the user allows the app."""
-        code = f"code-{uuid.uuid4().hex}"
-        self.authorization_codes[code] = redirect_uri
-        return code
-
-    def expire_tokens(self) -> None:
-        for token in self.access_tokens:
-            self.access_tokens[token] = 0
-
-    def inject(self, fault: Fault) -> None:
-        with self.lock:
-            self.faults.append(fault)
-
     def touch(self, kind: str, ids: list[int], *, at_ms: int | None = None) -> None:
         """Edit records now (or at at_ms), as a user would in Pipedrive."""
         with self.lock:

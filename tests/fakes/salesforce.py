@@ -132,6 +132,7 @@ class Locator:
 
 class FakeSalesforce(FakeServer):
     handler_attribute = "salesforce"
+    authorization_code_prefix = "aPrx"
 
     def __init__(
         self,
@@ -179,23 +180,9 @@ class FakeSalesforce(FakeServer):
         self.refresh_tokens.add(refresh)
         return {"access_token": access, "refresh_token": refresh, "instance_url": self.url}
 
-    def authorize(self, redirect_uri: str) -> str:
-        """The code Salesforce puts on the redirect after the user clicks Allow."""
-        code = f"aPrx{uuid.uuid4().hex}"
-        self.authorization_codes[code] = redirect_uri
-        return code
-
-    def expire_tokens(self) -> None:
-        for token in self.access_tokens:
-            self.access_tokens[token] = 0
-
     def expire_query_locators(self) -> None:
         with self.lock:
             self.locators.clear()
-
-    def inject(self, fault: Fault) -> None:
-        with self.lock:
-            self.faults.append(fault)
 
     def touch(self, sobject: str, ids: list[str], *, at_ms: int | None = None) -> None:
         """Edit records now (or at at_ms), as a user would in Salesforce."""

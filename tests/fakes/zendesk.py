@@ -141,10 +141,6 @@ class FakeZendesk(FakeServer):
             }
             return self.users[user_id]
 
-    def inject(self, fault: Fault) -> None:
-        with self.lock:
-            self.faults.append(fault)
-
     def paths(self, method: str | None = None) -> list[str]:
         return [p for m, p, _, _ in self.requests if method in (None, m)]
 

@@ -111,6 +111,7 @@ class _PageToken:
 
 class FakeZoho(FakeServer):
     handler_attribute = "zoho"
+    authorization_code_prefix = "1000."
 
     def __init__(
         self,
@@ -151,20 +152,6 @@ class FakeZoho(FakeServer):
         self.access_tokens[access] = time.time() + expires_in
         self.refresh_tokens.add(refresh)
         return {"access_token": access, "refresh_token": refresh, "expires_in": int(expires_in)}
-
-    def authorize(self, redirect_uri: str) -> str:
-        """The code Zoho puts on the redirect after the user clicks Accept."""
-        code = f"1000.{uuid.uuid4().hex}"
-        self.authorization_codes[code] = redirect_uri
-        return code
-
-    def expire_tokens(self) -> None:
-        for token in self.access_tokens:
-            self.access_tokens[token] = 0
-
-    def inject(self, fault: Fault) -> None:
-        with self.lock:
-            self.faults.append(fault)
 
     def touch(self, module: str, ids: list[int], *, at_s: int | None = None) -> None:
         """Modify records now (or at at_s), as a user editing them in Zoho would."""
