@@ -147,6 +147,26 @@ class CrmClient:
             time.sleep(max(0.05, (window + 1) * 10 - time.time()))
 
 
+def send_with_fresh_token(
+    send: Callable[[], CrmResponse],
+    *,
+    expires_at: float | None,
+    refresh: Callable[[], None],
+    rejected: Callable[[CrmResponse], bool] = lambda response: response.status_code == 401,
+) -> CrmResponse:
+    """Send with an OAuth token refreshed before it expires, and once more if it is rejected.
+
+    `expires_at` None: not an OAuth token (a private-app or API token), sent as it is.
+    """
+    if expires_at is not None and expires_at < time.time() + REFRESH_MARGIN_SECONDS:
+        refresh()
+    response = send()
+    if expires_at is not None and rejected(response):
+        refresh()
+        response = send()
+    return response
+
+
 def retry_after(response: CrmResponse) -> float | None:
     """Seconds from a Retry-After header (delta-seconds or an HTTP date), if any."""
     value = response.headers.get("retry-after", "").strip()

@@ -10,7 +10,12 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from connectors.client import REFRESH_MARGIN_SECONDS, SYNC_BUDGET_SHARE, CrmClient, CrmResponse
+from connectors.client import (
+    SYNC_BUDGET_SHARE,
+    CrmClient,
+    CrmResponse,
+    send_with_fresh_token,
+)
 from connectors.hubspot import mapping
 from connectors.interface import (
     CallLogEntry,
@@ -267,17 +272,12 @@ class HubSpotConnector:
 
     def _authorized(self, method: str, path: str, **kwargs: Any) -> CrmResponse:
         oauth = not self.credentials.get("private_app_token")
-        if (
-            oauth
-            and float(self.credentials.get("expires_at") or 0)
-            < time.time() + REFRESH_MARGIN_SECONDS
-        ):
-            self._refresh()
-        response = self._send(method, path, **kwargs)
-        if response.status_code == 401 and oauth:
-            # HubSpot says to track the TTL rather than trust a 401; a 401 still means retry once.
-            self._refresh()
-            response = self._send(method, path, **kwargs)
+        # HubSpot says to track the TTL rather than trust a 401; a 401 still means retry once.
+        response = send_with_fresh_token(
+            lambda: self._send(method, path, **kwargs),
+            expires_at=float(self.credentials.get("expires_at") or 0) if oauth else None,
+            refresh=self._refresh,
+        )
         if response.status_code == 401:
             kind = "OAuth access token" if oauth else "private-app token"
             raise ConnectorError(

@@ -11,7 +11,12 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from connectors.client import REFRESH_MARGIN_SECONDS, SYNC_BUDGET_SHARE, CrmClient, CrmResponse
+from connectors.client import (
+    SYNC_BUDGET_SHARE,
+    CrmClient,
+    CrmResponse,
+    send_with_fresh_token,
+)
 from connectors.interface import (
     CallLogEntry,
     ConnectionConfig,
@@ -272,16 +277,11 @@ class PipedriveConnector:
 
     def _authorized(self, method: str, path: str, **kwargs: Any) -> CrmResponse:
         oauth = not self.credentials.get("api_token")
-        if (
-            oauth
-            and float(self.credentials.get("expires_at") or 0)
-            < time.time() + REFRESH_MARGIN_SECONDS
-        ):
-            self._refresh()
-        response = self._send(method, path, **kwargs)
-        if response.status_code == 401 and oauth:
-            self._refresh()
-            response = self._send(method, path, **kwargs)
+        response = send_with_fresh_token(
+            lambda: self._send(method, path, **kwargs),
+            expires_at=float(self.credentials.get("expires_at") or 0) if oauth else None,
+            refresh=self._refresh,
+        )
         if response.status_code == 401:
             kind = "OAuth access token" if oauth else "API token"
             raise ConnectorError(

@@ -6,12 +6,16 @@ Reference: ../shared/reference/crm-apis.md section 2.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
-from connectors.client import REFRESH_MARGIN_SECONDS, SYNC_BUDGET_SHARE, CrmClient, CrmResponse
+from connectors.client import (
+    SYNC_BUDGET_SHARE,
+    CrmClient,
+    CrmResponse,
+    send_with_fresh_token,
+)
 from connectors.interface import (
     CallLogEntry,
     ConnectionConfig,
@@ -238,12 +242,12 @@ class SalesforceConnector:
 
     def _authorized(self, method: str, path: str, **kwargs: Any) -> CrmResponse:
         self._check_daily_usage()
-        if float(self.credentials.get("expires_at") or 0) < time.time() + REFRESH_MARGIN_SECONDS:
-            self._refresh()
-        response = self._send(method, path, **kwargs)
-        if response.status_code == 401:  # INVALID_SESSION_ID: the org's timeout was shorter
-            self._refresh()
-            response = self._send(method, path, **kwargs)
+        # A 401 (INVALID_SESSION_ID) before the assumed 2 h: the org's session timeout is shorter.
+        response = send_with_fresh_token(
+            lambda: self._send(method, path, **kwargs),
+            expires_at=float(self.credentials.get("expires_at") or 0),
+            refresh=self._refresh,
+        )
         if response.status_code == 401:
             raise ConnectorError(
                 f"Salesforce rejected the session (401 {_error_code(response)}): "

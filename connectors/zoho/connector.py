@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
-from connectors.client import SYNC_BUDGET_SHARE, CrmClient, CrmResponse
+from connectors.client import SYNC_BUDGET_SHARE, CrmClient, CrmResponse, send_with_fresh_token
 from connectors.interface import (
     CallLogEntry,
     ConnectionConfig,
@@ -270,11 +270,13 @@ class ZohoConnector:
         return data
 
     def _authorized(self, method: str, path: str, **kwargs: Any) -> CrmResponse:
-        self.accounts.refresh_if_expiring()
-        response = self._send(method, path, **kwargs)
-        if response.status_code == 401 and _code(response) == "INVALID_TOKEN":
-            self.accounts.refresh()  # revoked or expired early (Zoho keeps at most 30 live tokens)
-            response = self._send(method, path, **kwargs)
+        # INVALID_TOKEN before expiry: revoked (Zoho keeps at most 30 live tokens per user).
+        response = send_with_fresh_token(
+            lambda: self._send(method, path, **kwargs),
+            expires_at=float(self.accounts.credentials.get("expires_at") or 0),
+            refresh=self.accounts.refresh,
+            rejected=lambda r: r.status_code == 401 and _code(r) == "INVALID_TOKEN",
+        )
         if response.status_code == 401:
             raise ConnectorError(
                 f"Zoho rejected the OAuth access token (401 {_describe(_body(response))}); "

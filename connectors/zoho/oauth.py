@@ -9,7 +9,7 @@ import time
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from connectors.client import REFRESH_MARGIN_SECONDS, CrmClient
+from connectors.client import CrmClient
 from connectors.interface import ConnectorError, CredentialsSaver
 
 DEFAULT_ACCOUNTS_URL = "https://accounts.zoho.com"
@@ -67,10 +67,6 @@ class ZohoAccounts:
             {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri},
             failure="Connecting Zoho CRM failed",
         )
-
-    def refresh_if_expiring(self) -> None:
-        if float(self.credentials.get("expires_at") or 0) < time.time() + REFRESH_MARGIN_SECONDS:
-            self.refresh()
 
     def refresh(self) -> None:
         self._required("refresh_token")
