@@ -19,12 +19,11 @@ import uuid
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode
 
 from tests.fakes.hubspot_data import BASE_MS, FIRST_NAMES, LAST_NAMES, iso, messy_number
-from tests.fakes.server import FakeServer
+from tests.fakes.server import FakeServer, JsonHandler
 
 LIST_PATH = "/api/v1/contacts"
 SEARCH_PATH = "/api/v1/contacts/search"
@@ -68,8 +67,6 @@ class Fault:
 
 
 class FakeRestCrm(FakeServer):
-    handler_attribute = "crm"
-
     def __init__(
         self,
         *,
@@ -377,33 +374,8 @@ class FakeRestCrm(FakeServer):
         }
 
 
-class _Handler(BaseHTTPRequestHandler):
-    crm: FakeRestCrm
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _serve(self) -> None:
-        url = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        try:
-            status, payload, headers = self.crm.handle(
-                self.command, url.path, parse_qs(url.query), self.headers, body
-            )
-        except ApiError as failure:
-            status, payload, headers = failure.status, failure.body, failure.headers
-        raw = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(raw)
-
-    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
+class _Handler(JsonHandler):
+    api_error = ApiError
 
 
 def _json(body: bytes) -> Any:

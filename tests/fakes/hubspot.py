@@ -16,9 +16,8 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from tests.fakes.hubspot_data import (
     BASE_MS,
@@ -27,7 +26,7 @@ from tests.fakes.hubspot_data import (
     generate_contacts,
     iso,
 )
-from tests.fakes.server import FakeServer
+from tests.fakes.server import FakeServer, JsonHandler
 
 SEARCH_MAX_LIMIT = 200
 LIST_MAX_LIMIT = 100
@@ -114,8 +113,6 @@ class Fault:
 
 
 class FakeHubSpot(FakeServer):
-    handler_attribute = "hubspot"
-
     def __init__(
         self,
         *,
@@ -589,33 +586,9 @@ class FakeHubSpot(FakeServer):
         return links
 
 
-class _Handler(BaseHTTPRequestHandler):
-    hubspot: FakeHubSpot
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _serve(self) -> None:
-        url = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        try:
-            status, payload, headers = self.hubspot.handle(
-                self.command, url.path, parse_qs(url.query), self.headers, body
-            )
-        except ApiError as error:
-            status, payload, headers = error.status, error.body, error.headers
-        raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json;charset=utf-8")
-        self.send_header("Content-Length", str(len(raw)))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(raw)
-
-    do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _serve
+class _Handler(JsonHandler):
+    api_error = ApiError
+    content_type = "application/json;charset=utf-8"
 
 
 def _rate_limit_body(policy: str = "TEN_SECONDLY_ROLLING") -> dict[str, Any]:

@@ -23,9 +23,8 @@ import uuid
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from tests.fakes.pipedrive_data import (
     USERS,
@@ -34,7 +33,7 @@ from tests.fakes.pipedrive_data import (
     generate_persons,
     rfc3339,
 )
-from tests.fakes.server import FakeServer
+from tests.fakes.server import FakeServer, JsonHandler
 
 LIST_MAX_LIMIT = 500
 SEARCH_MAX_LIMIT = 100
@@ -119,8 +118,6 @@ class Fault:
 
 
 class FakePipedrive(FakeServer):
-    handler_attribute = "pipedrive"
-
     def __init__(
         self,
         *,
@@ -622,33 +619,8 @@ class FakePipedrive(FakeServer):
             raise pipedrive_error(404, f"{name} not found", None if v1 else "ERR_NOT_FOUND")
 
 
-class _Handler(BaseHTTPRequestHandler):
-    pipedrive: FakePipedrive
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _serve(self) -> None:
-        url = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        try:
-            status, payload, headers = self.pipedrive.handle(
-                self.command, url.path, parse_qs(url.query), self.headers, body
-            )
-        except ApiError as error:
-            status, payload, headers = error.status, error.body, error.headers
-        raw = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(raw)
-
-    do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _serve
+class _Handler(JsonHandler):
+    api_error = ApiError
 
 
 def _rate_limit_body() -> dict[str, Any]:

@@ -24,13 +24,12 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, datetime
-from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode
 
 from tests.fakes import salesforce_data as data
 from tests.fakes.salesforce_soql import Condition, MalformedQuery, parse_soql, parse_sosl
-from tests.fakes.server import FakeServer
+from tests.fakes.server import FakeServer, JsonHandler
 
 SUPPORTED_VERSIONS = range(31, 63)  # v31.0 .. v62.0
 MAX_BATCH_SIZE, MIN_BATCH_SIZE = 2000, 200
@@ -131,7 +130,6 @@ class Locator:
 
 
 class FakeSalesforce(FakeServer):
-    handler_attribute = "salesforce"
     authorization_code_prefix = "aPrx"
 
     def __init__(
@@ -702,34 +700,9 @@ def _oauth_error(error: str, description: str) -> ApiError:
     return ApiError(400, {"error": error, "error_description": description})
 
 
-class _Handler(BaseHTTPRequestHandler):
-    salesforce: FakeSalesforce
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _serve(self) -> None:
-        url = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        try:
-            status, payload, headers = self.salesforce.handle(
-                self.command, url.path, parse_qs(url.query), self.headers, body
-            )
-        except ApiError as error:
-            status, payload, headers = error.status, error.body, error.headers
-        raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        self.send_response(status)
-        if raw:
-            self.send_header("Content-Type", "application/json;charset=UTF-8")
-        self.send_header("Content-Length", str(len(raw)))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(raw)
-
-    do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _serve
+class _Handler(JsonHandler):
+    api_error = ApiError
+    content_type = "application/json;charset=UTF-8"
 
 
 FakeSalesforce.handler_class = _Handler

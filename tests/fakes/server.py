@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
+from urllib.parse import parse_qs, urlsplit
 
 
 class QuietServer(ThreadingHTTPServer):
@@ -15,11 +17,54 @@ class QuietServer(ThreadingHTTPServer):
         pass  # a client that gave up (deadline, killed worker) is not the fake's problem
 
 
-class FakeServer:
-    """start()/url/stop() for a fake; its handler reaches it as `handler_attribute`."""
+class JsonHandler(BaseHTTPRequestHandler):
+    """Hand each request to the fake's handle() and write its answer, or its error's.
 
-    handler_class: ClassVar[type[BaseHTTPRequestHandler]]
-    handler_attribute: ClassVar[str]
+    `fake.handle(method, path, query, headers, body)` returns (status, payload, headers) or
+    raises `api_error` carrying status, body and headers; a payload is sent as it is when bytes,
+    as text when a string, else as JSON.
+    """
+
+    fake: Any  # the FakeServer serving this handler (FakeServer.start sets it)
+    api_error: ClassVar[type[Exception]]
+    content_type: ClassVar[str] = "application/json"
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def answer_headers(self, status: int, payload: Any) -> dict[str, str]:
+        """The headers this API adds to every answer: a content type when there is a body."""
+        return {} if status == 204 or payload == b"" else {"Content-Type": self.content_type}
+
+    def _serve(self) -> None:
+        url = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        try:
+            status, payload, headers = self.fake.handle(
+                self.command, url.path, parse_qs(url.query), self.headers, body
+            )
+        except self.api_error as error:
+            status, payload, headers = error.status, error.body, error.headers  # type: ignore[attr-defined]
+        if isinstance(payload, bytes):
+            raw = payload
+        else:
+            raw = (payload if isinstance(payload, str) else json.dumps(payload)).encode()
+        self.send_response(status)
+        for name, value in {**self.answer_headers(status, payload), **headers}.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+
+
+class FakeServer:
+    """start()/url/stop() for a fake served by its handler_class (a JsonHandler)."""
+
+    handler_class: ClassVar[type[JsonHandler]]
     # How the CRM's OAuth authorization codes start (for fakes with an OAuth flow).
     authorization_code_prefix: ClassVar[str] = "code-"
     server: QuietServer | None = None
@@ -47,7 +92,7 @@ class FakeServer:
 
     def start(self, port: int = 0) -> str:
         # No Nagle: a kept-alive client would wait for the delayed ACK of each answer's headers.
-        attributes = {self.handler_attribute: self, "disable_nagle_algorithm": True}
+        attributes = {"fake": self, "disable_nagle_algorithm": True}
         handler = type("Handler", (self.handler_class,), attributes)
         self.server = QuietServer(("127.0.0.1", port), handler)
         threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()

@@ -24,12 +24,10 @@ import re
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from tests.fakes.hubspot_data import FIRST_NAMES, LAST_NAMES, messy_number
-from tests.fakes.server import FakeServer
+from tests.fakes.server import FakeServer, JsonHandler
 
 PRIORITIES = {"low", "normal", "high", "urgent"}
 TICKET_FIELDS = {
@@ -78,8 +76,6 @@ class Fault:
 
 
 class FakeZendesk(FakeServer):
-    handler_attribute = "zendesk"
-
     def __init__(
         self,
         *,
@@ -349,38 +345,17 @@ def _json_body(raw: bytes) -> Any:
         raise ApiError(400, {"error": "Unprocessable JSON"}) from None
 
 
-class _Handler(BaseHTTPRequestHandler):
-    zendesk: FakeZendesk
-    protocol_version = "HTTP/1.1"
+class _Handler(JsonHandler):
+    api_error = ApiError
+    content_type = "application/json; charset=UTF-8"
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _serve(self) -> None:
-        url = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        try:
-            status, payload, headers = self.zendesk.handle(
-                self.command, url.path, parse_qs(url.query), self.headers, raw
-            )
-        except ApiError as error:
-            status, payload, headers = error.status, error.body, error.headers
-        text = isinstance(payload, str)
-        data = (payload if text else json.dumps(payload)).encode()
-        self.send_response(status)
-        self.send_header(
-            "Content-Type", "text/plain" if text else "application/json; charset=UTF-8"
-        )
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("x-rate-limit", str(RATE_LIMIT))
-        self.send_header("x-rate-limit-remaining", str(RATE_LIMIT - 1))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-
-    do_GET = do_POST = do_PUT = do_DELETE = _serve
+    def answer_headers(self, status: int, payload: Any) -> dict[str, str]:
+        content_type = "text/plain" if isinstance(payload, str) else self.content_type
+        return {
+            "Content-Type": content_type,
+            "x-rate-limit": str(RATE_LIMIT),
+            "x-rate-limit-remaining": str(RATE_LIMIT - 1),
+        }
 
 
 FakeZendesk.handler_class = _Handler

@@ -23,11 +23,10 @@ import uuid
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
-from tests.fakes.server import FakeServer
+from tests.fakes.server import FakeServer, JsonHandler
 from tests.fakes.zoho_data import ID_BASES, USERS, FakeRecord, generate, zoho_time
 
 PER_PAGE_MAX = 200
@@ -110,7 +109,6 @@ class _PageToken:
 
 
 class FakeZoho(FakeServer):
-    handler_attribute = "zoho"
     authorization_code_prefix = "1000."
 
     def __init__(
@@ -669,34 +667,9 @@ class FakeZoho(FakeServer):
         return next((dict(u) for u in self.users if u["id"] == wanted), None)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    zoho: FakeZoho
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _serve(self) -> None:
-        url = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        try:
-            status, payload, headers = self.zoho.handle(
-                self.command, url.path, parse_qs(url.query), self.headers, body
-            )
-        except ApiError as error:
-            status, payload, headers = error.status, error.body, error.headers
-        raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        self.send_response(status)
-        if status != 204:
-            self.send_header("Content-Type", "application/json;charset=utf-8")
-        self.send_header("Content-Length", str(len(raw)))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(raw)
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+class _Handler(JsonHandler):
+    api_error = ApiError
+    content_type = "application/json;charset=utf-8"
 
 
 def _success(message: str, record_id: int, at_s: int, owner: dict[str, str]) -> dict[str, Any]:
