@@ -8,23 +8,11 @@ from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
 from routing.models import RoutingRule
-from tenants.models import Tenant
 
 # Decisions run on pool threads with their own database connections: the data must be committed.
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SEED_CALLER = "+442045205757"
-
-
-@pytest.fixture
-def routed(tenant, make_rule, make_contact) -> Tenant:
-    """Seed 003: registered customers to 1093, unknown numbers to 1094."""
-    tenant.routing_fallback_extension = "1000"
-    tenant.save()
-    make_contact(tenant, "020 4520 5757", first_name="Ada", custom_fields={"tier": "gold"})
-    make_rule(tenant, "Registered customers", conditions={"known": True}, extension="1093")
-    make_rule(tenant, "Unknown numbers", position=1, conditions={"known": False}, extension="1094")
-    return tenant
+SEED_CALLER = "+442045205757"  # a registered customer of the `routed` tenant (conftest.py)
 
 
 def decide(client: APIClient, body: object, path: str = "/api/v1/routing/decide", **options):

@@ -16,7 +16,7 @@ from tenants.services import api_key_create, api_key_revoke
 # Decisions run on pool threads with their own database connections: the data must be committed.
 pytestmark = pytest.mark.django_db(transaction=True)
 
-NUMBER = "+442079460018"
+NUMBER = "+442045205757"  # known to the `routed` tenant (conftest.py): extension 1093
 # Not what a phone system sends (it sends */* or nothing): the DRF view answers instead.
 THROUGH_DRF = {"HTTP_ACCEPT": "application/json, */*"}
 SECURITY_HEADERS = {
@@ -26,15 +26,6 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy",
     "Strict-Transport-Security",
 }
-
-
-@pytest.fixture
-def phonebook(tenant, make_contact, make_rule) -> Tenant:
-    tenant.routing_fallback_extension = "1000"
-    tenant.save()
-    make_contact(tenant, "020 7946 0018", first_name="Ada", custom_fields={"tier": "gold"})
-    make_rule(tenant, "Known", conditions={"known": True}, extension="1093")
-    return tenant
 
 
 def key(tenant: Tenant, **options) -> str:
@@ -103,8 +94,8 @@ def decide(headers: dict, body: str = f'{{"caller": "{NUMBER}"}}', path: str = "
 @pytest.mark.parametrize(
     "query", [f"number={NUMBER}", "number=%2B442079460099", "number=not-a-number", "number=1&x=2"]
 )
-def test_lookup_answers_as_the_drf_view_does(phonebook, credential, query):
-    headers = authorization(phonebook, credential)
+def test_lookup_answers_as_the_drf_view_does(routed, credential, query):
+    headers = authorization(routed, credential)
 
     fast, slow = lookup(headers, query), lookup(headers, query, **THROUGH_DRF)
 
@@ -115,8 +106,8 @@ def test_lookup_answers_as_the_drf_view_does(phonebook, credential, query):
 
 @pytest.mark.parametrize("credential", CREDENTIALS)
 @pytest.mark.parametrize("body", [f'{{"caller": "{NUMBER}"}}', '{"caller": "nope"}', "[1]", "{"])
-def test_decide_answers_as_the_drf_view_does(phonebook, credential, body):
-    headers = authorization(phonebook, credential)
+def test_decide_answers_as_the_drf_view_does(routed, credential, body):
+    headers = authorization(routed, credential)
 
     fast, slow = decide(headers, body), decide(headers, body, **THROUGH_DRF)
 
@@ -127,8 +118,8 @@ def test_decide_answers_as_the_drf_view_does(phonebook, credential, body):
 
 
 @pytest.mark.parametrize("token", ["current", "unknown"])
-def test_decide_by_routing_url_answers_as_the_drf_view_does(phonebook, make_token, token):
-    plaintext = make_token(phonebook) if token == "current" else "cbr_Unknown1_nothing-like-it"
+def test_decide_by_routing_url_answers_as_the_drf_view_does(routed, make_token, token):
+    plaintext = make_token(routed) if token == "current" else "cbr_Unknown1_nothing-like-it"
     path = f"/api/v1/routing/decide/{plaintext}"
 
     fast, slow = decide({}, path=path), decide({}, path=path, **THROUGH_DRF)
@@ -143,8 +134,8 @@ def without_digits(response) -> tuple[int, str, dict]:
     return response.status_code, re.sub(r"\d+", "N", response.content.decode()), headers
 
 
-def test_the_rate_limit_answers_as_the_drf_view_does(phonebook):
-    headers = {"HTTP_AUTHORIZATION": f"Bearer {key(phonebook, rate_limit_per_minute=1)}"}
+def test_the_rate_limit_answers_as_the_drf_view_does(routed):
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {key(routed, rate_limit_per_minute=1)}"}
     assert lookup(headers).status_code == 200
 
     fast, slow = lookup(headers), lookup(headers, **THROUGH_DRF)
@@ -160,8 +151,8 @@ def test_the_rate_limit_answers_as_the_drf_view_does(phonebook):
     }
 
 
-def test_a_host_that_is_not_allowed_is_refused_as_below(phonebook):
-    headers = {**authorization(phonebook, "server key"), "HTTP_HOST": "evil.example.com"}
+def test_a_host_that_is_not_allowed_is_refused_as_below(routed):
+    headers = {**authorization(routed, "server key"), "HTTP_HOST": "evil.example.com"}
 
     fast, slow = lookup(headers), lookup(headers, **THROUGH_DRF)
 
@@ -169,15 +160,15 @@ def test_a_host_that_is_not_allowed_is_refused_as_below(phonebook):
     assert decide(headers).status_code == 400
 
 
-def test_a_lookup_leaves_no_tenant_scope_behind(phonebook):
-    response = lookup(authorization(phonebook, "server key"))
+def test_a_lookup_leaves_no_tenant_scope_behind(routed):
+    response = lookup(authorization(routed, "server key"))
 
     assert hot(response) and response.json()["known"]
     assert current_tenant_id() is None
 
 
-def test_other_methods_and_formats_still_reach_the_view(phonebook):
-    headers = authorization(phonebook, "server key")
+def test_other_methods_and_formats_still_reach_the_view(routed):
+    headers = authorization(routed, "server key")
 
     head = Client().head(f"/api/v1/lookup?number={NUMBER}", secure=True, **headers)
     options = Client().options("/api/v1/routing/decide", secure=True, **headers)
@@ -188,12 +179,12 @@ def test_other_methods_and_formats_still_reach_the_view(phonebook):
     assert not any(hot(response) for response in (head, options, form))
 
 
-def test_a_lookup_reconnects_when_the_server_has_closed_the_connection(phonebook, monkeypatch):
+def test_a_lookup_reconnects_when_the_server_has_closed_the_connection(routed, monkeypatch):
     # A persistent connection, health-checked at the start of each request (production settings).
     monkeypatch.setitem(connections["default"].settings_dict, "CONN_MAX_AGE", None)
     monkeypatch.setitem(connections["default"].settings_dict, "CONN_HEALTH_CHECKS", True)
     connection.close()
-    headers = authorization(phonebook, "server key")
+    headers = authorization(routed, "server key")
     assert lookup(headers).status_code == 200
     backend = connection.connection.info.backend_pid
 
