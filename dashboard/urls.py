@@ -6,7 +6,7 @@ URL names: the page's index is its navigation `url_name`; its other views are
 
 from django.urls import path
 
-from dashboard.views import api_keys, auth, overview, routing, settings
+from dashboard.views import api_keys, apps, auth, overview, routing, settings
 from dashboard.views.placeholder import placeholder
 
 app_name = "dashboard"
@@ -44,7 +44,12 @@ urlpatterns = [
     path("routing/settings", routing.routing_settings, name="routing-settings"),
     path("routing/token", routing.routing_token, name="routing-token"),
     path("routing/token/delete", routing.routing_token_delete, name="routing-token-delete"),
-    path("apps/", placeholder("apps"), name="apps"),
+    path("apps/", apps.apps, name="apps"),
+    path("apps/new/<str:kind>", apps.apps_new, name="apps-new"),
+    path("apps/<int:pk>/edit", apps.apps_edit, name="apps-edit"),
+    path("apps/<int:pk>/toggle", apps.apps_toggle, name="apps-toggle"),
+    path("apps/<int:pk>/delete", apps.apps_delete, name="apps-delete"),
+    path("apps/test-call", apps.apps_test_call, name="apps-test-call"),
     path("api-keys/", api_keys.api_keys, name="api-keys"),
     path("api-keys/<int:pk>/revoke", api_keys.api_key_revoke_view, name="api-keys-revoke"),
     path("settings/", settings.settings_page, name="settings"),
