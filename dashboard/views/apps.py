@@ -3,7 +3,6 @@ call test. Settings are checked by the API's AppSerializer and the kinds' own va
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -90,9 +89,10 @@ def _webhook_fields() -> dict[str, forms.Field]:
         "query_params": _lines(
             "Query parameters", "One a line: <code>name=value</code> (templates allowed)."
         ),
-        "body": _text(
-            "JSON body",
-            'POST only. Strings are templates, e.g. {"phone": "{{ event.calling_number }}"}.',
+        "body": forms.JSONField(
+            label="JSON body",
+            required=False,
+            help_text='POST only. Strings are templates: {"phone": "{{ event.calling_number }}"}.',
             widget=forms.Textarea(attrs={"rows": 6}),
         ),
         "timeout": forms.FloatField(
@@ -125,7 +125,7 @@ def _webhook_config(data: dict[str, Any]) -> dict[str, Any]:
         "headers": _pairs(data["headers"], ":"),
         "query_params": _pairs(data["query_params"], "="),
     }
-    if data["body"].strip():
+    if data["body"] is not None:
         config["body"] = data["body"]
     for name in ("timeout", "retry_count", "retry_delay"):
         if data[name] is not None:
@@ -151,7 +151,7 @@ def _webhook_initial(config: dict[str, Any]) -> dict[str, Any]:
         "query_params": "\n".join(
             f"{p['key']}={p.get('value', '')}" for p in config.get("query_params", [])
         ),
-        "body": json.dumps(config["body"], indent=2) if config.get("body") is not None else "",
+        "body": config.get("body"),
     }
     initial.update({k: config[k] for k in ("timeout", "retry_count", "retry_delay") if k in config})
     return initial
@@ -342,7 +342,7 @@ def _save(request: HttpRequest, form: AppForm, app: App | None) -> App | None:
 class TestCallForm(forms.Form):
     calling_number = forms.CharField(max_length=64, help_text="The caller, any format.")
     called_number = _text("Called number", max_length=64)
-    event = forms.ChoiceField(choices=App.Event.choices, initial=App.Event.CALL_END)
+    event = forms.ChoiceField(choices=App.Event.choices, initial=App.Event.CALL_END, required=False)
     event_data = forms.JSONField(
         label="More event fields",
         required=False,

@@ -134,7 +134,7 @@ def test_a_double_submitted_rule_is_created_once(admin_client, tenant):
 
 
 def test_rules_move_up_and_down(admin_client, tenant):
-    first, second, third = (make_rule(tenant, name, 0) for name in ("a", "b", "c"))
+    first, _, third = (make_rule(tenant, name, 0) for name in ("a", "b", "c"))
 
     admin_client.post(f"/app/routing/{third.pk}/move", {"direction": "up"})
     admin_client.post(f"/app/routing/{first.pk}/move", {"direction": "up"})  # first already
