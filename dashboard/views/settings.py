@@ -137,7 +137,11 @@ def settings_invite(request: HttpRequest) -> HttpResponse:
     form = InviteForm(request.POST)
     if form.is_valid():
         try:
-            membership, created = member_invite(tenant=request.tenant, **form.cleaned_data)
+            membership, created = member_invite(
+                tenant=request.tenant,
+                email=form.cleaned_data["email"],
+                role=form.cleaned_data["role"],
+            )
         except TeamError as error:
             form.add_error("email", str(error))
         else:
