@@ -34,6 +34,13 @@ KIND_SUMMARIES = {
 }
 
 
+class JsonText(forms.JSONField):
+    """JSON typed into a textarea; nothing typed is nothing shown (not "null")."""
+
+    def prepare_value(self, value: Any) -> Any:
+        return "" if value is None or value == "" else super().prepare_value(value)
+
+
 def _secret(label: str, **options: Any) -> forms.CharField:
     return forms.CharField(
         label=label, required=False, widget=forms.PasswordInput(render_value=False), **options
@@ -69,13 +76,13 @@ def _webhook_fields() -> dict[str, forms.Field]:
         "auth_kind": forms.ChoiceField(
             label="Authentication", choices=[(k, auth_labels[k]) for k in AUTH_KINDS]
         ),
-        "auth_username": _text("Username", "Basic auth."),
-        "auth_password": _secret("Password", help_text=f"Basic auth. {KEEP}"),
-        "auth_token": _secret("Bearer token", help_text=KEEP),
-        "auth_token_url": _text("Token URL", "OAuth 2.0: the token endpoint."),
-        "auth_client_id": _text("Client ID", "OAuth 2.0."),
-        "auth_client_secret": _secret("Client secret", help_text=f"OAuth 2.0. {KEEP}"),
-        "auth_scope": _text("Scope", "OAuth 2.0, if the API wants one."),
+        "auth_username": _text("Username"),
+        "auth_password": _secret("Password", help_text=KEEP),
+        "auth_token": _secret("Token", help_text=KEEP),
+        "auth_token_url": _text("Token URL", "The token endpoint."),
+        "auth_client_id": _text("Client ID"),
+        "auth_client_secret": _secret("Client secret", help_text=KEEP),
+        "auth_scope": _text("Scope", "If the API wants one."),
         "auth_client_auth": forms.ChoiceField(
             label="Send client credentials",
             choices=[("basic", "in a Basic header"), ("body", "in the request body")],
@@ -89,7 +96,7 @@ def _webhook_fields() -> dict[str, forms.Field]:
         "query_params": _lines(
             "Query parameters", "One a line: <code>name=value</code> (templates allowed)."
         ),
-        "body": forms.JSONField(
+        "body": JsonText(
             label="JSON body",
             required=False,
             help_text='POST only. Strings are templates: {"phone": "{{ event.calling_number }}"}.',
@@ -241,7 +248,7 @@ def _warehouse_fields() -> dict[str, forms.Field]:
         "timeout": forms.FloatField(
             label="Timeout (s)", required=False, help_text="2 to 60; default 10."
         ),
-        "columns": forms.JSONField(
+        "columns": JsonText(
             required=False,
             help_text='Our field → your column, with "call_id"; empty: same names.',
             widget=forms.Textarea(attrs={"rows": 3}),
@@ -267,6 +274,30 @@ KINDS: dict[str, tuple[Callable, Callable, Callable]] = {
     App.Kind.EMAIL: (_email_fields, _email_config, _plain_initial),
     App.Kind.TICKET: (_ticket_fields, _ticket_config, _plain_initial),
     App.Kind.WAREHOUSE: (_warehouse_fields, _warehouse_config, _plain_initial),
+}
+# How each kind's fields are laid out: (legend, rows of field names).
+KIND_LAYOUTS: dict[str, list[tuple[str, list[list[str]]]]] = {
+    App.Kind.WEBHOOK: [
+        ("Request", [["url"], ["method", "auth_kind"]]),
+        ("Basic auth", [["auth_username", "auth_password"]]),
+        ("Bearer token", [["auth_token"]]),
+        (
+            "OAuth 2.0 client credentials",
+            [
+                ["auth_token_url"],
+                ["auth_client_id", "auth_client_secret"],
+                ["auth_scope", "auth_client_auth"],
+            ],
+        ),
+        ("Headers, query and body", [["headers", "query_params"], ["body"]]),
+        ("Timeout and retries", [["timeout", "retry_count", "retry_delay"]]),
+    ],
+    App.Kind.SLACK: [("", [["webhook_url"], ["preset"], ["message"]])],
+    App.Kind.EMAIL: [("", [["to"], ["from_email", "escalation_email"]])],
+    App.Kind.TICKET: [
+        ("", [["connection", "group_id"], ["subject", "tags"], ["description"], ["public_comment"]])
+    ],
+    App.Kind.WAREHOUSE: [("", [["dsn"], ["table", "timeout"], ["columns"]])],
 }
 COMMON_FIELDS = ("name", "slug", "description", "timing", "events", "condition", "order")
 COMMON_FIELDS += ("enabled", "side_effects")
@@ -299,16 +330,17 @@ class AppForm(SubmitOnceForm):
     def __init__(self, *args: Any, kind: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.kind = kind
-        self.kind_field_names = []
-        for name, field in KINDS[kind][0]().items():
-            self.fields[name] = field
-            self.kind_field_names.append(name)
+        self.fields.update(KINDS[kind][0]())
         if kind == App.Kind.TICKET:
             helpdesks = Connection.objects.filter(provider__in=HELPDESKS).order_by("pk")
             self.fields["connection"].choices = [(c.pk, str(c)) for c in helpdesks]
 
-    def kind_fields(self) -> list[forms.BoundField]:
-        return [self[name] for name in self.kind_field_names]
+    def kind_layout(self) -> list[tuple[str, list[list[forms.BoundField]]]]:
+        """The kind's fields in groups of rows, for the template."""
+        return [
+            (legend, [[self[name] for name in row] for row in rows])
+            for legend, rows in KIND_LAYOUTS[self.kind]
+        ]
 
     def app_data(self) -> dict[str, Any]:
         data = {name: self.cleaned_data[name] for name in COMMON_FIELDS}
@@ -343,7 +375,7 @@ class TestCallForm(forms.Form):
     calling_number = forms.CharField(max_length=64, help_text="The caller, any format.")
     called_number = _text("Called number", max_length=64)
     event = forms.ChoiceField(choices=App.Event.choices, initial=App.Event.CALL_END, required=False)
-    event_data = forms.JSONField(
+    event_data = JsonText(
         label="More event fields",
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),

@@ -21,6 +21,7 @@ from dashboard.views.settings import save_tenant_settings
 from routing import selectors, services
 from routing.conditions import (
     DAYS,
+    MAX_ITEMS,
     InvalidConditions,
     conditions_as_json,
     parse_conditions,
@@ -86,9 +87,8 @@ class RuleForm(SubmitOnceForm):
         super().__init__(*args, **kwargs)
         self.fields["agent"].queryset = Agent.objects.order_by("crm_username")
         source = self.data if self.is_bound else self.initial
-        rows = max(
-            FIELD_ROWS, 1 + max((i for i in range(1, 101) if f"field_{i}" in source), default=0)
-        )
+        used = [i for i in range(1, MAX_ITEMS + 1) if source.get(f"field_{i}")]
+        rows = max(FIELD_ROWS, max(used, default=0) + 1)
         self.field_rows = []
         for i in range(1, rows + 1):
             self.fields[f"field_{i}"] = forms.CharField(

@@ -60,7 +60,7 @@ class RoleForm(forms.Form):
     role = forms.ChoiceField(choices=ROLE_CHOICES)
 
 
-def send_invite_email(request: HttpRequest, user: AbstractBaseUser) -> None:
+def send_invite_email(request: HttpRequest, user: AbstractBaseUser, new_user: bool) -> None:
     """Mail the user a one-time link to set their password (Django's password-reset tokens)."""
     uid = urlsafe_base64_encode(force_bytes(user.pk))
     path = reverse(
@@ -72,6 +72,8 @@ def send_invite_email(request: HttpRequest, user: AbstractBaseUser) -> None:
         "inviter": request.user,
         "username": user.get_username(),
         "url": f"{settings.PUBLIC_BASE_URL}{path}",
+        "login_url": f"{settings.PUBLIC_BASE_URL}{reverse('dashboard:login')}",
+        "new_user": new_user,
     }
     PasswordResetForm().send_mail(
         "dashboard/settings/invite_subject.txt",
@@ -145,7 +147,7 @@ def settings_invite(request: HttpRequest) -> HttpResponse:
         except TeamError as error:
             form.add_error("email", str(error))
         else:
-            send_invite_email(request, membership.user)
+            send_invite_email(request, membership.user, created)
             audit(request, "member.invite", membership.user.email, {"role": membership.role})
             new = "an invitation to set a password" if created else "a link to sign in"
             messages.success(
