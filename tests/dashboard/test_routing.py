@@ -296,3 +296,30 @@ def test_in_a_browser_an_admin_adds_a_rule_and_dry_runs_it(signed_in_page, tenan
     expect(result).to_contain_text("extension 2001")
     expect(result).to_contain_text("number is from GB")
     assert page.url == f"{live_server.url}/app/routing/"  # htmx swapped the result in place
+
+
+@pytest.mark.integration
+def test_in_a_browser_a_viewer_dry_runs_but_cannot_change_routing(
+    signed_in_page, tenant, live_server
+):
+    from playwright.sync_api import expect
+
+    make_rule(tenant, "UK callers", 10, conditions={"countries": ["GB"]})
+    page = signed_in_page(tenant, "viewer")
+    page.goto(f"{live_server.url}/app/routing/")
+
+    expect(page.get_by_role("cell", name="UK callers")).to_be_visible()
+    expect(page.get_by_role("link", name="Add a rule")).to_have_count(0)
+    expect(page.get_by_role("button", name="Generate URL")).to_have_count(0)
+    page.get_by_label("Calling number").fill("+442045205757")
+    page.get_by_role("button", name="Run").click()
+    expect(page.locator("#dry-run-result")).to_contain_text("rule “UK callers”")
+
+    # A write sent anyway (the session's own cookie and CSRF token) is refused by the server.
+    csrf = next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
+    refused = page.request.post(
+        f"{live_server.url}/app/routing/token", form={"csrfmiddlewaretoken": csrf}
+    )
+    assert refused.status == 403 and "This needs the admin role" in refused.text()
+    with tenant_scope(tenant):
+        assert not RoutingToken.objects.exists()
