@@ -12,6 +12,7 @@ from automations.models import CrmLog
 from calls import events as telephony
 from calls.models import Call, TelephonyEvent
 from connectors.models import Connection
+from fakes.hubspot import Fault
 from tenants.models import Agent
 from tenants.scoping import tenant_scope
 from tests.automations.crm_providers import (
@@ -23,7 +24,6 @@ from tests.automations.crm_providers import (
     connect,
     end,
 )
-from tests.fakes.hubspot import Fault
 
 pytestmark = pytest.mark.django_db
 

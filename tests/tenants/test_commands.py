@@ -96,7 +96,7 @@ def test_seed_demo_connects_the_demo_tenant_to_the_fake_hubspot_once(settings):
     from connectors.models import Connection
     from connectors.sync import connection_sync
     from contacts.models import Contact
-    from tests.fakes.hubspot import FakeHubSpot
+    from fakes.hubspot import FakeHubSpot
 
     settings.ALLOW_PRIVATE_URLS = True
     fake = FakeHubSpot(contacts=30, companies=5)

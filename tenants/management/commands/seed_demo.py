@@ -101,7 +101,7 @@ class Command(BaseCommand):
 
     def _connect_fake_hubspot(self, tenant: Tenant, url: str) -> None:
         """Connect (once) to the demo's fake HubSpot and sync it now."""
-        from tests.fakes.hubspot import FakeHubSpot  # the demo's fake CRM, as fakecrm serves it
+        from fakes.hubspot import FakeHubSpot  # the demo's fake CRM, as fakecrm serves it
 
         token = next(iter(FakeHubSpot().private_app_tokens))
         connection = Connection.objects.filter(name=DEMO_CONNECTION).first()
