@@ -14,8 +14,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
-from contacts import phone_numbers
 from contacts.models import Contact, ContactPhone
+from core import phone_numbers
 from tenants.models import Agent, Tenant
 
 logger = logging.getLogger(__name__)

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-import redis
 from django.conf import settings
-from django.core.cache import cache
 from django.http import HttpRequest
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -21,9 +18,10 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
+from core.scoping import enter_tenant_scope
+from core.shared_redis import count_hit, queue_hit
 from tenants import key_cache
 from tenants.models import ApiKey, Tenant
-from tenants.scoping import enter_tenant_scope
 from tenants.selectors import api_key_find, api_key_find_with
 
 if TYPE_CHECKING:
@@ -31,8 +29,6 @@ if TYPE_CHECKING:
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 AUTHENTICATE_HEADER = 'Bearer realm="api"'
-# Seconds a rate counter outlives its one-minute window.
-COUNTER_TTL = 120
 
 
 class KeyHolder:
@@ -192,34 +188,6 @@ def api_access(view: APIView | type[APIView], method: str) -> str:
     return access or ("read" if method in SAFE_METHODS else "write")
 
 
-@functools.cache
-def _counters() -> redis.Redis:
-    # One client per process: Django's cache builds a new client object for every operation.
-    return redis.Redis.from_url(settings.REDIS_URL)
-
-
-def count_hit(counter: str, ttl: int = COUNTER_TTL) -> int:
-    """Add one to a shared counter that expires after ttl seconds; return the new count."""
-    if settings.REDIS_URL:
-        # One round trip: Django's cache.incr() costs two (EXISTS, INCRBY) plus add()'s SET NX.
-        pipeline = _counters().pipeline(transaction=False)
-        queue_hit(pipeline, counter, ttl)
-        return pipeline.execute()[0]
-    if cache.add(counter, 1, timeout=ttl):
-        return 1
-    try:
-        return cache.incr(counter)
-    except ValueError:  # expired between add and incr
-        cache.set(counter, 1, timeout=ttl)
-        return 1
-
-
-def queue_hit(pipeline: redis.client.Pipeline, counter: str, ttl: int = COUNTER_TTL) -> None:
-    """Queue count_hit's commands on a Redis pipeline (the count is the first result)."""
-    pipeline.incr(f"callbridge:{counter}")
-    pipeline.expire(f"callbridge:{counter}", ttl, nx=True)
-
-
 @dataclass(frozen=True)
 class RateWindow:
     """One fixed minute of a key's rate limit."""
@@ -249,3 +217,18 @@ class ApiKeyRateThrottle(BaseThrottle):
 
     def wait(self) -> float:
         return self.retry_after
+
+
+def server_key_holder(request: HttpRequest, view: type[APIView]) -> KeyHolder:
+    """Authenticate, authorize and rate-limit the request as `view` does under DRF."""
+    throttled = ApiKeyRateThrottle in view.throttle_classes
+    api_key, hits = server_key_check(request, counted=throttled) or (None, None)
+    scope_check(api_key, resource=view.api_scope, access=api_access(view, request.method))
+    assert isinstance(api_key, ApiKey)  # scope_check raises without one
+    if throttled:
+        wait = rate_limit_wait(api_key, hits)
+        if wait is not None:
+            raise exceptions.Throttled(wait)
+    request.user = holder = KeyHolder(api_key)
+    request.auth = api_key
+    return holder

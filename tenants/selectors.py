@@ -3,10 +3,10 @@
 import hmac
 from typing import Any
 
+from core.hashing import PREFIX_LENGTH, hash_secret
+from core.scoping import across_all_tenants
 from tenants import key_cache
 from tenants.models import ApiKey
-from tenants.scoping import across_all_tenants
-from tenants.services import PREFIX_LENGTH, hash_secret
 
 
 def api_key_find(plaintext: str) -> ApiKey | None:

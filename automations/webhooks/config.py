@@ -17,7 +17,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 
 from automations.webhooks.templates import EXPRESSION, template_errors, value_errors
-from connectors import http
+from core import http
 
 METHODS = ("GET", "POST")
 AUTH_KINDS = ("none", "basic", "bearer", "oauth2_client_credentials")

@@ -31,8 +31,8 @@ from calls.gateways import GatewayNotSupported
 from calls.models import Call, CallParty, CallState, CallStatus
 from calls.webphone import access
 from contacts.selectors import caller_card
-from tenants.errors import error_body
-from tenants.scoping import tenant_scope
+from core.errors import error_body
+from core.scoping import tenant_scope
 
 # What the page says for each state and final status; the page's script uses the same words.
 STATE_LABELS = {

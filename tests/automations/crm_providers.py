@@ -11,6 +11,7 @@ from typing import Any
 from connectors.models import Connection
 from connectors.services import connection_create
 from contacts.services import PhoneInput, contact_create
+from core.scoping import tenant_scope
 from fakes import salesforce_data
 from fakes.generic_rest import FakeRestCrm
 from fakes.hubspot import FakeHubSpot
@@ -18,7 +19,6 @@ from fakes.pipedrive import FakePipedrive
 from fakes.salesforce import FakeSalesforce
 from fakes.zoho import FakeZoho
 from tenants.models import Tenant
-from tenants.scoping import tenant_scope
 from tests.connectors.conftest import salesforce_credentials
 
 AGENT_EMAIL = "priya.shah@example.com"  # the agent's login in every fake CRM

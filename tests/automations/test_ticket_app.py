@@ -6,8 +6,8 @@ from automations import app_runs, tickets
 from automations.models import App, AppRun
 from calls.models import Call
 from connectors.services import connection_create
+from core.scoping import tenant_scope
 from fakes.zendesk import FakeZendesk, Fault
-from tenants.scoping import tenant_scope
 
 pytestmark = pytest.mark.django_db
 

@@ -5,10 +5,10 @@ import pytest
 
 from connectors.models import Connection
 from connectors.services import connection_create
+from core.scoping import tenant_scope
 from fakes.hubspot import FakeHubSpot
 from fakes.pipedrive import FakePipedrive
 from fakes.salesforce import FakeSalesforce
-from tenants.scoping import tenant_scope
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ from django.contrib.auth import authenticate
 from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
+from core.scoping import across_all_tenants, tenant_scope
 from tenants.models import Agent, ApiKey, CallerIdNumber, Membership, Tenant
-from tenants.scoping import across_all_tenants, tenant_scope
 from tenants.services import api_key_create
 
 pytestmark = pytest.mark.django_db

@@ -9,9 +9,9 @@ from django.db import transaction
 from connectors.models import Connection
 from connectors.services import connection_create, sync_enqueue
 from contacts.services import PhoneInput, contact_upsert
+from core.scoping import tenant_scope
 from tenants import services
 from tenants.models import Agent, ApiKey, CallerIdNumber, Membership, Tenant
-from tenants.scoping import tenant_scope
 
 # Fixed so the printed credentials stay valid across runs. Demo only: the embedded setup.
 DEMO_ADMIN = ("admin", "callbridge-demo")

@@ -12,13 +12,10 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.db import models
 from django.http import HttpRequest, HttpResponse
-
-if TYPE_CHECKING:
-    from tenants.models import Tenant
 
 _ALL_TENANTS = object()
 _current_scope: contextvars.ContextVar[Any] = contextvars.ContextVar("tenant_scope", default=None)
@@ -29,7 +26,7 @@ class TenantScopeMissing(RuntimeError):
 
 
 @contextmanager
-def tenant_scope(tenant: Tenant | int) -> Iterator[None]:
+def tenant_scope(tenant: models.Model | int) -> Iterator[None]:
     """Scope tenant-owned querysets to one tenant for the duration of the block."""
     tenant_id = tenant if isinstance(tenant, int) else tenant.pk
     token = _current_scope.set(tenant_id)

@@ -21,20 +21,11 @@ from django.middleware.common import CommonMiddleware
 from django.urls import Resolver404, resolve
 from rest_framework import exceptions
 from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from tenants.authentication import (
-    AUTHENTICATE_HEADER,
-    ApiKeyRateThrottle,
-    KeyHolder,
-    api_access,
-    rate_limit_wait,
-    scope_check,
-    server_key_check,
-)
-from tenants.errors import api_exception_handler
-from tenants.models import ApiKey
-from tenants.scoping import request_scope
+from core.errors import api_exception_handler
+from core.scoping import request_scope
 
 HotPath = Callable[..., HttpResponse | None]
 _renderer = JSONRenderer()
@@ -90,21 +81,6 @@ def check_connection() -> None:
         connection.health_check_done = True
 
 
-def server_key_holder(request: HttpRequest, view: type[APIView]) -> KeyHolder:
-    """Authenticate, authorize and rate-limit the request as `view` does under DRF."""
-    throttled = ApiKeyRateThrottle in view.throttle_classes
-    api_key, hits = server_key_check(request, counted=throttled) or (None, None)
-    scope_check(api_key, resource=view.api_scope, access=api_access(view, request.method))
-    assert isinstance(api_key, ApiKey)  # scope_check raises without one
-    if throttled:
-        wait = rate_limit_wait(api_key, hits)
-        if wait is not None:
-            raise exceptions.Throttled(wait)
-    request.user = holder = KeyHolder(api_key)
-    request.auth = api_key
-    return holder
-
-
 def json_response(
     data: Any, view: type[APIView], status: int = 200, headers: dict | None = None
 ) -> HttpResponse:
@@ -116,10 +92,12 @@ def json_response(
     return response
 
 
-def error_response(error: Exception, view: type[APIView]) -> HttpResponse:
+def error_response(error: Exception, view: type[APIView], request: HttpRequest) -> HttpResponse:
     """The error answer DRF gives for `error` (unexpected errors included: logged, 500)."""
     if isinstance(error, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
-        error.auth_header = AUTHENTICATE_HEADER
+        # The challenge DRF sends: the one of the view's first authenticator.
+        authenticator = view.authentication_classes[0]()
+        error.auth_header = authenticator.authenticate_header(Request(request))
     answer = api_exception_handler(error, {"view": view})
     headers = {name: value for name, value in answer.items() if name != "Content-Type"}
     return json_response(answer.data, view, answer.status_code, headers)
