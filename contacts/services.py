@@ -403,7 +403,7 @@ def _insert(model: type[models.Model], rows: list[dict[str, Any]]) -> None:
     if connection.vendor in _POSTGRESQL_PATH_VENDORS:
         _copy(model, rows)
     else:
-        model.objects.bulk_create([model(**row) for row in rows])
+        model._default_manager.bulk_create([model(**row) for row in rows])
 
 
 def _copy(model: type[models.Model], rows: list[dict[str, Any]]) -> None:

@@ -70,7 +70,9 @@ def check_connection() -> None:
     timeout, pg_terminate_backend) has said so on its socket, so look there instead.
     """
     raw = connection.connection
-    if raw is None or not connection.health_check_enabled or connection.health_check_done:
+    # django-stubs lacks Django 5.1's health-check attributes.
+    checked = connection.health_check_done  # type: ignore[attr-defined]
+    if raw is None or not connection.health_check_enabled or checked:  # type: ignore[attr-defined]
         return
     if connection.vendor == "postgresql":
         poll = select.poll()
@@ -78,11 +80,11 @@ def check_connection() -> None:
         # An idle connection has nothing to read unless the server is saying goodbye.
         if raw.closed or raw.broken or poll.poll(0):
             connection.close()
-        connection.health_check_done = True
+        connection.health_check_done = True  # type: ignore[attr-defined]
 
 
 def json_response(
-    data: Any, view: type[APIView], status: int = 200, headers: dict | None = None
+    data: Any, view: type[APIView], status: int = 200, headers: dict[str, str] | None = None
 ) -> HttpResponse:
     """`data` rendered as DRF renders it for `view`, with the headers DRF and Django add."""
     body = _renderer.render(data)
@@ -97,14 +99,19 @@ def error_response(error: Exception, view: type[APIView], request: HttpRequest) 
     if isinstance(error, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
         # The challenge DRF sends: the one of the view's first authenticator.
         authenticator = view.authentication_classes[0]()
-        error.auth_header = authenticator.authenticate_header(Request(request))
+        error.auth_header = authenticator.authenticate_header(Request(request))  # type: ignore[union-attr]  # read by DRF's handler
     answer = api_exception_handler(error, {"view": view})
     headers = {name: value for name, value in answer.items() if name != "Content-Type"}
     return json_response(answer.data, view, answer.status_code, headers)
 
 
-@functools.cache
+_allows: dict[type[APIView], str] = {}
+
+
 def _allow(view: type[APIView]) -> str:
-    instance = view()
-    instance.setup(HttpRequest())  # adds HEAD where there is GET, as for a request
-    return ", ".join(instance.allowed_methods)
+    """The view's Allow header, as DRF sets it."""
+    if view not in _allows:
+        instance = view()
+        instance.setup(HttpRequest())  # adds HEAD where there is GET, as for a request
+        _allows[view] = ", ".join(instance.allowed_methods)
+    return _allows[view]

@@ -25,7 +25,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -38,6 +38,10 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 logger = logging.getLogger(__name__)
+
+# One getaddrinfo row: family, type, proto, canonical name, socket address.
+AddressInfo = tuple[socket.AddressFamily, socket.SocketKind, int, str, tuple[Any, ...]]
+SocketOptions = list[tuple[int, int, int | bytes]]  # as urllib3 takes them
 
 RESPONSE_EXCERPT_BYTES = 4096
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
@@ -127,13 +131,13 @@ def check_host(host: str) -> None:
         raise HttpError("blocked_ip", f"{host!r} is a private or reserved address.")
 
 
-def resolve_checked(host: str, port: int) -> list[tuple]:
+def resolve_checked(host: str, port: int) -> Sequence[AddressInfo]:
     """Resolve host (getaddrinfo rows); HttpError('dns'/'blocked_ip') unless all may be reached."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as error:
         raise HttpError("dns", f"Cannot resolve the host {host!r}.") from error
-    if not settings.ALLOW_PRIVATE_URLS and any(is_blocked_address(i[4][0]) for i in infos):
+    if not settings.ALLOW_PRIVATE_URLS and any(is_blocked_address(str(i[4][0])) for i in infos):
         raise HttpError("blocked_ip", f"{host!r} resolves to a private or reserved address.")
     return infos
 
@@ -156,6 +160,10 @@ class _Watchdog:
     """
 
     def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every watch and the thread (a forked child has no thread yet)."""
         self._due: dict[int, tuple[float, list[socket.socket]]] = {}
         self._wake = threading.Condition()
         self._tokens = itertools.count()
@@ -190,7 +198,7 @@ class _Watchdog:
 
 
 _watchdog = _Watchdog()
-os.register_at_fork(after_in_child=_watchdog.__init__)  # a worker process starts its own
+os.register_at_fork(after_in_child=_watchdog.reset)  # a worker process starts its own
 
 
 @contextlib.contextmanager
@@ -206,7 +214,7 @@ def deadline(seconds: float) -> Iterator[None]:
 
 
 def _guarded_connect(
-    host: str, port: int, timeout: float | None, options: list[tuple[int, int, int]]
+    host: str, port: int, timeout: float | None, options: SocketOptions
 ) -> socket.socket:
     family, kind, proto, _, address = resolve_checked(host, port)[0]
     sock = socket.socket(family, kind, proto)
@@ -236,7 +244,7 @@ class _Guarded:
     port: int
     timeout: float | None
     sock: socket.socket | None
-    socket_options: list[tuple[int, int, int]] | None
+    socket_options: SocketOptions | None
 
     def _new_conn(self) -> socket.socket:
         return _guarded_connect(self._dns_host, self.port, self.timeout, self.socket_options or [])
@@ -264,7 +272,7 @@ class _GuardedHTTPSPool(HTTPSConnectionPool):
 
 
 class _GuardedAdapter(HTTPAdapter):
-    def init_poolmanager(self, *args: object, **kwargs: object) -> None:
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = {
             "http": _GuardedHTTPPool,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from typing import cast
 
 import redis
 from django.conf import settings
@@ -30,8 +31,7 @@ def count_hit(counter: str, ttl: int = COUNTER_TTL) -> int:
         # One round trip: Django's cache.incr() costs two (EXISTS, INCRBY) plus add()'s SET NX.
         pipeline = redis_client().pipeline(transaction=False)
         queue_hit(pipeline, counter, ttl)
-        count: int = pipeline.execute()[0]
-        return count
+        return cast(int, pipeline.execute()[0])
     if cache.add(counter, 1, timeout=ttl):
         return 1
     try:
@@ -57,16 +57,17 @@ class Generation:
         """The token now (None without Redis): what is remembered under another is stale."""
         if not settings.REDIS_URL:
             return None
-        token: bytes | None = redis_client().get(self.key)
-        return token or self.start()
+        return self._get() or self.start()
 
     def start(self) -> bytes | None:
         """Start a generation no process can be holding (on first use, or after a flush)."""
         fresh = uuid.uuid4().hex.encode()
         if redis_client().set(self.key, fresh, nx=True):
             return fresh
-        token: bytes | None = redis_client().get(self.key)
-        return token
+        return self._get()
+
+    def _get(self) -> bytes | None:
+        return cast(bytes | None, redis_client().get(self.key))  # bytes: no decode_responses
 
     def replace(self) -> None:
         """Make every process read afresh, now and once this transaction commits."""

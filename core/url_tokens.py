@@ -77,7 +77,7 @@ def url_token_find(model: type[Token], plaintext: str) -> Token | None:
     """The token of this kind whose plaintext this is, with its tenant, or None."""
     # The token arrives before we know its tenant: look it up by its globally unique prefix.
     with across_all_tenants():
-        token = (
+        token: Token | None = (
             model.objects.select_related("tenant").filter(prefix=plaintext[:PREFIX_LENGTH]).first()
         )
     if token is None or not hmac.compare_digest(token.secret_hash, hash_secret(plaintext)):
@@ -121,7 +121,7 @@ class HoldsUrlToken(BasePermission):
         return isinstance(request.auth, UrlToken)
 
 
-class UrlTokenSerializer(serializers.Serializer):
+class UrlTokenSerializer(serializers.Serializer[UrlToken]):
     prefix = serializers.CharField()
     created_at = serializers.DateTimeField()
     url = serializers.CharField(required=False, help_text="Only when just generated.")

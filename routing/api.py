@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db.models import QuerySet
@@ -40,7 +40,7 @@ class RequestTooLarge(exceptions.APIException):
     default_code = "too_large"
 
 
-class BoundedBodyMixin:
+class BoundedBodyMixin(APIView):
     """Refuse oversized bodies before parsing them."""
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
@@ -166,13 +166,17 @@ class DecideView(APIView):
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         self.credential = deadline.credential_digest(self.credential_secret(request, kwargs))
-        parent = super()
+        return deadline.answer_within(
+            request,
+            self.credential,
+            lambda body_problem: self._dispatch(body_problem, request, *args, **kwargs),
+        )
 
-        def decide(body_problem: str) -> HttpResponse:
-            self.body_problem = body_problem
-            return parent.dispatch(request, *args, **kwargs)
-
-        return deadline.answer_within(request, self.credential, decide)
+    def _dispatch(
+        self, body_problem: str, request: HttpRequest, *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        self.body_problem = body_problem
+        return cast(HttpResponse, super().dispatch(request, *args, **kwargs))  # a DRF Response
 
     @classmethod
     def credential_secret(cls, request: HttpRequest, kwargs: dict) -> str:

@@ -33,7 +33,7 @@ def test_every_tenant_owned_model_is_scoped_by_default(model):
 
 
 def api_modules() -> list[Path]:
-    found = []
+    found: list[Path] = []
     for package in APP_PACKAGES:
         for name in ("api.py", "views.py", "urls.py", "serializers.py"):
             found += (ROOT / package).glob(f"**/{name}")

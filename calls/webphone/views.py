@@ -13,6 +13,7 @@ from django.http import (
     JsonResponse,
     StreamingHttpResponse,
 )
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
@@ -104,11 +105,11 @@ def launch(request: HttpRequest) -> HttpResponse:
     return response
 
 
-def with_call(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def with_call(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     """Resolve the page token to its call, inside the call's tenant scope; else 404."""
 
     @wraps(view)
-    def wrapped(request: HttpRequest, token: str, **kwargs: str) -> HttpResponse:
+    def wrapped(request: HttpRequest, token: str, **kwargs: str) -> HttpResponseBase:
         claims = access.page_token_read(token)
         if claims is None:
             raise Http404("No call page here.")
