@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from core.url_tokens import url_token_delete
 from dashboard.access import member_required
 from dashboard.audit import audit
 from dashboard.form_errors import add_errors
@@ -366,7 +367,7 @@ def routing_token(request: HttpRequest) -> HttpResponse:
 @require_POST
 @member_required
 def routing_token_delete(request: HttpRequest) -> HttpResponse:
-    services.routing_token_delete(tenant=request.tenant)
+    url_token_delete(RoutingToken, tenant=request.tenant)
     audit(request, "routing_token.delete", "routing URL")
     messages.success(request, "The routing URL is turned off; it answers 404 from now on.")
     return redirect("dashboard:routing")

@@ -4,8 +4,8 @@ import secrets
 
 import pytest
 
+from core.scoping import tenant_scope
 from tenants.models import ApiKey, AuditEntry
-from tenants.scoping import tenant_scope
 from tenants.selectors import api_key_find
 from tenants.services import API_SCOPES, api_key_create
 

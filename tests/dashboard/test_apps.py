@@ -5,8 +5,8 @@ import secrets
 import pytest
 
 from automations.models import App
+from core.scoping import tenant_scope
 from tenants.models import AuditEntry
-from tenants.scoping import tenant_scope
 from tests.automations import conftest as automations_fixtures
 from tests.automations.receiver import Answer
 

@@ -4,9 +4,9 @@ import secrets
 
 import pytest
 
+from core.scoping import tenant_scope
 from routing.models import RoutingRule, RoutingToken
 from tenants.models import AuditEntry
-from tenants.scoping import tenant_scope
 
 pytestmark = pytest.mark.django_db
 

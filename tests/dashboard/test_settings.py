@@ -7,8 +7,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
 
+from core.scoping import tenant_scope
 from tenants.models import AuditEntry, Membership
-from tenants.scoping import tenant_scope
 from tenants.services import audit_record
 
 pytestmark = pytest.mark.django_db
