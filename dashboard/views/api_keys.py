@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 
 from dashboard.access import member_required
 from dashboard.audit import audit
+from dashboard.confirm import confirm_page
 from dashboard.forms import SubmitOnceForm
 from tenants.models import ApiKey
 from tenants.services import API_SCOPES, api_key_create, api_key_revoke
@@ -85,16 +86,13 @@ def api_keys(request: HttpRequest) -> HttpResponse:
 def api_key_revoke_view(request: HttpRequest, pk: int) -> HttpResponse:
     api_key = get_object_or_404(ApiKey, pk=pk)
     if request.method != "POST":
-        return render(
+        return confirm_page(
             request,
-            "dashboard/confirm.html",
-            {
-                "title": f"Revoke the key “{api_key.name or api_key.prefix}”?",
-                "text": f"{api_key.prefix}… stops working on its next request. This cannot be "
-                "undone; create a new key to replace it.",
-                "button": "Revoke key",
-                "cancel_url": "dashboard:api-keys",
-            },
+            title=f"Revoke the key “{api_key.name or api_key.prefix}”?",
+            text=f"{api_key.prefix}… stops working on its next request. This cannot be "
+            "undone; create a new key to replace it.",
+            button="Revoke key",
+            cancel_url="dashboard:api-keys",
         )
     api_key_revoke(api_key=api_key)
     audit(request, "api_key.revoke", api_key)

@@ -21,6 +21,7 @@ from automations.webhooks.config import AUTH_FIELDS, AUTH_KINDS, METHODS
 from connectors.models import Connection
 from dashboard.access import member_required
 from dashboard.audit import audit
+from dashboard.confirm import confirm_page
 from dashboard.form_errors import add_errors
 from dashboard.forms import SubmitOnceForm, form_changes
 
@@ -481,15 +482,12 @@ def apps_toggle(request: HttpRequest, pk: int) -> HttpResponse:
 def apps_delete(request: HttpRequest, pk: int) -> HttpResponse:
     app = get_object_or_404(App, pk=pk)
     if request.method != "POST":
-        return render(
+        return confirm_page(
             request,
-            "dashboard/confirm.html",
-            {
-                "title": f"Delete the app “{app.name}”?",
-                "text": "It stops running on calls; its past runs are deleted with it.",
-                "button": "Delete app",
-                "cancel_url": "dashboard:apps",
-            },
+            title=f"Delete the app “{app.name}”?",
+            text="It stops running on calls; its past runs are deleted with it.",
+            button="Delete app",
+            cancel_url="dashboard:apps",
         )
     services.app_delete(app=app)
     audit(request, "app.delete", app)

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 from core.url_tokens import url_token_delete
 from dashboard.access import member_required
 from dashboard.audit import audit
+from dashboard.confirm import confirm_page
 from dashboard.form_errors import add_errors
 from dashboard.forms import SubmitOnceForm, form_changes
 from dashboard.htmx import is_htmx, render_page
@@ -328,15 +329,12 @@ def routing_edit(request: HttpRequest, pk: int) -> HttpResponse:
 def routing_delete(request: HttpRequest, pk: int) -> HttpResponse:
     rule = get_object_or_404(RoutingRule, pk=pk)
     if request.method != "POST":
-        return render(
+        return confirm_page(
             request,
-            "dashboard/confirm.html",
-            {
-                "title": f"Delete the rule “{rule.name}”?",
-                "text": "Calls it routed go to the next matching rule, or the fallback.",
-                "button": "Delete rule",
-                "cancel_url": "dashboard:routing",
-            },
+            title=f"Delete the rule “{rule.name}”?",
+            text="Calls it routed go to the next matching rule, or the fallback.",
+            button="Delete rule",
+            cancel_url="dashboard:routing",
         )
     services.routing_rule_delete(rule=rule)
     audit(request, "routing_rule.delete", rule)

@@ -18,6 +18,7 @@ from django.utils.http import urlsafe_base64_encode
 
 from dashboard.access import member_required, requires_role
 from dashboard.audit import audit
+from dashboard.confirm import confirm_page
 from dashboard.form_errors import add_errors
 from dashboard.forms import SubmitOnceForm, form_changes
 from tenants.api import TenantSerializer
@@ -179,16 +180,13 @@ def settings_member_role(request: HttpRequest, pk: int) -> HttpResponse:
 def settings_member_remove(request: HttpRequest, pk: int) -> HttpResponse:
     membership = get_object_or_404(Membership.objects.select_related("user"), pk=pk)
     if request.method != "POST":
-        return render(
+        return confirm_page(
             request,
-            "dashboard/confirm.html",
-            {
-                "title": f"Remove {membership.user} from {request.tenant.name}?",
-                "text": "They can no longer sign in to this tenant's dashboard. Their user "
-                "account stays (it may belong to other tenants).",
-                "button": "Remove member",
-                "cancel_url": "dashboard:settings",
-            },
+            title=f"Remove {membership.user} from {request.tenant.name}?",
+            text="They can no longer sign in to this tenant's dashboard. Their user "
+            "account stays (it may belong to other tenants).",
+            button="Remove member",
+            cancel_url="dashboard:settings",
         )
     try:
         membership_remove(membership=membership)
