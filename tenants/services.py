@@ -169,7 +169,8 @@ class TeamError(ValueError):
 def member_invite(*, tenant: Tenant, email: str, role: str) -> tuple[Membership, bool]:
     """Make the user with this email a member with `role`, creating the user if needed.
 
-    Returns (membership, whether the user is new: it has no password yet).
+    Returns (membership, whether the user is new: it has no password yet). Runs inside
+    tenant_scope(tenant), like the other team changes.
     """
     email = get_user_model().objects.normalize_email(email.strip())
     user = get_user_model().objects.filter(email__iexact=email).order_by("pk").first()

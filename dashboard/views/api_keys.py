@@ -72,9 +72,9 @@ def api_keys(request: HttpRequest) -> HttpResponse:
         try:
             api_key, plaintext = api_key_create(tenant=request.tenant, **options)
         except ValueError as error:
-            form.add_error("allowed_cidrs" if "IP" in str(error) else None, str(error))
+            form.add_error("allowed_cidrs", str(error))  # scopes and kind are choices
         else:
-            audit(request, "api_key.create", api_key, {k: v for k, v in options.items()})
+            audit(request, "api_key.create", api_key, options)
             messages.success(request, f"Key “{api_key.name}” created.")
             response = _page(request, ApiKeyForm(), new_key=api_key, secret=plaintext)
             response["Cache-Control"] = "no-store"

@@ -328,9 +328,12 @@ class AppForm(SubmitOnceForm):
         help_text="The call test only renders such apps unless you choose to send.",
     )
 
-    def __init__(self, *args: Any, kind: str, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, kind: str, stored_config: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.kind = kind
+        self.stored_config = stored_config or {}
         self.fields.update(KINDS[kind][0]())
         if kind == App.Kind.TICKET:
             helpdesks = Connection.objects.filter(provider__in=HELPDESKS).order_by("pk")
@@ -345,7 +348,18 @@ class AppForm(SubmitOnceForm):
 
     def app_data(self) -> dict[str, Any]:
         data = {name: self.cleaned_data[name] for name in COMMON_FIELDS}
-        return {**data, "kind": self.kind, "config": KINDS[self.kind][1](self.cleaned_data)}
+        config = KINDS[self.kind][1](self.cleaned_data)
+        _keep_secret_flags(config, self.stored_config)
+        return {**data, "kind": self.kind, "config": config}
+
+
+def _keep_secret_flags(config: dict[str, Any], stored: dict[str, Any]) -> None:
+    """A header or parameter the API flagged secret stays secret (the form has no flag)."""
+    for group in ("headers", "query_params"):
+        flagged = {p.get("key") for p in stored.get(group) or [] if p.get("secret")}
+        for pair in config.get(group) or []:
+            if pair["key"] in flagged:
+                pair["secret"] = True
 
 
 def app_initial(app: App) -> dict[str, Any]:
@@ -445,7 +459,7 @@ def apps_new(request: HttpRequest, kind: str) -> HttpResponse:
 def apps_edit(request: HttpRequest, pk: int) -> HttpResponse:
     app = get_object_or_404(App, pk=pk)
     initial = app_initial(app)
-    form = AppForm(request.POST or None, initial=initial, kind=app.kind)
+    form = AppForm(request.POST or None, initial=initial, kind=app.kind, stored_config=app.config)
     if form.is_bound and form.is_valid():
         before = app.config
         if _save(request, form, app) is not None:

@@ -53,7 +53,7 @@ class TenantSettingsForm(SubmitOnceForm):
 
 
 class InviteForm(SubmitOnceForm):
-    email = forms.EmailField()
+    email = forms.EmailField(max_length=150)  # it becomes a new user's username
     role = forms.ChoiceField(choices=ROLE_CHOICES, initial="viewer", help_text=ROLE_HELP)
 
 

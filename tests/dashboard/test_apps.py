@@ -94,6 +94,31 @@ def test_editing_never_shows_a_secret_and_a_blank_one_is_kept(admin_client, tena
     assert app.config["headers"] == [{"key": "X-Api-Key"}, {"key": "X-Team", "value": "sales"}]
 
 
+def test_a_value_the_api_flagged_secret_stays_write_only_after_an_edit(
+    admin_client, tenant, make_app
+):
+    app = make_app(
+        "lookup",
+        config={
+            "url": "https://api.example.com/x",
+            "headers": [{"key": "X-Customer", "value": "acme-42", "secret": True}],
+        },
+    )
+
+    page = admin_client.get(f"/app/apps/{app.pk}/edit")
+    admin_client.post(
+        f"/app/apps/{app.pk}/edit",
+        app_form(
+            url="https://api.example.com/x", method="POST", auth_kind="none", headers="X-Customer: "
+        ),
+    )
+
+    assert "acme-42" not in page.text
+    app.refresh_from_db()
+    assert app.config["headers"] == [{"key": "X-Customer", "secret": True}]
+    assert app.secrets == {"headers": {"X-Customer": "acme-42"}}
+
+
 @pytest.mark.parametrize(
     ("kind", "fields", "field", "message"),
     [
