@@ -118,7 +118,7 @@ def test_the_next_run_asks_only_for_changes_since_the_last_second_seen(zoho):
     assert "page_token" not in query
 
 
-def test_nothing_new_is_a_204_and_keeps_the_cursor(zoho):
+def test_nothing_new_is_a_304_not_modified_and_keeps_the_cursor(zoho):
     _, cursor, _ = all_changes(connector(zoho))
     cursor = Cursor(since_ms=cursor.max_seen_ms + 5000, max_seen_ms=cursor.max_seen_ms)
 

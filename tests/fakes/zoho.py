@@ -5,7 +5,8 @@ At least as strict as the real API (../shared/reference/crm-apis.md section 4):
 INVALID_TOKEN once expired, `fields` mandatory on listings (at most 50), `per_page` <= 200,
 `page` 1-10 only (DISCRETE_PAGINATION_LIMIT_EXCEEDED past 2,000 records), page tokens bound to
 their query that expire (EXPIRED_VALUE) and stop at 100,000 records (PAGINATION_LIMIT_EXCEEDED),
-`If-Modified-Since` (records modified strictly after it), 204 with no body for empty results,
+`If-Modified-Since` (records modified strictly after it; 304 when none was), 204 with no body
+for empty results, OAuth scopes checked per endpoint (401 OAUTH_SCOPE_MISMATCH),
 Zoho's error bodies ({code, details, message, status}; inside data[] for record writes), 429
 TOO_MANY_REQUESTS with details.retry_after, writes that validate mandatory fields, formats and
 lookups and keep what was written. The accounts server answers refused codes with 200 and
@@ -363,6 +364,8 @@ class FakeZoho(FakeServer):
                         limit=DISCRETE_PAGES * PER_PAGE_MAX,
                     )  # fmt: skip
                 start = served = (page - 1) * per_page
+            if since is not None and not keys:
+                raise ApiError(304, b"")  # "Not Modified": nothing changed since the header's time
             chunk = keys[start : start + per_page]
             if not chunk:
                 return None
