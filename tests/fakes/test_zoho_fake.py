@@ -171,3 +171,22 @@ def test_a_refused_refresh_token_is_a_200_with_an_error_as_zohos_accounts_server
     with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
         assert response.status == 200
         assert json.loads(response.read()) == {"error": "invalid_code"}
+
+
+def test_each_endpoint_needs_its_scope_as_zoho_checks_them(fake):
+    mismatch = {
+        "code": "OAUTH_SCOPE_MISMATCH",
+        "details": {},
+        "message": "invalid oauth scope to access this URL",
+        "status": "error",
+    }
+    create_only = fake.issue_tokens(scope="ZohoCRM.modules.tasks.CREATE")["access_token"]
+    no_search = fake.issue_tokens(scope="ZohoCRM.modules.tasks.READ")["access_token"]
+    read = fake.issue_tokens(scope="zohocrm.modules.tasks.read,ZohoSearch.securesearch.READ")
+    search = "/crm/v8/Tasks/search?word=call-1"
+
+    assert call(fake, "GET", search, auth=f"Zoho-oauthtoken {create_only}") == (401, mismatch)
+    assert call(fake, "GET", search, auth=f"Zoho-oauthtoken {no_search}") == (401, mismatch)
+    assert call(fake, "GET", search, auth=f"Zoho-oauthtoken {read['access_token']}")[0] == 204
+    status, _ = call(fake, "GET", "/crm/v8/users", auth=f"Zoho-oauthtoken {create_only}")
+    assert status == 401
