@@ -119,12 +119,12 @@ class PipedriveConnector:
                 return
 
     def find_by_phone(self, e164: str) -> list[SourceRecord]:
-        # exact_match compares the whole stored number: try it as E.164 and in the national
-        # forms people type (RingCentral's connector searches the national significant number),
-        # then keep only what really is this number.
+        # exact_match compares the whole stored text: try each format people store (E.164,
+        # international, national, digits), then keep only what really is this number.
+        # https://developers.pipedrive.com/docs/api/v1/Persons#searchPersons
         region = phone_numbers.region_of(e164)
         found: dict[str, SourceRecord] = {}
-        for term in dict.fromkeys((e164, *phone_numbers.national_forms(e164))):
+        for term in phone_numbers.stored_forms(e164):
             params = {"term": term, "fields": "phone", "exact_match": "true"}
             body = self._json(
                 "GET", "/api/v2/persons/search", params={**params, "limit": SEARCH_PAGE_SIZE}

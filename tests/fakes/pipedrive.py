@@ -7,7 +7,7 @@ unknown query parameters refused; v1 call logs with their required fields and ou
 v2 activities refusing `person_id` with Pipedrive's exact message; the {success, data,
 additional_data} envelope and {success: false, error, error_info} errors; a 2-second burst limit
 per token answered with 429 and x-ratelimit-* headers; injectable faults. Unverified details
-(the 429 and OAuth error bodies, how exact_match treats phone formatting) are noted where used.
+(the 429 and OAuth error bodies, loose phone search) are noted where used.
 """
 
 from __future__ import annotations
@@ -371,14 +371,13 @@ class FakePipedrive(FakeServer):
         if not fields <= SEARCH_FIELDS:
             raise _invalid(f"fields must be among {sorted(SEARCH_FIELDS)}.")
         limit = _limit(params.get("limit"), SEARCH_MAX_LIMIT)
-        digits = re.sub(r"\D", "", term)
         items = []
         with self.lock:
             for record in self.records["persons"].values():
                 if record.deleted:
                     continue
                 by_phone = "phone" in fields and any(
-                    _phone_matches(p.get("value"), digits, exact == "true")
+                    _phone_matches(p.get("value"), term, exact == "true")
                     for p in record.fields["phones"]
                 )
                 by_name = "name" in fields and term.lower() in record.fields["name"].lower()
@@ -700,13 +699,12 @@ def _decode_cursor(cursor: str, sort_by: str, direction: str) -> tuple[int, int]
         raise _invalid("Invalid cursor.") from None
 
 
-def _phone_matches(stored: Any, digits: str, exact: bool) -> bool:
-    # UNVERIFIED: how exact_match treats formatting is not documented; the fake compares digits
-    # only, whole number against whole number (a stored "020 7946 0018" is "02079460018").
-    stored_digits = re.sub(r"\D", "", str(stored or ""))
-    if not digits:
-        return False
-    return stored_digits == digits if exact else digits in stored_digits
+def _phone_matches(stored: Any, term: str, exact: bool) -> bool:
+    if exact:  # "only full exact matches against the given term", not case sensitive [P1]
+        return str(stored or "").casefold() == term.casefold()
+    # UNVERIFIED: how a loose search treats formatting; the fake looks for the term's digits.
+    digits = re.sub(r"\D", "", term)
+    return bool(digits) and digits in re.sub(r"\D", "", str(stored or ""))
 
 
 def _as_json(record: FakeRecord) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 import json
 import urllib.error
 import urllib.request
+from urllib.parse import urlencode
 
 import pytest
 
@@ -121,3 +122,18 @@ def test_call_logs_cannot_be_updated(fake):
     status, _, _ = call(fake, "PUT", "/v1/callLogs/abc", {"note": "x"})
 
     assert status == 404
+
+
+def test_exact_match_finds_the_stored_text_not_the_same_digits(fake):
+    person = next(iter(fake.records["persons"].values()))
+    stored = {"value": "+44 20 7946 0018", "primary": True, "label": "work"}
+    person.fields["phones"] = [*person.fields["phones"], stored]
+
+    def found(term: str) -> list[int]:
+        query = urlencode({"term": term, "fields": "phone", "exact_match": "true"})
+        status, body, _ = call(fake, "GET", f"/api/v2/persons/search?{query}")
+        assert status == 200, body
+        return [result["item"]["id"] for result in body["data"]["items"]]
+
+    assert found("+442079460018") == [] and found("2079460018") == []
+    assert found("+44 20 7946 0018") == [person.id]
