@@ -120,7 +120,11 @@ class FakeHubSpot(FakeServer):
         companies: int = 0,
         private_app_token: str = "pat-na1-fake-token",  # noqa: S107 - a fake
         burst_limit: int = 190,
+        search_lag_seconds: float = 0.0,
     ) -> None:
+        # Search sees a record this long after it was written (HubSpot: seconds, more under
+        # load; "wait 10 s after a create" [crm-apis.md 1.3]). Lists and gets see it at once.
+        self.search_lag_seconds = search_lag_seconds
         self.objects = {
             "contacts": {o.id: o for o in generate_contacts(contacts)},
             "companies": {o.id: o for o in generate_companies(companies)},
@@ -372,11 +376,13 @@ class FakeHubSpot(FakeServer):
         _check_filters(groups)
         if any(f.get("operator") != "EQ" for g in groups for f in g["filters"]):
             raise _invalid("The fake searches calls with EQ filters only.")
+        indexed_until = int((time.time() - self.search_lag_seconds) * 1000)
         with self.lock:
             found = [
                 _written_json(int(call_id), stored["properties"], stored["created_ms"])
                 for call_id, stored in self.written["calls"].items()
-                if any(
+                if stored["created_ms"] <= indexed_until
+                and any(
                     all(
                         stored["properties"].get(f["propertyName"]) == f["value"]
                         for f in g["filters"]
@@ -405,10 +411,15 @@ class FakeHubSpot(FakeServer):
             and sort in (None, (MODIFIED[object_type], True))
         ):
             # The sync's query: slice the page from the sorted index instead of every match.
+            indexed_until = int((time.time() - self.search_lag_seconds) * 1000)
+            live = live[: bisect.bisect_right(live, (indexed_until, float("inf")))]
             start = bisect.bisect_left(live, (_ms(single[0].get("value")), 0))
             page = live[start + offset : start + offset + limit]
             return len(live) - start, [self.objects[object_type][i] for _, i in page]
-        candidates = [self.objects[object_type][i] for _, i in live]
+        indexed_until = int((time.time() - self.search_lag_seconds) * 1000)
+        candidates = [
+            o for _, i in live if (o := self.objects[object_type][i]).modified_ms <= indexed_until
+        ]
         found = [
             o
             for o in candidates

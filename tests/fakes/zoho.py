@@ -126,7 +126,11 @@ class FakeZoho(FakeServer):
         requests_per_minute: int = 1000,
         page_token_cap: int = PAGE_TOKEN_CAP,
         page_token_seconds: float = 86_400,
+        search_lag_seconds: float = 0.0,
     ) -> None:
+        # /search sees a record this long after it was written ("near real-time" [crm-apis.md
+        # 4.3]; integrators report about a minute). Listings see it at once.
+        self.search_lag_seconds = search_lag_seconds
         self.records: dict[str, dict[int, FakeRecord]] = {
             "Contacts": {r.id: r for r in generate("Contacts", contacts)},
             "Accounts": {r.id: r for r in generate("Accounts", accounts)},
@@ -498,11 +502,12 @@ class FakeZoho(FakeServer):
         per_page = _int_param(query, "per_page", PER_PAGE_MAX, maximum=PER_PAGE_MAX)
         page = _int_param(query, "page", 1, maximum=DISCRETE_PAGES)
         wanted = query[given[0]][0]
+        indexed_until = time.time() - self.search_lag_seconds
         with self.lock:
             found = [
                 r
                 for _, r in sorted(self.records[module].items())
-                if _matches(module, r, given[0], wanted)
+                if r.modified_s <= indexed_until and _matches(module, r, given[0], wanted)
             ]
             chunk = found[(page - 1) * per_page : page * per_page]
             rows = [self._as_json(r, fields) for r in chunk]
