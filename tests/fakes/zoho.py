@@ -10,7 +10,8 @@ for empty results, OAuth scopes checked per endpoint (401 OAUTH_SCOPE_MISMATCH),
 Zoho's error bodies ({code, details, message, status}; inside data[] for record writes), 429
 TOO_MANY_REQUESTS with details.retry_after, writes that validate mandatory fields, formats and
 lookups and keep what was written. The accounts server answers refused codes with 200 and
-{"error": "invalid_code"}, as Zoho's does. Faults are injectable per test.
+{"error": "invalid_code"}, as Zoho's does. Search can lag writes (`search_lag_seconds`). Faults
+are injectable per test.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import uuid
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
+from math import inf
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -502,7 +504,8 @@ class FakeZoho(FakeServer):
         per_page = _int_param(query, "per_page", PER_PAGE_MAX, maximum=PER_PAGE_MAX)
         page = _int_param(query, "page", 1, maximum=DISCRETE_PAGES)
         wanted = query[given[0]][0]
-        indexed_until = time.time() - self.search_lag_seconds
+        # Without a lag search sees everything (a test may set modification times ahead).
+        indexed_until = time.time() - self.search_lag_seconds if self.search_lag_seconds else inf
         with self.lock:
             found = [
                 r
