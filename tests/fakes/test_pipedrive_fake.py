@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.fakes.pipedrive import READ_ONLY_PERSON_ID, FakePipedrive
+from fakes.pipedrive import READ_ONLY_PERSON_ID, FakePipedrive
 
 TOKEN = "pd-fake-api-token"
 
