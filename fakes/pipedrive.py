@@ -482,7 +482,8 @@ class FakePipedrive(FakeServer):
                 for activity_id, activity in sorted(self.activities.items())
                 if activity_id > after
                 and all(activity.get(name) == value for name, value in filters.items())
-                and (since is None or _time_param(activity, "update_time") >= since)
+                # Both RFC 3339 in whole seconds and UTC: they compare as text.
+                and (since is None or activity["update_time"] >= params["updated_since"])
             ]
         page = found[:limit]
         next_cursor = str(page[-1]["id"]) if len(found) > limit else None
