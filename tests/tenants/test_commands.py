@@ -117,8 +117,8 @@ def test_seed_demo_connects_the_demo_tenant_to_the_fake_hubspot_once(settings):
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {server_key}")
         body = {
-            "from_number": "+12125550100",
-            "to_number": "+12125550199",
+            "from_number": "+918047000100",
+            "to_number": "9876543210",
             "crm_username": "agent.017",
         }
         call_id = client.post("/api/v1/calls", body, format="json").json()["call_id"]
