@@ -38,6 +38,7 @@ def test_a_first_sync_brings_every_contact_and_company_with_normalized_numbers(
 
     assert result.outcome == "succeeded", result.error
     assert (result.created, result.updated, result.invalid_records) == (270, 0, 0)
+    assert result.unchanged == 0  # records read again at a page boundary are not counted twice
     assert result.pages == 2 + 1
     stored = contacts_of(connection)
     assert len(stored) == 270 == len({c.external_id for c in stored})
@@ -138,6 +139,7 @@ def test_the_full_diff_soft_deletes_what_vanished_from_the_crm(tenant, hubspot, 
     result = run(connection, "full")
 
     assert result.outcome == "succeeded" and result.deleted == 3
+    assert result.unchanged == 270 - 3  # the rest is still in the CRM and kept
     gone = {c.external_id for c in contacts_of(connection) if c.deleted_at is not None}
     assert gone == {"5", "6", "7"}
     assert refreshed(connection).last_full_diff_at is not None
