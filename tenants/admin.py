@@ -47,6 +47,7 @@ class TenantForm(forms.ModelForm):
             "routing_fallback_extension",
             "callback_url",
             "callback_auth_header",
+            "callback_on_update",
             "default_disposition",
             "simulator_outcomes",
             "simulator_ring_seconds",
