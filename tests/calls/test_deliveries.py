@@ -258,7 +258,9 @@ def test_a_second_worker_keeps_off_a_delivery_already_on_the_wire(receiver, deli
 
 
 def test_a_wrap_up_after_the_end_sends_no_second_callback_by_default(api, ended_call):
-    api.post(f"/api/v1/calls/{ended_call.call_id}/disposition", {"disposition": "SALE"}, format="json")
+    api.post(
+        f"/api/v1/calls/{ended_call.call_id}/disposition", {"disposition": "SALE"}, format="json"
+    )
 
     assert Delivery.objects.count() == 1  # seed 002: the result is sent once
 
@@ -272,8 +274,12 @@ def test_a_tenant_that_asks_gets_a_marked_call_updated_callback_per_wrap_up_chan
     ]
     attempt(delivery)
 
-    api.post(f"/api/v1/calls/{ended_call.call_id}/disposition", {"disposition": "SALE"}, format="json")
-    api.post(f"/api/v1/calls/{ended_call.call_id}/notes", {"notes": "Wants a quote."}, format="json")
+    api.post(
+        f"/api/v1/calls/{ended_call.call_id}/disposition", {"disposition": "SALE"}, format="json"
+    )
+    api.post(
+        f"/api/v1/calls/{ended_call.call_id}/notes", {"notes": "Wants a quote."}, format="json"
+    )
     updates = list(Delivery.objects.exclude(pk=delivery.pk).order_by("created_at"))
     for update in updates:
         attempt(update)
