@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tenants', '0004_tenant_twilio_and_simulator_recording'),
+        ('tenants', '0005_audit_entry'),
     ]
 
     operations = [
