@@ -5,6 +5,7 @@ Reference: ../shared/reference/crm-apis.md section 1.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -28,6 +29,8 @@ from connectors.interface import (
     SourceRecord,
 )
 from contacts import phone_numbers
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
 AUTHORIZE_URL = "https://app.hubspot.com/oauth/authorize"
@@ -55,12 +58,33 @@ class HubSpotConnector:
         share = SYNC_BUDGET_SHARE if config.background else 1.0
         self.client = CrmClient(connection_id=config.connection_id, budget_share=share)
         self.custom_fields = tuple(self.settings.get("custom_fields") or ())
-        self.portal_id = str(self.credentials.get("hub_id") or self.settings.get("hub_id") or "")
+        self._portal_id: str | None = None
         self._dispositions: dict[str, str] | None = None  # label (lower case) -> GUID
 
     @property
     def rate_limit_waits(self) -> int:
         return self.client.rate_limit_waits
+
+    @property
+    def portal_id(self) -> str:
+        """The account's portal (hub) id that record URLs carry: given, from OAuth, else asked."""
+        if self._portal_id is None:
+            known = self.credentials.get("hub_id") or self.settings.get("hub_id")
+            self._portal_id = str(known or self._read_portal_id())
+        return self._portal_id
+
+    def _read_portal_id(self) -> str:
+        """Ask HubSpot once (private-app tokens carry no hub id) and keep it with the credentials."""
+        try:
+            details = self._json("GET", "/account-info/v3/details")
+        except ConnectorError as error:  # a missing link must not fail a sync: tried next run
+            logger.warning("HubSpot account details unreadable, no record links: %s", error)
+            return ""
+        portal = str(details.get("portalId") or "") if isinstance(details, dict) else ""
+        if portal:
+            self.credentials["hub_id"] = portal
+            self.save_credentials(dict(self.credentials))
+        return portal
 
     def object_types(self) -> tuple[str, ...]:
         wanted = self.settings.get("objects") or ["contacts", "companies"]

@@ -54,6 +54,26 @@ def test_a_first_sync_brings_every_contact_and_company_with_normalized_numbers(
     assert refreshed(connection).next_incremental_at is not None
 
 
+def test_synced_records_link_to_hubspot_with_the_portal_id_asked_once(
+    tenant, hubspot, make_connection
+):
+    connection = make_connection(tenant, hubspot)  # a private-app token: no hub id given
+
+    run(connection)
+    run(connection)
+
+    contact = next(c for c in contacts_of(connection) if c.external_id == "12")
+    company = next(c for c in contacts_of(connection) if c.is_company)
+    portal = hubspot.hub_id
+    assert contact.crm_url == f"https://app.hubspot.com/contacts/{portal}/record/0-1/12"
+    assert company.crm_url == (
+        f"https://app.hubspot.com/contacts/{portal}/record/0-2/"
+        f"{company.external_id.removeprefix('company:')}"
+    )
+    assert refreshed(connection).credentials["hub_id"] == str(portal)  # kept: asked only once
+    assert hubspot.paths("GET").count("/account-info/v3/details") == 1
+
+
 def test_a_second_sync_changes_only_what_changed(tenant, hubspot, make_connection):
     connection = make_connection(tenant, hubspot)
     run(connection)
