@@ -74,7 +74,7 @@ class HubSpotConnector:
         return self._portal_id
 
     def _read_portal_id(self) -> str:
-        """Ask HubSpot once (private-app tokens carry no hub id) and keep it with the credentials."""
+        """Ask once (a private-app token carries no hub id); keep it with the credentials."""
         try:
             details = self._json("GET", "/account-info/v3/details")
         except ConnectorError as error:  # a missing link must not fail a sync: tried next run
