@@ -5,6 +5,7 @@ Reference: ../shared/reference/crm-apis.md section 4.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
@@ -24,6 +25,8 @@ from connectors.zoho import mapping
 from connectors.zoho.oauth import ZohoAccounts
 from contacts import phone_numbers
 
+logger = logging.getLogger(__name__)
+
 DEFAULT_API_DOMAIN = "https://www.zohoapis.com"
 PAGE_SIZE = 200  # per_page maximum of GET /{module}, search and users
 # Modified_Time has one-second precision: the next listing starts one second before the last
@@ -42,11 +45,33 @@ class ZohoConnector:
         self.client = CrmClient(connection_id=config.connection_id, budget_share=share)
         self.accounts = ZohoAccounts(self.credentials, self.client, save_credentials)
         self.custom_fields = tuple(str(n) for n in self.settings.get("custom_fields") or ())
-        self.org_id = str(self.settings.get("org_id") or "")
+        self._org_id: str | None = None
 
     @property
     def rate_limit_waits(self) -> int:
         return self.client.rate_limit_waits
+
+    @property
+    def org_id(self) -> str:
+        """The organization id (zgid) record URLs carry: from settings, else asked once."""
+        if self._org_id is None:
+            known = self.settings.get("org_id") or self.credentials.get("org_id")
+            self._org_id = str(known or self._read_org_id())
+        return self._org_id
+
+    def _read_org_id(self) -> str:
+        try:
+            body = self._json(self._authorized("GET", "/crm/v8/org"), "GET /crm/v8/org")
+        except ConnectorError as error:  # a missing link must not fail a sync: tried next run
+            logger.warning("Zoho organization unreadable, record links without it: %s", error)
+            return ""
+        orgs = body.get("org")
+        first = orgs[0] if isinstance(orgs, list) and orgs and isinstance(orgs[0], dict) else {}
+        org_id = str(first.get("zgid") or "")
+        if org_id:
+            self.credentials["org_id"] = org_id
+            self.accounts.save_credentials(dict(self.credentials))
+        return org_id
 
     @property
     def api_domain(self) -> str:
