@@ -175,7 +175,11 @@ class Command(BaseCommand):
                 provider=Connection.Provider.HUBSPOT,
                 name=DEMO_CONNECTION,
                 credentials={"private_app_token": token, "base_url": url},
-                settings={"custom_fields": ["lifecyclestage"], "call_logging": {"enabled": True}},
+                settings={
+                    "custom_fields": ["lifecyclestage"],
+                    # A call to a number HubSpot does not know still lands on a contact there.
+                    "call_logging": {"enabled": True, "create_unknown_contacts": True},
+                },
             )
         sync_enqueue(connection=connection, kind="incremental")
         self.stdout.write(f"  connection:  {DEMO_CONNECTION} at {url}, syncing now")
