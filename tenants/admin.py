@@ -106,6 +106,46 @@ class TenantAdmin(admin.ModelAdmin):
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     actions = ["rotate_signing_secret"]
+    fieldsets = [
+        (None, {"fields": ["name", "slug", "default_region", "timezone", "is_active"]}),
+        (
+            "Lookup and routing",
+            {
+                "fields": [
+                    "shared_number_policy",
+                    "routing_deadline_ms",
+                    "routing_fallback_extension",
+                ]
+            },
+        ),
+        (
+            "Call-result callback (secrets are never shown)",
+            {
+                "fields": [
+                    "callback_url",
+                    "callback_auth_header",
+                    "new_callback_auth_value",
+                    "clear_callback_auth_value",
+                    "clear_signing_secret",
+                    "callback_on_update",
+                    "default_disposition",
+                ]
+            },
+        ),
+        (
+            "Telephony",
+            {
+                "fields": [
+                    "simulator_outcomes",
+                    "simulator_ring_seconds",
+                    "simulator_talk_seconds",
+                    "simulator_recording",
+                    "new_twilio_auth_token",
+                    "clear_twilio_auth_token",
+                ]
+            },
+        ),
+    ]
 
     @admin.action(description="Rotate the signing secret (the new one is shown once)")
     def rotate_signing_secret(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:

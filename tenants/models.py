@@ -114,7 +114,8 @@ class Tenant(models.Model):
         default=20.0, validators=[MinValueValidator(0), MaxValueValidator(3600)]
     )
     simulator_recording = models.BooleanField(
-        default=False, help_text="The simulator records its calls (callbacks get recording_url)."
+        default=False,
+        help_text="The simulator records its answered calls (callbacks get recording_url).",
     )
     # Twilio status callbacks on the events URL: when set, X-Twilio-Signature must match.
     twilio_auth_token = EncryptedTextField(blank=True)
