@@ -4,6 +4,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from calls.api.events import recording_download
+from routing.api import rules_documentation
 from tenants.health import healthz
 
 handler404 = "tenants.errors.not_found"
@@ -24,4 +25,5 @@ urlpatterns = [
     path("webphone/", include("calls.webphone.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/docs/routing-rules", rules_documentation, name="routing-rules-docs"),
 ]
