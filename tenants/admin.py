@@ -105,7 +105,6 @@ class TenantAdmin(admin.ModelAdmin):
     list_filter = ["is_active", "default_region"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
-    actions = ["rotate_signing_secret"]
     fieldsets = [
         (None, {"fields": ["name", "slug", "default_region", "timezone", "is_active"]}),
         (
@@ -146,18 +145,6 @@ class TenantAdmin(admin.ModelAdmin):
             },
         ),
     ]
-
-    @admin.action(description="Rotate the signing secret (the new one is shown once)")
-    def rotate_signing_secret(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
-        from calls.services import signing_secret_rotate  # calls builds on tenants
-
-        for tenant in queryset:
-            secret = signing_secret_rotate(tenant=tenant)
-            messages.warning(
-                request,
-                f"New signing secret for {tenant}: {secret} — copy it now, it will not be shown "
-                "again. The previous one keeps signing for 24 hours.",
-            )
 
 
 class TenantOwnedAdmin(admin.ModelAdmin):

@@ -28,7 +28,7 @@ from connectors.interface import (
     Page,
     SourceRecord,
 )
-from contacts import phone_numbers
+from core import phone_numbers
 
 logger = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from connectors.interface import (
     SourceRecord,
 )
 from connectors.pipedrive import mapping
-from contacts import phone_numbers
+from core import phone_numbers
 
 logger = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from connectors.interface import (
 )
 from connectors.zoho import mapping
 from connectors.zoho.oauth import ZohoAccounts
-from contacts import phone_numbers
+from core import phone_numbers
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 from calls import events
 from calls.gateways import simulator_step
 from calls.models import Call, CallState, Delivery, Recording, TelephonyEvent
-from tenants.scoping import tenant_scope
+from core.scoping import tenant_scope
 
 pytestmark = pytest.mark.django_db
 

@@ -1,4 +1,4 @@
-# The demo spans every app, so this command imports downstream of tenants (demo only).
+# The demo spans every app (routing rules included), so it lives in the top one, the dashboard.
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -9,11 +9,11 @@ from django.db import transaction
 from connectors.models import Connection
 from connectors.services import connection_create, sync_enqueue
 from contacts.services import PhoneInput, contact_upsert
+from core.scoping import tenant_scope
 from routing.models import RoutingRule
 from routing.services import routing_rule_create
 from tenants import services
 from tenants.models import Agent, ApiKey, CallerIdNumber, Membership, Tenant
-from tenants.scoping import tenant_scope
 
 # Fixed so the printed credentials stay valid across runs. Demo only: the embedded setup.
 # The admin is the demo tenant's owner in the dashboard (/app/) and staff in /admin/; the viewer
@@ -165,7 +165,7 @@ class Command(BaseCommand):
 
     def _connect_fake_hubspot(self, tenant: Tenant, url: str) -> None:
         """Connect (once) to the demo's fake HubSpot and sync it now."""
-        from tests.fakes.hubspot import FakeHubSpot  # the demo's fake CRM, as fakecrm serves it
+        from fakes.hubspot import FakeHubSpot  # the demo's fake CRM, as fakecrm serves it
 
         token = next(iter(FakeHubSpot().private_app_tokens))
         connection = Connection.objects.filter(name=DEMO_CONNECTION).first()
