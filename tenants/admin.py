@@ -77,7 +77,7 @@ class TenantForm(forms.ModelForm):
         return value
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         for name in self.WRITE_ONLY:
             if cleaned.get(f"new_{name}") and cleaned.get(f"clear_{name}"):
                 self.add_error(f"clear_{name}", "Either type a new value or clear it, not both.")
