@@ -5,7 +5,6 @@ Reference: ../shared/reference/crm-apis.md section 1.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -15,6 +14,7 @@ from connectors.client import (
     SYNC_BUDGET_SHARE,
     CrmClient,
     CrmResponse,
+    credential_asked_once,
     send_with_fresh_token,
 )
 from connectors.hubspot import mapping
@@ -29,8 +29,6 @@ from connectors.interface import (
     SourceRecord,
 )
 from core import phone_numbers
-
-logger = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
 AUTHORIZE_URL = "https://app.hubspot.com/oauth/authorize"
@@ -69,22 +67,15 @@ class HubSpotConnector:
     def portal_id(self) -> str:
         """The account's portal (hub) id that record URLs carry: given, from OAuth, else asked."""
         if self._portal_id is None:
-            known = self.credentials.get("hub_id") or self.settings.get("hub_id")
-            self._portal_id = str(known or self._read_portal_id())
+            self._portal_id = str(self.settings.get("hub_id") or "") or credential_asked_once(
+                self.credentials, "hub_id", self._read_portal_id, self.save_credentials
+            )
         return self._portal_id
 
     def _read_portal_id(self) -> str:
-        """Ask once (a private-app token carries no hub id); keep it with the credentials."""
-        try:
-            details = self._json("GET", "/account-info/v3/details")
-        except ConnectorError as error:  # a missing link must not fail a sync: tried next run
-            logger.warning("HubSpot account details unreadable, no record links: %s", error)
-            return ""
-        portal = str(details.get("portalId") or "") if isinstance(details, dict) else ""
-        if portal:
-            self.credentials["hub_id"] = portal
-            self.save_credentials(dict(self.credentials))
-        return portal
+        """A private-app token carries no hub id: the account details name it."""
+        details = self._json("GET", "/account-info/v3/details")
+        return str(details.get("portalId") or "") if isinstance(details, dict) else ""
 
     def object_types(self) -> tuple[str, ...]:
         wanted = self.settings.get("objects") or ["contacts", "companies"]

@@ -6,7 +6,6 @@ Reference: ../shared/reference/crm-apis.md section 3.
 from __future__ import annotations
 
 import base64
-import logging
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -16,6 +15,7 @@ from connectors.client import (
     SYNC_BUDGET_SHARE,
     CrmClient,
     CrmResponse,
+    credential_asked_once,
     send_with_fresh_token,
 )
 from connectors.interface import (
@@ -30,8 +30,6 @@ from connectors.interface import (
 )
 from connectors.pipedrive import mapping
 from core import phone_numbers
-
-logger = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.pipedrive.com"
 OAUTH_BASE_URL = "https://oauth.pipedrive.com"
@@ -50,7 +48,7 @@ class PipedriveConnector:
         share = SYNC_BUDGET_SHARE if config.background else 1.0
         self.client = CrmClient(connection_id=config.connection_id, budget_share=share)
         self.custom_fields = tuple(self.settings.get("custom_fields") or ())
-        self._company_domain_asked = False
+        self._domain_asked = False
         self.org_phone_fields = tuple(self.settings.get("organization_phone_fields") or ())
         self._org_names: dict[int, str] = {}
         self._resume_at = 0.0  # when the burst window that ran out of requests resets
@@ -265,28 +263,20 @@ class PipedriveConnector:
     def _app_url(self) -> str:
         """Where records open in the browser: https://{company}.pipedrive.com, when known."""
         domain = str(self.credentials.get("company_domain") or "").strip().rstrip("/")
-        if not domain and not self.credentials.get("api_domain"):
-            domain = self._read_company_domain()
+        if not domain and not self.credentials.get("api_domain") and not self._domain_asked:
+            self._domain_asked = True  # once a run, even when Pipedrive could not say
+            domain = credential_asked_once(
+                self.credentials, "company_domain", self._read_company_domain, self.save_credentials
+            )
         if domain:
             domain = domain.removeprefix("https://").removesuffix(".pipedrive.com")
             return f"https://{domain}.pipedrive.com"
         return str(self.credentials.get("api_domain") or "").rstrip("/")
 
     def _read_company_domain(self) -> str:
-        """Ask once (an API token names no company) and keep it with the credentials."""
-        if self._company_domain_asked:
-            return ""
-        self._company_domain_asked = True
-        try:
-            me = self._json("GET", f"{self._v1()}/users/me").get("data")
-        except ConnectorError as error:  # a missing link must not fail a sync: tried next run
-            logger.warning("Pipedrive company domain unreadable, no record links: %s", error)
-            return ""
-        domain = str((me or {}).get("company_domain") or "") if isinstance(me, dict) else ""
-        if domain:
-            self.credentials["company_domain"] = domain
-            self.save_credentials(dict(self.credentials))
-        return domain
+        """An API token names no company: the token's user does."""
+        me = self._json("GET", f"{self._v1()}/users/me").get("data")
+        return str(me.get("company_domain") or "") if isinstance(me, dict) else ""
 
     def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         response = self._authorized(method, path, **kwargs)

@@ -5,12 +5,17 @@ Reference: ../shared/reference/crm-apis.md section 4.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
-from connectors.client import SYNC_BUDGET_SHARE, CrmClient, CrmResponse, send_with_fresh_token
+from connectors.client import (
+    SYNC_BUDGET_SHARE,
+    CrmClient,
+    CrmResponse,
+    credential_asked_once,
+    send_with_fresh_token,
+)
 from connectors.interface import (
     CallLogEntry,
     ConnectionConfig,
@@ -24,8 +29,6 @@ from connectors.interface import (
 from connectors.zoho import mapping
 from connectors.zoho.oauth import ZohoAccounts
 from core import phone_numbers
-
-logger = logging.getLogger(__name__)
 
 DEFAULT_API_DOMAIN = "https://www.zohoapis.com"
 PAGE_SIZE = 200  # per_page maximum of GET /{module}, search and users
@@ -55,23 +58,16 @@ class ZohoConnector:
     def org_id(self) -> str:
         """The organization id (zgid) record URLs carry: from settings, else asked once."""
         if self._org_id is None:
-            known = self.settings.get("org_id") or self.credentials.get("org_id")
-            self._org_id = str(known or self._read_org_id())
+            self._org_id = str(self.settings.get("org_id") or "") or credential_asked_once(
+                self.credentials, "org_id", self._read_org_id, self.accounts.save_credentials
+            )
         return self._org_id
 
     def _read_org_id(self) -> str:
-        try:
-            body = self._json(self._authorized("GET", "/crm/v8/org"), "GET /crm/v8/org")
-        except ConnectorError as error:  # a missing link must not fail a sync: tried next run
-            logger.warning("Zoho organization unreadable, record links without it: %s", error)
-            return ""
+        body = self._json(self._authorized("GET", "/crm/v8/org"), "GET /crm/v8/org")
         orgs = body.get("org")
         first = orgs[0] if isinstance(orgs, list) and orgs and isinstance(orgs[0], dict) else {}
-        org_id = str(first.get("zgid") or "")
-        if org_id:
-            self.credentials["org_id"] = org_id
-            self.accounts.save_credentials(dict(self.credentials))
-        return org_id
+        return str(first.get("zgid") or "")
 
     @property
     def api_domain(self) -> str:

@@ -74,6 +74,19 @@ def test_synced_records_link_to_hubspot_with_the_portal_id_asked_once(
     assert hubspot.paths("GET").count("/account-info/v3/details") == 1
 
 
+def test_a_portal_id_hubspot_will_not_tell_leaves_links_empty_and_the_sync_whole(
+    tenant, hubspot, make_connection
+):
+    connection = make_connection(tenant, hubspot, settings={"objects": ["contacts"]})
+    hubspot.inject(Fault("status", times=1, path_contains="/account-info", status=403))
+
+    result = run(connection)
+
+    assert result.outcome == "succeeded" and result.created == 250
+    assert {c.crm_url for c in contacts_of(connection)} == {""}
+    assert "hub_id" not in refreshed(connection).credentials  # asked again next run
+
+
 def test_a_second_sync_changes_only_what_changed(tenant, hubspot, make_connection):
     connection = make_connection(tenant, hubspot)
     run(connection)

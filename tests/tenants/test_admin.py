@@ -185,3 +185,24 @@ def test_staff_rotate_the_signing_secret_and_see_the_new_one_once(
     first_view = staff_client.get(change_page).content.decode()
     second_view = staff_client.get(change_page).content.decode()
     assert secret in first_view and secret not in second_view  # the message, once
+
+
+def test_no_admin_page_has_a_box_or_a_line_for_an_encrypted_field(rf, staff_client):
+    from django.contrib import admin
+
+    from core.encryption import EncryptedTextField
+
+    request = rf.get("/admin/")
+    request.user = get_user_model().objects.get(username="staff")
+    checked = 0
+    for model, model_admin in admin.site._registry.items():
+        secrets = {f.name for f in model._meta.fields if isinstance(f, EncryptedTextField)}
+        if not secrets:
+            continue
+        shown = {
+            *model_admin.get_form(request).base_fields,
+            *model_admin.get_readonly_fields(request),
+        }
+        assert not secrets & shown, f"{model.__name__} shows {secrets & shown}"
+        checked += 1
+    assert checked >= 2  # the tenant's secrets and the connections' credentials at least
