@@ -56,7 +56,7 @@ DEMO_CUSTOMERS = [
         "number": "9876543210",
     },
 ]
-DEMO_CUSTOMER_NUMBER = "9876543210"
+DEMO_CUSTOMER_NUMBER = DEMO_CUSTOMERS[1]["number"]  # the launch URL dials Ravi
 # Seed 003's routing: gold customers to the VIP extension, other known callers to their owner
 # agent, unknown callers to the general queue (also the fallback when routing is slow).
 DEMO_FALLBACK_EXTENSION = "1094"
