@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,7 +22,7 @@ from routing import deadline, rules, selectors, services
 from routing.authentication import RoutingTokenAuthentication
 from routing.conditions import InvalidConditions, conditions_as_json, parse_conditions
 from routing.models import RoutingRule, RoutingToken
-from tenants import hot_path
+from tenants import hot_path, metrics
 from tenants.authentication import KeyHolder
 from tenants.models import Agent, Tenant
 from tenants.negotiation import JsonFirstNegotiation, takes_plain_json
@@ -224,6 +225,7 @@ class DecideView(APIView):
 
 def decide_body(tenant: Tenant, credential: str, problem: str, data: Any) -> dict:
     """The decision for a request's body (or the fallback saying what is wrong with it)."""
+    started = time.perf_counter()
     deadline.profiles.remember(credential, tenant)
     if not problem and not isinstance(data, Mapping):
         problem = 'the body must be a JSON object such as {"caller": "+44..."}'
@@ -236,6 +238,8 @@ def decide_body(tenant: Tenant, credential: str, problem: str, data: Any) -> dic
             logger.warning("Routing lookup failed for tenant %s: %r", tenant.pk, error)
             reason = f"lookup failed ({type(error).__name__})"
             decision = rules.fallback(tenant.routing_fallback_extension, reason)
+    latency_ms = (time.perf_counter() - started) * 1000
+    metrics.record(tenant.pk, "decide", latency_ms, flagged=decision.rule is None)
     return decision_body(decision)
 
 
