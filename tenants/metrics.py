@@ -4,8 +4,9 @@ Each sample adds its latency to a bucket of a per-period Redis hash, and counts 
 `flagged` when it is the bad case (a routing fallback, a callback that finally failed): one
 pipelined round trip with a short timeout. Lookups and routing decisions are kept per minute
 (read over the last hour), finished callbacks per hour (read over the last 24 hours), so a
-page view reads at most 60 small hashes, whatever the traffic. Without Redis (the embedded
-default), or with Redis down, nothing is recorded and the recording paths work as before.
+page view reads at most 60 small hashes, whatever the traffic. With Redis down nothing is
+recorded and the recording paths work as before. Without Redis (the embedded default of
+bin/run) the samples go to counters in Django's cache instead, as the API rate limits do.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from dataclasses import dataclass
 
 import redis
 from django.conf import settings
+from django.core.cache import cache
+
+from tenants.authentication import count_hit
 
 logger = logging.getLogger(__name__)
 
@@ -45,10 +49,13 @@ def _bucket(latency_ms: float) -> str:
 
 def record(tenant_id: int, name: str, latency_ms: float, *, flagged: bool = False) -> None:
     """Count one sample of `name` (a key of PERIODS); never raises."""
-    if not settings.REDIS_URL:
-        return
     seconds, window = PERIODS[name]
     key = _key(tenant_id, name, int(time.time() // seconds))
+    if not settings.REDIS_URL:
+        fields = [_bucket(latency_ms), *(["flagged"] if flagged else [])]
+        for field in fields:
+            count_hit(f"{key}:{field}", ttl=seconds * (window + 1))
+        return
     try:
         pipeline = _client(settings.REDIS_URL).pipeline(transaction=False)
         pipeline.hincrby(key, _bucket(latency_ms), 1)
@@ -74,18 +81,20 @@ class Summary:
 
 def summary(tenant_id: int, name: str) -> Summary | None:
     """The samples of `name` over its window, or None when they cannot be read."""
-    if not settings.REDIS_URL:
-        return None
     seconds, window = PERIODS[name]
     now = int(time.time() // seconds)
-    try:
-        pipeline = _client(settings.REDIS_URL).pipeline(transaction=False)
-        for period in range(now - window + 1, now + 1):
-            pipeline.hgetall(_key(tenant_id, name, period))
-        periods = pipeline.execute()
-    except redis.RedisError:
-        logger.warning("Could not read metrics", exc_info=True)
-        return None
+    keys = [_key(tenant_id, name, period) for period in range(now - window + 1, now + 1)]
+    if not settings.REDIS_URL:
+        periods = _cached_periods(keys)
+    else:
+        try:
+            pipeline = _client(settings.REDIS_URL).pipeline(transaction=False)
+            for key in keys:
+                pipeline.hgetall(key)
+            periods = pipeline.execute()
+        except redis.RedisError:
+            logger.warning("Could not read metrics", exc_info=True)
+            return None
     counts = [0] * (len(BUCKETS_MS) + 1)
     flagged = 0
     for fields in periods:
@@ -97,6 +106,16 @@ def summary(tenant_id: int, name: str) -> Summary | None:
     total = sum(counts)
     p50, p99 = _percentile(counts, total, 0.5), _percentile(counts, total, 0.99)
     return Summary(total, p50, p99, flagged)
+
+
+def _cached_periods(keys: list[str]) -> list[dict[bytes, int]]:
+    """The counters record() keeps in Django's cache without Redis, shaped as Redis hashes."""
+    fields = [*(str(index) for index in range(len(BUCKETS_MS) + 1)), "flagged"]
+    found = cache.get_many([f"{key}:{field}" for key in keys for field in fields])
+    return [
+        {field.encode(): found[f"{key}:{field}"] for field in fields if f"{key}:{field}" in found}
+        for key in keys
+    ]
 
 
 def _percentile(counts: list[int], total: int, share: float) -> int | None:

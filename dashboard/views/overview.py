@@ -7,7 +7,6 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from calls import live, selectors
-from calls.models import CallState
 from connectors.selectors import connection_health
 from contacts.selectors import caller_card
 from dashboard.access import member_required
@@ -24,7 +23,6 @@ def _live_context(request: HttpRequest) -> dict:
             {"call": call, "card": caller_card(tenant=tenant, number=call.customer_number)}
             for call in calls
         ],
-        "connected_state": CallState.ANSWERED,
         "today": selectors.today_counts(tenant=tenant),
     }
 

@@ -28,6 +28,9 @@ def test_on_a_phone_the_menu_opens_from_its_button(signed_in_page, tenant):
     nav.get_by_role("link", name="Calls").click()
 
     expect(page.get_by_role("heading", level=1)).to_have_text("Calls")
+    for path in ("/app/", "/app/calls/", "/app/callbacks/"):  # nothing wider than the phone
+        page.goto(page.url.split("/app/")[0] + path)
+        assert page.evaluate("document.documentElement.scrollWidth") == 390, path
 
 
 def test_a_simulated_call_shows_live_on_the_overview_then_in_the_calls_with_its_callback(

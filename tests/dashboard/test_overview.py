@@ -116,12 +116,23 @@ def test_connections_show_their_sync_lag_and_last_error(admin_client, tenant):
     assert "HubSpot refused the token (401)." in response.text
 
 
-def test_without_redis_the_tiles_say_nothing_is_recorded(admin_client, settings):
-    settings.REDIS_URL = ""
+def test_without_redis_the_figures_are_kept_in_the_cache(admin_client, api, settings):
+    settings.REDIS_URL = ""  # the embedded setup of bin/run: a file cache
+    api.get("/api/v1/lookup", {"number": "+447400123456"})
 
     response = admin_client.get("/app/health")
 
-    assert response.text.count("Not recorded (needs Redis)") == 3
+    assert "1 lookup, last hour" in response.text
+    assert response.context["lookup"].p50_ms is not None
+
+
+def test_with_redis_down_the_tiles_say_nothing_was_recorded(admin_client, settings):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+
+    response = admin_client.get("/app/health")
+
+    assert response.status_code == 200
+    assert response.text.count("Not recorded: Redis is unavailable") == 3
 
 
 def test_recording_never_fails_the_caller_when_redis_is_down(settings):
