@@ -23,8 +23,8 @@ from calls.models import Call, CallParty, CallStatus
 from calls.recordings import call_recording_url
 from contacts import selectors as contact_selectors
 from contacts.selectors import CallerCard
+from core.scoping import across_all_tenants
 from tenants.models import Tenant
-from tenants.scoping import across_all_tenants
 
 logger = logging.getLogger(__name__)
 

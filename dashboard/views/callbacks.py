@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 
 from calls import deliveries, selectors, services
 from calls.models import Delivery
-from connectors import http
+from core import http
 from dashboard.access import member_required
 from dashboard.audit import audit
 from dashboard.forms import SubmitOnceForm

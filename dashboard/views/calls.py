@@ -18,8 +18,8 @@ from automations import selectors as automation_selectors
 from automations.models import AppRun, CrmLog
 from calls import deliveries, recordings, selectors, services
 from calls.models import Call, CallStatus, Delivery
-from contacts import phone_numbers
 from contacts.selectors import caller_card
+from core import phone_numbers
 from dashboard.access import member_required
 from dashboard.audit import audit
 from dashboard.forms import SubmitOnceForm

@@ -9,8 +9,8 @@ from django.utils import timezone
 from calls import live, selectors
 from connectors.selectors import connection_health
 from contacts.selectors import caller_card
+from core import metrics
 from dashboard.access import member_required
-from tenants import metrics
 
 LIVE_CALLS_SHOWN = 50
 

@@ -10,8 +10,8 @@ from django.test import Client
 from calls import deliveries
 from calls.models import Call, Delivery
 from calls.services import call_hang_up
+from core.scoping import tenant_scope
 from tenants.models import Membership, Tenant
-from tenants.scoping import tenant_scope
 from tests.calls.conftest import (  # noqa: F401 - calls, a callback receiver and Celery workers
     agent,
     call_body,

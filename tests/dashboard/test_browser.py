@@ -85,7 +85,7 @@ def test_an_admin_resends_a_failed_delivery(
     from calls import deliveries
     from calls.models import Delivery
     from calls.services import call_hang_up
-    from tenants.scoping import tenant_scope
+    from core.scoping import tenant_scope
 
     tenant.callback_url = f"{receiver.url}/callbacks"
     tenant.save()

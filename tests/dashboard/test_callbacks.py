@@ -5,8 +5,8 @@ import time
 import pytest
 
 from calls.models import Delivery
+from core.scoping import tenant_scope
 from tenants.models import AuditEntry, Tenant
-from tenants.scoping import tenant_scope
 from tests.calls.test_signing import verify
 
 pytestmark = pytest.mark.django_db

@@ -3,8 +3,8 @@
 import pytest
 
 from calls.models import Attempt, Delivery
+from core.scoping import tenant_scope
 from tenants.models import AuditEntry
-from tenants.scoping import tenant_scope
 
 pytestmark = pytest.mark.django_db
 

@@ -9,8 +9,8 @@ from django.utils import timezone
 from calls.models import CallState
 from calls.services import call_event_record
 from connectors.models import Connection, SyncRun
-from tenants import metrics
-from tenants.scoping import tenant_scope
+from core import metrics
+from core.scoping import tenant_scope
 
 pytestmark = pytest.mark.django_db
 

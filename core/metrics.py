@@ -20,7 +20,7 @@ import redis
 from django.conf import settings
 from django.core.cache import cache
 
-from tenants.authentication import count_hit
+from core.shared_redis import count_hit
 
 logger = logging.getLogger(__name__)
 
