@@ -78,6 +78,10 @@ class Summary:
     def flagged_share(self) -> float | None:
         return self.flagged / self.count if self.count else None
 
+    @property
+    def succeeded_share(self) -> float | None:
+        return 1 - self.flagged / self.count if self.count else None
+
 
 def summary(tenant_id: int, name: str) -> Summary | None:
     """The samples of `name` over its window, or None when they cannot be read."""

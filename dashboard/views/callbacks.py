@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse, QueryDict
 from django.shortcuts import redirect
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -13,7 +15,7 @@ from django.views.decorators.http import require_POST
 from calls import deliveries, selectors, services
 from calls.models import Delivery
 from core import http
-from dashboard.access import member_required
+from dashboard.access import MemberRequest, member_required
 from dashboard.audit import audit
 from dashboard.forms import SubmitOnceForm
 from dashboard.htmx import render_page
@@ -48,9 +50,9 @@ class CallbackSettingsForm(SubmitOnceForm):
     )
     clear_auth_value = forms.BooleanField(required=False, label="Remove the saved value")
 
-    def clean(self) -> dict:
+    def clean(self) -> dict[str, Any]:
         """Check with the API's own rules (PATCH /api/v1/tenant), SSRF guard included."""
-        data = super().clean()
+        data = self.cleaned_data
         if self.errors:
             return data
         changes = {
@@ -68,12 +70,12 @@ class CallbackSettingsForm(SubmitOnceForm):
         self.changes = checked.validated_data if not self.errors else {}
         return data
 
-    def __init__(self, *args: object, tenant: Tenant, **kwargs: object) -> None:
+    def __init__(self, data: QueryDict | None = None, *, tenant: Tenant) -> None:
         initial = {
             "callback_url": tenant.callback_url,
             "callback_auth_header": tenant.callback_auth_header,
         }
-        super().__init__(*args, initial=initial, **kwargs)
+        super().__init__(data, initial=initial)
         self.tenant = tenant
 
 
@@ -84,7 +86,7 @@ class DeliveryFilters(forms.Form):
     number = forms.CharField(required=False, max_length=40, label="Customer number")
 
 
-def _page(request: HttpRequest, form: CallbackSettingsForm, **extra: object) -> HttpResponse:
+def _page(request: MemberRequest, form: CallbackSettingsForm, **extra: object) -> HttpResponse:
     tenant = request.tenant
     filters = DeliveryFilters(request.GET or None)
     selection = {}
@@ -120,13 +122,13 @@ def _page(request: HttpRequest, form: CallbackSettingsForm, **extra: object) -> 
 
 
 @member_required
-def callbacks(request: HttpRequest) -> HttpResponse:
+def callbacks(request: MemberRequest) -> HttpResponse:
     return _page(request, CallbackSettingsForm(tenant=request.tenant))
 
 
 @require_POST
 @member_required
-def settings_save(request: HttpRequest) -> HttpResponse:
+def settings_save(request: MemberRequest) -> HttpResponse:
     tenant = request.tenant
     form = CallbackSettingsForm(request.POST, tenant=tenant)
     if not form.is_valid():
@@ -142,7 +144,7 @@ def settings_save(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @member_required
-def signing_secret_rotate(request: HttpRequest) -> HttpResponse:
+def signing_secret_rotate(request: MemberRequest) -> HttpResponse:
     had_secret = bool(request.tenant.signing_secret)
     secret = services.signing_secret_rotate(tenant=request.tenant)
     audit(request, "signing_secret.rotate" if had_secret else "signing_secret.create", "Callbacks")
@@ -151,14 +153,14 @@ def signing_secret_rotate(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @member_required
-def test_send(request: HttpRequest) -> HttpResponse:
+def test_send(request: MemberRequest) -> HttpResponse:
     """Send an example callback now and show what the receiver answered."""
     if not request.tenant.callback_url:
         messages.error(request, "Set a callback URL first.")
         return redirect("dashboard:callbacks")
     outcome = deliveries.callback_test_send(tenant=request.tenant)
     audit(request, "callback.test", request.tenant.callback_url)
-    test = {"url": request.tenant.callback_url}
+    test: dict[str, object] = {"url": request.tenant.callback_url}
     if isinstance(outcome, http.HttpResponse):
         test |= {
             "ok": 200 <= outcome.status_code < 300,

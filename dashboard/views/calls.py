@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, time, timedelta
+from typing import Any, cast
 
 from django import forms
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -20,7 +21,7 @@ from calls import deliveries, recordings, selectors, services
 from calls.models import Call, CallStatus, Delivery
 from contacts.selectors import caller_card
 from core import phone_numbers
-from dashboard.access import member_required
+from dashboard.access import MemberRequest, member_required
 from dashboard.audit import audit
 from dashboard.forms import SubmitOnceForm
 from dashboard.htmx import render_page
@@ -42,20 +43,21 @@ class CallFilters(forms.Form):
         required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
     )
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, data: QueryDict | None) -> None:
+        super().__init__(data)
         agents = Agent.objects.order_by("crm_username").values_list("crm_username", "display_name")
-        self.fields["agent"].choices = [("", "Any agent")] + [
+        agent_field = cast(forms.ChoiceField, self.fields["agent"])
+        agent_field.choices = [("", "Any agent")] + [
             (username, f"{name} ({username})" if name else username) for username, name in agents
         ]
 
-    def clean(self) -> dict:
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        data = self.cleaned_data
         if data.get("since") and data.get("until") and data["since"] > data["until"]:
             self.add_error("until", "The end date is before the start date.")
         return data
 
-    def selection(self, region: str) -> dict:
+    def selection(self, region: str) -> dict[str, Any]:
         """The filters as call_list's arguments (dates are whole days in the tenant's zone)."""
         data = self.cleaned_data
         return {
@@ -80,7 +82,7 @@ def _day_start(day: datetime | None) -> datetime | None:
 
 
 @member_required
-def call_list(request: HttpRequest) -> HttpResponse:
+def call_list(request: MemberRequest) -> HttpResponse:
     filters = CallFilters(request.GET or None)
     selection = filters.selection(request.tenant.default_region) if filters.is_valid() else {}
     page = Paginator(selectors.call_list(**selection), CALLS_PER_PAGE).get_page(
@@ -101,7 +103,7 @@ class DispositionForm(SubmitOnceForm):
 
 
 @member_required
-def call_detail(request: HttpRequest, call_id: uuid.UUID) -> HttpResponse:
+def call_detail(request: MemberRequest, call_id: uuid.UUID) -> HttpResponse:
     call = get_object_or_404(Call.objects.select_related("agent"), call_id=call_id)
     notes_form = NotesForm(prefix="notes")
     disposition_form = DispositionForm(
@@ -139,7 +141,7 @@ def call_detail(request: HttpRequest, call_id: uuid.UUID) -> HttpResponse:
 
 
 @member_required
-def delivery_resend(request: HttpRequest, delivery_id: uuid.UUID) -> HttpResponse:
+def delivery_resend(request: MemberRequest, delivery_id: uuid.UUID) -> HttpResponse:
     """Send a finished delivery again; back to where the button was."""
     delivery = get_object_or_404(Delivery.objects.select_related("call"), pk=delivery_id)
     try:
@@ -153,7 +155,7 @@ def delivery_resend(request: HttpRequest, delivery_id: uuid.UUID) -> HttpRespons
 
 
 @member_required
-def crm_log_resend(request: HttpRequest, crm_log_id: uuid.UUID) -> HttpResponse:
+def crm_log_resend(request: MemberRequest, crm_log_id: uuid.UUID) -> HttpResponse:
     crm_log = get_object_or_404(CrmLog.objects.select_related("call"), pk=crm_log_id)
     if crm_log.state == CrmLog.State.FAILED:
         crm_logging.crm_log_resend(crm_log=crm_log)
@@ -165,7 +167,7 @@ def crm_log_resend(request: HttpRequest, crm_log_id: uuid.UUID) -> HttpResponse:
 
 
 @member_required
-def app_run_resend(request: HttpRequest, app_run_id: uuid.UUID) -> HttpResponse:
+def app_run_resend(request: MemberRequest, app_run_id: uuid.UUID) -> HttpResponse:
     run = get_object_or_404(AppRun.objects.select_related("call", "app"), pk=app_run_id)
     if run.state == AppRun.State.FAILED:
         app_runs.app_run_resend(run=run)
@@ -176,7 +178,7 @@ def app_run_resend(request: HttpRequest, app_run_id: uuid.UUID) -> HttpResponse:
     return _back(request, run.call)
 
 
-def _back(request: HttpRequest, call: Call) -> HttpResponse:
+def _back(request: MemberRequest, call: Call) -> HttpResponse:
     """Back to the page the button was on (a local URL), else the call's page."""
     target = request.POST.get("next", "")
     if target.startswith("/app/") and url_has_allowed_host_and_scheme(target, allowed_hosts=None):

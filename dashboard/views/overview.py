@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
@@ -10,12 +10,12 @@ from calls import live, selectors
 from connectors.selectors import connection_health
 from contacts.selectors import caller_card
 from core import metrics
-from dashboard.access import member_required
+from dashboard.access import MemberRequest, member_required
 
 LIVE_CALLS_SHOWN = 50
 
 
-def _live_context(request: HttpRequest) -> dict:
+def _live_context(request: MemberRequest) -> dict[str, object]:
     tenant = request.tenant
     calls = list(selectors.active_calls().select_related("agent")[:LIVE_CALLS_SHOWN])
     return {
@@ -27,7 +27,7 @@ def _live_context(request: HttpRequest) -> dict:
     }
 
 
-def _health_context(request: HttpRequest) -> dict:
+def _health_context(request: MemberRequest) -> dict[str, object]:
     tenant_id = request.tenant.pk
     callbacks = metrics.summary(tenant_id, "callback")
     now = timezone.now()
@@ -37,12 +37,11 @@ def _health_context(request: HttpRequest) -> dict:
         "decide": decide,
         "fallback_percent": _percent(decide.flagged_share) if decide else None,
         "callbacks": callbacks,
-        "callback_percent": _percent(1 - callbacks.flagged_share)
-        if callbacks and callbacks.count
-        else None,
+        "callback_percent": _percent(callbacks.succeeded_share) if callbacks else None,
         "callbacks_failing": bool(callbacks and callbacks.flagged),
         "connections": [
-            {"connection": c, "lag": now - c.last_synced_at if c.last_synced_at else None}
+            # last_synced_at: annotated by connection_health
+            {"connection": c, "lag": now - c.last_synced_at if c.last_synced_at else None}  # type: ignore[attr-defined]
             for c in connection_health()
         ],
     }
@@ -53,24 +52,24 @@ def _percent(share: float | None) -> str | None:
 
 
 @member_required
-def overview(request: HttpRequest) -> HttpResponse:
+def overview(request: MemberRequest) -> HttpResponse:
     context = _live_context(request) | _health_context(request)
     return render(request, "dashboard/overview/index.html", context)
 
 
 @member_required
-def live_calls(request: HttpRequest) -> HttpResponse:
+def live_calls(request: MemberRequest) -> HttpResponse:
     """The live calls and today's counts, re-rendered when the stream says something changed."""
     return render(request, "dashboard/overview/_live.html", _live_context(request))
 
 
 @member_required
-def health(request: HttpRequest) -> HttpResponse:
+def health(request: MemberRequest) -> HttpResponse:
     return render(request, "dashboard/overview/_health.html", _health_context(request))
 
 
 @member_required
-def stream(request: HttpRequest) -> StreamingHttpResponse:
+def stream(request: MemberRequest) -> StreamingHttpResponse:
     """The tenant's call events as server-sent events: the API's live feed, signed in by session."""
     after = live.last_event_id(request.headers.get("Last-Event-ID"))
     return live.sse_response(live.stream(tenant=request.tenant, last_event_id=after))
