@@ -28,6 +28,9 @@ logger = logging.getLogger(__name__)
 BUCKETS_MS = (1, 2, 3, 5, 8, 13, 20, 30, 50, 80, 130, 200, 300, 500, 800, 1300, 2000, 5000)
 # Seconds per recorded period, and how many periods a summary reads (the window).
 PERIODS = {"lookup": (60, 60), "decide": (60, 60), "callback": (3600, 24)}
+# After Redis failed once, samples are dropped for this long instead of each paying a timeout.
+PAUSE_AFTER_FAILURE_SECONDS = 5.0
+_paused_until = 0.0
 
 
 @functools.cache
@@ -56,6 +59,9 @@ def record(tenant_id: int, name: str, latency_ms: float, *, flagged: bool = Fals
         for field in fields:
             count_hit(f"{key}:{field}", ttl=seconds * (window + 1))
         return
+    global _paused_until
+    if time.monotonic() < _paused_until:
+        return
     try:
         pipeline = _client(settings.REDIS_URL).pipeline(transaction=False)
         pipeline.hincrby(key, _bucket(latency_ms), 1)
@@ -64,7 +70,8 @@ def record(tenant_id: int, name: str, latency_ms: float, *, flagged: bool = Fals
         pipeline.expire(key, seconds * (window + 1), nx=True)
         pipeline.execute()
     except redis.RedisError:
-        logger.debug("Metrics not recorded (Redis unavailable)", exc_info=True)
+        _paused_until = time.monotonic() + PAUSE_AFTER_FAILURE_SECONDS
+        logger.warning("Metrics not recorded for a while: Redis unavailable", exc_info=True)
 
 
 @dataclass(frozen=True)

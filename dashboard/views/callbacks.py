@@ -50,6 +50,15 @@ class CallbackSettingsForm(SubmitOnceForm):
     )
     clear_auth_value = forms.BooleanField(required=False, label="Remove the saved value")
 
+    def __init__(self, data: QueryDict | None = None, *, tenant: Tenant) -> None:
+        initial = {
+            "callback_url": tenant.callback_url,
+            "callback_auth_header": tenant.callback_auth_header,
+        }
+        super().__init__(data, initial=initial)
+        self.tenant = tenant
+        self.changes: dict[str, Any] = {}  # the checked changes, once valid
+
     def clean(self) -> dict[str, Any]:
         """Check with the API's own rules (PATCH /api/v1/tenant), SSRF guard included."""
         data = self.cleaned_data
@@ -67,16 +76,9 @@ class CallbackSettingsForm(SubmitOnceForm):
         if not checked.is_valid():
             for field, problems in checked.errors.items():
                 self.add_error(field if field in self.fields else None, problems)
-        self.changes = checked.validated_data if not self.errors else {}
+        if not self.errors:
+            self.changes = dict(checked.validated_data)
         return data
-
-    def __init__(self, data: QueryDict | None = None, *, tenant: Tenant) -> None:
-        initial = {
-            "callback_url": tenant.callback_url,
-            "callback_auth_header": tenant.callback_auth_header,
-        }
-        super().__init__(data, initial=initial)
-        self.tenant = tenant
 
 
 class DeliveryFilters(forms.Form):

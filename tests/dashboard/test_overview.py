@@ -1,6 +1,7 @@
 """Overview: live calls with the caller's card, today's counts, health tiles (recorded figures)."""
 
 import json
+import time
 from datetime import timedelta
 
 import pytest
@@ -135,11 +136,13 @@ def test_with_redis_down_the_tiles_say_nothing_was_recorded(admin_client, settin
     assert response.text.count("Not recorded: Redis is unavailable") == 3
 
 
-def test_recording_never_fails_the_caller_when_redis_is_down(settings):
+def test_recording_never_fails_the_caller_and_pauses_when_redis_is_down(settings, monkeypatch):
+    monkeypatch.setattr(metrics, "_paused_until", 0.0)
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
 
     metrics.record(1, "lookup", 3.0)
 
+    assert metrics._paused_until > time.monotonic()  # the next samples skip Redis for a while
     assert metrics.summary(1, "lookup") is None
 
 
