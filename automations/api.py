@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from automations import app_runs, crm_logging, services
+from automations import app_runs, crm_logging, selectors, services
 from automations.models import App, AppRun, CrmLog, CrmLogAttempt
 from calls.api.views import Conflict
 from calls.models import Call
@@ -239,14 +239,11 @@ class CallActivity(APIView):
 
     def get(self, request: Request, call_id: str) -> Response:
         call = get_object_or_404(Call.objects.all(), call_id=call_id)
-        logs = (
-            CrmLog.objects.filter(call=call)
-            .select_related("connection")
-            .prefetch_related("attempts")
-            .order_by("created_at")
-        )
-        runs = AppRun.objects.filter(call=call).select_related("app").order_by("event", "order")
-        activity = {"call_id": call.call_id, "crm_logs": logs, "app_runs": runs}
+        activity = {
+            "call_id": call.call_id,
+            "crm_logs": selectors.call_crm_logs(call=call),
+            "app_runs": selectors.call_app_runs(call=call),
+        }
         return Response(CallActivitySerializer(activity).data)
 
 

@@ -1,6 +1,6 @@
 """Reads for connections and their sync runs (in the current tenant scope)."""
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 
 from connectors.models import Connection, SyncRun
 
@@ -11,3 +11,13 @@ def connection_list() -> QuerySet[Connection]:
 
 def sync_run_list(*, connection: Connection) -> QuerySet[SyncRun]:
     return SyncRun.objects.filter(connection=connection)
+
+
+def connection_health() -> QuerySet[Connection]:
+    """Connections with `last_synced_at`: when their latest successful sync run finished."""
+    latest_success = SyncRun.objects.filter(
+        connection=OuterRef("pk"), outcome=SyncRun.Outcome.SUCCEEDED
+    ).order_by("-started_at")  # the syncrun_by_connection index, newest first
+    return connection_list().annotate(
+        last_synced_at=Subquery(latest_success.values("finished_at")[:1])
+    )

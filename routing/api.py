@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
@@ -18,7 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core import hot_path
+from core import hot_path, metrics
 from core.negotiation import JsonFirstNegotiation, takes_plain_json
 from core.serializers import StrictModelSerializer, StrictSerializer
 from core.url_tokens import HoldsUrlToken, UrlTokenHolder, UrlTokenView
@@ -245,6 +246,7 @@ class DecideView(APIView):
 
 def decide_body(tenant: Tenant, credential: str, problem: str, data: Any) -> dict:
     """The decision for a request's body (or the fallback saying what is wrong with it)."""
+    started = time.perf_counter()
     deadline.profiles.remember(credential, tenant)
     if not problem and not isinstance(data, Mapping):
         problem = 'the body must be a JSON object such as {"caller": "+44..."}'
@@ -257,6 +259,8 @@ def decide_body(tenant: Tenant, credential: str, problem: str, data: Any) -> dic
             logger.warning("Routing lookup failed for tenant %s: %r", tenant.pk, error)
             reason = f"lookup failed ({type(error).__name__})"
             decision = rules.fallback(tenant.routing_fallback_extension, reason)
+    latency_ms = (time.perf_counter() - started) * 1000
+    metrics.record(tenant.pk, "decide", latency_ms, flagged=decision.rule is None)
     return decision_body(decision)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from django.conf import settings
@@ -27,7 +28,7 @@ from contacts.api.serializers import (
 )
 from contacts.csv_import import contact_records_from_csv
 from contacts.models import Contact
-from core import hot_path
+from core import hot_path, metrics
 from core.errors import api_exception_handler
 from core.negotiation import JsonFirstNegotiation, takes_plain_json
 from tenants import authentication
@@ -195,6 +196,7 @@ class LookupView(APIView):
 def lookup_body(request: HttpRequest | Request, params: QueryDict) -> dict:
     """The caller card for the lookup's query, or a ValidationError saying what is wrong."""
     tenant = request.user.tenant
+    started = time.perf_counter()
     number = params.get("number", "")
     card = None
     if len(params) == 1 and 0 < len(number) <= MAX_NUMBER_LENGTH and number[0] != " ":
@@ -204,6 +206,7 @@ def lookup_body(request: HttpRequest | Request, params: QueryDict) -> dict:
         query = LookupQuerySerializer(data=params, context={"request": request})
         query.is_valid(raise_exception=True)
         card = selectors.caller_card(tenant=tenant, number=query.validated_data["number"])
+    metrics.record(tenant.pk, "lookup", (time.perf_counter() - started) * 1000)
     # Built by hand: DRF serializers cost more than the lookup itself (bench/README.md).
     return caller_card_body(card)
 
