@@ -1,4 +1,5 @@
 # The demo spans every app (routing rules included), so it lives in the top one, the dashboard.
+from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -34,7 +35,7 @@ DEMO_CONNECTION = "Demo HubSpot (fake)"
 DEMO_NUMBERS = [("+918047000100", "Main line"), ("+918047000101", "Sales campaign")]
 # Seed 003's caller (a registered customer: routed to 1093) and seed 002's customer, who the
 # printed launch URL dials as the seed writes the number (the demo reads numbers as Indian).
-DEMO_CUSTOMERS = [
+DEMO_CUSTOMERS: list[dict[str, Any]] = [
     {
         "external_id": "demo-ada",
         "first_name": "Ada",
