@@ -178,6 +178,10 @@ class DecideView(APIView):
         """Who asks, checked as DRF checks this view's requests (for the hot path)."""
         return hot_path.server_key_holder(request, cls)
 
+    def throttled(self, request: Request, wait: float | None) -> None:
+        deadline.profiles.remember(self.credential, request.user.tenant)  # its fallback
+        super().throttled(request, wait)
+
     @extend_schema(request=DecideRequestSerializer, responses=DecisionSerializer)
     def post(self, request: Request, token: str = "") -> Response:
         problem = request._request.routing_body_problem
@@ -219,6 +223,8 @@ class DecideView(APIView):
                     problem = f"unreadable request ({error.detail})"
             return hot_path.json_response(decide_body(tenant, credential, problem, data), cls)
         except Exception as error:
+            if isinstance(error, exceptions.Throttled):  # its fallback, as DRF's throttled()
+                deadline.profiles.remember(credential, request.user.tenant)
             return hot_path.error_response(error, cls)
 
 

@@ -96,12 +96,12 @@ def server_key_holder(request: HttpRequest, view: type[APIView]) -> KeyHolder:
     api_key, hits = server_key_check(request, counted=throttled) or (None, None)
     scope_check(api_key, resource=view.api_scope, access=api_access(view, request.method))
     assert isinstance(api_key, ApiKey)  # scope_check raises without one
+    request.user = holder = KeyHolder(api_key)  # known even when throttled, as under DRF
+    request.auth = api_key
     if throttled:
         wait = rate_limit_wait(api_key, hits)
         if wait is not None:
             raise exceptions.Throttled(wait)
-    request.user = holder = KeyHolder(api_key)
-    request.auth = api_key
     return holder
 
 
