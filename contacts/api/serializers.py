@@ -32,6 +32,13 @@ class PhoneSerializer(StrictModelSerializer):
         fields = ["number", "kind", "e164", "raw", "extension", "is_valid"]
         read_only_fields = ["e164", "raw", "extension", "is_valid"]
 
+    def validate(self, attrs: dict) -> dict:
+        # A PATCH makes nested fields optional too, but `phones` replaces every number: each
+        # one needs its number as on create.
+        if "number" not in attrs:
+            raise serializers.ValidationError({"number": ["This field is required."]})
+        return attrs
+
 
 class OwnerSerializer(serializers.ModelSerializer):
     class Meta:
