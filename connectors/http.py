@@ -93,9 +93,11 @@ def check_url(url: str) -> None:
     if parts.username is not None or parts.password is not None:
         raise HttpError("invalid_url", "Put credentials in a header, not in the URL.")
     try:
-        parts.port  # noqa: B018 - raises ValueError for a port out of range
-    except ValueError as error:
-        raise HttpError("invalid_url", "The URL's port is not a number from 1 to 65535.") from error
+        port = parts.port  # raises ValueError for a port out of range
+    except ValueError:
+        port = 0
+    if port == 0:  # port 0 connects nowhere, or wherever the system decides
+        raise HttpError("invalid_url", "The URL's port is not a number from 1 to 65535.")
     check_host(parts.hostname)
 
 
@@ -106,11 +108,27 @@ def check_host(host: str) -> None:
     if host == "localhost" or host.endswith(".localhost"):
         raise HttpError("blocked_ip", f"{host!r} is this machine (localhost).")
     try:
-        blocked = is_blocked_address(host)
+        blocked = is_blocked_address(_numeric_address(host))
     except ValueError:
         return  # a name: checked on its resolved addresses at connect time
     if blocked:
         raise HttpError("blocked_ip", f"{host!r} is a private or reserved address.")
+
+
+def _numeric_address(host: str) -> str:
+    """The address a numeric host means to the resolver, in canonical form.
+
+    getaddrinfo reads IPv4 the way inet_aton does: 127.1, 0x7f000001, 2130706433, 0177.0.0.1
+    and 0 are all addresses, not names. ValueError for a name.
+    """
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    try:
+        return socket.inet_ntoa(socket.inet_aton(host))
+    except OSError:
+        raise ValueError(f"{host!r} is a name") from None
 
 
 def resolve_checked(host: str, port: int) -> list[tuple]:
