@@ -5,6 +5,7 @@ import pytest
 pytestmark = pytest.mark.django_db
 
 # Each one is this machine or "any address" to the resolver (inet_aton's reading of IPv4).
+WHERE = ["callback", "connection", "webhook app", "slack app", "warehouse"]
 NUMERIC_LOOPBACKS = ["127.1", "0x7f000001", "2130706433", "0177.0.0.1", "0"]
 
 
@@ -35,7 +36,7 @@ def saves(api, where: str, authority: str):
     return api.post("/api/v1/apps", app, format="json")
 
 
-@pytest.mark.parametrize("where", ["callback", "connection", "webhook app", "slack app", "warehouse"])
+@pytest.mark.parametrize("where", WHERE)
 @pytest.mark.parametrize(("authority", "form"), hosts_and_ports())
 def test_a_loopback_address_in_any_notation_or_port_0_is_refused_when_saved(
     api, settings, where, authority, form
@@ -47,7 +48,7 @@ def test_a_loopback_address_in_any_notation_or_port_0_is_refused_when_saved(
     assert response.status_code == 400, (form, response.json())
 
 
-@pytest.mark.parametrize("where", ["callback", "connection", "webhook app", "slack app", "warehouse"])
+@pytest.mark.parametrize("where", WHERE)
 def test_the_operator_setting_allows_private_addresses(api, settings, where):
     settings.ALLOW_PRIVATE_URLS = True
 
