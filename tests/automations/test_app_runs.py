@@ -1,6 +1,9 @@
 """Apps on call events: in order, each one's answer feeding the next, conditions, failures."""
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from automations import app_runs
 from automations.models import App, AppRun
@@ -105,6 +108,28 @@ def test_disabled_and_real_time_apps_are_not_run_after_the_call(
 
     with tenant_scope(tenant):
         assert AppRun.objects.filter(call=call).count() == 0
+
+
+@pytest.mark.parametrize("change", ["disable", "delete"])
+def test_disabling_or_deleting_an_app_cancels_its_pending_runs(
+    tenant, api, receiver, make_app, end_call, change
+):
+    app = make_app("crm", config={"url": f"{receiver.url}/crm"})
+    call = end_call()
+    with tenant_scope(tenant):  # its task was lost: the sweeper would enqueue it again
+        AppRun.objects.update(created_at=timezone.now() - timedelta(minutes=5))
+
+    if change == "disable":
+        response = api.patch(f"/api/v1/apps/{app.pk}", {"enabled": False}, format="json")
+    else:
+        response = api.delete(f"/api/v1/apps/{app.pk}")
+
+    assert response.status_code in (200, 204)
+    assert app_runs.app_runs_sweep() == 0
+    run_all(tenant, call)
+    assert receiver.received == []
+    with tenant_scope(tenant):
+        assert not AppRun.objects.filter(state=AppRun.State.PENDING).exists()
 
 
 def test_the_call_test_renders_apps_with_side_effects_and_sends_lookups(
