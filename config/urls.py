@@ -5,6 +5,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from calls.api.events import recording_download
 from tenants.health import healthz
 
+handler400 = "tenants.errors.bad_request"
+handler403 = "tenants.errors.permission_denied"
 handler404 = "tenants.errors.not_found"
 handler500 = "tenants.errors.server_error"
 

@@ -7,10 +7,12 @@ from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions, status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 logger = logging.getLogger(__name__)
+_json = JSONRenderer()
 
 
 def error_body(code: str, message: str, field: str | None = None, **extra: Any) -> dict:
@@ -18,6 +20,9 @@ def error_body(code: str, message: str, field: str | None = None, **extra: Any) 
 
 
 def api_exception_handler(exc: Exception, context: dict) -> Response:
+    request = context.get("request")
+    if request is not None:  # errors are JSON whatever the view renders (YAML schema, CSV)
+        request.accepted_renderer, request.accepted_media_type = _json, "application/json"
     if isinstance(exc, DjangoValidationError):  # raised by a model's full_clean() in a service
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else exc.messages
@@ -85,6 +90,26 @@ def _flatten(data: Any, path: str = "") -> list[tuple[str | None, str]]:
 
 def _wants_json(request: HttpRequest) -> bool:
     return request.path.startswith("/api/")
+
+
+# Django answers these itself (outside any view) with HTML pages; under /api/ they are JSON.
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _wants_json(request):
+        # Not the exception's text: a SuspiciousOperation's message is meant for our logs.
+        message = "The request was refused (its Host header, size or form is not accepted)."
+        return JsonResponse(error_body("bad_request", message), status=400)
+    from django.views.defaults import bad_request as default_bad_request
+
+    return default_bad_request(request, exception)
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _wants_json(request):
+        message = "You do not have permission to do this."
+        return JsonResponse(error_body("permission_denied", message), status=403)
+    from django.views.defaults import permission_denied as default_permission_denied
+
+    return default_permission_denied(request, exception)
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
