@@ -9,7 +9,6 @@ from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, serializers, status
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -20,6 +19,7 @@ from calls.api.views import Conflict
 from calls.models import Call
 from contacts.api.serializers import CallerCardSerializer
 from contacts.selectors import caller_card
+from tenants.parsers import JSONParser
 from tenants.serializers import StrictModelSerializer, StrictSerializer
 
 EVENTS = App.Event.choices

@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import exceptions, generics, serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -25,6 +25,7 @@ from tenants import hot_path
 from tenants.authentication import KeyHolder
 from tenants.models import Agent, Tenant
 from tenants.negotiation import JsonFirstNegotiation, takes_plain_json
+from tenants.parsers import JSONParser
 from tenants.serializers import StrictModelSerializer, StrictSerializer
 from tenants.url_tokens import HoldsUrlToken, UrlTokenHolder
 

@@ -12,7 +12,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import exceptions, generics, serializers, status
 from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -32,6 +31,7 @@ from calls.api.serializers import (
 from calls.gateways import GatewayNotSupported
 from calls.lifecycle import iso_z
 from calls.models import Call, CallParty, CallStatus, Delivery
+from tenants.parsers import JSONParser
 
 
 class Conflict(exceptions.APIException):

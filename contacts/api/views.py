@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, QueryDict
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, generics
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -30,6 +30,7 @@ from contacts.models import Contact
 from tenants import hot_path
 from tenants.errors import api_exception_handler
 from tenants.negotiation import JsonFirstNegotiation, takes_plain_json
+from tenants.parsers import JSONParser
 
 
 class ContactList(generics.ListCreateAPIView):

@@ -231,3 +231,12 @@ def test_other_methods_are_refused_with_405_not_decided(api, routed, method):
     assert response.status_code == 405
     assert response.json()["error"]["code"] == "method_not_allowed"
     assert "POST" in response["Allow"]
+
+
+def test_it_answers_the_fallback_for_json_nested_too_deep(api, routed):
+    deep = "[" * 5_000 + "]" * 5_000  # Python's parser would recurse past its limit
+
+    response = api.post("/api/v1/routing/decide", deep, content_type="application/json")
+
+    assert response.status_code == 200
+    assert "nested deeper than 64 levels" in response.json()["reason"]
