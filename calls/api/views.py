@@ -7,7 +7,6 @@ import uuid
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import exceptions, generics, serializers, status
@@ -27,6 +26,7 @@ from calls.api.serializers import (
     PartyInput,
     SigningSecretSerializer,
     TransferInput,
+    ZonedDateTimeField,
 )
 from calls.gateways import GatewayNotSupported
 from calls.lifecycle import iso_z
@@ -66,11 +66,10 @@ class CallList(generics.ListCreateAPIView):
             )
         since = None
         if params.get("since"):
-            since = parse_datetime(params["since"])
-            if since is None or since.tzinfo is None:
-                raise serializers.ValidationError(
-                    {"since": "Use an ISO 8601 time with a zone, e.g. 2026-07-03T10:00:00Z."}
-                )
+            try:
+                since = ZonedDateTimeField().to_internal_value(params["since"])
+            except serializers.ValidationError as error:
+                raise serializers.ValidationError({"since": error.detail}) from None
         return selectors.call_list(
             status=call_status, crm_username=params.get("agent"), since=since
         )

@@ -12,6 +12,7 @@ from rest_framework import serializers
 from contacts import phone_numbers, services
 from contacts.models import Contact, ContactPhone
 from tenants.models import Agent, validate_region
+from tenants.pagination import MAX_OFFSET
 from tenants.serializers import StrictModelSerializer, StrictSerializer
 
 MAX_NUMBER_LENGTH = 64
@@ -147,7 +148,7 @@ class ContactListQuerySerializer(StrictSerializer):
     )
     external_id = serializers.CharField(required=False, max_length=255)
     limit = serializers.IntegerField(required=False, min_value=1)
-    offset = serializers.IntegerField(required=False, min_value=0)
+    offset = serializers.IntegerField(required=False, min_value=0, max_value=MAX_OFFSET)
 
 
 class RecordResultSerializer(serializers.Serializer):
