@@ -140,7 +140,8 @@ class AppsTestCall(APIView):
         given = TestCallInput(data=request.data)
         given.is_valid(raise_exception=True)
         report = app_runs.apps_test_call(tenant=request.user.tenant, **given.validated_data)
-        return Response({"apps": report})
+        unfinished = [app["app"] for app in report if app["state"] == "unfinished"]
+        return Response({"apps": report, "unfinished": unfinished})
 
 
 class EnrichedLookupQuery(StrictSerializer):

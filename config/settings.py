@@ -66,6 +66,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Lookup and routing decide end here (tenants/hot_path.py): keep security headers above.
     "tenants.hot_path.HotPathMiddleware",
+    "connectors.http.OutboundBudgetMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -198,6 +199,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
+# Seconds a web request may spend in all on requests to tenants' servers (call test, OAuth).
+WEB_REQUEST_OUTBOUND_SECONDS = env.float("WEB_REQUEST_OUTBOUND_SECONDS", default=10.0)
 # Requests per minute per API key, unless the key sets its own.
 API_KEY_RATE_LIMIT_PER_MINUTE = env.int("API_KEY_RATE_LIMIT_PER_MINUTE", default=600)
 

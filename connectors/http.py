@@ -15,6 +15,7 @@ Every request to a tenant-supplied URL goes through `post`/`request` here, the o
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import ipaddress
 import itertools
 import logging
@@ -22,13 +23,15 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
+from django.http import HttpRequest
+from django.http import HttpResponse as DjangoResponse
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -209,6 +212,54 @@ def deadline(seconds: float) -> Iterator[None]:
         _budget.deadline, _budget.sockets = None, []
 
 
+# The end (time.monotonic()) of the current web request's time for outbound requests, if any.
+_outbound_end: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "outbound_end", default=None
+)
+
+
+@contextlib.contextmanager
+def outbound_budget(seconds: float) -> Iterator[None]:
+    """Bound every outbound request made inside, and every wait between retries, to `seconds`."""
+    end = time.monotonic() + seconds
+    current = _outbound_end.get()
+    token = _outbound_end.set(end if current is None else min(current, end))
+    try:
+        yield
+    finally:
+        _outbound_end.reset(token)
+
+
+def budget_left() -> float | None:
+    """Seconds left of the outbound budget; None outside one (workers use their own deadlines)."""
+    end = _outbound_end.get()
+    return None if end is None else end - time.monotonic()
+
+
+def within_budget(seconds: float) -> float:
+    """`seconds`, or what is left of the budget if less; HttpError('deadline') when none is."""
+    left = budget_left()
+    if left is None:
+        return seconds
+    if left < 0.01:
+        raise HttpError("deadline", "This request's time for calls to other servers ran out.")
+    return min(seconds, left)
+
+
+class OutboundBudgetMiddleware:
+    """A web request never waits on a tenant's servers longer than one budget in all (DESIGN.md).
+
+    Anything longer belongs in a worker: one tenant's slow server must not hold a web worker.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], DjangoResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> DjangoResponse:
+        with outbound_budget(settings.WEB_REQUEST_OUTBOUND_SECONDS):
+            return self.get_response(request)
+
+
 def _guarded_connect(
     host: str, port: int, timeout: float | None, options: list[tuple[int, int, int]]
 ) -> socket.socket:
@@ -300,6 +351,7 @@ def request(
     raises HttpError. Values of `secret_headers` never appear in the error message.
     """
     check_url(url)
+    deadline_seconds = within_budget(deadline_seconds)
     headers = headers or {}
     secrets = [headers[h] for h in secret_headers if headers.get(h)]
     started = time.monotonic()

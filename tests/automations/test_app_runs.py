@@ -1,5 +1,6 @@
 """Apps on call events: in order, each one's answer feeding the next, conditions, failures."""
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -130,6 +131,28 @@ def test_disabling_or_deleting_an_app_cancels_its_pending_runs(
     assert receiver.received == []
     with tenant_scope(tenant):
         assert not AppRun.objects.filter(state=AppRun.State.PENDING).exists()
+
+
+def test_the_call_test_waits_on_slow_apps_no_longer_than_its_budget_and_names_them(
+    tenant, api, receiver, make_app, settings
+):
+    settings.WEB_REQUEST_OUTBOUND_SECONDS = 2  # 10 s by default: the same rule, quicker
+    make_app("slow", config={"url": f"{receiver.url}/slow"}, order=10)  # 30 s timeout, retries
+    make_app("after", config={"url": f"{receiver.url}/after"}, order=20)
+    receiver.script = [Answer(200, {}, delay=30)] * 5
+
+    started = time.monotonic()
+    response = api.post(
+        "/api/v1/apps/test-call",
+        {"calling_number": "+442079460000", "send": True},
+        format="json",
+    )
+
+    assert time.monotonic() - started < 3.5
+    assert response.status_code == 200
+    assert response.json()["unfinished"] == ["slow", "after"]
+    assert [app["state"] for app in response.json()["apps"]] == ["unfinished", "unfinished"]
+    assert [r.path for r in receiver.received] == ["/slow"]
 
 
 def test_the_call_test_renders_apps_with_side_effects_and_sends_lookups(
