@@ -33,6 +33,7 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 AUTHENTICATE_HEADER = 'Bearer realm="api"'
 # Seconds a rate counter outlives its one-minute window.
 COUNTER_TTL = 120
+REDIS_TIMEOUT = 0.5
 
 
 class KeyHolder:
@@ -195,16 +196,28 @@ def api_access(view: APIView | type[APIView], method: str) -> str:
 @functools.cache
 def _counters() -> redis.Redis:
     # One client per process: Django's cache builds a new client object for every operation.
-    return redis.Redis.from_url(settings.REDIS_URL)
+    # Short timeouts: a Redis that stopped answering must not hold requests (key_cache.outage).
+    return redis.Redis.from_url(
+        settings.REDIS_URL, socket_connect_timeout=REDIS_TIMEOUT, socket_timeout=REDIS_TIMEOUT
+    )
 
 
 def count_hit(counter: str, ttl: int = COUNTER_TTL) -> int:
-    """Add one to a shared counter that expires after ttl seconds; return the new count."""
+    """Add one to a shared counter that expires after ttl seconds; return the new count.
+
+    While Redis is down nothing is counted (0): limits fail open rather than refuse everyone.
+    """
     if settings.REDIS_URL:
+        if key_cache.outage.active():
+            return 0
         # One round trip: Django's cache.incr() costs two (EXISTS, INCRBY) plus add()'s SET NX.
         pipeline = _counters().pipeline(transaction=False)
         queue_hit(pipeline, counter, ttl)
-        return pipeline.execute()[0]
+        try:
+            return pipeline.execute()[0]
+        except redis.RedisError as error:
+            key_cache.outage.report(error)
+            return 0
     if cache.add(counter, 1, timeout=ttl):
         return 1
     try:

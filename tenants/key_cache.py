@@ -4,7 +4,8 @@ Every request is authenticated, and reading the key and its tenant from the data
 than the lookup it guards (bench/README.md). A process remembers the keys it has verified,
 stamped with a generation held in Redis; saving or deleting any key or tenant replaces the
 generation, so every process reads keys afresh on its next request and revocation takes effect
-at once. Without Redis (the embedded default) nothing is remembered.
+at once. Without Redis (the embedded default, or while Redis is down) nothing is remembered and
+every key is read from the database.
 
 Keys and tenants changed with `QuerySet.update()` send no signal: call `keys_changed()` after.
 """
@@ -12,7 +13,9 @@ Keys and tenants changed with `QuerySet.update()` send no signal: call `keys_cha
 from __future__ import annotations
 
 import copy
+import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -25,8 +28,37 @@ from django.db.models.signals import post_delete, post_save
 from tenants.models import ApiKey, Tenant
 from tenants.services import hash_secret
 
+logger = logging.getLogger(__name__)
+
 GENERATION_KEY = "callbridge:api-keys-generation"
 MAX_KEYS = 10_000
+# After Redis fails, this process leaves it alone for this long (database only, no rate limits).
+OUTAGE_SECONDS = 2.0
+
+
+class RedisOutage:
+    """Whether Redis failed a moment ago: skip it meanwhile, and say so once, not per request."""
+
+    def __init__(self) -> None:
+        self.until = 0.0
+
+    def active(self) -> bool:
+        return time.monotonic() < self.until
+
+    def report(self, error: Exception) -> None:
+        if not self.active():
+            logger.warning(
+                "Redis unavailable (%s): API keys and routing rules are read from the database "
+                "and rate limits are not enforced until it answers again.",
+                error,
+            )
+        self.until = time.monotonic() + OUTAGE_SECONDS
+
+    def end(self) -> None:
+        self.until = 0.0
+
+
+outage = RedisOutage()
 
 Piggyback = Callable[[redis.client.Pipeline, ApiKey], None]
 
@@ -50,18 +82,23 @@ class KeyCache:
         counter) to send in the same round trip as the check; their results come back with the
         key, or [] when the key had to be loaded.
         """
-        if not settings.REDIS_URL:
+        if not settings.REDIS_URL or outage.active():
             return load(plaintext), []
         digest = hash_secret(plaintext)  # only the key's holder finds it, even here
         remembered = self._keys.get(digest)
-        pipeline = _redis().pipeline(transaction=False)
-        pipeline.get(key_generation.key)
-        if remembered is not None and piggyback is not None:
-            piggyback(pipeline, remembered[1])
-        generation, *results = pipeline.execute()
-        if remembered is not None and remembered[0] == generation:
-            return _copy(remembered[1]), results
-        generation = generation or key_generation.start()
+        try:
+            key_generation.settle()
+            pipeline = _redis().pipeline(transaction=False)
+            pipeline.get(key_generation.key)
+            if remembered is not None and piggyback is not None:
+                piggyback(pipeline, remembered[1])
+            generation, *results = pipeline.execute()
+            if remembered is not None and remembered[0] == generation:
+                return _copy(remembered[1]), results
+            generation = generation or key_generation.start()
+        except redis.RedisError as error:
+            outage.report(error)
+            return load(plaintext), []
         api_key = load(plaintext)
         if api_key is not None and generation is not None:
             with self._lock:
@@ -86,12 +123,26 @@ class Generation:
 
     def __init__(self, key: str) -> None:
         self.key = key
+        # Replacing failed (Redis down): replace it as soon as Redis answers again, or processes
+        # would go on trusting what they remembered before the change.
+        self.owed = False
 
     def current(self) -> bytes | None:
-        """The token now (None without Redis): what is remembered under another is stale."""
-        if not settings.REDIS_URL:
+        """The token now (None without Redis, or while it is down): remember nothing then."""
+        if not settings.REDIS_URL or outage.active():
             return None
-        return _redis().get(self.key) or self.start()
+        try:
+            self.settle()
+            return _redis().get(self.key) or self.start()
+        except redis.RedisError as error:
+            outage.report(error)
+            return None
+
+    def settle(self) -> None:
+        """Make the replacement that failed while Redis was down (RedisError if it still is)."""
+        if self.owed:
+            _redis().set(self.key, uuid.uuid4().hex)
+            self.owed = False
 
     def start(self) -> bytes | None:
         """Start a generation no process can be holding (on first use, or after a flush)."""
@@ -107,7 +158,11 @@ class Generation:
             transaction.on_commit(self._replace)
 
     def _replace(self) -> None:
-        _redis().set(self.key, uuid.uuid4().hex)
+        try:
+            _redis().set(self.key, uuid.uuid4().hex)
+        except redis.RedisError as error:  # the change is saved; make it known once Redis is back
+            self.owed = True
+            outage.report(error)
 
 
 keys = KeyCache()
