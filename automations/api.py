@@ -32,6 +32,10 @@ class AppSerializer(StrictModelSerializer):
         "write-only and kept when a PATCH leaves them out.",
     )
     events = serializers.ListField(child=serializers.ChoiceField(choices=EVENTS), min_length=1)
+    # Declared so the schema says what is accepted (the model allows 0 to 32767).
+    order = serializers.IntegerField(
+        min_value=10, max_value=100, default=50, help_text="10 to 100; lower runs first."
+    )
 
     class Meta:
         model = App
@@ -56,11 +60,6 @@ class AppSerializer(StrictModelSerializer):
     def validate_config(self, value: Any) -> dict[str, Any]:
         if not isinstance(value, dict):
             raise serializers.ValidationError("A JSON object.")
-        return value
-
-    def validate_order(self, value: int) -> int:
-        if not 10 <= value <= 100:
-            raise serializers.ValidationError("From 10 to 100 (lower runs first).")
         return value
 
     def validate_slug(self, value: str) -> str:

@@ -215,6 +215,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "tenants.errors.document_error_responses",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "SyncKindEnum": "connectors.models.SyncRun.Kind",
         "AppEventEnum": "automations.models.App.Event",

@@ -129,3 +129,56 @@ def server_error(request: HttpRequest) -> HttpResponse:
     from django.views.defaults import server_error as default_server_error
 
     return default_server_error(request)
+
+
+# What each error status means for any operation (the body is always ERROR_SCHEMA).
+ERROR_STATUSES = {
+    400: "Invalid or malformed request: `error.field` names the first bad field.",
+    401: "No server key, or an unknown or revoked one.",
+    403: "The key may not do this (scope, IP range, key kind, deactivated tenant).",
+    404: "Not found (or another tenant's).",
+    405: "Method not allowed.",
+    409: "Conflicts with what exists (e.g. an event id reused for a different event).",
+    413: "The request body is too large.",
+    415: "Unsupported Content-Type.",
+    429: "Over the key's rate limit: retry after Retry-After seconds.",
+}
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "field": {"type": "string", "nullable": True},
+                "details": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "field": {"type": "string", "nullable": True},
+                            "message": {"type": "string"},
+                        },
+                    },
+                },
+            },
+        }
+    },
+}
+
+
+def document_error_responses(result: dict, **kwargs: Any) -> dict:
+    """drf-spectacular postprocessing hook: every operation lists the errors it may answer."""
+    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            for status_code, description in ERROR_STATUSES.items():
+                responses.setdefault(
+                    str(status_code), {"description": description, "content": error}
+                )
+    return result

@@ -7,8 +7,7 @@ import uuid
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
 from rest_framework import exceptions, generics, serializers, status
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.renderers import JSONRenderer
@@ -254,6 +253,18 @@ class AnswerJson(BaseContentNegotiation):
         return None
 
 
+# One server-sent event of the live feed: `data` is JSON text (calls/README.md).
+LIVE_EVENT = inline_serializer(
+    "LiveEvent",
+    fields={
+        "event": serializers.ChoiceField(choices=["snapshot", "call"], required=False),
+        "data": serializers.CharField(),
+        "id": serializers.CharField(required=False),
+        "retry": serializers.IntegerField(required=False),
+    },
+)
+
+
 class LiveFeed(APIView):
     """Stream the tenant's call events as server-sent events, with active and completed counts.
 
@@ -264,7 +275,7 @@ class LiveFeed(APIView):
     api_scope = "calls"
     content_negotiation_class = AnswerJson
 
-    @extend_schema(responses={(200, "text/event-stream"): OpenApiTypes.STR})
+    @extend_schema(responses={(200, "text/event-stream"): LIVE_EVENT})
     def get(self, request: Request) -> StreamingHttpResponse:
         after = live.last_event_id(request.headers.get("Last-Event-ID"))
         return live.sse_response(live.stream(tenant=request.user.tenant, last_event_id=after))

@@ -57,7 +57,7 @@ class AgentByCrmUsername(serializers.SlugRelatedField):
 
 class ContactSerializer(StrictModelSerializer):
     name = serializers.CharField(read_only=True)
-    owner = OwnerSerializer(read_only=True)
+    owner = OwnerSerializer(read_only=True, allow_null=True)
     owner_crm_username = AgentByCrmUsername(
         source="owner",
         write_only=True,
