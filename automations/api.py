@@ -19,8 +19,8 @@ from calls.api.views import Conflict
 from calls.models import Call
 from contacts.api.serializers import CallerCardSerializer
 from contacts.selectors import caller_card
-from tenants.parsers import JSONParser
-from tenants.serializers import StrictModelSerializer, StrictSerializer
+from core.parsers import JSONParser
+from core.serializers import StrictModelSerializer, StrictSerializer
 
 EVENTS = App.Event.choices
 

@@ -21,11 +21,11 @@ from calls.exports import change_stamp
 from calls.lifecycle import callback_payload, iso_z
 from calls.models import Call, CallParty, CallStatus
 from calls.recordings import call_recording_url
-from connectors import http
 from contacts import selectors as contact_selectors
 from contacts.selectors import CallerCard
+from core import http
+from core.scoping import across_all_tenants
 from tenants.models import Tenant
-from tenants.scoping import across_all_tenants
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ def apps_test_call(
     """Seed 004's call test: the tenant's apps for a made-up call, in order, with their results.
 
     Apps with side effects only render their request unless `send` is set. In a web request
-    every app shares its outbound budget (connectors.http): an app the budget stopped, or left no
+    every app shares its outbound budget (core/http.py): an app the budget stopped, or left no
     time for, is "unfinished".
     """
     context = {

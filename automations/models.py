@@ -5,8 +5,8 @@ from typing import Any
 from django.db import models
 from django.db.models import Q
 
-from tenants.encryption import EncryptedTextField
-from tenants.scoping import TenantOwnedModel
+from core.encryption import EncryptedTextField
+from core.scoping import TenantOwnedModel
 
 
 class CrmLog(TenantOwnedModel):

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "core",
     "tenants",
     "contacts",
     "routing",
@@ -64,14 +65,14 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # Lookup and routing decide end here (tenants/hot_path.py): keep security headers above.
-    "tenants.hot_path.HotPathMiddleware",
-    "connectors.http.OutboundBudgetMiddleware",
+    # Lookup and routing decide end here (core/hot_path.py): keep security headers above.
+    "core.hot_path.HotPathMiddleware",
+    "core.http.OutboundBudgetMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "tenants.scoping.TenantScopeMiddleware",
+    "core.scoping.TenantScopeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
 ]
 
@@ -191,11 +192,11 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["tenants.authentication.ApiKeyRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "tenants.parsers.JSONParser",
+        "core.parsers.JSONParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_PAGINATION_CLASS": "tenants.pagination.Pagination",
-    "EXCEPTION_HANDLER": "tenants.errors.api_exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "core.pagination.Pagination",
+    "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
@@ -217,7 +218,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "tenants.errors.document_error_responses",
+        "core.errors.document_error_responses",
     ],
     "ENUM_NAME_OVERRIDES": {
         "SyncKindEnum": "connectors.models.SyncRun.Kind",
@@ -243,13 +244,13 @@ else:
     # longest task time limit, so a slow task is never run twice while still running.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
-# Seconds between worker heartbeats fired by beat (see tenants.tasks.record_worker_heartbeat).
+# Seconds between worker heartbeats fired by beat (see core.tasks.record_worker_heartbeat).
 CELERY_HEARTBEAT_SECONDS = env.float("CELERY_HEARTBEAT_SECONDS", default=30.0)
 # The one beat schedule. DatabaseScheduler copies it into django-celery-beat's tables at start-up,
 # where staff can pause or retune entries from the admin.
 CELERY_BEAT_SCHEDULE = {
     "record-worker-heartbeat": {
-        "task": "tenants.tasks.record_worker_heartbeat",
+        "task": "core.tasks.record_worker_heartbeat",
         "schedule": CELERY_HEARTBEAT_SECONDS,
     },
     "sweep-deliveries": {

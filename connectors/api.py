@@ -13,11 +13,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from connectors import http, registry, selectors, services
+from connectors import registry, selectors, services
 from connectors.interface import ConfigError
 from connectors.models import Connection, SyncRun
-from tenants.parsers import JSONParser
-from tenants.serializers import StrictModelSerializer, StrictSerializer
+from core import http
+from core.parsers import JSONParser
+from core.serializers import StrictModelSerializer, StrictSerializer
 
 CREDENTIAL_KEYS = {
     "private_app_token",

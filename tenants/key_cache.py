@@ -13,52 +13,20 @@ Keys and tenants changed with `QuerySet.update()` send no signal: call `keys_cha
 from __future__ import annotations
 
 import copy
-import logging
 import threading
-import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 import redis
 from django.conf import settings
-from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
+from core.hashing import hash_secret
+from core.shared_redis import Generation, outage, redis_client
 from tenants.models import ApiKey, Tenant
-from tenants.services import hash_secret
-
-logger = logging.getLogger(__name__)
 
 GENERATION_KEY = "callbridge:api-keys-generation"
 MAX_KEYS = 10_000
-# After Redis fails, this process leaves it alone for this long (database only, no rate limits).
-OUTAGE_SECONDS = 2.0
-
-
-class RedisOutage:
-    """Whether Redis failed a moment ago: skip it meanwhile, and say so once, not per request."""
-
-    def __init__(self) -> None:
-        self.until = 0.0
-
-    def active(self) -> bool:
-        return time.monotonic() < self.until
-
-    def report(self, error: Exception) -> None:
-        if not self.active():
-            logger.warning(
-                "Redis unavailable (%s): API keys and routing rules are read from the database "
-                "and rate limits are not enforced until it answers again.",
-                error,
-            )
-        self.until = time.monotonic() + OUTAGE_SECONDS
-
-    def end(self) -> None:
-        self.until = 0.0
-
-
-outage = RedisOutage()
 
 Piggyback = Callable[[redis.client.Pipeline, ApiKey], None]
 
@@ -88,7 +56,7 @@ class KeyCache:
         remembered = self._keys.get(digest)
         try:
             key_generation.settle()
-            pipeline = _redis().pipeline(transaction=False)
+            pipeline = redis_client().pipeline(transaction=False)
             pipeline.get(key_generation.key)
             if remembered is not None and piggyback is not None:
                 piggyback(pipeline, remembered[1])
@@ -118,53 +86,6 @@ class KeyCache:
             self._keys.clear()
 
 
-class Generation:
-    """A token in Redis that is replaced whenever what it stamps changes."""
-
-    def __init__(self, key: str) -> None:
-        self.key = key
-        # Replacing failed (Redis down): replace it as soon as Redis answers again, or processes
-        # would go on trusting what they remembered before the change.
-        self.owed = False
-
-    def current(self) -> bytes | None:
-        """The token now (None without Redis, or while it is down): remember nothing then."""
-        if not settings.REDIS_URL or outage.active():
-            return None
-        try:
-            self.settle()
-            return _redis().get(self.key) or self.start()
-        except redis.RedisError as error:
-            outage.report(error)
-            return None
-
-    def settle(self) -> None:
-        """Make the replacement that failed while Redis was down (RedisError if it still is)."""
-        if self.owed:
-            _redis().set(self.key, uuid.uuid4().hex)
-            self.owed = False
-
-    def start(self) -> bytes | None:
-        """Start a generation no process can be holding (on first use, or after a flush)."""
-        fresh = uuid.uuid4().hex.encode()
-        return fresh if _redis().set(self.key, fresh, nx=True) else _redis().get(self.key)
-
-    def replace(self) -> None:
-        """Make every process read afresh, now and once this transaction commits."""
-        if settings.REDIS_URL:
-            self._replace()
-            # A process reading between now and the commit may remember the old rows: forget
-            # them again.
-            transaction.on_commit(self._replace)
-
-    def _replace(self) -> None:
-        try:
-            _redis().set(self.key, uuid.uuid4().hex)
-        except redis.RedisError as error:  # the change is saved; make it known once Redis is back
-            self.owed = True
-            outage.report(error)
-
-
 keys = KeyCache()
 key_generation = Generation(GENERATION_KEY)
 
@@ -182,16 +103,14 @@ def _copy(api_key: ApiKey) -> ApiKey:
     return duplicate
 
 
-def _redis() -> redis.Redis:
-    from tenants.authentication import _counters  # that module imports this one
-
-    return _counters()
-
-
 def _on_change(sender: type, **kwargs: object) -> None:
     keys_changed()
 
 
-for model in (ApiKey, Tenant):
-    post_save.connect(_on_change, sender=model, dispatch_uid=f"key_cache_{model.__name__}")
-    post_delete.connect(_on_change, sender=model, dispatch_uid=f"key_cache_{model.__name__}_del")
+def connect_signals() -> None:
+    """Expire remembered keys whenever a key or tenant is saved or deleted (TenantsConfig)."""
+    for model in (ApiKey, Tenant):
+        post_save.connect(_on_change, sender=model, dispatch_uid=f"key_cache_{model.__name__}")
+        post_delete.connect(
+            _on_change, sender=model, dispatch_uid=f"key_cache_{model.__name__}_del"
+        )

@@ -30,7 +30,7 @@ from calls.api.serializers import (
 from calls.gateways import GatewayNotSupported
 from calls.lifecycle import iso_z
 from calls.models import Call, CallParty, CallStatus, Delivery
-from tenants.parsers import JSONParser
+from core.parsers import JSONParser
 
 
 class Conflict(exceptions.APIException):

@@ -27,7 +27,7 @@ from connectors.interface import (
     Page,
     SourceRecord,
 )
-from contacts import phone_numbers
+from core import phone_numbers
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
 AUTHORIZE_URL = "https://app.hubspot.com/oauth/authorize"

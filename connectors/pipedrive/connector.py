@@ -28,7 +28,7 @@ from connectors.interface import (
     SourceRecord,
 )
 from connectors.pipedrive import mapping
-from contacts import phone_numbers
+from core import phone_numbers
 
 DEFAULT_BASE_URL = "https://api.pipedrive.com"
 OAUTH_BASE_URL = "https://oauth.pipedrive.com"

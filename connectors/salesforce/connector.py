@@ -28,7 +28,7 @@ from connectors.interface import (
     SourceRecord,
 )
 from connectors.salesforce import mapping, oauth
-from contacts import phone_numbers
+from core import phone_numbers
 
 API_VERSION = "59.0"  # simple-salesforce's default; every call below exists since v31
 BATCH_SIZE = 2000  # the query API's largest batch (Sforce-Query-Options: batchSize)

@@ -9,8 +9,8 @@ from django.core import signing
 from connectors import sync
 from connectors.models import Connection
 from contacts.models import Contact
-from tenants.scoping import tenant_scope
-from tests.fakes.hubspot import Fault
+from core.scoping import tenant_scope
+from fakes.hubspot import Fault
 
 pytestmark = pytest.mark.django_db
 

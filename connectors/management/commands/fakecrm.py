@@ -12,12 +12,12 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 # provider -> start a fake from the options; answer (fake, description, connection JSON).
-# The fakes are test code (tests/fakes): imported only when served.
+# Each fake (fakes/) is imported only when it is served.
 Served = tuple[Any, str, dict[str, Any]]
 
 
 def _hubspot(options: dict[str, Any]) -> Served:
-    from tests.fakes.hubspot import FakeHubSpot
+    from fakes.hubspot import FakeHubSpot
 
     fake = FakeHubSpot(contacts=options["contacts"], companies=options["companies"])
     owner_ids = [fake.add_owner(email) for email in options["owners"]]
@@ -36,7 +36,7 @@ def _hubspot(options: dict[str, Any]) -> Served:
 
 
 def _pipedrive(options: dict[str, Any]) -> Served:
-    from tests.fakes.pipedrive import FakePipedrive
+    from fakes.pipedrive import FakePipedrive
 
     fake = FakePipedrive(persons=options["contacts"], organizations=options["companies"])
     url = fake.start(port=options["port"])
@@ -50,7 +50,7 @@ def _pipedrive(options: dict[str, Any]) -> Served:
 
 
 def _generic_rest(options: dict[str, Any]) -> Served:
-    from tests.fakes.generic_rest import FakeRestCrm
+    from fakes.generic_rest import FakeRestCrm
 
     fake = FakeRestCrm(contacts=options["contacts"], paging=options["paging"], auth=options["auth"])
     url = fake.start(port=options["port"])
@@ -62,7 +62,7 @@ def _generic_rest(options: dict[str, Any]) -> Served:
 
 
 def _zoho(options: dict[str, Any]) -> Served:
-    from tests.fakes.zoho import FakeZoho
+    from fakes.zoho import FakeZoho
 
     fake = FakeZoho(
         contacts=options["contacts"], accounts=options["companies"], leads=options["leads"]
@@ -86,7 +86,7 @@ def _zoho(options: dict[str, Any]) -> Served:
 
 
 def _salesforce(options: dict[str, Any]) -> Served:
-    from tests.fakes.salesforce import FakeSalesforce
+    from fakes.salesforce import FakeSalesforce
 
     fake = FakeSalesforce(
         contacts=options["contacts"], accounts=options["companies"], leads=options["leads"]
@@ -107,7 +107,7 @@ def _salesforce(options: dict[str, Any]) -> Served:
 
 
 def _zendesk(options: dict[str, Any]) -> Served:
-    from tests.fakes.zendesk import FakeZendesk
+    from fakes.zendesk import FakeZendesk
 
     fake = FakeZendesk(users=options["contacts"])
     fake.start(port=options["port"])
@@ -129,7 +129,7 @@ FAKES: dict[str, Callable[[dict[str, Any]], Served]] = {
 
 
 class Command(BaseCommand):
-    help = "Serve a strict fake CRM API (tests/fakes) with generated contacts until Ctrl-C."
+    help = "Serve a strict fake CRM API (fakes/) with generated contacts until Ctrl-C."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("provider", choices=sorted(FAKES))
