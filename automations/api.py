@@ -34,7 +34,13 @@ class AppSerializer(StrictModelSerializer):
     events = serializers.ListField(child=serializers.ChoiceField(choices=EVENTS), min_length=1)
     # Declared so the schema says what is accepted (the model allows 0 to 32767).
     order = serializers.IntegerField(
-        min_value=10, max_value=100, default=50, help_text="10 to 100; lower runs first."
+        min_value=10,
+        max_value=100,
+        default=50,
+        help_text="10 to 100; lower runs first.",
+        error_messages=dict.fromkeys(
+            ["min_value", "max_value"], "From 10 to 100 (lower runs first)."
+        ),
     )
 
     class Meta:
