@@ -9,7 +9,6 @@ from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, serializers, status
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -20,6 +19,7 @@ from calls.api.views import Conflict
 from calls.models import Call
 from contacts.api.serializers import CallerCardSerializer, QueryNumberField
 from contacts.selectors import caller_card
+from core.parsers import JSONParser
 from core.serializers import StrictModelSerializer, StrictSerializer
 
 EVENTS = App.Event.choices
@@ -32,6 +32,16 @@ class AppSerializer(StrictModelSerializer):
         "write-only and kept when a PATCH leaves them out.",
     )
     events = serializers.ListField(child=serializers.ChoiceField(choices=EVENTS), min_length=1)
+    # Declared so the schema says what is accepted (the model allows 0 to 32767).
+    order = serializers.IntegerField(
+        min_value=10,
+        max_value=100,
+        default=50,
+        help_text="10 to 100; lower runs first.",
+        error_messages=dict.fromkeys(
+            ["min_value", "max_value"], "From 10 to 100 (lower runs first)."
+        ),
+    )
 
     class Meta:
         model = App
@@ -56,11 +66,6 @@ class AppSerializer(StrictModelSerializer):
     def validate_config(self, value: Any) -> dict[str, Any]:
         if not isinstance(value, dict):
             raise serializers.ValidationError("A JSON object.")
-        return value
-
-    def validate_order(self, value: int) -> int:
-        if not 10 <= value <= 100:
-            raise serializers.ValidationError("From 10 to 100 (lower runs first).")
         return value
 
     def validate_slug(self, value: str) -> str:
@@ -140,7 +145,8 @@ class AppsTestCall(APIView):
         given = TestCallInput(data=request.data)
         given.is_valid(raise_exception=True)
         report = app_runs.apps_test_call(tenant=request.user.tenant, **given.validated_data)
-        return Response({"apps": report})
+        unfinished = [app["app"] for app in report if app["state"] == "unfinished"]
+        return Response({"apps": report, "unfinished": unfinished})
 
 
 class EnrichedLookupQuery(StrictSerializer):

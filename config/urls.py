@@ -7,6 +7,8 @@ from calls.api.events import recording_download
 from core.health import healthz
 from routing.api import rules_documentation
 
+handler400 = "core.errors.bad_request"
+handler403 = "core.errors.permission_denied"
 handler404 = "core.errors.not_found"
 handler500 = "core.errors.server_error"
 

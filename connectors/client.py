@@ -119,7 +119,7 @@ class CrmClient:
                 unsent = error.error_class == "connect_refused"
                 if attempt == self.max_attempts or not (idempotent or unsent):
                     raise ConnectorError(str(error)) from None
-                time.sleep(_backoff(attempt))
+                self._pause(_backoff(attempt))
                 continue
             response = CrmResponse(answer.status_code, answer.headers, answer.body)
             if response.status_code not in RETRYABLE_STATUSES or (
@@ -136,8 +136,18 @@ class CrmClient:
                 )
             if response.status_code == 429:
                 self.rate_limit_waits += 1
-            time.sleep(wait)
+            self._pause(wait)
         raise AssertionError("unreachable")
+
+    def _pause(self, seconds: float) -> None:
+        """Wait before trying again, unless that outlasts the web request's outbound budget."""
+        left = http.budget_left()
+        if left is not None and seconds >= left:
+            raise ConnectorError(
+                f"No time left to try again in this request (next wait {seconds:.1f} s).",
+                retry_after=seconds,
+            )
+        time.sleep(seconds)
 
     def _spend_budget(self) -> None:
         """Keep this connection under CONNECTOR_REQUESTS_PER_10_SECONDS (shared by all workers)."""
@@ -147,7 +157,7 @@ class CrmClient:
             if count_hit(f"crm-budget:{self.connection_id}:{window}", ttl=20) <= limit:
                 return
             self.rate_limit_waits += 1
-            time.sleep(max(0.05, (window + 1) * 10 - time.time()))
+            self._pause(max(0.05, (window + 1) * 10 - time.time()))
 
 
 def send_with_fresh_token(

@@ -14,13 +14,14 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import exceptions, generics, serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import hot_path, metrics
 from core.negotiation import JsonFirstNegotiation, takes_plain_json
+from core.parsers import JSONParser
 from core.serializers import StrictModelSerializer, StrictSerializer
 from core.url_tokens import HoldsUrlToken, UrlTokenHolder, UrlTokenView
 from routing import deadline, rules, selectors, services
@@ -199,6 +200,10 @@ class DecideView(APIView):
         """Who asks, checked as DRF checks this view's requests (for the hot path)."""
         return authentication.server_key_holder(request, cls)
 
+    def throttled(self, request: Request, wait: float | None) -> None:
+        deadline.profiles.remember(self.credential, request.user.tenant)  # its fallback
+        super().throttled(request, wait)
+
     @extend_schema(request=DecideRequestSerializer, responses=DecisionSerializer)
     def post(self, request: Request, token: str = "") -> Response:
         problem = self.body_problem
@@ -241,6 +246,8 @@ class DecideView(APIView):
                     problem = f"unreadable request ({error.detail})"
             return hot_path.json_response(decide_body(tenant, credential, problem, data), cls)
         except Exception as error:
+            if isinstance(error, exceptions.Throttled):  # its fallback, as DRF's throttled()
+                deadline.profiles.remember(credential, request.user.tenant)
             return hot_path.error_response(error, cls, request)
 
 

@@ -6,7 +6,6 @@ import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime
 
-import redis
 from django.db import connection
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
@@ -54,10 +53,7 @@ def routing_rules(*, tenant: Tenant) -> tuple[rules.Rule, ...]:
     Remembered per process while no rule, agent or tenant changes (rules_generation), so a
     decision does not read them on every call.
     """
-    try:
-        generation = rules_generation.current()
-    except redis.RedisError:  # rules are still read without Redis, just not remembered
-        generation = None
+    generation = rules_generation.current()  # None while Redis is down: read, not remembered
     remembered = _remembered_rules.get(tenant.pk)
     if generation is not None and remembered is not None and remembered[0] == generation:
         return remembered[1]

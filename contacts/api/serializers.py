@@ -12,6 +12,7 @@ from rest_framework import serializers
 from contacts import services
 from contacts.models import Contact, ContactPhone
 from core import phone_numbers
+from core.pagination import MAX_OFFSET
 from core.serializers import StrictModelSerializer, StrictSerializer
 from tenants.models import Agent, validate_region
 
@@ -33,6 +34,13 @@ class PhoneSerializer(StrictModelSerializer):
         fields = ["number", "kind", "e164", "raw", "extension", "is_valid"]
         read_only_fields = ["e164", "raw", "extension", "is_valid"]
 
+    def validate(self, attrs: dict) -> dict:
+        # A PATCH makes nested fields optional too, but `phones` replaces every number: each
+        # one needs its number as on create.
+        if "number" not in attrs:
+            raise serializers.ValidationError({"number": ["This field is required."]})
+        return attrs
+
 
 class OwnerSerializer(serializers.ModelSerializer):
     class Meta:
@@ -50,7 +58,7 @@ class AgentByCrmUsername(serializers.SlugRelatedField):
 
 class ContactSerializer(StrictModelSerializer):
     name = serializers.CharField(read_only=True)
-    owner = OwnerSerializer(read_only=True)
+    owner = OwnerSerializer(read_only=True, allow_null=True)
     owner_crm_username = AgentByCrmUsername(
         source="owner",
         write_only=True,
@@ -141,7 +149,7 @@ class ContactListQuerySerializer(StrictSerializer):
     )
     external_id = serializers.CharField(required=False, max_length=255)
     limit = serializers.IntegerField(required=False, min_value=1)
-    offset = serializers.IntegerField(required=False, min_value=0)
+    offset = serializers.IntegerField(required=False, min_value=0, max_value=MAX_OFFSET)
 
 
 class RecordResultSerializer(serializers.Serializer):

@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, QueryDict
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, generics
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -31,6 +31,7 @@ from contacts.models import Contact
 from core import hot_path, metrics
 from core.errors import api_exception_handler
 from core.negotiation import JsonFirstNegotiation, takes_plain_json
+from core.parsers import JSONParser
 from tenants import authentication
 
 

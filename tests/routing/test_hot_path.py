@@ -150,13 +150,22 @@ def test_the_rate_limit_answers_as_the_drf_view_does(routed):
 
     assert hot(fast) and fast.status_code == 429 and fast.headers["Retry-After"]
     assert without_digits(fast) == without_digits(slow)
-    # Decide never answers an error: the phone system's own fallback, with the reason.
-    decided = decide(headers).json()
-    assert decided == {
-        "extension": None,
-        "rule": None,
-        "reason": "unrouted: rate limited (HTTP 429)",
-    }
+
+
+@pytest.mark.parametrize("through", ["hot path", "DRF"])
+def test_decide_over_its_rate_limit_answers_the_fallback_saying_when_to_ask_again(routed, through):
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {key(routed, rate_limit_per_minute=1)}"}
+    extra = THROUGH_DRF if through == "DRF" else {}
+    assert decide(headers, **extra).json()["extension"] == "1093"
+
+    limited = decide(headers, **extra)
+
+    # Never an error: the tenant's fallback, saying why and when to ask again.
+    assert limited.status_code == 200
+    assert 0 < int(limited.headers["Retry-After"]) <= 61
+    body = limited.json()
+    assert (body["extension"], body["rule"]) == ("1000", None)
+    assert body["reason"].startswith("fallback: rate_limited")
 
 
 def test_a_host_that_is_not_allowed_is_refused_as_below(routed):
