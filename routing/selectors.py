@@ -73,7 +73,10 @@ def _rules_load(tenant: Tenant) -> tuple[rules.Rule, ...]:
         rules.Rule(
             id=pk,
             name=name,
-            conditions=parse_conditions(_CONDITIONS.from_db_value(conditions, None, connection)),
+            # The expression is unused when reading a value (django-stubs asks for one).
+            conditions=parse_conditions(
+                _CONDITIONS.from_db_value(conditions, None, connection)  # type: ignore[arg-type]
+            ),
             action=action,
             extension=extension,
             queue=queue,

@@ -16,7 +16,7 @@ from core.hashing import PREFIX_LENGTH, hash_secret
 from core.scoping import tenant_scope
 from tenants.models import Agent, ApiKey, AuditEntry, Membership, Tenant
 
-KEY_TAGS = {ApiKey.Kind.SERVER: "cbs", ApiKey.Kind.BROWSER: "cbb"}
+KEY_TAGS: dict[str, str] = {ApiKey.Kind.SERVER: "cbs", ApiKey.Kind.BROWSER: "cbb"}
 _PREFIX_ALPHABET = string.ascii_letters + string.digits
 
 
