@@ -47,6 +47,17 @@ INDEX_LAG_OVERLAP_MS = 30_000
 
 
 class HubSpotConnector:
+    credential_keys = frozenset(
+        {"private_app_token", "access_token", "refresh_token", "expires_at", "client_id"}
+        | {"client_secret", "hub_id", "base_url", "authorize_url"}
+    )
+    required_credentials = (
+        frozenset({"private_app_token"}),
+        frozenset({"client_id", "client_secret"}),
+    )
+    syncable_objects = ("contacts", "companies")
+    own_settings = False
+
     def __init__(self, config: ConnectionConfig, save_credentials: CredentialsSaver) -> None:
         self.credentials = dict(config.credentials)
         self.settings = config.settings

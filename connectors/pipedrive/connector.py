@@ -40,6 +40,14 @@ ENDPOINTS = {"contacts": "persons", "companies": "organizations"}
 
 
 class PipedriveConnector:
+    credential_keys = frozenset(
+        {"api_token", "access_token", "refresh_token", "expires_at", "client_id", "client_secret"}
+        | {"api_domain", "company_domain", "base_url", "oauth_base_url"}
+    )
+    required_credentials = (frozenset({"api_token"}), frozenset({"client_id", "client_secret"}))
+    syncable_objects = ("contacts", "companies")
+    own_settings = False
+
     def __init__(self, config: ConnectionConfig, save_credentials: CredentialsSaver) -> None:
         self.credentials = dict(config.credentials)
         self.settings = config.settings

@@ -46,6 +46,14 @@ _QUERY_LOCATOR_PATH = re.compile(rf"/services/data/v{re.escape(API_VERSION)}/que
 
 
 class SalesforceConnector:
+    credential_keys = frozenset(
+        {"client_id", "client_secret", "access_token", "refresh_token", "expires_at"}
+        | {"instance_url", "login_url"}
+    )
+    required_credentials = (frozenset({"client_id", "client_secret"}),)
+    syncable_objects = ("contacts", "accounts", "leads")
+    own_settings = False
+
     def __init__(self, config: ConnectionConfig, save_credentials: CredentialsSaver) -> None:
         self.credentials = dict(config.credentials)
         self.settings = config.settings

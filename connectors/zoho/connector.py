@@ -35,6 +35,14 @@ _RESTART_CODES = {"EXPIRED_VALUE", "PAGINATION_LIMIT_EXCEEDED"}
 
 
 class ZohoConnector:
+    credential_keys = frozenset(
+        {"client_id", "client_secret", "refresh_token", "access_token", "expires_at"}
+        | {"accounts_url", "api_domain"}
+    )
+    required_credentials = (frozenset({"client_id", "client_secret"}),)
+    syncable_objects = ("contacts", "accounts", "leads")
+    own_settings = False
+
     def __init__(self, config: ConnectionConfig, save_credentials: CredentialsSaver) -> None:
         self.credentials = dict(config.credentials)
         self.settings = config.settings
