@@ -86,10 +86,9 @@ class ConnectionSerializer(StrictModelSerializer):
             objects = value.get("objects", ["contacts"])
             if not isinstance(objects, list) or not objects:
                 raise serializers.ValidationError("objects: a list of object types to sync.")
-            for key in ("custom_fields", "organization_phone_fields"):  # the latter: Pipedrive's
-                names = value.get(key, [])
-                if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-                    raise serializers.ValidationError(f"{key}: a list of CRM field names.")
+            names = value.get("custom_fields", [])
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise serializers.ValidationError("custom_fields: a list of CRM field names.")
         minutes = value.get("incremental_minutes", 5)
         if not isinstance(minutes, int) or not 1 <= minutes <= 1440:
             raise serializers.ValidationError("incremental_minutes: 1 to 1440.")

@@ -18,6 +18,7 @@ from connectors.client import (
 )
 from connectors.interface import (
     CallLogEntry,
+    ConfigError,
     ConnectionConfig,
     ConnectorError,
     CredentialsSaver,
@@ -47,6 +48,13 @@ class PipedriveConnector:
     required_credentials = (frozenset({"api_token"}), frozenset({"client_id", "client_secret"}))
     syncable_objects = ("contacts", "companies")
     own_settings = False
+
+    @staticmethod
+    def check_config(credentials: Mapping[str, Any], settings: Mapping[str, Any]) -> None:
+        """Organizations have no standard phone field: settings name the custom ones to read."""
+        names = settings.get("organization_phone_fields", [])
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ConfigError("settings", "organization_phone_fields: a list of CRM field names.")
 
     def __init__(self, config: ConnectionConfig, save_credentials: CredentialsSaver) -> None:
         self.credentials = dict(config.credentials)
