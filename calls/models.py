@@ -1,8 +1,12 @@
+import json
 import uuid
+from typing import Any
 
 from django.db import models
 from django.db.models import Q
 
+from calls.gateways import CHOICES as GATEWAY_CHOICES
+from calls.gateways import DEFAULT_ENGINE, ENGINES
 from tenants.encryption import EncryptedTextField
 from tenants.scoping import TenantOwnedModel
 from tenants.url_tokens import UrlToken
@@ -211,9 +215,8 @@ class Recording(TenantOwnedModel):
 class TelephonyEvent(TenantOwnedModel):
     """One event a phone system posted, stored as received before it is processed (inbox)."""
 
-    class Source(models.TextChoices):
-        JSON = "json"
-        TWILIO = "twilio"
+    # Our JSON format, or the engine whose callback it was (calls/gateways).
+    Source = models.TextChoices("Source", [("JSON", "json")] + [(n.upper(), n) for n in ENGINES])
 
     event_id = models.CharField(max_length=255)
     type = models.CharField(max_length=32)
@@ -250,3 +253,38 @@ class TelephonyEventsToken(UrlToken):
         constraints = [
             models.UniqueConstraint(fields=["tenant"], name="telephony_events_token_one_per_tenant")
         ]
+
+
+class GatewayConfig(TenantOwnedModel):
+    """The tenant's telephony engine (the simulator without one) and its encrypted credentials.
+
+    Its inbound URL is the tenant's events URL (`TelephonyEventsToken`, one per tenant too):
+    the engine's callbacks go there and take the one ingest path (calls/events.py).
+    """
+
+    engine = models.CharField(max_length=32, choices=GATEWAY_CHOICES, default=DEFAULT_ENGINE)
+    # JSON: the engine's account and secrets (Twilio: account_sid, auth_token). Write-only.
+    credentials_json = EncryptedTextField(default="{}")
+    settings = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant"], name="gateway_config_one_per_tenant")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.engine} for tenant {self.tenant_id}"
+
+    @property
+    def credentials(self) -> dict[str, Any]:
+        return json.loads(self.credentials_json or "{}")
+
+    @credentials.setter
+    def credentials(self, value: dict[str, Any]) -> None:
+        self.credentials_json = json.dumps(value)
+
+    @property
+    def inbound_token(self) -> TelephonyEventsToken | None:
+        return TelephonyEventsToken.objects.filter(tenant_id=self.tenant_id).first()

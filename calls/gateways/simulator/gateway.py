@@ -1,46 +1,29 @@
-"""Telephony gateways: what places and controls calls. The built-in simulator is the default.
+"""The built-in simulator, the default engine: plays a realistic call in the worker.
 
-A gateway for a real engine implements `TelephonyGateway` and reports state changes through
-`calls.services.call_event_record`; nothing else in the app changes. Operations it cannot do
-raise `GatewayNotSupported` (answered as 501).
+Its outcome, ring and talk times and recording come from the tenant's simulator settings.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Protocol
 
 from django.db import transaction
 from django.utils import timezone
 
 from calls import recordings
+from calls.gateways.base import TelephonyGateway
 from calls.lifecycle import simulated_outcome, simulated_steps
 from calls.models import Call, CallState, CallStatus
-
-if TYPE_CHECKING:
-    from tenants.models import Tenant
-
 
 logger = logging.getLogger(__name__)
 
 
-class GatewayNotSupported(Exception):
-    """The tenant's gateway cannot do this operation."""
-
-
-class TelephonyGateway(Protocol):
-    def originate(self, call: Call) -> None: ...
-    def hang_up(self, call: Call) -> None: ...
-    def transfer(self, call: Call, to_number: str) -> None: ...
-    def add_party(self, call: Call, number: str) -> None: ...
-
-
-class SimulatorGateway:
+class SimulatorGateway(TelephonyGateway):
     """Plays a realistic event sequence in the worker; the outcome comes from tenant settings."""
 
     def originate(self, call: Call) -> None:
+        from calls.gateways.simulator.tasks import simulator_advance
         from calls.services import call_event_record
-        from calls.tasks import simulator_advance
 
         if call.tenant.simulator_recording:  # the URL must exist before the callback is written
             recordings.recording_attach(call=call, location=recordings.SIMULATED_LOCATION)
@@ -69,17 +52,10 @@ class SimulatorGateway:
         """The simulated switch conferences the number in at once."""
 
 
-GATEWAYS: dict[str, type] = {"simulator": SimulatorGateway}
-
-
-def gateway_for(tenant: Tenant) -> TelephonyGateway:
-    return GATEWAYS["simulator"]()
-
-
 def simulator_step(*, call_id: str, step: int) -> None:
     """Play step `step` of the call's simulated sequence and schedule the next one."""
+    from calls.gateways.simulator.tasks import simulator_advance
     from calls.services import call_event_record
-    from calls.tasks import simulator_advance
 
     call = Call.objects.select_related("tenant").get(call_id=call_id)
     tenant = call.tenant
