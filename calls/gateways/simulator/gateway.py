@@ -12,10 +12,18 @@ from django.utils import timezone
 
 from calls import recordings
 from calls.gateways.base import TelephonyGateway
-from calls.lifecycle import simulated_outcome, simulated_steps
+from calls.lifecycle import Step, simulated_outcome, simulated_steps
 from calls.models import Call, CallState, CallStatus
 
 logger = logging.getLogger(__name__)
+
+EVENT_TYPES = {
+    CallState.AGENT_RINGING: "call.ringing",
+    CallState.CUSTOMER_RINGING: "call.ringing",
+    CallState.ANSWERED: "call.answered",
+    CallState.ENDED: "call.end",
+}
+RINGING = {CallState.AGENT_RINGING: "agent", CallState.CUSTOMER_RINGING: "customer"}
 
 
 class SimulatorGateway(TelephonyGateway):
@@ -25,6 +33,9 @@ class SimulatorGateway(TelephonyGateway):
         from calls.gateways.simulator.tasks import simulator_advance
         from calls.services import call_event_record
 
+        # The engine's id for the call: its events name it (the simulator's is ours).
+        call.external_id = str(call.call_id)
+        call.save(update_fields=["external_id", "updated_at"])
         if call.tenant.simulator_recording:  # the URL must exist before the callback is written
             recordings.recording_attach(call=call, location=recordings.SIMULATED_LOCATION)
 
@@ -53,9 +64,12 @@ class SimulatorGateway(TelephonyGateway):
 
 
 def simulator_step(*, call_id: str, step: int) -> None:
-    """Play step `step` of the call's simulated sequence and schedule the next one."""
+    """Report step `step` of the simulated call as an engine would; schedule the next one.
+
+    The event takes the ingest path every engine's events take (calls/events.py).
+    """
+    from calls.events import telephony_event_accept
     from calls.gateways.simulator.tasks import simulator_advance
-    from calls.services import call_event_record
 
     call = Call.objects.select_related("tenant").get(call_id=call_id)
     tenant = call.tenant
@@ -63,11 +77,25 @@ def simulator_step(*, call_id: str, step: int) -> None:
     steps = simulated_steps(status, tenant.simulator_ring_seconds, tenant.simulator_talk_seconds)
     if call.state == CallState.ENDED or step >= len(steps):
         return  # hung up meanwhile, or done
-    current = steps[step]
-    call_event_record(
-        call=call, kind=current.kind, status=current.status, occurred_at=timezone.now()
-    )
+    body = _event(call, step, steps[step])
+    telephony_event_accept(tenant=tenant, body=body, source="simulator")
     if step + 1 < len(steps):
         simulator_advance.apply_async(
             (call.tenant_id, call_id, step + 1), countdown=steps[step + 1].delay
         )
+
+
+def _event(call: Call, step: int, current: Step) -> dict:
+    """The step in our event format (calls/inbound.py), about the call's engine id."""
+    event = {
+        "id": f"simulator:{call.call_id}:{step}",
+        "type": EVENT_TYPES[current.kind],
+        "call_id": call.external_id,
+        "direction": call.direction,
+        "timestamp": timezone.now().isoformat(),
+    }
+    if current.kind in RINGING:
+        event["ringing"] = RINGING[current.kind]
+    if current.status:
+        event["status"] = current.status
+    return event
