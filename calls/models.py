@@ -7,6 +7,7 @@ from django.db.models import Q
 
 from calls.gateways import CHOICES as GATEWAY_CHOICES
 from calls.gateways import DEFAULT_ENGINE, ENGINES
+from core.outbox import OutboxRow
 from tenants.encryption import EncryptedTextField
 from tenants.scoping import TenantOwnedModel
 from tenants.url_tokens import UrlToken
@@ -114,7 +115,7 @@ class CallEvent(TenantOwnedModel):
         return f"{self.kind} {self.status}".strip()
 
 
-class Delivery(TenantOwnedModel):
+class Delivery(OutboxRow):
     """One call result to push to the tenant's callback URL (the outbox row)."""
 
     class State(models.TextChoices):
@@ -127,14 +128,11 @@ class Delivery(TenantOwnedModel):
     url = models.URLField(max_length=500)
     payload = models.JSONField()
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
-    attempt_count = models.PositiveIntegerField(default=0)
     max_attempts = models.PositiveIntegerField(default=4)
-    next_attempt_at = models.DateTimeField()
     next_trigger = models.CharField(max_length=16, default="scheduled")
-    # Set while an attempt is on the wire: a second worker keeps off, the sweeper waits it out.
-    attempting_since = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+
+    claimed_trigger = ""  # not stored: what set off the attempt being made (set by the claim)
 
     class Meta:
         verbose_name_plural = "deliveries"
@@ -148,6 +146,25 @@ class Delivery(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.id} ({self.state})"
+
+    def out_of_attempts(self) -> bool:
+        return self.attempt_count >= self.max_attempts
+
+    def claimed(self) -> list[str]:
+        self.claimed_trigger, self.next_trigger = self.next_trigger, Attempt.Trigger.SCHEDULED
+        return ["next_trigger"]
+
+    def interrupted(self) -> list[str]:
+        """The worker died on the wire: that attempt is recorded as cut off."""
+        Attempt.objects.create(
+            tenant_id=self.tenant_id,
+            delivery=self,
+            number=self.attempt_count,
+            trigger=self.next_trigger,
+            started_at=self.attempting_since,
+            error_class="interrupted",
+        )
+        return []
 
 
 class Attempt(TenantOwnedModel):
