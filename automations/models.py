@@ -6,11 +6,12 @@ from django.db import models
 from django.db.models import Q
 
 from automations import kinds
+from core.outbox import OutboxRow
 from tenants.encryption import EncryptedTextField
 from tenants.scoping import TenantOwnedModel
 
 
-class CrmLog(TenantOwnedModel):
+class CrmLog(OutboxRow):
     """One call logged into one CRM connection (the outbox row); at most one per pair."""
 
     class Kind(models.TextChoices):
@@ -33,13 +34,8 @@ class CrmLog(TenantOwnedModel):
     contact_external_id = models.CharField(max_length=100, blank=True)
     # The call changed (notes, recording, analytics) after it was logged: update the record.
     needs_update = models.BooleanField(default=False)
-    attempt_count = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField()
-    # Set while an attempt runs: a second worker keeps off, the sweeper waits it out.
-    attempting_since = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         verbose_name = "CRM call log"
@@ -56,6 +52,18 @@ class CrmLog(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.remote_id or '-'} ({self.state})"
+
+    def interrupted(self) -> list[str]:
+        """The worker stopped mid-attempt: the next one looks for a record it may have made."""
+        CrmLogAttempt.objects.create(
+            tenant_id=self.tenant_id,
+            crm_log=self,
+            number=self.attempts.count() + 1,
+            action=CrmLogAttempt.Action.UPDATE if self.remote_id else CrmLogAttempt.Action.CREATE,
+            started_at=self.attempting_since,
+            error="interrupted: the worker stopped during this attempt",
+        )
+        return []
 
 
 class CrmLogAttempt(TenantOwnedModel):
