@@ -12,7 +12,6 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from automations import conditions, kinds
@@ -21,14 +20,14 @@ from automations.models import App, AppRun
 from calls.models import Call, CallStatus
 from contacts import selectors as contact_selectors
 from contacts.selectors import CallerCard
+from core import outbox
 from tenants.models import Tenant
-from tenants.scoping import across_all_tenants
 
 logger = logging.getLogger(__name__)
 
 MISSED = {CallStatus.NO_ANSWER, CallStatus.CANCELED, CallStatus.BUSY}
 # A run claimed this long ago and still pending was lost with its worker: run it again, except
-# apps whose effect must never happen twice (email), which are failed instead.
+# apps whose effect must never happen twice (email), which are failed instead (AppRun.interrupted).
 STALE_RUN = timedelta(minutes=10)
 # A real-time app is not started with less time than this left before the deadline.
 MIN_APP_SECONDS = 0.02
@@ -51,7 +50,7 @@ def app_runs_create(*, call: Call, event: str) -> list[AppRun]:
             call=call,
             app=app,
             event=event,
-            defaults={"order": app.order},
+            defaults={"order": app.order, "next_attempt_at": timezone.now()},
         )
         runs.append(run)
     if runs:
@@ -68,9 +67,11 @@ def app_runs_execute(*, call_pk: int, event: str) -> list[AppRun]:
         .select_related("app")
         .order_by("order", "app_id")
     )
-    for run in runs:
-        if run.state == AppRun.State.PENDING and _claim(run):
-            _run(run, context)
+    for index, run in enumerate(runs):
+        if run.state == AppRun.State.PENDING:
+            claimed = outbox.claim(APP_RUNS, run.pk, related=("app",))
+            if claimed is not None:
+                run = runs[index] = _run(claimed.row, context)
         if run.result is not None:
             context["app_data"][run.app.slug] = run.result
     return runs
@@ -79,7 +80,12 @@ def app_runs_execute(*, call_pk: int, event: str) -> list[AppRun]:
 def app_run_resend(*, run: AppRun) -> AppRun:
     """Run a finished run again with the results of the apps before it as they are now."""
     AppRun.objects.filter(pk=run.pk).update(
-        state=AppRun.State.PENDING, started_at=None, error="", finished_at=None
+        state=AppRun.State.PENDING,
+        next_attempt_at=timezone.now(),
+        attempting_since=None,
+        started_at=None,
+        error="",
+        finished_at=None,
     )
     _execute_after_commit(run.tenant_id, run.call_id, run.event)
     run.refresh_from_db()
@@ -88,24 +94,7 @@ def app_run_resend(*, run: AppRun) -> AppRun:
 
 def app_runs_sweep() -> int:
     """Re-enqueue events whose runs were lost (broker restart, killed worker); beat."""
-    now = timezone.now()
-    with across_all_tenants():
-        stale = AppRun.objects.filter(state=AppRun.State.PENDING).filter(
-            Q(started_at__isnull=True, created_at__lt=now - timedelta(minutes=1))
-            | Q(started_at__lt=now - STALE_RUN)
-        )
-        once_only = stale.filter(app__kind__in=kinds.once_only(), started_at__isnull=False)
-        once_only.update(
-            state=AppRun.State.FAILED,
-            finished_at=now,
-            error="The worker stopped while sending; not sent again in case it was sent.",
-        )
-        stale.filter(started_at__isnull=False).update(started_at=None)
-        pending = set(
-            AppRun.objects.filter(state=AppRun.State.PENDING, started_at__isnull=True)
-            .filter(created_at__lt=now - timedelta(minutes=1))
-            .values_list("tenant_id", "call_id", "event")[:500]
-        )
+    pending = {(run.tenant_id, run.call_id, run.event) for run in outbox.sweep(APP_RUNS)}
     for tenant_id, call_pk, event in pending:
         _enqueue(tenant_id, call_pk, event)
     return len(pending)
@@ -188,26 +177,26 @@ def realtime_apps_run(
     return context["app_data"], report
 
 
-def _claim(run: AppRun) -> bool:
-    claimed = AppRun.objects.filter(
-        pk=run.pk, state=AppRun.State.PENDING, started_at__isnull=True
-    ).update(started_at=timezone.now())
-    return claimed == 1
-
-
-def _run(run: AppRun, context: dict[str, Any]) -> None:
+def _run(run: AppRun, context: dict[str, Any]) -> AppRun:
+    """Run the claimed run's app on the context; record its outcome (apps are not retried)."""
     app = run.app
+    changes: dict[str, Any] = {"finished_at": timezone.now()}
     if not conditions.matches(app.condition, context):
-        run.state = AppRun.State.SKIPPED
+        state = AppRun.State.SKIPPED
     else:
         outcome = kinds.kind_for(app.kind).run(app, context, dry_run=False)
-        run.state = AppRun.State.SUCCEEDED if outcome.succeeded else AppRun.State.FAILED
-        run.request, run.result = outcome.request, outcome.result
-        run.attempts, run.error = outcome.attempts, outcome.error
+        state = AppRun.State.SUCCEEDED if outcome.succeeded else AppRun.State.FAILED
+        changes.update(
+            request=outcome.request,
+            result=outcome.result,
+            attempts=outcome.attempts,
+            error=outcome.error,
+            finished_at=timezone.now(),
+        )
         if not outcome.succeeded:
-            logger.warning("App %s failed for call %s: %s", app.slug, run.call_id, run.error)
-    run.finished_at = timezone.now()
-    run.save(update_fields=["state", "request", "result", "attempts", "error", "finished_at"])
+            logger.warning("App %s failed for call %s: %s", app.slug, run.call_id, outcome.error)
+    outbox.record(APP_RUNS, run, state=state, changes=changes)
+    return run
 
 
 def _execute_after_commit(tenant_id: int, call_pk: int, event: str) -> None:
@@ -221,3 +210,11 @@ def _enqueue(tenant_id: int, call_pk: int, event: str) -> None:
         task.apply_async((tenant_id, call_pk, event), queue="realtime")
     except Exception:  # broker down: the rows are committed, the sweeper will run them
         logger.exception("Could not enqueue apps for call %s; the sweeper will retry", call_pk)
+
+
+APP_RUNS = outbox.Outbox(
+    model=AppRun,
+    lease=lambda: STALE_RUN,
+    lost_after=lambda: timedelta(minutes=1),  # its event's task should have run it by then
+    enqueue=lambda run, countdown: _enqueue(run.tenant_id, run.call_id, run.event),
+)

@@ -4,6 +4,7 @@ from typing import Any
 
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from automations import kinds
 from core.outbox import OutboxRow
@@ -143,7 +144,7 @@ class App(TenantOwnedModel):
         self.secrets_json = json.dumps(value)
 
 
-class AppRun(TenantOwnedModel):
+class AppRun(OutboxRow):
     """One app run for one call event (the outbox row); its result feeds the apps after it."""
 
     class State(models.TextChoices):
@@ -163,7 +164,7 @@ class AppRun(TenantOwnedModel):
     attempts = models.JSONField(default=list, blank=True)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)  # claimed by a worker
+    started_at = models.DateTimeField(null=True, blank=True)  # when a worker took it up
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -180,3 +181,15 @@ class AppRun(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.app_id} on {self.event} ({self.state})"
+
+    def claimed(self) -> list[str]:
+        self.started_at = self.attempting_since
+        return ["started_at"]
+
+    def interrupted(self) -> list[str]:
+        """Run it again, unless its effect must never happen twice (email): then it failed."""
+        if not kinds.kind_for(self.app.kind).once_only:
+            return []
+        self.state, self.finished_at = self.State.FAILED, timezone.now()
+        self.error = "The worker stopped while sending; not sent again in case it was sent."
+        return ["state", "finished_at", "error"]

@@ -33,8 +33,3 @@ KINDS: dict[str, str] = {
 @cache
 def kind_for(name: str) -> AppKind:
     return import_string(KINDS[name])()
-
-
-def once_only() -> list[str]:
-    """Kinds whose effect must never happen twice (a lost worker does not make them run again)."""
-    return [name for name in KINDS if kind_for(name).once_only]
