@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from calls.api.events import recording_download
@@ -9,6 +10,8 @@ handler404 = "tenants.errors.not_found"
 handler500 = "tenants.errors.server_error"
 
 urlpatterns = [
+    path("", RedirectView.as_view(url="/app/"), name="home"),
+    path("app/", include("dashboard.urls")),
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("r/<str:token>", recording_download, name="recording"),  # call recordings (seed 002)

@@ -3,7 +3,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from tenants import services
-from tenants.models import Agent, ApiKey, CallerIdNumber, Membership, Tenant
+from tenants.models import Agent, ApiKey, AuditEntry, CallerIdNumber, Membership, Tenant
 
 
 @admin.register(Tenant)
@@ -106,3 +106,10 @@ class ApiKeyAdmin(TenantOwnedAdmin):
             f"New {api_key.kind} key for {api_key.tenant}: {plaintext} — copy it now, "
             "it will not be shown again.",
         )
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(TenantOwnedAdmin):
+    list_display = ["created_at", "tenant", "actor_name", "action", "target"]
+    search_fields = ["action", "target", "actor_name"]
+    readonly_fields = ["tenant", "actor", "actor_name", "action", "target", "changes", "ip"]

@@ -217,3 +217,24 @@ class CallerIdNumber(TenantOwnedModel):
 
     def __str__(self) -> str:
         return self.number
+
+
+class AuditEntry(TenantOwnedModel):
+    """One configuration change made in the dashboard: who, when, what (never a secret)."""
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_name = models.CharField(max_length=150, help_text="The username when it happened.")
+    action = models.CharField(max_length=64, help_text="<resource>.<verb>, e.g. agent.create")
+    target = models.CharField(max_length=300, blank=True)
+    changes = models.JSONField(default=dict, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name_plural = "audit entries"
+        indexes = [models.Index(fields=["tenant", "-created_at"], name="audit_tenant_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.actor_name} {self.action} {self.target}"

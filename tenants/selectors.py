@@ -1,10 +1,12 @@
-"""Reads for tenants and API keys."""
+"""Reads for tenants, memberships and API keys."""
 
 import hmac
 from typing import Any
 
+from django.contrib.auth.models import AbstractBaseUser
+
 from tenants import key_cache
-from tenants.models import ApiKey
+from tenants.models import ApiKey, Membership
 from tenants.scoping import across_all_tenants
 from tenants.services import PREFIX_LENGTH, hash_secret
 
@@ -30,3 +32,18 @@ def _api_key_load(plaintext: str) -> ApiKey | None:
     if api_key is None or not hmac.compare_digest(api_key.secret_hash, hash_secret(plaintext)):
         return None
     return api_key
+
+
+# Roles that may use the dashboard at /app/; agents use the softphone their CRM opens instead.
+DASHBOARD_ROLES = (Membership.Role.OWNER, Membership.Role.ADMIN, Membership.Role.VIEWER)
+
+
+def dashboard_memberships(user: AbstractBaseUser) -> list[Membership]:
+    """The user's memberships that open the dashboard, oldest first, with their tenants."""
+    # A signed-in user arrives before we know the tenant: this is an auth lookup.
+    with across_all_tenants():
+        return list(
+            Membership.objects.select_related("tenant")
+            .filter(user_id=user.pk, role__in=DASHBOARD_ROLES, tenant__is_active=True)
+            .order_by("created_at", "pk")
+        )

@@ -1,4 +1,4 @@
-"""Writes for tenants, memberships, API keys and agents."""
+"""Writes for tenants, memberships, API keys, agents and the audit log."""
 
 import hashlib
 import ipaddress
@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from tenants.models import Agent, ApiKey, Membership, Tenant
+from tenants.models import Agent, ApiKey, AuditEntry, Membership, Tenant
 from tenants.scoping import tenant_scope
 
 KEY_TAGS = {ApiKey.Kind.SERVER: "cbs", ApiKey.Kind.BROWSER: "cbb"}
@@ -180,3 +180,44 @@ def agent_update(*, agent: Agent, **fields: object) -> Agent:
     agent.full_clean()
     agent.save()
     return agent
+
+
+# A change to a field whose name contains one of these is recorded as changed, never its value.
+SECRET_FIELD_MARKERS = ("secret", "password", "token", "credential", "auth_value", "key")
+REDACTED = "(changed)"
+
+
+def audit_record(
+    *,
+    tenant: Tenant,
+    actor: AbstractUser | None,
+    action: str,
+    target: str = "",
+    changes: dict | None = None,
+    ip: str | None = None,
+) -> AuditEntry:
+    """Record one configuration change; values of secret-looking fields are never stored.
+
+    `action` is "<resource>.<verb>" (agent.create, callback.update); `changes` maps a field to
+    [before, after] (or to the new value for a create).
+    """
+    entry = AuditEntry(
+        tenant=tenant,
+        actor=actor,
+        actor_name=actor.get_username() if actor else "",
+        action=action,
+        target=target[:300],
+        changes=_redacted(changes or {}),
+        ip=ip or None,
+    )
+    entry.save()
+    return entry
+
+
+def _redacted(changes: dict) -> dict:
+    return {
+        name: REDACTED
+        if any(marker in name.lower() for marker in SECRET_FIELD_MARKERS)
+        else (_redacted(value) if isinstance(value, dict) else value)
+        for name, value in changes.items()
+    }

@@ -1,3 +1,6 @@
+import os
+import shutil
+
 import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
@@ -95,3 +98,20 @@ def make_agent():
         return agent
 
     return make
+
+
+@pytest.fixture
+def chromium(monkeypatch):
+    """Debian's Chromium driven by Playwright (bin/test exports CHROMIUM_PATH)."""
+    path = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium")
+    if not path:
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is missing on CI: bin/test installs it (ensure_chromium).")
+        pytest.skip("Chromium is not installed: apt-get install chromium (or set CHROMIUM_PATH)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    # Playwright's sync API keeps an event loop in this thread; the test's ORM calls are sync.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=path)
+        yield browser
+        browser.close()

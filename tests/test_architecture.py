@@ -11,7 +11,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from tenants.scoping import TenantOwnedModel, TenantScopedManager, TenantScopeMissing
 
 ROOT = Path(__file__).resolve().parent.parent
-APP_PACKAGES = ["tenants", "contacts", "calls", "routing", "connectors", "automations"]
+APP_PACKAGES = ["tenants", "contacts", "calls", "routing", "connectors", "automations", "dashboard"]
 ESCAPE_HATCH = "across_all_tenants"
 
 
@@ -36,6 +36,7 @@ def api_modules() -> list[Path]:
         for name in ("api.py", "views.py", "urls.py", "serializers.py"):
             found += (ROOT / package).glob(f"**/{name}")
         found += (ROOT / package).glob("api/**/*.py")
+        found += (ROOT / package).glob("views/**/*.py")
     return found
 
 
@@ -51,15 +52,20 @@ def test_api_code_never_lifts_tenant_scoping():
     assert offenders == []
 
 
-def api_routes(resolver: URLResolver | None = None, prefix: str = "") -> set[str]:
+def routes_under(mount: str, resolver: URLResolver | None = None, prefix: str = "") -> set[str]:
+    """Every URL route under `mount` ("api/v1/"), without the mount."""
     routes = set()
     for pattern in (resolver or get_resolver()).url_patterns:
         route = prefix + str(pattern.pattern)
         if isinstance(pattern, URLResolver):
-            routes |= api_routes(pattern, route)
-        elif isinstance(pattern, URLPattern) and route.startswith("api/v1/"):
-            routes.add(route.removeprefix("api/v1/"))
+            routes |= routes_under(mount, pattern, route)
+        elif isinstance(pattern, URLPattern) and route.startswith(mount):
+            routes.add(route.removeprefix(mount))
     return routes
+
+
+def api_routes() -> set[str]:
+    return routes_under("api/v1/")
 
 
 def test_every_api_route_has_a_tenant_isolation_test():
@@ -71,3 +77,25 @@ def test_every_api_route_has_a_tenant_isolation_test():
 
     assert routes, "no API routes found"
     assert sorted(routes - covered) == []
+
+
+def declared_dashboard_routes(name: str) -> set[str]:
+    """The union of `name` (ISOLATED_ROUTES or PUBLIC_ROUTES) over tests/dashboard/test_*.py."""
+    declared = set()
+    for path in (ROOT / "tests" / "dashboard").glob("test_*.py"):
+        module = importlib.import_module(f"tests.dashboard.{path.stem}")
+        declared |= getattr(module, name, set())
+    return declared
+
+
+def test_every_dashboard_route_has_a_tenant_isolation_test():
+    """Each /app/ route is in some tests/dashboard module's ISOLATED_ROUTES (a member of another
+    tenant gets 404 or sees nothing of this tenant), or in PUBLIC_ROUTES (no tenant data: the
+    sign-in pages); and every declared route exists, so the lists cannot go stale."""
+    isolated = declared_dashboard_routes("ISOLATED_ROUTES")
+    public = declared_dashboard_routes("PUBLIC_ROUTES")
+    routes = routes_under("app/")
+
+    assert routes, "no dashboard routes found"
+    assert sorted(routes - isolated - public) == []
+    assert sorted((isolated | public) - routes) == []

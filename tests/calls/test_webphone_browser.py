@@ -4,8 +4,6 @@ The agent opens the launch URL as a CRM's Dial button would; a real Celery worke
 on the simulator; the page follows it live (server-sent events) and the agent hangs up.
 """
 
-import os
-import shutil
 from urllib.parse import urlencode
 
 import pytest
@@ -15,22 +13,6 @@ from tenants.models import ApiKey
 from tenants.scoping import tenant_scope
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def chromium(monkeypatch):
-    path = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium")
-    if not path:
-        if os.environ.get("CI"):
-            pytest.fail("Chromium is missing on CI: bin/test installs it (ensure_chromium).")
-        pytest.skip("Chromium is not installed: apt-get install chromium (or set CHROMIUM_PATH)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    # Playwright's sync API keeps an event loop in this thread; the test's ORM calls are sync.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=path)
-        yield browser
-        browser.close()
 
 
 def test_an_agent_launches_a_call_watches_it_connect_live_and_hangs_up(

@@ -1,5 +1,6 @@
 import json
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from tenants.services import tenant_onboard
@@ -32,6 +33,7 @@ class Command(BaseCommand):
         tenant, owner = result["tenant"], result["admin"]
         self.stdout.write(f"Tenant:      {tenant['name']} ({tenant['slug']})")
         self.stdout.write(f"Owner:       {owner['username']} / {owner['password']}")
+        self.stdout.write(f"Dashboard:   {settings.PUBLIC_BASE_URL}/app/login (as the owner)")
         self.stdout.write(f"Server key:  {result['server_key']}")
         self.stdout.write(f"Browser key: {result['browser_key']}")
         self.stdout.write("Keys are shown once; store them now.")

@@ -14,7 +14,10 @@ from tenants.models import Agent, ApiKey, CallerIdNumber, Membership, Tenant
 from tenants.scoping import tenant_scope
 
 # Fixed so the printed credentials stay valid across runs. Demo only: the embedded setup.
+# The admin is the demo tenant's owner in the dashboard (/app/) and staff in /admin/; the viewer
+# only reads the dashboard.
 DEMO_ADMIN = ("admin", "callbridge-demo")
+DEMO_VIEWER = ("viewer", "callbridge-demo")
 DEMO_KEYS = {
     ApiKey.Kind.SERVER: "cbs_DemoSrv1_demo-server-key-for-local-use-only",
     ApiKey.Kind.BROWSER: "cbb_DemoBrw1_demo-browser-key-for-local-use-only",
@@ -62,6 +65,12 @@ class Command(BaseCommand):
             Membership.objects.update_or_create(
                 tenant=tenant, user=admin, defaults={"role": Membership.Role.OWNER}
             )
+            viewer, _ = get_user_model().objects.get_or_create(username=DEMO_VIEWER[0])
+            viewer.set_password(DEMO_VIEWER[1])
+            viewer.save()
+            Membership.objects.update_or_create(
+                tenant=tenant, user=viewer, defaults={"role": Membership.Role.VIEWER}
+            )
             for crm_username, name, email, phone, extension in DEMO_AGENTS:
                 Agent.objects.update_or_create(
                     tenant=tenant,
@@ -85,7 +94,9 @@ class Command(BaseCommand):
             _demo_customer(tenant)
             if options["fake_hubspot"]:
                 self._connect_fake_hubspot(tenant, str(options["fake_hubspot"]))
-        self.stdout.write(f"Demo tenant '{tenant.slug}': admin login {username} / {password}")
+        self.stdout.write(f"Demo tenant '{tenant.slug}': owner login {username} / {password}")
+        viewer_login = " / ".join(DEMO_VIEWER)
+        self.stdout.write(f"  dashboard: {settings.PUBLIC_BASE_URL}/app/ (viewer: {viewer_login})")
         self.stdout.write(f"  server key:  {DEMO_KEYS[ApiKey.Kind.SERVER]}")
         self.stdout.write(f"  browser key: {DEMO_KEYS[ApiKey.Kind.BROWSER]}")
         launch = urlencode(

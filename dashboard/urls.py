@@ -1,0 +1,42 @@
+"""Every dashboard URL, under /app/. A page's views live in dashboard/views/<page>.py.
+
+URL names: the page's index is its navigation `url_name`; its other views are
+`<url_name>-<what>` so the menu highlights the page (dashboard/navigation.py).
+"""
+
+from django.urls import path
+
+from dashboard.views import auth, overview
+from dashboard.views.placeholder import placeholder
+
+app_name = "dashboard"
+
+urlpatterns = [
+    # Signing in (no tenant yet)
+    path("login", auth.LoginView.as_view(), name="login"),
+    path("logout", auth.LogoutView.as_view(), name="logout"),
+    path("password-reset", auth.PasswordResetView.as_view(), name="password-reset"),
+    path("password-reset/sent", auth.PasswordResetDoneView.as_view(), name="password-reset-sent"),
+    path(
+        "password-reset/<uidb64>/<token>",
+        auth.PasswordResetConfirmView.as_view(),
+        name="password-reset-confirm",
+    ),
+    path(
+        "password-reset/done",
+        auth.PasswordResetCompleteView.as_view(),
+        name="password-reset-complete",
+    ),
+    path("switch-tenant", auth.tenant_switch, name="switch-tenant"),
+    # Pages, in navigation order
+    path("", overview.overview, name="overview"),
+    path("calls/", placeholder("calls"), name="calls"),
+    path("callbacks/", placeholder("callbacks"), name="callbacks"),
+    path("connections/", placeholder("connections"), name="connections"),
+    path("phonebook/", placeholder("phonebook"), name="phonebook"),
+    path("agents/", placeholder("agents"), name="agents"),
+    path("routing/", placeholder("routing"), name="routing"),
+    path("apps/", placeholder("apps"), name="apps"),
+    path("api-keys/", placeholder("api-keys"), name="api-keys"),
+    path("settings/", placeholder("settings"), name="settings"),
+]

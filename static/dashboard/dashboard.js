@@ -1,0 +1,46 @@
+// The dashboard's few behaviours htmx does not cover: the phone menu, submit-once buttons,
+// selects that submit their form, and ticking durations ([data-since] elements).
+(function () {
+  "use strict";
+
+  document.addEventListener("click", function (event) {
+    var toggle = event.target.closest("[data-nav-toggle]");
+    if (!toggle) return;
+    var nav = document.getElementById(toggle.getAttribute("aria-controls"));
+    var open = nav.classList.toggle("is-open");
+    toggle.setAttribute("aria-expanded", open ? "true" : "false");
+  });
+
+  // A second click while the first submission is on its way sends nothing (the server also
+  // refuses a form token twice: dashboard/forms.py SubmitOnceForm).
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form.method.toLowerCase() !== "post" || form.hasAttribute("hx-post")) return;
+    if (form.dataset.submitted) { event.preventDefault(); return; }
+    form.dataset.submitted = "true";
+    form.querySelectorAll("button[type=submit], button:not([type])").forEach(function (button) {
+      button.setAttribute("aria-disabled", "true");
+    });
+  });
+
+  document.addEventListener("change", function (event) {
+    if (event.target.matches("select[data-autosubmit]")) event.target.form.requestSubmit();
+  });
+
+  function pad(n) { return n < 10 ? "0" + n : String(n); }
+  function formatSeconds(total) {
+    total = Math.max(0, Math.floor(total));
+    var h = Math.floor(total / 3600), m = Math.floor((total % 3600) / 60), s = total % 60;
+    return (h ? h + ":" + pad(m) : m) + ":" + pad(s);
+  }
+  function tick() {
+    document.querySelectorAll("[data-since]").forEach(function (element) {
+      var since = Date.parse(element.dataset.since);
+      if (!isNaN(since)) element.textContent = formatSeconds((Date.now() - since) / 1000);
+    });
+  }
+  window.callbridgeFormatSeconds = formatSeconds;
+  setInterval(tick, 1000);
+  document.addEventListener("DOMContentLoaded", tick);
+  document.addEventListener("htmx:afterSettle", tick);
+})();
