@@ -7,9 +7,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from automations import kinds
+from core.encryption import EncryptedTextField
 from core.outbox import OutboxRow
-from tenants.encryption import EncryptedTextField
-from tenants.scoping import TenantOwnedModel
+from core.scoping import TenantOwnedModel
 
 
 class CrmLog(OutboxRow):
@@ -61,7 +61,7 @@ class CrmLog(OutboxRow):
             crm_log=self,
             number=self.attempts.count() + 1,
             action=CrmLogAttempt.Action.UPDATE if self.remote_id else CrmLogAttempt.Action.CREATE,
-            started_at=self.attempting_since,
+            started_at=self.attempting_since or timezone.now(),
             error="interrupted: the worker stopped during this attempt",
         )
         return []
@@ -90,7 +90,8 @@ class CrmLogAttempt(TenantOwnedModel):
 class App(TenantOwnedModel):
     """One automation a tenant runs on call events, in `order` (seed 004's apps)."""
 
-    Kind = models.TextChoices("Kind", [(name.upper(), name) for name in kinds.KINDS])
+    # From the kinds registry (the functional API, which the stubs do not know).
+    Kind = models.TextChoices("Kind", [(name.upper(), name) for name in kinds.KINDS])  # type: ignore[call-overload]
 
     class Timing(models.TextChoices):
         REALTIME = "realtime", "real-time (during call setup)"

@@ -7,8 +7,8 @@ from django.http import HttpRequest
 
 from calls import deliveries
 from calls.models import Attempt, Call, CallEvent, CallParty, Delivery, GatewayConfig
+from core.scoping import tenant_scope
 from tenants.admin import TenantOwnedAdmin
-from tenants.scoping import tenant_scope
 
 
 class CallEventInline(admin.TabularInline):

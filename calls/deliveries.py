@@ -23,8 +23,7 @@ from calls.models import Attempt, Call, Delivery
 from calls.recordings import call_recording_url
 from calls.selectors import live_signing_secrets
 from calls.signing import signature_header
-from connectors import http
-from core import outbox
+from core import http, outbox
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)

@@ -4,13 +4,14 @@ from typing import Any
 
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from calls.gateways import CHOICES as GATEWAY_CHOICES
 from calls.gateways import DEFAULT_ENGINE, ENGINES
+from core.encryption import EncryptedTextField
 from core.outbox import OutboxRow
-from tenants.encryption import EncryptedTextField
-from tenants.scoping import TenantOwnedModel
-from tenants.url_tokens import UrlToken
+from core.scoping import TenantOwnedModel
+from core.url_tokens import UrlToken
 
 
 class CallState(models.TextChoices):
@@ -161,7 +162,7 @@ class Delivery(OutboxRow):
             delivery=self,
             number=self.attempt_count,
             trigger=self.next_trigger,
-            started_at=self.attempting_since,
+            started_at=self.attempting_since or timezone.now(),
             error_class="interrupted",
         )
         return []
@@ -233,7 +234,9 @@ class TelephonyEvent(TenantOwnedModel):
     """One event a phone system posted, stored as received before it is processed (inbox)."""
 
     # Our JSON format, or the engine whose callback it was (calls/gateways).
-    Source = models.TextChoices("Source", [("JSON", "json")] + [(n.upper(), n) for n in ENGINES])
+    Source = models.TextChoices(  # type: ignore[call-overload]  # the stubs lack this form
+        "Source", [("JSON", "json")] + [(n.upper(), n) for n in ENGINES]
+    )
 
     event_id = models.CharField(max_length=255)
     type = models.CharField(max_length=32)

@@ -17,8 +17,8 @@ from connectors.interface import ConnectionConfig, Connector, ConnectorError
 from connectors.models import Connection
 from connectors.registry import connector_for
 from contacts.models import Contact
+from core.scoping import tenant_scope
 from tenants.models import Tenant
-from tenants.scoping import tenant_scope
 
 OAUTH_STATE_SALT = "connectors.oauth-state"
 OAUTH_STATE_SECONDS = 600

@@ -25,7 +25,7 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from tenants.scoping import TenantOwnedModel, across_all_tenants
+from core.scoping import TenantOwnedModel, across_all_tenants
 
 PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"
 

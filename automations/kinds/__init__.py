@@ -32,4 +32,5 @@ KINDS: dict[str, str] = {
 
 @cache
 def kind_for(name: str) -> AppKind:
-    return import_string(KINDS[name])()
+    kind: AppKind = import_string(KINDS[name])()
+    return kind

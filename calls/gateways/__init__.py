@@ -7,7 +7,7 @@ The tenant's `GatewayConfig` names its engine (the simulator without one); nothi
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.utils.module_loading import import_string
 
@@ -47,5 +47,10 @@ def callback_gateway(tenant: Tenant, media_type: str) -> TelephonyGateway | None
     return None
 
 
-def _gateway(engine: str, tenant: Tenant, credentials: dict, settings: dict) -> TelephonyGateway:
-    return import_string(ENGINES[engine][1])(engine, tenant, credentials, settings)
+def _gateway(
+    engine: str, tenant: Tenant, credentials: dict[str, Any], settings: dict[str, Any]
+) -> TelephonyGateway:
+    gateway: TelephonyGateway = import_string(ENGINES[engine][1])(
+        engine, tenant, credentials, settings
+    )
+    return gateway

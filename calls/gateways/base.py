@@ -63,7 +63,7 @@ class TelephonyGateway:
     def add_party(self, call: Call, number: str) -> None:
         raise GatewayNotSupported(f"{type(self).__name__} cannot add parties yet.")
 
-    def read_callback(self, callback: Callback) -> dict | None:
+    def read_callback(self, callback: Callback) -> dict[str, Any] | None:
         """Our event (calls/inbound.py's format) for one callback; None: nothing to record.
 
         Raises CallbackRefused for a bad signature, InvalidEvent for a body it cannot read.

@@ -6,7 +6,7 @@ from django.db import connection
 from calls import gateways
 from calls.gateways.simulator.gateway import simulator_step
 from calls.models import Call, GatewayConfig, TelephonyEvent
-from tenants.scoping import tenant_scope
+from core.scoping import tenant_scope
 from tests.calls.test_events import process_all, stored, twilio_post
 
 pytestmark = pytest.mark.django_db

@@ -7,8 +7,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
 from django.test import Client
 
+from core.scoping import tenant_scope
 from tenants.models import Membership, Tenant
-from tenants.scoping import tenant_scope
 
 PASSWORD = "correct-horse-battery-staple"
 

@@ -6,6 +6,7 @@ Its outcome, ring and talk times and recording come from the tenant's simulator 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -17,13 +18,13 @@ from calls.models import Call, CallState, CallStatus
 
 logger = logging.getLogger(__name__)
 
-EVENT_TYPES = {
+EVENT_TYPES: dict[str, str] = {
     CallState.AGENT_RINGING: "call.ringing",
     CallState.CUSTOMER_RINGING: "call.ringing",
     CallState.ANSWERED: "call.answered",
     CallState.ENDED: "call.end",
 }
-RINGING = {CallState.AGENT_RINGING: "agent", CallState.CUSTOMER_RINGING: "customer"}
+RINGING: dict[str, str] = {CallState.AGENT_RINGING: "agent", CallState.CUSTOMER_RINGING: "customer"}
 
 
 class SimulatorGateway(TelephonyGateway):
@@ -85,7 +86,7 @@ def simulator_step(*, call_id: str, step: int) -> None:
         )
 
 
-def _event(call: Call, step: int, current: Step) -> dict:
+def _event(call: Call, step: int, current: Step) -> dict[str, Any]:
     """The step in our event format (calls/inbound.py), about the call's engine id."""
     event = {
         "id": f"simulator:{call.call_id}:{step}",

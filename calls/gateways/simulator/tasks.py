@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from calls import deliveries
-from tenants.scoping import tenant_scope
+from core.scoping import tenant_scope
 
 
 # Named as before it moved here, so messages queued by an older release still run.

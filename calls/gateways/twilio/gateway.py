@@ -6,6 +6,8 @@ answers 501); `callbacks.py` maps what Twilio posts to our events.
 
 from __future__ import annotations
 
+from typing import Any
+
 from calls.gateways.base import Callback, CallbackRefused, TelephonyGateway
 from calls.gateways.twilio.callbacks import twilio_event, twilio_signature_valid
 
@@ -18,7 +20,7 @@ class TwilioGateway(TelephonyGateway):
         # The tenant setting (PATCH /api/v1/tenant twilio_auth_token) until a configured one.
         return str(self.credentials.get("auth_token") or self.tenant.twilio_auth_token or "")
 
-    def read_callback(self, callback: Callback) -> dict | None:
+    def read_callback(self, callback: Callback) -> dict[str, Any] | None:
         """Our event for a Twilio callback, once its signature checks out (if a token is set)."""
         if self.auth_token:
             signature = callback.headers.get("X-Twilio-Signature", "")
