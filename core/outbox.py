@@ -82,8 +82,10 @@ class Claim(Generic[Row]):
 def claim(outbox: Outbox[Row], pk: Any, *, related: tuple[str, ...] = ()) -> Claim[Row] | None:
     """Claim the row for one attempt, or None: not pending, not due, or someone else's."""
     with transaction.atomic():
+        # Waits for a lock another transaction holds (a resend, the sweeper), then reads the
+        # row as that left it: skipping it would lose this attempt until the next sweep.
         row = (
-            outbox.model.objects.select_for_update(skip_locked=True, of=("self",), no_key=True)
+            outbox.model.objects.select_for_update(of=("self",), no_key=True)
             .select_related(*related)
             .filter(pk=pk, state=PENDING)
             .first()
