@@ -18,7 +18,7 @@ from automations import app_runs, crm_logging, services
 from automations.models import App, AppRun, CrmLog, CrmLogAttempt
 from calls.api.views import Conflict
 from calls.models import Call
-from contacts.api.serializers import CallerCardSerializer
+from contacts.api.serializers import CallerCardSerializer, QueryNumberField
 from contacts.selectors import caller_card
 from core.serializers import StrictModelSerializer, StrictSerializer
 
@@ -144,7 +144,7 @@ class AppsTestCall(APIView):
 
 
 class EnrichedLookupQuery(StrictSerializer):
-    number = serializers.CharField(max_length=64)
+    number = QueryNumberField(max_length=64)
     called = serializers.CharField(max_length=64, required=False, default="")
 
 

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from calls.lifecycle import callback_payload
+from calls.lifecycle import callback_payload, callback_update_payload
 from calls.models import Attempt, Call, Delivery
 from calls.recordings import call_recording_url
 from calls.selectors import live_signing_secrets
@@ -39,16 +39,20 @@ class DeliveryInProgress(Exception):
     pass
 
 
-def delivery_create(*, call: Call) -> Delivery | None:
-    """Write the call's callback in the caller's transaction; send it once that commits."""
+def delivery_create(*, call: Call, update: bool = False) -> Delivery | None:
+    """Write the call's callback in the caller's transaction; send it once that commits.
+
+    `update`: the second, "call.updated" callback for a change after the end.
+    """
     tenant = call.tenant
     if not tenant.callback_url:
         return None
+    payload = callback_update_payload if update else callback_payload
     delivery = Delivery.objects.create(
         tenant=tenant,
         call=call,
         url=tenant.callback_url,
-        payload=callback_payload(call, call_recording_url(call)),
+        payload=payload(call, call_recording_url(call)),
         max_attempts=MAX_ATTEMPTS,
         next_attempt_at=timezone.now(),
     )

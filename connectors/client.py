@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 
-from connectors.interface import ConnectorError
+from connectors.interface import ConnectorError, CredentialsSaver
 from core import http
 from core.shared_redis import count_hit
 
@@ -168,6 +168,28 @@ def send_with_fresh_token(
         refresh()
         response = send()
     return response
+
+
+def credential_asked_once(
+    credentials: dict[str, Any], name: str, ask: Callable[[], str], save: CredentialsSaver
+) -> str:
+    """credentials[name], else what `ask` reads from the CRM, then kept with the credentials.
+
+    For what only record links need (a portal or organization id, a company domain): a CRM that
+    cannot say is logged and answers "" (no link), and the next run asks again.
+    """
+    known = str(credentials.get(name) or "")
+    if known:
+        return known
+    try:
+        value = ask()
+    except ConnectorError as error:
+        logger.warning("Could not read %s for record links: %s", name, error)
+        return ""
+    if value:
+        credentials[name] = value
+        save(dict(credentials))
+    return value
 
 
 def retry_after(response: CrmResponse) -> float | None:

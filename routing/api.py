@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, cast
 
 from django.conf import settings
@@ -32,6 +33,13 @@ from tenants.models import Agent, Tenant
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
+RULES_DOCUMENTATION_PATH = "/api/docs/routing-rules"
+RULES_DOCUMENTATION = Path(__file__).with_name("README.md")
+
+
+def rules_documentation(request: HttpRequest) -> HttpResponse:
+    """routing/README.md as plain text, where the API schema links it."""
+    return HttpResponse(RULES_DOCUMENTATION.read_bytes(), content_type="text/plain; charset=utf-8")
 
 
 class RequestTooLarge(exceptions.APIException):
@@ -61,7 +69,10 @@ class AgentField(serializers.PrimaryKeyRelatedField):
 class RoutingRuleSerializer(StrictModelSerializer):
     agent = AgentField(required=False, allow_null=True, help_text="For 'agent' actions.")
     conditions = serializers.JSONField(
-        required=False, help_text="All must hold; see the routing rules documentation."
+        required=False,
+        help_text='All must hold, e.g. {"known": true}. Every condition and action, with '
+        f"examples and the dry run: [the routing rules documentation]({RULES_DOCUMENTATION_PATH}) "
+        "(routing/README.md in the repository).",
     )
 
     class Meta:

@@ -26,6 +26,7 @@ class CallPartySerializer(serializers.ModelSerializer):
 
 
 class CallRecordSerializer(serializers.ModelSerializer):
+    uuid = serializers.SerializerMethodField()
     recording_url = serializers.SerializerMethodField()
     parties = CallPartySerializer(many=True, read_only=True)
 
@@ -51,6 +52,11 @@ class CallRecordSerializer(serializers.ModelSerializer):
             "parties",
             "recording_url",
         ]
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_uuid(self, call: Call) -> str | None:
+        """The caller's own id, null when none was given (as in the callback)."""
+        return call.uuid or None
 
     @extend_schema_field(serializers.URLField(allow_null=True))
     def get_recording_url(self, call: Call) -> str | None:

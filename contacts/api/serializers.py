@@ -167,11 +167,27 @@ class ImportSerializer(StrictSerializer):
     )
 
 
+class QueryNumberField(serializers.CharField):
+    """A number in a query string, where a bare '+' arrives as a space: say to write %2B."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(trim_whitespace=False, **kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data)
+        if value[:1] == " " and value.lstrip()[:1].isdigit():
+            raise serializers.ValidationError(
+                f"'{value}' starts with a space: a '+' in a URL's query reads as a space. "
+                f"Write it %2B, e.g. number=%2B{value.strip()}."
+            )
+        return value.strip()
+
+
 class LookupQuerySerializer(StrictSerializer):
-    number = serializers.CharField(
+    number = QueryNumberField(
         max_length=MAX_NUMBER_LENGTH,
-        help_text="The caller's number in any format; without a country code it is read with "
-        "the tenant's default region.",
+        help_text="The caller's number in any format (a leading '+' written %2B in the URL); "
+        "without a country code it is read with the tenant's default region.",
     )
 
     def validate_number(self, value: str) -> str:

@@ -197,7 +197,7 @@ def lookup_body(request: HttpRequest | Request, params: QueryDict) -> dict:
     tenant = request.user.tenant
     number = params.get("number", "")
     card = None
-    if len(params) == 1 and 0 < len(number) <= MAX_NUMBER_LENGTH:
+    if len(params) == 1 and 0 < len(number) <= MAX_NUMBER_LENGTH and number[0] != " ":
         card = selectors.caller_card(tenant=tenant, number=number)
     if card is None or not card.readable:
         # Not a lone, readable number: the serializer says what is wrong (400).

@@ -353,4 +353,4 @@ def test_the_demo_prints_a_launch_url_that_places_a_call_to_a_known_customer(cli
 
     assert response.status_code == 303, response.content.decode()
     page = client.get(response["Location"]).content.decode()
-    assert "Ada Lovelace" in page and "Analytical Engines Ltd" in page
+    assert "Ravi Kumar" in page and "Kumar Textiles" in page

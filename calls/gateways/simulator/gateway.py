@@ -37,8 +37,6 @@ class SimulatorGateway(TelephonyGateway):
         # The engine's id for the call: its events name it (the simulator's is ours).
         call.external_id = str(call.call_id)
         call.save(update_fields=["external_id", "updated_at"])
-        if call.tenant.simulator_recording:  # the URL must exist before the callback is written
-            recordings.recording_attach(call=call, location=recordings.SIMULATED_LOCATION)
 
         def start() -> None:
             try:
@@ -78,8 +76,12 @@ def simulator_step(*, call_id: str, step: int) -> None:
     steps = simulated_steps(status, tenant.simulator_ring_seconds, tenant.simulator_talk_seconds)
     if call.state == CallState.ENDED or step >= len(steps):
         return  # hung up meanwhile, or done
-    body = _event(call, step, steps[step])
-    telephony_event_accept(tenant=tenant, body=body, source="simulator")
+    current = steps[step]
+    with transaction.atomic():
+        # Only a call that connects has audio; its URL exists before the end writes the callback.
+        if current.kind == CallState.ANSWERED and tenant.simulator_recording:
+            recordings.recording_attach(call=call, location=recordings.SIMULATED_LOCATION)
+        telephony_event_accept(tenant=tenant, body=_event(call, step, current), source="simulator")
     if step + 1 < len(steps):
         simulator_advance.apply_async(
             (call.tenant_id, call_id, step + 1), countdown=steps[step + 1].delay
