@@ -12,26 +12,23 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from automations import conditions, kinds
+from automations.context import app_context, event_context
+from automations.kinds.base import Outcome
 from automations.models import App, AppRun
-from calls.exports import change_stamp
-from calls.lifecycle import callback_payload, iso_z
-from calls.models import Call, CallParty, CallStatus
-from calls.recordings import call_recording_url
+from calls.models import Call, CallStatus
 from contacts import selectors as contact_selectors
 from contacts.selectors import CallerCard
-from core import http
-from core.scoping import across_all_tenants
+from core import http, outbox
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
 
 MISSED = {CallStatus.NO_ANSWER, CallStatus.CANCELED, CallStatus.BUSY}
 # A run claimed this long ago and still pending was lost with its worker: run it again, except
-# apps whose effect must never happen twice (email), which are failed instead.
+# apps whose effect must never happen twice (email), which are failed instead (AppRun.interrupted).
 STALE_RUN = timedelta(minutes=10)
 # A real-time app is not started with less time than this left before the deadline.
 MIN_APP_SECONDS = 0.02
@@ -54,7 +51,7 @@ def app_runs_create(*, call: Call, event: str) -> list[AppRun]:
             call=call,
             app=app,
             event=event,
-            defaults={"order": app.order},
+            defaults={"order": app.order, "next_attempt_at": timezone.now()},
         )
         runs.append(run)
     if runs:
@@ -71,9 +68,11 @@ def app_runs_execute(*, call_pk: int, event: str) -> list[AppRun]:
         .select_related("app")
         .order_by("order", "app_id")
     )
-    for run in runs:
-        if run.state == AppRun.State.PENDING and _claim(run):
-            _run(run, context)
+    for index, run in enumerate(runs):
+        if run.state == AppRun.State.PENDING:
+            claimed = outbox.claim(APP_RUNS, run.pk, related=("app",))
+            if claimed is not None:
+                run = runs[index] = _run(claimed.row, context)
         if run.result is not None:
             context["app_data"][run.app.slug] = run.result
     return runs
@@ -82,7 +81,12 @@ def app_runs_execute(*, call_pk: int, event: str) -> list[AppRun]:
 def app_run_resend(*, run: AppRun) -> AppRun:
     """Run a finished run again with the results of the apps before it as they are now."""
     AppRun.objects.filter(pk=run.pk).update(
-        state=AppRun.State.PENDING, started_at=None, error="", finished_at=None
+        state=AppRun.State.PENDING,
+        next_attempt_at=timezone.now(),
+        attempting_since=None,
+        started_at=None,
+        error="",
+        finished_at=None,
     )
     _execute_after_commit(run.tenant_id, run.call_id, run.event)
     run.refresh_from_db()
@@ -91,24 +95,7 @@ def app_run_resend(*, run: AppRun) -> AppRun:
 
 def app_runs_sweep() -> int:
     """Re-enqueue events whose runs were lost (broker restart, killed worker); beat."""
-    now = timezone.now()
-    with across_all_tenants():
-        stale = AppRun.objects.filter(state=AppRun.State.PENDING).filter(
-            Q(started_at__isnull=True, created_at__lt=now - timedelta(minutes=1))
-            | Q(started_at__lt=now - STALE_RUN)
-        )
-        once_only = stale.filter(app__kind__in=kinds.ONCE_ONLY, started_at__isnull=False)
-        once_only.update(
-            state=AppRun.State.FAILED,
-            finished_at=now,
-            error="The worker stopped while sending; not sent again in case it was sent.",
-        )
-        stale.filter(started_at__isnull=False).update(started_at=None)
-        pending = set(
-            AppRun.objects.filter(state=AppRun.State.PENDING, started_at__isnull=True)
-            .filter(created_at__lt=now - timedelta(minutes=1))
-            .values_list("tenant_id", "call_id", "event")[:500]
-        )
+    pending = {(run.tenant_id, run.call_id, run.event) for run in outbox.sweep(APP_RUNS)}
     for tenant_id, call_pk, event in pending:
         _enqueue(tenant_id, call_pk, event)
     return len(pending)
@@ -129,19 +116,9 @@ def apps_test_call(
     every app shares its outbound budget (core/http.py): an app the budget stopped, or left no
     time for, is "unfinished".
     """
-    context = {
-        "event": {
-            "type": event,
-            "calling_number": calling_number,
-            "called_number": called_number,
-            "timestamp": iso_z(timezone.now()),
-            "direction": "inbound",
-            "status": CallStatus.ANSWER,
-            **event_data,
-        },
-        "contact": _contact(tenant, calling_number),
-        "app_data": {},
-    }
+    card = contact_selectors.caller_card(tenant=tenant, number=calling_number)
+    fields = {"calling_number": calling_number, "status": CallStatus.ANSWER, **event_data}
+    context = app_context(event, card, called_number=called_number, fields=fields)
     report = []
     apps = App.objects.filter(enabled=True).order_by("order", "id")
     for app in apps:
@@ -153,7 +130,7 @@ def apps_test_call(
         if _out_of_time():
             report.append({"app": app.slug, "order": app.order, "state": "unfinished"})
             continue
-        outcome = kinds.run(app, context, dry_run=app.side_effects and not send)
+        outcome = kinds.kind_for(app.kind).run(app, context, dry_run=app.side_effects and not send)
         context["app_data"][app.slug] = outcome.result
         state = "succeeded" if outcome.succeeded else "failed"
         report.append(
@@ -177,7 +154,7 @@ def _out_of_time() -> bool:
     return left is not None and left < MIN_APP_SECONDS
 
 
-def _stopped_by_time(outcome: kinds.Outcome) -> bool:
+def _stopped_by_time(outcome: Outcome) -> bool:
     return not outcome.succeeded and (outcome.error in ("deadline", "timeout") or _out_of_time())
 
 
@@ -190,17 +167,7 @@ def realtime_apps_run(
     for, adds nothing to app_data; the caller is answered on time either way.
     """
     started = time.monotonic()
-    context = {
-        "event": {
-            "type": App.Event.CALL_START,
-            "calling_number": card.number,
-            "called_number": called_number,
-            "timestamp": iso_z(timezone.now()),
-            "direction": "inbound",
-        },
-        "contact": _contact_of(card),
-        "app_data": {},
-    }
+    context = app_context(App.Event.CALL_START, card, called_number=called_number)
     report = []
     apps = App.objects.filter(enabled=True, timing=App.Timing.REALTIME).order_by("order", "id")
     for app in apps:
@@ -213,7 +180,7 @@ def realtime_apps_run(
         if not conditions.matches(app.condition, context):
             report.append({"app": app.slug, "state": "skipped", "reason": "condition"})
             continue
-        outcome = kinds.run(app, context, dry_run=False, deadline_seconds=left)
+        outcome = kinds.kind_for(app.kind).run(app, context, dry_run=False, deadline_seconds=left)
         if outcome.succeeded:
             context["app_data"][app.slug] = outcome.result
         report.append(
@@ -226,73 +193,26 @@ def realtime_apps_run(
     return context["app_data"], report
 
 
-def event_context(call: Call, event: str) -> dict[str, Any]:
-    """What app templates and conditions see: event.*, contact.*, app_data.* (filled in order)."""
-    inbound = call.direction == Call.Direction.INBOUND
-    payload = callback_payload(call, call_recording_url(call))
-    analytics = {
-        name: getattr(call, name)
-        for name in ("satisfaction", "resolved", "sentiment", "summary", "transcript")
-    }
-    return {
-        "event": {
-            **payload,
-            **analytics,
-            "type": event,
-            "calling_number": call.customer_number if inbound else call.from_number,
-            "called_number": call.from_number if inbound else call.customer_number,
-            "timestamp": payload["end_time"] or payload["start_time"],
-            "notes": call.notes,
-            "transfer_requested": call.parties.filter(kind=CallParty.Kind.TRANSFER).exists(),
-            "agent_name": call.agent.display_name if call.agent else "",
-            "updated_at": change_stamp(call.updated_at),
-        },
-        "contact": _contact(call.tenant, call.customer_number),
-        "app_data": {},
-    }
-
-
-def _contact(tenant: Tenant, number: str) -> dict[str, Any]:
-    return _contact_of(contact_selectors.caller_card(tenant=tenant, number=number))
-
-
-def _contact_of(card: CallerCard) -> dict[str, Any]:
-    contact = card.contact
-    if contact is None:
-        return {"known": card.known, "number": card.number}
-    return {
-        "known": True,
-        "number": card.number,
-        "name": contact.name,
-        "first_name": contact.first_name,
-        "last_name": contact.last_name,
-        "company": contact.company,
-        "crm_url": contact.crm_url,
-        "custom": contact.custom_fields,
-        "owner": contact.owner.crm_username if contact.owner else None,
-    }
-
-
-def _claim(run: AppRun) -> bool:
-    claimed = AppRun.objects.filter(
-        pk=run.pk, state=AppRun.State.PENDING, started_at__isnull=True
-    ).update(started_at=timezone.now())
-    return claimed == 1
-
-
-def _run(run: AppRun, context: dict[str, Any]) -> None:
+def _run(run: AppRun, context: dict[str, Any]) -> AppRun:
+    """Run the claimed run's app on the context; record its outcome (apps are not retried)."""
     app = run.app
+    changes: dict[str, Any] = {"finished_at": timezone.now()}
     if not conditions.matches(app.condition, context):
-        run.state = AppRun.State.SKIPPED
+        state = AppRun.State.SKIPPED
     else:
-        outcome = kinds.run(app, context, dry_run=False)
-        run.state = AppRun.State.SUCCEEDED if outcome.succeeded else AppRun.State.FAILED
-        run.request, run.result = outcome.request, outcome.result
-        run.attempts, run.error = outcome.attempts, outcome.error
+        outcome = kinds.kind_for(app.kind).run(app, context, dry_run=False)
+        state = AppRun.State.SUCCEEDED if outcome.succeeded else AppRun.State.FAILED
+        changes.update(
+            request=outcome.request,
+            result=outcome.result,
+            attempts=outcome.attempts,
+            error=outcome.error,
+            finished_at=timezone.now(),
+        )
         if not outcome.succeeded:
-            logger.warning("App %s failed for call %s: %s", app.slug, run.call_id, run.error)
-    run.finished_at = timezone.now()
-    run.save(update_fields=["state", "request", "result", "attempts", "error", "finished_at"])
+            logger.warning("App %s failed for call %s: %s", app.slug, run.call_id, outcome.error)
+    outbox.record(APP_RUNS, run, state=state, changes=changes)
+    return run
 
 
 def _execute_after_commit(tenant_id: int, call_pk: int, event: str) -> None:
@@ -306,3 +226,11 @@ def _enqueue(tenant_id: int, call_pk: int, event: str) -> None:
         task.apply_async((tenant_id, call_pk, event), queue="realtime")
     except Exception:  # broker down: the rows are committed, the sweeper will run them
         logger.exception("Could not enqueue apps for call %s; the sweeper will retry", call_pk)
+
+
+APP_RUNS = outbox.Outbox(
+    model=AppRun,
+    lease=lambda: STALE_RUN,
+    lost_after=lambda: timedelta(minutes=1),  # its event's task should have run it by then
+    enqueue=lambda run, countdown: _enqueue(run.tenant_id, run.call_id, run.event),
+)

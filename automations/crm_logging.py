@@ -15,7 +15,6 @@ from typing import Any
 
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from automations.models import CrmLog, CrmLogAttempt
@@ -25,7 +24,7 @@ from connectors.interface import CallLogEntry, Connector, ConnectorError
 from connectors.models import Connection
 from connectors.services import connector_for_connection
 from contacts.models import Contact
-from core.scoping import across_all_tenants
+from core import outbox
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -106,10 +105,11 @@ def crm_logs_mark_changed(*, call: Call) -> None:
 
 def crm_log_send(*, crm_log_id: str) -> CrmLogAttempt | None:
     """Make the log's next attempt if it is due and no other worker is making it."""
-    claimed = _claim(crm_log_id)
+    related = ("call__agent", "call__tenant", "connection")
+    claimed = outbox.claim(CRM_LOGS, crm_log_id, related=related)
     if claimed is None:
         return None
-    log, interrupted = claimed
+    log, interrupted = claimed.row, claimed.interrupted
     action = CrmLogAttempt.Action.UPDATE if log.remote_id else CrmLogAttempt.Action.CREATE
     started_at, clock = timezone.now(), time.monotonic()
     error: ConnectorError | None = None
@@ -146,34 +146,10 @@ def crm_log_resend(*, crm_log: CrmLog) -> CrmLog:
 
 def crm_logs_sweep() -> int:
     """Re-enqueue due logs whose task was lost (broker restart, killed worker); beat."""
-    now = timezone.now()
-    with across_all_tenants():
-        due = CrmLog.objects.filter(state=CrmLog.State.PENDING, next_attempt_at__lte=now).filter(
-            Q(attempting_since__isnull=True) | Q(attempting_since__lt=now - STALE_ATTEMPT)
-        )
-        logs = list(due.only("id", "tenant_id")[:500])
+    logs = outbox.sweep(CRM_LOGS)
     for log in logs:
-        _enqueue(log.tenant_id, str(log.pk))
+        _enqueue(log, 0)
     return len(logs)
-
-
-def _claim(crm_log_id: str) -> tuple[CrmLog, bool] | None:
-    """Lock the log for one attempt; also whether an earlier attempt was cut off mid-way."""
-    now = timezone.now()
-    with transaction.atomic():
-        log = (
-            CrmLog.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("call__agent", "call__tenant", "connection")
-            .filter(pk=crm_log_id, state=CrmLog.State.PENDING, next_attempt_at__lte=now)
-            .filter(Q(attempting_since__isnull=True) | Q(attempting_since__lt=now - STALE_ATTEMPT))
-            .first()
-        )
-        if log is None:
-            return None
-        interrupted = log.attempting_since is not None
-        log.attempting_since = now
-        log.save(update_fields=["attempting_since"])
-    return log, interrupted
 
 
 def _record(
@@ -183,29 +159,30 @@ def _record(
     latency_ms: int,
     error: ConnectorError | None,
 ) -> CrmLogAttempt:
-    with transaction.atomic():
-        log.attempt_count += 1
-        attempt = CrmLogAttempt.objects.create(
-            tenant_id=log.tenant_id,
-            crm_log=log,
-            number=log.attempts.count() + 1,
-            action=action,
-            started_at=started_at,
-            latency_ms=latency_ms,
-            succeeded=error is None,
-            error=str(error or ""),
-        )
-        log.attempting_since = None
-        if error is None:
-            log.state, log.needs_update, log.last_error = CrmLog.State.SUCCEEDED, False, ""
-        elif error.permanent or log.attempt_count >= MAX_ATTEMPTS:
-            log.state, log.last_error = CrmLog.State.FAILED, str(error)
-        else:
-            delay = max(RETRY_DELAYS[log.attempt_count - 1], error.retry_after or 0)
-            log.next_attempt_at = timezone.now() + timedelta(seconds=delay)
-            log.last_error = str(error)
-            _send_after_commit(log, countdown=delay)
-        log.save()
+    attempt = CrmLogAttempt(
+        tenant_id=log.tenant_id,
+        crm_log=log,
+        number=log.attempts.count() + 1,
+        action=action,
+        started_at=started_at,
+        latency_ms=latency_ms,
+        succeeded=error is None,
+        error=str(error or ""),
+    )
+    changes: dict[str, Any] = {
+        "remote_id": log.remote_id,
+        "contact_external_id": log.contact_external_id,
+        "last_error": str(error or ""),
+    }
+    delay = None
+    if error is None:
+        state, changes["needs_update"] = CrmLog.State.SUCCEEDED, False
+    elif error.permanent or log.attempt_count >= MAX_ATTEMPTS:
+        state = CrmLog.State.FAILED
+    else:
+        state = CrmLog.State.PENDING
+        delay = max(RETRY_DELAYS[log.attempt_count - 1], error.retry_after or 0)
+    outbox.record(CRM_LOGS, log, state=state, retry_in=delay, attempt=attempt, changes=changes)
     if error is not None:
         logger.warning("CRM log %s attempt %s failed: %s", log.pk, attempt.number, error)
     return attempt
@@ -287,17 +264,23 @@ def _crm_user_id(connection: Connection, call: Call, connector: Connector) -> st
     return user.external_id if user else None
 
 
-def _send_after_commit(log: CrmLog, countdown: float | None = None) -> None:
-    if countdown is None:
-        countdown = max(0.0, (log.next_attempt_at - timezone.now()).total_seconds())
-    args = (log.tenant_id, str(log.pk))
-    transaction.on_commit(lambda: _enqueue(*args, countdown=countdown))
+def _send_after_commit(log: CrmLog) -> None:
+    countdown = max(0.0, (log.next_attempt_at - timezone.now()).total_seconds())
+    transaction.on_commit(lambda: _enqueue(log, countdown))
 
 
-def _enqueue(tenant_id: int, crm_log_id: str, countdown: float = 0) -> None:
+def _enqueue(log: CrmLog, countdown: float) -> None:
     from automations.tasks import crm_log_send as task
 
     try:
-        task.apply_async((tenant_id, crm_log_id), countdown=countdown, queue="realtime")
+        task.apply_async((log.tenant_id, str(log.pk)), countdown=countdown, queue="realtime")
     except Exception:  # broker down: the row is committed, the sweeper will send it
-        logger.exception("Could not enqueue CRM log %s; the sweeper will retry", crm_log_id)
+        logger.exception("Could not enqueue CRM log %s; the sweeper will retry", log.pk)
+
+
+CRM_LOGS = outbox.Outbox(
+    model=CrmLog,
+    lease=lambda: STALE_ATTEMPT,
+    lost_after=lambda: timedelta(0),  # any due log nobody holds: its task may be lost
+    enqueue=_enqueue,
+)

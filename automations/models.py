@@ -4,12 +4,15 @@ from typing import Any
 
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
+from automations import kinds
 from core.encryption import EncryptedTextField
+from core.outbox import OutboxRow
 from core.scoping import TenantOwnedModel
 
 
-class CrmLog(TenantOwnedModel):
+class CrmLog(OutboxRow):
     """One call logged into one CRM connection (the outbox row); at most one per pair."""
 
     class Kind(models.TextChoices):
@@ -32,13 +35,8 @@ class CrmLog(TenantOwnedModel):
     contact_external_id = models.CharField(max_length=100, blank=True)
     # The call changed (notes, recording, analytics) after it was logged: update the record.
     needs_update = models.BooleanField(default=False)
-    attempt_count = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField()
-    # Set while an attempt runs: a second worker keeps off, the sweeper waits it out.
-    attempting_since = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         verbose_name = "CRM call log"
@@ -55,6 +53,18 @@ class CrmLog(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.remote_id or '-'} ({self.state})"
+
+    def interrupted(self) -> list[str]:
+        """The worker stopped mid-attempt: the next one looks for a record it may have made."""
+        CrmLogAttempt.objects.create(
+            tenant_id=self.tenant_id,
+            crm_log=self,
+            number=self.attempts.count() + 1,
+            action=CrmLogAttempt.Action.UPDATE if self.remote_id else CrmLogAttempt.Action.CREATE,
+            started_at=self.attempting_since or timezone.now(),
+            error="interrupted: the worker stopped during this attempt",
+        )
+        return []
 
 
 class CrmLogAttempt(TenantOwnedModel):
@@ -80,12 +90,8 @@ class CrmLogAttempt(TenantOwnedModel):
 class App(TenantOwnedModel):
     """One automation a tenant runs on call events, in `order` (seed 004's apps)."""
 
-    class Kind(models.TextChoices):
-        WEBHOOK = "webhook"
-        SLACK = "slack"
-        EMAIL = "email"
-        TICKET = "ticket"
-        WAREHOUSE = "warehouse"
+    # From the kinds registry (the functional API, which the stubs do not know).
+    Kind = models.TextChoices("Kind", [(name.upper(), name) for name in kinds.KINDS])  # type: ignore[call-overload]
 
     class Timing(models.TextChoices):
         REALTIME = "realtime", "real-time (during call setup)"
@@ -139,7 +145,7 @@ class App(TenantOwnedModel):
         self.secrets_json = json.dumps(value)
 
 
-class AppRun(TenantOwnedModel):
+class AppRun(OutboxRow):
     """One app run for one call event (the outbox row); its result feeds the apps after it."""
 
     class State(models.TextChoices):
@@ -160,7 +166,7 @@ class AppRun(TenantOwnedModel):
     attempts = models.JSONField(default=list, blank=True)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)  # claimed by a worker
+    started_at = models.DateTimeField(null=True, blank=True)  # when a worker took it up
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -177,3 +183,15 @@ class AppRun(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.app_id} on {self.event} ({self.state})"
+
+    def claimed(self) -> list[str]:
+        self.started_at = self.attempting_since
+        return ["started_at"]
+
+    def interrupted(self) -> list[str]:
+        """Run it again, unless its effect must never happen twice (email): then it failed."""
+        if not kinds.kind_for(self.app.kind).once_only:
+            return []
+        self.state, self.finished_at = self.State.FAILED, timezone.now()
+        self.error = "The worker stopped while sending; not sent again in case it was sent."
+        return ["state", "finished_at", "error"]

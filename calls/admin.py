@@ -1,12 +1,16 @@
+from typing import Any
+
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from calls import deliveries
-from calls.models import Attempt, Call, CallEvent, CallParty, Delivery
+from calls.models import Attempt, Call, CallEvent, CallParty, Delivery, GatewayConfig
 from calls.services import signing_secret_rotate
 from core.scoping import tenant_scope
 from tenants import admin as tenants_admin
+from tenants.admin import TenantOwnedAdmin
 from tenants.models import Tenant
 
 # The signing secret is the call-result push's: its rotation joins the tenant's admin from here
@@ -91,3 +95,36 @@ class DeliveryAdmin(admin.ModelAdmin):
                 except deliveries.DeliveryInProgress:
                     skipped += 1
         self.message_user(request, f"Resent {sent}; {skipped} still pending.", messages.INFO)
+
+
+class GatewayConfigForm(forms.ModelForm):
+    new_credentials = forms.JSONField(
+        required=False,
+        help_text='JSON, e.g. {"auth_token": "..."}; merged into the stored credentials, which '
+        "are never shown again. Leave empty to keep them.",
+    )
+
+    class Meta:
+        model = GatewayConfig
+        fields = ["tenant", "engine", "settings"]
+
+    def clean_new_credentials(self) -> dict[str, Any] | None:
+        value = self.cleaned_data["new_credentials"]
+        if value is not None and not isinstance(value, dict):
+            raise forms.ValidationError("Give a JSON object.")
+        return value
+
+    def save(self, commit: bool = True) -> GatewayConfig:
+        config = super().save(commit=False)
+        if self.cleaned_data.get("new_credentials"):
+            config.credentials = {**config.credentials, **self.cleaned_data["new_credentials"]}
+        if commit:
+            config.save()
+        return config
+
+
+@admin.register(GatewayConfig)
+class GatewayConfigAdmin(TenantOwnedAdmin):
+    form = GatewayConfigForm
+    list_display = ["tenant", "engine", "updated_at"]
+    list_filter = ["engine"]

@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from calls.lifecycle import callback_payload, callback_update_payload
@@ -24,8 +23,7 @@ from calls.models import Attempt, Call, CallStatus, Delivery
 from calls.recordings import call_recording_url
 from calls.selectors import live_signing_secrets
 from calls.signing import signature_header
-from core import http, metrics
-from core.scoping import across_all_tenants
+from core import http, metrics, outbox
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -84,63 +82,41 @@ def first_attempts_here() -> Iterator[None]:
 
 
 def _send_after_commit(delivery: Delivery, countdown: float = 0) -> None:
-    from calls.tasks import delivery_send
-
-    args = (delivery.tenant_id, str(delivery.pk))
     due = _first_attempts.get()
     if due is not None and not countdown:
-        transaction.on_commit(lambda: due.append(args[1]))
+        delivery_id = str(delivery.pk)
+        transaction.on_commit(lambda: due.append(delivery_id))
         return
+    transaction.on_commit(lambda: _enqueue(delivery, countdown))
 
-    def enqueue() -> None:
-        try:
-            delivery_send.apply_async(args, countdown=countdown)
-        except Exception:  # broker down: the row is committed, the sweeper will send it
-            logger.exception("Could not enqueue delivery %s; the sweeper will retry", args[1])
 
-    transaction.on_commit(enqueue)
+def _enqueue(delivery: Delivery, countdown: float) -> None:
+    from calls.tasks import delivery_send
+
+    try:
+        delivery_send.apply_async((delivery.tenant_id, str(delivery.pk)), countdown=countdown)
+    except Exception:  # broker down: the row is committed, the sweeper will send it
+        logger.exception("Could not enqueue delivery %s; the sweeper will retry", delivery.pk)
+
+
+DELIVERIES = outbox.Outbox(
+    model=Delivery,
+    lease=lambda: timedelta(seconds=DEADLINE_SECONDS + settings.DELIVERY_STALE_SECONDS),
+    lost_after=lambda: timedelta(seconds=settings.DELIVERY_STALE_SECONDS),
+    enqueue=_enqueue,
+    early_tolerance_seconds=EARLY_TOLERANCE_SECONDS,
+)
 
 
 def delivery_attempt(*, delivery_id: str) -> Attempt | None:
     """Make the delivery's next attempt if it is due and nobody else is making it."""
-    claimed = _claim(delivery_id)
+    claimed = outbox.claim(DELIVERIES, delivery_id, related=("tenant",))
     if claimed is None:
         return None
-    delivery, trigger, wait = claimed
-    time.sleep(wait)
+    time.sleep(claimed.wait_seconds)
     started_at = timezone.now()
-    outcome = _post(delivery, delivery.tenant)
-    return _record(delivery, trigger, started_at, outcome)
-
-
-def _claim(delivery_id: str) -> tuple[Delivery, str, float] | None:
-    with transaction.atomic():
-        delivery = (
-            Delivery.objects.select_for_update(of=("self",), no_key=True)
-            .select_related("tenant")
-            .filter(pk=delivery_id)
-        ).first()
-        if delivery is None or delivery.state != Delivery.State.PENDING:
-            return None
-        now = timezone.now()
-        if delivery.attempting_since and now - delivery.attempting_since < _lease():
-            return None  # another worker is on the wire with it
-        wait = (delivery.next_attempt_at - now).total_seconds()
-        if wait > EARLY_TOLERANCE_SECONDS:
-            return None  # not due: its scheduled message (or the sweeper) will come back
-        if delivery.attempt_count >= delivery.max_attempts:
-            delivery.state = Delivery.State.FAILED
-            delivery.attempting_since = None
-            delivery.save(update_fields=["state", "attempting_since", "updated_at"])
-            return None
-        trigger = delivery.next_trigger
-        delivery.attempt_count += 1
-        delivery.attempting_since = now
-        delivery.next_trigger = Attempt.Trigger.SCHEDULED
-        delivery.save(
-            update_fields=["attempt_count", "attempting_since", "next_trigger", "updated_at"]
-        )
-    return delivery, trigger, max(0.0, wait)
+    outcome = _post(claimed.row, claimed.row.tenant)
+    return _record(claimed.row, started_at, outcome)
 
 
 def callback_test_send(*, tenant: Tenant) -> http.HttpResponse | http.HttpError:
@@ -195,13 +171,13 @@ def _post(
         return error
 
 
-def _record(delivery: Delivery, trigger: str, started_at: datetime, outcome: object) -> Attempt:
+def _record(delivery: Delivery, started_at: datetime, outcome: object) -> Attempt:
     """Record the attempt made under the claim `delivery` holds, and what comes next."""
     attempt = Attempt(
         tenant_id=delivery.tenant_id,
         delivery=delivery,
         number=delivery.attempt_count,
-        trigger=trigger,
+        trigger=delivery.claimed_trigger,
         started_at=started_at,
     )
     if isinstance(outcome, http.HttpResponse):
@@ -212,27 +188,18 @@ def _record(delivery: Delivery, trigger: str, started_at: datetime, outcome: obj
         attempt.error_class = outcome.error_class
         attempt.response_excerpt = str(outcome)
         attempt.latency_ms = int((timezone.now() - started_at).total_seconds() * 1000)
-    now = timezone.now()
-    changes: dict = {"attempting_since": None, "updated_at": now}
     delay = None
     if attempt.succeeded:
-        changes["state"] = Delivery.State.SUCCEEDED
+        state = Delivery.State.SUCCEEDED
     elif delivery.attempt_count >= delivery.max_attempts:
-        changes["state"] = Delivery.State.FAILED
+        state = Delivery.State.FAILED
     else:
+        state = Delivery.State.PENDING
         delay = RETRY_DELAYS[min(delivery.attempt_count, len(RETRY_DELAYS)) - 1]
-        changes["next_attempt_at"] = now + timedelta(seconds=delay)
-    with transaction.atomic():
-        attempt.save()
-        # Only while the claim is still ours: had the sweeper taken the delivery over (this
-        # worker stalled past the lease), it decides what comes next.
-        ours = Delivery.objects.filter(pk=delivery.pk, attempting_since=delivery.attempting_since)
-        claimed = ours.update(**changes)
-        if claimed and delay is not None:
-            _send_after_commit(delivery, countdown=delay)
-        elif claimed and "state" in changes:  # finished: the dashboard's 24-hour success rate
-            failed = changes["state"] == Delivery.State.FAILED
-            metrics.record(delivery.tenant_id, "callback", attempt.latency_ms, flagged=failed)
+    recorded = outbox.record(DELIVERIES, delivery, state=state, retry_in=delay, attempt=attempt)
+    if recorded and state != Delivery.State.PENDING:  # finished: the dashboard's success rate
+        failed = state == Delivery.State.FAILED
+        metrics.record(delivery.tenant_id, "callback", attempt.latency_ms, flagged=failed)
     return attempt
 
 
@@ -251,35 +218,9 @@ def delivery_resend(*, delivery: Delivery) -> Delivery:
     return delivery
 
 
-def _lease() -> timedelta:
-    return timedelta(seconds=DEADLINE_SECONDS + settings.DELIVERY_STALE_SECONDS)
-
-
 def deliveries_sweep(*, limit: int = 500) -> int:
     """Re-send pending deliveries whose send was lost (killed worker, lost broker message)."""
-    now = timezone.now()
-    stale = timedelta(seconds=settings.DELIVERY_STALE_SECONDS)
-    lost = Q(attempting_since__isnull=True, next_attempt_at__lt=now - stale) | Q(
-        attempting_since__lt=now - _lease()
-    )
-    swept = 0
-    with across_all_tenants(), transaction.atomic():
-        due = Delivery.objects.select_for_update(skip_locked=True).filter(
-            lost, state=Delivery.State.PENDING
-        )
-        for delivery in due.order_by("next_attempt_at")[:limit]:
-            if delivery.attempting_since is not None:  # the worker died on the wire
-                Attempt.objects.create(
-                    tenant_id=delivery.tenant_id,
-                    delivery=delivery,
-                    number=delivery.attempt_count,
-                    trigger=delivery.next_trigger,
-                    started_at=delivery.attempting_since,
-                    error_class="interrupted",
-                )
-            delivery.attempting_since = None
-            delivery.next_attempt_at = now
-            delivery.save(update_fields=["attempting_since", "next_attempt_at", "updated_at"])
-            _send_after_commit(delivery)
-            swept += 1
-    return swept
+    swept = outbox.sweep(DELIVERIES, limit=limit)
+    for delivery in swept:
+        _enqueue(delivery, 0)
+    return len(swept)

@@ -55,6 +55,7 @@ class InboundEvent:
     occurred_at: datetime
     start_time: datetime | None = None  # when the call began, if this event knows
     direction: str = ""  # inbound | outbound | "" (not said: inbound)
+    ringing: str = ""  # call.ringing: agent | customer | "" (by direction: who is called)
     from_number: str = ""  # E.164
     to_number: str = ""
     crm_username: str = ""
@@ -70,8 +71,10 @@ class InboundEvent:
     def kind(self) -> str:
         """The lifecycle state this event records ("" for recordings and analytics)."""
         if self.type == "call.ringing":
-            outbound = self.direction == Call.Direction.OUTBOUND
-            return CallState.CUSTOMER_RINGING if outbound else CallState.AGENT_RINGING
+            customer = self.ringing == "customer" or (
+                not self.ringing and self.direction == Call.Direction.OUTBOUND
+            )
+            return CallState.CUSTOMER_RINGING if customer else CallState.AGENT_RINGING
         return _KINDS.get(self.type, "")
 
 
@@ -92,6 +95,9 @@ def parse_event(body: object, *, region: str, received_at: datetime) -> InboundE
     direction = _text(body, "direction")
     if direction not in ("", *Call.Direction.values):
         raise InvalidEvent("direction", "Use inbound or outbound.")
+    ringing = _text(body, "ringing")
+    if ringing not in ("", "agent", "customer"):
+        raise InvalidEvent("ringing", "Use agent or customer.")
     status = _text(body, "status")
     if status not in ("", *CallStatus.values):
         raise InvalidEvent("status", f"Use one of {', '.join(CallStatus.values)}.")
@@ -105,6 +111,7 @@ def parse_event(body: object, *, region: str, received_at: datetime) -> InboundE
         occurred_at=_moment(body, "timestamp") or received_at,
         start_time=_moment(body, "start_time"),
         direction=direction,
+        ringing=ringing,
         from_number=_number(body, "from", region),
         to_number=_number(body, "to", region),
         crm_username=_text(body, "crm_username", limit=150),

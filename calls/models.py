@@ -1,9 +1,15 @@
+import json
 import uuid
+from typing import Any
 
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
+from calls.gateways import CHOICES as GATEWAY_CHOICES
+from calls.gateways import DEFAULT_ENGINE, ENGINES
 from core.encryption import EncryptedTextField
+from core.outbox import OutboxRow
 from core.scoping import TenantOwnedModel
 from core.url_tokens import UrlToken
 
@@ -110,7 +116,7 @@ class CallEvent(TenantOwnedModel):
         return f"{self.kind} {self.status}".strip()
 
 
-class Delivery(TenantOwnedModel):
+class Delivery(OutboxRow):
     """One call result to push to the tenant's callback URL (the outbox row)."""
 
     class State(models.TextChoices):
@@ -123,14 +129,11 @@ class Delivery(TenantOwnedModel):
     url = models.URLField(max_length=500)
     payload = models.JSONField()
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
-    attempt_count = models.PositiveIntegerField(default=0)
     max_attempts = models.PositiveIntegerField(default=4)
-    next_attempt_at = models.DateTimeField()
     next_trigger = models.CharField(max_length=16, default="scheduled")
-    # Set while an attempt is on the wire: a second worker keeps off, the sweeper waits it out.
-    attempting_since = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+
+    claimed_trigger = ""  # not stored: what set off the attempt being made (set by the claim)
 
     class Meta:
         verbose_name_plural = "deliveries"
@@ -144,6 +147,25 @@ class Delivery(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.id} ({self.state})"
+
+    def out_of_attempts(self) -> bool:
+        return self.attempt_count >= self.max_attempts
+
+    def claimed(self) -> list[str]:
+        self.claimed_trigger, self.next_trigger = self.next_trigger, Attempt.Trigger.SCHEDULED
+        return ["next_trigger"]
+
+    def interrupted(self) -> list[str]:
+        """The worker died on the wire: that attempt is recorded as cut off."""
+        Attempt.objects.create(
+            tenant_id=self.tenant_id,
+            delivery=self,
+            number=self.attempt_count,
+            trigger=self.next_trigger,
+            started_at=self.attempting_since or timezone.now(),
+            error_class="interrupted",
+        )
+        return []
 
 
 class Attempt(TenantOwnedModel):
@@ -211,9 +233,10 @@ class Recording(TenantOwnedModel):
 class TelephonyEvent(TenantOwnedModel):
     """One event a phone system posted, stored as received before it is processed (inbox)."""
 
-    class Source(models.TextChoices):
-        JSON = "json"
-        TWILIO = "twilio"
+    # Our JSON format, or the engine whose callback it was (calls/gateways).
+    Source = models.TextChoices(  # type: ignore[call-overload]  # the stubs lack this form
+        "Source", [("JSON", "json")] + [(n.upper(), n) for n in ENGINES]
+    )
 
     event_id = models.CharField(max_length=255)
     type = models.CharField(max_length=32)
@@ -250,3 +273,38 @@ class TelephonyEventsToken(UrlToken):
         constraints = [
             models.UniqueConstraint(fields=["tenant"], name="telephony_events_token_one_per_tenant")
         ]
+
+
+class GatewayConfig(TenantOwnedModel):
+    """The tenant's telephony engine (the simulator without one) and its encrypted credentials.
+
+    Its inbound URL is the tenant's events URL (`TelephonyEventsToken`, one per tenant too):
+    the engine's callbacks go there and take the one ingest path (calls/events.py).
+    """
+
+    engine = models.CharField(max_length=32, choices=GATEWAY_CHOICES, default=DEFAULT_ENGINE)
+    # JSON: the engine's account and secrets (Twilio: account_sid, auth_token). Write-only.
+    credentials_json = EncryptedTextField(default="{}")
+    settings = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant"], name="gateway_config_one_per_tenant")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.engine} for tenant {self.tenant_id}"
+
+    @property
+    def credentials(self) -> dict[str, Any]:
+        return json.loads(self.credentials_json or "{}")
+
+    @credentials.setter
+    def credentials(self, value: dict[str, Any]) -> None:
+        self.credentials_json = json.dumps(value)
+
+    @property
+    def inbound_token(self) -> TelephonyEventsToken | None:
+        return TelephonyEventsToken.objects.filter(tenant_id=self.tenant_id).first()

@@ -2,15 +2,8 @@
 
 from celery import shared_task
 
-from calls import deliveries, events, gateways
+from calls import deliveries, events
 from core.scoping import tenant_scope
-
-
-@shared_task(ignore_result=True)
-def simulator_advance(tenant_id: int, call_id: str, step: int) -> None:
-    """Play the next step of a simulated call."""
-    with tenant_scope(tenant_id), deliveries.first_attempts_here():
-        gateways.simulator_step(call_id=call_id, step=step)
 
 
 @shared_task(ignore_result=True)

@@ -13,18 +13,17 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from calls import events, recordings
+from calls import events, gateways, recordings
 from calls.api.views import Conflict
 from calls.inbound import InvalidEvent
 from calls.models import Call, Recording, TelephonyEvent, TelephonyEventsToken
-from calls.twilio import twilio_event, twilio_signature_valid
 from core.parsers import JSONParser
 from core.url_tokens import HoldsUrlToken, UrlTokenAuthentication, UrlTokenView
 from tenants.models import Tenant
 
 # Room for a long transcript; anything bigger is not an event.
 MAX_EVENT_BYTES = 256 * 1024
-JSON, FORM = "application/json", "application/x-www-form-urlencoded"
+JSON = "application/json"
 
 
 class RequestTooLarge(exceptions.APIException):
@@ -53,13 +52,13 @@ class EventsView(APIView):
     def post(self, request: Request, token: str = "") -> Response:
         tenant = request.user.tenant
         media_type = _media_type(request, [p.media_type for p in self.parser_classes])
-        if media_type == FORM:  # only the events URL takes it: Twilio cannot send a key
-            body = self.twilio(request, tenant)
+        if media_type == JSON:
+            body, source, raw = request.data, TelephonyEvent.Source.JSON, None
+        else:  # an engine's own callback (only the events URL takes them: no key)
+            engine, body = self.callback(request, tenant, media_type)
             if body is None:
                 return Response({"id": None, "status": "ignored"})
-            source, raw = TelephonyEvent.Source.TWILIO, request.POST.dict()
-        else:
-            body, source, raw = request.data, TelephonyEvent.Source.JSON, None
+            source, raw = engine, request.POST.dict()
         try:
             row, created = events.telephony_event_accept(
                 tenant=tenant, body=body, source=source, raw=raw
@@ -74,7 +73,9 @@ class EventsView(APIView):
             return Response({"id": row.event_id, "status": "accepted"}, status=202)
         return Response({"id": row.event_id, "status": "duplicate"})
 
-    def twilio(self, request: Request, tenant: Tenant) -> dict | None:
+    def callback(
+        self, request: Request, tenant: Tenant, media_type: str
+    ) -> tuple[str, dict | None]:
         raise NotImplementedError
 
 
@@ -113,20 +114,22 @@ class EventsByTokenView(EventsView):
     permission_classes = [HoldsUrlToken]
     parser_classes = [JSONParser, FormParser]
 
-    def twilio(self, request: Request, tenant: Tenant) -> dict | None:
-        """Our event for a Twilio callback, once its signature checks out (if one is set)."""
-        if tenant.twilio_auth_token:
-            url = f"{settings.PUBLIC_BASE_URL}{request.get_full_path()}"
-            signature = request.META.get("HTTP_X_TWILIO_SIGNATURE", "")
-            params = dict(request.POST.lists())
-            if not twilio_signature_valid(tenant.twilio_auth_token, url, params, signature):
-                raise exceptions.PermissionDenied(
-                    "X-Twilio-Signature does not match this URL and body for the tenant's "
-                    "Twilio auth token.",
-                    code="bad_signature",
-                )
+    def callback(
+        self, request: Request, tenant: Tenant, media_type: str
+    ) -> tuple[str, dict | None]:
+        """The engine whose callback this is, and our event for it (None: nothing to record)."""
+        gateway = gateways.callback_gateway(tenant, media_type)
+        if gateway is None:
+            raise exceptions.UnsupportedMediaType(media_type)
+        callback = gateways.Callback(
+            url=f"{settings.PUBLIC_BASE_URL}{request.get_full_path()}",
+            form=dict(request.POST.lists()),
+            headers=request.headers,
+        )
         try:
-            return twilio_event(request.POST.dict())
+            return gateway.engine, gateway.read_callback(callback)
+        except gateways.CallbackRefused as error:
+            raise exceptions.PermissionDenied(str(error), code="bad_signature") from error
         except InvalidEvent as error:
             raise serializers.ValidationError({error.field: [error.message]}) from error
 

@@ -83,6 +83,8 @@ class CallList(generics.ListCreateAPIView):
             )
         except services.CallConflict as error:
             raise Conflict(str(error), code=error.code) from error
+        except GatewayNotSupported as error:
+            raise NotSupported(str(error)) from error
         return Response(
             CallRecordSerializer(call).data, status=status.HTTP_201_CREATED if created else 200
         )

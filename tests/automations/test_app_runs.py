@@ -249,3 +249,32 @@ def test_the_follow_up_email_is_chosen_by_the_outcome(
     assert [m.subject for m in mailoutbox] == [subject]
     assert mailoutbox[0].to == ["ada@example.com"] and "Hello Ada" in mailoutbox[0].body
     assert mailoutbox[0].cc == (["manager@acme.example"] if subject == "We're sorry" else [])
+
+
+def test_the_sweeper_runs_again_a_run_whose_worker_died_but_never_resends_an_email(
+    tenant, receiver, make_app, end_call
+):
+    analytics = App.Event.ANALYTICS_COMPLETED
+    make_app("hook", config={"url": f"{receiver.url}/hook"}, events=[analytics])
+    make_app("follow-up", kind="email", events=[analytics])
+    call = end_call()
+    long_ago = timezone.now() - app_runs.STALE_RUN - timedelta(seconds=1)
+    with tenant_scope(tenant):
+        app_runs.app_runs_create(call=call, event=analytics)
+        AppRun.objects.filter(call=call).update(started_at=long_ago, attempting_since=long_ago)
+
+    assert app_runs.app_runs_sweep() == 1  # one event to run again
+    runs = run_all(tenant, call, analytics)
+
+    assert runs["follow-up"].state == "failed" and "not sent again" in runs["follow-up"].error
+    assert runs["hook"].state == "succeeded" and len(receiver.to("/hook")) == 1
+
+
+def test_a_run_claimed_by_a_live_worker_is_left_alone(tenant, receiver, make_app, end_call):
+    make_app("hook", config={"url": f"{receiver.url}/hook"})
+    call = end_call()
+    with tenant_scope(tenant):
+        AppRun.objects.filter(call=call).update(attempting_since=timezone.now())
+
+    assert app_runs.app_runs_sweep() == 0
+    assert run_all(tenant, call)["hook"].state == "pending" and not receiver.received

@@ -12,8 +12,8 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from calls import events
+from calls.gateways.twilio.callbacks import twilio_signature
 from calls.models import Call, CallEvent, Delivery, TelephonyEvent
-from calls.twilio import twilio_signature
 from config.celery import app
 from core.scoping import tenant_scope
 

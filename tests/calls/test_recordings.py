@@ -7,7 +7,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from calls import events
-from calls.gateways import simulator_step
+from calls.gateways.simulator.gateway import simulator_step
 from calls.models import Call, CallState, Delivery, Recording, TelephonyEvent
 from core.scoping import tenant_scope
 
@@ -30,10 +30,17 @@ def inbound_event(tenant, **fields) -> Call:
         return TelephonyEvent.objects.get(pk=row.pk).call
 
 
+def play(call: Call, step: int) -> None:
+    """One simulator step, and its event applied the way the worker does."""
+    simulator_step(call_id=str(call.call_id), step=step)
+    for row in TelephonyEvent.objects.filter(processed_at__isnull=True):
+        events.telephony_event_process(event_pk=row.pk)
+
+
 def simulate(call: Call) -> Call:
     """Play the simulator's whole sequence for the call here, without waiting between steps."""
     for step in range(5):
-        simulator_step(call_id=str(call.call_id), step=step)
+        play(call, step)
     call.refresh_from_db()
     assert call.state == CallState.ENDED
     return call
@@ -93,7 +100,7 @@ def test_a_simulated_call_that_never_connected_has_no_recording(api, recorded, t
 
 def test_a_call_hung_up_before_the_answer_has_no_recording(api, recorded):
     call = recorded()
-    simulator_step(call_id=str(call.call_id), step=0)  # the agent's phone rings
+    play(call, 0)  # the agent's phone rings
 
     api.post(f"/api/v1/calls/{call.call_id}/hangup")
     simulate(call)

@@ -6,8 +6,8 @@ from urllib.parse import parse_qs
 
 import pytest
 
+from calls.gateways.twilio.callbacks import twilio_event, twilio_signature, twilio_signature_valid
 from calls.inbound import InvalidEvent, parse_event
-from calls.twilio import twilio_event, twilio_signature, twilio_signature_valid
 
 FIXTURES = Path(__file__).parent / "fixtures" / "twilio"
 INBOUND_SID = "CA5f3b1e9a0c2d4e6f8a1b3c5d7e9f0a12"

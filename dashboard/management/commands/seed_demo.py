@@ -173,7 +173,7 @@ class Command(BaseCommand):
         if connection is None:
             connection = connection_create(
                 tenant=tenant,
-                provider=Connection.Provider.HUBSPOT,
+                provider="hubspot",
                 name=DEMO_CONNECTION,
                 credentials={"private_app_token": token, "base_url": url},
                 settings={

@@ -1,46 +1,42 @@
-"""Telephony gateways: what places and controls calls. The built-in simulator is the default.
+"""The built-in simulator, the default engine: plays a realistic call in the worker.
 
-A gateway for a real engine implements `TelephonyGateway` and reports state changes through
-`calls.services.call_event_record`; nothing else in the app changes. Operations it cannot do
-raise `GatewayNotSupported` (answered as 501).
+Its outcome, ring and talk times and recording come from the tenant's simulator settings.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Protocol
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
 from calls import recordings
-from calls.lifecycle import simulated_outcome, simulated_steps
+from calls.gateways.base import TelephonyGateway
+from calls.lifecycle import Step, simulated_outcome, simulated_steps
 from calls.models import Call, CallState, CallStatus
-
-if TYPE_CHECKING:
-    from tenants.models import Tenant
-
 
 logger = logging.getLogger(__name__)
 
-
-class GatewayNotSupported(Exception):
-    """The tenant's gateway cannot do this operation."""
-
-
-class TelephonyGateway(Protocol):
-    def originate(self, call: Call) -> None: ...
-    def hang_up(self, call: Call) -> None: ...
-    def transfer(self, call: Call, to_number: str) -> None: ...
-    def add_party(self, call: Call, number: str) -> None: ...
+EVENT_TYPES: dict[str, str] = {
+    CallState.AGENT_RINGING: "call.ringing",
+    CallState.CUSTOMER_RINGING: "call.ringing",
+    CallState.ANSWERED: "call.answered",
+    CallState.ENDED: "call.end",
+}
+RINGING: dict[str, str] = {CallState.AGENT_RINGING: "agent", CallState.CUSTOMER_RINGING: "customer"}
 
 
-class SimulatorGateway:
+class SimulatorGateway(TelephonyGateway):
     """Plays a realistic event sequence in the worker; the outcome comes from tenant settings."""
 
     def originate(self, call: Call) -> None:
+        from calls.gateways.simulator.tasks import simulator_advance
         from calls.services import call_event_record
-        from calls.tasks import simulator_advance
+
+        # The engine's id for the call: its events name it (the simulator's is ours).
+        call.external_id = str(call.call_id)
+        call.save(update_fields=["external_id", "updated_at"])
 
         def start() -> None:
             try:
@@ -66,17 +62,13 @@ class SimulatorGateway:
         """The simulated switch conferences the number in at once."""
 
 
-GATEWAYS: dict[str, type] = {"simulator": SimulatorGateway}
-
-
-def gateway_for(tenant: Tenant) -> TelephonyGateway:
-    return GATEWAYS["simulator"]()
-
-
 def simulator_step(*, call_id: str, step: int) -> None:
-    """Play step `step` of the call's simulated sequence and schedule the next one."""
-    from calls.services import call_event_record
-    from calls.tasks import simulator_advance
+    """Report step `step` of the simulated call as an engine would; schedule the next one.
+
+    The event takes the ingest path every engine's events take (calls/events.py).
+    """
+    from calls.events import telephony_event_accept
+    from calls.gateways.simulator.tasks import simulator_advance
 
     call = Call.objects.select_related("tenant").get(call_id=call_id)
     tenant = call.tenant
@@ -86,13 +78,27 @@ def simulator_step(*, call_id: str, step: int) -> None:
         return  # hung up meanwhile, or done
     current = steps[step]
     with transaction.atomic():
-        call = call_event_record(
-            call=call, kind=current.kind, status=current.status, occurred_at=timezone.now()
-        )
-        # Only a call that connected has audio; its URL exists before the end writes the callback.
-        if call.state == CallState.ANSWERED and tenant.simulator_recording:
+        # Only a call that connects has audio; its URL exists before the end writes the callback.
+        if current.kind == CallState.ANSWERED and tenant.simulator_recording:
             recordings.recording_attach(call=call, location=recordings.SIMULATED_LOCATION)
+        telephony_event_accept(tenant=tenant, body=_event(call, step, current), source="simulator")
     if step + 1 < len(steps):
         simulator_advance.apply_async(
             (call.tenant_id, call_id, step + 1), countdown=steps[step + 1].delay
         )
+
+
+def _event(call: Call, step: int, current: Step) -> dict[str, Any]:
+    """The step in our event format (calls/inbound.py), about the call's engine id."""
+    event = {
+        "id": f"simulator:{call.call_id}:{step}",
+        "type": EVENT_TYPES[current.kind],
+        "call_id": call.external_id,
+        "direction": call.direction,
+        "timestamp": timezone.now().isoformat(),
+    }
+    if current.kind in RINGING:
+        event["ringing"] = RINGING[current.kind]
+    if current.status:
+        event["status"] = current.status
+    return event

@@ -13,6 +13,7 @@ import hmac
 from collections.abc import Mapping
 from datetime import UTC
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 from calls.inbound import InvalidEvent
 
@@ -37,7 +38,7 @@ END_STATUSES = {
 }
 
 
-def twilio_event(form: Mapping[str, str]) -> dict | None:
+def twilio_event(form: Mapping[str, str]) -> dict[str, Any] | None:
     """Our JSON event for one Twilio callback (None for a recording that is not ready)."""
     call_sid = form.get("CallSid", "").strip()
     if not call_sid:
@@ -73,7 +74,7 @@ def twilio_event(form: Mapping[str, str]) -> dict | None:
     return event
 
 
-def _recording_event(form: Mapping[str, str], call_sid: str) -> dict | None:
+def _recording_event(form: Mapping[str, str], call_sid: str) -> dict[str, Any] | None:
     if form.get("RecordingStatus") != "completed" or not form.get("RecordingUrl"):
         return None  # in-progress, absent or failed: nothing to listen to
     return {

@@ -1,0 +1,71 @@
+"""What every telephony gateway answers to (calls/gateways/<engine>/gateway.py).
+
+A gateway places and controls calls, and reads the callbacks its engine posts to the tenant's
+events URL into our event format (calls/inbound.py), so they take the one ingest path
+(calls/events.py). Operations it cannot do raise `GatewayNotSupported` (answered as 501).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from calls.models import Call
+    from tenants.models import Tenant
+
+
+class GatewayNotSupported(Exception):
+    """The tenant's gateway cannot do this operation."""
+
+
+class CallbackRefused(Exception):
+    """A callback whose signature does not check out for the gateway's credentials."""
+
+
+@dataclass(frozen=True)
+class Callback:
+    """One request the engine posted to the events URL, as received."""
+
+    url: str  # as the engine called it (PUBLIC_BASE_URL + path and query)
+    form: Mapping[str, list[str]]  # every value of every field
+    headers: Mapping[str, str]
+
+
+class TelephonyGateway:
+    """One engine for one tenant; operations it cannot do raise GatewayNotSupported."""
+
+    # The content types of the engine's own callbacks (our JSON events need no gateway).
+    callback_media_types: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(
+        self,
+        engine: str,
+        tenant: Tenant,
+        credentials: Mapping[str, Any],
+        settings: Mapping[str, Any],
+    ) -> None:
+        self.engine = engine  # its name in the registry (calls/gateways/__init__.py)
+        self.tenant = tenant
+        self.credentials = credentials
+        self.settings = settings
+
+    def originate(self, call: Call) -> None:
+        raise GatewayNotSupported(f"{type(self).__name__} cannot place calls yet.")
+
+    def hang_up(self, call: Call) -> None:
+        raise GatewayNotSupported(f"{type(self).__name__} cannot hang up calls yet.")
+
+    def transfer(self, call: Call, to_number: str) -> None:
+        raise GatewayNotSupported(f"{type(self).__name__} cannot transfer calls yet.")
+
+    def add_party(self, call: Call, number: str) -> None:
+        raise GatewayNotSupported(f"{type(self).__name__} cannot add parties yet.")
+
+    def read_callback(self, callback: Callback) -> dict[str, Any] | None:
+        """Our event (calls/inbound.py's format) for one callback; None: nothing to record.
+
+        Raises CallbackRefused for a bad signature, InvalidEvent for a body it cannot read.
+        """
+        raise GatewayNotSupported(f"{type(self).__name__} posts no callbacks of its own.")

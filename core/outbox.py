@@ -1,0 +1,160 @@
+"""The one outbox engine: rows written in the event's transaction; claim, attempt, record, sweep.
+
+Callback deliveries, CRM logs and app runs are each a model on `OutboxRow` and an `Outbox`
+saying how long an attempt may hold its claim (the lease) and when an unclaimed row counts as
+lost. The rules, the same for all of them:
+
+- claim: a pending row that is due, not held by a live claim (one younger than the lease), is
+  locked, counted (`attempt_count`) and stamped (`attempting_since`); a claim older than the
+  lease was lost with its worker and is taken over (`Claim.interrupted`).
+- record: the attempt's outcome is saved only while the claim is still ours: had the sweeper
+  taken the row over (this worker stalled past the lease), it decides what comes next.
+- sweep: a claim older than the lease, or a due row nobody claimed for `lost_after`, goes back
+  to pending-and-due (the row's `interrupted()` says what a cut-off attempt leaves behind) and
+  is handed back to be enqueued.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Generic, TypeVar
+
+from django.db import models, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from core.scoping import TenantOwnedModel, across_all_tenants
+
+PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"
+
+
+class OutboxRow(TenantOwnedModel):
+    """Something a call event set off, delivered after commit by a worker."""
+
+    attempt_count = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    # Set while an attempt runs: a second worker keeps off, the sweeper waits out the lease.
+    attempting_since = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    # Each subclass has a `state` field whose values include PENDING, SUCCEEDED and FAILED.
+    state: Any
+
+    class Meta:
+        abstract = True
+
+    def out_of_attempts(self) -> bool:
+        """No attempt is left: the claim fails the row instead (deliveries count at claim)."""
+        return False
+
+    def claimed(self) -> list[str]:
+        """Change what a claim changes besides the engine's fields; answer their names."""
+        return []
+
+    def interrupted(self) -> list[str]:
+        """The sweeper found this row's attempt cut off: record that; answer changed fields."""
+        return []
+
+
+Row = TypeVar("Row", bound=OutboxRow)
+
+
+@dataclass(frozen=True)
+class Outbox(Generic[Row]):
+    model: type[Row]
+    lease: Callable[[], timedelta]  # how long an attempt may hold its claim
+    lost_after: Callable[[], timedelta]  # a due row unclaimed this long lost its task
+    # Send the row's task after commit, `countdown` seconds later.
+    enqueue: Callable[[Row, float], None]
+    # A task may run a moment before its countdown ends (timer granularity): that moment is due.
+    early_tolerance_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Claim(Generic[Row]):
+    row: Row
+    interrupted: bool  # it took over a claim whose attempt was cut off
+    wait_seconds: float  # until the row is due (within the early tolerance)
+
+
+def claim(outbox: Outbox[Row], pk: Any, *, related: tuple[str, ...] = ()) -> Claim[Row] | None:
+    """Claim the row for one attempt, or None: not pending, not due, or someone else's."""
+    with transaction.atomic():
+        # Waits for a lock another transaction holds (a resend, the sweeper), then reads the
+        # row as that left it: skipping it would lose this attempt until the next sweep.
+        row = (
+            outbox.model.objects.select_for_update(of=("self",), no_key=True)
+            .select_related(*related)
+            .filter(pk=pk, state=PENDING)
+            .first()
+        )
+        if row is None:
+            return None
+        now = timezone.now()
+        if row.attempting_since and now - row.attempting_since < outbox.lease():
+            return None  # another worker is making the attempt
+        wait = (row.next_attempt_at - now).total_seconds()
+        if wait > outbox.early_tolerance_seconds:
+            return None  # not due: its scheduled task (or the sweeper) will come back
+        if row.out_of_attempts():
+            row.state, row.attempting_since = FAILED, None
+            row.save(update_fields=["state", "attempting_since", "updated_at"])
+            return None
+        interrupted = row.attempting_since is not None
+        row.attempt_count += 1
+        row.attempting_since = now
+        changed = row.claimed()
+        row.save(update_fields=["attempt_count", "attempting_since", "updated_at", *changed])
+    return Claim(row, interrupted, max(0.0, wait))
+
+
+def record(
+    outbox: Outbox[Row],
+    row: Row,
+    *,
+    state: str,
+    retry_in: float | None = None,
+    attempt: models.Model | None = None,
+    changes: dict[str, Any] | None = None,
+) -> bool:
+    """Save the claimed attempt's outcome (and its `attempt` row); False if the claim was lost.
+
+    `state` PENDING with `retry_in`: the next attempt is that many seconds from now.
+    """
+    now = timezone.now()
+    fields = {**(changes or {}), "state": state, "attempting_since": None, "updated_at": now}
+    if state == PENDING:
+        fields["next_attempt_at"] = now + timedelta(seconds=retry_in or 0)
+    with transaction.atomic():
+        if attempt is not None:
+            attempt.save()
+        ours = outbox.model.objects.filter(pk=row.pk, attempting_since=row.attempting_since)
+        if not ours.update(**fields):
+            return False
+        for name, value in fields.items():
+            setattr(row, name, value)
+        if state == PENDING:
+            transaction.on_commit(lambda: outbox.enqueue(row, retry_in or 0))
+    return True
+
+
+def sweep(outbox: Outbox[Row], *, limit: int = 500) -> list[Row]:
+    """Put back the rows whose task or worker was lost; answer those still pending, to enqueue."""
+    now = timezone.now()
+    lost = Q(attempting_since__isnull=True, next_attempt_at__lte=now - outbox.lost_after()) | Q(
+        attempting_since__lt=now - outbox.lease()
+    )
+    with across_all_tenants(), transaction.atomic():
+        rows = list(
+            outbox.model.objects.select_for_update(skip_locked=True)
+            .filter(lost, state=PENDING)
+            .order_by("next_attempt_at")[:limit]
+        )
+        for row in rows:
+            changed = row.interrupted() if row.attempting_since is not None else []
+            row.attempting_since = None
+            row.next_attempt_at = now
+            row.save(update_fields=["attempting_since", "next_attempt_at", "updated_at", *changed])
+    return [row for row in rows if row.state == PENDING]
