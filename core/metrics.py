@@ -1,19 +1,22 @@
 """Figures the running system records for the dashboard's health tiles, per tenant.
 
 Each sample adds its latency to a bucket of a per-period Redis hash, and counts it as
-`flagged` when it is the bad case (a routing fallback, a callback that finally failed): one
-pipelined round trip with a short timeout. Lookups and routing decisions are kept per minute
-(read over the last hour), finished callbacks per hour (read over the last 24 hours), so a
-page view reads at most 60 small hashes, whatever the traffic. With Redis down nothing is
-recorded and the recording paths work as before. Without Redis (the embedded default of
-bin/run) the samples go to counters in Django's cache instead, as the API rate limits do.
+`flagged` when it is the bad case (a routing fallback, a callback that finally failed). A
+process adds its samples up and writes them in one pipelined round trip with a short timeout
+at most once a second. Lookups and routing decisions are kept per minute (read over the last
+hour), finished callbacks per hour (read over the last 24 hours), so a page view reads at most
+60 small hashes, whatever the traffic. With Redis down nothing is recorded and the recording
+paths work as before. Without Redis (the embedded default of bin/run) the samples go to
+counters in Django's cache instead, as the API rate limits do.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 
 import redis
@@ -31,6 +34,12 @@ PERIODS = {"lookup": (60, 60), "decide": (60, 60), "callback": (3600, 24)}
 # After Redis failed once, samples are dropped for this long instead of each paying a timeout.
 PAUSE_AFTER_FAILURE_SECONDS = 5.0
 _paused_until = 0.0
+# Samples are written to Redis at most this often per process (see record()).
+FLUSH_SECONDS = 1.0
+_lock = threading.Lock()
+_unwritten: Counter[tuple[str, str]] = Counter()
+_ttls: dict[str, int] = {}
+_written_at = 0.0
 
 
 @functools.cache
@@ -51,23 +60,44 @@ def _bucket(latency_ms: float) -> str:
 
 
 def record(tenant_id: int, name: str, latency_ms: float, *, flagged: bool = False) -> None:
-    """Count one sample of `name` (a key of PERIODS); never raises."""
+    """Count one sample of `name` (a key of PERIODS); never raises.
+
+    With Redis, samples are added up in the process and written at most once per FLUSH_SECONDS
+    (by the request that finds the last write older than that), so a lookup does not pay a Redis
+    round trip of its own.
+    """
     seconds, window = PERIODS[name]
     key = _key(tenant_id, name, int(time.time() // seconds))
+    fields = [_bucket(latency_ms), *(["flagged"] if flagged else [])]
     if not settings.REDIS_URL:
-        fields = [_bucket(latency_ms), *(["flagged"] if flagged else [])]
         for field in fields:
             count_hit(f"{key}:{field}", ttl=seconds * (window + 1))
         return
-    global _paused_until
-    if time.monotonic() < _paused_until:
+    with _lock:
+        for field in fields:
+            _unwritten[(key, field)] += 1
+        _ttls[key] = seconds * (window + 1)
+        due = time.monotonic() - _written_at >= FLUSH_SECONDS
+    if due:
+        flush()
+
+
+def flush() -> None:
+    """Write the samples this process has added up; never raises (dropped if Redis is down)."""
+    global _paused_until, _written_at
+    with _lock:
+        unwritten, ttls = dict(_unwritten), dict(_ttls)
+        _unwritten.clear()
+        _ttls.clear()
+        _written_at = time.monotonic()
+    if not unwritten or time.monotonic() < _paused_until:
         return
     try:
         pipeline = _client(settings.REDIS_URL).pipeline(transaction=False)
-        pipeline.hincrby(key, _bucket(latency_ms), 1)
-        if flagged:
-            pipeline.hincrby(key, "flagged", 1)
-        pipeline.expire(key, seconds * (window + 1), nx=True)
+        for (key, field), count in unwritten.items():
+            pipeline.hincrby(key, field, count)
+        for key, ttl in ttls.items():
+            pipeline.expire(key, ttl, nx=True)
         pipeline.execute()
     except redis.RedisError:
         _paused_until = time.monotonic() + PAUSE_AFTER_FAILURE_SECONDS
@@ -98,6 +128,7 @@ def summary(tenant_id: int, name: str) -> Summary | None:
     if not settings.REDIS_URL:
         periods = _cached_periods(keys)
     else:
+        flush()  # this process's own samples count at once
         try:
             pipeline = _client(settings.REDIS_URL).pipeline(transaction=False)
             for key in keys:

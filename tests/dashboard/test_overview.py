@@ -138,12 +138,28 @@ def test_with_redis_down_the_tiles_say_nothing_was_recorded(admin_client, settin
 
 def test_recording_never_fails_the_caller_and_pauses_when_redis_is_down(settings, monkeypatch):
     monkeypatch.setattr(metrics, "_paused_until", 0.0)
+    monkeypatch.setattr(metrics, "_written_at", 0.0)  # due: this sample is written at once
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
 
     metrics.record(1, "lookup", 3.0)
 
     assert metrics._paused_until > time.monotonic()  # the next samples skip Redis for a while
     assert metrics.summary(1, "lookup") is None
+
+
+def test_samples_are_added_up_in_the_process_and_written_once_a_second(settings, monkeypatch):
+    monkeypatch.setattr(metrics, "_written_at", time.monotonic())  # just written: not due
+    key = metrics._key(4242, "lookup", int(time.time() // 60))
+    client = metrics._client(settings.REDIS_URL)
+    client.delete(key)
+
+    for _ in range(3):
+        metrics.record(4242, "lookup", 2.0)
+    unwritten = client.hgetall(key)
+    metrics.flush()
+
+    assert unwritten == {}
+    assert client.hgetall(key) == {b"1": b"3"}
 
 
 def test_percentiles_come_from_the_latency_buckets(settings, tenant):
