@@ -16,11 +16,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from automations import conditions, kinds
+from automations.context import app_context, event_context
 from automations.models import App, AppRun
-from calls.exports import change_stamp
-from calls.lifecycle import callback_payload, iso_z
-from calls.models import Call, CallParty, CallStatus
-from calls.recordings import call_recording_url
+from calls.models import Call, CallStatus
 from contacts import selectors as contact_selectors
 from contacts.selectors import CallerCard
 from tenants.models import Tenant
@@ -96,7 +94,7 @@ def app_runs_sweep() -> int:
             Q(started_at__isnull=True, created_at__lt=now - timedelta(minutes=1))
             | Q(started_at__lt=now - STALE_RUN)
         )
-        once_only = stale.filter(app__kind__in=kinds.ONCE_ONLY, started_at__isnull=False)
+        once_only = stale.filter(app__kind__in=kinds.once_only(), started_at__isnull=False)
         once_only.update(
             state=AppRun.State.FAILED,
             finished_at=now,
@@ -126,19 +124,9 @@ def apps_test_call(
 
     Apps with side effects only render their request unless `send` is set.
     """
-    context = {
-        "event": {
-            "type": event,
-            "calling_number": calling_number,
-            "called_number": called_number,
-            "timestamp": iso_z(timezone.now()),
-            "direction": "inbound",
-            "status": CallStatus.ANSWER,
-            **event_data,
-        },
-        "contact": _contact(tenant, calling_number),
-        "app_data": {},
-    }
+    card = contact_selectors.caller_card(tenant=tenant, number=calling_number)
+    fields = {"calling_number": calling_number, "status": CallStatus.ANSWER, **event_data}
+    context = app_context(event, card, called_number=called_number, fields=fields)
     report = []
     apps = App.objects.filter(enabled=True).order_by("order", "id")
     for app in apps:
@@ -147,7 +135,7 @@ def apps_test_call(
         if not conditions.matches(app.condition, context):
             report.append({"app": app.slug, "order": app.order, "state": "skipped"})
             continue
-        outcome = kinds.run(app, context, dry_run=app.side_effects and not send)
+        outcome = kinds.kind_for(app.kind).run(app, context, dry_run=app.side_effects and not send)
         context["app_data"][app.slug] = outcome.result
         report.append(
             {
@@ -174,17 +162,7 @@ def realtime_apps_run(
     for, adds nothing to app_data; the caller is answered on time either way.
     """
     started = time.monotonic()
-    context = {
-        "event": {
-            "type": App.Event.CALL_START,
-            "calling_number": card.number,
-            "called_number": called_number,
-            "timestamp": iso_z(timezone.now()),
-            "direction": "inbound",
-        },
-        "contact": _contact_of(card),
-        "app_data": {},
-    }
+    context = app_context(App.Event.CALL_START, card, called_number=called_number)
     report = []
     apps = App.objects.filter(enabled=True, timing=App.Timing.REALTIME).order_by("order", "id")
     for app in apps:
@@ -197,7 +175,7 @@ def realtime_apps_run(
         if not conditions.matches(app.condition, context):
             report.append({"app": app.slug, "state": "skipped", "reason": "condition"})
             continue
-        outcome = kinds.run(app, context, dry_run=False, deadline_seconds=left)
+        outcome = kinds.kind_for(app.kind).run(app, context, dry_run=False, deadline_seconds=left)
         if outcome.succeeded:
             context["app_data"][app.slug] = outcome.result
         report.append(
@@ -208,53 +186,6 @@ def realtime_apps_run(
             }
         )
     return context["app_data"], report
-
-
-def event_context(call: Call, event: str) -> dict[str, Any]:
-    """What app templates and conditions see: event.*, contact.*, app_data.* (filled in order)."""
-    inbound = call.direction == Call.Direction.INBOUND
-    payload = callback_payload(call, call_recording_url(call))
-    analytics = {
-        name: getattr(call, name)
-        for name in ("satisfaction", "resolved", "sentiment", "summary", "transcript")
-    }
-    return {
-        "event": {
-            **payload,
-            **analytics,
-            "type": event,
-            "calling_number": call.customer_number if inbound else call.from_number,
-            "called_number": call.from_number if inbound else call.customer_number,
-            "timestamp": payload["end_time"] or payload["start_time"],
-            "notes": call.notes,
-            "transfer_requested": call.parties.filter(kind=CallParty.Kind.TRANSFER).exists(),
-            "agent_name": call.agent.display_name if call.agent else "",
-            "updated_at": change_stamp(call.updated_at),
-        },
-        "contact": _contact(call.tenant, call.customer_number),
-        "app_data": {},
-    }
-
-
-def _contact(tenant: Tenant, number: str) -> dict[str, Any]:
-    return _contact_of(contact_selectors.caller_card(tenant=tenant, number=number))
-
-
-def _contact_of(card: CallerCard) -> dict[str, Any]:
-    contact = card.contact
-    if contact is None:
-        return {"known": card.known, "number": card.number}
-    return {
-        "known": True,
-        "number": card.number,
-        "name": contact.name,
-        "first_name": contact.first_name,
-        "last_name": contact.last_name,
-        "company": contact.company,
-        "crm_url": contact.crm_url,
-        "custom": contact.custom_fields,
-        "owner": contact.owner.crm_username if contact.owner else None,
-    }
 
 
 def _claim(run: AppRun) -> bool:
@@ -269,7 +200,7 @@ def _run(run: AppRun, context: dict[str, Any]) -> None:
     if not conditions.matches(app.condition, context):
         run.state = AppRun.State.SKIPPED
     else:
-        outcome = kinds.run(app, context, dry_run=False)
+        outcome = kinds.kind_for(app.kind).run(app, context, dry_run=False)
         run.state = AppRun.State.SUCCEEDED if outcome.succeeded else AppRun.State.FAILED
         run.request, run.result = outcome.request, outcome.result
         run.attempts, run.error = outcome.attempts, outcome.error

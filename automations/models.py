@@ -5,6 +5,7 @@ from typing import Any
 from django.db import models
 from django.db.models import Q
 
+from automations import kinds
 from tenants.encryption import EncryptedTextField
 from tenants.scoping import TenantOwnedModel
 
@@ -80,12 +81,7 @@ class CrmLogAttempt(TenantOwnedModel):
 class App(TenantOwnedModel):
     """One automation a tenant runs on call events, in `order` (seed 004's apps)."""
 
-    class Kind(models.TextChoices):
-        WEBHOOK = "webhook"
-        SLACK = "slack"
-        EMAIL = "email"
-        TICKET = "ticket"
-        WAREHOUSE = "warehouse"
+    Kind = models.TextChoices("Kind", [(name.upper(), name) for name in kinds.KINDS])
 
     class Timing(models.TextChoices):
         REALTIME = "realtime", "real-time (during call setup)"

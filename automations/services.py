@@ -24,19 +24,18 @@ def app_update(*, app: App, config: dict[str, Any] | None = None, **fields: Any)
 
 
 def _save(app: App, config: dict[str, Any]) -> App:
-    app.config, app.secrets = kinds.validated_settings(
-        kind=app.kind, timing=app.timing, config=config, secrets=app.secrets
+    if app.kind not in kinds.KINDS:
+        raise ValidationError({"kind": f"One of {', '.join(kinds.KINDS)}."})
+    kind = kinds.kind_for(app.kind)
+    app.config, app.secrets = kind.validated_settings(
+        timing=app.timing, events=app.events, config=config, secrets=app.secrets
     )
     if not app.condition:
-        app.condition = kinds.preset_condition(app.kind, app.config)
+        app.condition = kind.preset_condition(app.config)
     try:
         conditions.validate(app.condition)
     except conditions.ConditionError as error:
         raise ValidationError({"condition": str(error)}) from None
-    if app.kind == App.Kind.EMAIL and app.events != [App.Event.ANALYTICS_COMPLETED]:
-        raise ValidationError(
-            {"events": 'A follow-up email is chosen by the analytics: use ["analytics.completed"].'}
-        )
     app.full_clean()
     app.save()
     return app

@@ -7,60 +7,16 @@ from typing import Any
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
-from rest_framework import exceptions, generics, serializers, status
+from rest_framework import generics, serializers, status
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from connectors import http, registry, selectors, services
-from connectors.interface import ConfigError
+from connectors.interface import ConfigError, Connector
 from connectors.models import Connection, SyncRun
 from tenants.serializers import StrictModelSerializer, StrictSerializer
-
-CREDENTIAL_KEYS = {
-    "private_app_token",
-    "access_token",
-    "refresh_token",
-    "expires_at",
-    "client_id",
-    "client_secret",
-    "hub_id",
-    "base_url",
-    "authorize_url",
-    "username",  # generic_rest: Basic auth
-    "password",
-    "token",  # generic_rest: Bearer
-    "api_key",  # generic_rest: API-key header
-    "api_token",  # Pipedrive
-    "api_domain",  # Pipedrive, Zoho: set by the OAuth token answer
-    "company_domain",  # Pipedrive
-    "oauth_base_url",  # Pipedrive
-    "accounts_url",  # Zoho: the data centre's accounts server
-    "login_url",  # Salesforce: login.salesforce.com, test.salesforce.com or a My Domain
-    "instance_url",  # Salesforce: set by the OAuth token answer
-    "subdomain",  # Zendesk: https://<subdomain>.zendesk.com
-    "email",  # Zendesk: the agent whose api_token it is
-}
-# Credentials that are URLs we will call: checked by the SSRF guard.
-URL_CREDENTIALS = ("api_domain", *sorted(k for k in CREDENTIAL_KEYS if k.endswith("_url")))
-# What each provider can sync (settings.objects), in its own words.
-SYNCABLE_OBJECTS = {
-    "hubspot": ("contacts", "companies"),
-    "pipedrive": ("contacts", "companies"),
-    "salesforce": ("contacts", "accounts", "leads"),
-    "zoho": ("contacts", "accounts", "leads"),
-}
-# Credentials a new connection needs: any one of these sets, per provider (OAuth tokens come
-# through the oauth endpoint, or are given with the client).
-REQUIRED_CREDENTIALS = {
-    "hubspot": ({"private_app_token"}, {"client_id", "client_secret"}),
-    "pipedrive": ({"api_token"}, {"client_id", "client_secret"}),
-    "salesforce": ({"client_id", "client_secret"},),
-    "zoho": ({"client_id", "client_secret"},),
-    "zendesk": ({"subdomain", "email", "api_token"}, {"subdomain", "access_token"}),
-}
 
 
 class ConnectionSerializer(StrictModelSerializer):
@@ -104,10 +60,17 @@ class ConnectionSerializer(StrictModelSerializer):
         return data
 
     def validate_credentials(self, value: dict[str, Any]) -> dict[str, Any]:
-        unknown = sorted(set(value) - CREDENTIAL_KEYS)
+        connector = self._connector_class()
+        if connector is None:
+            return value  # the provider field says what is wrong
+        unknown = sorted(set(value) - connector.credential_keys)
         if unknown:
-            raise serializers.ValidationError(f"Unknown key {unknown[0]!r}.")
-        for name in URL_CREDENTIALS:
+            known = ", ".join(sorted(connector.credential_keys))
+            raise serializers.ValidationError(
+                f"Unknown key {unknown[0]!r}; {self._provider()} takes {known}."
+            )
+        # Credentials that are URLs we will call: checked by the SSRF guard.
+        for name in sorted(k for k in value if k.endswith("_url") or k == "api_domain"):
             if value.get(name):
                 try:
                     http.check_url(str(value[name]))
@@ -118,14 +81,14 @@ class ConnectionSerializer(StrictModelSerializer):
     def validate_settings(self, value: Any) -> dict[str, Any]:
         if not isinstance(value, dict):
             raise serializers.ValidationError("Settings are a JSON object.")
-        if self._provider() != Connection.Provider.GENERIC_REST:  # it checks its own (validate)
+        connector = self._connector_class()
+        if connector is not None and not connector.own_settings:  # else check_config does
             objects = value.get("objects", ["contacts"])
             if not isinstance(objects, list) or not objects:
                 raise serializers.ValidationError("objects: a list of object types to sync.")
-            for key in ("custom_fields", "organization_phone_fields"):  # the latter: Pipedrive's
-                names = value.get(key, [])
-                if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-                    raise serializers.ValidationError(f"{key}: a list of CRM field names.")
+            names = value.get("custom_fields", [])
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise serializers.ValidationError("custom_fields: a list of CRM field names.")
         minutes = value.get("incremental_minutes", 5)
         if not isinstance(minutes, int) or not 1 <= minutes <= 1440:
             raise serializers.ValidationError("incremental_minutes: 1 to 1440.")
@@ -136,14 +99,17 @@ class ConnectionSerializer(StrictModelSerializer):
         return value
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        provider = self._provider()
+        provider, connector = self._provider(), self._connector_class()
+        assert connector is not None  # the provider field was valid
+        known = connector.syncable_objects
         objects = (attrs.get("settings") or {}).get("objects", [])
-        if provider in SYNCABLE_OBJECTS and not set(objects) <= set(SYNCABLE_OBJECTS[provider]):
-            known = ", ".join(sorted(SYNCABLE_OBJECTS[provider]))
-            raise serializers.ValidationError({"settings": f"objects: {provider} syncs {known}."})
+        if known and not set(objects) <= set(known):
+            raise serializers.ValidationError(
+                {"settings": f"objects: {provider} syncs {', '.join(sorted(known))}."}
+            )
         if self.instance is None:
             given = {k for k, v in (attrs.get("credentials") or {}).items() if v}
-            options = REQUIRED_CREDENTIALS.get(provider, ())
+            options = connector.required_credentials
             if options and not any(needed <= given for needed in options):
                 wanted = " or ".join(" and ".join(sorted(needed)) for needed in options)
                 raise serializers.ValidationError({"credentials": f"Give {wanted}."})
@@ -162,6 +128,10 @@ class ConnectionSerializer(StrictModelSerializer):
         if "provider" in self.initial_data:
             return str(self.initial_data["provider"])
         return self.instance.provider if self.instance else ""
+
+    def _connector_class(self) -> type[Connector] | None:
+        provider = self._provider()
+        return registry.connector_class(provider) if provider in registry.PROVIDERS else None
 
 
 CALL_LOGGING_FLAGS = ("enabled", "missed_call_task", "create_unknown_contacts")
@@ -309,35 +279,3 @@ class ConnectionOAuthCallback(generics.GenericAPIView):
             state=query.validated_data["state"], code=query.validated_data["code"]
         )
         return Response({"connection": connection.pk, "status": connection.status})
-
-
-class HubSpotWebhook(APIView):
-    """HubSpot's webhook for a connection: contact and company deletions take effect at once.
-
-    Authenticated by HubSpot's v3 signature with the connection's client_secret, not a key.
-    """
-
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
-
-    def get_authenticate_header(self, request: Request) -> str:
-        return "X-HubSpot-Signature-v3"  # answers 401, not 403, to an unsigned request
-
-    @extend_schema(request=None, responses={204: None})
-    def post(self, request: Request, pk: int) -> Response:
-        try:
-            services.hubspot_webhook_receive(
-                connection_id=pk,
-                method=request.method,
-                uri=request.build_absolute_uri(),
-                body=request.body,
-                headers=request.headers,
-            )
-        except services.WebhookRefused:
-            raise exceptions.AuthenticationFailed(
-                "Unknown connection or bad X-HubSpot-Signature-v3 (signed with the connection's "
-                "client_secret, timestamp within 5 minutes)."
-            ) from None
-        except ValueError as error:
-            raise serializers.ValidationError({"body": str(error)}) from None
-        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 
 class ConnectorError(Exception):
@@ -128,6 +128,15 @@ CredentialsSaver = Callable[[dict[str, Any]], None]
 
 class Connector(Protocol):
     """A CRM. Constructed per run with the connection's config and a way to persist new tokens."""
+
+    # The credentials the API accepts, and the sets of which a new connection needs one (OAuth
+    # tokens may come later, through the oauth endpoint).
+    credential_keys: ClassVar[frozenset[str]]
+    required_credentials: ClassVar[tuple[frozenset[str], ...]]
+    # What settings.objects may name (() : not checked); own_settings: the settings are the
+    # connector's own description of the API, checked by its check_config alone.
+    syncable_objects: ClassVar[tuple[str, ...]]
+    own_settings: ClassVar[bool]
 
     def __init__(self, config: ConnectionConfig, save_credentials: CredentialsSaver) -> None: ...
 

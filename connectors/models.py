@@ -8,25 +8,18 @@ from typing import Any
 from django.db import models
 from django.db.models import Q
 
+from connectors import registry
 from tenants.encryption import EncryptedTextField
 from tenants.scoping import TenantOwnedModel
 
 
 class Connection(TenantOwnedModel):
-    class Provider(models.TextChoices):
-        HUBSPOT = "hubspot", "HubSpot"
-        GENERIC_REST = "generic_rest", "Generic REST API"
-        PIPEDRIVE = "pipedrive", "Pipedrive"
-        ZOHO = "zoho", "Zoho CRM"
-        SALESFORCE = "salesforce", "Salesforce"
-        ZENDESK = "zendesk", "Zendesk Support"
-
     class Status(models.TextChoices):
         ACTIVE = "active"
         NEEDS_ATTENTION = "needs_attention"
         DISABLED = "disabled"
 
-    provider = models.CharField(max_length=32, choices=Provider.choices)
+    provider = models.CharField(max_length=32, choices=registry.CHOICES)
     name = models.CharField(max_length=150)
     # JSON: access_token, refresh_token, expires_at (epoch s), client_id, client_secret,
     # private_app_token, base_url. Write-only: no API or admin page shows it.

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import secrets
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,15 +12,13 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.urls import reverse
-from django.utils import timezone
 
-from connectors.hubspot import webhooks as hubspot_webhooks
 from connectors.interface import ConnectionConfig, Connector, ConnectorError
 from connectors.models import Connection
 from connectors.registry import connector_for
 from contacts.models import Contact
 from tenants.models import Tenant
-from tenants.scoping import across_all_tenants, tenant_scope
+from tenants.scoping import tenant_scope
 
 OAUTH_STATE_SALT = "connectors.oauth-state"
 OAUTH_STATE_SECONDS = 600
@@ -107,45 +103,6 @@ def oauth_complete(*, state: str, code: str) -> Connection:
         return connection_update(
             connection=Connection.objects.get(pk=connection.pk), status="active"
         )
-
-
-class WebhookRefused(Exception):
-    pass
-
-
-def hubspot_webhook_receive(
-    *, connection_id: int, method: str, uri: str, body: bytes, headers: Mapping[str, str]
-) -> int:
-    """Check a HubSpot webhook request's signature and soft-delete the records it deletes.
-
-    Answers how many contacts were deleted. WebhookRefused when the connection is unknown or the
-    signature (made with the connection's client_secret) does not match; ValueError for a body
-    that is not HubSpot's list of events.
-    """
-    with across_all_tenants():  # the request names a connection, not yet a tenant
-        connection = Connection.objects.filter(pk=connection_id, provider="hubspot").first()
-    if connection is None:
-        raise WebhookRefused("unknown connection")
-    valid = hubspot_webhooks.signature_valid(
-        client_secret=str(connection.credentials.get("client_secret") or ""),
-        method=method,
-        uri=uri,
-        body=body,
-        timestamp=headers.get("X-HubSpot-Request-Timestamp", ""),
-        signature=headers.get("X-HubSpot-Signature-v3", ""),
-        now_ms=int(time.time() * 1000),
-    )
-    if not valid:
-        raise WebhookRefused("bad signature")
-    try:
-        events = json.loads(body)
-    except ValueError as error:
-        raise ValueError("The body is not JSON.") from error
-    external_ids = hubspot_webhooks.deleted_external_ids(events)
-    with tenant_scope(connection.tenant_id):
-        return Contact.objects.filter(
-            source_connection=connection, external_id__in=external_ids, deleted_at__isnull=True
-        ).update(deleted_at=timezone.now())
 
 
 def connector_for_connection(connection: Connection) -> Connector:

@@ -1,6 +1,6 @@
-from django.urls import path
+from django.urls import include, path
 
-from connectors import api
+from connectors import api, registry
 
 urlpatterns = [
     path("connections", api.ConnectionList.as_view(), name="connection-list"),
@@ -9,13 +9,13 @@ urlpatterns = [
     path("connections/<int:pk>/runs", api.SyncRunList.as_view(), name="connection-runs"),
     path("connections/<int:pk>/oauth", api.ConnectionOAuthStart.as_view(), name="connection-oauth"),
     path(
-        "connections/<int:pk>/hubspot/webhook",
-        api.HubSpotWebhook.as_view(),
-        name="connection-hubspot-webhook",
-    ),
-    path(
         "connections/oauth/callback",
         api.ConnectionOAuthCallback.as_view(),
         name="connection-oauth-callback",
     ),
+]
+# A provider's own URLs (its webhook) live in its folder: connections/<id>/<provider>/...
+urlpatterns += [
+    path(f"connections/<int:pk>/{provider}/", include(module))
+    for provider, module in registry.url_modules().items()
 ]

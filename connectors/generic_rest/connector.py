@@ -37,6 +37,15 @@ _LINK_NEXT = re.compile(r'<([^>]*)>\s*;[^,]*\brel="?next"?', re.IGNORECASE)
 
 
 class GenericRestConnector:
+    # Which of these are needed depends on settings.auth.kind: check_config (config.py) says.
+    credential_keys = frozenset(
+        {"base_url", "username", "password", "token", "api_key", "client_id", "client_secret"}
+        | {"access_token", "expires_at"}
+    )
+    required_credentials: tuple[frozenset[str], ...] = ()
+    syncable_objects: tuple[str, ...] = ()
+    own_settings = True  # settings are the API's description, checked by check_config
+
     def __init__(self, config: ConnectionConfig, save_credentials: CredentialsSaver) -> None:
         self.credentials = dict(config.credentials)
         self.settings = config.settings

@@ -5,10 +5,9 @@ Reference: ../shared/reference/crm-apis.md section 1.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from connectors.client import (
     SYNC_BUDGET_SHARE,
@@ -27,6 +26,7 @@ from connectors.interface import (
     Page,
     SourceRecord,
 )
+from connectors.oauth import AuthorizationCodeFlow, OAuthApp, status_and
 from contacts import phone_numbers
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
@@ -47,13 +47,26 @@ INDEX_LAG_OVERLAP_MS = 30_000
 
 
 class HubSpotConnector:
+    credential_keys = frozenset(
+        {"private_app_token", "access_token", "refresh_token", "expires_at", "client_id"}
+        | {"client_secret", "hub_id", "base_url", "authorize_url"}
+    )
+    required_credentials = (
+        frozenset({"private_app_token"}),
+        frozenset({"client_id", "client_secret"}),
+    )
+    syncable_objects = ("contacts", "companies")
+    own_settings = False
+
     def __init__(self, config: ConnectionConfig, save_credentials: CredentialsSaver) -> None:
         self.credentials = dict(config.credentials)
         self.settings = config.settings
-        self.save_credentials = save_credentials
         self.base_url = str(self.credentials.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
         share = SYNC_BUDGET_SHARE if config.background else 1.0
         self.client = CrmClient(connection_id=config.connection_id, budget_share=share)
+        self.oauth = AuthorizationCodeFlow(
+            oauth_app, self.credentials, self.client, save_credentials
+        )
         self.custom_fields = tuple(self.settings.get("custom_fields") or ())
         self.portal_id = str(self.credentials.get("hub_id") or self.settings.get("hub_id") or "")
         self._dispositions: dict[str, str] | None = None  # label (lower case) -> GUID
@@ -276,7 +289,7 @@ class HubSpotConnector:
         response = send_with_fresh_token(
             lambda: self._send(method, path, **kwargs),
             expires_at=float(self.credentials.get("expires_at") or 0) if oauth else None,
-            refresh=self._refresh,
+            refresh=self.oauth.refresh,
         )
         if response.status_code == 401:
             kind = "OAuth access token" if oauth else "private-app token"
@@ -296,68 +309,27 @@ class HubSpotConnector:
         )
 
     def authorization_url(self, *, state: str, redirect_uri: str) -> str:
-        """Where to send the user to grant access (the authorization-code flow)."""
-        query = {
-            "client_id": self._required("client_id")["client_id"],
-            "redirect_uri": redirect_uri,
-            "scope": OAUTH_SCOPES,
-            "state": state,
-        }
-        base = self.credentials.get("authorize_url") or AUTHORIZE_URL
-        return f"{base}?{urlencode(query)}"
+        return self.oauth.authorization_url(state=state, redirect_uri=redirect_uri)
 
     def connect(self, *, code: str, redirect_uri: str) -> None:
-        """Trade the authorization code from the callback for tokens, and save them."""
-        self._token_request(
-            {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri},
-            failure="Connecting HubSpot failed",
-        )
+        self.oauth.connect(code=code, redirect_uri=redirect_uri)
 
-    def _refresh(self) -> None:
-        """Trade the refresh token for a new access token (POST /oauth/v1/token, form-encoded)."""
-        self._required("refresh_token")
-        self._token_request(
-            {"grant_type": "refresh_token", "refresh_token": self.credentials["refresh_token"]},
-            failure="Refreshing the HubSpot OAuth token failed",
-        )
 
-    def _required(self, *names: str) -> dict[str, Any]:
-        missing = [n for n in ("client_id", "client_secret", *names) if not self.credentials.get(n)]
-        if missing:
-            raise ConnectorError(
-                "HubSpot OAuth needs " + ", ".join(missing) + " in the connection's credentials.",
-                permanent=True,
-            )
-        return self.credentials
-
-    def _token_request(self, form: dict[str, str], *, failure: str) -> None:
-        self._required()
-        response = self.client.send(
-            "POST",
-            self.base_url + "/oauth/v1/token",
-            form={
-                **form,
-                "client_id": self.credentials["client_id"],
-                "client_secret": self.credentials["client_secret"],
-            },
-        )
-        if response.status_code != 200:
-            raise ConnectorError(
-                f"{failure} ({response.status_code}: {_message(response)}); "
-                "reconnect the HubSpot app.",
-                permanent=response.status_code < 500,
-            )
-        tokens = response.json()
-        if not isinstance(tokens, dict) or not tokens.get("access_token"):
-            raise ConnectorError("HubSpot's token endpoint answered without an access_token.")
-        self.credentials.update(
-            access_token=tokens["access_token"],
-            refresh_token=tokens.get("refresh_token") or self.credentials.get("refresh_token"),
-            expires_at=time.time() + float(tokens.get("expires_in") or 1800),
-        )
-        if tokens.get("hub_id"):
-            self.credentials["hub_id"] = str(tokens["hub_id"])
-        self.save_credentials(dict(self.credentials))
+def oauth_app(credentials: Mapping[str, Any]) -> OAuthApp:
+    """HubSpot's authorization-code flow; tokens from POST /oauth/v1/token, form-encoded."""
+    base_url = str(credentials.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
+    return OAuthApp(
+        crm="HubSpot",
+        authorize_url=str(credentials.get("authorize_url") or AUTHORIZE_URL),
+        token_url=base_url + "/oauth/v1/token",
+        authorize_params={"scope": OAUTH_SCOPES},
+        refusal=status_and(lambda response: _message(response)),
+        reconnect="reconnect the HubSpot app",
+        expires_in=1800,
+        more_credentials=lambda tokens, _: (
+            {"hub_id": str(tokens["hub_id"])} if tokens.get("hub_id") else {}
+        ),
+    )
 
 
 def _rate_limit_wait(response: CrmResponse) -> float | None:

@@ -1,4 +1,4 @@
-"""HubSpot webhook requests: the v3 signature and the deletions they announce (pure functions).
+"""HubSpot's webhook: check a request's v3 signature, soft-delete the records it deletes.
 
 Signature v3: https://developers.hubspot.com/docs/api/webhooks/validating-requests
 """
@@ -8,11 +8,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
+import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote
 
+from django.utils import timezone
+
 from connectors.hubspot.mapping import COMPANY_ID_PREFIX
+from connectors.models import Connection
+from contacts.models import Contact
+from tenants.scoping import across_all_tenants, tenant_scope
 
 MAX_AGE_MS = 5 * 60 * 1000  # HubSpot: reject a request whose timestamp is older than 5 minutes
 # subscriptionType -> how our sync prefixes that object's id (mapping.record_from_object)
@@ -60,3 +67,42 @@ def deleted_external_ids(events: Any) -> list[str]:
         if prefix is not None and isinstance(object_id, int | str) and str(object_id).isdigit():
             found.append(prefix + str(object_id))
     return found
+
+
+class WebhookRefused(Exception):
+    pass
+
+
+def webhook_receive(
+    *, connection_id: int, method: str, uri: str, body: bytes, headers: Mapping[str, str]
+) -> int:
+    """Check a HubSpot webhook request's signature and soft-delete the records it deletes.
+
+    Answers how many contacts were deleted. WebhookRefused when the connection is unknown or the
+    signature (made with the connection's client_secret) does not match; ValueError for a body
+    that is not HubSpot's list of events.
+    """
+    with across_all_tenants():  # the request names a connection, not yet a tenant
+        connection = Connection.objects.filter(pk=connection_id, provider="hubspot").first()
+    if connection is None:
+        raise WebhookRefused("unknown connection")
+    valid = signature_valid(
+        client_secret=str(connection.credentials.get("client_secret") or ""),
+        method=method,
+        uri=uri,
+        body=body,
+        timestamp=headers.get("X-HubSpot-Request-Timestamp", ""),
+        signature=headers.get("X-HubSpot-Signature-v3", ""),
+        now_ms=int(time.time() * 1000),
+    )
+    if not valid:
+        raise WebhookRefused("bad signature")
+    try:
+        events = json.loads(body)
+    except ValueError as error:
+        raise ValueError("The body is not JSON.") from error
+    external_ids = deleted_external_ids(events)
+    with tenant_scope(connection.tenant_id):
+        return Contact.objects.filter(
+            source_connection=connection, external_id__in=external_ids, deleted_at__isnull=True
+        ).update(deleted_at=timezone.now())

@@ -5,11 +5,10 @@ Reference: ../shared/reference/crm-apis.md section 3.
 
 from __future__ import annotations
 
-import base64
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from connectors.client import (
     SYNC_BUDGET_SHARE,
@@ -19,6 +18,7 @@ from connectors.client import (
 )
 from connectors.interface import (
     CallLogEntry,
+    ConfigError,
     ConnectionConfig,
     ConnectorError,
     CredentialsSaver,
@@ -27,6 +27,7 @@ from connectors.interface import (
     Page,
     SourceRecord,
 )
+from connectors.oauth import AuthorizationCodeFlow, OAuthApp, status_and
 from connectors.pipedrive import mapping
 from contacts import phone_numbers
 
@@ -40,12 +41,29 @@ ENDPOINTS = {"contacts": "persons", "companies": "organizations"}
 
 
 class PipedriveConnector:
+    credential_keys = frozenset(
+        {"api_token", "access_token", "refresh_token", "expires_at", "client_id", "client_secret"}
+        | {"api_domain", "company_domain", "base_url", "oauth_base_url"}
+    )
+    required_credentials = (frozenset({"api_token"}), frozenset({"client_id", "client_secret"}))
+    syncable_objects = ("contacts", "companies")
+    own_settings = False
+
+    @staticmethod
+    def check_config(credentials: Mapping[str, Any], settings: Mapping[str, Any]) -> None:
+        """Organizations have no standard phone field: settings name the custom ones to read."""
+        names = settings.get("organization_phone_fields", [])
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ConfigError("settings", "organization_phone_fields: a list of CRM field names.")
+
     def __init__(self, config: ConnectionConfig, save_credentials: CredentialsSaver) -> None:
         self.credentials = dict(config.credentials)
         self.settings = config.settings
-        self.save_credentials = save_credentials
         share = SYNC_BUDGET_SHARE if config.background else 1.0
         self.client = CrmClient(connection_id=config.connection_id, budget_share=share)
+        self.oauth = AuthorizationCodeFlow(
+            oauth_app, self.credentials, self.client, save_credentials
+        )
         self.custom_fields = tuple(self.settings.get("custom_fields") or ())
         self.org_phone_fields = tuple(self.settings.get("organization_phone_fields") or ())
         self._org_names: dict[int, str] = {}
@@ -280,7 +298,7 @@ class PipedriveConnector:
         response = send_with_fresh_token(
             lambda: self._send(method, path, **kwargs),
             expires_at=float(self.credentials.get("expires_at") or 0) if oauth else None,
-            refresh=self._refresh,
+            refresh=self.oauth.refresh,
         )
         if response.status_code == 401:
             kind = "OAuth access token" if oauth else "API token"
@@ -313,68 +331,31 @@ class PipedriveConnector:
         return response
 
     def authorization_url(self, *, state: str, redirect_uri: str) -> str:
-        """Where to send the user to grant access (scopes are set on the Pipedrive app)."""
-        query = {
-            "client_id": self._required()["client_id"],
-            "redirect_uri": redirect_uri,
-            "state": state,
-        }
-        return f"{self._oauth_base()}/oauth/authorize?{urlencode(query)}"
+        return self.oauth.authorization_url(state=state, redirect_uri=redirect_uri)
 
     def connect(self, *, code: str, redirect_uri: str) -> None:
-        """Trade the authorization code from the callback for tokens, and save them."""
-        self._token_request(
-            {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri},
-            failure="Connecting Pipedrive failed",
-        )
+        self.oauth.connect(code=code, redirect_uri=redirect_uri)
 
-    def _refresh(self) -> None:
-        self._required("refresh_token")
-        self._token_request(
-            {"grant_type": "refresh_token", "refresh_token": self.credentials["refresh_token"]},
-            failure="Refreshing the Pipedrive OAuth token failed",
-        )
 
-    def _oauth_base(self) -> str:
-        return str(self.credentials.get("oauth_base_url") or OAUTH_BASE_URL).rstrip("/")
-
-    def _required(self, *names: str) -> dict[str, Any]:
-        missing = [n for n in ("client_id", "client_secret", *names) if not self.credentials.get(n)]
-        if missing:
-            raise ConnectorError(
-                "Pipedrive OAuth needs " + ", ".join(missing) + " in the connection's credentials "
-                "(or give an api_token).",
-                permanent=True,
-            )
-        return self.credentials
-
-    def _token_request(self, form: dict[str, str], *, failure: str) -> None:
-        """POST /oauth/token, form-encoded, the app's id and secret as HTTP Basic auth."""
-        self._required()
-        pair = f"{self.credentials['client_id']}:{self.credentials['client_secret']}"
-        response = self.client.send(
-            "POST",
-            self._oauth_base() + "/oauth/token",
-            headers={"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()},
-            form=form,
-        )
-        if response.status_code != 200:
-            raise ConnectorError(
-                f"{failure} ({response.status_code}: {_message(response)}); "
-                "reconnect the Pipedrive app.",
-                permanent=response.status_code < 500,
-            )
-        tokens = response.json()
-        if not isinstance(tokens, dict) or not tokens.get("access_token"):
-            raise ConnectorError("Pipedrive's token endpoint answered without an access_token.")
-        self.credentials.update(
-            access_token=tokens["access_token"],
-            refresh_token=tokens.get("refresh_token") or self.credentials.get("refresh_token"),
-            expires_at=time.time() + float(tokens.get("expires_in") or 3599),
-        )
-        if tokens.get("api_domain"):  # the company's own host: the API base from now on
-            self.credentials["api_domain"] = str(tokens["api_domain"]).rstrip("/")
-        self.save_credentials(dict(self.credentials))
+def oauth_app(credentials: Mapping[str, Any]) -> OAuthApp:
+    """Pipedrive's flow: scopes are set on the app; the app's id and secret as HTTP Basic auth."""
+    base = str(credentials.get("oauth_base_url") or OAUTH_BASE_URL).rstrip("/")
+    return OAuthApp(
+        crm="Pipedrive",
+        authorize_url=base + "/oauth/authorize",
+        token_url=base + "/oauth/token",
+        refusal=status_and(lambda response: _message(response)),
+        reconnect="reconnect the Pipedrive app",
+        basic_auth=True,
+        missing_hint=" (or give an api_token)",
+        expires_in=3599,
+        # The company's own host: the API base from now on.
+        more_credentials=lambda tokens, _: (
+            {"api_domain": str(tokens["api_domain"]).rstrip("/")}
+            if tokens.get("api_domain")
+            else {}
+        ),
+    )
 
 
 def _reset_seconds(response: CrmResponse) -> float:

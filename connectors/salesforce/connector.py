@@ -27,7 +27,9 @@ from connectors.interface import (
     SourcePhone,
     SourceRecord,
 )
-from connectors.salesforce import mapping, oauth
+from connectors.oauth import AuthorizationCodeFlow
+from connectors.salesforce import mapping
+from connectors.salesforce.oauth import oauth_app
 from contacts import phone_numbers
 
 API_VERSION = "59.0"  # simple-salesforce's default; every call below exists since v31
@@ -46,13 +48,23 @@ _QUERY_LOCATOR_PATH = re.compile(rf"/services/data/v{re.escape(API_VERSION)}/que
 
 
 class SalesforceConnector:
+    credential_keys = frozenset(
+        {"client_id", "client_secret", "access_token", "refresh_token", "expires_at"}
+        | {"instance_url", "login_url"}
+    )
+    required_credentials = (frozenset({"client_id", "client_secret"}),)
+    syncable_objects = ("contacts", "accounts", "leads")
+    own_settings = False
+
     def __init__(self, config: ConnectionConfig, save_credentials: CredentialsSaver) -> None:
         self.credentials = dict(config.credentials)
         self.settings = config.settings
-        self.save_credentials = save_credentials
         self.background = config.background
         share = SYNC_BUDGET_SHARE if config.background else 1.0
         self.client = CrmClient(connection_id=config.connection_id, budget_share=share)
+        self.oauth = AuthorizationCodeFlow(
+            oauth_app, self.credentials, self.client, save_credentials
+        )
         self.custom_fields = tuple(self.settings.get("custom_fields") or ())
         self.api_limit_hits = 0
         self.api_usage: tuple[int, int] | None = None  # the org's last Sforce-Limit-Info
@@ -246,7 +258,7 @@ class SalesforceConnector:
         response = send_with_fresh_token(
             lambda: self._send(method, path, **kwargs),
             expires_at=float(self.credentials.get("expires_at") or 0),
-            refresh=self._refresh,
+            refresh=self.oauth.refresh,
         )
         if response.status_code == 401:
             raise ConnectorError(
@@ -295,23 +307,10 @@ class SalesforceConnector:
 
     # ----- OAuth 2.0 web server flow
     def authorization_url(self, *, state: str, redirect_uri: str) -> str:
-        return oauth.authorization_url(self.credentials, state=state, redirect_uri=redirect_uri)
+        return self.oauth.authorization_url(state=state, redirect_uri=redirect_uri)
 
     def connect(self, *, code: str, redirect_uri: str) -> None:
-        form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
-        self._token_request(form, failure="Connecting Salesforce failed")
-
-    def _refresh(self) -> None:
-        """Trade the refresh token for a new session."""
-        token = oauth.required(self.credentials, "refresh_token")["refresh_token"]
-        self._token_request(
-            {"grant_type": "refresh_token", "refresh_token": token},
-            failure="Refreshing the Salesforce OAuth token failed",
-        )
-
-    def _token_request(self, form: dict[str, str], *, failure: str) -> None:
-        self.credentials = oauth.token_request(self.client, self.credentials, form, failure=failure)
-        self.save_credentials(dict(self.credentials))
+        self.oauth.connect(code=code, redirect_uri=redirect_uri)
 
 
 def _records(data: Any, object_type: str) -> list[Any]:

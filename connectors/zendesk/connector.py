@@ -35,6 +35,14 @@ CREATE_ATTEMPTS = 3
 
 
 class ZendeskConnector:
+    credential_keys = frozenset({"subdomain", "email", "api_token", "access_token", "base_url"})
+    required_credentials = (
+        frozenset({"subdomain", "email", "api_token"}),
+        frozenset({"subdomain", "access_token"}),
+    )
+    syncable_objects: tuple[str, ...] = ()  # it syncs nothing (object_types is empty)
+    own_settings = False
+
     def __init__(self, config: ConnectionConfig, save_credentials: CredentialsSaver) -> None:
         self.credentials = dict(config.credentials)
         self.settings = config.settings

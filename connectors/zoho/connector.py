@@ -20,8 +20,9 @@ from connectors.interface import (
     Page,
     SourceRecord,
 )
+from connectors.oauth import AuthorizationCodeFlow
 from connectors.zoho import mapping
-from connectors.zoho.oauth import ZohoAccounts
+from connectors.zoho.oauth import crm_base_url, oauth_app
 from contacts import phone_numbers
 
 DEFAULT_API_DOMAIN = "https://www.zohoapis.com"
@@ -35,12 +36,22 @@ _RESTART_CODES = {"EXPIRED_VALUE", "PAGINATION_LIMIT_EXCEEDED"}
 
 
 class ZohoConnector:
+    credential_keys = frozenset(
+        {"client_id", "client_secret", "refresh_token", "access_token", "expires_at"}
+        | {"accounts_url", "api_domain"}
+    )
+    required_credentials = (frozenset({"client_id", "client_secret"}),)
+    syncable_objects = ("contacts", "accounts", "leads")
+    own_settings = False
+
     def __init__(self, config: ConnectionConfig, save_credentials: CredentialsSaver) -> None:
         self.credentials = dict(config.credentials)
         self.settings = config.settings
         share = SYNC_BUDGET_SHARE if config.background else 1.0
         self.client = CrmClient(connection_id=config.connection_id, budget_share=share)
-        self.accounts = ZohoAccounts(self.credentials, self.client, save_credentials)
+        self.oauth = AuthorizationCodeFlow(
+            oauth_app, self.credentials, self.client, save_credentials
+        )
         self.custom_fields = tuple(str(n) for n in self.settings.get("custom_fields") or ())
         self.org_id = str(self.settings.get("org_id") or "")
 
@@ -256,7 +267,7 @@ class ZohoConnector:
         return mapping.record_from_zoho(
             object_type,
             row,
-            crm_base_url=self.accounts.crm_base_url,
+            crm_base_url=crm_base_url(self.credentials),
             org_id=self.org_id,
             custom_fields=self._custom_fields(object_type),
         )
@@ -273,8 +284,8 @@ class ZohoConnector:
         # INVALID_TOKEN before expiry: revoked (Zoho keeps at most 30 live tokens per user).
         response = send_with_fresh_token(
             lambda: self._send(method, path, **kwargs),
-            expires_at=float(self.accounts.credentials.get("expires_at") or 0),
-            refresh=self.accounts.refresh,
+            expires_at=float(self.credentials.get("expires_at") or 0),
+            refresh=self.oauth.refresh,
             rejected=lambda r: r.status_code == 401 and _code(r) == "INVALID_TOKEN",
         )
         if response.status_code == 401:
@@ -302,10 +313,10 @@ class ZohoConnector:
         )
 
     def authorization_url(self, *, state: str, redirect_uri: str) -> str:
-        return self.accounts.authorization_url(state=state, redirect_uri=redirect_uri)
+        return self.oauth.authorization_url(state=state, redirect_uri=redirect_uri)
 
     def connect(self, *, code: str, redirect_uri: str) -> None:
-        self.accounts.connect(code=code, redirect_uri=redirect_uri)
+        self.oauth.connect(code=code, redirect_uri=redirect_uri)
 
 
 def _window_end(cursor: Cursor) -> Cursor:

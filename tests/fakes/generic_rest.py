@@ -423,3 +423,14 @@ def _decode_cursor(cursor: str) -> int:
 
 
 FakeRestCrm.handler_class = _Handler
+
+
+def serve_demo(options: dict[str, Any]) -> tuple[FakeRestCrm, str, dict[str, Any]]:
+    """Start the fake for `manage.py fakecrm`; answer it, a description, the connection JSON."""
+    fake = FakeRestCrm(contacts=options["contacts"], paging=options["paging"], auth=options["auth"])
+    url = fake.start(port=options["port"])
+    return (
+        fake,
+        f"Fake REST CRM at {url} with {options['contacts']} contacts",
+        {"credentials": fake.credentials(), "settings": fake.settings()},
+    )

@@ -754,3 +754,21 @@ def _as_json(
 
 
 FakeHubSpot.handler_class = _Handler
+
+
+def serve_demo(options: dict[str, Any]) -> tuple[FakeHubSpot, str, dict[str, Any]]:
+    """Start the fake for `manage.py fakecrm`; answer it, a description, the connection JSON."""
+    fake = FakeHubSpot(contacts=options["contacts"], companies=options["companies"])
+    owner_ids = [fake.add_owner(email) for email in options["owners"]]
+    for n, owner_id in enumerate(owner_ids):  # every third contact, in turn
+        fake.set_owner(
+            "contacts", list(fake.objects["contacts"])[n :: 3 * len(owner_ids)], owner_id
+        )
+    url = fake.start(port=options["port"])
+    token = next(iter(fake.private_app_tokens))
+    return (
+        fake,
+        f"Fake HubSpot at {url} with {options['contacts']} contacts and "
+        f"{options['companies']} companies",
+        {"credentials": {"private_app_token": token, "base_url": url}},
+    )

@@ -719,3 +719,16 @@ def _as_json(record: FakeRecord) -> dict[str, Any]:
 
 
 FakePipedrive.handler_class = _Handler
+
+
+def serve_demo(options: dict[str, Any]) -> tuple[FakePipedrive, str, dict[str, Any]]:
+    """Start the fake for `manage.py fakecrm`; answer it, a description, the connection JSON."""
+    fake = FakePipedrive(persons=options["contacts"], organizations=options["companies"])
+    url = fake.start(port=options["port"])
+    token = next(iter(fake.api_tokens))
+    return (
+        fake,
+        f"Fake Pipedrive at {url} with {options['contacts']} persons and "
+        f"{options['companies']} organizations",
+        {"credentials": {"api_token": token, "base_url": url}},
+    )

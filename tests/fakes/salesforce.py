@@ -706,3 +706,23 @@ class _Handler(JsonHandler):
 
 
 FakeSalesforce.handler_class = _Handler
+
+
+def serve_demo(options: dict[str, Any]) -> tuple[FakeSalesforce, str, dict[str, Any]]:
+    """Start the fake for `manage.py fakecrm`; answer it, a description, the connection JSON."""
+    fake = FakeSalesforce(
+        contacts=options["contacts"], accounts=options["companies"], leads=options["leads"]
+    )
+    url = fake.start(port=options["port"])
+    credentials = {
+        **fake.issue_tokens(),
+        "client_id": "fake-client-id",
+        "client_secret": "fake-client-secret",
+        "login_url": url,
+    }
+    return (
+        fake,
+        f"Fake Salesforce at {url} with {options['contacts']} contacts, "
+        f"{options['companies']} accounts and {options['leads']} leads",
+        {"credentials": credentials},
+    )

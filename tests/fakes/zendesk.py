@@ -359,3 +359,14 @@ class _Handler(JsonHandler):
 
 
 FakeZendesk.handler_class = _Handler
+
+
+def serve_demo(options: dict[str, Any]) -> tuple[FakeZendesk, str, dict[str, Any]]:
+    """Start the fake for `manage.py fakecrm`; answer it, a description, the connection JSON."""
+    fake = FakeZendesk(users=options["contacts"])
+    fake.start(port=options["port"])
+    return (
+        fake,
+        f"Fake Zendesk Support at {fake.url} with {options['contacts']} end-users",
+        {"credentials": fake.credentials()},
+    )

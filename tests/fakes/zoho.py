@@ -732,3 +732,26 @@ def _matches(module: str, record: FakeRecord, param: str, wanted: str) -> bool:
 
 
 FakeZoho.handler_class = _Handler
+
+
+def serve_demo(options: dict[str, Any]) -> tuple[FakeZoho, str, dict[str, Any]]:
+    """Start the fake for `manage.py fakecrm`; answer it, a description, the connection JSON."""
+    fake = FakeZoho(
+        contacts=options["contacts"], accounts=options["companies"], leads=options["leads"]
+    )
+    url = fake.start(port=options["port"])
+    refresh = fake.issue_tokens()["refresh_token"]
+    client_id, secret = next(iter(fake.clients.items()))
+    credentials = {
+        "client_id": client_id,
+        "client_secret": secret,
+        "refresh_token": refresh,
+        "accounts_url": url,
+        "api_domain": url,
+    }
+    return (
+        fake,
+        f"Fake Zoho CRM at {url} with {options['contacts']} contacts, "
+        f"{options['companies']} accounts and {options['leads']} leads",
+        {"credentials": credentials},
+    )

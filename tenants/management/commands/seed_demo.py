@@ -119,7 +119,7 @@ class Command(BaseCommand):
         if connection is None:
             connection = connection_create(
                 tenant=tenant,
-                provider=Connection.Provider.HUBSPOT,
+                provider="hubspot",
                 name=DEMO_CONNECTION,
                 credentials={"private_app_token": token, "base_url": url},
                 settings={"custom_fields": ["lifecyclestage"], "call_logging": {"enabled": True}},
