@@ -1,8 +1,9 @@
 """Reads for connections and their sync runs (in the current tenant scope)."""
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 
 from connectors.models import Connection, SyncRun
+from contacts.models import Contact
 
 
 def connection_list() -> QuerySet[Connection]:
@@ -11,3 +12,18 @@ def connection_list() -> QuerySet[Connection]:
 
 def sync_run_list(*, connection: Connection) -> QuerySet[SyncRun]:
     return SyncRun.objects.filter(connection=connection)
+
+
+def connection_list_with_last_run() -> QuerySet[Connection]:
+    """Connections with their latest run's start, outcome and error (last_run_*)."""
+    latest = SyncRun.objects.filter(connection=OuterRef("pk")).order_by("-started_at", "-id")
+    return connection_list().annotate(
+        last_run_at=Subquery(latest.values("started_at")[:1]),
+        last_run_outcome=Subquery(latest.values("outcome")[:1]),
+        last_run_kind=Subquery(latest.values("kind")[:1]),
+    )
+
+
+def synced_contact_count(*, connection: Connection) -> int:
+    """The phonebook's contacts that came from this connection (deleted with it)."""
+    return Contact.objects.filter(source_connection_id=connection.pk).count()

@@ -6,7 +6,7 @@ URL names: the page's index is its navigation `url_name`; its other views are
 
 from django.urls import path
 
-from dashboard.views import auth, overview
+from dashboard.views import auth, connections, overview
 from dashboard.views.placeholder import placeholder
 
 app_name = "dashboard"
@@ -32,7 +32,36 @@ urlpatterns = [
     path("", overview.overview, name="overview"),
     path("calls/", placeholder("calls"), name="calls"),
     path("callbacks/", placeholder("callbacks"), name="callbacks"),
-    path("connections/", placeholder("connections"), name="connections"),
+    path("connections/", connections.connections, name="connections"),
+    path(
+        "connections/new/<str:provider>/<str:mode>",
+        connections.connection_new,
+        name="connections-new",
+    ),
+    path(
+        "connections/oauth/callback",
+        connections.connection_oauth_callback,
+        name="connections-oauth-callback",
+    ),
+    path("connections/<int:pk>/", connections.connection_detail, name="connections-detail"),
+    path(
+        "connections/<int:pk>/call-logging",
+        connections.connection_call_logging,
+        name="connections-call-logging",
+    ),
+    path(
+        "connections/<int:pk>/credentials",
+        connections.connection_credentials,
+        name="connections-credentials",
+    ),
+    path(
+        "connections/<int:pk>/authorize",
+        connections.connection_authorize,
+        name="connections-authorize",
+    ),
+    path("connections/<int:pk>/test", connections.connection_test, name="connections-test"),
+    path("connections/<int:pk>/sync", connections.connection_sync, name="connections-sync"),
+    path("connections/<int:pk>/delete", connections.connection_delete, name="connections-delete"),
     path("phonebook/", placeholder("phonebook"), name="phonebook"),
     path("agents/", placeholder("agents"), name="agents"),
     path("routing/", placeholder("routing"), name="routing"),

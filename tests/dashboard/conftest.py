@@ -83,3 +83,15 @@ def signed_in_page(chromium, live_server, make_member):
     yield sign_in
     for page in pages:
         assert page.problems == [], page.problems
+
+
+@pytest.fixture
+def hubspot(settings):
+    """A fake HubSpot (250 contacts, 20 companies) on 127.0.0.1, stopped after the test."""
+    from tests.fakes.hubspot import FakeHubSpot
+
+    settings.ALLOW_PRIVATE_URLS = True
+    fake = FakeHubSpot(contacts=250, companies=20)
+    fake.start()
+    yield fake
+    fake.stop()
