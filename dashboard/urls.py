@@ -6,7 +6,7 @@ URL names: the page's index is its navigation `url_name`; its other views are
 
 from django.urls import path
 
-from dashboard.views import auth, connections, overview
+from dashboard.views import auth, connections, overview, phonebook
 from dashboard.views.placeholder import placeholder
 
 app_name = "dashboard"
@@ -62,7 +62,9 @@ urlpatterns = [
     path("connections/<int:pk>/test", connections.connection_test, name="connections-test"),
     path("connections/<int:pk>/sync", connections.connection_sync, name="connections-sync"),
     path("connections/<int:pk>/delete", connections.connection_delete, name="connections-delete"),
-    path("phonebook/", placeholder("phonebook"), name="phonebook"),
+    path("phonebook/", phonebook.phonebook, name="phonebook"),
+    path("phonebook/import", phonebook.contact_import, name="phonebook-import"),
+    path("phonebook/<int:pk>/", phonebook.contact_detail, name="phonebook-detail"),
     path("agents/", placeholder("agents"), name="agents"),
     path("routing/", placeholder("routing"), name="routing"),
     path("apps/", placeholder("apps"), name="apps"),
