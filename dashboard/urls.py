@@ -6,7 +6,7 @@ URL names: the page's index is its navigation `url_name`; its other views are
 
 from django.urls import path
 
-from dashboard.views import auth, connections, overview, phonebook
+from dashboard.views import agents, auth, connections, overview, phonebook
 from dashboard.views.placeholder import placeholder
 
 app_name = "dashboard"
@@ -65,7 +65,10 @@ urlpatterns = [
     path("phonebook/", phonebook.phonebook, name="phonebook"),
     path("phonebook/import", phonebook.contact_import, name="phonebook-import"),
     path("phonebook/<int:pk>/", phonebook.contact_detail, name="phonebook-detail"),
-    path("agents/", placeholder("agents"), name="agents"),
+    path("agents/", agents.agents, name="agents"),
+    path("agents/new", agents.agent_new, name="agents-new"),
+    path("agents/<int:pk>/edit", agents.agent_edit, name="agents-edit"),
+    path("agents/<int:pk>/delete", agents.agent_delete, name="agents-delete"),
     path("routing/", placeholder("routing"), name="routing"),
     path("apps/", placeholder("apps"), name="apps"),
     path("api-keys/", placeholder("api-keys"), name="api-keys"),
