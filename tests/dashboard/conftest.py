@@ -9,6 +9,7 @@ from django.test import Client
 
 from tenants.models import Membership, Tenant
 from tenants.scoping import tenant_scope
+from tests.calls.conftest import database_url, processes  # noqa: F401 - Celery for browser tests
 
 PASSWORD = "correct-horse-battery-staple"
 

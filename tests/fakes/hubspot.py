@@ -315,7 +315,7 @@ class FakeHubSpot(FakeServer):
         granted = urlencode({"code": self.authorize(redirect_uri), "state": state})
         denied = urlencode({"error": "access_denied", "state": state})
         return (
-            "<!doctype html><title>Connect app - HubSpot</title>"
+            '<!doctype html><title>Connect app - HubSpot</title><link rel="icon" href="data:,">'
             f"<h1>Connect app to account {self.hub_id}</h1>"
             f"<p>Scopes: {html.escape(params.get('scope', ''))}</p>"
             f'<a id="grant" href="{html.escape(redirect_uri + "?" + granted)}">Connect app</a> '
