@@ -79,13 +79,16 @@ def alternatives_text(provider: str) -> str:
     connector = registry.connector_class(provider)
     oauth = registry.uses_oauth(provider)
     alternatives = [s for s in connector.required_credentials if not (oauth and "client_id" in s)]
-    return " or ".join(" + ".join(label_of(k) for k in sorted(a)) for a in alternatives)
+    return " or ".join(
+        " + ".join(label_of(k, start=False) for k in sorted(a)) for a in alternatives
+    )
 
 
-def label_of(key: str) -> str:
+def label_of(key: str, start: bool = True) -> str:
+    """A credential's name in words: "client_id" -> "Client ID" ("client ID" mid-sentence)."""
     words = {"id": "ID", "url": "URL", "api": "API", "oauth": "OAuth"}
     text = " ".join(words.get(w, w) for w in key.split("_"))
-    return text[0].upper() + text[1:]
+    return text[0].upper() + text[1:] if start else text
 
 
 def is_secret(key: str) -> bool:
@@ -124,7 +127,7 @@ class CredentialsForm(SubmitOnceForm):
             help_text = ""
             if keep:
                 help_text = "Leave blank to keep the stored value."
-            elif key in optional and key.endswith("_url"):
+            elif mode == "oauth" and key in optional:
                 help_text = "Leave blank for the CRM's own address."
             self.fields[key] = forms.CharField(
                 label=label_of(key),
@@ -158,9 +161,10 @@ class ConnectionCreateForm(CredentialsForm):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         connector = registry.connector_class(self.provider)
-        self.order_fields(["name"])
+        self.order_fields(["name", *credential_fields(self.provider, self.mode)[0], "settings"])
         if connector.own_settings:
             self.fields["settings"].required = True
+            self.fields["settings"].widget.attrs["rows"] = 14
             self.fields[
                 "settings"
             ].help_text = "The API's description: auth, list, fields (see connectors/README.md)."
