@@ -42,6 +42,7 @@ class AgentForm(SubmitOnceForm, forms.ModelForm):
         model = Agent
         fields = ["crm_username", "display_name", "extension", "email", "phone_number", "is_active"]
         labels = {"crm_username": "CRM username", "is_active": "Active (can place calls)"}
+        help_texts = {"crm_username": "The agent's ID as your CRM sends it; must be unique."}
 
     def __init__(self, *args: Any, tenant: Tenant, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
