@@ -96,22 +96,24 @@ def agents(request: HttpRequest) -> HttpResponse:
 
 @requires_role("admin")
 def agent_new(request: HttpRequest) -> HttpResponse:
-    form = AgentForm(request.POST or None, tenant=request.tenant)
-    if request.method == "POST" and form.is_valid():
-        agent = services.agent_create(tenant=request.tenant, **form.validated)
-        audit(request, "agent.create", agent, form_changes(form))
-        messages.success(request, f"Added {agent}.")
-        return redirect("dashboard:agents")
-    return render(request, "dashboard/agents/form.html", {"form": form, "agent": None})
+    return _agent_form(request, None)
 
 
 @requires_role("admin")
 def agent_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    agent = get_object_or_404(Agent, pk=pk)
+    return _agent_form(request, get_object_or_404(Agent, pk=pk))
+
+
+def _agent_form(request: HttpRequest, agent: Agent | None) -> HttpResponse:
     form = AgentForm(request.POST or None, instance=agent, tenant=request.tenant)
     if request.method == "POST" and form.is_valid():
-        services.agent_update(agent=agent, **form.validated)
-        audit(request, "agent.update", agent, form_changes(form))
+        if agent is None:
+            agent = services.agent_create(tenant=request.tenant, **form.validated)
+            action = "agent.create"
+        else:
+            services.agent_update(agent=agent, **form.validated)
+            action = "agent.update"
+        audit(request, action, agent, form_changes(form))
         messages.success(request, f"Saved {agent}.")
         return redirect("dashboard:agents")
     return render(request, "dashboard/agents/form.html", {"form": form, "agent": agent})
