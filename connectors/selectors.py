@@ -15,12 +15,11 @@ def sync_run_list(*, connection: Connection) -> QuerySet[SyncRun]:
 
 
 def connection_list_with_last_run() -> QuerySet[Connection]:
-    """Connections with their latest run's start, outcome and error (last_run_*)."""
+    """Connections with their latest sync run's start and outcome (last_run_at, _outcome)."""
     latest = SyncRun.objects.filter(connection=OuterRef("pk")).order_by("-started_at", "-id")
     return connection_list().annotate(
         last_run_at=Subquery(latest.values("started_at")[:1]),
         last_run_outcome=Subquery(latest.values("outcome")[:1]),
-        last_run_kind=Subquery(latest.values("kind")[:1]),
     )
 
 

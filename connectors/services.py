@@ -75,7 +75,7 @@ def oauth_start(*, connection: Connection, redirect_uri: str = "") -> str:
     `redirect_uri`: where the CRM sends the browser back (the API's callback unless given,
     e.g. the dashboard's); it travels in the signed state, as the code grant needs it again.
     """
-    redirect_uri = redirect_uri or api_redirect_uri()
+    redirect_uri = redirect_uri or _redirect_uri()
     nonce = secrets.token_urlsafe(16)
     state = signing.dumps(
         {
@@ -108,7 +108,7 @@ def oauth_complete(*, state: str, code: str, tenant: Tenant | None = None) -> Co
         raise ValidationError({"state": "This state belongs to another tenant."})
     if not cache.delete(f"oauth-state:{claims['nonce']}"):
         raise ValidationError({"state": "This state was used already; start connecting again."})
-    redirect_uri = claims.get("redirect_uri") or api_redirect_uri()
+    redirect_uri = claims.get("redirect_uri") or _redirect_uri()
     with tenant_scope(claims["tenant"]):
         connection = Connection.objects.get(pk=claims["connection"])
         try:
@@ -161,5 +161,5 @@ def connector_for_connection(connection: Connection) -> Connector:
     return connector_for(connection.provider, config, save_credentials)
 
 
-def api_redirect_uri() -> str:
+def _redirect_uri() -> str:
     return settings.PUBLIC_BASE_URL + reverse("connection-oauth-callback")

@@ -25,7 +25,7 @@ from connectors.interface import ConnectorError
 from connectors.models import Connection, SyncRun
 from dashboard.access import member_required, requires_role
 from dashboard.audit import audit
-from dashboard.forms import SubmitOnceForm, form_changes
+from dashboard.forms import SUBMIT_TOKEN_FIELD, SubmitOnceForm, form_changes
 from tenants.services import SECRET_FIELD_MARKERS
 
 # Credentials the flows write themselves (OAuth tokens, cached client-credentials tokens).
@@ -96,23 +96,23 @@ def is_secret(key: str) -> bool:
 
 
 def apply_api_errors(form: forms.Form, errors: dict[str, Any]) -> None:
-    """Put the serializer's errors beside the form's fields ("base_url: ..." on base_url)."""
+    """Put the serializer's errors beside the form's fields.
+
+    A message naming a field ("base_url: ...", "call_logging.delay_minutes: ...") goes on that
+    field; else the error's key ("settings", "credentials.subdomain") says where, if it can.
+    """
     for key, found in errors.items():
-        items = found if isinstance(found, list) else [found]
-        for item in items:
+        for item in found if isinstance(found, list) else [found]:
             message = str(item)
-            field = key.removeprefix("credentials.").split(".")[0]
-            prefix = message.split(":", 1)[0].split(".")[0]
-            if key == "credentials" and prefix in form.fields:
-                form.add_error(prefix, message.split(":", 1)[1].strip())
-            elif key == "settings" and prefix == "call_logging":
-                sub = message.split(":", 1)[0].removeprefix("call_logging.")
-                name = sub if sub in form.fields else None
-                form.add_error(name, message.split(":", 1)[1].strip() if name else message)
-            elif field in form.fields and field != "submit_token":
-                form.add_error(field, message)
+            named, _, text = message.partition(": ")
+            named = named.rsplit(".", 1)[-1]
+            places = [p for p in (key.rsplit(".", 1)[-1], key.split(".")[0]) if p in form.fields]
+            if text and named in form.fields and named != SUBMIT_TOKEN_FIELD:
+                form.add_error(named, text)
+            elif places and places[0] != SUBMIT_TOKEN_FIELD:
+                form.add_error(places[0], message)
             else:
-                form.add_error(None, f"{key}: {message}" if key != "non_field_errors" else message)
+                form.add_error(None, message if key == "non_field_errors" else f"{key}: {message}")
 
 
 class CredentialsForm(SubmitOnceForm):
@@ -148,7 +148,7 @@ class CredentialsForm(SubmitOnceForm):
         return {
             key: value
             for key, value in self.cleaned_data.items()
-            if key in self.fields and key not in ("name", "settings", "submit_token") and value
+            if key in self.fields and key not in ("name", "settings", SUBMIT_TOKEN_FIELD) and value
         }
 
 
