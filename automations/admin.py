@@ -4,7 +4,7 @@ from django.http import HttpRequest
 
 from automations import crm_logging
 from automations.models import CrmLog, CrmLogAttempt
-from tenants.scoping import tenant_scope
+from core.scoping import tenant_scope
 
 
 class CrmLogAttemptInline(admin.TabularInline):

@@ -20,7 +20,7 @@ from calls.api.views import Conflict
 from calls.models import Call
 from contacts.api.serializers import CallerCardSerializer
 from contacts.selectors import caller_card
-from tenants.serializers import StrictModelSerializer, StrictSerializer
+from core.serializers import StrictModelSerializer, StrictSerializer
 
 EVENTS = App.Event.choices
 

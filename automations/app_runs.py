@@ -21,8 +21,8 @@ from automations.models import App, AppRun
 from calls.models import Call, CallStatus
 from contacts import selectors as contact_selectors
 from contacts.selectors import CallerCard
+from core.scoping import across_all_tenants
 from tenants.models import Tenant
-from tenants.scoping import across_all_tenants
 
 logger = logging.getLogger(__name__)
 

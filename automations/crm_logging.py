@@ -25,8 +25,8 @@ from connectors.interface import CallLogEntry, Connector, ConnectorError
 from connectors.models import Connection
 from connectors.services import connector_for_connection
 from contacts.models import Contact
+from core.scoping import across_all_tenants
 from tenants.models import Tenant
-from tenants.scoping import across_all_tenants
 
 logger = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ from django.db import models
 from django.db.models import Q
 
 from automations import kinds
-from tenants.encryption import EncryptedTextField
-from tenants.scoping import TenantOwnedModel
+from core.encryption import EncryptedTextField
+from core.scoping import TenantOwnedModel
 
 
 class CrmLog(TenantOwnedModel):

@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from automations import app_runs, crm_logging
-from tenants.scoping import tenant_scope
+from core.scoping import tenant_scope
 
 
 @shared_task(ignore_result=True)

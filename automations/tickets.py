@@ -22,7 +22,7 @@ from automations.webhooks.templates import render_text, template_errors
 from connectors.interface import ConnectorError, Helpdesk, TicketRequest
 from connectors.models import Connection
 from connectors.services import connector_for_connection
-from contacts import phone_numbers
+from core import phone_numbers
 
 HELPDESKS = ("zendesk",)
 CONDITION = "resolved == false"

@@ -6,7 +6,7 @@ changes nothing. The row carries the call's `updated_at`, and an older version n
 a newer one (two events of one call may run on two workers at once).
 
 The database is the tenant's, reached like any tenant-supplied URL: its host must pass the SSRF
-guard (connectors/http.py) and the connection is pinned to the address that was checked (libpq
+guard (core/http.py) and the connection is pinned to the address that was checked (libpq
 `hostaddr`), so DNS cannot swap it. Nothing of ours goes with it: no password file, environment
 password, client certificate or Kerberos ticket. Connecting and the statement are each bounded by
 the app's timeout (libpq's connect_timeout; statement_timeout, and the socket is cut if the
@@ -31,7 +31,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from calls.exports import EXPORT_FIELDS, change_stamp
-from connectors import http
+from core import http
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 DSN_KEYS = ("host", "port", "dbname", "user", "password", "sslmode")

@@ -4,7 +4,7 @@ from django.http import HttpRequest
 
 from calls import deliveries
 from calls.models import Attempt, Call, CallEvent, CallParty, Delivery
-from tenants.scoping import tenant_scope
+from core.scoping import tenant_scope
 
 
 class CallEventInline(admin.TabularInline):

@@ -24,9 +24,9 @@ from calls.models import Attempt, Call, Delivery
 from calls.recordings import call_recording_url
 from calls.selectors import live_signing_secrets
 from calls.signing import signature_header
-from connectors import http
+from core import http
+from core.scoping import across_all_tenants
 from tenants.models import Tenant
-from tenants.scoping import across_all_tenants
 
 logger = logging.getLogger(__name__)
 

@@ -13,20 +13,19 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.urls import reverse
 from django.utils import timezone
 
 from calls import recordings, signals
 from calls.inbound import InboundEvent, InvalidEvent, body_hash, parse_event
-from calls.models import Call, CallState, TelephonyEvent, TelephonyEventsToken
+from calls.models import Call, CallState, TelephonyEvent
 from calls.services import call_event_record
+from core.scoping import across_all_tenants
 from tenants.models import Agent, Tenant
-from tenants.scoping import across_all_tenants
-from tenants.url_tokens import url_token_issue
 
 logger = logging.getLogger(__name__)
 
 TOKEN_TAG = "cbe"  # noqa: S105 - the visible tag of events URL tokens, not a secret
+EVENTS_URL_NAME = "telephony-events-by-token"
 
 
 class EventConflict(Exception):
@@ -191,19 +190,3 @@ def telephony_events_sweep(*, limit: int = 500) -> int:
     for tenant_id, pk in lost:
         telephony_event_process.delay(tenant_id, pk)
     return len(lost)
-
-
-def events_token_regenerate(*, tenant: Tenant) -> tuple[TelephonyEventsToken, str]:
-    """Replace the tenant's events URL token; return it with its plaintext, shown once."""
-    return url_token_issue(TelephonyEventsToken, tenant=tenant, tag=TOKEN_TAG)
-
-
-def events_token_delete(*, tenant: Tenant) -> None:
-    """Turn the events URL off: it answers 404 from the next request on."""
-    TelephonyEventsToken.objects.filter(tenant=tenant).delete()
-
-
-def events_url(plaintext: str) -> str:
-    """The URL a phone system is given: it carries the token, so treat it as a secret."""
-    path = reverse("telephony-events-by-token", kwargs={"token": plaintext})
-    return f"{settings.PUBLIC_BASE_URL}{path}"

@@ -35,8 +35,8 @@ from calls import selectors
 from calls.lifecycle import CALLBACK_FIELDS, callback_payload
 from calls.models import Call
 from calls.recordings import call_recording_url
+from core.scoping import tenant_scope
 from tenants.models import Tenant
-from tenants.scoping import tenant_scope
 
 ANALYTICS_FIELDS = ("satisfaction", "resolved", "sentiment", "summary", "transcript")
 # Seed 002's callback fields, seed 001's analytics, the agent's notes, when the call last changed.

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from django.utils.dateparse import parse_datetime
 
 from calls.models import Call, CallState, CallStatus
-from contacts import phone_numbers
+from core import phone_numbers
 
 EVENT_TYPES = (
     "call.start",

@@ -27,8 +27,8 @@ from django.utils import timezone
 from calls import selectors
 from calls.lifecycle import iso_z
 from calls.models import Call, CallEvent, CallState
+from core.scoping import tenant_scope
 from tenants.models import Tenant
-from tenants.scoping import tenant_scope
 
 logger = logging.getLogger(__name__)
 

@@ -3,9 +3,9 @@ import uuid
 from django.db import models
 from django.db.models import Q
 
-from tenants.encryption import EncryptedTextField
-from tenants.scoping import TenantOwnedModel
-from tenants.url_tokens import UrlToken
+from core.encryption import EncryptedTextField
+from core.scoping import TenantOwnedModel
+from core.url_tokens import UrlToken
 
 
 class CallState(models.TextChoices):

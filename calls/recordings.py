@@ -18,8 +18,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from calls.models import Call, Recording
-from tenants.scoping import across_all_tenants
-from tenants.services import hash_secret
+from core.hashing import hash_secret
+from core.scoping import across_all_tenants
 
 # What the simulator "records": we serve a second of silence ourselves.
 SIMULATED_LOCATION = "simulator:silence"

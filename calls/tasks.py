@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from calls import deliveries, events, gateways
-from tenants.scoping import tenant_scope
+from core.scoping import tenant_scope
 
 
 @shared_task(ignore_result=True)

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "core",
     "tenants",
     "contacts",
     "routing",
@@ -64,13 +65,13 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # Lookup and routing decide end here (tenants/hot_path.py): keep security headers above.
-    "tenants.hot_path.HotPathMiddleware",
+    # Lookup and routing decide end here (core/hot_path.py): keep security headers above.
+    "core.hot_path.HotPathMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "tenants.scoping.TenantScopeMiddleware",
+    "core.scoping.TenantScopeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
 ]
 
@@ -195,7 +196,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
-    "EXCEPTION_HANDLER": "tenants.errors.api_exception_handler",
+    "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
@@ -237,13 +238,13 @@ else:
     # longest task time limit, so a slow task is never run twice while still running.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
-# Seconds between worker heartbeats fired by beat (see tenants.tasks.record_worker_heartbeat).
+# Seconds between worker heartbeats fired by beat (see core.tasks.record_worker_heartbeat).
 CELERY_HEARTBEAT_SECONDS = env.float("CELERY_HEARTBEAT_SECONDS", default=30.0)
 # The one beat schedule. DatabaseScheduler copies it into django-celery-beat's tables at start-up,
 # where staff can pause or retune entries from the admin.
 CELERY_BEAT_SCHEDULE = {
     "record-worker-heartbeat": {
-        "task": "tenants.tasks.record_worker_heartbeat",
+        "task": "core.tasks.record_worker_heartbeat",
         "schedule": CELERY_HEARTBEAT_SECONDS,
     },
     "sweep-deliveries": {

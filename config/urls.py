@@ -4,10 +4,10 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from calls.api.events import recording_download
-from tenants.health import healthz
+from core.health import healthz
 
-handler404 = "tenants.errors.not_found"
-handler500 = "tenants.errors.server_error"
+handler404 = "core.errors.not_found"
+handler500 = "core.errors.server_error"
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/app/"), name="home"),

@@ -13,10 +13,11 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from connectors import http, registry, selectors, services
+from connectors import registry, selectors, services
 from connectors.interface import ConfigError, Connector
 from connectors.models import Connection, SyncRun
-from tenants.serializers import StrictModelSerializer, StrictSerializer
+from core import http
+from core.serializers import StrictModelSerializer, StrictSerializer
 
 
 class ConnectionSerializer(StrictModelSerializer):

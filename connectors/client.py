@@ -1,30 +1,25 @@
-"""CRM calls over the one HTTP client: whole bodies and headers, retries, Retry-After, budgets.
+"""CRM calls over the one HTTP client (core/http.py): retries, Retry-After, request budgets.
 
-connectors/http.py answers a status and a 4 KB excerpt, enough for callbacks but not for a CRM
-page of 200 records, and no headers (Retry-After, X-HubSpot-RateLimit-*). Until it grows a way to
-return them, `_send` below drives a guarded session of http.py's (same SSRF guard, same deadline
-watchdog, same redaction), kept alive per client, and keeps the headers and up to MAX_BODY_BYTES
-of body.
+Each client keeps a guarded session alive (same SSRF guard, deadline watchdog and redaction as
+every outbound request) and reads whole bodies up to MAX_BODY_BYTES with their headers.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
 
-from connectors import http
 from connectors.interface import ConnectorError
-from tenants.authentication import count_hit
+from core import http
+from core.shared_redis import count_hit
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +71,7 @@ class CrmClient:
         self.rate_limit_waits = 0
         # Kept alive between requests (a TCP connect each was a third of a sync page's cost);
         # urllib3's pool is thread-safe, so a sync's fetch thread shares it.
-        self._session = http._session()
+        self._session = http.new_session()
 
     def send(
         self,
@@ -108,8 +103,15 @@ class CrmClient:
         for attempt in range(1, self.max_attempts + 1):
             self._spend_budget()
             try:
-                response = _send(
-                    method, url, headers, body, self.deadline_seconds, session=self._session
+                answer = http.request(
+                    method,
+                    url,
+                    deadline_seconds=self.deadline_seconds,
+                    headers=headers,
+                    body=body,
+                    secret_headers=("Authorization",),
+                    max_body_bytes=MAX_BODY_BYTES,
+                    session=self._session,
                 )
             except http.HttpError as error:
                 if error.error_class in ("blocked_ip", "invalid_url"):
@@ -119,6 +121,7 @@ class CrmClient:
                     raise ConnectorError(str(error)) from None
                 time.sleep(_backoff(attempt))
                 continue
+            response = CrmResponse(answer.status_code, answer.headers, answer.body)
             if response.status_code not in RETRYABLE_STATUSES or (
                 not idempotent and response.status_code != 429
             ):
@@ -127,7 +130,7 @@ class CrmClient:
             wait = wait if wait is not None else _backoff(attempt)
             if attempt == self.max_attempts or wait > self.max_wait_seconds:
                 raise ConnectorError(
-                    f"{method} {http._display(url)} answered {response.status_code} "
+                    f"{method} {http.display_url(url)} answered {response.status_code} "
                     f"(attempt {attempt}; next wait {wait:.0f} s).",
                     retry_after=wait,
                 )
@@ -169,66 +172,8 @@ def send_with_fresh_token(
 
 def retry_after(response: CrmResponse) -> float | None:
     """Seconds from a Retry-After header (delta-seconds or an HTTP date), if any."""
-    value = response.headers.get("retry-after", "").strip()
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
+    return http.retry_after_seconds(response.headers)
 
 
 def _backoff(attempt: int) -> float:
     return min(30.0, 0.5 * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)  # noqa: S311
-
-
-def _send(
-    method: str,
-    url: str,
-    headers: dict[str, str],
-    body: bytes | None,
-    deadline_seconds: float,
-    session: Any = None,
-) -> CrmResponse:
-    """Send one request over session (kept alive) or a new one; keep the headers and the body."""
-    http.check_url(url)
-    started = time.monotonic()
-    try:
-        with (
-            http.deadline(deadline_seconds),
-            contextlib.nullcontext(session) if session is not None else http._session() as sender,
-        ):
-            response = sender.request(
-                method,
-                url,
-                headers=headers,
-                data=body,
-                timeout=(deadline_seconds, deadline_seconds),
-                allow_redirects=False,
-                stream=True,
-            )
-            with response:
-                chunks, size = [], 0
-                for chunk in response.iter_content(chunk_size=65536):
-                    chunks.append(chunk)
-                    size += len(chunk)
-                    if size > MAX_BODY_BYTES:
-                        raise http.HttpError("too_large", "The CRM's answer is too large.")
-    except http.HttpError:
-        raise
-    except Exception as error:
-        expired = time.monotonic() - started >= deadline_seconds - 0.01
-        error_class = "timeout" if expired else http._error_class(error)
-        message = http._redact(
-            f"{method} {http._display(url)} failed: {type(error).__name__}: {error}", url
-        )
-        for secret in (headers.get("Authorization"),):
-            if secret:
-                message = message.replace(secret, "[redacted]")
-        raise http.HttpError(error_class, message) from None
-    lowered = {name.lower(): value for name, value in response.headers.items()}
-    return CrmResponse(status_code=response.status_code, headers=lowered, body=b"".join(chunks))

@@ -9,8 +9,8 @@ from django.db import models
 from django.db.models import Q
 
 from connectors import registry
-from tenants.encryption import EncryptedTextField
-from tenants.scoping import TenantOwnedModel
+from core.encryption import EncryptedTextField
+from core.scoping import TenantOwnedModel
 
 
 class Connection(TenantOwnedModel):

@@ -25,7 +25,7 @@ PROVIDERS: dict[str, tuple[str, str]] = {
 }
 CHOICES = [(name, label) for name, (label, _) in PROVIDERS.items()]
 # Each provider's fake server is `<FAKES_PACKAGE>.<provider name>`, with a `serve_demo(options)`.
-FAKES_PACKAGE = "tests.fakes"
+FAKES_PACKAGE = "fakes"
 
 
 def connector_class(provider: str) -> type[Connector]:

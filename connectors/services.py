@@ -14,13 +14,13 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.urls import reverse
 
-from connectors import http
 from connectors.interface import ConnectionConfig, Connector, ConnectorError, Cursor
 from connectors.models import Connection
 from connectors.registry import connector_for
 from contacts.models import Contact
+from core import http
+from core.scoping import tenant_scope
 from tenants.models import Tenant
-from tenants.scoping import tenant_scope
 
 OAUTH_STATE_SALT = "connectors.oauth-state"
 OAUTH_STATE_SECONDS = 600

@@ -31,8 +31,8 @@ from contacts.services import (
     contacts_delete,
     contacts_upsert_synced,
 )
+from core.scoping import across_all_tenants
 from tenants.models import Agent
-from tenants.scoping import across_all_tenants
 
 logger = logging.getLogger(__name__)
 

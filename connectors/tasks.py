@@ -4,7 +4,7 @@ from celery import shared_task
 from django.conf import settings
 
 from connectors import sync
-from tenants.scoping import tenant_scope
+from core.scoping import tenant_scope
 
 
 @shared_task(soft_time_limit=330, time_limit=360)  # queued on "bulk" by its callers

@@ -2,8 +2,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
+from core.scoping import TenantOwnedModel
 from tenants.models import validate_region
-from tenants.scoping import TenantOwnedModel
 
 
 class Contact(TenantOwnedModel):

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from django.db import connection
 from django.db.models import Q, QuerySet
 
-from contacts import phone_numbers
 from contacts.models import Contact, ContactPhone, contact_name
+from core import phone_numbers
 from tenants.models import Agent, Tenant
 
 # A switchboard number shared by thousands of contacts must not make the lookup slow.

@@ -14,8 +14,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
-from contacts import phone_numbers
 from contacts.models import Contact, ContactPhone
+from core import phone_numbers
 from tenants.models import Agent, Tenant
 
 logger = logging.getLogger(__name__)
@@ -403,7 +403,7 @@ def _insert(model: type[models.Model], rows: list[dict[str, Any]]) -> None:
     if connection.vendor in _POSTGRESQL_PATH_VENDORS:
         _copy(model, rows)
     else:
-        model.objects.bulk_create([model(**row) for row in rows])
+        model._default_manager.bulk_create([model(**row) for row in rows])
 
 
 def _copy(model: type[models.Model], rows: list[dict[str, Any]]) -> None:

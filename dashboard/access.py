@@ -21,8 +21,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
+from core.scoping import tenant_scope
 from tenants.models import Membership
-from tenants.scoping import tenant_scope
 from tenants.selectors import dashboard_memberships
 
 SESSION_TENANT = "tenant_id"

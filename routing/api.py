@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db.models import QuerySet
@@ -17,16 +17,17 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core import hot_path
+from core.negotiation import JsonFirstNegotiation, takes_plain_json
+from core.serializers import StrictModelSerializer, StrictSerializer
+from core.url_tokens import HoldsUrlToken, UrlTokenHolder, UrlTokenView
 from routing import deadline, rules, selectors, services
 from routing.authentication import RoutingTokenAuthentication
 from routing.conditions import InvalidConditions, conditions_as_json, parse_conditions
 from routing.models import RoutingRule, RoutingToken
-from tenants import hot_path
+from tenants import authentication
 from tenants.authentication import KeyHolder
 from tenants.models import Agent, Tenant
-from tenants.negotiation import JsonFirstNegotiation, takes_plain_json
-from tenants.serializers import StrictModelSerializer, StrictSerializer
-from tenants.url_tokens import HoldsUrlToken, UrlTokenHolder
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ class RequestTooLarge(exceptions.APIException):
     default_code = "too_large"
 
 
-class BoundedBodyMixin:
+class BoundedBodyMixin(APIView):
     """Refuse oversized bodies before parsing them."""
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
@@ -161,13 +162,21 @@ class DecideView(APIView):
     api_scope_access = "read"
     parser_classes = [JSONParser, FormParser, MultiPartParser]
     content_negotiation_class = JsonFirstNegotiation
+    body_problem = ""  # what is wrong with the request's body, read before dispatch
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         self.credential = deadline.credential_digest(self.credential_secret(request, kwargs))
-        parent = super()
         return deadline.answer_within(
-            request, self.credential, lambda: parent.dispatch(request, *args, **kwargs)
+            request,
+            self.credential,
+            lambda body_problem: self._dispatch(body_problem, request, *args, **kwargs),
         )
+
+    def _dispatch(
+        self, body_problem: str, request: HttpRequest, *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        self.body_problem = body_problem
+        return cast(HttpResponse, super().dispatch(request, *args, **kwargs))  # a DRF Response
 
     @classmethod
     def credential_secret(cls, request: HttpRequest, kwargs: dict) -> str:
@@ -176,11 +185,11 @@ class DecideView(APIView):
     @classmethod
     def holder(cls, request: HttpRequest, kwargs: dict) -> KeyHolder | UrlTokenHolder:
         """Who asks, checked as DRF checks this view's requests (for the hot path)."""
-        return hot_path.server_key_holder(request, cls)
+        return authentication.server_key_holder(request, cls)
 
     @extend_schema(request=DecideRequestSerializer, responses=DecisionSerializer)
     def post(self, request: Request, token: str = "") -> Response:
-        problem = request._request.routing_body_problem
+        problem = self.body_problem
         data: Any = {}
         if not problem:
             try:
@@ -191,7 +200,7 @@ class DecideView(APIView):
 
     @classmethod
     def hot_path(cls, request: HttpRequest, **kwargs: Any) -> HttpResponse | None:
-        """Answer a plain JSON decision without DRF (tenants/hot_path.py), within the deadline."""
+        """Answer a plain JSON decision without DRF (core/hot_path.py), within the deadline."""
         if (
             request.method != "POST"
             or request.content_type != "application/json"
@@ -200,14 +209,15 @@ class DecideView(APIView):
             return None
         credential = deadline.credential_digest(cls.credential_secret(request, kwargs))
         return deadline.answer_within(
-            request, credential, lambda: cls._decide(request, kwargs, credential)
+            request, credential, lambda problem: cls._decide(request, kwargs, credential, problem)
         )
 
     @classmethod
-    def _decide(cls, request: HttpRequest, kwargs: dict, credential: str) -> HttpResponse:
+    def _decide(
+        cls, request: HttpRequest, kwargs: dict, credential: str, problem: str
+    ) -> HttpResponse:
         try:
             tenant = cls.holder(request, kwargs).tenant
-            problem = request.routing_body_problem
             data: Any = {}
             if not problem and request.body:
                 try:
@@ -219,7 +229,7 @@ class DecideView(APIView):
                     problem = f"unreadable request ({error.detail})"
             return hot_path.json_response(decide_body(tenant, credential, problem, data), cls)
         except Exception as error:
-            return hot_path.error_response(error, cls)
+            return hot_path.error_response(error, cls, request)
 
 
 def decide_body(tenant: Tenant, credential: str, problem: str, data: Any) -> dict:
@@ -338,31 +348,11 @@ class DryRunView(BoundedBodyMixin, APIView):
         )
 
 
-class RoutingTokenSerializer(serializers.Serializer):
-    prefix = serializers.CharField()
-    created_at = serializers.DateTimeField()
-    url = serializers.CharField(required=False, help_text="Only when just generated.")
-
-
-class RoutingTokenView(APIView):
+class RoutingTokenView(UrlTokenView):
     """The tenant's routing URL: see it exists, (re)generate it (shown once), or turn it off."""
 
     api_scope = "routing"
-
-    @extend_schema(responses=RoutingTokenSerializer)
-    def get(self, request: Request) -> Response:
-        token = RoutingToken.objects.first()
-        if token is None:
-            raise exceptions.NotFound("No routing URL yet; POST here to generate one.")
-        return Response(RoutingTokenSerializer(token).data)
-
-    @extend_schema(request=None, responses={201: RoutingTokenSerializer})
-    def post(self, request: Request) -> Response:
-        token, plaintext = services.routing_token_regenerate(tenant=request.user.tenant)
-        body = {**RoutingTokenSerializer(token).data, "url": services.routing_url(plaintext)}
-        return Response(body, status=status.HTTP_201_CREATED)
-
-    @extend_schema(request=None, responses={204: None})
-    def delete(self, request: Request) -> Response:
-        services.routing_token_delete(tenant=request.user.tenant)
-        return Response(status=status.HTTP_204_NO_CONTENT)
+    token_model = RoutingToken
+    tag = services.TOKEN_TAG
+    url_name = services.ROUTING_URL_NAME
+    what = "routing URL"

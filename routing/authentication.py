@@ -1,7 +1,7 @@
 """Authentication by the secret token in a tenant's routing URL (phone systems given a URL)."""
 
+from core.url_tokens import UrlTokenAuthentication
 from routing.models import RoutingToken
-from tenants.url_tokens import UrlTokenAuthentication
 
 
 class RoutingTokenAuthentication(UrlTokenAuthentication):

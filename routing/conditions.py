@@ -190,6 +190,7 @@ def _field_condition(item: Any, path: str) -> FieldCondition:
     if op not in OPERATORS:
         raise InvalidConditions(f"{path}.op", "must be 'equals' or 'in'.")
     value = item.get("value")
+    values: tuple[str, ...]
     if op == "equals":
         values = (_text(value, f"{path}.value"),)
     elif not isinstance(value, list) or not value or len(value) > MAX_ITEMS:

@@ -12,6 +12,7 @@ unreachable.
 from __future__ import annotations
 
 import contextvars
+import functools
 import hashlib
 import logging
 import threading
@@ -28,7 +29,7 @@ from django.core.cache import caches
 from django.db import close_old_connections, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from tenants.hot_path import check_connection
+from core.hot_path import check_connection
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -96,18 +97,23 @@ def credential_digest(secret: str) -> str:
 
 
 def answer_within(
-    request: HttpRequest, credential: str, decide: Callable[[], HttpResponse]
+    request: HttpRequest, credential: str, decide: Callable[[str], HttpResponse]
 ) -> HttpResponse:
-    """Run `decide` on the pool and return its response, or the fallback if late or failing."""
+    """Run `decide(body_problem)` on the pool; its response, or the fallback if late or failing.
+
+    `body_problem` says what is wrong with the request's body ("" when it could be read).
+    """
     started = time.monotonic()
     profile = profiles.recall(credential)
     deadline_ms = profile.deadline_ms if profile else DEFAULT_DEADLINE_MS
     # Read the body here: once we have answered, the worker must not touch the client's socket.
-    request.routing_body_problem = _read_body(request)
+    body_problem = _read_body(request)
     if not _in_flight.acquire(blocking=False):
         return fallback_response(profile, "routing is overloaded")
     try:
-        future = _pool.submit(_run, decide, deadline_ms, started + deadline_ms / 1000)
+        future = _pool.submit(
+            _run, functools.partial(decide, body_problem), deadline_ms, started + deadline_ms / 1000
+        )
     except RuntimeError:  # the pool is shutting down with the process
         _in_flight.release()
         return fallback_response(profile, "routing is shutting down")

@@ -1,9 +1,9 @@
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from core.scoping import TenantOwnedModel
+from core.url_tokens import UrlToken
 from routing.conditions import InvalidConditions, conditions_as_json, parse_conditions
-from tenants.scoping import TenantOwnedModel
-from tenants.url_tokens import UrlToken
 
 
 class RoutingRule(TenantOwnedModel):

@@ -11,12 +11,12 @@ from django.db import connection
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
-from contacts import phone_numbers
 from contacts.selectors import CallerCard, caller_card
+from core import phone_numbers
+from core.shared_redis import Generation
 from routing import rules
 from routing.conditions import parse_conditions
 from routing.models import RoutingRule
-from tenants.key_cache import Generation
 from tenants.models import Agent, Tenant
 
 # Longer than any real number with an extension; anything longer is not worth parsing.
@@ -144,6 +144,9 @@ def _on_change(sender: type, **kwargs: object) -> None:
     rules_generation.replace()
 
 
-for model in (RoutingRule, Agent, Tenant):
-    post_save.connect(_on_change, sender=model, dispatch_uid=f"routing_rules_{model.__name__}")
-    post_delete.connect(_on_change, sender=model, dispatch_uid=f"routing_rules_{model.__name__}_d")
+def connect_signals() -> None:
+    """Forget remembered rules when a rule, agent or tenant is saved or deleted (RoutingConfig)."""
+    for model in (RoutingRule, Agent, Tenant):
+        uid = f"routing_rules_{model.__name__}"
+        post_save.connect(_on_change, sender=model, dispatch_uid=uid)
+        post_delete.connect(_on_change, sender=model, dispatch_uid=f"{uid}_d")

@@ -1,13 +1,11 @@
 """Writes for routing: rules and the tenant's routing URL token."""
 
-from django.conf import settings
-from django.urls import reverse
-
+from core.url_tokens import url_token_issue, url_token_url
 from routing.models import RoutingRule, RoutingToken
 from tenants.models import Tenant
-from tenants.url_tokens import url_token_issue
 
 TOKEN_TAG = "cbr"  # noqa: S105 - the visible tag of routing tokens, not a secret
+ROUTING_URL_NAME = "routing-decide-by-token"
 
 
 def routing_rule_create(*, tenant: Tenant, **fields: object) -> RoutingRule:
@@ -34,12 +32,6 @@ def routing_token_regenerate(*, tenant: Tenant) -> tuple[RoutingToken, str]:
     return url_token_issue(RoutingToken, tenant=tenant, tag=TOKEN_TAG)
 
 
-def routing_token_delete(*, tenant: Tenant) -> None:
-    """Turn the routing URL off: it answers 404 from the next request on."""
-    RoutingToken.objects.filter(tenant=tenant).delete()
-
-
 def routing_url(plaintext: str) -> str:
     """The URL a phone system is given: it carries the token, so treat it as a secret."""
-    path = reverse("routing-decide-by-token", kwargs={"token": plaintext})
-    return f"{settings.PUBLIC_BASE_URL}{path}"
+    return url_token_url(ROUTING_URL_NAME, plaintext)

@@ -9,8 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from connectors import http
-from contacts import phone_numbers
+from core import http, phone_numbers
 from tenants import services
 from tenants.models import Agent, ApiKey, CallerIdNumber, Tenant, validate_region
 

@@ -6,4 +6,6 @@ class TenantsConfig(AppConfig):
     verbose_name = "Tenants, agents and keys"
 
     def ready(self) -> None:
-        from tenants import key_cache  # noqa: F401 - connects the signals that expire cached keys
+        from tenants import key_cache
+
+        key_cache.connect_signals()

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-import redis
 from django.conf import settings
-from django.core.cache import cache
 from django.http import HttpRequest
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -21,9 +18,10 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
+from core.scoping import enter_tenant_scope
+from core.shared_redis import count_hit, queue_hit
 from tenants import key_cache
 from tenants.models import ApiKey, Tenant
-from tenants.scoping import enter_tenant_scope
 from tenants.selectors import api_key_find, api_key_find_with
 
 if TYPE_CHECKING:
@@ -31,8 +29,6 @@ if TYPE_CHECKING:
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 AUTHENTICATE_HEADER = 'Bearer realm="api"'
-# Seconds a rate counter outlives its one-minute window.
-COUNTER_TTL = 120
 
 
 class KeyHolder:
@@ -45,7 +41,7 @@ class KeyHolder:
         self.tenant: Tenant = api_key.tenant
 
 
-def client_ip(request: Request) -> str:
+def client_ip(request: HttpRequest | Request) -> str:
     """The caller's address; behind N trusted proxies, the Nth X-Forwarded-For hop from the end."""
     forwarded = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
     if settings.NUM_PROXIES and len(forwarded) >= settings.NUM_PROXIES:
@@ -149,7 +145,7 @@ class ServerKeyAuthentication(BaseAuthentication):
         found = server_key_check(request, counted=counted)
         if found is None:
             return None
-        api_key, request.api_key_hits = found
+        api_key, request.api_key_hits = found  # type: ignore[attr-defined]  # for the throttle
         return KeyHolder(api_key), api_key
 
     def authenticate_header(self, request: Request) -> str:
@@ -186,38 +182,10 @@ class HasServerKey(BasePermission):
         return True
 
 
-def api_access(view: APIView | type[APIView], method: str) -> str:
+def api_access(view: APIView | type[APIView], method: str | None) -> str:
     """The access ("read" or "write") a view's method needs from a key's scope."""
     access = getattr(view, "api_scope_access", None)
     return access or ("read" if method in SAFE_METHODS else "write")
-
-
-@functools.cache
-def _counters() -> redis.Redis:
-    # One client per process: Django's cache builds a new client object for every operation.
-    return redis.Redis.from_url(settings.REDIS_URL)
-
-
-def count_hit(counter: str, ttl: int = COUNTER_TTL) -> int:
-    """Add one to a shared counter that expires after ttl seconds; return the new count."""
-    if settings.REDIS_URL:
-        # One round trip: Django's cache.incr() costs two (EXISTS, INCRBY) plus add()'s SET NX.
-        pipeline = _counters().pipeline(transaction=False)
-        queue_hit(pipeline, counter, ttl)
-        return pipeline.execute()[0]
-    if cache.add(counter, 1, timeout=ttl):
-        return 1
-    try:
-        return cache.incr(counter)
-    except ValueError:  # expired between add and incr
-        cache.set(counter, 1, timeout=ttl)
-        return 1
-
-
-def queue_hit(pipeline: redis.client.Pipeline, counter: str, ttl: int = COUNTER_TTL) -> None:
-    """Queue count_hit's commands on a Redis pipeline (the count is the first result)."""
-    pipeline.incr(f"callbridge:{counter}")
-    pipeline.expire(f"callbridge:{counter}", ttl, nx=True)
 
 
 @dataclass(frozen=True)
@@ -247,5 +215,22 @@ class ApiKeyRateThrottle(BaseThrottle):
         self.retry_after = rate_limit_wait(api_key, getattr(request, "api_key_hits", None))
         return self.retry_after is None
 
-    def wait(self) -> float:
+    def wait(self) -> float | None:
         return self.retry_after
+
+
+def server_key_holder(request: HttpRequest, view: type[APIView]) -> KeyHolder:
+    """Authenticate, authorize and rate-limit the request as `view` does under DRF."""
+    throttled = ApiKeyRateThrottle in view.throttle_classes
+    api_key, hits = server_key_check(request, counted=throttled) or (None, None)
+    resource = getattr(view, "api_scope", None)
+    scope_check(api_key, resource=resource, access=api_access(view, request.method))
+    assert isinstance(api_key, ApiKey)  # scope_check raises without one
+    if throttled:
+        wait = rate_limit_wait(api_key, hits)
+        if wait is not None:
+            raise exceptions.Throttled(wait)
+    # What DRF's request would carry, on the plain request the hot path answers.
+    request.user = holder = KeyHolder(api_key)  # type: ignore[assignment]
+    request.auth = api_key  # type: ignore[attr-defined]
+    return holder

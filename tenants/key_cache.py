@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import copy
 import threading
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 import redis
 from django.conf import settings
-from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
+from core.hashing import hash_secret
+from core.shared_redis import Generation, redis_client
 from tenants.models import ApiKey, Tenant
-from tenants.services import hash_secret
 
 GENERATION_KEY = "callbridge:api-keys-generation"
 MAX_KEYS = 10_000
@@ -54,7 +53,7 @@ class KeyCache:
             return load(plaintext), []
         digest = hash_secret(plaintext)  # only the key's holder finds it, even here
         remembered = self._keys.get(digest)
-        pipeline = _redis().pipeline(transaction=False)
+        pipeline = redis_client().pipeline(transaction=False)
         pipeline.get(key_generation.key)
         if remembered is not None and piggyback is not None:
             piggyback(pipeline, remembered[1])
@@ -81,35 +80,6 @@ class KeyCache:
             self._keys.clear()
 
 
-class Generation:
-    """A token in Redis that is replaced whenever what it stamps changes."""
-
-    def __init__(self, key: str) -> None:
-        self.key = key
-
-    def current(self) -> bytes | None:
-        """The token now (None without Redis): what is remembered under another is stale."""
-        if not settings.REDIS_URL:
-            return None
-        return _redis().get(self.key) or self.start()
-
-    def start(self) -> bytes | None:
-        """Start a generation no process can be holding (on first use, or after a flush)."""
-        fresh = uuid.uuid4().hex.encode()
-        return fresh if _redis().set(self.key, fresh, nx=True) else _redis().get(self.key)
-
-    def replace(self) -> None:
-        """Make every process read afresh, now and once this transaction commits."""
-        if settings.REDIS_URL:
-            self._replace()
-            # A process reading between now and the commit may remember the old rows: forget
-            # them again.
-            transaction.on_commit(self._replace)
-
-    def _replace(self) -> None:
-        _redis().set(self.key, uuid.uuid4().hex)
-
-
 keys = KeyCache()
 key_generation = Generation(GENERATION_KEY)
 
@@ -127,16 +97,14 @@ def _copy(api_key: ApiKey) -> ApiKey:
     return duplicate
 
 
-def _redis() -> redis.Redis:
-    from tenants.authentication import _counters  # that module imports this one
-
-    return _counters()
-
-
 def _on_change(sender: type, **kwargs: object) -> None:
     keys_changed()
 
 
-for model in (ApiKey, Tenant):
-    post_save.connect(_on_change, sender=model, dispatch_uid=f"key_cache_{model.__name__}")
-    post_delete.connect(_on_change, sender=model, dispatch_uid=f"key_cache_{model.__name__}_del")
+def connect_signals() -> None:
+    """Expire remembered keys whenever a key or tenant is saved or deleted (TenantsConfig)."""
+    for model in (ApiKey, Tenant):
+        post_save.connect(_on_change, sender=model, dispatch_uid=f"key_cache_{model.__name__}")
+        post_delete.connect(
+            _on_change, sender=model, dispatch_uid=f"key_cache_{model.__name__}_del"
+        )

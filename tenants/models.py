@@ -6,9 +6,9 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from contacts import phone_numbers
-from tenants.encryption import EncryptedTextField
-from tenants.scoping import TenantOwnedModel
+from core import phone_numbers
+from core.encryption import EncryptedTextField
+from core.scoping import TenantOwnedModel
 
 
 def validate_region(value: str) -> None:

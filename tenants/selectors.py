@@ -5,10 +5,10 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 
+from core.hashing import PREFIX_LENGTH, hash_secret
+from core.scoping import across_all_tenants
 from tenants import key_cache
 from tenants.models import ApiKey, Membership
-from tenants.scoping import across_all_tenants
-from tenants.services import PREFIX_LENGTH, hash_secret
 
 
 def api_key_find(plaintext: str) -> ApiKey | None:

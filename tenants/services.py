@@ -1,6 +1,5 @@
 """Writes for tenants, memberships, API keys, agents and the audit log."""
 
-import hashlib
 import ipaddress
 import secrets
 import string
@@ -13,12 +12,12 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from core.hashing import PREFIX_LENGTH, hash_secret
+from core.scoping import tenant_scope
 from tenants.models import Agent, ApiKey, AuditEntry, Membership, Tenant
-from tenants.scoping import tenant_scope
 
 KEY_TAGS = {ApiKey.Kind.SERVER: "cbs", ApiKey.Kind.BROWSER: "cbb"}
 _PREFIX_ALPHABET = string.ascii_letters + string.digits
-PREFIX_LENGTH = 12  # "cbs_" + 8 random characters
 
 
 # What a server key can be limited to: "<resource>:read" or "<resource>:write" (write implies read).
@@ -43,11 +42,6 @@ def validate_scopes(scopes: Iterable[str]) -> list[str]:
     if unknown:
         raise ValueError(f"Unknown scope(s) {', '.join(unknown)}; known: {', '.join(API_SCOPES)}.")
     return scopes
-
-
-def hash_secret(plaintext: str) -> str:
-    # Keys carry 256 random bits, so a fast hash is safe here (no dictionary to attack).
-    return hashlib.sha256(plaintext.encode()).hexdigest()
 
 
 def parse_cidrs(cidrs: Iterable[str]) -> list[str]:

@@ -7,9 +7,9 @@ from rest_framework.test import APIClient
 
 from contacts.models import Contact
 from contacts.services import PhoneInput, contact_create
-from tenants.authentication import _counters
+from core.scoping import tenant_scope
+from core.shared_redis import redis_client
 from tenants.models import Agent, ApiKey, Tenant
-from tenants.scoping import tenant_scope
 from tenants.services import api_key_create
 
 
@@ -17,7 +17,7 @@ from tenants.services import api_key_create
 def _fresh_cache(settings) -> None:
     cache.clear()
     if settings.REDIS_URL:  # rate-limit counters live beside the cache, outside its key space
-        _counters().flushdb()
+        redis_client().flushdb()
 
 
 @pytest.fixture

@@ -1,8 +1,7 @@
 """HTTP for webhook apps over the one outbound client, and OAuth 2.0 client-credentials tokens.
 
-`connectors/http.py` answers a status and an excerpt but no headers (Retry-After), so requests go
-through `connectors.client._send`, which drives http.py's guarded session (SSRF guard on the
-resolved address, total deadline, no redirects, redaction) and keeps headers and body.
+Requests go through core/http.py (SSRF guard on the resolved address, total deadline, no
+redirects, redaction), which keeps the answer's headers and its body up to MAX_BODY_BYTES.
 """
 
 from __future__ import annotations
@@ -10,16 +9,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from urllib.parse import quote_plus, urlencode
 
 from django.core.cache import cache
 
 from automations.webhooks.config import Auth
-from connectors import client
-from tenants.encryption import decrypt, encrypt
+from core import http
+from core.encryption import decrypt, encrypt
 
 # Without expires_in (RFC 6749 §5.1 only recommends it) reuse a token this long; a 401 refetches.
 DEFAULT_TOKEN_SECONDS = 300
@@ -27,20 +24,9 @@ DEFAULT_TOKEN_SECONDS = 300
 TOKEN_MARGIN_SECONDS = 60
 
 
-@dataclass(frozen=True)
-class Exchange:
-    """One HTTP answer: status, lower-cased headers, body (bounded by connectors.client)."""
-
-    status_code: int
-    headers: Mapping[str, str]
-    body: bytes
-    latency_ms: int
-
-    @property
-    def retry_after(self) -> float | None:
-        return client.retry_after(
-            client.CrmResponse(status_code=self.status_code, headers=self.headers, body=b"")
-        )
+# One HTTP answer: status, lower-cased headers, body, latency, Retry-After.
+Exchange = http.HttpResponse
+MAX_BODY_BYTES = 16 * 1024 * 1024
 
 
 class TokenError(Exception):
@@ -51,10 +37,15 @@ def exchange(
     method: str, url: str, *, headers: Mapping[str, str], body: bytes | None, deadline: float
 ) -> Exchange:
     """Send one request within `deadline` seconds; raise http.HttpError when nothing came back."""
-    started = time.monotonic()
-    response = client._send(method, url, dict(headers), body, deadline)
-    latency_ms = int((time.monotonic() - started) * 1000)
-    return Exchange(response.status_code, response.headers, response.body, latency_ms)
+    return http.request(
+        method,
+        url,
+        deadline_seconds=deadline,
+        headers=headers,
+        body=body,
+        secret_headers=("Authorization",),
+        max_body_bytes=MAX_BODY_BYTES,
+    )
 
 
 def basic_authorization(username: str, password: str) -> str:

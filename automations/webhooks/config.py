@@ -17,7 +17,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 
 from automations.webhooks.templates import EXPRESSION, template_errors, value_errors
-from connectors import http
+from core import http
 
 METHODS = ("GET", "POST")
 AUTH_KINDS = ("none", "basic", "bearer", "oauth2_client_credentials")
@@ -310,8 +310,8 @@ class _Parser:
                 return None
         if len(json.dumps(value).encode()) > MAX_BODY_BYTES:
             self.fail("body", f"Keep the body template under {MAX_BODY_BYTES // 1024} KiB.")
-        for error in value_errors(value):
-            self.fail("body", error)
+        for problem in value_errors(value):
+            self.fail("body", problem)
         return value
 
     def number(

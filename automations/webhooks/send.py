@@ -23,7 +23,7 @@ from django.utils import timezone
 from automations.webhooks import client
 from automations.webhooks.config import WebhookConfig
 from automations.webhooks.templates import render_text, render_url, render_value
-from connectors import http
+from core import http
 
 logger = logging.getLogger(__name__)
 
@@ -284,7 +284,7 @@ class _Delivery:
         if not message and outcome == "failed":
             message = _describe(reason, self.attempts[-1] if self.attempts else None)
         if outcome == "failed":
-            logger.info("Webhook %s failed: %s", http._display(self.request.url), reason)
+            logger.info("Webhook %s failed: %s", http.display_url(self.request.url), reason)
         return WebhookResult(
             outcome=outcome,
             request=self.shown,

@@ -189,7 +189,7 @@ def end_calls(tenant: object, count: int, senders: int, rate: float) -> dict[str
     from django.db import connection
 
     from calls.events import telephony_event_accept
-    from tenants.scoping import tenant_scope
+    from core.scoping import tenant_scope
 
     accepted_at = {}
     started = time.monotonic()
@@ -220,7 +220,7 @@ def end_calls(tenant: object, count: int, senders: int, rate: float) -> dict[str
 def by_call_id(tenant: object, times: dict[str, float]) -> dict[str, float]:
     """Key the phone system's call ids by our call_id, which the callbacks carry."""
     from calls.models import Call
-    from tenants.scoping import tenant_scope
+    from core.scoping import tenant_scope
 
     with tenant_scope(tenant):
         ids = dict(Call.objects.values_list("external_id", "call_id"))

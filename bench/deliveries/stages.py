@@ -63,8 +63,8 @@ def run(tenant: object, calls: int) -> None:
     from calls import tasks
     from calls.events import telephony_event_accept
     from calls.models import Delivery
-    from connectors import http
-    from tenants.scoping import tenant_scope
+    from core import http
+    from core.scoping import tenant_scope
 
     meter = Meter()
     _wrap(redis.client.Redis, "execute_command", meter, "redis command")

@@ -20,9 +20,9 @@ django.setup()
 from django.db import connection  # noqa: E402
 
 from contacts.models import Contact, ContactPhone  # noqa: E402
+from core.scoping import tenant_scope  # noqa: E402
 from routing.services import routing_rule_create  # noqa: E402
 from tenants.models import Agent, ApiKey, Tenant  # noqa: E402
-from tenants.scoping import tenant_scope  # noqa: E402
 from tenants.services import api_key_create, tenant_update  # noqa: E402
 
 SERVER_KEY = "cbs_BenchKy1_benchmark-server-key-local-only"

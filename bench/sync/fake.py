@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.fakes.hubspot import FakeHubSpot
+from fakes.hubspot import FakeHubSpot
 
 
 def main() -> None:

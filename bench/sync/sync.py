@@ -26,8 +26,8 @@ from connectors.interface import Cursor  # noqa: E402
 from connectors.models import Connection, SyncRun  # noqa: E402
 from connectors.services import connection_create, connector_for_connection  # noqa: E402
 from connectors.sync import connection_sync  # noqa: E402
+from core.scoping import tenant_scope  # noqa: E402
 from tenants.models import Tenant  # noqa: E402
-from tenants.scoping import tenant_scope  # noqa: E402
 
 TOKEN = "pat-na1-fake-token"  # noqa: S105 - the fake's
 SETTINGS = {

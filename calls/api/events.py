@@ -18,8 +18,8 @@ from calls.api.views import Conflict
 from calls.inbound import InvalidEvent
 from calls.models import Call, Recording, TelephonyEvent, TelephonyEventsToken
 from calls.twilio import twilio_event, twilio_signature_valid
+from core.url_tokens import HoldsUrlToken, UrlTokenAuthentication, UrlTokenView
 from tenants.models import Tenant
-from tenants.url_tokens import HoldsUrlToken, UrlTokenAuthentication
 
 # Room for a long transcript; anything bigger is not an event.
 MAX_EVENT_BYTES = 256 * 1024
@@ -130,34 +130,14 @@ class EventsByTokenView(EventsView):
             raise serializers.ValidationError({error.field: [error.message]}) from error
 
 
-class EventsTokenSerializer(serializers.Serializer):
-    prefix = serializers.CharField()
-    created_at = serializers.DateTimeField()
-    url = serializers.CharField(required=False, help_text="Only when just generated.")
-
-
-class EventsTokenView(APIView):
+class EventsTokenView(UrlTokenView):
     """The tenant's events URL: see it exists, (re)generate it (shown once), or turn it off."""
 
     api_scope = "calls"
-
-    @extend_schema(responses=EventsTokenSerializer)
-    def get(self, request: Request) -> Response:
-        token = TelephonyEventsToken.objects.first()
-        if token is None:
-            raise exceptions.NotFound("No events URL yet; POST here to generate one.")
-        return Response(EventsTokenSerializer(token).data)
-
-    @extend_schema(request=None, responses={201: EventsTokenSerializer})
-    def post(self, request: Request) -> Response:
-        token, plaintext = events.events_token_regenerate(tenant=request.user.tenant)
-        body = {**EventsTokenSerializer(token).data, "url": events.events_url(plaintext)}
-        return Response(body, status=status.HTTP_201_CREATED)
-
-    @extend_schema(request=None, responses={204: None})
-    def delete(self, request: Request) -> Response:
-        events.events_token_delete(tenant=request.user.tenant)
-        return Response(status=status.HTTP_204_NO_CONTENT)
+    token_model = TelephonyEventsToken
+    tag = events.TOKEN_TAG
+    url_name = events.EVENTS_URL_NAME
+    what = "events URL"
 
 
 class RecordingSerializer(serializers.Serializer):

@@ -7,7 +7,7 @@ from rest_framework import serializers
 
 from calls.models import Attempt, Call, CallParty, Delivery
 from calls.recordings import call_recording_url
-from contacts import phone_numbers
+from core import phone_numbers
 from tenants.models import Agent, CallerIdNumber
 
 

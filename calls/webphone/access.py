@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from django.core import signing
 
 from calls.models import Call
-from contacts import phone_numbers
+from core import phone_numbers
+from core.scoping import tenant_scope
 from tenants.models import Agent, ApiKey, CallerIdNumber, Tenant
-from tenants.scoping import tenant_scope
 from tenants.selectors import api_key_find
 
 # Seed 002's names for the launch URL's parameters, in its order.

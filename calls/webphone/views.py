@@ -13,6 +13,7 @@ from django.http import (
     JsonResponse,
     StreamingHttpResponse,
 )
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
@@ -31,8 +32,8 @@ from calls.gateways import GatewayNotSupported
 from calls.models import Call, CallParty, CallState, CallStatus
 from calls.webphone import access
 from contacts.selectors import caller_card
-from tenants.errors import error_body
-from tenants.scoping import tenant_scope
+from core.errors import error_body
+from core.scoping import tenant_scope
 
 # What the page says for each state and final status; the page's script uses the same words.
 STATE_LABELS = {
@@ -104,11 +105,11 @@ def launch(request: HttpRequest) -> HttpResponse:
     return response
 
 
-def with_call(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def with_call(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     """Resolve the page token to its call, inside the call's tenant scope; else 404."""
 
     @wraps(view)
-    def wrapped(request: HttpRequest, token: str, **kwargs: str) -> HttpResponse:
+    def wrapped(request: HttpRequest, token: str, **kwargs: str) -> HttpResponseBase:
         claims = access.page_token_read(token)
         if claims is None:
             raise Http404("No call page here.")

@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from connectors import http
 from connectors.generic_rest import mapping
 from connectors.interface import ConfigError
+from core import http
 
 AUTH_KINDS = ("none", "basic", "bearer", "api_key", "oauth2_client_credentials")
 AUTH_SECRETS = {

@@ -30,7 +30,7 @@ from connectors.interface import (
     Page,
     SourceRecord,
 )
-from contacts import phone_numbers
+from core import phone_numbers
 
 OBJECT_TYPE = "contacts"
 _LINK_NEXT = re.compile(r'<([^>]*)>\s*;[^,]*\brel="?next"?', re.IGNORECASE)

@@ -27,7 +27,7 @@ from connectors.interface import (
     SourceRecord,
 )
 from connectors.oauth import AuthorizationCodeFlow, OAuthApp, status_and
-from contacts import phone_numbers
+from core import phone_numbers
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
 AUTHORIZE_URL = "https://app.hubspot.com/oauth/authorize"

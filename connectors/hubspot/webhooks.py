@@ -19,7 +19,7 @@ from django.utils import timezone
 from connectors.hubspot.mapping import COMPANY_ID_PREFIX
 from connectors.models import Connection
 from contacts.models import Contact
-from tenants.scoping import across_all_tenants, tenant_scope
+from core.scoping import across_all_tenants, tenant_scope
 
 MAX_AGE_MS = 5 * 60 * 1000  # HubSpot: reject a request whose timestamp is older than 5 minutes
 # subscriptionType -> how our sync prefixes that object's id (mapping.record_from_object)

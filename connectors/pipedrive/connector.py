@@ -29,7 +29,7 @@ from connectors.interface import (
 )
 from connectors.oauth import AuthorizationCodeFlow, OAuthApp, status_and
 from connectors.pipedrive import mapping
-from contacts import phone_numbers
+from core import phone_numbers
 
 DEFAULT_BASE_URL = "https://api.pipedrive.com"
 OAUTH_BASE_URL = "https://oauth.pipedrive.com"

@@ -30,7 +30,7 @@ from connectors.interface import (
 from connectors.oauth import AuthorizationCodeFlow
 from connectors.salesforce import mapping
 from connectors.salesforce.oauth import oauth_app
-from contacts import phone_numbers
+from core import phone_numbers
 
 API_VERSION = "59.0"  # simple-salesforce's default; every call below exists since v31
 BATCH_SIZE = 2000  # the query API's largest batch (Sforce-Query-Options: batchSize)

@@ -27,7 +27,7 @@ from connectors.interface import (
     TicketRequest,
 )
 from connectors.zendesk import mapping
-from contacts import phone_numbers
+from core import phone_numbers
 
 SUBDOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 SEARCH_PAGE_SIZE = 100  # the search APIs' maximum per_page

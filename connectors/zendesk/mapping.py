@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 from connectors.interface import SourcePhone, SourceRecord, TicketRef, TicketRequest
-from contacts import phone_numbers
+from core import phone_numbers
 
 SUBJECT_MAX = 150
 

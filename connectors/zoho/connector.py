@@ -23,7 +23,7 @@ from connectors.interface import (
 from connectors.oauth import AuthorizationCodeFlow
 from connectors.zoho import mapping
 from connectors.zoho.oauth import crm_base_url, oauth_app
-from contacts import phone_numbers
+from core import phone_numbers
 
 DEFAULT_API_DOMAIN = "https://www.zohoapis.com"
 PAGE_SIZE = 200  # per_page maximum of GET /{module}, search and users

@@ -9,10 +9,11 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from rest_framework import serializers
 
-from contacts import phone_numbers, services
+from contacts import services
 from contacts.models import Contact, ContactPhone
+from core import phone_numbers
+from core.serializers import StrictModelSerializer, StrictSerializer
 from tenants.models import Agent, validate_region
-from tenants.serializers import StrictModelSerializer, StrictSerializer
 
 MAX_NUMBER_LENGTH = 64
 MAX_PHONES_PER_CONTACT = 20

@@ -27,10 +27,11 @@ from contacts.api.serializers import (
 )
 from contacts.csv_import import contact_records_from_csv
 from contacts.models import Contact
-from tenants import hot_path
-from tenants.errors import api_exception_handler
+from core import hot_path
+from core.errors import api_exception_handler
+from core.negotiation import JsonFirstNegotiation, takes_plain_json
+from tenants import authentication
 from tenants.models import Tenant
-from tenants.negotiation import JsonFirstNegotiation, takes_plain_json
 
 
 class ContactList(generics.ListCreateAPIView):
@@ -187,14 +188,14 @@ class LookupView(APIView):
 
     @staticmethod
     def hot_path(request: HttpRequest) -> HttpResponse | None:
-        """Answer a plain JSON lookup without DRF (tenants/hot_path.py)."""
+        """Answer a plain JSON lookup without DRF (core/hot_path.py)."""
         if request.method != "GET" or not takes_plain_json(request, request.GET):
             return None
         try:
-            hot_path.server_key_holder(request, LookupView)
+            authentication.server_key_holder(request, LookupView)
             return hot_path.json_response(lookup_body(request, request.GET), LookupView)
         except Exception as error:
-            return hot_path.error_response(error, LookupView)
+            return hot_path.error_response(error, LookupView, request)
 
 
 def lookup_body(request: HttpRequest | Request, params: QueryDict) -> dict:

@@ -17,8 +17,9 @@ from django.shortcuts import redirect
 from django.urls import reverse_lazy
 from django.views.decorators.http import require_POST
 
+from core.shared_redis import count_hit
 from dashboard.access import SESSION_TENANT
-from tenants.authentication import client_ip, count_hit
+from tenants.authentication import client_ip
 from tenants.selectors import dashboard_memberships
 
 logger = logging.getLogger(__name__)

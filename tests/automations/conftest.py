@@ -4,8 +4,8 @@ from automations.models import App
 from automations.services import app_create
 from calls.models import Call, CallState, CallStatus
 from calls.services import call_event_record, call_place
+from core.scoping import tenant_scope
 from tenants.models import Agent, CallerIdNumber
-from tenants.scoping import tenant_scope
 from tests.automations.receiver import WebhookReceiver
 from tests.calls.conftest import database_url, processes  # noqa: F401 - real Celery workers
 

@@ -11,15 +11,15 @@ from typing import Any
 from connectors.models import Connection
 from connectors.services import connection_create
 from contacts.services import PhoneInput, contact_create
+from core.scoping import tenant_scope
+from fakes import salesforce_data
+from fakes.generic_rest import FakeRestCrm
+from fakes.hubspot import FakeHubSpot
+from fakes.pipedrive import FakePipedrive
+from fakes.salesforce import FakeSalesforce
+from fakes.zoho import FakeZoho
 from tenants.models import Tenant
-from tenants.scoping import tenant_scope
 from tests.connectors.conftest import salesforce_credentials
-from tests.fakes import salesforce_data
-from tests.fakes.generic_rest import FakeRestCrm
-from tests.fakes.hubspot import FakeHubSpot
-from tests.fakes.pipedrive import FakePipedrive
-from tests.fakes.salesforce import FakeSalesforce
-from tests.fakes.zoho import FakeZoho
 
 AGENT_EMAIL = "priya.shah@example.com"  # the agent's login in every fake CRM
 

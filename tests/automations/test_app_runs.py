@@ -5,7 +5,7 @@ import pytest
 from automations import app_runs
 from automations.models import App, AppRun
 from calls.models import CallStatus
-from tenants.scoping import tenant_scope
+from core.scoping import tenant_scope
 from tests.automations.receiver import Answer
 
 pytestmark = pytest.mark.django_db

@@ -4,7 +4,7 @@ import pytest
 from django.db import connection
 
 from automations.models import App
-from tenants.scoping import tenant_scope
+from core.scoping import tenant_scope
 
 pytestmark = pytest.mark.django_db
 

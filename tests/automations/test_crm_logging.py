@@ -13,8 +13,8 @@ from calls.services import call_notes_add
 from connectors.models import Connection
 from connectors.services import connection_create
 from contacts.services import PhoneInput, contact_create
-from tenants.scoping import tenant_scope
-from tests.fakes.hubspot import FakeHubSpot, Fault
+from core.scoping import tenant_scope
+from fakes.hubspot import FakeHubSpot, Fault
 
 pytestmark = pytest.mark.django_db
 

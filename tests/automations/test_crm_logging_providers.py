@@ -12,8 +12,9 @@ from automations.models import CrmLog
 from calls import events as telephony
 from calls.models import Call, TelephonyEvent
 from connectors.models import Connection
+from core.scoping import tenant_scope
+from fakes.hubspot import Fault
 from tenants.models import Agent
-from tenants.scoping import tenant_scope
 from tests.automations.crm_providers import (
     AGENT_EMAIL,
     DETAILS,
@@ -23,7 +24,6 @@ from tests.automations.crm_providers import (
     connect,
     end,
 )
-from tests.fakes.hubspot import Fault
 
 pytestmark = pytest.mark.django_db
 

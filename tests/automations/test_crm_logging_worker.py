@@ -14,8 +14,8 @@ import pytest
 from automations.models import CrmLog
 from automations.tasks import crm_log_send
 from calls.models import Call, TelephonyEvent
+from core.scoping import tenant_scope
 from tenants.models import Agent
-from tenants.scoping import tenant_scope
 from tests.automations.crm_providers import (
     AGENT_EMAIL,
     DETAILS,

@@ -4,7 +4,7 @@ import pytest
 
 from automations.models import AppRun, CrmLog
 from connectors.services import connection_create
-from tenants.scoping import tenant_scope
+from core.scoping import tenant_scope
 
 pytestmark = pytest.mark.django_db
 

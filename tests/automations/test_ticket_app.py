@@ -6,8 +6,8 @@ from automations import app_runs, tickets
 from automations.models import App, AppRun
 from calls.models import Call
 from connectors.services import connection_create
-from tenants.scoping import tenant_scope
-from tests.fakes.zendesk import FakeZendesk, Fault
+from core.scoping import tenant_scope
+from fakes.zendesk import FakeZendesk, Fault
 
 pytestmark = pytest.mark.django_db
 

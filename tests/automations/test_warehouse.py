@@ -12,8 +12,8 @@ from automations import app_runs, warehouse
 from automations.models import App, AppRun
 from calls import events
 from calls.models import Call, TelephonyEvent
-from connectors.http import is_blocked_address
-from tenants.scoping import tenant_scope
+from core.http import is_blocked_address
+from core.scoping import tenant_scope
 
 pytestmark = pytest.mark.django_db
 

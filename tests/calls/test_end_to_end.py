@@ -17,7 +17,7 @@ from rest_framework.test import APIClient
 
 from calls.lifecycle import CALLBACK_FIELDS
 from calls.models import Attempt, Call, CallEvent, Delivery, TelephonyEvent
-from tenants.scoping import tenant_scope
+from core.scoping import tenant_scope
 from tests.calls.test_signing import verify
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("private_urls")]

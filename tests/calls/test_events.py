@@ -15,7 +15,7 @@ from calls import events
 from calls.models import Call, CallEvent, Delivery, TelephonyEvent
 from calls.twilio import twilio_signature
 from config.celery import app
-from tenants.scoping import tenant_scope
+from core.scoping import tenant_scope
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from calls import events, exports
 from calls.models import Call, TelephonyEvent
-from tenants.scoping import tenant_scope
+from core.scoping import tenant_scope
 
 pytestmark = pytest.mark.django_db
 

@@ -8,8 +8,8 @@ from rest_framework.test import APIClient
 from calls import events, recordings
 from calls.models import Call, Delivery, TelephonyEvent
 from calls.services import call_place
+from core.scoping import tenant_scope
 from tenants.models import Agent, CallerIdNumber
-from tenants.scoping import tenant_scope
 
 pytestmark = pytest.mark.django_db
 

@@ -18,8 +18,8 @@ from django.utils import timezone
 from calls.models import Call, CallEvent, CallState, CallStatus
 from calls.services import call_event_record, call_hang_up, call_place
 from calls.webphone.access import page_token
+from core.scoping import current_tenant_id, tenant_scope
 from tenants.models import Agent, ApiKey, CallerIdNumber
-from tenants.scoping import current_tenant_id, tenant_scope
 
 pytestmark = pytest.mark.django_db
 

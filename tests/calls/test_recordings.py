@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 
 from calls import events
 from calls.models import Call, Delivery, Recording, TelephonyEvent
-from tenants.scoping import tenant_scope
+from core.scoping import tenant_scope
 
 pytestmark = pytest.mark.django_db
 

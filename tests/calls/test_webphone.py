@@ -11,8 +11,8 @@ from django.utils import timezone
 from calls.models import Call, CallEvent, CallState
 from calls.services import call_event_record
 from calls.webphone.access import PAGE_SALT, page_token
+from core.scoping import tenant_scope
 from tenants.models import Agent, ApiKey, CallerIdNumber
-from tenants.scoping import tenant_scope
 from tenants.services import api_key_revoke
 from tests.calls.conftest import FROM_NUMBER
 

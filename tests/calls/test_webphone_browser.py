@@ -9,8 +9,8 @@ from urllib.parse import urlencode
 import pytest
 
 from calls.models import Call
+from core.scoping import tenant_scope
 from tenants.models import ApiKey
-from tenants.scoping import tenant_scope
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ from django.core.cache import cache
 from django.db import connection
 
 from config.celery import app as celery_app
-from tenants.health import HEARTBEAT_CACHE_KEY
+from core.health import HEARTBEAT_CACHE_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
@@ -74,8 +74,8 @@ def test_a_task_sent_to_bulk_never_reaches_a_realtime_only_worker(database_url, 
             conn.default_channel.queue_purge(queue)
     worker = start(["worker", "-Q", "realtime", "-c", "1", "-l", "INFO"], env, log)
     try:
-        celery_app.send_task("tenants.tasks.record_worker_heartbeat", queue="bulk")
-        celery_app.send_task("tenants.tasks.record_worker_heartbeat", queue="realtime")
+        celery_app.send_task("core.tasks.record_worker_heartbeat", queue="bulk")
+        celery_app.send_task("core.tasks.record_worker_heartbeat", queue="realtime")
         deadline = time.monotonic() + 30
         while cache.get(HEARTBEAT_CACHE_KEY) is None and time.monotonic() < deadline:
             time.sleep(0.25)

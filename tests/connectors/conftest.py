@@ -5,10 +5,10 @@ import pytest
 
 from connectors.models import Connection
 from connectors.services import connection_create
-from tenants.scoping import tenant_scope
-from tests.fakes.hubspot import FakeHubSpot
-from tests.fakes.pipedrive import FakePipedrive
-from tests.fakes.salesforce import FakeSalesforce
+from core.scoping import tenant_scope
+from fakes.hubspot import FakeHubSpot
+from fakes.pipedrive import FakePipedrive
+from fakes.salesforce import FakeSalesforce
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 import pytest
 
 from connectors.models import Connection, SyncRun
-from tenants.scoping import tenant_scope
+from core.scoping import tenant_scope
 
 pytestmark = pytest.mark.django_db
 

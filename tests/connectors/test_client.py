@@ -8,7 +8,7 @@ import pytest
 
 from connectors.client import CrmClient
 from connectors.interface import ConnectorError
-from tests.fakes.server import QuietServer
+from fakes.server import QuietServer
 
 
 class Handler(BaseHTTPRequestHandler):

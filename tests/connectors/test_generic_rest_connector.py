@@ -8,7 +8,7 @@ import pytest
 
 from connectors.generic_rest.connector import GenericRestConnector
 from connectors.interface import CallLogEntry, ConnectionConfig, ConnectorError, Cursor
-from tests.fakes.generic_rest import LIST_PATH, FakeRestCrm, Fault
+from fakes.generic_rest import LIST_PATH, FakeRestCrm, Fault
 
 pytestmark = pytest.mark.django_db  # the per-connection request budget lives in the cache
 

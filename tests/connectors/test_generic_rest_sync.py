@@ -6,8 +6,8 @@ from connectors import sync
 from connectors.models import Connection
 from connectors.services import connection_create
 from contacts.models import Contact, ContactPhone
-from tenants.scoping import tenant_scope
-from tests.fakes.generic_rest import LIST_PATH, FakeRestCrm
+from core.scoping import tenant_scope
+from fakes.generic_rest import LIST_PATH, FakeRestCrm
 
 pytestmark = pytest.mark.django_db
 

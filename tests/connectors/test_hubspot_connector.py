@@ -6,8 +6,8 @@ import pytest
 
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.interface import ConnectionConfig, ConnectorError, Cursor
-from tenants.authentication import count_hit
-from tests.fakes.hubspot import Fault
+from core.shared_redis import count_hit
+from fakes.hubspot import Fault
 
 pytestmark = pytest.mark.django_db  # the per-connection request budget lives in Redis
 

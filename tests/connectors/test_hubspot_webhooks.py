@@ -12,7 +12,7 @@ from connectors.hubspot.webhooks import deleted_external_ids, signature_valid
 from connectors.services import connection_create
 from contacts.models import Contact
 from contacts.services import PhoneInput, contact_create
-from tenants.scoping import tenant_scope
+from core.scoping import tenant_scope
 
 pytestmark = pytest.mark.django_db
 

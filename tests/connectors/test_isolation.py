@@ -4,7 +4,7 @@ endpoint, and can never touch this tenant's connection."""
 import pytest
 
 from connectors.models import Connection, SyncRun
-from tenants.scoping import tenant_scope
+from core.scoping import tenant_scope
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ from django.core import signing
 from connectors import sync
 from connectors.models import Connection
 from contacts.models import Contact
-from tenants.scoping import tenant_scope
+from core.scoping import tenant_scope
 
 pytestmark = pytest.mark.django_db
 

@@ -8,8 +8,8 @@ import pytest
 
 from connectors.interface import CallLogEntry, ConnectionConfig, ConnectorError, Cursor
 from connectors.pipedrive.connector import PipedriveConnector
-from tests.fakes.pipedrive import Fault
-from tests.fakes.pipedrive_data import ORG_PHONE_FIELD, TIER_FIELD, rfc3339
+from fakes.pipedrive import Fault
+from fakes.pipedrive_data import ORG_PHONE_FIELD, TIER_FIELD, rfc3339
 
 pytestmark = pytest.mark.django_db  # the per-connection request budget lives in the cache
 

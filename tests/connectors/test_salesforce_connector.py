@@ -7,8 +7,8 @@ import pytest
 
 from connectors.interface import CallLogEntry, ConnectionConfig, ConnectorError, Cursor
 from connectors.salesforce.connector import COMMIT_LAG_OVERLAP_MS, SalesforceConnector
+from fakes.salesforce import Fault
 from tests.connectors.conftest import salesforce_credentials
-from tests.fakes.salesforce import Fault
 
 pytestmark = pytest.mark.django_db  # the per-connection request budget lives in the cache
 

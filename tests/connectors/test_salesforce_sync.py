@@ -8,7 +8,7 @@ from connectors import sync
 from connectors.models import Connection, SyncRun
 from connectors.services import connection_create
 from contacts.models import Contact, ContactPhone
-from tenants.scoping import tenant_scope
+from core.scoping import tenant_scope
 from tests.connectors.conftest import salesforce_credentials
 
 pytestmark = pytest.mark.django_db

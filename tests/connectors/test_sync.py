@@ -8,8 +8,8 @@ from django.db import connections
 from connectors import sync
 from connectors.models import Connection, SyncRun
 from contacts.models import Contact, ContactPhone
-from tenants.scoping import tenant_scope
-from tests.fakes.hubspot import Fault
+from core.scoping import tenant_scope
+from fakes.hubspot import Fault
 
 pytestmark = pytest.mark.django_db
 

@@ -14,8 +14,8 @@ from django.db import connection as db
 from config.celery import app as celery_app
 from connectors.models import Connection, SyncRun
 from contacts.models import Contact
-from tenants.scoping import tenant_scope
-from tests.fakes.hubspot import Fault
+from core.scoping import tenant_scope
+from fakes.hubspot import Fault
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration

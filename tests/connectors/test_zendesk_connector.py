@@ -6,7 +6,7 @@ import pytest
 
 from connectors.interface import ConnectionConfig, ConnectorError, TicketRequest
 from connectors.zendesk.connector import ZendeskConnector
-from tests.fakes.zendesk import FakeZendesk, Fault
+from fakes.zendesk import FakeZendesk, Fault
 
 pytestmark = pytest.mark.django_db  # the per-connection request budget lives in the cache
 

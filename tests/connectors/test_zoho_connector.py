@@ -8,7 +8,7 @@ import pytest
 
 from connectors.interface import CallLogEntry, ConnectionConfig, ConnectorError, Cursor
 from connectors.zoho.connector import ZohoConnector
-from tests.fakes.zoho import FakeZoho, Fault
+from fakes.zoho import FakeZoho, Fault
 
 pytestmark = pytest.mark.django_db  # the per-connection request budget lives in the cache
 

@@ -9,8 +9,8 @@ from connectors import sync
 from connectors.models import Connection, SyncRun
 from connectors.services import connection_create
 from contacts.models import Contact, ContactPhone
-from tenants.scoping import tenant_scope
-from tests.fakes.zoho import FakeZoho
+from core.scoping import tenant_scope
+from fakes.zoho import FakeZoho
 
 pytestmark = pytest.mark.django_db
 

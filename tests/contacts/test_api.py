@@ -3,7 +3,7 @@
 import pytest
 
 from contacts.models import Contact, ContactPhone
-from tenants.scoping import tenant_scope
+from core.scoping import tenant_scope
 
 pytestmark = pytest.mark.django_db
 

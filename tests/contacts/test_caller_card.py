@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from contacts.models import Contact
 from contacts.selectors import MAX_MATCHES, caller_card
 from contacts.services import contact_delete
-from tenants.scoping import tenant_scope
+from core.scoping import tenant_scope
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ from rest_framework.renderers import JSONRenderer
 
 from contacts.api.serializers import CallerCardSerializer
 from contacts.selectors import caller_card
-from tenants.scoping import tenant_scope
+from core.scoping import tenant_scope
 
 pytestmark = pytest.mark.django_db
 

@@ -7,8 +7,8 @@ from connectors.services import connection_create
 from contacts import services
 from contacts.models import Contact
 from contacts.services import PhoneInput, SyncedContact, contacts_delete, contacts_upsert_synced
+from core.scoping import tenant_scope
 from tenants.models import Agent
-from tenants.scoping import tenant_scope
 
 pytestmark = pytest.mark.django_db
 

@@ -7,8 +7,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
 from django.test import Client
 
+from core.scoping import tenant_scope
 from tenants.models import Membership, Tenant
-from tenants.scoping import tenant_scope
 from tests.calls.conftest import database_url, processes  # noqa: F401 - Celery for browser tests
 
 PASSWORD = "correct-horse-battery-staple"
@@ -89,7 +89,7 @@ def signed_in_page(chromium, live_server, make_member):
 @pytest.fixture
 def hubspot(settings):
     """A fake HubSpot (250 contacts, 20 companies) on 127.0.0.1, stopped after the test."""
-    from tests.fakes.hubspot import FakeHubSpot
+    from fakes.hubspot import FakeHubSpot
 
     settings.ALLOW_PRIVATE_URLS = True
     fake = FakeHubSpot(contacts=250, companies=20)

@@ -2,8 +2,8 @@
 
 import pytest
 
+from core.scoping import tenant_scope
 from tenants.models import Agent, AuditEntry, CallerIdNumber
-from tenants.scoping import tenant_scope
 from tests.dashboard.helpers import form_data
 
 pytestmark = pytest.mark.django_db

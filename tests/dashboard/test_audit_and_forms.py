@@ -3,9 +3,9 @@
 import pytest
 from django import forms
 
+from core.scoping import tenant_scope
 from dashboard.forms import SUBMIT_TOKEN_FIELD, SubmitOnceForm, form_changes
 from tenants.models import AuditEntry
-from tenants.scoping import tenant_scope
 from tenants.services import audit_record
 
 pytestmark = pytest.mark.django_db

@@ -8,10 +8,10 @@ import pytest
 from connectors import services, sync
 from connectors.models import Connection
 from contacts.models import Contact
+from core.scoping import tenant_scope
+from fakes.hubspot import Fault
 from tenants.models import AuditEntry
-from tenants.scoping import tenant_scope
 from tests.dashboard.helpers import form_data
-from tests.fakes.hubspot import Fault
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from contacts.models import Contact
-from tenants.scoping import tenant_scope
+from core.scoping import tenant_scope
 
 pytestmark = pytest.mark.integration
 

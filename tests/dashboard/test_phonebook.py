@@ -4,8 +4,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from contacts.models import Contact
+from core.scoping import tenant_scope
 from tenants.models import AuditEntry
-from tenants.scoping import tenant_scope
 from tests.dashboard.helpers import form_data
 
 pytestmark = pytest.mark.django_db

@@ -7,9 +7,9 @@ from django.contrib.auth import get_user_model
 from django.core import mail
 from django.test import Client
 
-from tenants.authentication import _counters
+from core.scoping import tenant_scope
+from core.shared_redis import redis_client
 from tenants.models import Membership
-from tenants.scoping import tenant_scope
 from tests.dashboard.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -90,10 +90,10 @@ def test_sign_in_attempts_are_rate_limited_per_username_and_address(
 @pytest.fixture
 def counters_down(settings):
     """The rate counters' Redis is unreachable (nothing listens on port 1)."""
-    _counters.cache_clear()
+    redis_client.cache_clear()
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
     yield
-    _counters.cache_clear()
+    redis_client.cache_clear()
 
 
 def test_sign_in_still_works_when_the_rate_limit_store_is_down(

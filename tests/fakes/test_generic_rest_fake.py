@@ -6,7 +6,7 @@ import urllib.request
 
 import pytest
 
-from tests.fakes.generic_rest import FakeRestCrm
+from fakes.generic_rest import FakeRestCrm
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.fakes.hubspot import FakeHubSpot, Fault
-from tests.fakes.hubspot_data import iso
+from fakes.hubspot import FakeHubSpot, Fault
+from fakes.hubspot_data import iso
 
 TOKEN = "pat-na1-fake-token"
 

@@ -6,7 +6,7 @@ import urllib.request
 
 import pytest
 
-from tests.fakes.pipedrive import READ_ONLY_PERSON_ID, FakePipedrive
+from fakes.pipedrive import READ_ONLY_PERSON_ID, FakePipedrive
 
 TOKEN = "pd-fake-api-token"
 

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import pytest
 
-from tests.fakes.salesforce import FakeSalesforce, Fault
+from fakes.salesforce import FakeSalesforce, Fault
 
 API = "/services/data/v59.0"
 

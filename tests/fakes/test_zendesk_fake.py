@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from tests.fakes.zendesk import FakeZendesk, Fault
+from fakes.zendesk import FakeZendesk, Fault
 
 BASIC = "Basic " + base64.b64encode(b"admin@acme.example/token:zd-fake-api-token").decode()
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.zoho import FakeZoho
+from fakes.zoho import FakeZoho
 
 FIXTURES = Path(__file__).parents[1] / "connectors" / "fixtures" / "zoho"
 

@@ -1,11 +1,11 @@
 import pytest
 from django.db import connections
 
+from core.scoping import tenant_scope
 from routing import deadline
 from routing.models import RoutingRule
 from routing.services import routing_rule_create, routing_token_regenerate
 from tenants.models import Tenant
-from tenants.scoping import tenant_scope
 
 
 @pytest.fixture(autouse=True)

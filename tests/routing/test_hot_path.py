@@ -1,4 +1,4 @@
-"""Lookup and decide answered without DRF (tenants/hot_path.py) answer exactly as through DRF."""
+"""Lookup and decide answered without DRF (core/hot_path.py) answer exactly as through DRF."""
 
 import re
 import time
@@ -9,8 +9,8 @@ import pytest
 from django.db import close_old_connections, connection, connections
 from django.test import Client
 
+from core.scoping import current_tenant_id
 from tenants.models import ApiKey, Tenant
-from tenants.scoping import current_tenant_id
 from tenants.services import api_key_create, api_key_revoke
 
 # Decisions run on pool threads with their own database connections: the data must be committed.

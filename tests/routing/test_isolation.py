@@ -3,9 +3,9 @@
 import pytest
 from rest_framework.test import APIClient
 
+from core.scoping import tenant_scope
 from routing.models import RoutingRule
 from tenants.models import Tenant
-from tenants.scoping import tenant_scope
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
+from core.scoping import tenant_scope
 from routing.models import RoutingRule
-from tenants.scoping import tenant_scope
 
 pytestmark = pytest.mark.django_db
 

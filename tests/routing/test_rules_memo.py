@@ -4,11 +4,11 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
+from core.scoping import tenant_scope
+from core.shared_redis import redis_client
 from routing.models import RoutingRule
 from routing.selectors import routing_rules
 from routing.services import routing_rule_delete, routing_rule_update
-from tenants.authentication import _counters
-from tenants.scoping import tenant_scope
 
 # Decisions run on pool threads with their own database connections: the data must be committed.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -92,7 +92,7 @@ def test_a_flushed_redis_forgets_every_remembered_rule(tenant, make_rule):
     make_rule(tenant, "Everyone", extension="1093")
     rule_reads(tenant)
 
-    _counters().flushdb()
+    redis_client().flushdb()
 
     assert rule_reads(tenant) == 1
 
@@ -107,10 +107,10 @@ def test_it_remembers_nothing_without_redis(settings, tenant, make_rule):
 def test_it_reads_the_rules_when_redis_is_unreachable(settings, tenant, make_rule):
     make_rule(tenant, "Everyone", extension="1093")
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
-    _counters.cache_clear()
+    redis_client.cache_clear()
     try:
         reads = [rule_reads(tenant) for _ in range(2)]
     finally:
-        _counters.cache_clear()
+        redis_client.cache_clear()
 
     assert reads == [1, 1]

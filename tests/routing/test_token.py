@@ -6,8 +6,8 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
+from core.scoping import tenant_scope
 from routing.models import RoutingToken
-from tenants.scoping import tenant_scope
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

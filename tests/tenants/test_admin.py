@@ -5,8 +5,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.messages import get_messages
 from rest_framework.test import APIClient
 
+from core.scoping import across_all_tenants
 from tenants.models import Agent, ApiKey
-from tenants.scoping import across_all_tenants
 from tenants.services import api_key_create
 
 pytestmark = pytest.mark.django_db

@@ -1,7 +1,7 @@
 import pytest
 
+from core.scoping import tenant_scope
 from tenants.models import Agent, CallerIdNumber
-from tenants.scoping import tenant_scope
 
 pytestmark = pytest.mark.django_db
 

@@ -5,8 +5,8 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
+from core.scoping import tenant_scope
 from tenants.models import ApiKey
-from tenants.scoping import tenant_scope
 from tenants.services import api_key_create, api_key_revoke, api_key_rotate
 
 pytestmark = pytest.mark.django_db
@@ -214,10 +214,10 @@ def test_it_records_when_a_key_was_last_used(tenant):
 
 @pytest.mark.parametrize("on_redis", [True, False], ids=["redis", "local-memory cache"])
 def test_the_rate_counter_counts_and_expires(settings, on_redis):
-    from tenants.authentication import _counters, count_hit
+    from core.shared_redis import count_hit, redis_client
 
     if on_redis:
-        _counters().delete("callbridge:test-counter")
+        redis_client().delete("callbridge:test-counter")
     else:
         settings.REDIS_URL = ""
         settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

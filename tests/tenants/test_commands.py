@@ -6,8 +6,8 @@ from django.contrib.auth import authenticate
 from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
+from core.scoping import across_all_tenants, tenant_scope
 from tenants.models import Agent, ApiKey, CallerIdNumber, Membership, Tenant
-from tenants.scoping import across_all_tenants, tenant_scope
 from tenants.services import api_key_create
 
 pytestmark = pytest.mark.django_db
@@ -96,7 +96,7 @@ def test_seed_demo_connects_the_demo_tenant_to_the_fake_hubspot_once(settings):
     from connectors.models import Connection
     from connectors.sync import connection_sync
     from contacts.models import Contact
-    from tests.fakes.hubspot import FakeHubSpot
+    from fakes.hubspot import FakeHubSpot
 
     settings.ALLOW_PRIVATE_URLS = True
     fake = FakeHubSpot(contacts=30, companies=5)

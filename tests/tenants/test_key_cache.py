@@ -3,8 +3,8 @@
 import pytest
 from rest_framework.test import APIClient
 
+from core.shared_redis import redis_client
 from tenants import key_cache
-from tenants.authentication import _counters
 from tenants.models import ApiKey
 from tenants.selectors import _api_key_load
 from tenants.services import api_key_create, api_key_revoke
@@ -102,7 +102,7 @@ def test_a_flushed_redis_forgets_every_remembered_key(server_key):
     load = CountingLoader()
     key_cache.keys.find(server_key[1], load)
 
-    _counters().flushdb()
+    redis_client().flushdb()
     key_cache.keys.find(server_key[1], load)
 
     assert load.loads == 2

@@ -15,7 +15,7 @@ from connectors import registry
 
 
 class Command(BaseCommand):
-    help = "Serve a strict fake CRM API (tests/fakes) with generated contacts until Ctrl-C."
+    help = "Serve a strict fake CRM API (fakes/) with generated contacts until Ctrl-C."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("provider", choices=sorted(registry.PROVIDERS))

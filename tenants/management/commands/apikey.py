@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from core.scoping import across_all_tenants
 from tenants import services
 from tenants.models import ApiKey, Tenant
-from tenants.scoping import across_all_tenants
 
 
 class Command(BaseCommand):

@@ -1,7 +1,7 @@
 import pytest
 
+from core.scoping import TenantScopeMissing, across_all_tenants, current_tenant_id, tenant_scope
 from tenants.models import Agent
-from tenants.scoping import TenantScopeMissing, across_all_tenants, current_tenant_id, tenant_scope
 
 pytestmark = pytest.mark.django_db
 

@@ -26,14 +26,14 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
-from tests.fakes.pipedrive_data import (
+from fakes.pipedrive_data import (
     USERS,
     FakeRecord,
     generate_organizations,
     generate_persons,
     rfc3339,
 )
-from tests.fakes.server import FakeServer, JsonHandler
+from fakes.server import FakeServer, JsonHandler
 
 LIST_MAX_LIMIT = 500
 SEARCH_MAX_LIMIT = 100

@@ -1,5 +1,7 @@
 """Content negotiation for the hot endpoints, which only ever answer JSON."""
 
+from collections.abc import Iterable
+
 from django.http import HttpRequest, QueryDict
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BaseRenderer
@@ -21,9 +23,13 @@ class JsonFirstNegotiation(DefaultContentNegotiation):
     """Skip parsing the Accept header when it takes anything (what phone systems send)."""
 
     def select_renderer(
-        self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
     ) -> tuple[BaseRenderer, str]:
         plain = not format_suffix and takes_plain_json(request, request.query_params)
-        if plain and renderers[0].format == "json":
-            return renderers[0], renderers[0].media_type
-        return super().select_renderer(request, renderers, format_suffix)
+        first = next(iter(renderers))
+        if plain and first.format == "json":
+            return first, first.media_type
+        chosen: tuple[BaseRenderer, str] = super().select_renderer(
+            request, renderers, format_suffix
+        )
+        return chosen

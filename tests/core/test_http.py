@@ -7,7 +7,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from connectors import http
+from core import http
 
 BLOCKED_LITERALS = [
     "127.0.0.1",

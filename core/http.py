@@ -1,7 +1,10 @@
 """The one outbound HTTP client: total deadline, no redirects, SSRF guard, redacted errors.
 
-Every request to a tenant-supplied URL goes through `post`/`request` here, the only caller of
-`requests`. Three guarantees:
+Every outbound request (callbacks, webhook apps, CRM APIs) goes through `request` here, the only
+caller of `requests`: it answers the status, the lower-cased headers and the body (a 4 KB excerpt
+by default, the whole body up to `max_body_bytes` when asked), and `retry_after_seconds` reads
+their Retry-After. Each caller keeps its own retry policy (seed 002's callback schedule, seed
+004's webhook retries, a CRM connection's request budget). Three guarantees:
 
 - **Deadline**: one wall-clock budget per request (connect + send + headers + body), enforced by
   shutting the socket down when it runs out; a receiver dripping a byte a second cannot hold us.
@@ -22,8 +25,9 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -34,6 +38,10 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 logger = logging.getLogger(__name__)
+
+# One getaddrinfo row: family, type, proto, canonical name, socket address.
+AddressInfo = tuple[socket.AddressFamily, socket.SocketKind, int, str, tuple[Any, ...]]
+SocketOptions = list[tuple[int, int, int | bytes]]  # as urllib3 takes them
 
 RESPONSE_EXCERPT_BYTES = 4096
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
@@ -53,8 +61,18 @@ class HttpError(Exception):
 @dataclass(frozen=True)
 class HttpResponse:
     status_code: int
-    excerpt: str  # the first RESPONSE_EXCERPT_BYTES of the body, decoded leniently
+    headers: Mapping[str, str]  # lower-cased names
+    body: bytes  # the first RESPONSE_EXCERPT_BYTES unless the whole body was asked for
     latency_ms: int
+
+    @property
+    def excerpt(self) -> str:
+        """The first RESPONSE_EXCERPT_BYTES of the body, decoded leniently."""
+        return self.body[:RESPONSE_EXCERPT_BYTES].decode("utf-8", errors="replace")
+
+    @property
+    def retry_after(self) -> float | None:
+        return retry_after_seconds(self.headers)
 
 
 def is_blocked_address(address: str) -> bool:
@@ -113,13 +131,13 @@ def check_host(host: str) -> None:
         raise HttpError("blocked_ip", f"{host!r} is a private or reserved address.")
 
 
-def resolve_checked(host: str, port: int) -> list[tuple]:
+def resolve_checked(host: str, port: int) -> Sequence[AddressInfo]:
     """Resolve host (getaddrinfo rows); HttpError('dns'/'blocked_ip') unless all may be reached."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as error:
         raise HttpError("dns", f"Cannot resolve the host {host!r}.") from error
-    if not settings.ALLOW_PRIVATE_URLS and any(is_blocked_address(i[4][0]) for i in infos):
+    if not settings.ALLOW_PRIVATE_URLS and any(is_blocked_address(str(i[4][0])) for i in infos):
         raise HttpError("blocked_ip", f"{host!r} resolves to a private or reserved address.")
     return infos
 
@@ -142,6 +160,10 @@ class _Watchdog:
     """
 
     def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every watch and the thread (a forked child has no thread yet)."""
         self._due: dict[int, tuple[float, list[socket.socket]]] = {}
         self._wake = threading.Condition()
         self._tokens = itertools.count()
@@ -176,7 +198,7 @@ class _Watchdog:
 
 
 _watchdog = _Watchdog()
-os.register_at_fork(after_in_child=_watchdog.__init__)  # a worker process starts its own
+os.register_at_fork(after_in_child=_watchdog.reset)  # a worker process starts its own
 
 
 @contextlib.contextmanager
@@ -192,7 +214,7 @@ def deadline(seconds: float) -> Iterator[None]:
 
 
 def _guarded_connect(
-    host: str, port: int, timeout: float | None, options: list[tuple[int, int, int]]
+    host: str, port: int, timeout: float | None, options: SocketOptions
 ) -> socket.socket:
     family, kind, proto, _, address = resolve_checked(host, port)[0]
     sock = socket.socket(family, kind, proto)
@@ -222,7 +244,7 @@ class _Guarded:
     port: int
     timeout: float | None
     sock: socket.socket | None
-    socket_options: list[tuple[int, int, int]] | None
+    socket_options: SocketOptions | None
 
     def _new_conn(self) -> socket.socket:
         return _guarded_connect(self._dns_host, self.port, self.timeout, self.socket_options or [])
@@ -250,7 +272,7 @@ class _GuardedHTTPSPool(HTTPSConnectionPool):
 
 
 class _GuardedAdapter(HTTPAdapter):
-    def init_poolmanager(self, *args: object, **kwargs: object) -> None:
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = {
             "http": _GuardedHTTPPool,
@@ -258,7 +280,8 @@ class _GuardedAdapter(HTTPAdapter):
         }
 
 
-def _session() -> requests.Session:
+def new_session() -> requests.Session:
+    """A session whose connections are guarded; keep one alive to reuse its connections."""
     session = requests.Session()
     session.trust_env = False  # no proxy or netrc from the environment: we check the real target
     adapter = _GuardedAdapter(max_retries=0)
@@ -272,22 +295,29 @@ def request(
     url: str,
     *,
     deadline_seconds: float,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
     body: bytes | None = None,
     secret_headers: tuple[str, ...] = (),
+    max_body_bytes: int | None = None,
+    session: requests.Session | None = None,
 ) -> HttpResponse:
     """Send one request within deadline_seconds in total; never follow a redirect.
 
     Any HTTP status is a response (the caller decides what 3xx/4xx/5xx mean); no response at all
-    raises HttpError. Values of `secret_headers` never appear in the error message.
+    raises HttpError. Values of `secret_headers` never appear in the error message. The body is
+    cut to an excerpt, or with `max_body_bytes` read whole (HttpError 'too_large' beyond it).
+    `session` (from new_session) keeps connections alive between requests.
     """
     check_url(url)
-    headers = headers or {}
+    headers = dict(headers or {})
     secrets = [headers[h] for h in secret_headers if headers.get(h)]
     started = time.monotonic()
     try:
-        with deadline(deadline_seconds), _session() as session:
-            response = session.request(
+        with (
+            deadline(deadline_seconds),
+            contextlib.nullcontext(session) if session is not None else new_session() as sender,
+        ):
+            response = sender.request(
                 method,
                 url,
                 headers=headers,
@@ -297,34 +327,62 @@ def request(
                 stream=True,
             )
             with response:
-                excerpt = _read_excerpt(response)
+                content = _read_body(response, max_body_bytes)
     except HttpError:
         raise
     except Exception as error:
         expired = time.monotonic() - started >= deadline_seconds - 0.01
         error_class = "timeout" if expired else _error_class(error)
-        message = _redact(f"{method} {_display(url)} failed: {type(error).__name__}: {error}", url)
+        message = redact(
+            f"{method} {display_url(url)} failed: {type(error).__name__}: {error}", url
+        )
         for secret in secrets:
             message = message.replace(secret, "[redacted]")
         logger.info("%s", message)
         raise HttpError(error_class, message) from None
-    latency_ms = int((time.monotonic() - started) * 1000)
-    return HttpResponse(status_code=response.status_code, excerpt=excerpt, latency_ms=latency_ms)
+    return HttpResponse(
+        status_code=response.status_code,
+        headers={name.lower(): value for name, value in response.headers.items()},
+        body=content,
+        latency_ms=int((time.monotonic() - started) * 1000),
+    )
 
 
-def post(url: str, **kwargs: object) -> HttpResponse:
-    return request("POST", url, **kwargs)  # type: ignore[arg-type]
+def post(url: str, **kwargs: Any) -> HttpResponse:
+    return request("POST", url, **kwargs)
 
 
-def _read_excerpt(response: requests.Response) -> str:
-    """Read at most RESPONSE_EXCERPT_BYTES (memory stays bounded whatever the receiver sends)."""
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date), if any."""
+    value = headers.get("retry-after", "").strip()
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def _read_body(response: requests.Response, max_body_bytes: int | None) -> bytes:
+    """Read an excerpt, or the whole body up to max_body_bytes: memory stays bounded."""
     chunks, size = [], 0
-    for chunk in response.iter_content(chunk_size=1024):
+    if max_body_bytes is None:
+        for chunk in response.iter_content(chunk_size=1024):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size >= RESPONSE_EXCERPT_BYTES:
+                break
+        return b"".join(chunks)[:RESPONSE_EXCERPT_BYTES]
+    for chunk in response.iter_content(chunk_size=65536):
         chunks.append(chunk)
         size += len(chunk)
-        if size >= RESPONSE_EXCERPT_BYTES:
-            break
-    return b"".join(chunks)[:RESPONSE_EXCERPT_BYTES].decode("utf-8", errors="replace")
+        if size > max_body_bytes:
+            raise HttpError("too_large", "The answer is too large.")
+    return b"".join(chunks)
 
 
 def _cut_sockets(sockets: list[socket.socket]) -> None:
@@ -344,12 +402,13 @@ def _error_class(error: Exception) -> str:
     return "error"
 
 
-def _display(url: str) -> str:
+def display_url(url: str) -> str:
     """The URL without its query string or fragment (where tokens tend to hide)."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}{parts.path}"
 
 
-def _redact(message: str, url: str) -> str:
+def redact(message: str, url: str) -> str:
+    """The message without the URL's query string."""
     query = urlsplit(url).query
     return message.replace(query, "[redacted]") if query else message

@@ -6,7 +6,7 @@ from typing import Any
 from rest_framework import serializers
 
 
-class StrictSerializer(serializers.Serializer):
+class StrictSerializer(serializers.Serializer[Any]):
     """Reject fields the serializer does not know, naming the first, instead of ignoring them."""
 
     def to_internal_value(self, data: Any) -> Any:
@@ -20,5 +20,5 @@ class StrictSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
-class StrictModelSerializer(StrictSerializer, serializers.ModelSerializer):
+class StrictModelSerializer(StrictSerializer, serializers.ModelSerializer[Any]):
     pass

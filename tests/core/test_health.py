@@ -1,6 +1,6 @@
 import pytest
 
-from tenants.tasks import record_worker_heartbeat
+from core.tasks import record_worker_heartbeat
 
 pytestmark = pytest.mark.django_db
 

@@ -27,9 +27,9 @@ from datetime import date, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
-from tests.fakes import salesforce_data as data
-from tests.fakes.salesforce_soql import Condition, MalformedQuery, parse_soql, parse_sosl
-from tests.fakes.server import FakeServer, JsonHandler
+from fakes import salesforce_data as data
+from fakes.salesforce_soql import Condition, MalformedQuery, parse_soql, parse_sosl
+from fakes.server import FakeServer, JsonHandler
 
 SUPPORTED_VERSIONS = range(31, 63)  # v31.0 .. v62.0
 MAX_BATCH_SIZE, MIN_BATCH_SIZE = 2000, 200

@@ -9,9 +9,9 @@ from django.db import transaction
 from connectors.models import Connection
 from connectors.services import connection_create, sync_enqueue
 from contacts.services import PhoneInput, contact_upsert
+from core.scoping import tenant_scope
 from tenants import services
 from tenants.models import Agent, ApiKey, CallerIdNumber, Membership, Tenant
-from tenants.scoping import tenant_scope
 
 # Fixed so the printed credentials stay valid across runs. Demo only: the embedded setup.
 # The admin is the demo tenant's owner in the dashboard (/app/) and staff in /admin/; the viewer
@@ -112,7 +112,7 @@ class Command(BaseCommand):
 
     def _connect_fake_hubspot(self, tenant: Tenant, url: str) -> None:
         """Connect (once) to the demo's fake HubSpot and sync it now."""
-        from tests.fakes.hubspot import FakeHubSpot  # the demo's fake CRM, as fakecrm serves it
+        from fakes.hubspot import FakeHubSpot  # the demo's fake CRM, as fakecrm serves it
 
         token = next(iter(FakeHubSpot().private_app_tokens))
         connection = Connection.objects.filter(name=DEMO_CONNECTION).first()

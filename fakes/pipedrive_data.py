@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.fakes.hubspot_data import BASE_MS, FIRST_NAMES, LAST_NAMES, messy_number
+from fakes.hubspot_data import BASE_MS, FIRST_NAMES, LAST_NAMES, messy_number
 
 # Custom fields are keyed by 40-character hashes in Pipedrive.
 TIER_FIELD = "5f1b1c2a9e0d4b7c8a6e3f2d1c0b9a8e7d6c5b4a"  # a person's "Tier" (varchar)

@@ -21,20 +21,11 @@ from django.middleware.common import CommonMiddleware
 from django.urls import Resolver404, resolve
 from rest_framework import exceptions
 from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from tenants.authentication import (
-    AUTHENTICATE_HEADER,
-    ApiKeyRateThrottle,
-    KeyHolder,
-    api_access,
-    rate_limit_wait,
-    scope_check,
-    server_key_check,
-)
-from tenants.errors import api_exception_handler
-from tenants.models import ApiKey
-from tenants.scoping import request_scope
+from core.errors import api_exception_handler
+from core.scoping import request_scope
 
 HotPath = Callable[..., HttpResponse | None]
 _renderer = JSONRenderer()
@@ -79,7 +70,9 @@ def check_connection() -> None:
     timeout, pg_terminate_backend) has said so on its socket, so look there instead.
     """
     raw = connection.connection
-    if raw is None or not connection.health_check_enabled or connection.health_check_done:
+    # django-stubs lacks Django 5.1's health-check attributes.
+    checked = connection.health_check_done  # type: ignore[attr-defined]
+    if raw is None or not connection.health_check_enabled or checked:  # type: ignore[attr-defined]
         return
     if connection.vendor == "postgresql":
         poll = select.poll()
@@ -87,26 +80,11 @@ def check_connection() -> None:
         # An idle connection has nothing to read unless the server is saying goodbye.
         if raw.closed or raw.broken or poll.poll(0):
             connection.close()
-        connection.health_check_done = True
-
-
-def server_key_holder(request: HttpRequest, view: type[APIView]) -> KeyHolder:
-    """Authenticate, authorize and rate-limit the request as `view` does under DRF."""
-    throttled = ApiKeyRateThrottle in view.throttle_classes
-    api_key, hits = server_key_check(request, counted=throttled) or (None, None)
-    scope_check(api_key, resource=view.api_scope, access=api_access(view, request.method))
-    assert isinstance(api_key, ApiKey)  # scope_check raises without one
-    if throttled:
-        wait = rate_limit_wait(api_key, hits)
-        if wait is not None:
-            raise exceptions.Throttled(wait)
-    request.user = holder = KeyHolder(api_key)
-    request.auth = api_key
-    return holder
+        connection.health_check_done = True  # type: ignore[attr-defined]
 
 
 def json_response(
-    data: Any, view: type[APIView], status: int = 200, headers: dict | None = None
+    data: Any, view: type[APIView], status: int = 200, headers: dict[str, str] | None = None
 ) -> HttpResponse:
     """`data` rendered as DRF renders it for `view`, with the headers DRF and Django add."""
     body = _renderer.render(data)
@@ -116,17 +94,24 @@ def json_response(
     return response
 
 
-def error_response(error: Exception, view: type[APIView]) -> HttpResponse:
+def error_response(error: Exception, view: type[APIView], request: HttpRequest) -> HttpResponse:
     """The error answer DRF gives for `error` (unexpected errors included: logged, 500)."""
     if isinstance(error, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
-        error.auth_header = AUTHENTICATE_HEADER
+        # The challenge DRF sends: the one of the view's first authenticator.
+        authenticator = view.authentication_classes[0]()
+        error.auth_header = authenticator.authenticate_header(Request(request))  # type: ignore[union-attr]  # read by DRF's handler
     answer = api_exception_handler(error, {"view": view})
     headers = {name: value for name, value in answer.items() if name != "Content-Type"}
     return json_response(answer.data, view, answer.status_code, headers)
 
 
-@functools.cache
+_allows: dict[type[APIView], str] = {}
+
+
 def _allow(view: type[APIView]) -> str:
-    instance = view()
-    instance.setup(HttpRequest())  # adds HEAD where there is GET, as for a request
-    return ", ".join(instance.allowed_methods)
+    """The view's Allow header, as DRF sets it."""
+    if view not in _allows:
+        instance = view()
+        instance.setup(HttpRequest())  # adds HEAD where there is GET, as for a request
+        _allows[view] = ", ".join(instance.allowed_methods)
+    return _allows[view]

@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from tests.fakes.hubspot_data import messy_number
+from fakes.hubspot_data import messy_number
 
 BASE_S = 1_700_000_000  # 2023-11-14T22:13:20Z
 # Zoho record ids are 19-digit numbers; each module gets its own range here.

@@ -1,10 +1,20 @@
-"""connectors/http.py is the only module that sends HTTP with requests."""
+"""core/http.py is the only module that sends HTTP with requests."""
 
 import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-APP_PACKAGES = ["config", "tenants", "contacts", "calls", "routing", "connectors"]
+APP_PACKAGES = [
+    "config",
+    "core",
+    "tenants",
+    "contacts",
+    "calls",
+    "routing",
+    "connectors",
+    "automations",
+    "fakes",
+]
 
 
 def test_only_the_one_client_imports_requests():
@@ -20,4 +30,4 @@ def test_only_the_one_client_imports_requests():
                 if any(name == "requests" or name.startswith("requests.") for name in names):
                     importers.append(str(path.relative_to(ROOT)))
 
-    assert sorted(set(importers)) == ["connectors/http.py"]
+    assert sorted(set(importers)) == ["core/http.py"]

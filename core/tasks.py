@@ -3,7 +3,7 @@ import time
 from celery import shared_task
 from django.core.cache import cache
 
-from tenants.health import HEARTBEAT_CACHE_KEY
+from core.health import HEARTBEAT_CACHE_KEY
 
 
 @shared_task(ignore_result=True)

@@ -22,8 +22,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
-from tests.fakes.hubspot_data import BASE_MS, FIRST_NAMES, LAST_NAMES, iso, messy_number
-from tests.fakes.server import FakeServer, JsonHandler
+from fakes.hubspot_data import BASE_MS, FIRST_NAMES, LAST_NAMES, iso, messy_number
+from fakes.server import FakeServer, JsonHandler
 
 LIST_PATH = "/api/v1/contacts"
 SEARCH_PATH = "/api/v1/contacts/search"

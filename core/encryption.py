@@ -33,7 +33,7 @@ def decrypt(token: str) -> str:
         ) from error
 
 
-class EncryptedTextField(models.TextField):
+class EncryptedTextField(models.TextField):  # type: ignore[type-arg]  # as TextField
     """A text column stored encrypted; reads give back the plaintext."""
 
     def get_prep_value(self, value: Any) -> Any:

@@ -20,14 +20,14 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
-from tests.fakes.hubspot_data import (
+from fakes.hubspot_data import (
     BASE_MS,
     FakeObject,
     generate_companies,
     generate_contacts,
     iso,
 )
-from tests.fakes.server import FakeServer, JsonHandler
+from fakes.server import FakeServer, JsonHandler
 
 SEARCH_MAX_LIMIT = 200
 LIST_MAX_LIMIT = 100

@@ -1,11 +1,11 @@
-"""contacts.phone_numbers: real-world formats in, E.164 out; unreadable input kept, never raised."""
+"""core.phone_numbers: real-world formats in, E.164 out; unreadable input kept, never raised."""
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from contacts import phone_numbers
-from contacts.phone_numbers import PhoneNumber, national_forms, normalize, region_of, to_e164
+from core import phone_numbers
+from core.phone_numbers import PhoneNumber, national_forms, normalize, region_of, to_e164
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.fakes.hubspot_data import FIRST_NAMES, LAST_NAMES, messy_number
+from fakes.hubspot_data import FIRST_NAMES, LAST_NAMES, messy_number
 
 BASE_MS = 1_700_000_000_000  # 2023-11-14T22:13:20Z
 KEY_PREFIXES = {"Account": "001", "Contact": "003", "User": "005", "Task": "00T", "Lead": "00Q"}

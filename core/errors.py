@@ -13,11 +13,11 @@ from rest_framework.views import exception_handler
 logger = logging.getLogger(__name__)
 
 
-def error_body(code: str, message: str, field: str | None = None, **extra: Any) -> dict:
+def error_body(code: str, message: str, field: str | None = None, **extra: Any) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "field": field, **extra}}
 
 
-def api_exception_handler(exc: Exception, context: dict) -> Response:
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if isinstance(exc, DjangoValidationError):  # raised by a model's full_clean() in a service
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else exc.messages
@@ -38,7 +38,7 @@ def api_exception_handler(exc: Exception, context: dict) -> Response:
         response.data = _validation_error_body(response.data)
     else:
         detail = response.data.get("detail", str(exc)) if isinstance(response.data, dict) else exc
-        code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
+        code = str(getattr(detail, "code", None) or getattr(exc, "default_code", "error"))
         response.data = error_body(_public_code(exc, code), str(detail))
     return response
 
@@ -51,7 +51,7 @@ def _public_code(exc: Exception, code: str) -> str:
     return code
 
 
-def _validation_error_body(data: Any) -> dict:
+def _validation_error_body(data: Any) -> dict[str, Any]:
     """Name the first bad field in `field`/`message`; list every problem under `details`."""
     details = _flatten(data)
     field, message = details[0] if details else (None, "Invalid input.")

@@ -26,8 +26,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
 
-from tests.fakes.server import FakeServer, JsonHandler
-from tests.fakes.zoho_data import ID_BASES, USERS, FakeRecord, generate, zoho_time
+from fakes.server import FakeServer, JsonHandler
+from fakes.zoho_data import ID_BASES, USERS, FakeRecord, generate, zoho_time
 
 PER_PAGE_MAX = 200
 DISCRETE_PAGES = 10  # `page` 1..10: the first 2,000 records

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.fakes.hubspot_data import FIRST_NAMES, LAST_NAMES, messy_number
-from tests.fakes.server import FakeServer, JsonHandler
+from fakes.hubspot_data import FIRST_NAMES, LAST_NAMES, messy_number
+from fakes.server import FakeServer, JsonHandler
 
 PRIORITIES = {"low", "normal", "high", "urgent"}
 TICKET_FIELDS = {

@@ -12,13 +12,12 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
 from django.db import models
 from django.http import HttpRequest, HttpResponse
 
-if TYPE_CHECKING:
-    from tenants.models import Tenant
+Model = TypeVar("Model", bound=models.Model)
 
 _ALL_TENANTS = object()
 _current_scope: contextvars.ContextVar[Any] = contextvars.ContextVar("tenant_scope", default=None)
@@ -29,7 +28,7 @@ class TenantScopeMissing(RuntimeError):
 
 
 @contextmanager
-def tenant_scope(tenant: Tenant | int) -> Iterator[None]:
+def tenant_scope(tenant: models.Model | int) -> Iterator[None]:
     """Scope tenant-owned querysets to one tenant for the duration of the block."""
     tenant_id = tenant if isinstance(tenant, int) else tenant.pk
     token = _current_scope.set(tenant_id)
@@ -59,8 +58,8 @@ def enter_tenant_scope(tenant_id: int) -> None:
     _current_scope.set(tenant_id)
 
 
-class TenantScopedManager(models.Manager):
-    def get_queryset(self) -> models.QuerySet:
+class TenantScopedManager(models.Manager[Model]):
+    def get_queryset(self) -> models.QuerySet[Model]:
         scope = _current_scope.get()
         queryset = super().get_queryset()
         if scope is _ALL_TENANTS:

@@ -2,7 +2,7 @@ import pytest
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
-from tenants import encryption
+from core import encryption
 
 
 @pytest.fixture
