@@ -81,7 +81,7 @@ class CrmLogAttempt(TenantOwnedModel):
 class App(TenantOwnedModel):
     """One automation a tenant runs on call events, in `order` (seed 004's apps)."""
 
-    Kind = models.TextChoices("Kind", [(name.upper(), name) for name in kinds.KINDS])
+    Kind = models.TextChoices("Kind", [(name.upper(), name) for name in kinds.KINDS])  # type: ignore[call-overload]
 
     class Timing(models.TextChoices):
         REALTIME = "realtime", "real-time (during call setup)"

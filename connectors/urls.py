@@ -1,8 +1,8 @@
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 
 from connectors import api, registry
 
-urlpatterns = [
+urlpatterns: list[URLPattern | URLResolver] = [
     path("connections", api.ConnectionList.as_view(), name="connection-list"),
     path("connections/<int:pk>", api.ConnectionDetail.as_view(), name="connection-detail"),
     path("connections/<int:pk>/sync", api.ConnectionSync.as_view(), name="connection-sync"),

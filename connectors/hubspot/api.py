@@ -29,7 +29,7 @@ class HubSpotWebhook(APIView):
         try:
             webhooks.webhook_receive(
                 connection_id=pk,
-                method=request.method,
+                method=request.method or "POST",
                 uri=request.build_absolute_uri(),
                 body=request.body,
                 headers=request.headers,
