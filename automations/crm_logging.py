@@ -31,7 +31,9 @@ from tenants.models import Tenant
 logger = logging.getLogger(__name__)
 
 # After a failed attempt: wait this long before the next; then the log is failed (re-runnable).
-RETRY_DELAYS = (30, 120, 600, 1800)
+# The first wait outlasts the CRMs' search lag (HubSpot ~10 s, Zoho about a minute): a retry
+# after a lost answer searches for the record the CRM may have kept.
+RETRY_DELAYS = (90, 120, 600, 1800)
 MAX_ATTEMPTS = 1 + len(RETRY_DELAYS)
 # A worker that died mid-attempt leaves attempting_since set: the sweeper takes over after this.
 STALE_ATTEMPT = timedelta(minutes=10)
@@ -121,6 +123,7 @@ def crm_log_send(*, crm_log_id: str) -> CrmLogAttempt | None:
             log.remote_id = connector.find_logged(entry.call_id, task=task) or ""
         if not log.remote_id:
             log.remote_id = (connector.create_task if task else connector.log_call)(entry)
+            _remember(log, remote_id=log.remote_id)
         elif not task:  # tasks are not updated: the follow-up stays as it was asked
             connector.update_call_log(log.remote_id, entry)
         log.contact_external_id = entry.contact_external_id or ""
@@ -216,7 +219,7 @@ def _entry(log: CrmLog, connector: Connector) -> CallLogEntry:
     if outcome == "answered" and call.parties.filter(kind=CallParty.Kind.TRANSFER).exists():
         outcome = "transferred"
     policy = call.tenant.shared_number_policy
-    contact_id = log.contact_external_id or _contact_id(connection, policy, customer, connector)
+    contact_id = log.contact_external_id or _contact_id(log, policy, customer, connector)
     return CallLogEntry(
         call_id=str(call.call_id),
         direction="inbound" if inbound else "outbound",
@@ -233,8 +236,9 @@ def _entry(log: CrmLog, connector: Connector) -> CallLogEntry:
     )
 
 
-def _contact_id(connection: Connection, policy: str, e164: str, connector: Connector) -> str | None:
+def _contact_id(log: CrmLog, policy: str, e164: str, connector: Connector) -> str | None:
     """Our synced copy of the caller from this CRM, else the CRM's search, else a new contact."""
+    connection = log.connection
     order = _CONTACT_ORDER.get(policy, ("-updated_at", "-id"))
     synced = (
         Contact.objects.filter(
@@ -253,8 +257,21 @@ def _contact_id(connection: Connection, policy: str, e164: str, connector: Conne
     if found:
         return found[0].external_id
     if call_logging_options(connection)["create_unknown_contacts"]:
-        return connector.create_contact(e164=e164).external_id
+        created = connector.create_contact(e164=e164).external_id
+        _remember(log, contact_external_id=created)
+        return created
     return None
+
+
+def _remember(log: CrmLog, **created: str) -> None:
+    """Save what the CRM just created at once, whatever fails next in this attempt.
+
+    A retry must find it here: a CRM's search lags its writes (seconds at HubSpot, about a
+    minute at Zoho), so searching for it again would create it twice.
+    """
+    for name, value in created.items():
+        setattr(log, name, value)
+    CrmLog.objects.filter(pk=log.pk).update(**created)
 
 
 def _crm_user_id(connection: Connection, call: Call, connector: Connector) -> str | None:

@@ -39,3 +39,8 @@ def _save(app: App, config: dict[str, Any]) -> App:
     app.full_clean()
     app.save()
     return app
+
+
+def app_delete(*, app: App) -> None:
+    """Delete an app and its runs (the calls keep their other results)."""
+    app.delete()

@@ -94,3 +94,18 @@ def national_forms(e164: str) -> tuple[str, ...]:
     significant = phonenumbers.national_significant_number(number)
     dialled = re.sub(r"\D", "", phonenumbers.format_number(number, PhoneNumberFormat.NATIONAL))
     return tuple(dict.fromkeys(f for f in (significant, dialled) if f))
+
+
+def stored_forms(e164: str) -> tuple[str, ...]:
+    """The ways a CRM may hold e164 as typed, for searches that match the stored text exactly.
+
+    E.164, the international and national formats, then digits: with the country code, the
+    national significant number and the number as dialled at home.
+    """
+    number = _parse(e164, None)
+    if number is None:
+        return (e164,)
+    international = phonenumbers.format_number(number, PhoneNumberFormat.INTERNATIONAL)
+    national = phonenumbers.format_number(number, PhoneNumberFormat.NATIONAL)
+    forms = (e164, international, national, e164.lstrip("+"), *national_forms(e164))
+    return tuple(dict.fromkeys(forms))

@@ -6,7 +6,17 @@ URL names: the page's index is its navigation `url_name`; its other views are
 
 from django.urls import path
 
-from dashboard.views import agents, auth, connections, overview, phonebook
+from dashboard.views import (
+    agents,
+    api_keys,
+    apps,
+    auth,
+    connections,
+    overview,
+    phonebook,
+    routing,
+    settings,
+)
 from dashboard.views.placeholder import placeholder
 
 app_name = "dashboard"
@@ -69,8 +79,32 @@ urlpatterns = [
     path("agents/new", agents.agent_new, name="agents-new"),
     path("agents/<int:pk>/edit", agents.agent_edit, name="agents-edit"),
     path("agents/<int:pk>/delete", agents.agent_delete, name="agents-delete"),
-    path("routing/", placeholder("routing"), name="routing"),
-    path("apps/", placeholder("apps"), name="apps"),
-    path("api-keys/", placeholder("api-keys"), name="api-keys"),
-    path("settings/", placeholder("settings"), name="settings"),
+    path("routing/", routing.routing, name="routing"),
+    path("routing/new", routing.routing_new, name="routing-new"),
+    path("routing/<int:pk>/edit", routing.routing_edit, name="routing-edit"),
+    path("routing/<int:pk>/delete", routing.routing_delete, name="routing-delete"),
+    path("routing/<int:pk>/move", routing.routing_move, name="routing-move"),
+    path("routing/dry-run", routing.routing_dry_run, name="routing-dry-run"),
+    path("routing/settings", routing.routing_settings, name="routing-settings"),
+    path("routing/token", routing.routing_token, name="routing-token"),
+    path("routing/token/delete", routing.routing_token_delete, name="routing-token-delete"),
+    path("apps/", apps.apps, name="apps"),
+    path("apps/new/<str:kind>", apps.apps_new, name="apps-new"),
+    path("apps/<int:pk>/edit", apps.apps_edit, name="apps-edit"),
+    path("apps/<int:pk>/toggle", apps.apps_toggle, name="apps-toggle"),
+    path("apps/<int:pk>/delete", apps.apps_delete, name="apps-delete"),
+    path("apps/test-call", apps.apps_test_call, name="apps-test-call"),
+    path("api-keys/", api_keys.api_keys, name="api-keys"),
+    path("api-keys/<int:pk>/revoke", api_keys.api_key_revoke_view, name="api-keys-revoke"),
+    path("settings/", settings.settings_page, name="settings"),
+    path("settings/invite", settings.settings_invite, name="settings-invite"),
+    path(
+        "settings/members/<int:pk>/role", settings.settings_member_role, name="settings-member-role"
+    ),
+    path(
+        "settings/members/<int:pk>/remove",
+        settings.settings_member_remove,
+        name="settings-member-remove",
+    ),
+    path("settings/audit", settings.settings_audit, name="settings-audit"),
 ]

@@ -4,7 +4,8 @@ At least as strict as the real API (../shared/reference/crm-apis.md section 1): 
 checked (private-app tokens and expiring OAuth access tokens), search `limit` <= 200 and at most
 10,000 results per query (paging past it is a 400), list `limit` <= 100, 5 filter groups / 10
 filters per group / 25 filters, opaque `after` cursors, HubSpot's error bodies, a ten-second
-burst limit answered with 429 + X-HubSpot-RateLimit-* + Retry-After, and injectable faults.
+burst limit answered with 429 + X-HubSpot-RateLimit-* + Retry-After, search that can lag writes
+(`search_lag_seconds`), and injectable faults.
 """
 
 from __future__ import annotations
@@ -121,7 +122,11 @@ class FakeHubSpot(FakeServer):
         companies: int = 0,
         private_app_token: str = "pat-na1-fake-token",  # noqa: S107 - a fake
         burst_limit: int = 190,
+        search_lag_seconds: float = 0.0,
     ) -> None:
+        # Search sees a record this long after it was written (HubSpot: seconds, more under
+        # load; "wait 10 s after a create" [crm-apis.md 1.3]). Lists and gets see it at once.
+        self.search_lag_seconds = search_lag_seconds
         self.objects = {
             "contacts": {o.id: o for o in generate_contacts(contacts)},
             "companies": {o.id: o for o in generate_companies(companies)},
@@ -393,11 +398,13 @@ class FakeHubSpot(FakeServer):
         _check_filters(groups)
         if any(f.get("operator") != "EQ" for g in groups for f in g["filters"]):
             raise _invalid("The fake searches calls with EQ filters only.")
+        indexed_until = self._indexed_until_ms()
         with self.lock:
             found = [
                 _written_json(int(call_id), stored["properties"], stored["created_ms"])
                 for call_id, stored in self.written["calls"].items()
-                if any(
+                if stored["created_ms"] <= indexed_until
+                and any(
                     all(
                         stored["properties"].get(f["propertyName"]) == f["value"]
                         for f in g["filters"]
@@ -426,10 +433,15 @@ class FakeHubSpot(FakeServer):
             and sort in (None, (MODIFIED[object_type], True))
         ):
             # The sync's query: slice the page from the sorted index instead of every match.
+            indexed_until = self._indexed_until_ms()
+            live = live[: bisect.bisect_right(live, (indexed_until, float("inf")))]
             start = bisect.bisect_left(live, (_ms(single[0].get("value")), 0))
             page = live[start + offset : start + offset + limit]
             return len(live) - start, [self.objects[object_type][i] for _, i in page]
-        candidates = [self.objects[object_type][i] for _, i in live]
+        indexed_until = self._indexed_until_ms()
+        candidates = [
+            o for _, i in live if (o := self.objects[object_type][i]).modified_ms <= indexed_until
+        ]
         found = [
             o
             for o in candidates
@@ -440,6 +452,12 @@ class FakeHubSpot(FakeServer):
                 key=lambda o: (_value(object_type, o, sort[0]) or "", o.id), reverse=not sort[1]
             )
         return len(found), found[offset : offset + limit]
+
+    def _indexed_until_ms(self) -> float:
+        """Search sees what was written up to then (all of it without a lag: times may be ahead)."""
+        if not self.search_lag_seconds:
+            return float("inf")
+        return (time.time() - self.search_lag_seconds) * 1000
 
     def _by_modified(self, object_type: str) -> list[tuple[int, int]]:
         if object_type not in self._sorted:

@@ -4,10 +4,12 @@ At least as strict as the real API (../shared/reference/crm-apis.md section 3): 
 (or `api_token=`) and expiring OAuth Bearer tokens, 401 `unauthorized access`; v2 lists with
 `updated_since`, `sort_by`, keyset `cursor`/`next_cursor` and `limit` <= 500 (search <= 100);
 unknown query parameters refused; v1 call logs with their required fields and outcome enum;
-v2 activities refusing `person_id` with Pipedrive's exact message; the {success, data,
+v2 activities refusing `person_id` with Pipedrive's exact message; call logs for another user
+refused (403) unless the token's user is an admin, and answered without the optional
+`activity_id`; the {success, data,
 additional_data} envelope and {success: false, error, error_info} errors; a 2-second burst limit
 per token answered with 429 and x-ratelimit-* headers; injectable faults. Unverified details
-(the 429 and OAuth error bodies, how exact_match treats phone formatting) are noted where used.
+(the 429 and OAuth error bodies, loose phone search) are noted where used.
 """
 
 from __future__ import annotations
@@ -60,6 +62,8 @@ ACTIVITY_FIELDS = {
     "public_description", "priority", "note",
 }  # fmt: skip
 ACTIVITY_TYPES = {"call", "meeting", "task", "deadline", "email", "lunch"}
+ACTIVITY_FILTERS = ("owner_id", "person_id", "org_id")
+ACTIVITY_LIST_PARAMS = {*ACTIVITY_FILTERS, "updated_since", "limit", "cursor"}
 PERSON_FIELDS = {
     "name", "owner_id", "org_id", "add_time", "update_time", "emails", "phones", "visible_to",
     "label_ids", "marketing_status", "custom_fields",
@@ -125,6 +129,7 @@ class FakePipedrive(FakeServer):
         organizations: int = 0,
         api_token: str = "pd-fake-api-token",  # noqa: S107 - a fake
         burst_limit: int = 80,
+        admin: bool = True,  # whether the token's user (USERS[0]) may act for other users
     ) -> None:
         self.records = {
             "persons": {r.id: r for r in generate_persons(persons, organizations=organizations)},
@@ -137,6 +142,9 @@ class FakePipedrive(FakeServer):
         self.authorization_codes: dict[str, str] = {}  # code -> the redirect_uri it was for
         self.clients = {"fake-client-id": "fake-client-secret"}
         self.call_logs: dict[str, dict[str, Any]] = {}
+        self.call_log_activities: dict[str, int] = {}  # call log id -> its activity's id
+        self.token_user_id = USERS[0]["id"]
+        self.admin = admin
         self.activities: dict[int, dict[str, Any]] = {}
         self.burst_limit = burst_limit
         self.faults: list[Fault] = []
@@ -218,6 +226,7 @@ class FakePipedrive(FakeServer):
             (v2, "GET", "persons/search"): lambda q, b, p: self._search(q),
             (v2, "POST", "persons"): lambda q, b, p: self._add_person(_json_body(b)),
             (v2, "POST", "activities"): lambda q, b, p: self._add_activity(_json_body(b)),
+            (v2, "GET", "activities"): lambda q, b, p: self._list_activities(q),
             (v1, "GET", "users"): lambda q, b, p: self._users(q),
             (v1, "GET", "users/find"): lambda q, b, p: self._find_users(q),
             (v1, "POST", "callLogs"): lambda q, b, p: self._add_call_log(_json_body(b)),
@@ -371,14 +380,13 @@ class FakePipedrive(FakeServer):
         if not fields <= SEARCH_FIELDS:
             raise _invalid(f"fields must be among {sorted(SEARCH_FIELDS)}.")
         limit = _limit(params.get("limit"), SEARCH_MAX_LIMIT)
-        digits = re.sub(r"\D", "", term)
         items = []
         with self.lock:
             for record in self.records["persons"].values():
                 if record.deleted:
                     continue
                 by_phone = "phone" in fields and any(
-                    _phone_matches(p.get("value"), digits, exact == "true")
+                    _phone_matches(p.get("value"), term, exact == "true")
                     for p in record.fields["phones"]
                 )
                 by_name = "name" in fields and term.lower() in record.fields["name"].lower()
@@ -461,6 +469,25 @@ class FakePipedrive(FakeServer):
             activity_id = max(self.activities, default=0) + 1
             self.activities[activity_id] = self._activity_record(activity_id, fields)
             return {"success": True, "data": self.activities[activity_id], "additional_data": None}
+
+    def _list_activities(self, query: dict[str, list[str]]) -> dict[str, Any]:
+        params = _single(query, ACTIVITY_LIST_PARAMS)
+        limit = _limit(params.get("limit"), LIST_MAX_LIMIT)
+        since = _time_param(params, "updated_since")
+        after = int(params["cursor"]) if params.get("cursor", "").isdigit() else 0
+        filters = {name: int(params[name]) for name in ACTIVITY_FILTERS if name in params}
+        with self.lock:
+            found = [
+                dict(activity)
+                for activity_id, activity in sorted(self.activities.items())
+                if activity_id > after
+                and all(activity.get(name) == value for name, value in filters.items())
+                # Both RFC 3339 in whole seconds and UTC: they compare as text.
+                and (since is None or activity["update_time"] >= params["updated_since"])
+            ]
+        page = found[:limit]
+        next_cursor = str(page[-1]["id"]) if len(found) > limit else None
+        return {"success": True, "data": page, "additional_data": {"next_cursor": next_cursor}}
 
     def _activity(self, method: str, activity_id: int, body: bytes) -> dict[str, Any]:
         with self.lock:
@@ -568,6 +595,11 @@ class FakePipedrive(FakeServer):
             raise pipedrive_error(400, "A call log can be linked to a deal or a lead, not both.")
         if "user_id" in body and body["user_id"] not in self.users:
             raise pipedrive_error(400, f"User {body['user_id']!r} not found.")
+        # "A user without account settings access cannot create call logs for other users."
+        if body.get("user_id", self.token_user_id) != self.token_user_id and not self.admin:
+            raise pipedrive_error(
+                403, "You do not have permission to add call logs for other users."
+            )
         with self.lock:
             if "person_id" in body:
                 self._live("persons", body["person_id"], v1=True)
@@ -581,7 +613,7 @@ class FakePipedrive(FakeServer):
                 {
                     "subject": body.get("subject") or "Call",
                     "type": "call",
-                    "owner_id": body.get("user_id"),
+                    "owner_id": body.get("user_id", self.token_user_id),
                     "due_date": start.strftime("%Y-%m-%d"),
                     "due_time": start.strftime("%H:%M"),
                     "duration": f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}",
@@ -594,10 +626,12 @@ class FakePipedrive(FakeServer):
                 },
             )
             call_log_id = uuid.uuid4().hex
+            self.call_log_activities[call_log_id] = activity_id
+            # activity_id is optional in the answer (the spec does not promise it): left out.
             self.call_logs[call_log_id] = {
+                "user_id": self.token_user_id,
                 **body,
                 "id": call_log_id,
-                "activity_id": activity_id,
                 "has_recording": False,
                 "company_id": 4242,
             }
@@ -700,13 +734,12 @@ def _decode_cursor(cursor: str, sort_by: str, direction: str) -> tuple[int, int]
         raise _invalid("Invalid cursor.") from None
 
 
-def _phone_matches(stored: Any, digits: str, exact: bool) -> bool:
-    # UNVERIFIED: how exact_match treats formatting is not documented; the fake compares digits
-    # only, whole number against whole number (a stored "020 7946 0018" is "02079460018").
-    stored_digits = re.sub(r"\D", "", str(stored or ""))
-    if not digits:
-        return False
-    return stored_digits == digits if exact else digits in stored_digits
+def _phone_matches(stored: Any, term: str, exact: bool) -> bool:
+    if exact:  # "only full exact matches against the given term", not case sensitive [P1]
+        return str(stored or "").casefold() == term.casefold()
+    # UNVERIFIED: how a loose search treats formatting; the fake looks for the term's digits.
+    digits = re.sub(r"\D", "", term)
+    return bool(digits) and digits in re.sub(r"\D", "", str(stored or ""))
 
 
 def _as_json(record: FakeRecord) -> dict[str, Any]:

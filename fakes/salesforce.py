@@ -651,14 +651,14 @@ def _holds(sobject: str, record: data.SObjectRecord, condition: Condition) -> bo
 
 
 def _phone_matches(sobject: str, record: data.SObjectRecord, terms: tuple[str, ...]) -> bool:
-    # The fake's model of phone search: a field matches when its digits end with a term's
-    # digits (a stored "020 7946 0018" is found by 2079460018). Salesforce's exact rules for
-    # partial numbers are unverified; the connector filters what comes back.
-    for name in PHONE_FIELDS[sobject]:
-        digits = re.sub(r"\D", "", str(record.fields.get(name) or ""))
-        if digits and any(digits.endswith(term) for term in terms):
-            return True
-    return False
+    # The fake's model of phone search is the strictest one: a field matches a term only when
+    # it holds exactly that text (a stored "020 7946 0018" is not found by 2079460018), so the
+    # connector must ask for each format it needs. Salesforce's own tokenizing is unverified.
+    wanted = {term.strip().casefold() for term in terms}
+    return any(
+        str(record.fields.get(name) or "").strip().casefold() in wanted
+        for name in PHONE_FIELDS[sobject]
+    )
 
 
 def _batch_size(headers: Any) -> int:

@@ -104,7 +104,8 @@ _SOSL = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 _RETURNING = re.compile(r"\s*([A-Za-z]\w*)\s*\(([^()]*)\)\s*(,|$)")
-_TERM = re.compile(r'^"?(\d{2,})"?$')
+# A term is digits, or a "phrase" in which SOSL's reserved characters are escaped with "\".
+_TERM = re.compile(r'^(\d{2,})$|^"((?:[^"\\?&|!{}\[\]()^~*:\'+-]|\\.)+)"$')
 
 
 def parse_sosl(text: str) -> Search:
@@ -115,8 +116,8 @@ def parse_sosl(text: str) -> Search:
     for part in re.split(r"\s+OR\s+", match["terms"].strip()):
         term = _TERM.match(part.strip())
         if not term:
-            raise MalformedQuery(f"search term must be digits: {part!r}")
-        terms.append(term[1])
+            raise MalformedQuery(f"search term must be digits or a phrase, escaped: {part!r}")
+        terms.append(term[1] or re.sub(r"\\(.)", r"\1", term[2]))
     returning, rest = [], match["returning"]
     while rest:
         item = _RETURNING.match(rest)

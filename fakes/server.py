@@ -35,7 +35,8 @@ class JsonHandler(BaseHTTPRequestHandler):
 
     def answer_headers(self, status: int, payload: Any) -> dict[str, str]:
         """The headers this API adds to every answer: a content type when there is a body."""
-        return {} if status == 204 or payload == b"" else {"Content-Type": self.content_type}
+        bodiless = status in (204, 304) or payload == b""
+        return {} if bodiless else {"Content-Type": self.content_type}
 
     def _serve(self) -> None:
         url = urlsplit(self.path)

@@ -5,11 +5,13 @@ At least as strict as the real API (../shared/reference/crm-apis.md section 4):
 INVALID_TOKEN once expired, `fields` mandatory on listings (at most 50), `per_page` <= 200,
 `page` 1-10 only (DISCRETE_PAGINATION_LIMIT_EXCEEDED past 2,000 records), page tokens bound to
 their query that expire (EXPIRED_VALUE) and stop at 100,000 records (PAGINATION_LIMIT_EXCEEDED),
-`If-Modified-Since` (records modified strictly after it), 204 with no body for empty results,
+`If-Modified-Since` (records modified strictly after it; 304 when none was), 204 with no body
+for empty results, OAuth scopes checked per endpoint (401 OAUTH_SCOPE_MISMATCH),
 Zoho's error bodies ({code, details, message, status}; inside data[] for record writes), 429
 TOO_MANY_REQUESTS with details.retry_after, writes that validate mandatory fields, formats and
 lookups and keep what was written. The accounts server answers refused codes with 200 and
-{"error": "invalid_code"}, as Zoho's does. Faults are injectable per test.
+{"error": "invalid_code"}, as Zoho's does. Search can lag writes (`search_lag_seconds`). Faults
+are injectable per test.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ import uuid
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
+from math import inf
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from fakes.server import FakeServer, JsonHandler
 from fakes.zoho_data import ID_BASES, USERS, FakeRecord, generate, zoho_time
@@ -75,6 +78,11 @@ PATTERNS = {
     "Due_Date": (re.compile(r"^\d{4}-\d{2}-\d{2}$"), "date"),
 }  # fmt: skip
 USER_TYPES = {"ActiveUsers", "AllUsers", "CurrentUser", "AdminUsers", "ActiveConfirmedUsers"}
+# What a token is granted unless a test says otherwise (a self-client given every scope).
+ALL_SCOPES = "ZohoCRM.modules.ALL,ZohoCRM.users.ALL,ZohoSearch.securesearch.READ"
+# Scope operation types per method; WRITE is v2's create-or-update, still accepted.
+# https://www.zoho.com/crm/developer/docs/api/v8/scopes.html
+SCOPE_OPERATIONS = {"GET": ("READ",), "POST": ("CREATE", "WRITE"), "PUT": ("UPDATE", "WRITE")}
 
 
 class ApiError(Exception):
@@ -120,7 +128,11 @@ class FakeZoho(FakeServer):
         requests_per_minute: int = 1000,
         page_token_cap: int = PAGE_TOKEN_CAP,
         page_token_seconds: float = 86_400,
+        search_lag_seconds: float = 0.0,
     ) -> None:
+        # /search sees a record this long after it was written ("near real-time" [crm-apis.md
+        # 4.3]; integrators report about a minute). Listings see it at once.
+        self.search_lag_seconds = search_lag_seconds
         self.records: dict[str, dict[int, FakeRecord]] = {
             "Contacts": {r.id: r for r in generate("Contacts", contacts)},
             "Accounts": {r.id: r for r in generate("Accounts", accounts)},
@@ -131,7 +143,8 @@ class FakeZoho(FakeServer):
         self.users = [dict(u) for u in USERS]
         self.clients = {"1000.FAKECLIENTID": "fake-client-secret"}
         self.access_tokens: dict[str, float] = {}  # token -> expiry (epoch s)
-        self.refresh_tokens: set[str] = set()
+        self.refresh_tokens: dict[str, frozenset[str]] = {}  # token -> the scopes it grants
+        self.scopes: dict[str, frozenset[str]] = {}  # access token or code -> its scopes
         self.authorization_codes: dict[str, str] = {}  # code -> the redirect_uri it was given for
         self.requests_per_minute = requests_per_minute
         self.page_token_cap = page_token_cap
@@ -144,12 +157,22 @@ class FakeZoho(FakeServer):
         self.lock = threading.RLock()
 
     # ----- test controls
-    def issue_tokens(self, expires_in: float = 3600) -> dict[str, Any]:
+    def issue_tokens(self, expires_in: float = 3600, scope: str = ALL_SCOPES) -> dict[str, Any]:
         """Tokens as a self-client or a finished consent would give them."""
         access, refresh = f"1000.{uuid.uuid4().hex}", f"1000.{uuid.uuid4().hex}"
         self.access_tokens[access] = time.time() + expires_in
-        self.refresh_tokens.add(refresh)
+        self.refresh_tokens[refresh] = self.scopes[access] = _scopes(scope)
         return {"access_token": access, "refresh_token": refresh, "expires_in": int(expires_in)}
+
+    def authorize(self, redirect_uri: str, scope: str = ALL_SCOPES) -> str:
+        code = super().authorize(redirect_uri)
+        self.scopes[code] = _scopes(scope)
+        return code
+
+    def accept(self, authorization_url: str) -> str:
+        """The user accepted this consent page: the code for its redirect_uri and its scopes."""
+        query = {k: v[0] for k, v in parse_qs(urlsplit(authorization_url).query).items()}
+        return self.authorize(query["redirect_uri"], query["scope"])
 
     def touch(self, module: str, ids: list[int], *, at_s: int | None = None) -> None:
         """Modify records now (or at at_s), as a user editing them in Zoho would."""
@@ -200,6 +223,7 @@ class FakeZoho(FakeServer):
                 "Please check if the URL trying to access is a correct one",
             )
         rest = parts[2:]
+        self._check_scope(token, method, rest)
         if rest == ["users"] and method == "GET":
             result = self._users(query)
         elif rest[0] not in self.records:
@@ -246,6 +270,28 @@ class FakeZoho(FakeServer):
             raise zoho_error(401, "INVALID_TOKEN", "invalid oauth token")
         return token
 
+    def _check_scope(self, token: str, method: str, rest: list[str]) -> None:
+        """401 OAUTH_SCOPE_MISMATCH unless the token was granted what this endpoint needs."""
+        if rest == ["users"]:
+            needed = [{"zohocrm.users.all", "zohocrm.users.read"}]
+        elif rest[0] in self.records:
+            module = rest[0].lower()
+            operations = SCOPE_OPERATIONS.get(method, ())
+            needed = [
+                {
+                    "zohocrm.modules.all",
+                    f"zohocrm.modules.{module}.all",
+                    *(f"zohocrm.modules.{module}.{op.lower()}" for op in operations),
+                }
+            ]
+            if rest[1:] == ["search"]:  # the search API also needs ZohoSearch's own scope
+                needed.append({"zohosearch.securesearch.read", "zohosearch.securesearch.all"})
+        else:
+            return  # an unknown module or URL gets its own error
+        granted = self.scopes.get(token, frozenset())
+        if not all(granted & options for options in needed):
+            raise zoho_error(401, "OAUTH_SCOPE_MISMATCH", "invalid oauth scope to access this URL")
+
     def _rate_limit(self, token: str) -> None:
         now = time.monotonic()
         with self.lock:
@@ -282,25 +328,29 @@ class FakeZoho(FakeServer):
         result: dict[str, Any] = {}
         if grant == "authorization_code":
             # A code is single-use and bound to the redirect_uri it was issued for.
-            issued_for = self.authorization_codes.pop(form.get("code", ""), None)
+            code = form.get("code", "")
+            issued_for = self.authorization_codes.pop(code, None)
             if issued_for is None or issued_for != form.get("redirect_uri"):
                 return {"error": "invalid_code"}
+            scopes = self.scopes.pop(code, frozenset())
             result["refresh_token"] = f"1000.{uuid.uuid4().hex}"
-            self.refresh_tokens.add(result["refresh_token"])
+            self.refresh_tokens[result["refresh_token"]] = scopes
         elif grant == "refresh_token":
             if form.get("refresh_token") not in self.refresh_tokens:
                 return {"error": "invalid_code"}
+            scopes = self.refresh_tokens[form["refresh_token"]]  # a refresh never adds scopes
         else:
             return {"error": "unsupported_grant_type"}
         access = f"1000.{uuid.uuid4().hex}"
         self.access_tokens[access] = time.time() + 3600
+        self.scopes[access] = scopes
         return {
             **result,
             "access_token": access,
             "api_domain": self.url,  # the data centre's API host (zohoapis.com, .eu, ...)
             "token_type": "Bearer",
             "expires_in": 3600,
-            "scope": "ZohoCRM.modules.ALL",
+            "scope": " ".join(sorted(scopes)),
         }
 
     # ----- reads
@@ -363,6 +413,8 @@ class FakeZoho(FakeServer):
                         limit=DISCRETE_PAGES * PER_PAGE_MAX,
                     )  # fmt: skip
                 start = served = (page - 1) * per_page
+            if since is not None and not keys:
+                raise ApiError(304, b"")  # "Not Modified": nothing changed since the header's time
             chunk = keys[start : start + per_page]
             if not chunk:
                 return None
@@ -452,11 +504,13 @@ class FakeZoho(FakeServer):
         per_page = _int_param(query, "per_page", PER_PAGE_MAX, maximum=PER_PAGE_MAX)
         page = _int_param(query, "page", 1, maximum=DISCRETE_PAGES)
         wanted = query[given[0]][0]
+        # Without a lag search sees everything (a test may set modification times ahead).
+        indexed_until = time.time() - self.search_lag_seconds if self.search_lag_seconds else inf
         with self.lock:
             found = [
                 r
                 for _, r in sorted(self.records[module].items())
-                if _matches(module, r, given[0], wanted)
+                if r.modified_s <= indexed_until and _matches(module, r, given[0], wanted)
             ]
             chunk = found[(page - 1) * per_page : page * per_page]
             rows = [self._as_json(r, fields) for r in chunk]
@@ -686,6 +740,11 @@ def _success(message: str, record_id: int, at_s: int, owner: dict[str, str]) -> 
         "message": message,
         "status": "success",
     }
+
+
+def _scopes(scope: str) -> frozenset[str]:
+    """Scopes as granted: comma-separated, compared without case."""
+    return frozenset(s.strip().casefold() for s in scope.split(",") if s.strip())
 
 
 def _json_body(body: bytes) -> Any:

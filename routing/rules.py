@@ -119,38 +119,57 @@ def _target(rule: Rule, card: CallerCard) -> tuple[str | None, str | None, str]:
     return rule.extension or None, None, "" if rule.extension else "the rule has no extension"
 
 
+def condition_texts(conditions: Conditions) -> list[str]:
+    """What each condition asks, in the order condition_results checks them."""
+    texts = []
+    if conditions.known is not None:
+        texts.append("caller is known" if conditions.known else "caller is unknown")
+    if conditions.has_owner is not None:
+        texts.append("caller has an owner agent" if conditions.has_owner else "caller has no owner")
+    for field in conditions.fields:
+        quoted = ", ".join(f"'{value}'" for value in field.values)
+        texts.append(f"{field.field} {'equals' if field.op == 'equals' else 'is one of'} {quoted}")
+    if conditions.number_prefixes:
+        texts.append(f"number starts with {' or '.join(conditions.number_prefixes)}")
+    if conditions.countries:
+        texts.append(f"number is from {' or '.join(conditions.countries)}")
+    if conditions.time_window:
+        window = conditions.time_window
+        days = ",".join(day.title() for day in window.days)
+        texts.append(f"time is {days} {window.start:%H:%M}-{window.end:%H:%M}")
+    return texts
+
+
 def condition_results(conditions: Conditions, call: Call) -> Iterator[ConditionResult]:
     card, contact = call.card, call.card.contact
+    asked = iter(condition_texts(conditions))
     if conditions.known is not None:
-        asked = "caller is known" if conditions.known else "caller is unknown"
         seen = f"caller is known ({_who(card)})" if card.known else "caller is unknown"
-        yield ConditionResult(asked, card.known == conditions.known, seen)
+        yield ConditionResult(next(asked), card.known == conditions.known, seen)
     if conditions.has_owner is not None:
         owner = contact.owner if contact else None
-        asked = "caller has an owner agent" if conditions.has_owner else "caller has no owner"
         seen = f"owner is {owner.display_name or owner.crm_username}" if owner else "no owner"
-        yield ConditionResult(asked, (owner is not None) == conditions.has_owner, seen)
+        yield ConditionResult(next(asked), (owner is not None) == conditions.has_owner, seen)
     for field in conditions.fields:
-        yield _field_result(field, contact)
+        yield _field_result(field, contact, next(asked))
     if conditions.number_prefixes:
         hit = next((p for p in conditions.number_prefixes if card.number.startswith(p)), None)
         yield ConditionResult(
-            f"number starts with {' or '.join(conditions.number_prefixes)}",
+            next(asked),
             hit is not None,
             f"number {card.number} starts with {hit}" if hit else f"number is {card.number}",
         )
     if conditions.countries:
         yield ConditionResult(
-            f"number is from {' or '.join(conditions.countries)}",
+            next(asked),
             call.country in conditions.countries,
             f"number is from {call.country}" if call.country else "number's country is unknown",
         )
     if conditions.time_window:
-        window, now = conditions.time_window, call.now
-        days = ",".join(day.title() for day in window.days)
+        now = call.now
         yield ConditionResult(
-            f"time is {days} {window.start:%H:%M}-{window.end:%H:%M}",
-            window.contains(now),
+            next(asked),
+            conditions.time_window.contains(now),
             f"it is {DAYS[now.weekday()].title()} {now:%H:%M} {now.tzname()}",
         )
 
@@ -161,10 +180,9 @@ def _who(card: CallerCard) -> str:
     return f"{len(card.matches)} contacts share the number"
 
 
-def _field_result(condition: FieldCondition, contact: ContactSummary | None) -> ConditionResult:
-    quoted = ", ".join(f"'{value}'" for value in condition.values)
-    verb = "equals" if condition.op == "equals" else "is one of"
-    asked = f"{condition.field} {verb} {quoted}"
+def _field_result(
+    condition: FieldCondition, contact: ContactSummary | None, asked: str
+) -> ConditionResult:
     if contact is None:
         return ConditionResult(asked, False, "no single contact for this caller")
     if condition.field in CONTACT_ATTRIBUTES:

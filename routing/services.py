@@ -1,5 +1,7 @@
 """Writes for routing: rules and the tenant's routing URL token."""
 
+from django.db import transaction
+
 from core.url_tokens import url_token_issue, url_token_url
 from routing.models import RoutingRule, RoutingToken
 from tenants.models import Tenant
@@ -25,6 +27,18 @@ def routing_rule_update(*, rule: RoutingRule, **fields: object) -> RoutingRule:
 
 def routing_rule_delete(*, rule: RoutingRule) -> None:
     rule.delete()
+
+
+@transaction.atomic
+def routing_rule_move(*, rule: RoutingRule, offset: int) -> None:
+    """Move a rule `offset` places (-1: tried one earlier); positions become 10, 20, 30..."""
+    ordered = list(RoutingRule.objects.select_for_update().order_by("position", "id"))
+    index = next(i for i, other in enumerate(ordered) if other.pk == rule.pk)
+    ordered.insert(max(0, min(len(ordered) - 1, index + offset)), ordered.pop(index))
+    for number, other in enumerate(ordered, start=1):
+        if other.position != number * 10:
+            other.position = number * 10
+            other.save(update_fields=["position", "updated_at"])
 
 
 def routing_token_regenerate(*, tenant: Tenant) -> tuple[RoutingToken, str]:

@@ -161,6 +161,56 @@ def tenant_update(*, tenant: Tenant, **fields: object) -> Tenant:
     return tenant
 
 
+class TeamError(ValueError):
+    """A team change that is not allowed (the last owner, a member twice)."""
+
+
+@transaction.atomic
+def member_invite(*, tenant: Tenant, email: str, role: str) -> tuple[Membership, bool]:
+    """Make the user with this email a member with `role`, creating the user if needed.
+
+    Returns (membership, whether the user is new: it has no password yet). Runs inside
+    tenant_scope(tenant), like the other team changes.
+    """
+    email = get_user_model().objects.normalize_email(email.strip())
+    user = get_user_model().objects.filter(email__iexact=email).order_by("pk").first()
+    created = user is None
+    if created:
+        if get_user_model().objects.filter(username__iexact=email).exists():
+            raise TeamError(f"A user named {email} exists with another address.")
+        user = get_user_model().objects.create_user(username=email, email=email)
+    elif Membership.objects.filter(user=user).exists():
+        raise TeamError(f"{email} is a member already; change their role instead.")
+    membership = Membership(tenant=tenant, user=user, role=role)
+    membership.full_clean(exclude=["user"])
+    membership.save()
+    return membership, created
+
+
+@transaction.atomic
+def membership_role_change(*, membership: Membership, role: str) -> Membership:
+    if membership.role == Membership.Role.OWNER and role != Membership.Role.OWNER:
+        _keep_an_owner(membership)
+    membership.role = role
+    membership.full_clean(exclude=["user"])
+    membership.save(update_fields=["role"])
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, membership: Membership) -> None:
+    if membership.role == Membership.Role.OWNER:
+        _keep_an_owner(membership)
+    membership.delete()
+
+
+def _keep_an_owner(membership: Membership) -> None:
+    # Lock every owner row: two owners removing each other at once cannot both succeed.
+    owners = Membership.objects.select_for_update().filter(role=Membership.Role.OWNER)
+    if not [owner for owner in owners if owner.pk != membership.pk]:
+        raise TeamError("A tenant keeps at least one owner: make someone else owner first.")
+
+
 def agent_create(*, tenant: Tenant, **fields: object) -> Agent:
     agent = Agent(tenant=tenant, **fields)
     agent.full_clean()

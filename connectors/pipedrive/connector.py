@@ -37,6 +37,7 @@ LIST_PAGE_SIZE = 500  # v2 list endpoints' maximum `limit`
 SEARCH_PAGE_SIZE = 100  # v2 persons/search's maximum `limit`
 IDS_PER_REQUEST = 100  # v2 list `ids` takes at most 100
 ORG_NAME_CACHE_SIZE = 50_000
+ACTIVITY_PAGES = 10  # how far update_call_log looks for a call's activity (100 a page)
 ENDPOINTS = {"contacts": "persons", "companies": "organizations"}
 
 
@@ -137,12 +138,12 @@ class PipedriveConnector:
                 return
 
     def find_by_phone(self, e164: str) -> list[SourceRecord]:
-        # exact_match compares the whole stored number: try it as E.164 and in the national
-        # forms people type (RingCentral's connector searches the national significant number),
-        # then keep only what really is this number.
+        # exact_match compares the whole stored text: try each format people store (E.164,
+        # international, national, digits), then keep only what really is this number.
+        # https://developers.pipedrive.com/docs/api/v1/Persons#searchPersons
         region = phone_numbers.region_of(e164)
         found: dict[str, SourceRecord] = {}
-        for term in dict.fromkeys((e164, *phone_numbers.national_forms(e164))):
+        for term in phone_numbers.stored_forms(e164):
             params = {"term": term, "fields": "phone", "exact_match": "true"}
             body = self._json(
                 "GET", "/api/v2/persons/search", params={**params, "limit": SEARCH_PAGE_SIZE}
@@ -218,7 +219,15 @@ class PipedriveConnector:
         person_id, org_id = self._linked(entry)
         body = mapping.call_log_body(entry, person_id=person_id, org_id=org_id)
         path = f"{self._v1()}/callLogs"
-        data = self._json("POST", path, json_body=body, idempotent=False).get("data")
+        response = self._authorized("POST", path, json_body=body, idempotent=False)
+        if response.status_code == 403 and "user_id" in body:
+            # "A user without account settings access cannot create call logs for other
+            # users": log it as the connection's user and name the agent in the note.
+            # https://developers.pipedrive.com/docs/api/v1/CallLogs#addCallLog
+            agent = self._agent(str(body["user_id"]))
+            body = mapping.call_log_body(entry, person_id=person_id, org_id=org_id, agent=agent)
+            response = self._authorized("POST", path, json_body=body, idempotent=False)
+        data = self._answer(response, f"POST {path}").get("data")
         if not isinstance(data, dict) or not data.get("id"):
             raise ConnectorError("Pipedrive created a call log without answering its id.")
         return str(data["id"])
@@ -233,13 +242,51 @@ class PipedriveConnector:
         # activity, which can: the later subject and note (summary, recording) go there.
         path = f"{self._v1()}/callLogs/{quote(remote_id, safe='')}"
         data = self._json("GET", path).get("data")
-        activity_id = data.get("activity_id") if isinstance(data, dict) else None
+        call_log = data if isinstance(data, dict) else {}
+        activity_id = call_log.get("activity_id")  # optional in the answer: not promised
         if not isinstance(activity_id, int):
-            raise ConnectorError(
-                f"Pipedrive call log {remote_id} has no activity to update.", permanent=True
-            )
-        changes = {"subject": mapping.call_subject(entry), "note": mapping.call_note(entry)}
+            activity_id = self._call_activity_id(entry, remote_id)
+        owner = entry.owner_user_id
+        agent = self._agent(owner) if owner and str(call_log.get("user_id")) != owner else ""
+        changes = {
+            "subject": mapping.call_subject(entry),
+            "note": mapping.call_note(entry, agent=agent),
+        }
         self._json("PATCH", f"/api/v2/activities/{activity_id}", json_body=changes)
+
+    def _call_activity_id(self, entry: CallLogEntry, remote_id: str) -> int:
+        """The call's activity: the `call` activity of its contact carrying our call id."""
+        person_id, org_id = self._linked(entry)
+        started_ms = int(entry.started_at.timestamp() * 1000)
+        params: dict[str, Any] = {"updated_since": mapping.rfc3339(started_ms), "limit": 100}
+        if person_id is not None:
+            params["person_id"] = person_id
+        elif org_id is not None:
+            params["org_id"] = org_id
+        marker = mapping.call_marker(entry.call_id)
+        for _ in range(ACTIVITY_PAGES):
+            body = self._json("GET", "/api/v2/activities", params=params)
+            for activity in body.get("data") or []:
+                if (
+                    isinstance(activity, dict)
+                    and isinstance(activity.get("id"), int)
+                    and activity.get("type") == "call"
+                    and marker in str(activity.get("note") or "")
+                ):
+                    return activity["id"]
+            params["cursor"] = (body.get("additional_data") or {}).get("next_cursor")
+            if not params["cursor"]:
+                break
+        raise ConnectorError(
+            f"Pipedrive call log {remote_id} names no activity and none carries this call's id: "
+            "nothing to update.",
+            permanent=True,
+        )
+
+    def _agent(self, user_id: str) -> str:
+        """How a note names the Pipedrive user with this id."""
+        user = next((u for u in self.users() if u.external_id == user_id), None)
+        return f"{user.name} <{user.email}>" if user else f"Pipedrive user {user_id}"
 
     def create_task(self, entry: CallLogEntry) -> str:
         person_id, org_id = self._linked(entry)
@@ -285,12 +332,14 @@ class PipedriveConnector:
         return str(self.credentials.get("api_domain") or "").rstrip("/")
 
     def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        response = self._authorized(method, path, **kwargs)
+        return self._answer(self._authorized(method, path, **kwargs), f"{method} {path}")
+
+    def _answer(self, response: CrmResponse, what: str) -> dict[str, Any]:
         if response.status_code >= 400:
-            raise _error(response, f"{method} {path}")
+            raise _error(response, what)
         body = response.json()
         if not isinstance(body, dict) or body.get("success") is False:
-            raise ConnectorError(f"Pipedrive answered {method} {path} without success.")
+            raise ConnectorError(f"Pipedrive answered {what} without success.")
         return body
 
     def _authorized(self, method: str, path: str, **kwargs: Any) -> CrmResponse:

@@ -121,8 +121,13 @@ def rfc3339(ms: int) -> str:
     return datetime.fromtimestamp(ms // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def call_log_body(entry: CallLogEntry, *, person_id: int | None, org_id: int | None) -> dict:
-    """POST /v1/callLogs: outcome, numbers, UTC start/end, duration in seconds as a string."""
+def call_log_body(
+    entry: CallLogEntry, *, person_id: int | None, org_id: int | None, agent: str = ""
+) -> dict:
+    """POST /v1/callLogs: outcome, numbers, UTC start/end, duration in seconds as a string.
+
+    `agent` (a name) goes in the note instead of user_id when the call log cannot be the agent's.
+    """
     started = entry.started_at.astimezone(UTC)
     body: dict[str, Any] = {
         "outcome": CALL_LOG_OUTCOME[entry.outcome],
@@ -134,9 +139,9 @@ def call_log_body(entry: CallLogEntry, *, person_id: int | None, org_id: int | N
         ),
         "duration": str(entry.duration_seconds),
         "subject": call_subject(entry),
-        "note": call_note(entry),
+        "note": call_note(entry, agent=agent),
     }
-    if entry.owner_user_id:
+    if entry.owner_user_id and not agent:
         body["user_id"] = int(entry.owner_user_id)
     if person_id is not None:
         body["person_id"] = person_id
@@ -171,14 +176,22 @@ def call_subject(entry: CallLogEntry) -> str:
     return entry.subject or f"{entry.direction.capitalize()} call"
 
 
-def call_note(entry: CallLogEntry) -> str:
-    """The note as HTML: the notes, the recording link, and our call id (no other field for it)."""
+def call_note(entry: CallLogEntry, *, agent: str = "") -> str:
+    """The note as HTML: the notes, the recording link, the agent when the record cannot name
+    them, and our call id (no other field for it)."""
     parts = [f"<p>{html.escape(line)}</p>" for line in entry.notes.splitlines() if line.strip()]
     if entry.recording_url:
         url = html.escape(entry.recording_url, quote=True)
         parts.append(f'<p>Recording: <a href="{url}">{url}</a></p>')
-    parts.append(f"<p>CallBridge call {html.escape(entry.call_id)}</p>")
+    if agent:
+        parts.append(f"<p>Agent: {html.escape(agent)}</p>")
+    parts.append(call_marker(entry.call_id))
     return "".join(parts)
+
+
+def call_marker(call_id: str) -> str:
+    """Our call id as the note carries it: how a call's activity is recognised."""
+    return f"<p>CallBridge call {html.escape(call_id)}</p>"
 
 
 def linked_record(external_id: str | None) -> tuple[int | None, int | None]:

@@ -134,10 +134,10 @@ class SalesforceConnector:
             data = more
 
     def find_by_phone(self, e164: str) -> list[SourceRecord]:
-        # SOSL matching of partial numbers is unverified: look for the whole number and its
-        # national form, then keep only the records one of whose numbers really is e164.
-        terms = [e164.lstrip("+"), *phone_numbers.national_forms(e164)[:1]]
-        find = " OR ".join(f'"{t}"' for t in dict.fromkeys(terms) if t and t.isdigit())
+        # How SOSL matches formatted numbers is unverified: ask for each format people store
+        # (E.164, international, national, digits), then keep only the records one of whose
+        # numbers really is e164.
+        find = " OR ".join(mapping.sosl_phrase(t) for t in phone_numbers.stored_forms(e164))
         types = list(self.object_types())
         returning = ", ".join(
             f"{mapping.SOBJECTS[t]}({', '.join(mapping.fields_to_select(t, self.custom_fields))})"

@@ -129,6 +129,16 @@ def soql_string(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+# SOSL's reserved characters, escaped with a backslash inside a search term.
+# https://developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/sforce_api_calls_sosl_find.htm
+_SOSL_RESERVED = re.compile(r"""([?&|!{}\[\]()^~*:\\"'+-])""")
+
+
+def sosl_phrase(text: str) -> str:
+    """A quoted SOSL search phrase, its reserved characters escaped."""
+    return '"' + _SOSL_RESERVED.sub(r"\\\1", text) + '"'
+
+
 def task_fields(entry: CallLogEntry, *, update: bool = False) -> dict[str, Any]:
     """The Task fields of a logged call (TaskSubtype is create-only, so not sent on update)."""
     inbound = entry.direction == "inbound"

@@ -119,7 +119,9 @@ class ZohoConnector:
                     permanent=True,
                 )
             return self._listing_page(module, fields, restart)
-        if response.status_code == 204:  # nothing (more) modified since the cursor
+        # Nothing (more) modified since the cursor: 204, or 304 Not Modified to If-Modified-Since.
+        # https://www.zoho.com/crm/developer/docs/api/v8/status-codes.html
+        if response.status_code in (204, 304):
             return [], _window_end(cursor), True
         data = self._json(response, f"GET /crm/v8/{module}")
         rows, info = data.get("data"), data.get("info")

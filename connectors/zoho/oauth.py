@@ -13,6 +13,8 @@ from connectors.client import CrmResponse
 from connectors.oauth import OAuthApp, token_answer
 
 DEFAULT_ACCOUNTS_URL = "https://accounts.zoho.com"
+# Every scope a code path uses (the fake refuses what was not granted, as Zoho does):
+# listings, searches, Calls and Tasks written and searched, a contact created, users read.
 SCOPES = ",".join(
     [
         "ZohoCRM.modules.contacts.ALL",
@@ -20,6 +22,7 @@ SCOPES = ",".join(
         "ZohoCRM.modules.leads.READ",
         "ZohoCRM.modules.calls.ALL",
         "ZohoCRM.modules.tasks.CREATE",
+        "ZohoCRM.modules.tasks.READ",  # find_logged looks for a task a lost answer hid from us
         "ZohoCRM.users.READ",
         "ZohoSearch.securesearch.READ",  # the search API needs it besides the module scope
     ]

@@ -239,7 +239,7 @@ class Pipedrive(Crm):
         assert stored["start_time"] == call.start_time.strftime("%Y-%m-%d %H:%M:%S")
         assert (stored["person_id"], stored["user_id"]) == (int(contact_id), int(self.owner_id))
         assert f"CallBridge call {call.call_id}" in stored["note"]
-        activity = self.fake.activities[stored["activity_id"]]
+        activity = self.fake.activities[self.fake.call_log_activities[stored["id"]]]
         assert (activity["type"], activity["done"], activity["person_id"]) == (
             "call",
             True,
@@ -257,7 +257,7 @@ class Pipedrive(Crm):
 
     def later_text(self, remote_id: str) -> str:
         # Call logs cannot be changed: the update goes to the call log's activity.
-        activity = self.fake.activities[self.fake.call_logs[remote_id]["activity_id"]]
+        activity = self.fake.activities[self.fake.call_log_activities[remote_id]]
         return re.sub(r"<[^>]+>", "\n", activity["note"])
 
 

@@ -13,6 +13,7 @@ from calls import events as telephony
 from calls.models import Call, TelephonyEvent
 from connectors.models import Connection
 from core.scoping import tenant_scope
+from fakes import zoho
 from fakes.hubspot import Fault
 from tenants.models import Agent
 from tests.automations.crm_providers import (
@@ -189,6 +190,8 @@ def test_a_create_whose_answer_was_lost_is_looked_up_not_repeated(crm, connectio
     failed = send(tenant, call)
     assert (failed.state, failed.attempt_count, failed.remote_id) == ("pending", 1, "")
     assert len(crm.calls()) == 1  # the CRM kept it; the client did not send it again
+    # The retry searches for it: not before HubSpot's search can see it (seconds to a minute).
+    assert failed.next_attempt_at > timezone.now() + timedelta(seconds=60)
     logged = send(tenant, call)
 
     assert logged.state == "succeeded" and list(crm.calls()) == [logged.remote_id]
@@ -232,3 +235,25 @@ def test_an_unknown_caller_is_logged_without_a_contact_by_default(crm, connectio
 
     assert (log.state, log.contact_external_id) == ("succeeded", ""), log.last_error
     assert list(crm.calls()) == [log.remote_id] and len(crm.contacts()) == 5  # none created
+
+
+@pytest.mark.parametrize("crm", ["hubspot", "zoho"], indirect=True)
+def test_a_retry_remembers_the_contact_it_created_while_search_cannot_see_it_yet(
+    crm, connection, api, tenant
+):
+    crm.fake.search_lag_seconds = 60  # a record just written is not searchable for a while
+    set_options(tenant, connection, create_unknown_contacts=True)
+    fault = Fault if crm.provider == "hubspot" else zoho.Fault
+    calls_path = "/objects/calls" if crm.provider == "hubspot" else "/crm/v8/Calls"
+    crm.fake.inject(fault("status", times=1, path_contains=calls_path, status=500))
+    unknown = {"from": "07400 999888"}
+    call = report(api, tenant, {**START, **unknown}, end(**unknown))
+
+    failed = send(tenant, call)
+    assert failed.state == "pending" and failed.remote_id == ""
+    logged = send(tenant, call)
+
+    assert logged.state == "succeeded", logged.last_error
+    created = [i for i, text in crm.contacts().items() if "+447400999888" in text]
+    assert created == [logged.contact_external_id]  # one contact, not one per attempt
+    assert list(crm.calls()) == [logged.remote_id]

@@ -327,9 +327,27 @@ def test_updating_a_call_log_edits_its_activity_without_a_second_record(pipedriv
 
     assert list(pipedrive.call_logs) == [remote_id]
     (activity,) = pipedrive.activities.values()
-    assert activity["id"] == pipedrive.call_logs[remote_id]["activity_id"]
+    assert "activity_id" not in pipedrive.call_logs[remote_id]  # not promised: the fake omits it
+    assert activity["id"] == pipedrive.call_log_activities[remote_id]
     assert "Summary: renewal in May" in activity["note"]
     assert "https://rec.example/9" in activity["note"]
+
+
+def test_a_user_who_may_not_log_calls_for_others_logs_them_as_itself_naming_the_agent(
+    make_pipedrive,
+):
+    fake = make_pipedrive(persons=5, admin=False)  # the token's user is 11, not an admin
+    pipedrive_connector = connector(fake)
+
+    remote_id = pipedrive_connector.log_call(call(owner_user_id="12"))
+    pipedrive_connector.update_call_log(remote_id, call(owner_user_id="12", notes="Renewal"))
+
+    stored = fake.call_logs[remote_id]
+    assert stored["user_id"] == 11 and stored["person_id"] == 3
+    assert "Agent: Mehmet Yilmaz &lt;mehmet@example.com&gt;" in stored["note"]
+    activity = fake.activities[fake.call_log_activities[remote_id]]
+    assert "Renewal" in activity["note"] and "Agent: Mehmet Yilmaz" in activity["note"]
+    assert [r for r in fake.paths("POST") if r.endswith("/callLogs")] == ["/api/v1/callLogs"] * 2
 
 
 def test_updating_a_call_log_that_is_gone_is_a_permanent_error(pipedrive):

@@ -142,10 +142,11 @@ def test_it_finds_contacts_and_leads_by_phone_keeping_only_real_matches(make_sal
     fake = make_salesforce(contacts=3, leads=2)
     contact, other, american = fake.ids("Contact")
     fake.records["Contact"][contact].fields.update(Phone="020 7946 0018", MailingCountry="GB")
-    fake.records["Contact"][other].fields.update(MobilePhone="+44 (0)20 7946 0018")
-    fake.records["Contact"][american].fields.update(Phone="+1 207 946 0018")  # same digits
+    fake.records["Contact"][other].fields.update(MobilePhone="+44 20 7946 0018")
+    # The same digits, read as a US number: found by the search, dropped by the connector.
+    fake.records["Contact"][american].fields.update(Phone="2079460018", MailingCountry="US")
     lead = fake.ids("Lead")[0]
-    fake.records["Lead"][lead].fields.update(Phone="0044 20 7946 0018", IsConverted=False)
+    fake.records["Lead"][lead].fields.update(Phone="+442079460018", IsConverted=False)
 
     found = connector(fake, objects=("contacts", "leads")).find_by_phone("+442079460018")
 

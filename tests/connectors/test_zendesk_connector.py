@@ -140,3 +140,26 @@ def test_the_api_takes_a_zendesk_connection_and_refuses_one_it_cannot_use(api):
     assert "t0k3n" not in str(created.json())
     assert [r.status_code for r in refused] == [400, 400]
     assert refused[0].json()["error"]["field"] == "credentials"
+
+
+def test_the_api_refuses_call_logging_on_a_zendesk_connection_until_it_is_built(api):
+    credentials = {"subdomain": "acme", "email": "admin@acme.example", "api_token": "t0k3n"}
+    body = {"provider": "zendesk", "name": "Support", "credentials": credentials}
+    logging_on = {"call_logging": {"enabled": True}}
+
+    refused = api.post("/api/v1/connections", {**body, "settings": logging_on}, format="json")
+    created = api.post(
+        "/api/v1/connections",
+        {**body, "settings": {"call_logging": {"enabled": False}}},
+        format="json",
+    )
+    patched = api.patch(
+        f"/api/v1/connections/{created.json()['id']}", {"settings": logging_on}, format="json"
+    )
+
+    assert created.status_code == 201, created.json()
+    for response in (refused, patched):
+        assert response.status_code == 400, response.json()
+        error = response.json()["error"]
+        assert error["field"] == "settings" and "call_logging" in error["message"]
+        assert "not built for Zendesk" in error["message"]

@@ -118,7 +118,7 @@ def test_the_next_run_asks_only_for_changes_since_the_last_second_seen(zoho):
     assert "page_token" not in query
 
 
-def test_nothing_new_is_a_204_and_keeps_the_cursor(zoho):
+def test_nothing_new_is_a_304_not_modified_and_keeps_the_cursor(zoho):
     _, cursor, _ = all_changes(connector(zoho))
     cursor = Cursor(since_ms=cursor.max_seen_ms + 5000, max_seen_ms=cursor.max_seen_ms)
 
@@ -229,9 +229,10 @@ def test_it_connects_through_the_data_centres_consent_page(zoho):
         ConnectionConfig(1, {**CLIENT, "accounts_url": zoho.url}, {}), saved.append
     )
 
-    url = urlsplit(zoho_connector.authorization_url(state="s1", redirect_uri="https://cb/cb"))
+    consent = zoho_connector.authorization_url(state="s1", redirect_uri="https://cb/cb")
+    url = urlsplit(consent)
     query = {k: v[0] for k, v in parse_qs(url.query).items()}
-    zoho_connector.connect(code=zoho.authorize("https://cb/cb"), redirect_uri="https://cb/cb")
+    zoho_connector.connect(code=zoho.accept(consent), redirect_uri="https://cb/cb")
 
     assert f"{url.scheme}://{url.netloc}{url.path}" == zoho.url + "/oauth/v2/auth"
     assert query["access_type"] == "offline" and query["state"] == "s1"
@@ -329,6 +330,38 @@ def test_an_unknown_caller_becomes_a_new_contact(zoho):
     stored = zoho.records["Contacts"][int(record.external_id)]
     assert (stored.fields["First_Name"], stored.fields["Last_Name"]) == ("Ada", "Lovelace")
     assert record.phones[0].number == "+442079460777" == stored.fields["Phone"]
+
+
+def test_every_write_and_lookup_works_with_the_scopes_the_consent_page_asks_for(zoho):
+    """A retried missed-call task searches /Tasks/search: tasks.CREATE alone was not enough."""
+    config = ConnectionConfig(
+        1, {**CLIENT, "accounts_url": zoho.url}, {"objects": ["contacts", "leads"]}
+    )
+    zoho_connector = ZohoConnector(config, [].append)
+    consent = zoho_connector.authorization_url(state="s1", redirect_uri="https://cb/cb")
+    zoho_connector.connect(code=zoho.accept(consent), redirect_uri="https://cb/cb")
+    entry = call(zoho, call_id="call-scopes")
+
+    for object_type in ("contacts", "leads"):
+        assert zoho_connector.changed_since(object_type, Cursor()).records
+        assert next(zoho_connector.all_ids(object_type))
+    zoho_connector.find_by_phone("+442079460018")
+    assert zoho_connector.find_user("priya.shah@example.com") is not None
+    call_id = zoho_connector.log_call(entry)
+    zoho_connector.update_call_log(call_id, entry)
+    task_id = zoho_connector.create_task(call(zoho, call_id="call-scopes", outcome="missed"))
+    assert zoho_connector.find_logged("call-scopes") == call_id
+    assert zoho_connector.find_logged("call-scopes", task=True) == task_id
+    assert zoho_connector.create_contact(e164="+442079460777").external_id
+
+
+def test_a_scope_the_connection_was_not_granted_is_permanent_and_says_reconnect(zoho):
+    tokens = zoho.issue_tokens(scope="ZohoCRM.modules.tasks.CREATE,ZohoSearch.securesearch.READ")
+
+    with pytest.raises(ConnectorError, match=r"OAUTH_SCOPE_MISMATCH.*reconnect") as error:
+        connector(zoho, access_token=tokens["access_token"]).find_logged("call-1", task=True)
+
+    assert error.value.permanent
 
 
 def test_a_refused_write_is_permanent_with_zohos_code_and_field(zoho):

@@ -181,7 +181,7 @@ def test_a_tenant_connects_zoho_through_oauth_and_syncs(api, tenant, zoho, setti
         )
     authorize = api.post(f"/api/v1/connections/{connection.pk}/oauth").json()["authorize_url"]
     query = {k: v[0] for k, v in parse_qs(urlsplit(authorize).query).items()}
-    code = zoho.authorize(query["redirect_uri"])  # the user clicked Accept
+    code = zoho.accept(authorize)  # the user clicked Accept
 
     response = api.get(
         "/api/v1/connections/oauth/callback", {"state": query["state"], "code": code}

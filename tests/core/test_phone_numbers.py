@@ -5,7 +5,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core import phone_numbers
-from core.phone_numbers import PhoneNumber, national_forms, normalize, region_of, to_e164
+from core.phone_numbers import (
+    PhoneNumber,
+    national_forms,
+    normalize,
+    region_of,
+    stored_forms,
+    to_e164,
+)
 
 
 @pytest.mark.parametrize(
@@ -123,3 +130,21 @@ def test_the_national_number_drops_the_country_code_and_reads_nothing_from_junk(
     assert national_forms("+442079460018") == ("2079460018", "02079460018")
     assert national_forms("+14155550132") == ("4155550132",)
     assert national_forms("n/a") == ()
+
+
+def test_stored_forms_are_the_formats_and_digits_a_crm_may_hold_exactly():
+    assert stored_forms("+442079460018") == (
+        "+442079460018",
+        "+44 20 7946 0018",
+        "020 7946 0018",
+        "442079460018",
+        "2079460018",
+        "02079460018",
+    )
+    assert stored_forms("+14155550132") == (
+        "+14155550132",
+        "+1 415-555-0132",
+        "(415) 555-0132",
+        "14155550132",
+        "4155550132",
+    )

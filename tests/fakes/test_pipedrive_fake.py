@@ -3,6 +3,7 @@
 import json
 import urllib.error
 import urllib.request
+from urllib.parse import urlencode
 
 import pytest
 
@@ -114,10 +115,46 @@ def test_a_call_log_needs_its_required_fields_and_a_known_outcome(fake):
         assert status == 400 and body["success"] is False and body["error"]
 
     status, body, _ = call(fake, "POST", "/api/v1/callLogs", {**good, "duration": "49"})
-    assert status == 200 and isinstance(body["data"]["id"], str) and body["data"]["activity_id"]
+    assert status == 200 and isinstance(body["data"]["id"], str)
+    assert "activity_id" not in body["data"]  # optional in the spec: the fake never sends it
+    assert fake.activities[fake.call_log_activities[body["data"]["id"]]]["type"] == "call"
+
+
+def test_only_an_admin_logs_calls_for_another_user():
+    fake = FakePipedrive(persons=1, admin=False)
+    fake.start()
+    try:
+        good = {
+            "outcome": "connected",
+            "to_phone_number": "+442079460018",
+            "start_time": "2024-03-05 17:02:11",
+            "end_time": "2024-03-05 17:03:00",
+        }
+        mine = call(fake, "POST", "/api/v1/callLogs", {**good, "user_id": fake.token_user_id})
+        other = call(fake, "POST", "/api/v1/callLogs", {**good, "user_id": 12})
+    finally:
+        fake.stop()
+
+    assert mine[0] == 200 and mine[1]["data"]["user_id"] == fake.token_user_id
+    assert other[0] == 403 and other[1]["success"] is False
 
 
 def test_call_logs_cannot_be_updated(fake):
     status, _, _ = call(fake, "PUT", "/v1/callLogs/abc", {"note": "x"})
 
     assert status == 404
+
+
+def test_exact_match_finds_the_stored_text_not_the_same_digits(fake):
+    person = next(iter(fake.records["persons"].values()))
+    stored = {"value": "+44 20 7946 0018", "primary": True, "label": "work"}
+    person.fields["phones"] = [*person.fields["phones"], stored]
+
+    def found(term: str) -> list[int]:
+        query = urlencode({"term": term, "fields": "phone", "exact_match": "true"})
+        status, body, _ = call(fake, "GET", f"/api/v2/persons/search?{query}")
+        assert status == 200, body
+        return [result["item"]["id"] for result in body["data"]["items"]]
+
+    assert found("+442079460018") == [] and found("2079460018") == []
+    assert found("+44 20 7946 0018") == [person.id]

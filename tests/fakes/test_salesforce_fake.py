@@ -143,6 +143,26 @@ def test_phone_search_is_sosl_in_phone_fields_only(fake, token):
     status, body, _ = call(fake, "GET", f"{API}/search/?q={quote(sosl)}", token)
     assert status == 200 and isinstance(body["searchRecords"], list)
 
+    unescaped = 'FIND {"+44 20 7946 0018"} IN PHONE FIELDS RETURNING Contact(Id)'
+    status, body, _ = call(fake, "GET", f"{API}/search/?q={quote(unescaped)}", token)
+    assert status == 400 and body[0]["errorCode"] == "MALFORMED_SEARCH"
+
+
+def test_phone_search_matches_the_stored_text_exactly(fake, token):
+    first, second = fake.ids("Contact")[:2]
+    fake.records["Contact"][first].fields["Phone"] = "+44 20 7946 0018"
+    fake.records["Contact"][second].fields["MobilePhone"] = "020 7946 0018"  # as typed
+
+    def found(terms: str) -> set[str]:
+        sosl = f"FIND {{{terms}}} IN PHONE FIELDS RETURNING Contact(Id)"
+        status, body, _ = call(fake, "GET", f"{API}/search/?q={quote(sosl)}", token)
+        assert status == 200, body
+        return {record["Id"] for record in body["searchRecords"]}
+
+    assert found('"2079460018" OR "442079460018"') == set()
+    assert found(r'"\+44 20 7946 0018"') == {first}
+    assert found(r'"\+44 20 7946 0018" OR "020 7946 0018"') == {first, second}
+
 
 def test_task_writes_are_validated_field_by_field(fake, token):
     def create(fields):

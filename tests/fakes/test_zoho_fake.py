@@ -38,7 +38,8 @@ def call(fake, method, path, body=None, auth=None, headers=None):
             raw = response.read()
             return response.status, json.loads(raw) if raw else None
     except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+        raw = error.read()
+        return error.code, json.loads(raw) if raw else None
 
 
 def contacts(fake, query="fields=Last_Name,Phone", **options):
@@ -96,7 +97,7 @@ def test_the_info_block_has_the_shape_zoho_answers(fake):
     assert body["data"][0]["Modified_Time"].endswith("+05:30")
 
 
-def test_if_modified_since_answers_only_later_changes_and_204_when_none(fake):
+def test_if_modified_since_answers_only_later_changes_and_304_when_none(fake):
     latest = max(r.modified_s for r in fake.records["Contacts"].values())
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(latest - 1))
 
@@ -104,7 +105,7 @@ def test_if_modified_since_answers_only_later_changes_and_204_when_none(fake):
     assert status == 200 and 1 <= len(body["data"]) <= 3
 
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(latest))
-    assert contacts(fake, headers={"If-Modified-Since": stamp}) == (204, None)
+    assert contacts(fake, headers={"If-Modified-Since": stamp}) == (304, None)
     assert contacts(fake, headers={"If-Modified-Since": "yesterday"})[0] == 400
 
 
@@ -170,3 +171,22 @@ def test_a_refused_refresh_token_is_a_200_with_an_error_as_zohos_accounts_server
     with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
         assert response.status == 200
         assert json.loads(response.read()) == {"error": "invalid_code"}
+
+
+def test_each_endpoint_needs_its_scope_as_zoho_checks_them(fake):
+    mismatch = {
+        "code": "OAUTH_SCOPE_MISMATCH",
+        "details": {},
+        "message": "invalid oauth scope to access this URL",
+        "status": "error",
+    }
+    create_only = fake.issue_tokens(scope="ZohoCRM.modules.tasks.CREATE")["access_token"]
+    no_search = fake.issue_tokens(scope="ZohoCRM.modules.tasks.READ")["access_token"]
+    read = fake.issue_tokens(scope="zohocrm.modules.tasks.read,ZohoSearch.securesearch.READ")
+    search = "/crm/v8/Tasks/search?word=call-1"
+
+    assert call(fake, "GET", search, auth=f"Zoho-oauthtoken {create_only}") == (401, mismatch)
+    assert call(fake, "GET", search, auth=f"Zoho-oauthtoken {no_search}") == (401, mismatch)
+    assert call(fake, "GET", search, auth=f"Zoho-oauthtoken {read['access_token']}")[0] == 204
+    status, _ = call(fake, "GET", "/crm/v8/users", auth=f"Zoho-oauthtoken {create_only}")
+    assert status == 401
