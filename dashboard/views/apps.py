@@ -14,7 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 
 from automations import app_runs, services
 from automations.api import AppSerializer, TestCallInput
-from automations.kinds import SLACK_PRESETS
+from automations.kinds.slack import SLACK_PRESETS
 from automations.models import App
 from automations.tickets import HELPDESKS
 from automations.webhooks.config import AUTH_FIELDS, AUTH_KINDS, METHODS
