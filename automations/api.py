@@ -9,17 +9,17 @@ from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, serializers, status
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from automations import app_runs, crm_logging, services
+from automations import app_runs, crm_logging, selectors, services
 from automations.models import App, AppRun, CrmLog, CrmLogAttempt
 from calls.api.views import Conflict
 from calls.models import Call
-from contacts.api.serializers import CallerCardSerializer
+from contacts.api.serializers import CallerCardSerializer, QueryNumberField
 from contacts.selectors import caller_card
+from core.parsers import JSONParser
 from core.serializers import StrictModelSerializer, StrictSerializer
 
 EVENTS = App.Event.choices
@@ -32,6 +32,16 @@ class AppSerializer(StrictModelSerializer):
         "write-only and kept when a PATCH leaves them out.",
     )
     events = serializers.ListField(child=serializers.ChoiceField(choices=EVENTS), min_length=1)
+    # Declared so the schema says what is accepted (the model allows 0 to 32767).
+    order = serializers.IntegerField(
+        min_value=10,
+        max_value=100,
+        default=50,
+        help_text="10 to 100; lower runs first.",
+        error_messages=dict.fromkeys(
+            ["min_value", "max_value"], "From 10 to 100 (lower runs first)."
+        ),
+    )
 
     class Meta:
         model = App
@@ -56,11 +66,6 @@ class AppSerializer(StrictModelSerializer):
     def validate_config(self, value: Any) -> dict[str, Any]:
         if not isinstance(value, dict):
             raise serializers.ValidationError("A JSON object.")
-        return value
-
-    def validate_order(self, value: int) -> int:
-        if not 10 <= value <= 100:
-            raise serializers.ValidationError("From 10 to 100 (lower runs first).")
         return value
 
     def validate_slug(self, value: str) -> str:
@@ -140,11 +145,12 @@ class AppsTestCall(APIView):
         given = TestCallInput(data=request.data)
         given.is_valid(raise_exception=True)
         report = app_runs.apps_test_call(tenant=request.user.tenant, **given.validated_data)
-        return Response({"apps": report})
+        unfinished = [app["app"] for app in report if app["state"] == "unfinished"]
+        return Response({"apps": report, "unfinished": unfinished})
 
 
 class EnrichedLookupQuery(StrictSerializer):
-    number = serializers.CharField(max_length=64)
+    number = QueryNumberField(max_length=64)
     called = serializers.CharField(max_length=64, required=False, default="")
 
 
@@ -239,14 +245,11 @@ class CallActivity(APIView):
 
     def get(self, request: Request, call_id: str) -> Response:
         call = get_object_or_404(Call.objects.all(), call_id=call_id)
-        logs = (
-            CrmLog.objects.filter(call=call)
-            .select_related("connection")
-            .prefetch_related("attempts")
-            .order_by("created_at")
-        )
-        runs = AppRun.objects.filter(call=call).select_related("app").order_by("event", "order")
-        activity = {"call_id": call.call_id, "crm_logs": logs, "app_runs": runs}
+        activity = {
+            "call_id": call.call_id,
+            "crm_logs": selectors.call_crm_logs(call=call),
+            "app_runs": selectors.call_app_runs(call=call),
+        }
         return Response(CallActivitySerializer(activity).data)
 
 

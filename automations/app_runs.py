@@ -21,6 +21,7 @@ from automations.models import App, AppRun
 from calls.models import Call, CallStatus
 from contacts import selectors as contact_selectors
 from contacts.selectors import CallerCard
+from core import http
 from core.scoping import across_all_tenants
 from tenants.models import Tenant
 
@@ -122,7 +123,9 @@ def apps_test_call(
 ) -> list[dict[str, Any]]:
     """Seed 004's call test: the tenant's apps for a made-up call, in order, with their results.
 
-    Apps with side effects only render their request unless `send` is set.
+    Apps with side effects only render their request unless `send` is set. In a web request
+    every app shares its outbound budget (core/http.py): an app the budget stopped, or left no
+    time for, is "unfinished".
     """
     card = contact_selectors.caller_card(tenant=tenant, number=calling_number)
     fields = {"calling_number": calling_number, "status": CallStatus.ANSWER, **event_data}
@@ -135,13 +138,17 @@ def apps_test_call(
         if not conditions.matches(app.condition, context):
             report.append({"app": app.slug, "order": app.order, "state": "skipped"})
             continue
+        if _out_of_time():
+            report.append({"app": app.slug, "order": app.order, "state": "unfinished"})
+            continue
         outcome = kinds.kind_for(app.kind).run(app, context, dry_run=app.side_effects and not send)
         context["app_data"][app.slug] = outcome.result
+        state = "succeeded" if outcome.succeeded else "failed"
         report.append(
             {
                 "app": app.slug,
                 "order": app.order,
-                "state": "succeeded" if outcome.succeeded else "failed",
+                "state": "unfinished" if _stopped_by_time(outcome) else state,
                 "sent": outcome.sent,
                 "request": outcome.request,
                 "response": outcome.result,
@@ -151,6 +158,15 @@ def apps_test_call(
             }
         )
     return report
+
+
+def _out_of_time() -> bool:
+    left = http.budget_left()
+    return left is not None and left < MIN_APP_SECONDS
+
+
+def _stopped_by_time(outcome: kinds.Outcome) -> bool:
+    return not outcome.succeeded and (outcome.error in ("deadline", "timeout") or _out_of_time())
 
 
 def realtime_apps_run(

@@ -143,6 +143,7 @@ class AppRun(TenantOwnedModel):
         SUCCEEDED = "succeeded"
         FAILED = "failed"
         SKIPPED = "skipped", "skipped (condition false)"
+        CANCELED = "canceled", "canceled (app disabled)"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     call = models.ForeignKey("calls.Call", on_delete=models.CASCADE, related_name="app_runs")

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from automations import conditions, kinds
-from automations.models import App
+from automations.models import App, AppRun
 from tenants.models import Tenant
 
 
@@ -20,7 +21,21 @@ def app_update(*, app: App, config: dict[str, Any] | None = None, **fields: Any)
     """Change fields; a config without a secret's value keeps the stored one."""
     for name, value in fields.items():
         setattr(app, name, value)
-    return _save(app, app.config if config is None else config)
+    _save(app, app.config if config is None else config)
+    if not app.enabled:
+        app_runs_cancel(app=app)
+    return app
+
+
+def app_runs_cancel(*, app: App) -> int:
+    """Cancel the app's runs not yet started, so neither the worker nor the sweeper runs them."""
+    return AppRun.objects.filter(
+        app=app, state=AppRun.State.PENDING, started_at__isnull=True
+    ).update(
+        state=AppRun.State.CANCELED,
+        finished_at=timezone.now(),
+        error="Canceled: the app was disabled before this run started.",
+    )
 
 
 def _save(app: App, config: dict[str, Any]) -> App:

@@ -132,7 +132,7 @@ def connect_params(dsn: dict[str, str], address: str, timeout: float) -> dict[st
         "sslcertmode": "disable",  # never our ~/.postgresql/postgresql.crt
         "gssencmode": "disable",
         "require_auth": "!gss,!sspi",  # never our Kerberos ticket
-        "connect_timeout": str(round(timeout)),
+        "connect_timeout": str(max(2, round(timeout))),  # libpq: 0 waits forever, 1 means 2
         "options": f"-c statement_timeout={round(timeout * 1000)}",
         "application_name": "callbridge",
     }
@@ -145,13 +145,14 @@ def warehouse_upsert(config: WarehouseConfig, row: dict[str, Any]) -> str:
     """Write the row: 'inserted', 'updated' or 'kept' (the table has a newer version)."""
     port = int(config.dsn.get("port", "5432"))
     try:
+        timeout = http.within_budget(config.timeout)  # a web request's budget (the call test)
         address = http.resolve_checked(config.dsn["host"], port)[0][4][0]
     except http.HttpError as error:
         raise WarehouseError(error.error_class, str(error)) from None
-    params = connect_params(config.dsn, address, config.timeout)
+    params = connect_params(config.dsn, address, timeout)
     try:
         with psycopg.connect(**params) as connection:
-            watchdog = threading.Timer(config.timeout, _cut, args=(connection,))
+            watchdog = threading.Timer(timeout, _cut, args=(connection,))
             watchdog.daemon = True
             watchdog.start()
             try:

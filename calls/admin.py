@@ -4,7 +4,29 @@ from django.http import HttpRequest
 
 from calls import deliveries
 from calls.models import Attempt, Call, CallEvent, CallParty, Delivery
+from calls.services import signing_secret_rotate
 from core.scoping import tenant_scope
+from tenants import admin as tenants_admin
+from tenants.models import Tenant
+
+# The signing secret is the call-result push's: its rotation joins the tenant's admin from here
+# (tenants cannot import calls).
+admin.site.unregister(Tenant)
+
+
+@admin.register(Tenant)
+class TenantAdmin(tenants_admin.TenantAdmin):
+    actions = ["rotate_signing_secret"]
+
+    @admin.action(description="Rotate the signing secret (the new one is shown once)")
+    def rotate_signing_secret(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
+        for tenant in queryset:
+            secret = signing_secret_rotate(tenant=tenant)
+            messages.warning(
+                request,
+                f"New signing secret for {tenant}: {secret} — copy it now, it will not be shown "
+                "again. The previous one keeps signing for 24 hours.",
+            )
 
 
 class CallEventInline(admin.TabularInline):

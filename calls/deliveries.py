@@ -19,18 +19,20 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from calls.lifecycle import callback_payload
-from calls.models import Attempt, Call, Delivery
+from calls.lifecycle import callback_payload, callback_update_payload
+from calls.models import Attempt, Call, CallStatus, Delivery
 from calls.recordings import call_recording_url
 from calls.selectors import live_signing_secrets
 from calls.signing import signature_header
-from core import http
+from core import http, metrics
 from core.scoping import across_all_tenants
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
 
 DEADLINE_SECONDS = 10.0
+# A test callback is sent while a person waits for the page: a tenant's slow server gets less.
+TEST_DEADLINE_SECONDS = 3.0
 RETRY_DELAYS = (1.0, 2.0, 4.0)  # after the 1st, 2nd and 3rd failed attempt
 MAX_ATTEMPTS = 1 + len(RETRY_DELAYS)
 # A task may run a moment before its countdown ends (timer granularity): wait that moment out.
@@ -41,16 +43,20 @@ class DeliveryInProgress(Exception):
     pass
 
 
-def delivery_create(*, call: Call) -> Delivery | None:
-    """Write the call's callback in the caller's transaction; send it once that commits."""
+def delivery_create(*, call: Call, update: bool = False) -> Delivery | None:
+    """Write the call's callback in the caller's transaction; send it once that commits.
+
+    `update`: the second, "call.updated" callback for a change after the end.
+    """
     tenant = call.tenant
     if not tenant.callback_url:
         return None
+    payload = callback_update_payload if update else callback_payload
     delivery = Delivery.objects.create(
         tenant=tenant,
         call=call,
         url=tenant.callback_url,
-        payload=callback_payload(call, call_recording_url(call)),
+        payload=payload(call, call_recording_url(call)),
         max_attempts=MAX_ATTEMPTS,
         next_attempt_at=timezone.now(),
     )
@@ -137,7 +143,31 @@ def _claim(delivery_id: str) -> tuple[Delivery, str, float] | None:
     return delivery, trigger, max(0.0, wait)
 
 
-def _post(delivery: Delivery, tenant: Tenant) -> http.HttpResponse | http.HttpError:
+def callback_test_send(*, tenant: Tenant) -> http.HttpResponse | http.HttpError:
+    """POST an example call result to the tenant's callback URL, signed and authenticated as
+    real ones are, within TEST_DEADLINE_SECONDS; nothing is stored or retried."""
+    end = timezone.now()
+    example = Call(
+        tenant=tenant,
+        uuid="callbridge-test-callback",
+        direction=Call.Direction.OUTBOUND,
+        call_type=Call.CallType.SERVER,
+        crm_username="test.agent",
+        customer_number="+14155550123",
+        from_number="+14155550100",
+        status=CallStatus.ANSWER,
+        disposition=tenant.default_disposition,
+        start_time=end - timedelta(seconds=62),
+        end_time=end,
+        duration=42,
+    )
+    test = Delivery(tenant=tenant, url=tenant.callback_url, payload=callback_payload(example))
+    return _post(test, tenant, deadline_seconds=TEST_DEADLINE_SECONDS)
+
+
+def _post(
+    delivery: Delivery, tenant: Tenant, deadline_seconds: float = DEADLINE_SECONDS
+) -> http.HttpResponse | http.HttpError:
     body = json.dumps(delivery.payload, separators=(",", ":")).encode()
     msg_id, timestamp = str(delivery.pk), int(time.time())
     headers = {
@@ -156,7 +186,7 @@ def _post(delivery: Delivery, tenant: Tenant) -> http.HttpResponse | http.HttpEr
     try:
         return http.post(
             delivery.url,
-            deadline_seconds=DEADLINE_SECONDS,
+            deadline_seconds=deadline_seconds,
             headers=headers,
             body=body,
             secret_headers=secret_headers,
@@ -197,8 +227,12 @@ def _record(delivery: Delivery, trigger: str, started_at: datetime, outcome: obj
         # Only while the claim is still ours: had the sweeper taken the delivery over (this
         # worker stalled past the lease), it decides what comes next.
         ours = Delivery.objects.filter(pk=delivery.pk, attempting_since=delivery.attempting_since)
-        if ours.update(**changes) and delay is not None:
+        claimed = ours.update(**changes)
+        if claimed and delay is not None:
             _send_after_commit(delivery, countdown=delay)
+        elif claimed and "state" in changes:  # finished: the dashboard's 24-hour success rate
+            failed = changes["state"] == Delivery.State.FAILED
+            metrics.record(delivery.tenant_id, "callback", attempt.latency_ms, flagged=failed)
     return attempt
 
 

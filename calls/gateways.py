@@ -42,9 +42,6 @@ class SimulatorGateway:
         from calls.services import call_event_record
         from calls.tasks import simulator_advance
 
-        if call.tenant.simulator_recording:  # the URL must exist before the callback is written
-            recordings.recording_attach(call=call, location=recordings.SIMULATED_LOCATION)
-
         def start() -> None:
             try:
                 simulator_advance.delay(call.tenant_id, str(call.call_id), 0)
@@ -88,9 +85,13 @@ def simulator_step(*, call_id: str, step: int) -> None:
     if call.state == CallState.ENDED or step >= len(steps):
         return  # hung up meanwhile, or done
     current = steps[step]
-    call_event_record(
-        call=call, kind=current.kind, status=current.status, occurred_at=timezone.now()
-    )
+    with transaction.atomic():
+        call = call_event_record(
+            call=call, kind=current.kind, status=current.status, occurred_at=timezone.now()
+        )
+        # Only a call that connected has audio; its URL exists before the end writes the callback.
+        if call.state == CallState.ANSWERED and tenant.simulator_recording:
+            recordings.recording_attach(call=call, location=recordings.SIMULATED_LOCATION)
     if step + 1 < len(steps):
         simulator_advance.apply_async(
             (call.tenant_id, call_id, step + 1), countdown=steps[step + 1].delay

@@ -148,3 +148,11 @@ def callback_payload(call: object, recording_url: str | None = None) -> dict:
     }
     assert tuple(payload) == CALLBACK_FIELDS
     return payload
+
+
+UPDATE_EVENT = "call.updated"
+
+
+def callback_update_payload(call: object, recording_url: str | None = None) -> dict:
+    """The opt-in second callback: marked, the seed's fields as they are now, and the notes."""
+    return {"event": UPDATE_EVENT, **callback_payload(call, recording_url), "notes": call.notes}

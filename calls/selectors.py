@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db.models import QuerySet
+from django.db.models import Avg, Count, Q, QuerySet
 from django.utils import timezone
 
-from calls.models import Call, CallEvent, CallState, Delivery
+from calls.models import Call, CallEvent, CallState, CallStatus, Delivery
 from tenants.models import Tenant
 
 # A call still not ended this long after it started was lost by its switch: not "active".
@@ -16,8 +16,14 @@ ACTIVE_CALL_HORIZON = timedelta(hours=12)
 
 
 def call_list(
-    *, status: str | None = None, crm_username: str | None = None, since: datetime | None = None
+    *,
+    status: str | None = None,
+    crm_username: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    number: str | None = None,
 ) -> QuerySet[Call]:
+    """Calls, newest first; `number` is an E.164 number or a run of its digits."""
     calls = (
         Call.objects.select_related("recording").prefetch_related("parties").order_by("-start_time")
     )
@@ -27,6 +33,10 @@ def call_list(
         calls = calls.filter(crm_username=crm_username)
     if since:
         calls = calls.filter(start_time__gte=since)
+    if until:
+        calls = calls.filter(start_time__lt=until)
+    if number:
+        calls = calls.filter(Q(customer_number__contains=number) | Q(from_number__contains=number))
     return calls
 
 
@@ -51,12 +61,17 @@ def calls_changed(
     return calls.order_by("updated_at", "pk")
 
 
-def delivery_list(*, state: str | None = None, call_id: str | None = None) -> QuerySet[Delivery]:
+def delivery_list(
+    *, state: str | None = None, call_id: str | None = None, number: str | None = None
+) -> QuerySet[Delivery]:
+    """Deliveries, newest first; `number` is the call's customer number or a run of its digits."""
     deliveries = Delivery.objects.select_related("call").order_by("-created_at")
     if state:
         deliveries = deliveries.filter(state=state)
     if call_id:
         deliveries = deliveries.filter(call__call_id=call_id)
+    if number:
+        deliveries = deliveries.filter(call__customer_number__contains=number)
     return deliveries
 
 
@@ -79,17 +94,34 @@ def active_calls() -> QuerySet[Call]:
     )
 
 
-def live_counts(*, tenant: Tenant) -> dict[str, int]:
-    """The live dashboard's counters: calls in progress, calls ended today (tenant's day)."""
+def _ended_today(tenant: Tenant) -> QuerySet[Call]:
+    """Calls that ended since midnight in the tenant's time zone."""
     midnight = timezone.localtime(timezone=ZoneInfo(tenant.timezone)).replace(
         hour=0, minute=0, second=0, microsecond=0
     )
-    ended_today = Call.objects.filter(
+    return Call.objects.filter(
         start_time__gte=midnight - ACTIVE_CALL_HORIZON,  # keeps to the (tenant, start) index
         state=CallState.ENDED,
         end_time__gte=midnight,
     )
-    return {"active": active_calls().count(), "completed": ended_today.count()}
+
+
+def live_counts(*, tenant: Tenant) -> dict[str, int]:
+    """The live dashboard's counters: calls in progress, calls ended today (tenant's day)."""
+    return {"active": active_calls().count(), "completed": _ended_today(tenant).count()}
+
+
+def today_counts(*, tenant: Tenant) -> dict[str, int | float | None]:
+    """Today's ended calls (tenant's day): answered, missed (ended unanswered), the average
+    talk time of answered calls and the average satisfaction where analytics gave one."""
+    answered = Q(status=CallStatus.ANSWER)
+    return _ended_today(tenant).aggregate(
+        answered=Count("pk", filter=answered),
+        missed=Count("pk", filter=~answered),
+        average_duration=Avg("duration", filter=answered),
+        average_satisfaction=Avg("satisfaction"),
+        rated=Count("satisfaction"),
+    )
 
 
 def call_events_after(

@@ -176,19 +176,35 @@ def call_party_add(*, call: Call, kind: str, number: str) -> Call:
 
 def call_disposition_set(*, call: Call, disposition: str) -> Call:
     with transaction.atomic():
+        call = _locked(call)
         call.disposition = disposition
         call.save(update_fields=["disposition", "updated_at"])
-        signals.call_changed.send(sender=Call, call=call)
+        _wrap_up_changed(call)
     return call
 
 
 def call_notes_add(*, call: Call, notes: str) -> Call:
     with transaction.atomic():
-        call = Call.objects.select_for_update(of=("self",), no_key=True).get(pk=call.pk)
+        call = _locked(call)
         call.notes = f"{call.notes}\n{notes}" if call.notes else notes
         call.save(update_fields=["notes", "updated_at"])
-        signals.call_changed.send(sender=Call, call=call)
+        _wrap_up_changed(call)
     return call
+
+
+def _locked(call: Call) -> Call:
+    return (
+        Call.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("tenant", "recording")
+        .get(pk=call.pk)
+    )
+
+
+def _wrap_up_changed(call: Call) -> None:
+    """Tell the apps; after the end, send the "call.updated" callback if the tenant asked."""
+    signals.call_changed.send(sender=Call, call=call)
+    if call.state == CallState.ENDED and call.tenant.callback_on_update:
+        deliveries.delivery_create(call=call, update=True)
 
 
 def signing_secret_rotate(*, tenant: Tenant) -> str:

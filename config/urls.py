@@ -5,7 +5,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from calls.api.events import recording_download
 from core.health import healthz
+from routing.api import rules_documentation
 
+handler400 = "core.errors.bad_request"
+handler403 = "core.errors.permission_denied"
 handler404 = "core.errors.not_found"
 handler500 = "core.errors.server_error"
 
@@ -24,4 +27,5 @@ urlpatterns = [
     path("webphone/", include("calls.webphone.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/docs/routing-rules", rules_documentation, name="routing-rules-docs"),
 ]

@@ -11,11 +11,19 @@ from connectors.models import Connection, SyncRun
 from tenants.admin import TenantOwnedAdmin
 
 
+class EmptyUntilTypedJSONField(forms.JSONField):
+    """A JSON box that starts empty (a plain JSONField shows `null`)."""
+
+    def prepare_value(self, value: Any) -> Any:
+        return "" if value is None else super().prepare_value(value)
+
+
 class ConnectionForm(forms.ModelForm):
-    new_credentials = forms.JSONField(
+    new_credentials = EmptyUntilTypedJSONField(
         required=False,
         help_text='JSON, e.g. {"private_app_token": "pat-..."}; merged into the stored '
-        "credentials, which are never shown again. Leave empty to keep them.",
+        'credentials, which are never shown ({"hub_id": null} removes one). Leave empty to keep '
+        "them.",
     )
 
     class Meta:
@@ -35,7 +43,7 @@ class ConnectionForm(forms.ModelForm):
             try:
                 registry.check_config(
                     cleaned["provider"],
-                    credentials={**stored, **(cleaned.get("new_credentials") or {})},
+                    credentials=_merged(stored, cleaned.get("new_credentials")),
                     settings=cleaned.get("settings") or {},
                 )
             except ConfigError as error:
@@ -45,14 +53,19 @@ class ConnectionForm(forms.ModelForm):
     def save(self, commit: bool = True) -> Connection:
         connection = super().save(commit=False)
         if self.cleaned_data.get("new_credentials"):
-            connection.credentials = {
-                **connection.credentials,
-                **self.cleaned_data["new_credentials"],
-            }
+            connection.credentials = _merged(
+                connection.credentials, self.cleaned_data["new_credentials"]
+            )
             connection.last_error = ""
         if commit:
             connection.save()
         return connection
+
+
+def _merged(stored: dict[str, Any], new: dict[str, Any] | None) -> dict[str, Any]:
+    """The stored credentials with the new ones over them; a null removes one."""
+    merged = {**stored, **(new or {})}
+    return {name: value for name, value in merged.items() if value is not None}
 
 
 class SyncRunInline(admin.TabularInline):
@@ -80,8 +93,21 @@ class ConnectionAdmin(TenantOwnedAdmin):
         "last_full_diff_at",
     ]
     list_filter = ["tenant", "provider", "status"]
-    readonly_fields = ["last_error", "sync_cursor", "next_incremental_at", "last_full_diff_at"]
+    readonly_fields = [
+        "stored_credentials",
+        "last_error",
+        "sync_cursor",
+        "next_incremental_at",
+        "last_full_diff_at",
+    ]
     inlines = [SyncRunInline]
+
+    @admin.display(description="Stored credentials")
+    def stored_credentials(self, connection: Connection) -> str:
+        """Which credentials are stored, never their values."""
+        names = sorted(connection.credentials)
+        return f"{', '.join(names)} (values never shown)" if names else "none"
+
     actions = ["sync_now", "full_diff_now"]
 
     @admin.action(description="Sync now (changes since the cursor)")

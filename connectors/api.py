@@ -8,7 +8,6 @@ from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,6 +16,7 @@ from connectors import registry, selectors, services
 from connectors.interface import ConfigError, Connector
 from connectors.models import Connection, SyncRun
 from core import http
+from core.parsers import JSONParser
 from core.serializers import StrictModelSerializer, StrictSerializer
 
 

@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 
-from connectors.interface import ConnectorError
+from connectors.interface import ConnectorError, CredentialsSaver
 from core import http
 from core.shared_redis import count_hit
 
@@ -119,7 +119,7 @@ class CrmClient:
                 unsent = error.error_class == "connect_refused"
                 if attempt == self.max_attempts or not (idempotent or unsent):
                     raise ConnectorError(str(error)) from None
-                time.sleep(_backoff(attempt))
+                self._pause(_backoff(attempt))
                 continue
             response = CrmResponse(answer.status_code, answer.headers, answer.body)
             if response.status_code not in RETRYABLE_STATUSES or (
@@ -136,8 +136,18 @@ class CrmClient:
                 )
             if response.status_code == 429:
                 self.rate_limit_waits += 1
-            time.sleep(wait)
+            self._pause(wait)
         raise AssertionError("unreachable")
+
+    def _pause(self, seconds: float) -> None:
+        """Wait before trying again, unless that outlasts the web request's outbound budget."""
+        left = http.budget_left()
+        if left is not None and seconds >= left:
+            raise ConnectorError(
+                f"No time left to try again in this request (next wait {seconds:.1f} s).",
+                retry_after=seconds,
+            )
+        time.sleep(seconds)
 
     def _spend_budget(self) -> None:
         """Keep this connection under CONNECTOR_REQUESTS_PER_10_SECONDS (shared by all workers)."""
@@ -147,7 +157,7 @@ class CrmClient:
             if count_hit(f"crm-budget:{self.connection_id}:{window}", ttl=20) <= limit:
                 return
             self.rate_limit_waits += 1
-            time.sleep(max(0.05, (window + 1) * 10 - time.time()))
+            self._pause(max(0.05, (window + 1) * 10 - time.time()))
 
 
 def send_with_fresh_token(
@@ -168,6 +178,28 @@ def send_with_fresh_token(
         refresh()
         response = send()
     return response
+
+
+def credential_asked_once(
+    credentials: dict[str, Any], name: str, ask: Callable[[], str], save: CredentialsSaver
+) -> str:
+    """credentials[name], else what `ask` reads from the CRM, then kept with the credentials.
+
+    For what only record links need (a portal or organization id, a company domain): a CRM that
+    cannot say is logged and answers "" (no link), and the next run asks again.
+    """
+    known = str(credentials.get(name) or "")
+    if known:
+        return known
+    try:
+        value = ask()
+    except ConnectorError as error:
+        logger.warning("Could not read %s for record links: %s", name, error)
+        return ""
+    if value:
+        credentials[name] = value
+        save(dict(credentials))
+    return value
 
 
 def retry_after(response: CrmResponse) -> float | None:

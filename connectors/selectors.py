@@ -14,6 +14,16 @@ def sync_run_list(*, connection: Connection) -> QuerySet[SyncRun]:
     return SyncRun.objects.filter(connection=connection)
 
 
+def connection_health() -> QuerySet[Connection]:
+    """Connections with `last_synced_at`: when their latest successful sync run finished."""
+    latest_success = SyncRun.objects.filter(
+        connection=OuterRef("pk"), outcome=SyncRun.Outcome.SUCCEEDED
+    ).order_by("-started_at")  # the syncrun_by_connection index, newest first
+    return connection_list().annotate(
+        last_synced_at=Subquery(latest_success.values("finished_at")[:1])
+    )
+
+
 def connection_list_with_last_run() -> QuerySet[Connection]:
     """Connections with their latest sync run's start and outcome (last_run_at, _outcome)."""
     latest = SyncRun.objects.filter(connection=OuterRef("pk")).order_by("-started_at", "-id")

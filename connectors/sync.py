@@ -92,20 +92,18 @@ def _incremental(
     owners = OwnerAgents(connector)
     for object_type in connector.object_types():
         cursor = Cursor.from_json(cursors.get(object_type))
+        previous_page: set[str] = set()
         with contextlib.closing(_pages(connector, object_type, cursor, owners)) as pages:
             for page in pages:
                 contacts = _synced_contacts(page.records, owners)
                 with transaction.atomic():
-                    counts = contacts_upsert_synced(
-                        tenant=connection.tenant,
-                        source_connection_id=connection.pk,
-                        records=contacts,
-                    )
+                    counts = _upsert(connection, contacts, read_before=previous_page)
                     cursors[object_type] = page.cursor.as_json()
                     # The cursor commits with the page: a killed worker resumes after it.
                     Connection.objects.filter(pk=connection.pk).update(sync_cursor=cursors)
                     _add(run, counts, invalid=page.invalid)
                     run.save()
+                previous_page = {contact.external_id for contact in contacts}
                 if page.done:
                     break
                 if time_budget is not None and time.monotonic() - started > time_budget:
@@ -119,6 +117,30 @@ def _incremental(
         next_incremental_at=timezone.now() + timedelta(minutes=minutes),
     )
     return False
+
+
+def _upsert(
+    connection: Connection, contacts: list[SyncedContact], *, read_before: set[str]
+) -> SyncCounts:
+    """Upsert a page; records the previous page already counted are not counted "unchanged".
+
+    Keyset paging reads the records sharing the previous page's last modification time again:
+    on a first sync they were just created, and "unchanged" would count them twice.
+    """
+    reread = [c for c in contacts if c.external_id in read_before]
+    counts = contacts_upsert_synced(
+        tenant=connection.tenant,
+        source_connection_id=connection.pk,
+        records=[c for c in contacts if c.external_id not in read_before],
+    )
+    if reread:
+        again = contacts_upsert_synced(
+            tenant=connection.tenant, source_connection_id=connection.pk, records=reread
+        )
+        counts.created += again.created
+        counts.updated += again.updated
+        counts.invalid_numbers += again.invalid_numbers
+    return counts
 
 
 def _pages(
@@ -222,6 +244,7 @@ def _full_diff(connection: Connection, connector: Connector, run: SyncRun) -> No
         return
     contacts_delete(contact_ids=vanished)
     run.deleted, run.outcome = len(vanished), SyncRun.Outcome.SUCCEEDED
+    run.unchanged = ours - len(vanished)  # still in the CRM: kept as they are
     Connection.objects.filter(pk=connection.pk).update(last_full_diff_at=timezone.now())
 
 

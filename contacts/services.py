@@ -56,9 +56,17 @@ CROSS JOIN LATERAL (
 # rest take the ORM's. A list so tests can run both paths on PostgreSQL.
 _POSTGRESQL_PATH_VENDORS = ("postgresql",)
 # The checks of contact.full_clean() on what a sync writes (field by field, without a model).
-_CHECKED_FIELDS = [Contact._meta.get_field(name) for name in ("external_id", *SYNCED_FIELDS)]
+
+
+def _contact_field(name: str) -> models.Field[Any, Any]:
+    field = Contact._meta.get_field(name)
+    assert isinstance(field, models.Field)  # a column of Contact's own, not a relation's reverse
+    return field
+
+
+_CHECKED_FIELDS = [_contact_field(name) for name in ("external_id", *SYNCED_FIELDS)]
 _NEW_SYNCED = {
-    **{name: Contact._meta.get_field(name).get_default() for name in SYNCED_FIELDS},
+    **{name: _contact_field(name).get_default() for name in SYNCED_FIELDS},
     "owner_id": None,
 }
 
@@ -284,7 +292,7 @@ def _synced_unchanged(stored: _Stored, record: SyncedContact) -> bool:
 # Names, companies and countries repeat from record to record; a check costs microseconds.
 @functools.lru_cache(maxsize=65_536)
 def _clean_text(name: str, value: str) -> Any:
-    return Contact._meta.get_field(name).clean(value, None)
+    return _contact_field(name).clean(value, None)
 
 
 def _foreign_owner_ids(records: Iterable[SyncedContact]) -> set[int]:

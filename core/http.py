@@ -18,6 +18,7 @@ their Retry-After. Each caller keeps its own retry policy (seed 002's callback s
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import ipaddress
 import itertools
 import logging
@@ -25,7 +26,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -33,6 +34,8 @@ from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
+from django.http import HttpRequest
+from django.http import HttpResponse as DjangoResponse
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -111,9 +114,11 @@ def check_url(url: str) -> None:
     if parts.username is not None or parts.password is not None:
         raise HttpError("invalid_url", "Put credentials in a header, not in the URL.")
     try:
-        parts.port  # noqa: B018 - raises ValueError for a port out of range
-    except ValueError as error:
-        raise HttpError("invalid_url", "The URL's port is not a number from 1 to 65535.") from error
+        port = parts.port  # raises ValueError for a port out of range
+    except ValueError:
+        port = 0
+    if port == 0:  # port 0 connects nowhere, or wherever the system decides
+        raise HttpError("invalid_url", "The URL's port is not a number from 1 to 65535.")
     check_host(parts.hostname)
 
 
@@ -124,11 +129,27 @@ def check_host(host: str) -> None:
     if host == "localhost" or host.endswith(".localhost"):
         raise HttpError("blocked_ip", f"{host!r} is this machine (localhost).")
     try:
-        blocked = is_blocked_address(host)
+        blocked = is_blocked_address(_numeric_address(host))
     except ValueError:
         return  # a name: checked on its resolved addresses at connect time
     if blocked:
         raise HttpError("blocked_ip", f"{host!r} is a private or reserved address.")
+
+
+def _numeric_address(host: str) -> str:
+    """The address a numeric host means to the resolver, in canonical form.
+
+    getaddrinfo reads IPv4 the way inet_aton does: 127.1, 0x7f000001, 2130706433, 0177.0.0.1
+    and 0 are all addresses, not names. ValueError for a name.
+    """
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    try:
+        return socket.inet_ntoa(socket.inet_aton(host))
+    except OSError:
+        raise ValueError(f"{host!r} is a name") from None
 
 
 def resolve_checked(host: str, port: int) -> Sequence[AddressInfo]:
@@ -211,6 +232,54 @@ def deadline(seconds: float) -> Iterator[None]:
     finally:
         _watchdog.release(token)
         _budget.deadline, _budget.sockets = None, []
+
+
+# The end (time.monotonic()) of the current web request's time for outbound requests, if any.
+_outbound_end: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "outbound_end", default=None
+)
+
+
+@contextlib.contextmanager
+def outbound_budget(seconds: float) -> Iterator[None]:
+    """Bound every outbound request made inside, and every wait between retries, to `seconds`."""
+    end = time.monotonic() + seconds
+    current = _outbound_end.get()
+    token = _outbound_end.set(end if current is None else min(current, end))
+    try:
+        yield
+    finally:
+        _outbound_end.reset(token)
+
+
+def budget_left() -> float | None:
+    """Seconds left of the outbound budget; None outside one (workers use their own deadlines)."""
+    end = _outbound_end.get()
+    return None if end is None else end - time.monotonic()
+
+
+def within_budget(seconds: float) -> float:
+    """`seconds`, or what is left of the budget if less; HttpError('deadline') when none is."""
+    left = budget_left()
+    if left is None:
+        return seconds
+    if left < 0.01:
+        raise HttpError("deadline", "This request's time for calls to other servers ran out.")
+    return min(seconds, left)
+
+
+class OutboundBudgetMiddleware:
+    """A web request never waits on a tenant's servers longer than one budget in all (DESIGN.md).
+
+    Anything longer belongs in a worker: one tenant's slow server must not hold a web worker.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], DjangoResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> DjangoResponse:
+        with outbound_budget(settings.WEB_REQUEST_OUTBOUND_SECONDS):
+            return self.get_response(request)
 
 
 def _guarded_connect(
@@ -309,6 +378,7 @@ def request(
     `session` (from new_session) keeps connections alive between requests.
     """
     check_url(url)
+    deadline_seconds = within_budget(deadline_seconds)
     headers = dict(headers or {})
     secrets = [headers[h] for h in secret_headers if headers.get(h)]
     started = time.monotonic()

@@ -48,11 +48,20 @@ def e164_of(raw: str, region: str | None) -> str | None:
 
 
 def to_e164(raw: str, region: str | None) -> str:
-    """Return the E.164 form of a real number, or raise ValueError saying what is wrong."""
+    """Return the E.164 form of a real number, or raise ValueError saying what is wrong.
+
+    `region` is the tenant's default_region (None: the number must carry its country code).
+    """
     number = normalize(raw, region)
     if number.e164 is None or not number.is_valid:
-        hint = "" if region else " (add the country code, e.g. +44)"
-        raise ValueError(f"'{raw}' is not a valid phone number{hint}.")
+        e164_form = "E.164 form: '+', the country code and the number, e.g. +442045205757"
+        if not region or (raw or "").lstrip().startswith(("+", "00")):
+            raise ValueError(f"'{raw}' is not a valid phone number; write it in {e164_form}.")
+        raise ValueError(
+            f"'{raw}' is not a valid phone number in the tenant's default_region {region}. "
+            f"Write it in {e164_form}, or change default_region "
+            '(PATCH /api/v1/tenant {"default_region": "IN"}).'
+        )
     return number.e164
 
 

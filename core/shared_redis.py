@@ -1,12 +1,15 @@
 """Redis shared by every process: one client per process, expiring counters, generations.
 
 Redis is a cache here, never the only copy: without REDIS_URL (the embedded default) counters
-fall back to Django's cache and generations to "nothing is remembered".
+fall back to Django's cache and generations to "nothing is remembered"; while Redis is down,
+counters count nothing (limits fail open) and generations are None (read from the database).
 """
 
 from __future__ import annotations
 
 import functools
+import logging
+import time
 import uuid
 from typing import cast
 
@@ -15,23 +18,62 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
+logger = logging.getLogger(__name__)
+
 # Seconds a rate counter outlives its one-minute window.
 COUNTER_TTL = 120
+# A Redis that stopped answering must not hold requests: give up on it this soon...
+REDIS_TIMEOUT = 0.5
+# ...and leave it alone this long after it failed (the database answers meanwhile).
+OUTAGE_SECONDS = 2.0
+
+
+class RedisOutage:
+    """Whether Redis failed a moment ago: skip it meanwhile, and say so once, not per request."""
+
+    def __init__(self) -> None:
+        self.until = 0.0
+
+    def active(self) -> bool:
+        return time.monotonic() < self.until
+
+    def report(self, error: Exception) -> None:
+        if not self.active():
+            logger.warning(
+                "Redis unavailable (%s): API keys and routing rules are read from the database "
+                "and rate limits are not enforced until it answers again.",
+                error,
+            )
+        self.until = time.monotonic() + OUTAGE_SECONDS
+
+
+outage = RedisOutage()
 
 
 @functools.cache
 def redis_client() -> redis.Redis:
     """The process's client: Django's cache builds a new client object for every operation."""
-    return redis.Redis.from_url(settings.REDIS_URL)
+    return redis.Redis.from_url(
+        settings.REDIS_URL, socket_connect_timeout=REDIS_TIMEOUT, socket_timeout=REDIS_TIMEOUT
+    )
 
 
 def count_hit(counter: str, ttl: int = COUNTER_TTL) -> int:
-    """Add one to a shared counter that expires after ttl seconds; return the new count."""
+    """Add one to a shared counter that expires after ttl seconds; return the new count.
+
+    While Redis is down nothing is counted (0): limits fail open rather than refuse everyone.
+    """
     if settings.REDIS_URL:
+        if outage.active():
+            return 0
         # One round trip: Django's cache.incr() costs two (EXISTS, INCRBY) plus add()'s SET NX.
         pipeline = redis_client().pipeline(transaction=False)
         queue_hit(pipeline, counter, ttl)
-        return cast(int, pipeline.execute()[0])
+        try:
+            return cast(int, pipeline.execute()[0])
+        except redis.RedisError as error:
+            outage.report(error)
+            return 0
     if cache.add(counter, 1, timeout=ttl):
         return 1
     try:
@@ -52,12 +94,26 @@ class Generation:
 
     def __init__(self, key: str) -> None:
         self.key = key
+        # Replacing failed (Redis down): replace it as soon as Redis answers again, or processes
+        # would go on trusting what they remembered before the change.
+        self.owed = False
 
     def current(self) -> bytes | None:
-        """The token now (None without Redis): what is remembered under another is stale."""
-        if not settings.REDIS_URL:
+        """The token now (None without Redis, or while it is down: remember nothing then)."""
+        if not settings.REDIS_URL or outage.active():
             return None
-        return self._get() or self.start()
+        try:
+            self.settle()
+            return self._get() or self.start()
+        except redis.RedisError as error:
+            outage.report(error)
+            return None
+
+    def settle(self) -> None:
+        """Make the replacement that failed while Redis was down (RedisError if it still is)."""
+        if self.owed:
+            redis_client().set(self.key, uuid.uuid4().hex)
+            self.owed = False
 
     def start(self) -> bytes | None:
         """Start a generation no process can be holding (on first use, or after a flush)."""
@@ -78,4 +134,8 @@ class Generation:
             transaction.on_commit(self._replace)
 
     def _replace(self) -> None:
-        redis_client().set(self.key, uuid.uuid4().hex)
+        try:
+            redis_client().set(self.key, uuid.uuid4().hex)
+        except redis.RedisError as error:  # the change is saved; make it known once Redis is back
+            self.owed = True
+            outage.report(error)

@@ -15,23 +15,41 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from typing import cast
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils import timezone
 
 from core.scoping import tenant_scope
-from tenants.models import Membership
+from dashboard.navigation import PAGES
+from tenants.models import Membership, Tenant
 from tenants.selectors import dashboard_memberships
 
 SESSION_TENANT = "tenant_id"
+
+
+class MemberRequest(HttpRequest):
+    """What a view wrapped in member_required / requires_role receives (annotate it so)."""
+
+    membership: Membership
+    tenant: Tenant
+    dashboard_memberships: list[Membership]
+
+
 # What each role may do, by rank: a view needing "admin" admits admins and owners.
-ROLE_RANK = {Membership.Role.VIEWER: 0, Membership.Role.ADMIN: 1, Membership.Role.OWNER: 2}
+ROLE_RANK: dict[str, int] = {
+    Membership.Role.VIEWER: 0,
+    Membership.Role.ADMIN: 1,
+    Membership.Role.OWNER: 2,
+}
 CONFIGURE_ROLE = Membership.Role.ADMIN
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
-View = Callable[..., HttpResponse]
+View = Callable[..., HttpResponseBase]
 
 
 def has_role(membership: Membership | None, role: str) -> bool:
@@ -43,9 +61,9 @@ def can_configure(membership: Membership | None) -> bool:
     return has_role(membership, CONFIGURE_ROLE)
 
 
-def current_membership(request: HttpRequest) -> Membership | None:
+def current_membership(request: MemberRequest) -> Membership | None:
     """The signed-in user's membership of the session's tenant (remembered in the session)."""
-    memberships = dashboard_memberships(request.user)
+    memberships = dashboard_memberships(cast(AbstractBaseUser, request.user))
     chosen = request.session.get(SESSION_TENANT)
     membership = next((m for m in memberships if m.tenant_id == chosen), None)
     membership = membership or (memberships[0] if memberships else None)
@@ -61,7 +79,7 @@ def forbidden(request: HttpRequest, reason: str) -> HttpResponse:
 
 def _member_view(view: View, role: str, write_role: str) -> View:
     @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+    def wrapper(request: MemberRequest, *args: object, **kwargs: object) -> HttpResponseBase:
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path(), "dashboard:login")
         membership = current_membership(request)
@@ -96,18 +114,16 @@ def requires_role(role: str) -> Callable[[View], View]:
     return lambda view: _member_view(view, role, write_role)
 
 
-def dashboard_context(request: HttpRequest) -> dict:
+def dashboard_context(request: HttpRequest) -> dict[str, object]:
     """Template context for every dashboard page: the member, their role and the menu."""
-    from dashboard.navigation import PAGES
-
     membership = getattr(request, "membership", None)
-    if membership is None:
+    if membership is None:  # not a member page (signing in, forbidden)
         return {}
     url_name = request.resolver_match.url_name if request.resolver_match else None
     return {
         "membership": membership,
         "can_configure": can_configure(membership),
         "is_owner": has_role(membership, Membership.Role.OWNER),
-        "tenant_choices": request.dashboard_memberships,
+        "tenant_choices": cast(MemberRequest, request).dashboard_memberships,
         "nav_pages": [(page, page.is_current(url_name)) for page in PAGES],
     }

@@ -14,7 +14,7 @@ def is_htmx(request: HttpRequest) -> bool:
 
 
 def render_page(
-    request: HttpRequest, page: str, fragment: str, context: dict, status: int = 200
+    request: HttpRequest, page: str, fragment: str, context: dict[str, object], status: int = 200
 ) -> HttpResponse:
     """Render `page`, or only `fragment` (a template the page includes) for htmx."""
     response = render(request, fragment if is_htmx(request) else page, context, status=status)

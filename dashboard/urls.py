@@ -11,13 +11,14 @@ from dashboard.views import (
     api_keys,
     apps,
     auth,
+    callbacks,
+    calls,
     connections,
     overview,
     phonebook,
     routing,
     settings,
 )
-from dashboard.views.placeholder import placeholder
 
 app_name = "dashboard"
 
@@ -40,8 +41,30 @@ urlpatterns = [
     path("switch-tenant", auth.tenant_switch, name="switch-tenant"),
     # Pages, in navigation order
     path("", overview.overview, name="overview"),
-    path("calls/", placeholder("calls"), name="calls"),
-    path("callbacks/", placeholder("callbacks"), name="callbacks"),
+    path("live", overview.live_calls, name="overview-live"),
+    path("live/stream", overview.stream, name="overview-stream"),
+    path("health", overview.health, name="overview-health"),
+    path("calls/", calls.call_list, name="calls"),
+    path("calls/<uuid:call_id>", calls.call_detail, name="calls-detail"),
+    path(
+        "calls/deliveries/<uuid:delivery_id>/resend",
+        calls.delivery_resend,
+        name="calls-resend-delivery",
+    ),
+    path(
+        "calls/crm-logs/<uuid:crm_log_id>/resend",
+        calls.crm_log_resend,
+        name="calls-resend-crm-log",
+    ),
+    path(
+        "calls/app-runs/<uuid:app_run_id>/resend",
+        calls.app_run_resend,
+        name="calls-resend-app-run",
+    ),
+    path("callbacks/", callbacks.callbacks, name="callbacks"),
+    path("callbacks/settings", callbacks.settings_save, name="callbacks-settings"),
+    path("callbacks/signing-secret", callbacks.signing_secret_rotate, name="callbacks-secret"),
+    path("callbacks/test", callbacks.test_send, name="callbacks-test"),
     path("connections/", connections.connections, name="connections"),
     path(
         "connections/new/<str:provider>/<str:mode>",

@@ -72,6 +72,13 @@ WRITABLE: dict[str, dict[str, set[str] | None]] = {
     },
 }  # fmt: skip
 REQUIRED = {"calls": {"hs_timestamp"}, "tasks": {"hs_timestamp"}, "contacts": set()}
+# The same associations read from the record's side (v4 association reads): typeId and label.
+REVERSE_ASSOCIATION_TYPES = {
+    ("contacts", "calls"): 193,
+    ("companies", "calls"): 181,
+    ("contacts", "tasks"): 203,
+    ("companies", "tasks"): 191,
+}
 # HUBSPOT_DEFINED association type ids a create may carry: (from, typeId) -> to.
 ASSOCIATION_TYPES = {
     ("calls", 194): "contacts",
@@ -234,6 +241,11 @@ class FakeHubSpot(FakeServer):
             return 200, self._owners(query), limits
         if method == "GET" and path == "/calling/v1/dispositions":
             return 200, self.dispositions, limits
+        if method == "GET" and path == "/account-info/v3/details":
+            return 200, self._account_details(), limits
+        # /crm/v4/objects/{contacts|companies}/{id}/associations/{calls|tasks}
+        if method == "GET" and parts[:3] == ["crm", "v4", "objects"] and len(parts) == 7:
+            return 200, self._associations(parts[3], parts[4], parts[5:]), limits
         # /crm/v3/objects/{type}[/...]; the dated family /crm/objects/2026-03/{type} too.
         version_ok = len(parts) >= 4 and (
             parts[:3] == ["crm", "v3", "objects"] or parts[:3] == ["crm", "objects", "2026-03"]
@@ -253,6 +265,8 @@ class FakeHubSpot(FakeServer):
             if fault and fault.kind == "lost_answer":
                 raise hubspot_error(fault.status, "INTERNAL_ERROR", "internal error")
             return 201, created, limits
+        elif method == "GET" and len(rest) <= 1 and object_type in self.written:
+            result = self._read_written(object_type, rest[0] if rest else None, query)
         elif method == "PATCH" and len(rest) == 1 and object_type in self.written:
             return 200, self._update(object_type, rest[0], _json_body(body)), limits
         else:
@@ -401,7 +415,9 @@ class FakeHubSpot(FakeServer):
         indexed_until = self._indexed_until_ms()
         with self.lock:
             found = [
-                _written_json(int(call_id), stored["properties"], stored["created_ms"])
+                _written_json(
+                    int(call_id), stored["properties"], stored["created_ms"], stored["modified_ms"]
+                )
                 for call_id, stored in self.written["calls"].items()
                 if stored["created_ms"] <= indexed_until
                 and any(
@@ -547,8 +563,9 @@ class FakeHubSpot(FakeServer):
                 "properties": properties,
                 "associations": links,
                 "created_ms": now,
+                "modified_ms": now,
             }
-        return _written_json(object_id, properties, now)
+        return _written_json(object_id, properties, now, now)
 
     def _update(self, object_type: str, object_id: str, request: Any) -> dict[str, Any]:
         if not isinstance(request, dict) or set(request) != {"properties"}:
@@ -564,7 +581,88 @@ class FakeHubSpot(FakeServer):
                     context={"id": [object_id]},
                 )
             stored["properties"].update(properties)
-            return _written_json(int(object_id), stored["properties"], stored["created_ms"])
+            stored["modified_ms"] = int(time.time() * 1000)
+            return _written_json(
+                int(object_id), stored["properties"], stored["created_ms"], stored["modified_ms"]
+            )
+
+    def _account_details(self) -> dict[str, Any]:
+        """GET /account-info/v3/details: the portal (hub) id record URLs carry, and its domain."""
+        return {
+            "portalId": self.hub_id,
+            "accountType": "STANDARD",
+            "timeZone": "US/Eastern",
+            "companyCurrency": "USD",
+            "additionalCurrencies": [],
+            "utcOffset": "-05:00",
+            "utcOffsetMilliseconds": -18_000_000,
+            "uiDomain": "app.hubspot.com",
+            "dataHostingLocation": "na1",
+        }
+
+    def _read_written(
+        self, object_type: str, object_id: str | None, query: dict[str, list[str]]
+    ) -> dict[str, Any]:
+        """GET the calls or tasks written: one by id, or a page of them by id, as HubSpot does.
+
+        Only the properties asked for (`properties=a,b`) come back beside the default stamps;
+        `associations=contacts` adds the records each is associated with.
+        """
+        names = [n for n in ",".join(query.get("properties") or []).split(",") if n]
+        wanted = {a for a in ",".join(query.get("associations") or []).split(",") if a}
+
+        def as_json(written_id: str, stored: dict[str, Any]) -> dict[str, Any]:
+            properties = {name: stored["properties"].get(name) for name in names}
+            result = _written_json(
+                int(written_id), properties, stored["created_ms"], stored["modified_ms"]
+            )
+            links: dict[str, list[dict[str, str]]] = {}
+            for link in stored["associations"]:
+                if link["to"] in wanted:
+                    kind = f"{object_type[:-1]}_to_{link['to'][:-1]}"
+                    links.setdefault(link["to"], []).append({"id": link["id"], "type": kind})
+            if links:
+                result["associations"] = {to: {"results": found} for to, found in links.items()}
+            return result
+
+        with self.lock:
+            written = dict(self.written[object_type])
+        if object_id is not None:
+            if object_id not in written:
+                raise hubspot_error(
+                    404, "OBJECT_NOT_FOUND", "Object not found.  objectId are usually numeric."
+                )
+            return as_json(object_id, written[object_id])
+        raw_limit = (query.get("limit") or ["10"])[0]
+        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= LIST_MAX_LIMIT:
+            raise _invalid(f"limit must be between 1 and {LIST_MAX_LIMIT}, got {raw_limit!r}.")
+        limit, start_id = int(raw_limit), _offset((query.get("after") or [None])[0])
+        ids = sorted(int(i) for i in written if int(i) > start_id)
+        result: dict[str, Any] = {
+            "results": [as_json(str(i), written[str(i)]) for i in ids[:limit]]
+        }
+        if len(ids) > limit:
+            after = str(ids[limit - 1])
+            result["paging"] = {"next": {"after": after, "link": f"?after={after}"}}
+        return result
+
+    def _associations(self, from_type: str, from_id: str, rest: list[str]) -> dict[str, Any]:
+        """GET /crm/v4/objects/{from}/{id}/associations/{to}: the calls or tasks of a record."""
+        to_type = rest[1] if rest[0] == "associations" else ""
+        type_id = REVERSE_ASSOCIATION_TYPES.get((from_type, to_type))
+        if type_id is None:
+            raise hubspot_error(404, "NOT_FOUND", f"No associations from {from_type} to {to_type}")
+        with self.lock:
+            linked = [
+                int(written_id)
+                for written_id, stored in self.written[to_type].items()
+                if any(
+                    link["to"] == from_type and link["id"] == from_id
+                    for link in stored["associations"]
+                )
+            ]
+        kind = {"category": "HUBSPOT_DEFINED", "typeId": type_id, "label": None}
+        return {"results": [{"toObjectId": i, "associationTypes": [kind]} for i in sorted(linked)]}
 
     def _checked_properties(self, object_type: str, properties: Any) -> dict[str, str]:
         """HubSpot's property validation: unknown names, unknown options, malformed values."""
@@ -653,14 +751,15 @@ def _property_errors(errors: list[tuple[str, str, str]]) -> ApiError:
     )
 
 
-def _written_json(object_id: int, properties: dict[str, str], created_ms: int) -> dict[str, Any]:
-    now = int(time.time() * 1000)
-    stamps = {"hs_createdate": iso(created_ms), "hs_lastmodifieddate": iso(now)}
+def _written_json(
+    object_id: int, properties: dict[str, Any], created_ms: int, modified_ms: int
+) -> dict[str, Any]:
+    stamps = {"hs_createdate": iso(created_ms), "hs_lastmodifieddate": iso(modified_ms)}
     return {
         "id": str(object_id),
         "properties": {**properties, **stamps, "hs_object_id": str(object_id)},
         "createdAt": iso(created_ms),
-        "updatedAt": iso(now),
+        "updatedAt": iso(modified_ms),
         "archived": False,
     }
 

@@ -136,6 +136,7 @@ class FakePipedrive(FakeServer):
             "organizations": {r.id: r for r in generate_organizations(organizations)},
         }
         self.users = {u["id"]: dict(u) for u in USERS}
+        self.company_domain = "fakeco"  # https://fakeco.pipedrive.com: where records open
         self.api_tokens = {api_token}
         self.access_tokens: dict[str, float] = {}  # token -> expiry (epoch s)
         self.refresh_tokens: set[str] = set()
@@ -228,6 +229,7 @@ class FakePipedrive(FakeServer):
             (v2, "POST", "activities"): lambda q, b, p: self._add_activity(_json_body(b)),
             (v2, "GET", "activities"): lambda q, b, p: self._list_activities(q),
             (v1, "GET", "users"): lambda q, b, p: self._users(q),
+            (v1, "GET", "users/me"): lambda q, b, p: self._me(q),
             (v1, "GET", "users/find"): lambda q, b, p: self._find_users(q),
             (v1, "POST", "callLogs"): lambda q, b, p: self._add_call_log(_json_body(b)),
         }
@@ -558,6 +560,16 @@ class FakePipedrive(FakeServer):
     def _users(self, query: dict[str, list[str]]) -> dict[str, Any]:
         _single(query, set())  # GET /v1/users takes no parameters: every user of the company
         return {"success": True, "data": [dict(u) for u in self.users.values()]}
+
+    def _me(self, query: dict[str, list[str]]) -> dict[str, Any]:
+        """GET /v1/users/me: the token's user with its company (company_domain)."""
+        _single(query, set())
+        user = next(iter(self.users.values()))
+        return {
+            "success": True,
+            "data": {**user, "company_id": 7, "company_name": "Fake Co",
+                     "company_domain": self.company_domain},
+        }  # fmt: skip
 
     def _find_users(self, query: dict[str, list[str]]) -> dict[str, Any]:
         params = _single(query, {"term", "search_by_email"})

@@ -141,6 +141,7 @@ class FakeZoho(FakeServer):
             "Tasks": {},
         }
         self.users = [dict(u) for u in USERS]
+        self.zgid = "20071234"  # the organization: record URLs are .../crm/org<zgid>/tab/...
         self.clients = {"1000.FAKECLIENTID": "fake-client-secret"}
         self.access_tokens: dict[str, float] = {}  # token -> expiry (epoch s)
         self.refresh_tokens: dict[str, frozenset[str]] = {}  # token -> the scopes it grants
@@ -155,6 +156,15 @@ class FakeZoho(FakeServer):
         self._calls: dict[str, deque[float]] = {}
         self._sorted: dict[str, list[tuple[int, int]]] = {}
         self.lock = threading.RLock()
+
+    def _organization(self) -> dict[str, Any]:
+        """GET /crm/v8/org's one organization: its zgid is what record URLs carry."""
+        return {
+            "id": f"{self.zgid}000000000001",
+            "zgid": self.zgid,
+            "domain_name": f"org{self.zgid}",
+            "company_name": "Fake Co",
+        }
 
     # ----- test controls
     def issue_tokens(self, expires_in: float = 3600, scope: str = ALL_SCOPES) -> dict[str, Any]:
@@ -226,6 +236,8 @@ class FakeZoho(FakeServer):
         self._check_scope(token, method, rest)
         if rest == ["users"] and method == "GET":
             result = self._users(query)
+        elif rest == ["org"] and method == "GET":
+            result = {"org": [self._organization()]}
         elif rest[0] not in self.records:
             raise zoho_error(
                 400,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import logging
+import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, cast
 
 from django.conf import settings
@@ -12,13 +14,14 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import exceptions, generics, serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core import hot_path
+from core import hot_path, metrics
 from core.negotiation import JsonFirstNegotiation, takes_plain_json
+from core.parsers import JSONParser
 from core.serializers import StrictModelSerializer, StrictSerializer
 from core.url_tokens import HoldsUrlToken, UrlTokenHolder, UrlTokenView
 from routing import deadline, rules, selectors, services
@@ -32,6 +35,13 @@ from tenants.models import Agent, Tenant
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
+RULES_DOCUMENTATION_PATH = "/api/docs/routing-rules"
+RULES_DOCUMENTATION = Path(__file__).with_name("README.md")
+
+
+def rules_documentation(request: HttpRequest) -> HttpResponse:
+    """routing/README.md as plain text, where the API schema links it."""
+    return HttpResponse(RULES_DOCUMENTATION.read_bytes(), content_type="text/plain; charset=utf-8")
 
 
 class RequestTooLarge(exceptions.APIException):
@@ -61,7 +71,10 @@ class AgentField(serializers.PrimaryKeyRelatedField):
 class RoutingRuleSerializer(StrictModelSerializer):
     agent = AgentField(required=False, allow_null=True, help_text="For 'agent' actions.")
     conditions = serializers.JSONField(
-        required=False, help_text="All must hold; see the routing rules documentation."
+        required=False,
+        help_text='All must hold, e.g. {"known": true}. Every condition and action, with '
+        f"examples and the dry run: [the routing rules documentation]({RULES_DOCUMENTATION_PATH}) "
+        "(routing/README.md in the repository).",
     )
 
     class Meta:
@@ -187,6 +200,10 @@ class DecideView(APIView):
         """Who asks, checked as DRF checks this view's requests (for the hot path)."""
         return authentication.server_key_holder(request, cls)
 
+    def throttled(self, request: Request, wait: float | None) -> None:
+        deadline.profiles.remember(self.credential, request.user.tenant)  # its fallback
+        super().throttled(request, wait)
+
     @extend_schema(request=DecideRequestSerializer, responses=DecisionSerializer)
     def post(self, request: Request, token: str = "") -> Response:
         problem = self.body_problem
@@ -229,11 +246,14 @@ class DecideView(APIView):
                     problem = f"unreadable request ({error.detail})"
             return hot_path.json_response(decide_body(tenant, credential, problem, data), cls)
         except Exception as error:
+            if isinstance(error, exceptions.Throttled):  # its fallback, as DRF's throttled()
+                deadline.profiles.remember(credential, request.user.tenant)
             return hot_path.error_response(error, cls, request)
 
 
 def decide_body(tenant: Tenant, credential: str, problem: str, data: Any) -> dict:
     """The decision for a request's body (or the fallback saying what is wrong with it)."""
+    started = time.perf_counter()
     deadline.profiles.remember(credential, tenant)
     if not problem and not isinstance(data, Mapping):
         problem = 'the body must be a JSON object such as {"caller": "+44..."}'
@@ -246,6 +266,8 @@ def decide_body(tenant: Tenant, credential: str, problem: str, data: Any) -> dic
             logger.warning("Routing lookup failed for tenant %s: %r", tenant.pk, error)
             reason = f"lookup failed ({type(error).__name__})"
             decision = rules.fallback(tenant.routing_fallback_extension, reason)
+    latency_ms = (time.perf_counter() - started) * 1000
+    metrics.record(tenant.pk, "decide", latency_ms, flagged=decision.rule is None)
     return decision_body(decision)
 
 

@@ -44,8 +44,9 @@ PROFILE_TTL_SECONDS = 300
 MAX_PROFILES = 10_000
 # Bodies larger than this are not read: no phone number needs them.
 MAX_BODY_BYTES = 16 * 1024
-# Statuses passed through as they are: the caller is not who they claim to be.
-PASS_THROUGH = {200, 401, 403, 404}
+# Statuses passed through as they are: the caller is not who they claim to be, or did not ask
+# for a decision (another method).
+PASS_THROUGH = {200, 401, 403, 404, 405}
 
 
 @dataclass(frozen=True)
@@ -128,8 +129,15 @@ def answer_within(
     else:
         if response.status_code in PASS_THROUGH:
             return response
-        reason = "rate limited" if response.status_code == 429 else "lookup failed"
-        reason = f"{reason} (HTTP {response.status_code})"
+        if response.status_code == 429:
+            # Still the fallback (never an error), but saying when to ask again.
+            retry_after = response.get("Retry-After", "")
+            answer = fallback_response(
+                profiles.recall(credential) or profile, f"rate_limited, retry in {retry_after} s"
+            )
+            answer["Retry-After"] = retry_after
+            return answer
+        reason = f"lookup failed (HTTP {response.status_code})"
     # The worker may have authenticated the caller meanwhile.
     profile = profiles.recall(credential) or profile
     if reason == "deadline exceeded":

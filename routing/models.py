@@ -52,13 +52,13 @@ class RoutingRule(TenantOwnedModel):
             self.conditions = conditions_as_json(parse_conditions(self.conditions))
         except InvalidConditions as error:
             raise ValidationError({"conditions": str(error)}) from error
-        required = {self.Action.EXTENSION: "extension", self.Action.QUEUE: "queue"}
+        required: dict[str, str] = {self.Action.EXTENSION: "extension", self.Action.QUEUE: "queue"}
         field = required.get(self.action)
         if field and not getattr(self, field):
             raise ValidationError({field: f"A '{self.action}' action needs {field}."})
         if self.action == self.Action.AGENT and self.agent_id is None:
             raise ValidationError({"agent": "An 'agent' action needs agent."})
-        if self.agent_id is not None and self.agent.tenant_id != self.tenant_id:
+        if self.agent is not None and self.agent.tenant_id != self.tenant_id:
             raise ValidationError({"agent": "The agent belongs to another tenant."})
 
 

@@ -1,3 +1,6 @@
+from typing import Any
+
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -6,12 +9,142 @@ from tenants import services
 from tenants.models import Agent, ApiKey, AuditEntry, CallerIdNumber, Membership, Tenant
 
 
+def secret_input(label: str) -> forms.CharField:
+    """A box to type a write-only secret into: never filled in, never autofilled."""
+    return forms.CharField(
+        label=label,
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+    )
+
+
+class TenantForm(forms.ModelForm):
+    """The tenant's settings; its secrets are set, replaced or cleared here, never shown."""
+
+    new_callback_auth_value = secret_input("New callback auth value")
+    clear_callback_auth_value = forms.BooleanField(required=False)
+    new_twilio_auth_token = secret_input("New Twilio auth token")
+    clear_twilio_auth_token = forms.BooleanField(required=False)
+    clear_signing_secret = forms.BooleanField(
+        required=False,
+        help_text="Stop signing callbacks (the previous secret stops too). To issue a new "
+        "secret, use the list's action 'Rotate the signing secret'.",
+    )
+
+    WRITE_ONLY = ("callback_auth_value", "twilio_auth_token")
+
+    class Meta:
+        model = Tenant
+        fields = [  # the secrets are not among them: see the boxes above
+            "name",
+            "slug",
+            "default_region",
+            "timezone",
+            "is_active",
+            "shared_number_policy",
+            "routing_deadline_ms",
+            "routing_fallback_extension",
+            "callback_url",
+            "callback_auth_header",
+            "callback_on_update",
+            "default_disposition",
+            "simulator_outcomes",
+            "simulator_ring_seconds",
+            "simulator_talk_seconds",
+            "simulator_recording",
+        ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in (*self.WRITE_ONLY, "signing_secret"):
+            state = "set" if getattr(self.instance, name) else "not set"
+            self.fields[f"clear_{name}"].label = f"Clear {name.replace('_', ' ')}"
+            if f"new_{name}" in self.fields:
+                self.fields[f"new_{name}"].help_text = (
+                    f"Now {state}; never shown. Type a value to replace it, or leave empty to "
+                    "keep it."
+                )
+            else:
+                self.fields[
+                    f"clear_{name}"
+                ].help_text = f"Now {state}; never shown. {self.fields[f'clear_{name}'].help_text}"
+
+    def clean_new_callback_auth_value(self) -> str:
+        value = self.cleaned_data["new_callback_auth_value"]
+        if "\r" in value or "\n" in value:
+            raise forms.ValidationError("The auth header value cannot contain line breaks.")
+        return value
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        for name in self.WRITE_ONLY:
+            if cleaned.get(f"new_{name}") and cleaned.get(f"clear_{name}"):
+                self.add_error(f"clear_{name}", "Either type a new value or clear it, not both.")
+        return cleaned
+
+    def save(self, commit: bool = True) -> Tenant:
+        tenant = super().save(commit=False)
+        for name in self.WRITE_ONLY:
+            if self.cleaned_data.get(f"clear_{name}"):
+                setattr(tenant, name, "")
+            elif self.cleaned_data.get(f"new_{name}"):
+                setattr(tenant, name, self.cleaned_data[f"new_{name}"])
+        if self.cleaned_data.get("clear_signing_secret"):
+            tenant.signing_secret = tenant.previous_signing_secret = ""
+            tenant.previous_signing_secret_expires_at = None
+        if commit:
+            tenant.save()
+        return tenant
+
+
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
+    form = TenantForm
     list_display = ["name", "slug", "default_region", "timezone", "is_active", "created_at"]
     list_filter = ["is_active", "default_region"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
+    fieldsets = [
+        (None, {"fields": ["name", "slug", "default_region", "timezone", "is_active"]}),
+        (
+            "Lookup and routing",
+            {
+                "fields": [
+                    "shared_number_policy",
+                    "routing_deadline_ms",
+                    "routing_fallback_extension",
+                ]
+            },
+        ),
+        (
+            "Call-result callback (secrets are never shown)",
+            {
+                "fields": [
+                    "callback_url",
+                    "callback_auth_header",
+                    "new_callback_auth_value",
+                    "clear_callback_auth_value",
+                    "clear_signing_secret",
+                    "callback_on_update",
+                    "default_disposition",
+                ]
+            },
+        ),
+        (
+            "Telephony",
+            {
+                "fields": [
+                    "simulator_outcomes",
+                    "simulator_ring_seconds",
+                    "simulator_talk_seconds",
+                    "simulator_recording",
+                    "new_twilio_auth_token",
+                    "clear_twilio_auth_token",
+                ]
+            },
+        ),
+    ]
 
 
 class TenantOwnedAdmin(admin.ModelAdmin):
@@ -84,7 +217,7 @@ class ApiKeyAdmin(TenantOwnedAdmin):
         except ValueError as error:
             messages.error(request, str(error))
             return
-        obj.pk = api_key.pk
+        obj.pk, obj.prefix = api_key.pk, api_key.prefix  # "The API key “cbs_…” was added"
         self._show_once(request, api_key, plaintext)
 
     @admin.action(description="Rotate: revoke and issue a replacement (shown once)")

@@ -47,6 +47,7 @@ class TenantSerializer(serializers.ModelSerializer):
             "callback_url",
             "callback_auth_header",
             "callback_auth_value",
+            "callback_on_update",
             "default_disposition",
             "simulator_outcomes",
             "simulator_ring_seconds",

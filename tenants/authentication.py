@@ -226,11 +226,12 @@ def server_key_holder(request: HttpRequest, view: type[APIView]) -> KeyHolder:
     resource = getattr(view, "api_scope", None)
     scope_check(api_key, resource=resource, access=api_access(view, request.method))
     assert isinstance(api_key, ApiKey)  # scope_check raises without one
+    # What DRF's request would carry, on the plain request the hot path answers (even when
+    # throttled, as under DRF).
+    request.user = holder = KeyHolder(api_key)  # type: ignore[assignment]
+    request.auth = api_key  # type: ignore[attr-defined]
     if throttled:
         wait = rate_limit_wait(api_key, hits)
         if wait is not None:
             raise exceptions.Throttled(wait)
-    # What DRF's request would carry, on the plain request the hot path answers.
-    request.user = holder = KeyHolder(api_key)  # type: ignore[assignment]
-    request.auth = api_key  # type: ignore[attr-defined]
     return holder

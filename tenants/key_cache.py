@@ -4,7 +4,8 @@ Every request is authenticated, and reading the key and its tenant from the data
 than the lookup it guards (bench/README.md). A process remembers the keys it has verified,
 stamped with a generation held in Redis; saving or deleting any key or tenant replaces the
 generation, so every process reads keys afresh on its next request and revocation takes effect
-at once. Without Redis (the embedded default) nothing is remembered.
+at once. Without Redis (the embedded default, or while Redis is down) nothing is remembered and
+every key is read from the database.
 
 Keys and tenants changed with `QuerySet.update()` send no signal: call `keys_changed()` after.
 """
@@ -21,7 +22,7 @@ from django.conf import settings
 from django.db.models.signals import post_delete, post_save
 
 from core.hashing import hash_secret
-from core.shared_redis import Generation, redis_client
+from core.shared_redis import Generation, outage, redis_client
 from tenants.models import ApiKey, Tenant
 
 GENERATION_KEY = "callbridge:api-keys-generation"
@@ -49,18 +50,23 @@ class KeyCache:
         counter) to send in the same round trip as the check; their results come back with the
         key, or [] when the key had to be loaded.
         """
-        if not settings.REDIS_URL:
+        if not settings.REDIS_URL or outage.active():
             return load(plaintext), []
         digest = hash_secret(plaintext)  # only the key's holder finds it, even here
         remembered = self._keys.get(digest)
-        pipeline = redis_client().pipeline(transaction=False)
-        pipeline.get(key_generation.key)
-        if remembered is not None and piggyback is not None:
-            piggyback(pipeline, remembered[1])
-        generation, *results = pipeline.execute()
-        if remembered is not None and remembered[0] == generation:
-            return _copy(remembered[1]), results
-        generation = generation or key_generation.start()
+        try:
+            key_generation.settle()
+            pipeline = redis_client().pipeline(transaction=False)
+            pipeline.get(key_generation.key)
+            if remembered is not None and piggyback is not None:
+                piggyback(pipeline, remembered[1])
+            generation, *results = pipeline.execute()
+            if remembered is not None and remembered[0] == generation:
+                return _copy(remembered[1]), results
+            generation = generation or key_generation.start()
+        except redis.RedisError as error:
+            outage.report(error)
+            return load(plaintext), []
         api_key = load(plaintext)
         if api_key is not None and generation is not None:
             with self._lock:

@@ -95,6 +95,13 @@ class Tenant(models.Model):
     previous_signing_secret = EncryptedTextField(blank=True)
     previous_signing_secret_expires_at = models.DateTimeField(null=True, blank=True)
     default_disposition = models.CharField(max_length=64, default="CRM_CALL")
+    # Seed 002 sends the result once, at the end; a wrap-up typed later reaches the tenant only
+    # if it asks for this second, marked callback.
+    callback_on_update = models.BooleanField(
+        default=False,
+        help_text='Send another callback, marked "event": "call.updated", each time the '
+        "disposition or notes change after the call ended.",
+    )
     # The built-in telephony simulator: [{"pattern": "+44770090*", "status": "BUSY"}, ...],
     # first match wins on the customer's E.164 number, else ANSWER.
     simulator_outcomes = models.JSONField(
@@ -107,7 +114,8 @@ class Tenant(models.Model):
         default=20.0, validators=[MinValueValidator(0), MaxValueValidator(3600)]
     )
     simulator_recording = models.BooleanField(
-        default=False, help_text="The simulator records its calls (callbacks get recording_url)."
+        default=False,
+        help_text="The simulator records its answered calls (callbacks get recording_url).",
     )
     # Twilio status callbacks on the events URL: when set, X-Twilio-Signature must match.
     twilio_auth_token = EncryptedTextField(blank=True)

@@ -3,7 +3,7 @@
 import ipaddress
 import secrets
 import string
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
@@ -16,7 +16,7 @@ from core.hashing import PREFIX_LENGTH, hash_secret
 from core.scoping import tenant_scope
 from tenants.models import Agent, ApiKey, AuditEntry, Membership, Tenant
 
-KEY_TAGS = {ApiKey.Kind.SERVER: "cbs", ApiKey.Kind.BROWSER: "cbb"}
+KEY_TAGS: dict[str, str] = {ApiKey.Kind.SERVER: "cbs", ApiKey.Kind.BROWSER: "cbb"}
 _PREFIX_ALPHABET = string.ascii_letters + string.digits
 
 
@@ -242,7 +242,7 @@ def audit_record(
     actor: AbstractUser | None,
     action: str,
     target: str = "",
-    changes: dict | None = None,
+    changes: Mapping[str, object] | None = None,
     ip: str | None = None,
 ) -> AuditEntry:
     """Record one configuration change; values of secret-looking fields are never stored.
@@ -263,7 +263,7 @@ def audit_record(
     return entry
 
 
-def _redacted(changes: dict) -> dict:
+def _redacted(changes: Mapping[str, object]) -> dict[str, object]:
     return {
         name: REDACTED
         if any(marker in name.lower() for marker in SECRET_FIELD_MARKERS)

@@ -11,6 +11,7 @@ from django.apps import apps
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from core.scoping import TenantOwnedModel, TenantScopedManager, TenantScopeMissing
+from tests.python_source import syntax_tree
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_PACKAGES = [
@@ -54,7 +55,7 @@ def api_modules() -> list[Path]:
 def test_api_code_never_lifts_tenant_scoping():
     offenders = []
     for path in api_modules():
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in ast.walk(syntax_tree(path)):
             if isinstance(node, ast.Name | ast.Attribute | ast.alias):
                 name = getattr(node, "id", None) or getattr(node, "attr", None) or node.name
                 if name == ESCAPE_HATCH:
@@ -135,7 +136,7 @@ def product_modules() -> list[Path]:
 
 def imported_modules(path: Path, *, at_run_time: bool = False) -> list[tuple[str, int]]:
     """Every module the file imports, with its line; `at_run_time` skips `if TYPE_CHECKING:`."""
-    tree = ast.parse(path.read_text())
+    tree = syntax_tree(path)
     type_only: set[int] = set()
     if at_run_time:
         for node in ast.walk(tree):

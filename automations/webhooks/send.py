@@ -128,7 +128,9 @@ def webhook_send(
     if dry_run:
         return WebhookResult(outcome="dry_run", request=shown)
     request = render_request(config, context)
-    deadline = time.monotonic() + (deadline_seconds or config.deadline_seconds)
+    seconds = deadline_seconds or config.deadline_seconds
+    left = http.budget_left()  # a web request's budget (the call test) bounds retries too
+    deadline = time.monotonic() + (seconds if left is None else min(seconds, left))
     return _Delivery(config, request, shown, deadline).run()
 
 

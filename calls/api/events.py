@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_safe
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import exceptions, serializers, status
-from rest_framework.parsers import FormParser, JSONParser
+from rest_framework.parsers import FormParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -18,6 +18,7 @@ from calls.api.views import Conflict
 from calls.inbound import InvalidEvent
 from calls.models import Call, Recording, TelephonyEvent, TelephonyEventsToken
 from calls.twilio import twilio_event, twilio_signature_valid
+from core.parsers import JSONParser
 from core.url_tokens import HoldsUrlToken, UrlTokenAuthentication, UrlTokenView
 from tenants.models import Tenant
 

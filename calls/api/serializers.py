@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -26,6 +30,7 @@ class CallPartySerializer(serializers.ModelSerializer):
 
 
 class CallRecordSerializer(serializers.ModelSerializer):
+    uuid = serializers.SerializerMethodField()
     recording_url = serializers.SerializerMethodField()
     parties = CallPartySerializer(many=True, read_only=True)
 
@@ -51,6 +56,11 @@ class CallRecordSerializer(serializers.ModelSerializer):
             "parties",
             "recording_url",
         ]
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_uuid(self, call: Call) -> str | None:
+        """The caller's own id, null when none was given (as in the callback)."""
+        return call.uuid or None
 
     @extend_schema_field(serializers.URLField(allow_null=True))
     def get_recording_url(self, call: Call) -> str | None:
@@ -168,3 +178,16 @@ class DeliverySerializer(serializers.ModelSerializer):
 class SigningSecretSerializer(serializers.Serializer):
     signing_secret = serializers.CharField(help_text="whsec_...; shown only in this answer.")
     previous_secret_expires_at = serializers.CharField(allow_null=True)
+
+
+class ZonedDateTimeField(serializers.CharField):
+    def to_internal_value(self, data: Any) -> datetime:
+        try:
+            moment = parse_datetime(super().to_internal_value(data))
+        except ValueError:  # shaped like a time but none (month 13)
+            moment = None
+        if moment is None or moment.tzinfo is None:
+            raise serializers.ValidationError(
+                "Use an ISO 8601 time with a zone, e.g. 2026-07-03T10:00:00Z."
+            )
+        return moment

@@ -7,12 +7,9 @@ import uuid
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
-from django.utils.dateparse import parse_datetime
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
 from rest_framework import exceptions, generics, serializers, status
 from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -28,10 +25,12 @@ from calls.api.serializers import (
     PartyInput,
     SigningSecretSerializer,
     TransferInput,
+    ZonedDateTimeField,
 )
 from calls.gateways import GatewayNotSupported
 from calls.lifecycle import iso_z
 from calls.models import Call, CallParty, CallStatus, Delivery
+from core.parsers import JSONParser
 
 
 class Conflict(exceptions.APIException):
@@ -66,11 +65,10 @@ class CallList(generics.ListCreateAPIView):
             )
         since = None
         if params.get("since"):
-            since = parse_datetime(params["since"])
-            if since is None or since.tzinfo is None:
-                raise serializers.ValidationError(
-                    {"since": "Use an ISO 8601 time with a zone, e.g. 2026-07-03T10:00:00Z."}
-                )
+            try:
+                since = ZonedDateTimeField().to_internal_value(params["since"])
+            except serializers.ValidationError as error:
+                raise serializers.ValidationError({"since": error.detail}) from None
         return selectors.call_list(
             status=call_status, crm_username=params.get("agent"), since=since
         )
@@ -255,6 +253,18 @@ class AnswerJson(BaseContentNegotiation):
         return None
 
 
+# One server-sent event of the live feed: `data` is JSON text (calls/README.md).
+LIVE_EVENT = inline_serializer(
+    "LiveEvent",
+    fields={
+        "event": serializers.ChoiceField(choices=["snapshot", "call"], required=False),
+        "data": serializers.CharField(),
+        "id": serializers.CharField(required=False),
+        "retry": serializers.IntegerField(required=False),
+    },
+)
+
+
 class LiveFeed(APIView):
     """Stream the tenant's call events as server-sent events, with active and completed counts.
 
@@ -265,7 +275,7 @@ class LiveFeed(APIView):
     api_scope = "calls"
     content_negotiation_class = AnswerJson
 
-    @extend_schema(responses={(200, "text/event-stream"): OpenApiTypes.STR})
+    @extend_schema(responses={(200, "text/event-stream"): LIVE_EVENT})
     def get(self, request: Request) -> StreamingHttpResponse:
         after = live.last_event_id(request.headers.get("Last-Event-ID"))
         return live.sse_response(live.stream(tenant=request.user.tenant, last_event_id=after))

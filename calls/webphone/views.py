@@ -84,6 +84,7 @@ def _page(request: HttpRequest, template: str, context: dict, status: int = 200)
     return response
 
 
+@csrf_exempt  # only GET launches: any other method is a 405, not CSRF's 403 page
 @require_GET
 def launch(request: HttpRequest) -> HttpResponse:
     """Place a browser call from the launch URL and send the agent to its call page."""

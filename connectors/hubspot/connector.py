@@ -13,6 +13,7 @@ from connectors.client import (
     SYNC_BUDGET_SHARE,
     CrmClient,
     CrmResponse,
+    credential_asked_once,
     send_with_fresh_token,
 )
 from connectors.hubspot import mapping
@@ -68,12 +69,26 @@ class HubSpotConnector:
             oauth_app, self.credentials, self.client, save_credentials
         )
         self.custom_fields = tuple(self.settings.get("custom_fields") or ())
-        self.portal_id = str(self.credentials.get("hub_id") or self.settings.get("hub_id") or "")
+        self._portal_id: str | None = None
         self._dispositions: dict[str, str] | None = None  # label (lower case) -> GUID
 
     @property
     def rate_limit_waits(self) -> int:
         return self.client.rate_limit_waits
+
+    @property
+    def portal_id(self) -> str:
+        """The account's portal (hub) id that record URLs carry: given, from OAuth, else asked."""
+        if self._portal_id is None:
+            self._portal_id = str(self.settings.get("hub_id") or "") or credential_asked_once(
+                self.credentials, "hub_id", self._read_portal_id, self.save_credentials
+            )
+        return self._portal_id
+
+    def _read_portal_id(self) -> str:
+        """A private-app token carries no hub id: the account details name it."""
+        details = self._json("GET", "/account-info/v3/details")
+        return str(details.get("portalId") or "") if isinstance(details, dict) else ""
 
     def object_types(self) -> tuple[str, ...]:
         wanted = self.settings.get("objects") or ["contacts", "companies"]

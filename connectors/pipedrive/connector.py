@@ -14,6 +14,7 @@ from connectors.client import (
     SYNC_BUDGET_SHARE,
     CrmClient,
     CrmResponse,
+    credential_asked_once,
     send_with_fresh_token,
 )
 from connectors.interface import (
@@ -66,6 +67,7 @@ class PipedriveConnector:
             oauth_app, self.credentials, self.client, save_credentials
         )
         self.custom_fields = tuple(self.settings.get("custom_fields") or ())
+        self._domain_asked = False
         self.org_phone_fields = tuple(self.settings.get("organization_phone_fields") or ())
         self._org_names: dict[int, str] = {}
         self._resume_at = 0.0  # when the burst window that ran out of requests resets
@@ -326,10 +328,20 @@ class PipedriveConnector:
     def _app_url(self) -> str:
         """Where records open in the browser: https://{company}.pipedrive.com, when known."""
         domain = str(self.credentials.get("company_domain") or "").strip().rstrip("/")
+        if not domain and not self.credentials.get("api_domain") and not self._domain_asked:
+            self._domain_asked = True  # once a run, even when Pipedrive could not say
+            domain = credential_asked_once(
+                self.credentials, "company_domain", self._read_company_domain, self.save_credentials
+            )
         if domain:
             domain = domain.removeprefix("https://").removesuffix(".pipedrive.com")
             return f"https://{domain}.pipedrive.com"
         return str(self.credentials.get("api_domain") or "").rstrip("/")
+
+    def _read_company_domain(self) -> str:
+        """An API token names no company: the token's user does."""
+        me = self._json("GET", f"{self._v1()}/users/me").get("data")
+        return str(me.get("company_domain") or "") if isinstance(me, dict) else ""
 
     def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         return self._answer(self._authorized(method, path, **kwargs), f"{method} {path}")

@@ -9,7 +9,13 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
-from connectors.client import SYNC_BUDGET_SHARE, CrmClient, CrmResponse, send_with_fresh_token
+from connectors.client import (
+    SYNC_BUDGET_SHARE,
+    CrmClient,
+    CrmResponse,
+    credential_asked_once,
+    send_with_fresh_token,
+)
 from connectors.interface import (
     CallLogEntry,
     ConnectionConfig,
@@ -53,11 +59,26 @@ class ZohoConnector:
             oauth_app, self.credentials, self.client, save_credentials
         )
         self.custom_fields = tuple(str(n) for n in self.settings.get("custom_fields") or ())
-        self.org_id = str(self.settings.get("org_id") or "")
+        self._org_id: str | None = None
 
     @property
     def rate_limit_waits(self) -> int:
         return self.client.rate_limit_waits
+
+    @property
+    def org_id(self) -> str:
+        """The organization id (zgid) record URLs carry: from settings, else asked once."""
+        if self._org_id is None:
+            self._org_id = str(self.settings.get("org_id") or "") or credential_asked_once(
+                self.credentials, "org_id", self._read_org_id, self.accounts.save_credentials
+            )
+        return self._org_id
+
+    def _read_org_id(self) -> str:
+        body = self._json(self._authorized("GET", "/crm/v8/org"), "GET /crm/v8/org")
+        orgs = body.get("org")
+        first = orgs[0] if isinstance(orgs, list) and orgs and isinstance(orgs[0], dict) else {}
+        return str(first.get("zgid") or "")
 
     @property
     def api_domain(self) -> str:

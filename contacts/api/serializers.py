@@ -12,6 +12,7 @@ from rest_framework import serializers
 from contacts import services
 from contacts.models import Contact, ContactPhone
 from core import phone_numbers
+from core.pagination import MAX_OFFSET
 from core.serializers import StrictModelSerializer, StrictSerializer
 from tenants.models import Agent, validate_region
 
@@ -33,6 +34,13 @@ class PhoneSerializer(StrictModelSerializer):
         fields = ["number", "kind", "e164", "raw", "extension", "is_valid"]
         read_only_fields = ["e164", "raw", "extension", "is_valid"]
 
+    def validate(self, attrs: dict) -> dict:
+        # A PATCH makes nested fields optional too, but `phones` replaces every number: each
+        # one needs its number as on create.
+        if "number" not in attrs:
+            raise serializers.ValidationError({"number": ["This field is required."]})
+        return attrs
+
 
 class OwnerSerializer(serializers.ModelSerializer):
     class Meta:
@@ -50,7 +58,7 @@ class AgentByCrmUsername(serializers.SlugRelatedField):
 
 class ContactSerializer(StrictModelSerializer):
     name = serializers.CharField(read_only=True)
-    owner = OwnerSerializer(read_only=True)
+    owner = OwnerSerializer(read_only=True, allow_null=True)
     owner_crm_username = AgentByCrmUsername(
         source="owner",
         write_only=True,
@@ -141,7 +149,7 @@ class ContactListQuerySerializer(StrictSerializer):
     )
     external_id = serializers.CharField(required=False, max_length=255)
     limit = serializers.IntegerField(required=False, min_value=1)
-    offset = serializers.IntegerField(required=False, min_value=0)
+    offset = serializers.IntegerField(required=False, min_value=0, max_value=MAX_OFFSET)
 
 
 class RecordResultSerializer(serializers.Serializer):
@@ -167,11 +175,27 @@ class ImportSerializer(StrictSerializer):
     )
 
 
+class QueryNumberField(serializers.CharField):
+    """A number in a query string, where a bare '+' arrives as a space: say to write %2B."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(trim_whitespace=False, **kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data)
+        if value[:1] == " " and value.lstrip()[:1].isdigit():
+            raise serializers.ValidationError(
+                f"'{value}' starts with a space: a '+' in a URL's query reads as a space. "
+                f"Write it %2B, e.g. number=%2B{value.strip()}."
+            )
+        return value.strip()
+
+
 class LookupQuerySerializer(StrictSerializer):
-    number = serializers.CharField(
+    number = QueryNumberField(
         max_length=MAX_NUMBER_LENGTH,
-        help_text="The caller's number in any format; without a country code it is read with "
-        "the tenant's default region.",
+        help_text="The caller's number in any format (a leading '+' written %2B in the URL); "
+        "without a country code it is read with the tenant's default region.",
     )
 
     def validate_number(self, value: str) -> str:

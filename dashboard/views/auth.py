@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from typing import Any, cast
 
 from django import forms
 from django.conf import settings
@@ -12,6 +13,7 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.models import AbstractBaseUser, User
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse_lazy
@@ -35,9 +37,9 @@ class LoginForm(AuthenticationForm):
         "you as a viewer, admin or owner.",
     }
 
-    def clean(self) -> dict:
+    def clean(self) -> dict[str, Any]:
         if self.data.get("username") and login_attempts_exceeded(
-            self.data["username"], client_ip(self.request)
+            self.data["username"], client_ip(self.request) if self.request else ""
         ):
             raise forms.ValidationError(
                 self.error_messages["rate_limited"],
@@ -46,7 +48,7 @@ class LoginForm(AuthenticationForm):
             )
         return super().clean()
 
-    def confirm_login_allowed(self, user: object) -> None:
+    def confirm_login_allowed(self, user: User) -> None:
         super().confirm_login_allowed(user)
         if not dashboard_memberships(user):
             raise forms.ValidationError(self.error_messages["no_dashboard"], code="no_dashboard")
@@ -64,7 +66,7 @@ def login_attempts_exceeded(username: str, ip: str) -> bool:
     except Exception:
         logger.warning("Login rate limit unavailable; allowing the attempt", exc_info=True)
         return False
-    return count > settings.LOGIN_ATTEMPTS_PER_WINDOW
+    return count > int(settings.LOGIN_ATTEMPTS_PER_WINDOW)
 
 
 class LoginView(auth_views.LoginView):
@@ -74,7 +76,7 @@ class LoginView(auth_views.LoginView):
 
 
 class LogoutView(auth_views.LogoutView):
-    next_page = reverse_lazy("dashboard:login")
+    next_page = "dashboard:login"
 
 
 class PasswordResetView(auth_views.PasswordResetView):
@@ -102,9 +104,8 @@ class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
 def tenant_switch(request: HttpRequest) -> HttpResponse:
     """Make another of the user's tenants the session's tenant."""
     chosen = request.POST.get("tenant", "")
-    membership = next(
-        (m for m in dashboard_memberships(request.user) if str(m.tenant_id) == chosen), None
-    )
+    memberships = dashboard_memberships(cast(AbstractBaseUser, request.user))
+    membership = next((m for m in memberships if str(m.tenant_id) == chosen), None)
     if membership is None:
         messages.error(request, "You are not a member of that tenant.")
     else:

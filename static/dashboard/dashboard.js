@@ -1,5 +1,5 @@
 // The dashboard's few behaviours htmx does not cover: the phone menu, submit-once buttons,
-// selects that submit their form, and ticking durations ([data-since] elements).
+// selects that submit their form, ticking durations ([data-since] elements) and live streams.
 (function () {
   "use strict";
 
@@ -39,7 +39,23 @@
       if (!isNaN(since)) element.textContent = formatSeconds((Date.now() - since) / 1000);
     });
   }
-  window.callbridgeFormatSeconds = formatSeconds;
+
+  // <div data-live-stream="URL" hx-get="…" hx-trigger="live-changed">: one EventSource per page
+  // (the browser reconnects when the server ends a bounded stream); each call event, and the
+  // snapshot a reconnection starts with, asks htmx to re-fetch the server-rendered part.
+  function followStream(element) {
+    var source = new EventSource(element.dataset.liveStream);
+    var pending = null;
+    function changed() {
+      clearTimeout(pending);
+      pending = setTimeout(function () { htmx.trigger(element, "live-changed"); }, 150);
+    }
+    source.addEventListener("call", changed);
+    source.addEventListener("snapshot", changed);
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-live-stream]").forEach(followStream);
+  });
   setInterval(tick, 1000);
   document.addEventListener("DOMContentLoaded", tick);
   document.addEventListener("htmx:afterSettle", tick);

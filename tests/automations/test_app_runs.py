@@ -1,6 +1,10 @@
 """Apps on call events: in order, each one's answer feeding the next, conditions, failures."""
 
+import time
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from automations import app_runs
 from automations.models import App, AppRun
@@ -105,6 +109,50 @@ def test_disabled_and_real_time_apps_are_not_run_after_the_call(
 
     with tenant_scope(tenant):
         assert AppRun.objects.filter(call=call).count() == 0
+
+
+@pytest.mark.parametrize("change", ["disable", "delete"])
+def test_disabling_or_deleting_an_app_cancels_its_pending_runs(
+    tenant, api, receiver, make_app, end_call, change
+):
+    app = make_app("crm", config={"url": f"{receiver.url}/crm"})
+    call = end_call()
+    with tenant_scope(tenant):  # its task was lost: the sweeper would enqueue it again
+        AppRun.objects.update(created_at=timezone.now() - timedelta(minutes=5))
+
+    if change == "disable":
+        response = api.patch(f"/api/v1/apps/{app.pk}", {"enabled": False}, format="json")
+    else:
+        response = api.delete(f"/api/v1/apps/{app.pk}")
+
+    assert response.status_code in (200, 204)
+    assert app_runs.app_runs_sweep() == 0
+    run_all(tenant, call)
+    assert receiver.received == []
+    with tenant_scope(tenant):
+        assert not AppRun.objects.filter(state=AppRun.State.PENDING).exists()
+
+
+def test_the_call_test_waits_on_slow_apps_no_longer_than_its_budget_and_names_them(
+    tenant, api, receiver, make_app, settings
+):
+    settings.WEB_REQUEST_OUTBOUND_SECONDS = 2  # 10 s by default: the same rule, quicker
+    make_app("slow", config={"url": f"{receiver.url}/slow"}, order=10)  # 30 s timeout, retries
+    make_app("after", config={"url": f"{receiver.url}/after"}, order=20)
+    receiver.script = [Answer(200, {}, delay=30)] * 5
+
+    started = time.monotonic()
+    response = api.post(
+        "/api/v1/apps/test-call",
+        {"calling_number": "+442079460000", "send": True},
+        format="json",
+    )
+
+    assert time.monotonic() - started < 3.5
+    assert response.status_code == 200
+    assert response.json()["unfinished"] == ["slow", "after"]
+    assert [app["state"] for app in response.json()["apps"]] == ["unfinished", "unfinished"]
+    assert [r.path for r in receiver.received] == ["/slow"]
 
 
 def test_the_call_test_renders_apps_with_side_effects_and_sends_lookups(

@@ -6,6 +6,7 @@ from urllib.parse import urlencode
 import pytest
 from django.db import connection
 
+from calls.lifecycle import callback_payload
 from calls.models import Call, CallEvent, CallState, Delivery
 from tenants.models import Agent
 
@@ -70,6 +71,17 @@ def test_calls_without_a_uuid_are_each_new(api, call_body):
     ids = {api.post("/api/v1/calls", body, format="json").json()["call_id"] for _ in range(2)}
 
     assert len(ids) == 2
+
+
+def test_a_call_without_a_uuid_shows_null_as_its_callback_does(api, call_body, in_tenant):
+    body = {k: v for k, v in call_body.items() if k != "uuid"}
+    placed = api.post("/api/v1/calls", body, format="json").json()
+
+    ended = api.post(f"/api/v1/calls/{placed['call_id']}/hangup").json()
+
+    assert placed["uuid"] is None and ended["uuid"] is None
+    assert api.get("/api/v1/calls").json()["results"][0]["uuid"] is None
+    assert callback_payload(Call.objects.get(call_id=placed["call_id"]))["uuid"] is None
 
 
 @pytest.mark.django_db(transaction=True)

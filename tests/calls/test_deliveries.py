@@ -255,3 +255,57 @@ def test_a_second_worker_keeps_off_a_delivery_already_on_the_wire(receiver, deli
 
     assert deliveries.delivery_attempt(delivery_id=str(delivery.pk)) is None
     assert receiver.received == []
+
+
+def test_a_wrap_up_after_the_end_sends_no_second_callback_by_default(api, ended_call):
+    api.post(
+        f"/api/v1/calls/{ended_call.call_id}/disposition", {"disposition": "SALE"}, format="json"
+    )
+
+    assert Delivery.objects.count() == 1  # seed 002: the result is sent once
+
+
+def test_a_tenant_that_asks_gets_a_marked_call_updated_callback_per_wrap_up_change(
+    api, tenant, receiver, delivery, ended_call
+):
+    secret = signing_secret_rotate(tenant=tenant)
+    assert api.patch("/api/v1/tenant", {"callback_on_update": True}, format="json").json()[
+        "callback_on_update"
+    ]
+    attempt(delivery)
+
+    api.post(
+        f"/api/v1/calls/{ended_call.call_id}/disposition", {"disposition": "SALE"}, format="json"
+    )
+    api.post(
+        f"/api/v1/calls/{ended_call.call_id}/notes", {"notes": "Wants a quote."}, format="json"
+    )
+    updates = list(Delivery.objects.exclude(pk=delivery.pk).order_by("created_at"))
+    for update in updates:
+        attempt(update)
+
+    first, *changes = receiver.received
+    assert "event" not in first.json() and first.json()["disposition"] == "CRM_CALL"
+    assert [c.json()["event"] for c in changes] == ["call.updated", "call.updated"]
+    assert [(c.json()["disposition"], c.json()["notes"]) for c in changes] == [
+        ("SALE", ""),
+        ("SALE", "Wants a quote."),
+    ]
+    for change, update in zip(changes, updates, strict=True):
+        assert change.json()["uuid"] == "crm-call-42"
+        assert change.json()["call_id"] == str(ended_call.call_id)
+        assert change.headers["webhook-id"] == str(update.pk) != str(delivery.pk)
+        assert verify(secret, change.headers, change.body)
+    assert {d.state for d in Delivery.objects.all()} == {"succeeded"}
+
+
+def test_a_wrap_up_before_the_end_rides_on_the_end_callback(api, tenant, receiver, place_call):
+    tenant.callback_url, tenant.callback_on_update = f"{receiver.url}/callbacks", True
+    tenant.save()
+    call = place_call()
+
+    api.post(f"/api/v1/calls/{call.call_id}/disposition", {"disposition": "SALE"}, format="json")
+    call_hang_up(call=call)
+
+    (delivery,) = Delivery.objects.all()
+    assert delivery.payload["disposition"] == "SALE" and "event" not in delivery.payload

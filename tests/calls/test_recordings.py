@@ -7,7 +7,8 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from calls import events
-from calls.models import Call, Delivery, Recording, TelephonyEvent
+from calls.gateways import simulator_step
+from calls.models import Call, CallState, Delivery, Recording, TelephonyEvent
 from core.scoping import tenant_scope
 
 pytestmark = pytest.mark.django_db
@@ -29,21 +30,76 @@ def inbound_event(tenant, **fields) -> Call:
         return TelephonyEvent.objects.get(pk=row.pk).call
 
 
+def simulate(call: Call) -> Call:
+    """Play the simulator's whole sequence for the call here, without waiting between steps."""
+    for step in range(5):
+        simulator_step(call_id=str(call.call_id), step=step)
+    call.refresh_from_db()
+    assert call.state == CallState.ENDED
+    return call
+
+
+@pytest.fixture
+def recorded(api, call_body, place_call):
+    """Simulated calls are recorded; each of seed 002's outcomes has its own number."""
+    outcomes = [
+        {"pattern": f"+4474001234{digit}?", "status": status}
+        for digit, status in ((1, "NO_ANSWER"), (2, "BUSY"), (3, "FAILED"), (4, "CANCELED"))
+    ]
+    api.patch(
+        "/api/v1/tenant",
+        {"simulator_recording": True, "simulator_outcomes": outcomes},
+        format="json",
+    )
+    return place_call
+
+
 def path_of(url: str) -> str:
     return url.removeprefix(BASE)
 
 
-def test_the_simulator_records_when_the_tenant_turns_recording_on(api, tenant, place_call):
-    api.patch("/api/v1/tenant", {"simulator_recording": True}, format="json")
+def test_the_simulator_records_an_answered_call_when_the_tenant_turns_recording_on(api, recorded):
+    call = recorded()
+    assert api.get(f"/api/v1/calls/{call.call_id}").json()["recording_url"] is None  # ringing
 
-    call = place_call()
+    simulate(call)
     record = api.get(f"/api/v1/calls/{call.call_id}").json()
     audio = APIClient().get(path_of(record["recording_url"]))
 
+    assert record["status"] == "ANSWER"
     assert record["recording_url"].startswith(f"{BASE}/r/")
     assert audio.status_code == 200
     assert audio["Content-Type"] == "audio/wav" and audio.content[:4] == b"RIFF"
     assert audio["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize(
+    ("to_number", "status"),
+    [
+        ("07400 123410", "NO_ANSWER"),
+        ("07400 123420", "BUSY"),
+        ("07400 123430", "FAILED"),
+        ("07400 123440", "CANCELED"),
+    ],
+)
+def test_a_simulated_call_that_never_connected_has_no_recording(api, recorded, to_number, status):
+    call = simulate(recorded(to_number=to_number))
+
+    assert api.get(f"/api/v1/calls/{call.call_id}").json()["status"] == status
+    assert api.get(f"/api/v1/calls/{call.call_id}").json()["recording_url"] is None
+    assert api.get(f"/api/v1/calls/{call.call_id}/recording").status_code == 404
+    assert not Recording.objects.exists()
+
+
+def test_a_call_hung_up_before_the_answer_has_no_recording(api, recorded):
+    call = recorded()
+    simulator_step(call_id=str(call.call_id), step=0)  # the agent's phone rings
+
+    api.post(f"/api/v1/calls/{call.call_id}/hangup")
+    simulate(call)
+
+    assert api.get(f"/api/v1/calls/{call.call_id}").json()["status"] == "CANCELED"
+    assert not Recording.objects.exists()
 
 
 def test_without_recording_a_call_has_no_recording_url(api, place_call):
@@ -53,16 +109,15 @@ def test_without_recording_a_call_has_no_recording_url(api, place_call):
     assert api.get(f"/api/v1/calls/{call.call_id}/recording").status_code == 404
 
 
-def test_the_url_is_unguessable_and_stored_only_hashed_and_encrypted(api, tenant, place_call):
-    api.patch("/api/v1/tenant", {"simulator_recording": True}, format="json")
-    calls = [place_call(uuid=f"crm-{n}") for n in range(2)]
+def test_the_url_is_unguessable_and_stored_only_hashed_and_encrypted(api, recorded):
+    calls = [simulate(recorded(uuid=f"crm-{n}")) for n in range(2)]
     urls = [api.get(f"/api/v1/calls/{c.call_id}").json()["recording_url"] for c in calls]
     tokens = [url.rsplit("/", 1)[1] for url in urls]
 
     assert len(set(tokens)) == 2
     assert all(len(token) >= 43 for token in tokens)  # 256 random bits
     assert all(
-        str(c.call_id) not in url and str(c.pk) not in token
+        str(c.call_id) not in url and token != str(c.pk)
         for c, url, token in zip(calls, urls, tokens, strict=True)
     )
     with connection.cursor() as cursor:

@@ -64,3 +64,32 @@ def test_sync_now_queues_a_sync_per_selected_connection(
 
     assert response.status_code == 302
     assert len(queued) == 1
+
+
+def test_the_new_credentials_box_starts_empty_and_names_what_is_stored(
+    admin_client, tenant, hubspot, make_connection
+):
+    connection = make_connection(tenant, hubspot, credentials={"private_app_token": "pat-x"})
+
+    html = admin_client.get(f"/admin/connectors/connection/{connection.pk}/change/").content
+    box = html.decode().split('name="new_credentials"')[1].split("</textarea>")[0]
+
+    assert "null" not in box and "pat-x" not in box
+    assert "base_url, private_app_token (values never shown)" in html.decode()
+
+
+def test_a_null_in_new_credentials_removes_that_credential(
+    admin_client, tenant, hubspot, make_connection
+):
+    connection = make_connection(tenant, hubspot, credentials={"hub_id": "4212"})
+    form = {
+        "tenant": tenant.pk, "provider": "hubspot", "name": "HubSpot",
+        "settings": "{}", "status": "active", "new_credentials": '{"hub_id": null}',
+        "runs-TOTAL_FORMS": "0", "runs-INITIAL_FORMS": "0",
+    }  # fmt: skip
+
+    response = admin_client.post(f"/admin/connectors/connection/{connection.pk}/change/", form)
+
+    assert response.status_code == 302, response.content
+    with tenant_scope(tenant):
+        assert "hub_id" not in Connection.objects.get(pk=connection.pk).credentials

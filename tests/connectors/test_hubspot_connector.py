@@ -213,7 +213,11 @@ def test_call_logging_still_gets_requests_when_a_sync_has_spent_its_share(hubspo
     window = int(time.time() // 10)
     for _ in range(4):  # ... and it has
         count_hit(f"crm-budget:1:{window}", ttl=20)
-    credentials = {"private_app_token": "pat-na1-fake-token", "base_url": hubspot.url}
+    credentials = {
+        "private_app_token": "pat-na1-fake-token",
+        "base_url": hubspot.url,
+        "hub_id": "4212",  # one request: the search
+    }
     logging_side = HubSpotConnector(
         ConnectionConfig(1, credentials, {}, background=False), [].append
     )

@@ -1,5 +1,6 @@
 """OAuth authorization-code flow against the fake HubSpot: state checked, tokens stored, synced."""
 
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -9,6 +10,7 @@ from connectors import sync
 from connectors.models import Connection
 from contacts.models import Contact
 from core.scoping import tenant_scope
+from fakes.hubspot import Fault
 
 pytestmark = pytest.mark.django_db
 
@@ -91,3 +93,21 @@ def test_a_refused_consent_or_a_bad_code_leaves_the_tokens_alone(api, hubspot, o
         stored = Connection.objects.get(pk=oauth_connection.pk)
     assert "access_token" not in stored.credentials
     assert stored.status == "needs_attention" and "Connecting HubSpot failed" in stored.last_error
+
+
+def test_a_token_endpoint_that_stalls_holds_the_callback_no_longer_than_its_budget(
+    api, hubspot, oauth_connection, settings
+):
+    settings.WEB_REQUEST_OUTBOUND_SECONDS = 2  # 10 s by default: the same rule, quicker
+    hubspot.inject(Fault("slow", times=10, path_contains="/oauth/v1/token", seconds=30))
+    query = start(api, oauth_connection)
+    code = hubspot.authorize(query["redirect_uri"])
+
+    started = time.monotonic()
+    response = api.get(
+        "/api/v1/connections/oauth/callback", {"state": query["state"], "code": code}
+    )
+
+    assert time.monotonic() - started < 3.5
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == "code"

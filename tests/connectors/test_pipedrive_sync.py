@@ -75,6 +75,25 @@ def test_a_pipedrive_connection_syncs_persons_and_organizations_then_only_change
         assert Contact.objects.get(external_id="12").last_name.startswith("Edited")
 
 
+def test_an_api_token_connection_links_records_with_the_company_domain_asked_once(
+    tenant, make_pipedrive
+):
+    fake = make_pipedrive(persons=30, organizations=3)
+    connection = connect(tenant, fake, objects=["contacts", "companies"])  # no company_domain
+
+    run(connection.pk, tenant)
+    run(connection.pk, tenant)
+
+    with tenant_scope(tenant):
+        stored = Contact.objects.filter(source_connection=connection)
+        assert stored.get(external_id="2").crm_url == "https://fakeco.pipedrive.com/person/2"
+        assert stored.get(external_id="org:1").crm_url == (
+            "https://fakeco.pipedrive.com/organization/1"
+        )
+        assert Connection.objects.get(pk=connection.pk).credentials["company_domain"] == "fakeco"
+    assert [path for _, path, _ in fake.requests].count("/api/v1/users/me") == 1
+
+
 def test_the_full_diff_soft_deletes_a_person_deleted_in_pipedrive(tenant, make_pipedrive):
     fake = make_pipedrive(persons=120, organizations=5)
     connection = connect(tenant, fake, objects=["contacts", "companies"])

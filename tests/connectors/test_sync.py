@@ -38,6 +38,7 @@ def test_a_first_sync_brings_every_contact_and_company_with_normalized_numbers(
 
     assert result.outcome == "succeeded", result.error
     assert (result.created, result.updated, result.invalid_records) == (270, 0, 0)
+    assert result.unchanged == 0  # records read again at a page boundary are not counted twice
     assert result.pages == 2 + 1
     stored = contacts_of(connection)
     assert len(stored) == 270 == len({c.external_id for c in stored})
@@ -51,6 +52,39 @@ def test_a_first_sync_brings_every_contact_and_company_with_normalized_numbers(
         assert result.invalid_numbers == phones.filter(e164__isnull=True).count() > 0
     assert refreshed(connection).sync_cursor["contacts"]["after"] is None
     assert refreshed(connection).next_incremental_at is not None
+
+
+def test_synced_records_link_to_hubspot_with_the_portal_id_asked_once(
+    tenant, hubspot, make_connection
+):
+    connection = make_connection(tenant, hubspot)  # a private-app token: no hub id given
+
+    run(connection)
+    run(connection)
+
+    contact = next(c for c in contacts_of(connection) if c.external_id == "12")
+    company = next(c for c in contacts_of(connection) if c.is_company)
+    portal = hubspot.hub_id
+    assert contact.crm_url == f"https://app.hubspot.com/contacts/{portal}/record/0-1/12"
+    assert company.crm_url == (
+        f"https://app.hubspot.com/contacts/{portal}/record/0-2/"
+        f"{company.external_id.removeprefix('company:')}"
+    )
+    assert refreshed(connection).credentials["hub_id"] == str(portal)  # kept: asked only once
+    assert hubspot.paths("GET").count("/account-info/v3/details") == 1
+
+
+def test_a_portal_id_hubspot_will_not_tell_leaves_links_empty_and_the_sync_whole(
+    tenant, hubspot, make_connection
+):
+    connection = make_connection(tenant, hubspot, settings={"objects": ["contacts"]})
+    hubspot.inject(Fault("status", times=1, path_contains="/account-info", status=403))
+
+    result = run(connection)
+
+    assert result.outcome == "succeeded" and result.created == 250
+    assert {c.crm_url for c in contacts_of(connection)} == {""}
+    assert "hub_id" not in refreshed(connection).credentials  # asked again next run
 
 
 def test_a_second_sync_changes_only_what_changed(tenant, hubspot, make_connection):
@@ -138,6 +172,7 @@ def test_the_full_diff_soft_deletes_what_vanished_from_the_crm(tenant, hubspot, 
     result = run(connection, "full")
 
     assert result.outcome == "succeeded" and result.deleted == 3
+    assert result.unchanged == 270 - 3  # the rest is still in the CRM and kept
     gone = {c.external_id for c in contacts_of(connection) if c.deleted_at is not None}
     assert gone == {"5", "6", "7"}
     assert refreshed(connection).last_full_diff_at is not None

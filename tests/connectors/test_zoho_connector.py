@@ -54,7 +54,11 @@ def connector(fake, saved=None, objects=("contacts",), **overrides) -> ZohoConne
     config = ConnectionConfig(
         connection_id=1,
         credentials=credentials(fake, **overrides),
-        settings={"objects": list(objects), "custom_fields": ["Contacts.Lead_Source"]},
+        settings={
+            "objects": list(objects),
+            "custom_fields": ["Contacts.Lead_Source"],
+            "org_id": fake.zgid,
+        },
         background=False,
     )
     return ZohoConnector(config, (saved if saved is not None else []).append)

@@ -86,6 +86,23 @@ def test_a_first_sync_brings_contacts_accounts_and_leads_with_e164_numbers(tenan
     assert all(c["after"] is None and c["since_ms"] > 0 for c in cursor.values())
 
 
+def test_without_an_org_id_records_link_with_the_organization_asked_once(tenant, zoho):
+    connection = connect(tenant, zoho)
+    with tenant_scope(tenant):
+        Connection.objects.filter(pk=connection.pk).update(settings={"objects": ["contacts"]})
+
+    run(connection)
+    run(connection)
+
+    first = next(iter(contacts_of(connection)))
+    assert first.crm_url == (
+        f"https://crm.zoho.com/crm/org{zoho.zgid}/tab/Contacts/{first.external_id}"
+    )
+    with tenant_scope(tenant):
+        assert Connection.objects.get(pk=connection.pk).credentials["org_id"] == zoho.zgid
+    assert [path for _, path, _ in zoho.requests].count("/crm/v8/org") == 1
+
+
 def test_a_second_sync_is_incremental(tenant, zoho):
     connection = connect(tenant, zoho)
     run(connection)

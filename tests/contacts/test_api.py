@@ -85,6 +85,17 @@ def test_it_gets_updates_and_replaces_the_numbers_of_a_contact(api, tenant, make
         assert ContactPhone.objects.count() == 1
 
 
+@pytest.mark.parametrize("method", ["post", "patch"])
+def test_a_phone_without_its_number_is_a_400_naming_the_field(api, tenant, make_contact, method):
+    contact = make_contact(tenant, "020 7946 0018")
+    path = "/api/v1/contacts" + (f"/{contact.pk}" if method == "patch" else "")
+
+    response = getattr(api, method)(path, {"phones": [{"kind": "mobile"}]}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == "phones[0].number"
+
+
 def test_it_soft_deletes_a_contact_out_of_lists_gets_and_lookups(api, tenant, make_contact):
     contact = make_contact(tenant, "020 7946 0018")
 

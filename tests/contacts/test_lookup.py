@@ -130,6 +130,17 @@ def test_it_refuses_bad_numbers_with_a_clear_400(api, query, field):
     assert error["message"]
 
 
+@pytest.mark.parametrize("path", ["/api/v1/lookup", "/api/v1/lookup/enriched"])
+def test_a_plus_left_unencoded_in_the_url_gets_a_400_that_says_to_write_2b(api, path):
+    response = api.get(f"{path}?number=+442045205757")  # the query reads " 442045205757"
+
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["field"] == "number"
+    assert "%2B" in error["message"] and "number=%2B442045205757" in error["message"]
+    assert api.get(f"{path}?number=%2B442045205757").status_code == 200
+
+
 def test_it_refuses_a_lookup_without_a_server_key(client, api):
     response = client.get("/api/v1/lookup?number=02079460018")
 

@@ -3,6 +3,8 @@
 import ast
 from pathlib import Path
 
+from tests.python_source import syntax_tree
+
 ROOT = Path(__file__).resolve().parents[2]
 APP_PACKAGES = [
     "config",
@@ -21,7 +23,7 @@ def test_only_the_one_client_imports_requests():
     importers = []
     for package in APP_PACKAGES:
         for path in (ROOT / package).glob("**/*.py"):
-            for node in ast.walk(ast.parse(path.read_text())):
+            for node in ast.walk(syntax_tree(path)):
                 names = []
                 if isinstance(node, ast.Import):
                     names = [alias.name for alias in node.names]

@@ -98,8 +98,18 @@ def test_it_keeps_unreadable_input_raw_and_flagged_invalid(raw):
 
 
 def test_to_e164_says_what_is_wrong():
-    with pytest.raises(ValueError, match="add the country code"):
+    with pytest.raises(ValueError, match=r"E\.164 form: '\+', the country code"):
         to_e164("020 7946 0018", None)
+
+
+def test_to_e164_names_the_default_region_it_read_the_number_with_and_how_to_change_it():
+    with pytest.raises(ValueError) as refused:
+        to_e164("9876543210", "US")
+
+    message = str(refused.value)
+    assert "default_region US" in message and "E.164 form" in message
+    assert "PATCH /api/v1/tenant" in message
+    assert to_e164("9876543210", "IN") == "+919876543210"  # seed 002's number, read as Indian
 
 
 @given(raw=st.text(max_size=300), region=st.sampled_from([None, "GB", "US", "TR", "IN", "DE"]))

@@ -7,9 +7,21 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
 from django.test import Client
 
+from calls import deliveries
+from calls.models import Call, Delivery
+from calls.services import call_hang_up
 from core.scoping import tenant_scope
 from tenants.models import Membership, Tenant
-from tests.calls.conftest import database_url, processes  # noqa: F401 - Celery for browser tests
+from tests.calls.conftest import (  # noqa: F401 - calls, a callback receiver and Celery workers
+    agent,
+    call_body,
+    caller_id,
+    database_url,
+    place_call,
+    private_urls,
+    processes,
+    receiver,
+)
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -96,3 +108,15 @@ def hubspot(settings):
     fake.start()
     yield fake
     fake.stop()
+
+
+@pytest.fixture
+def ended_call(tenant, receiver, place_call, private_urls) -> Call:  # noqa: F811
+    """A call of `tenant` that ended, whose callback to `receiver` was attempted once."""
+    tenant.callback_url = f"{receiver.url}/callbacks"
+    tenant.save()
+    with tenant_scope(tenant):
+        call = call_hang_up(call=place_call())
+        delivery = Delivery.objects.get(call=call)
+        deliveries.delivery_attempt(delivery_id=str(delivery.pk))
+    return call

@@ -10,9 +10,6 @@ PAGE_URLS = ["/app/", *[f"/app/{page.url_name}/" for page in PAGES[1:]]]
 # Pages that show nothing of any tenant but its name yet (placeholders). Whoever builds a page
 # moves its routes from here to the page's own isolation tests.
 ISOLATED_ROUTES = {
-    "",
-    "calls/",
-    "callbacks/",
     "connections/",
     "phonebook/",
     "agents/",

@@ -28,3 +28,93 @@ def test_on_a_phone_the_menu_opens_from_its_button(signed_in_page, tenant):
     nav.get_by_role("link", name="Calls").click()
 
     expect(page.get_by_role("heading", level=1)).to_have_text("Calls")
+    for path in ("/app/", "/app/calls/", "/app/callbacks/"):  # nothing wider than the phone
+        page.goto(page.url.split("/app/")[0] + path)
+        assert page.evaluate("document.documentElement.scrollWidth") == 390, path
+
+
+def test_a_simulated_call_shows_live_on_the_overview_then_in_the_calls_with_its_callback(
+    signed_in_page,
+    processes,
+    tenant,
+    api,
+    call_body,
+    receiver,
+    private_urls,
+    make_contact,
+    settings,
+):
+    from playwright.sync_api import expect
+
+    settings.LIVE_STREAM_SECONDS = 5.0
+    tenant.simulator_ring_seconds = 2.0
+    tenant.simulator_talk_seconds = 3.0
+    tenant.callback_url = f"{receiver.url}/callbacks"
+    tenant.save()
+    make_contact(
+        tenant, "07400 123456", first_name="Ada", last_name="Lovelace", company="Analytical Engines"
+    )
+    processes.worker("--purge")
+    page = signed_in_page(tenant, "admin")
+    page.evaluate("window.neverReloaded = true")
+    live = page.get_by_role("region", name="Live calls")
+    expect(live).to_contain_text("No calls in progress")
+
+    assert api.post("/api/v1/calls", call_body, format="json").status_code == 201
+
+    row = live.get_by_role("row").filter(has_text="Ada Lovelace")
+    expect(row).to_contain_text("Analytical Engines", timeout=15_000)
+    expect(row).to_contain_text("Connected", timeout=15_000)
+    expect(live).to_contain_text("No calls in progress", timeout=15_000)
+    expect(page.locator("#answered-count")).to_have_text("1")
+    assert page.evaluate("window.neverReloaded") is True
+
+    page.get_by_role("navigation", name="Dashboard").get_by_role("link", name="Calls").click()
+    page.get_by_role("link", name="+447400123456").click()
+    deliveries = page.get_by_role("region", name="Callbacks")
+    expect(deliveries).to_contain_text("Succeeded")
+    expect(deliveries).to_contain_text("HTTP 200")
+    assert len(receiver.received) == 1
+
+
+def test_an_admin_resends_a_failed_delivery(
+    signed_in_page, processes, tenant, receiver, place_call, private_urls
+):
+    from playwright.sync_api import expect
+
+    from calls import deliveries
+    from calls.models import Delivery
+    from calls.services import call_hang_up
+    from core.scoping import tenant_scope
+
+    tenant.callback_url = f"{receiver.url}/callbacks"
+    tenant.save()
+    receiver.script = [500]
+    with tenant_scope(tenant):
+        call = call_hang_up(call=place_call())
+        Delivery.objects.filter(call=call).update(max_attempts=1)  # its last try: fail now
+        deliveries.delivery_attempt(delivery_id=str(Delivery.objects.get(call=call).pk))
+    processes.worker("--purge")
+    page = signed_in_page(tenant, "admin")
+
+    page.get_by_role("link", name="Callbacks").first.click()
+    page.get_by_label("State").select_option("failed")
+    row = page.get_by_role("row").filter(has_text="+447400123456")
+    expect(row).to_contain_text("HTTP 500")
+    row.get_by_role("button", name="Resend").click()
+
+    expect(page.get_by_role("status").filter(has_text="queued")).to_be_visible()
+    with tenant_scope(tenant):
+        delivery = Delivery.objects.get(call=call)
+    page.goto(page.url.split("/app/")[0] + f"/app/calls/{call.call_id}")
+    for _ in range(20):
+        page.reload()
+        if "Succeeded" in page.get_by_role("region", name="Callbacks").inner_text():
+            break
+        page.wait_for_timeout(500)
+    callbacks = page.get_by_role("region", name="Callbacks")
+    expect(callbacks).to_contain_text("Succeeded")
+    expect(callbacks.get_by_role("row").filter(has_text="manual")).to_contain_text("HTTP 200")
+    assert len(receiver.received) == 2
+    delivery.refresh_from_db()
+    assert delivery.state == "succeeded"

@@ -178,3 +178,36 @@ def test_times_are_written_as_hubspot_writes_them(ms):
     expected = datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
     assert iso(ms) == expected
+
+
+def test_what_was_written_can_be_read_back_by_id_by_list_and_from_the_contact(fake):
+    logged = {
+        "properties": {"hs_timestamp": "1783072800000", "hs_call_body": "Wants a quote."},
+        "associations": [
+            {"to": {"id": "7"}, "types": [
+                {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 194}]}
+        ],
+    }  # fmt: skip
+    _, created, _ = call(fake, "POST", "/crm/v3/objects/calls", logged)
+    call_id = created["id"]
+
+    one = call(fake, "GET", f"/crm/v3/objects/calls/{call_id}?properties=hs_call_body")[1]
+    listed = call(
+        fake, "GET", "/crm/v3/objects/calls?properties=hs_call_body&associations=contacts"
+    )
+    linked = call(fake, "GET", "/crm/v4/objects/contacts/7/associations/calls")[1]
+
+    assert one["properties"]["hs_call_body"] == "Wants a quote."
+    assert "hs_timestamp" not in one["properties"]  # only what was asked for, as HubSpot does
+    (mine,) = [c for c in listed[1]["results"] if c["id"] == call_id]
+    assert mine["associations"]["contacts"]["results"] == [{"id": "7", "type": "call_to_contact"}]
+    contact_to_call = {"category": "HUBSPOT_DEFINED", "typeId": 193, "label": None}
+    assert {"toObjectId": int(call_id), "associationTypes": [contact_to_call]} in linked["results"]
+    assert call(fake, "GET", "/crm/v3/objects/calls/1")[0] == 404
+    assert call(fake, "GET", "/crm/v3/objects/calls", token="wrong")[0] == 401
+
+
+def test_the_account_details_name_the_portal_id(fake):
+    status, body, _ = call(fake, "GET", "/account-info/v3/details")
+
+    assert status == 200 and body["portalId"] == fake.hub_id and body["uiDomain"]

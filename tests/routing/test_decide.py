@@ -222,3 +222,21 @@ def test_a_read_only_routing_key_can_ask_for_decisions_and_dry_runs(make_client,
     assert reader.post("/api/v1/routing/dry-run", caller, format="json").status_code == 200
     lookup_only = make_client(tenant, scopes=["lookup:read"])
     assert lookup_only.post("/api/v1/routing/decide", caller, format="json").status_code == 403
+
+
+@pytest.mark.parametrize("method", ["trace", "get", "put"])
+def test_other_methods_are_refused_with_405_not_decided(api, routed, method):
+    response = api.generic(method.upper(), "/api/v1/routing/decide")
+
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "method_not_allowed"
+    assert "POST" in response["Allow"]
+
+
+def test_it_answers_the_fallback_for_json_nested_too_deep(api, routed):
+    deep = "[" * 5_000 + "]" * 5_000  # Python's parser would recurse past its limit
+
+    response = api.post("/api/v1/routing/decide", deep, content_type="application/json")
+
+    assert response.status_code == 200
+    assert "nested deeper than 64 levels" in response.json()["reason"]

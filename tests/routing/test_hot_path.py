@@ -17,6 +17,7 @@ from tenants.services import api_key_create, api_key_revoke
 pytestmark = pytest.mark.django_db(transaction=True)
 
 NUMBER = "+442045205757"  # known to the `routed` tenant (conftest.py): extension 1093
+NUMBER_IN_QUERY = "%2B442045205757"  # a bare '+' in a query string reads as a space
 # Not what a phone system sends (it sends */* or nothing): the DRF view answers instead.
 THROUGH_DRF = {"HTTP_ACCEPT": "application/json, */*"}
 SECURITY_HEADERS = {
@@ -75,7 +76,7 @@ def hot(response) -> bool:
     return not hasattr(response, "accepted_renderer")
 
 
-def lookup(headers: dict, query: str = f"number={NUMBER}", **extra):
+def lookup(headers: dict, query: str = f"number={NUMBER_IN_QUERY}", **extra):
     return Client().get(f"/api/v1/lookup?{query}", secure=True, **headers, **extra)
 
 
@@ -92,7 +93,14 @@ def decide(headers: dict, body: str = f'{{"caller": "{NUMBER}"}}', path: str = "
 
 @pytest.mark.parametrize("credential", CREDENTIALS)
 @pytest.mark.parametrize(
-    "query", [f"number={NUMBER}", "number=%2B442079460099", "number=not-a-number", "number=1&x=2"]
+    "query",
+    [
+        f"number={NUMBER_IN_QUERY}",
+        f"number={NUMBER}",  # unencoded: both answer the same 400
+        "number=%2B442079460099",
+        "number=not-a-number",
+        "number=1&x=2",
+    ],
 )
 def test_lookup_answers_as_the_drf_view_does(routed, credential, query):
     headers = authorization(routed, credential)
@@ -142,13 +150,22 @@ def test_the_rate_limit_answers_as_the_drf_view_does(routed):
 
     assert hot(fast) and fast.status_code == 429 and fast.headers["Retry-After"]
     assert without_digits(fast) == without_digits(slow)
-    # Decide never answers an error: the phone system's own fallback, with the reason.
-    decided = decide(headers).json()
-    assert decided == {
-        "extension": None,
-        "rule": None,
-        "reason": "unrouted: rate limited (HTTP 429)",
-    }
+
+
+@pytest.mark.parametrize("through", ["hot path", "DRF"])
+def test_decide_over_its_rate_limit_answers_the_fallback_saying_when_to_ask_again(routed, through):
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {key(routed, rate_limit_per_minute=1)}"}
+    extra = THROUGH_DRF if through == "DRF" else {}
+    assert decide(headers, **extra).json()["extension"] == "1093"
+
+    limited = decide(headers, **extra)
+
+    # Never an error: the tenant's fallback, saying why and when to ask again.
+    assert limited.status_code == 200
+    assert 0 < int(limited.headers["Retry-After"]) <= 61
+    body = limited.json()
+    assert (body["extension"], body["rule"]) == ("1000", None)
+    assert body["reason"].startswith("fallback: rate_limited")
 
 
 def test_a_host_that_is_not_allowed_is_refused_as_below(routed):
@@ -170,7 +187,7 @@ def test_a_lookup_leaves_no_tenant_scope_behind(routed):
 def test_other_methods_and_formats_still_reach_the_view(routed):
     headers = authorization(routed, "server key")
 
-    head = Client().head(f"/api/v1/lookup?number={NUMBER}", secure=True, **headers)
+    head = Client().head(f"/api/v1/lookup?number={NUMBER_IN_QUERY}", secure=True, **headers)
     options = Client().options("/api/v1/routing/decide", secure=True, **headers)
     form = Client().post("/api/v1/routing/decide", {"caller": NUMBER}, secure=True, **headers)
 

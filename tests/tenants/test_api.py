@@ -28,6 +28,7 @@ def test_it_reads_the_tenant_settings(api):
         "routing_fallback_extension": "",
         "callback_url": "",
         "callback_auth_header": "",
+        "callback_on_update": False,
         "default_disposition": "CRM_CALL",
         "simulator_outcomes": [],
         "simulator_ring_seconds": 4.0,

@@ -1,4 +1,5 @@
 import json
+import urllib.request
 from io import StringIO
 
 import pytest
@@ -117,8 +118,8 @@ def test_seed_demo_connects_the_demo_tenant_to_the_fake_hubspot_once(settings):
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {server_key}")
         body = {
-            "from_number": "+12125550100",
-            "to_number": "+12125550199",
+            "from_number": "+918047000100",
+            "to_number": "9876543210",
             "crm_username": "agent.017",
         }
         call_id = client.post("/api/v1/calls", body, format="json").json()["call_id"]
@@ -128,5 +129,14 @@ def test_seed_demo_connects_the_demo_tenant_to_the_fake_hubspot_once(settings):
             attempt = crm_log_send(crm_log_id=str(log.pk))
             assert attempt is not None and attempt.succeeded, attempt and attempt.error
         assert len(fake.written["tasks"]) == 1  # hung up before the answer: a missed-call task
+        # ... which the README shows how to read back from the fake, with its contact there.
+        request = urllib.request.Request(  # noqa: S310 - the fake on loopback
+            f"{url}/crm/v3/objects/tasks?properties=hs_task_subject&associations=contacts",
+            headers={"Authorization": f"Bearer {next(iter(fake.private_app_tokens))}"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            (task,) = json.loads(response.read())["results"]
+        (linked,) = task["associations"]["contacts"]["results"]
+        assert fake.objects["contacts"][int(linked["id"])].properties["phone"] == "+919876543210"
     finally:
         fake.stop()

@@ -1,4 +1,5 @@
-# The demo spans every app, so this command imports downstream of tenants (demo only).
+# The demo spans every app (routing rules included), so it lives in the top one, the dashboard.
+from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -10,6 +11,8 @@ from connectors.models import Connection
 from connectors.services import connection_create, sync_enqueue
 from contacts.services import PhoneInput, contact_upsert
 from core.scoping import tenant_scope
+from routing.models import RoutingRule
+from routing.services import routing_rule_create
 from tenants import services
 from tenants.models import Agent, ApiKey, CallerIdNumber, Membership, Tenant
 
@@ -22,22 +25,65 @@ DEMO_KEYS = {
     ApiKey.Kind.SERVER: "cbs_DemoSrv1_demo-server-key-for-local-use-only",
     ApiKey.Kind.BROWSER: "cbb_DemoBrw1_demo-browser-key-for-local-use-only",
 }
+# Seed 002's agent.017 answers on its example agent_number; extensions are the agents' own.
 DEMO_AGENTS = [
-    ("agent.017", "Priya Sharma", "priya@demo.example", "+14155550117", "1093"),
-    ("agent.018", "Mehmet Yilmaz", "mehmet@demo.example", "+14155550118", "1094"),
-    ("agent.019", "Sam Carter", "sam@demo.example", "+14155550119", "1095"),
+    ("agent.017", "Priya Sharma", "priya@demo.example", "+919876543211", "101"),
+    ("agent.018", "Mehmet Yilmaz", "mehmet@demo.example", "+919876543212", "102"),
+    ("agent.019", "Sam Carter", "sam@demo.example", "+919876543213", "103"),
 ]
 DEMO_CONNECTION = "Demo HubSpot (fake)"
-DEMO_NUMBERS = [("+12125550100", "Main line"), ("+12125550101", "Sales campaign")]
-DEMO_CUSTOMER = {
-    "external_id": "demo-ada",
-    "first_name": "Ada",
-    "last_name": "Lovelace",
-    "company": "Analytical Engines Ltd",
-    "crm_url": "https://crm.example.com/contacts/demo-ada",
-    "custom_fields": {"tier": "gold", "language": "en"},
-}
-DEMO_CUSTOMER_NUMBER = "+12125550199"
+DEMO_NUMBERS = [("+918047000100", "Main line"), ("+918047000101", "Sales campaign")]
+# Seed 003's caller (a registered customer: routed to 1093) and seed 002's customer, who the
+# printed launch URL dials as the seed writes the number (the demo reads numbers as Indian).
+DEMO_CUSTOMERS: list[dict[str, Any]] = [
+    {
+        "external_id": "demo-ada",
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "company": "Analytical Engines Ltd",
+        "crm_url": "https://crm.example.com/contacts/demo-ada",
+        "custom_fields": {"tier": "gold", "language": "en"},
+        "owner": "agent.017",
+        "number": "+442045205757",
+    },
+    {
+        "external_id": "demo-ravi",
+        "first_name": "Ravi",
+        "last_name": "Kumar",
+        "company": "Kumar Textiles",
+        "crm_url": "https://crm.example.com/contacts/demo-ravi",
+        "custom_fields": {"tier": "silver", "language": "hi"},
+        "owner": "agent.018",
+        "number": "9876543210",
+    },
+]
+DEMO_CUSTOMER_NUMBER = DEMO_CUSTOMERS[1]["number"]  # the launch URL dials Ravi
+# Seed 003's routing: gold customers to the VIP extension, other known callers to their owner
+# agent, unknown callers to the general queue (also the fallback when routing is slow).
+DEMO_FALLBACK_EXTENSION = "1094"
+DEMO_RULES = [
+    {
+        "name": "Gold customers to the VIP line",
+        "position": 10,
+        "conditions": {"fields": [{"field": "tier", "op": "equals", "value": "gold"}]},
+        "action": RoutingRule.Action.EXTENSION,
+        "extension": "1093",
+    },
+    {
+        "name": "Known callers to their owner",
+        "position": 20,
+        "conditions": {"known": True, "has_owner": True},
+        "action": RoutingRule.Action.OWNER,
+    },
+    {
+        "name": "Unknown callers to the general queue",
+        "position": 30,
+        "conditions": {"known": False},
+        "action": RoutingRule.Action.QUEUE,
+        "queue": "general",
+        "extension": DEMO_FALLBACK_EXTENSION,
+    },
+]
 
 
 class Command(BaseCommand):
@@ -54,7 +100,14 @@ class Command(BaseCommand):
     def handle(self, *args: object, **options: object) -> None:
         tenant, _ = Tenant.objects.get_or_create(
             slug="demo",
-            defaults={"name": "Demo Co", "default_region": "US", "timezone": "America/New_York"},
+            defaults={
+                "name": "Demo Co",
+                "default_region": "IN",
+                "timezone": "Asia/Kolkata",
+                "routing_fallback_extension": DEMO_FALLBACK_EXTENSION,
+                "simulator_recording": True,
+                "simulator_talk_seconds": 8.0,
+            },
         )
         username, password = DEMO_ADMIN
         admin, _ = get_user_model().objects.get_or_create(username=username)
@@ -91,7 +144,8 @@ class Command(BaseCommand):
                     services.api_key_create(
                         tenant=tenant, kind=kind, name=f"demo {kind}", plaintext=plaintext
                     )
-            _demo_customer(tenant)
+            _demo_customers(tenant)
+            _demo_rules(tenant)
             if options["fake_hubspot"]:
                 self._connect_fake_hubspot(tenant, str(options["fake_hubspot"]))
         self.stdout.write(f"Demo tenant '{tenant.slug}': owner login {username} / {password}")
@@ -122,18 +176,28 @@ class Command(BaseCommand):
                 provider="hubspot",
                 name=DEMO_CONNECTION,
                 credentials={"private_app_token": token, "base_url": url},
-                settings={"custom_fields": ["lifecyclestage"], "call_logging": {"enabled": True}},
+                settings={
+                    "custom_fields": ["lifecyclestage"],
+                    # A call to a number HubSpot does not know still lands on a contact there.
+                    "call_logging": {"enabled": True, "create_unknown_contacts": True},
+                },
             )
         sync_enqueue(connection=connection, kind="incremental")
         self.stdout.write(f"  connection:  {DEMO_CONNECTION} at {url}, syncing now")
 
 
-def _demo_customer(tenant: Tenant) -> None:
-    """The customer the printed launch URL dials, in the phonebook for the caller card."""
-    owner = Agent.objects.get(crm_username=DEMO_AGENTS[0][0])
-    contact_upsert(
-        tenant=tenant,
-        owner=owner,
-        phones=[PhoneInput(DEMO_CUSTOMER_NUMBER, "mobile")],
-        **DEMO_CUSTOMER,
-    )
+def _demo_customers(tenant: Tenant) -> None:
+    """The callers the first steps use, in the phonebook for lookups, routing and the call card."""
+    for customer in DEMO_CUSTOMERS:
+        fields = dict(customer)
+        owner = Agent.objects.get(crm_username=fields.pop("owner"))
+        phone = PhoneInput(fields.pop("number"), "mobile")
+        contact_upsert(tenant=tenant, owner=owner, phones=[phone], **fields)
+
+
+def _demo_rules(tenant: Tenant) -> None:
+    """Seed 003's rules, once (a rule the user changed or deleted is left as it is)."""
+    if RoutingRule.objects.exists():
+        return
+    for rule in DEMO_RULES:
+        routing_rule_create(tenant=tenant, **rule)

@@ -1,0 +1,47 @@
+"""The JSON parser of every API endpoint: DRF's, after refusing deeply nested documents.
+
+Python parses JSON recursively: a body of 10,000 nested brackets raised RecursionError (a 500)
+and cost the worker before failing. The depth is checked on the raw bytes first, without building
+any object; no real request nests anywhere near MAX_DEPTH.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Mapping
+from typing import IO, Any
+
+from rest_framework import exceptions, parsers
+
+MAX_DEPTH = 64
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
+_OPENING = frozenset(b"[{")
+
+
+def nested_deeper_than(body: bytes, limit: int) -> bool:
+    """Whether the JSON text nests arrays and objects more than `limit` levels (strings aside)."""
+    if body.count(b"[") + body.count(b"{") <= limit:  # cannot: the usual case, in C
+        return False
+    depth = 0
+    for bracket in _STRING.sub(b"", body).translate(None, _NOT_BRACKETS):
+        depth += 1 if bracket in _OPENING else -1
+        if depth > limit:
+            return True
+    return False
+
+
+class JSONParser(parsers.JSONParser):
+    def parse(
+        self,
+        stream: IO[bytes],
+        media_type: str | None = None,
+        parser_context: Mapping[str, Any] | None = None,
+    ) -> Any:
+        body = stream.read()
+        if nested_deeper_than(body, MAX_DEPTH):
+            raise exceptions.ParseError(
+                f"JSON parse error - nested deeper than {MAX_DEPTH} levels."
+            )
+        return super().parse(io.BytesIO(body), media_type, parser_context)
