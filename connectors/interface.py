@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Literal, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
+
+if TYPE_CHECKING:
+    from connectors.client import CrmClient
 
 
 class ConnectorError(Exception):
@@ -131,6 +134,7 @@ class Connector(Protocol):
 
     # The credentials the API accepts, and the sets of which a new connection needs one (OAuth
     # tokens may come later, through the oauth endpoint).
+    client: CrmClient  # every request goes through it (budget, retries, deadline)
     credential_keys: ClassVar[frozenset[str]]
     required_credentials: ClassVar[tuple[frozenset[str], ...]]
     # What settings.objects may name (() : not checked); own_settings: the settings are the

@@ -6,6 +6,7 @@ here; each connector class declares its own rules (connectors/interface.py, `Con
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 from collections.abc import Mapping
 from typing import Any
@@ -44,6 +45,11 @@ def check_config(
     check = getattr(connector_class(provider), "check_config", None)
     if check is not None:
         check(credentials, settings)
+
+
+def uses_oauth(provider: str) -> bool:
+    """Whether the CRM connects through the authorization-code flow (its folder's `oauth_app`)."""
+    return hasattr(importlib.import_module(connector_class(provider).__module__), "oauth_app")
 
 
 def url_modules() -> dict[str, str]:

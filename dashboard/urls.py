@@ -6,8 +6,19 @@ URL names: the page's index is its navigation `url_name`; its other views are
 
 from django.urls import path
 
-from dashboard.views import api_keys, apps, auth, callbacks, calls, overview, routing, settings
-from dashboard.views.placeholder import placeholder
+from dashboard.views import (
+    agents,
+    api_keys,
+    apps,
+    auth,
+    callbacks,
+    calls,
+    connections,
+    overview,
+    phonebook,
+    routing,
+    settings,
+)
 
 app_name = "dashboard"
 
@@ -54,9 +65,43 @@ urlpatterns = [
     path("callbacks/settings", callbacks.settings_save, name="callbacks-settings"),
     path("callbacks/signing-secret", callbacks.signing_secret_rotate, name="callbacks-secret"),
     path("callbacks/test", callbacks.test_send, name="callbacks-test"),
-    path("connections/", placeholder("connections"), name="connections"),
-    path("phonebook/", placeholder("phonebook"), name="phonebook"),
-    path("agents/", placeholder("agents"), name="agents"),
+    path("connections/", connections.connections, name="connections"),
+    path(
+        "connections/new/<str:provider>/<str:mode>",
+        connections.connection_new,
+        name="connections-new",
+    ),
+    path(
+        "connections/oauth/callback",
+        connections.connection_oauth_callback,
+        name="connections-oauth-callback",
+    ),
+    path("connections/<int:pk>/", connections.connection_detail, name="connections-detail"),
+    path(
+        "connections/<int:pk>/call-logging",
+        connections.connection_call_logging,
+        name="connections-call-logging",
+    ),
+    path(
+        "connections/<int:pk>/credentials",
+        connections.connection_credentials,
+        name="connections-credentials",
+    ),
+    path(
+        "connections/<int:pk>/authorize",
+        connections.connection_authorize,
+        name="connections-authorize",
+    ),
+    path("connections/<int:pk>/test", connections.connection_test, name="connections-test"),
+    path("connections/<int:pk>/sync", connections.connection_sync, name="connections-sync"),
+    path("connections/<int:pk>/delete", connections.connection_delete, name="connections-delete"),
+    path("phonebook/", phonebook.phonebook, name="phonebook"),
+    path("phonebook/import", phonebook.contact_import, name="phonebook-import"),
+    path("phonebook/<int:pk>/", phonebook.contact_detail, name="phonebook-detail"),
+    path("agents/", agents.agents, name="agents"),
+    path("agents/new", agents.agent_new, name="agents-new"),
+    path("agents/<int:pk>/edit", agents.agent_edit, name="agents-edit"),
+    path("agents/<int:pk>/delete", agents.agent_delete, name="agents-delete"),
     path("routing/", routing.routing, name="routing"),
     path("routing/new", routing.routing_new, name="routing-new"),
     path("routing/<int:pk>/edit", routing.routing_edit, name="routing-edit"),

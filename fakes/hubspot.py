@@ -11,6 +11,7 @@ burst limit answered with 429 + X-HubSpot-RateLimit-* + Retry-After, search that
 from __future__ import annotations
 
 import bisect
+import html
 import json
 import threading
 import time
@@ -18,7 +19,7 @@ import uuid
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 from fakes.hubspot_data import (
     BASE_MS,
@@ -225,6 +226,8 @@ class FakeHubSpot(FakeServer):
             time.sleep(fault.seconds)
         if path == "/oauth/v1/token" and method == "POST":
             return 200, self._token(headers, body), {}
+        if path == "/oauth/authorize" and method == "GET":
+            return 200, self._consent_page(query), {"Content-Type": "text/html; charset=utf-8"}
         token = self._authenticate(headers)
         limits = self._rate_limit(token, search=path.endswith("/search"))
         if fault and fault.kind == "status":
@@ -319,6 +322,24 @@ class FakeHubSpot(FakeServer):
                 wait = max(1, int(calls[0] + 10 - now) + 1)
                 raise ApiError(429, _rate_limit_body(), {**headers, "Retry-After": str(wait)})
         return headers
+
+    def _consent_page(self, query: dict[str, list[str]]) -> str:
+        """HubSpot's "Connect app" page: granting sends the browser back with a code and state."""
+        params = {name: values[0] for name, values in query.items()}
+        missing = [n for n in ("client_id", "redirect_uri", "state") if not params.get(n)]
+        if missing or params["client_id"] not in self.clients:
+            problem = f"missing {', '.join(missing)}" if missing else "unknown client_id"
+            raise ApiError(400, {"status": "error", "message": f"Bad authorize request: {problem}"})
+        redirect_uri, state = params["redirect_uri"], params["state"]
+        granted = urlencode({"code": self.authorize(redirect_uri), "state": state})
+        denied = urlencode({"error": "access_denied", "state": state})
+        return (
+            '<!doctype html><title>Connect app - HubSpot</title><link rel="icon" href="data:,">'
+            f"<h1>Connect app to account {self.hub_id}</h1>"
+            f"<p>Scopes: {html.escape(params.get('scope', ''))}</p>"
+            f'<a id="grant" href="{html.escape(redirect_uri + "?" + granted)}">Connect app</a> '
+            f'<a id="deny" href="{html.escape(redirect_uri + "?" + denied)}">Cancel</a>'
+        )
 
     def _token(self, headers: Any, body: bytes) -> dict[str, Any]:
         if not (headers.get("Content-Type") or "").startswith("application/x-www-form-urlencoded"):

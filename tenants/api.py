@@ -162,11 +162,15 @@ class AgentSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError(f"An agent with crm_username '{value}' exists.")
         return value
 
+    def _tenant(self) -> Tenant:
+        """The tenant being written: the context's (the dashboard), else the API key's."""
+        return self.context.get("tenant") or self.context["request"].user.tenant
+
     def validate_phone_number(self, value: str) -> str:
         if not value:
             return ""
         try:
-            return phone_numbers.to_e164(value, self.context["request"].user.tenant.default_region)
+            return phone_numbers.to_e164(value, self._tenant().default_region)
         except ValueError as error:
             raise serializers.ValidationError(str(error)) from error
 
@@ -201,6 +205,9 @@ class AgentDetail(generics.RetrieveUpdateDestroyAPIView):
         serializer.instance = services.agent_update(
             agent=serializer.instance, **serializer.validated_data
         )
+
+    def perform_destroy(self, instance: Agent) -> None:
+        services.agent_delete(agent=instance)
 
 
 class CallerIdNumberSerializer(serializers.ModelSerializer):

@@ -226,6 +226,11 @@ def agent_update(*, agent: Agent, **fields: object) -> Agent:
     return agent
 
 
+def agent_delete(*, agent: Agent) -> None:
+    """Remove the agent; its calls, contacts and routing rules keep no link to it (SET_NULL)."""
+    agent.delete()
+
+
 # A change to a field whose name contains one of these is recorded as changed, never its value.
 SECRET_FIELD_MARKERS = ("secret", "password", "token", "credential", "auth_value", "key")
 REDACTED = "(changed)"

@@ -61,6 +61,7 @@ class HubSpotConnector:
 
     def __init__(self, config: ConnectionConfig, save_credentials: CredentialsSaver) -> None:
         self.credentials = dict(config.credentials)
+        self.save_credentials = save_credentials  # for credentials asked once (hub_id, ...)
         self.settings = config.settings
         self.base_url = str(self.credentials.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
         share = SYNC_BUDGET_SHARE if config.background else 1.0

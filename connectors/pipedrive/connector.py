@@ -60,6 +60,7 @@ class PipedriveConnector:
 
     def __init__(self, config: ConnectionConfig, save_credentials: CredentialsSaver) -> None:
         self.credentials = dict(config.credentials)
+        self.save_credentials = save_credentials  # for credentials asked once (hub_id, ...)
         self.settings = config.settings
         share = SYNC_BUDGET_SHARE if config.background else 1.0
         self.client = CrmClient(connection_id=config.connection_id, budget_share=share)

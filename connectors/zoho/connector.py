@@ -52,6 +52,7 @@ class ZohoConnector:
 
     def __init__(self, config: ConnectionConfig, save_credentials: CredentialsSaver) -> None:
         self.credentials = dict(config.credentials)
+        self.save_credentials = save_credentials  # for credentials asked once (org_id)
         self.settings = config.settings
         share = SYNC_BUDGET_SHARE if config.background else 1.0
         self.client = CrmClient(connection_id=config.connection_id, budget_share=share)
@@ -70,7 +71,7 @@ class ZohoConnector:
         """The organization id (zgid) record URLs carry: from settings, else asked once."""
         if self._org_id is None:
             self._org_id = str(self.settings.get("org_id") or "") or credential_asked_once(
-                self.credentials, "org_id", self._read_org_id, self.oauth.save_credentials
+                self.credentials, "org_id", self._read_org_id, self.save_credentials
             )
         return self._org_id
 

@@ -33,6 +33,7 @@ from core.errors import api_exception_handler
 from core.negotiation import JsonFirstNegotiation, takes_plain_json
 from core.parsers import JSONParser
 from tenants import authentication
+from tenants.models import Tenant
 
 
 class ContactList(generics.ListCreateAPIView):
@@ -88,7 +89,16 @@ class ContactDetail(generics.RetrieveUpdateDestroyAPIView):
         services.contact_delete(contact=instance)
 
 
-def _upsert_report(request: Request, records: list[Any], first_row: int | None = None) -> dict:
+def csv_import_report(*, tenant: Tenant, content: bytes) -> dict:
+    """Import a phonebook CSV file (POST /contacts/import, the dashboard): a report per row.
+
+    Raises ValueError for a file that cannot be read as one (encoding, header, too many rows).
+    """
+    records = contact_records_from_csv(content, max_rows=services.MAX_RECORDS_PER_REQUEST)
+    return upsert_report(tenant=tenant, records=records, first_row=2)
+
+
+def upsert_report(*, tenant: Tenant, records: list[Any], first_row: int | None = None) -> dict:
     """Validate each record, upsert the valid ones, and report on every record in order."""
     if len(records) > services.MAX_RECORDS_PER_REQUEST:
         raise exceptions.ValidationError(
@@ -97,15 +107,13 @@ def _upsert_report(request: Request, records: list[Any], first_row: int | None =
     results: list[dict] = []
     valid: list[tuple[int, dict]] = []
     for index, record in enumerate(records):
-        serializer = ContactSerializer(data=record, context={"request": request, "upsert": True})
+        serializer = ContactSerializer(data=record, context={"upsert": True})
         if serializer.is_valid():
             valid.append((index, serializer.validated_data))
             results.append({})  # filled in from the upsert below
         else:
             results.append(_result(index, "error", error=serializer.errors))
-    outcomes = services.contacts_upsert_many(
-        tenant=request.user.tenant, records=[data for _, data in valid]
-    )
+    outcomes = services.contacts_upsert_many(tenant=tenant, records=[data for _, data in valid])
     for (index, _), outcome in zip(valid, outcomes, strict=True):
         results[index] = _result(
             index,
@@ -142,7 +150,7 @@ class ContactBulk(APIView):
     def post(self, request: Request) -> Response:
         if not isinstance(request.data, list):
             raise exceptions.ValidationError("Send a JSON list of contacts.")
-        return Response(_upsert_report(request, request.data))
+        return Response(upsert_report(tenant=request.user.tenant, records=request.data))
 
 
 class ContactImport(APIView):
@@ -161,12 +169,10 @@ class ContactImport(APIView):
         if file.size > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
             raise RequestDataTooBig()
         try:
-            records = contact_records_from_csv(
-                file.read(), max_rows=services.MAX_RECORDS_PER_REQUEST
-            )
+            report = csv_import_report(tenant=request.user.tenant, content=file.read())
         except ValueError as error:
             raise exceptions.ValidationError({"file": [str(error)]}) from error
-        return Response(_upsert_report(request, records, first_row=2))
+        return Response(report)
 
 
 class LookupView(APIView):

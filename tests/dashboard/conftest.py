@@ -99,6 +99,18 @@ def signed_in_page(chromium, live_server, make_member):
 
 
 @pytest.fixture
+def hubspot(settings):
+    """A fake HubSpot (250 contacts, 20 companies) on 127.0.0.1, stopped after the test."""
+    from fakes.hubspot import FakeHubSpot
+
+    settings.ALLOW_PRIVATE_URLS = True
+    fake = FakeHubSpot(contacts=250, companies=20)
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
 def ended_call(tenant, receiver, place_call, private_urls) -> Call:  # noqa: F811
     """A call of `tenant` that ended, whose callback to `receiver` was attempted once."""
     tenant.callback_url = f"{receiver.url}/callbacks"
