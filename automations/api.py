@@ -173,7 +173,7 @@ class EnrichedLookup(APIView):
         app_data, apps = app_runs.realtime_apps_run(
             card=card,
             called_number=query.validated_data["called"],
-            deadline_seconds=tenant.routing_deadline_ms / 1000,
+            deadline_seconds=tenant.routing_settings.deadline_ms / 1000,
         )
         return Response(
             {"card": CallerCardSerializer(card).data, "app_data": app_data, "apps": apps}

@@ -23,9 +23,8 @@ from calls.recordings import call_recording_url
 from connectors.interface import CallLogEntry, Connector, ConnectorError
 from connectors.models import Connection
 from connectors.services import connector_for_connection
-from contacts.models import Contact
+from contacts.models import Contact, PhonebookSettings
 from core import outbox
-from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +45,12 @@ OUTCOMES = {
     CallStatus.FAILED: "failed",
 }
 _CONTACT_ORDER = {
-    Tenant.SharedNumberPolicy.FIRST_MATCH: ("created_at", "id"),
-    Tenant.SharedNumberPolicy.OWNER: ("owner_id", "-updated_at", "-id"),  # nulls sort last
+    PhonebookSettings.SharedNumberPolicy.FIRST_MATCH: ("created_at", "id"),
+    PhonebookSettings.SharedNumberPolicy.OWNER: (
+        "owner_id",
+        "-updated_at",
+        "-id",
+    ),  # nulls sort last
 }
 
 
@@ -195,7 +198,7 @@ def _entry(log: CrmLog, connector: Connector) -> CallLogEntry:
     outcome = OUTCOMES.get(call.status, "failed")
     if outcome == "answered" and call.parties.filter(kind=CallParty.Kind.TRANSFER).exists():
         outcome = "transferred"
-    policy = call.tenant.shared_number_policy
+    policy = call.tenant.phonebook_settings.shared_number_policy
     contact_id = log.contact_external_id or _contact_id(log, policy, customer, connector)
     return CallLogEntry(
         call_id=str(call.call_id),

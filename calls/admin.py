@@ -6,11 +6,27 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from calls import deliveries
-from calls.models import Attempt, Call, CallEvent, CallParty, Delivery, GatewayConfig
+from calls.models import (
+    Attempt,
+    Call,
+    CallbackSettings,
+    CallEvent,
+    CallParty,
+    Delivery,
+    GatewayConfig,
+    validate_header_value,
+)
 from calls.services import signing_secret_rotate
 from core.scoping import tenant_scope
 from tenants import admin as tenants_admin
-from tenants.admin import TenantOwnedAdmin
+from tenants.admin import (
+    TenantOwnedAdmin,
+    apply_write_only,
+    clean_write_only,
+    describe_write_only,
+    secret_input,
+    tenant_settings_inline,
+)
 from tenants.models import Tenant
 
 # The signing secret is the call-result push's: its rotation joins the tenant's admin from here
@@ -31,6 +47,60 @@ class TenantAdmin(tenants_admin.TenantAdmin):
                 f"New signing secret for {tenant}: {secret} — copy it now, it will not be shown "
                 "again. The previous one keeps signing for 24 hours.",
             )
+
+
+class CallbackSettingsForm(forms.ModelForm):
+    """The call-result push; its auth value is set, replaced or cleared here, never shown."""
+
+    new_auth_value = secret_input("New auth header value")
+    clear_auth_value = forms.BooleanField(required=False)
+    clear_signing_secret = forms.BooleanField(
+        required=False,
+        help_text="Stop signing callbacks (the previous secret stops too). To issue a new "
+        "secret, use the tenant list's action 'Rotate the signing secret'.",
+    )
+
+    WRITE_ONLY = ("auth_value",)
+
+    class Meta:
+        model = CallbackSettings
+        fields = ["url", "auth_header", "on_update", "default_disposition"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        describe_write_only(self, self.WRITE_ONLY)
+        state = "set" if self.instance.signing_secret else "not set"
+        self.fields[
+            "clear_signing_secret"
+        ].help_text = f"Now {state}; never shown. {self.fields['clear_signing_secret'].help_text}"
+
+    def clean_new_auth_value(self) -> str:
+        value: str = self.cleaned_data["new_auth_value"]
+        validate_header_value(value)
+        return value
+
+    def clean(self) -> dict[str, Any]:
+        return clean_write_only(self, self.WRITE_ONLY)
+
+    def save(self, commit: bool = True) -> CallbackSettings:
+        callback = super().save(commit=False)
+        apply_write_only(self, callback, self.WRITE_ONLY)
+        if self.cleaned_data.get("clear_signing_secret"):
+            callback.signing_secret = callback.previous_signing_secret = ""
+            callback.previous_signing_secret_expires_at = None
+        if commit:
+            callback.save()
+        return callback
+
+
+class CallbackSettingsInline(admin.StackedInline):
+    model = CallbackSettings
+    form = CallbackSettingsForm
+    can_delete = False
+    verbose_name_plural = "Call-result callback (secrets are never shown)"
+
+
+tenant_settings_inline(CallbackSettingsInline)
 
 
 class CallEventInline(admin.TabularInline):

@@ -47,13 +47,13 @@ def delivery_create(*, call: Call, update: bool = False) -> Delivery | None:
     `update`: the second, "call.updated" callback for a change after the end.
     """
     tenant = call.tenant
-    if not tenant.callback_url:
+    if not tenant.callback_settings.url:
         return None
     payload = callback_update_payload if update else callback_payload
     delivery = Delivery.objects.create(
         tenant=tenant,
         call=call,
-        url=tenant.callback_url,
+        url=tenant.callback_settings.url,
         payload=payload(call, call_recording_url(call)),
         max_attempts=MAX_ATTEMPTS,
         next_attempt_at=timezone.now(),
@@ -132,12 +132,14 @@ def callback_test_send(*, tenant: Tenant) -> http.HttpResponse | http.HttpError:
         customer_number="+14155550123",
         from_number="+14155550100",
         status=CallStatus.ANSWER,
-        disposition=tenant.default_disposition,
+        disposition=tenant.callback_settings.default_disposition,
         start_time=end - timedelta(seconds=62),
         end_time=end,
         duration=42,
     )
-    test = Delivery(tenant=tenant, url=tenant.callback_url, payload=callback_payload(example))
+    test = Delivery(
+        tenant=tenant, url=tenant.callback_settings.url, payload=callback_payload(example)
+    )
     return _post(test, tenant, deadline_seconds=TEST_DEADLINE_SECONDS)
 
 
@@ -156,9 +158,10 @@ def _post(
     if secrets:
         headers["webhook-signature"] = signature_header(secrets, msg_id, timestamp, body)
     secret_headers: tuple[str, ...] = ()
-    if tenant.callback_auth_header and tenant.callback_auth_value:
-        headers[tenant.callback_auth_header] = tenant.callback_auth_value
-        secret_headers = (tenant.callback_auth_header,)
+    callback = tenant.callback_settings
+    if callback.auth_header and callback.auth_value:
+        headers[callback.auth_header] = callback.auth_value
+        secret_headers = (callback.auth_header,)
     try:
         return http.post(
             delivery.url,

@@ -144,7 +144,7 @@ def _call_for(tenant: Tenant, event: InboundEvent) -> Call:
         **known,
         direction=Call.Direction.INBOUND if inbound else Call.Direction.OUTBOUND,
         call_type=Call.CallType.SERVER,
-        disposition=tenant.default_disposition,
+        disposition=tenant.callback_settings.default_disposition,
         start_time=event.occurred_at,
     )
     Call.objects.bulk_create([new_call], ignore_conflicts=True)

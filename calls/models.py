@@ -1,7 +1,9 @@
 import json
+import re
 import uuid
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -9,9 +11,11 @@ from django.utils import timezone
 from calls.gateways import CHOICES as GATEWAY_CHOICES
 from calls.gateways import DEFAULT_ENGINE, ENGINES
 from core.encryption import EncryptedTextField
+from core.http import validate_outbound_url
 from core.outbox import OutboxRow
 from core.scoping import TenantOwnedModel
 from core.url_tokens import UrlToken
+from tenants.models import Tenant, TenantSettings
 
 
 class CallState(models.TextChoices):
@@ -308,3 +312,79 @@ class GatewayConfig(TenantOwnedModel):
     @property
     def inbound_token(self) -> TelephonyEventsToken | None:
         return TelephonyEventsToken.objects.filter(tenant_id=self.tenant_id).first()
+
+
+# Headers the call-result push sets itself; a tenant's auth header may not replace them.
+RESERVED_CALLBACK_HEADERS = {
+    "content-type",
+    "content-length",
+    "host",
+    "user-agent",
+    "transfer-encoding",
+    "connection",
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+}
+
+
+def validate_auth_header(value: str) -> None:
+    if value and (
+        not re.fullmatch(r"[A-Za-z0-9-]{1,100}", value)
+        or value.lower() in RESERVED_CALLBACK_HEADERS
+    ):
+        raise ValidationError(
+            f"'{value}' cannot be the auth header: use a name such as Authorization or "
+            "X-Api-Key (not Content-Type, Host or a webhook-* header)."
+        )
+
+
+def validate_header_value(value: str) -> None:
+    if "\r" in value or "\n" in value:
+        raise ValidationError("The auth header value cannot contain line breaks.")
+
+
+class CallbackSettings(TenantSettings):
+    """The call-result push (seed 002): where each ended call is POSTed, and how it is signed."""
+
+    tenant = models.OneToOneField(
+        Tenant, on_delete=models.CASCADE, primary_key=True, related_name="callback_settings"
+    )
+    url = models.URLField(
+        "callback URL", max_length=500, blank=True, validators=[validate_outbound_url]
+    )
+    auth_header = models.CharField(
+        max_length=100,
+        blank=True,
+        validators=[validate_auth_header],
+        help_text="e.g. Authorization; sent on every callback.",
+    )
+    auth_value = EncryptedTextField(blank=True, validators=[validate_header_value])
+    # Standard Webhooks signing: the current secret, and the one it replaced while it may still
+    # sign (every live secret signs, so receivers can switch over at their own pace).
+    signing_secret = EncryptedTextField(blank=True)
+    previous_signing_secret = EncryptedTextField(blank=True)
+    previous_signing_secret_expires_at = models.DateTimeField(null=True, blank=True)
+    default_disposition = models.CharField(max_length=64, default="CRM_CALL")
+    # Seed 002 sends the result once, at the end; a wrap-up typed later reaches the tenant only
+    # if it asks for this second, marked callback.
+    on_update = models.BooleanField(
+        default=False,
+        help_text='Send another callback, marked "event": "call.updated", each time the '
+        "disposition or notes change after the call ended.",
+    )
+
+    API_FIELDS = {
+        "callback_url": "url",
+        "callback_auth_header": "auth_header",
+        "callback_auth_value": "auth_value",
+        "callback_on_update": "on_update",
+        "default_disposition": "default_disposition",
+    }
+    WRITE_ONLY = ("callback_auth_value",)
+
+    class Meta:
+        verbose_name_plural = "callback settings"
+
+    def __str__(self) -> str:
+        return f"Callback settings of {self.tenant}"

@@ -77,10 +77,11 @@ def delivery_list(
 
 def live_signing_secrets(tenant: Tenant) -> list[str]:
     """The secrets that sign right now: the current one and a rotated-out one in its grace."""
-    secrets = [tenant.signing_secret] if tenant.signing_secret else []
-    expires = tenant.previous_signing_secret_expires_at
-    if tenant.previous_signing_secret and expires and expires > timezone.now():
-        secrets.append(tenant.previous_signing_secret)
+    callback = tenant.callback_settings
+    secrets = [callback.signing_secret] if callback.signing_secret else []
+    expires = callback.previous_signing_secret_expires_at
+    if callback.previous_signing_secret and expires and expires > timezone.now():
+        secrets.append(callback.previous_signing_secret)
     return secrets
 
 

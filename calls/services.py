@@ -55,7 +55,7 @@ def call_place(
                 direction=Call.Direction.OUTBOUND,
                 crm_username=agent.crm_username,
                 agent_number=agent.phone_number,
-                disposition=tenant.default_disposition,
+                disposition=tenant.callback_settings.default_disposition,
                 start_time=now,
                 **fields,
             )
@@ -203,18 +203,19 @@ def _locked(call: Call) -> Call:
 def _wrap_up_changed(call: Call) -> None:
     """Tell the apps; after the end, send the "call.updated" callback if the tenant asked."""
     signals.call_changed.send(sender=Call, call=call)
-    if call.state == CallState.ENDED and call.tenant.callback_on_update:
+    if call.state == CallState.ENDED and call.tenant.callback_settings.on_update:
         deliveries.delivery_create(call=call, update=True)
 
 
 def signing_secret_rotate(*, tenant: Tenant) -> str:
     """Issue a new signing secret (returned once); the old one keeps signing for a grace period."""
     new_secret = signing.secret_generate()
-    if tenant.signing_secret:
-        tenant.previous_signing_secret = tenant.signing_secret
-        tenant.previous_signing_secret_expires_at = timezone.now() + SIGNING_SECRET_GRACE
-    tenant.signing_secret = new_secret
-    tenant.save(
+    callback = tenant.callback_settings
+    if callback.signing_secret:
+        callback.previous_signing_secret = callback.signing_secret
+        callback.previous_signing_secret_expires_at = timezone.now() + SIGNING_SECRET_GRACE
+    callback.signing_secret = new_secret
+    callback.save(
         update_fields=[
             "signing_secret",
             "previous_signing_secret",

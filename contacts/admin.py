@@ -4,8 +4,16 @@ from django.forms import ModelForm
 from django.http import HttpRequest
 
 from contacts import services
-from contacts.models import Contact, ContactPhone
-from tenants.admin import TenantOwnedAdmin
+from contacts.models import Contact, ContactPhone, PhonebookSettings
+from tenants.admin import TenantOwnedAdmin, tenant_settings_inline
+
+
+class PhonebookSettingsInline(admin.StackedInline):
+    model = PhonebookSettings
+    can_delete = False
+
+
+tenant_settings_inline(PhonebookSettingsInline)
 
 
 class ContactPhoneInline(admin.TabularInline):

@@ -3,7 +3,32 @@ from django.db import models
 from django.db.models import Q
 
 from core.scoping import TenantOwnedModel
-from tenants.models import validate_region
+from tenants.models import Tenant, TenantSettings, validate_region
+
+
+class PhonebookSettings(TenantSettings):
+    tenant = models.OneToOneField(
+        Tenant, on_delete=models.CASCADE, primary_key=True, related_name="phonebook_settings"
+    )
+
+    class SharedNumberPolicy(models.TextChoices):
+        FIRST_MATCH = "first_match", "first match (oldest contact)"
+        MOST_RECENT = "most_recent", "most recently updated contact"
+        OWNER = "owner", "the contact that has an owner agent"
+        AMBIGUOUS = "ambiguous", "return all, flagged ambiguous"
+
+    # Which contact is "the" caller when several share a number (lookup, routing, call logging).
+    shared_number_policy = models.CharField(
+        max_length=16, choices=SharedNumberPolicy.choices, default=SharedNumberPolicy.MOST_RECENT
+    )
+
+    API_FIELDS = {"shared_number_policy": "shared_number_policy"}
+
+    class Meta:
+        verbose_name_plural = "phonebook settings"
+
+    def __str__(self) -> str:
+        return f"Phonebook settings of {self.tenant}"
 
 
 class Contact(TenantOwnedModel):

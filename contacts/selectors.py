@@ -8,14 +8,14 @@ from datetime import UTC, datetime
 from django.db import connection
 from django.db.models import Q, QuerySet
 
-from contacts.models import Contact, ContactPhone, contact_name
+from contacts.models import Contact, ContactPhone, PhonebookSettings, contact_name
 from core import phone_numbers
 from tenants.models import Agent, Tenant
 
 # A switchboard number shared by thousands of contacts must not make the lookup slow.
 MAX_MATCHES = 20
 
-Policy = Tenant.SharedNumberPolicy
+Policy = PhonebookSettings.SharedNumberPolicy
 _PREFERENCE: dict[str, str] = {
     Policy.FIRST_MATCH: "c.created_at, c.id",
     Policy.MOST_RECENT: "c.updated_at DESC, c.id DESC",
@@ -82,7 +82,7 @@ def caller_card(*, tenant: Tenant, number: str) -> CallerCard:
         return CallerCard(
             number=raw, known=False, ambiguous=False, contact=None, matches=(), readable=False
         )
-    policy = tenant.shared_number_policy
+    policy = tenant.phonebook_settings.shared_number_policy
     sql = _CALLER_SQL.format(order=_PREFERENCE.get(policy, _PREFERENCE[Policy.MOST_RECENT]))
     with connection.cursor() as cursor:
         cursor.execute(sql, [tenant.pk, tenant.pk, e164])

@@ -122,6 +122,16 @@ def check_url(url: str) -> None:
     check_host(parts.hostname)
 
 
+def validate_outbound_url(url: str) -> None:
+    """check_url as a model field validator: Django's ValidationError with the reason."""
+    from django.core.exceptions import ValidationError
+
+    try:
+        check_url(url)
+    except HttpError as error:
+        raise ValidationError(str(error)) from error
+
+
 def check_host(host: str) -> None:
     """Raise HttpError('blocked_ip') for a host we must never reach, as far as known without DNS."""
     if settings.ALLOW_PRIVATE_URLS:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import secrets
 import string
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 from django.conf import settings
@@ -73,12 +74,14 @@ def url_token_url(url_name: str, plaintext: str) -> str:
     return f"{settings.PUBLIC_BASE_URL}{reverse(url_name, kwargs={'token': plaintext})}"
 
 
-def url_token_find(model: type[Token], plaintext: str) -> Token | None:
-    """The token of this kind whose plaintext this is, with its tenant, or None."""
+def url_token_find(model: type[Token], plaintext: str, related: Sequence[str] = ()) -> Token | None:
+    """The token of this kind whose plaintext this is, with its tenant (and `related`), or None."""
     # The token arrives before we know its tenant: look it up by its globally unique prefix.
     with across_all_tenants():
         token: Token | None = (
-            model.objects.select_related("tenant").filter(prefix=plaintext[:PREFIX_LENGTH]).first()
+            model.objects.select_related("tenant", *related)
+            .filter(prefix=plaintext[:PREFIX_LENGTH])
+            .first()
         )
     if token is None or not hmac.compare_digest(token.secret_hash, hash_secret(plaintext)):
         return None
@@ -100,6 +103,8 @@ class UrlTokenAuthentication(BaseAuthentication):
 
     token_model: type[UrlToken]
     not_found_message = "No URL like this; ask for the current one."
+    # Rows the requests need with the tenant, read in the same query (the tenant's settings).
+    related: Sequence[str] = ()
 
     def authenticate(self, request: Request) -> tuple[UrlTokenHolder, UrlToken]:
         holder = self.holder(str(request.parser_context["kwargs"].get("token", "")))
@@ -108,7 +113,7 @@ class UrlTokenAuthentication(BaseAuthentication):
     @classmethod
     def holder(cls, plaintext: str) -> UrlTokenHolder:
         """Whoever holds this token of `token_model`, scoped to its tenant; else NotFound."""
-        token = url_token_find(cls.token_model, plaintext)
+        token = url_token_find(cls.token_model, plaintext, cls.related)
         if token is None or not token.tenant.is_active:
             # Unknown, replaced or deactivated: the URL does not exist (no hint which).
             raise exceptions.NotFound(cls.not_found_message)

@@ -3,9 +3,17 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from routing import services
-from routing.models import RoutingRule, RoutingToken
-from tenants.admin import TenantOwnedAdmin
+from routing.models import RoutingRule, RoutingSettings, RoutingToken
+from tenants.admin import TenantOwnedAdmin, tenant_settings_inline
 from tenants.models import Tenant
+
+
+class RoutingSettingsInline(admin.StackedInline):
+    model = RoutingSettings
+    can_delete = False
+
+
+tenant_settings_inline(RoutingSettingsInline)
 
 
 @admin.register(RoutingRule)

@@ -258,14 +258,14 @@ def decide_body(tenant: Tenant, credential: str, problem: str, data: Any) -> dic
     if not problem and not isinstance(data, Mapping):
         problem = 'the body must be a JSON object such as {"caller": "+44..."}'
     if problem:
-        decision = rules.fallback(tenant.routing_fallback_extension, problem)
+        decision = rules.fallback(tenant.routing_settings.fallback_extension, problem)
     else:
         try:
             decision = selectors.routing_decide(tenant=tenant, caller=data.get("caller"))
         except Exception as error:  # a broken database must still route the call
             logger.warning("Routing lookup failed for tenant %s: %r", tenant.pk, error)
             reason = f"lookup failed ({type(error).__name__})"
-            decision = rules.fallback(tenant.routing_fallback_extension, reason)
+            decision = rules.fallback(tenant.routing_settings.fallback_extension, reason)
     latency_ms = (time.perf_counter() - started) * 1000
     metrics.record(tenant.pk, "decide", latency_ms, flagged=decision.rule is None)
     return decision_body(decision)

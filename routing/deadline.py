@@ -30,11 +30,12 @@ from django.db import close_old_connections, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from core.hot_path import check_connection
+from routing.models import RoutingSettings
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_DEADLINE_MS = Tenant._meta.get_field("routing_deadline_ms").default
+DEFAULT_DEADLINE_MS = RoutingSettings._meta.get_field("deadline_ms").default
 # Threads per process deciding at once; beyond MAX_IN_FLIGHT waiting decisions (the database is
 # stuck) new calls get the fallback at once rather than queueing behind them.
 POOL_SIZE = 16
@@ -65,9 +66,8 @@ class ProfileCache:
         self._lock = threading.Lock()
 
     def remember(self, credential: str, tenant: Tenant) -> None:
-        profile = Profile(
-            tenant.pk, tenant.routing_deadline_ms, tenant.routing_fallback_extension, time.time()
-        )
+        routing = tenant.routing_settings
+        profile = Profile(tenant.pk, routing.deadline_ms, routing.fallback_extension, time.time())
         with self._lock:
             self._profiles[credential] = profile
             self._profiles.move_to_end(credential)

@@ -1,9 +1,11 @@
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from core.scoping import TenantOwnedModel
 from core.url_tokens import UrlToken
 from routing.conditions import InvalidConditions, conditions_as_json, parse_conditions
+from tenants.models import Tenant, TenantSettings
 
 
 class RoutingRule(TenantOwnedModel):
@@ -69,3 +71,28 @@ class RoutingToken(UrlToken):
         constraints = [
             models.UniqueConstraint(fields=["tenant"], name="routing_token_one_per_tenant")
         ]
+
+
+class RoutingSettings(TenantSettings):
+    tenant = models.OneToOneField(
+        Tenant, on_delete=models.CASCADE, primary_key=True, related_name="routing_settings"
+    )
+    deadline_ms = models.PositiveIntegerField(
+        default=300,
+        validators=[MinValueValidator(20), MaxValueValidator(10_000)],
+        help_text="A routing decision later than this answers the fallback instead.",
+    )
+    fallback_extension = models.CharField(
+        max_length=32, blank=True, help_text="Answered when no rule matches or routing is slow."
+    )
+
+    API_FIELDS = {
+        "routing_deadline_ms": "deadline_ms",
+        "routing_fallback_extension": "fallback_extension",
+    }
+
+    class Meta:
+        verbose_name_plural = "routing settings"
+
+    def __str__(self) -> str:
+        return f"Routing settings of {self.tenant}"

@@ -95,22 +95,26 @@ def routing_decide(
     """
     number, problem = _caller_number(tenant, caller)
     if problem:
-        return rules.fallback(tenant.routing_fallback_extension, problem)
+        return rules.fallback(tenant.routing_settings.fallback_extension, problem)
     tenant_rules = routing_rules(tenant=tenant)
     if not tenant_rules:  # nothing to evaluate: spare the phonebook lookup
-        return rules.fallback(tenant.routing_fallback_extension, "no rules enabled")
+        return rules.fallback(tenant.routing_settings.fallback_extension, "no rules enabled")
     call = _call(tenant, caller_card(tenant=tenant, number=number), now)
-    return rules.decide(tenant_rules, call, fallback_extension=tenant.routing_fallback_extension)
+    return rules.decide(
+        tenant_rules, call, fallback_extension=tenant.routing_settings.fallback_extension
+    )
 
 
 def routing_dry_run(*, tenant: Tenant, caller: str, at: datetime | None = None) -> DryRun:
     """Which rule would route a call from `caller` at `at` (default now), and why each did not."""
     number, problem = _caller_number(tenant, caller)
     if problem:
-        return DryRun(rules.fallback(tenant.routing_fallback_extension, problem), None, ())
+        return DryRun(rules.fallback(tenant.routing_settings.fallback_extension, problem), None, ())
     call = _call(tenant, caller_card(tenant=tenant, number=number), at)
     decision, results = rules.explain(
-        routing_rules(tenant=tenant), call, fallback_extension=tenant.routing_fallback_extension
+        routing_rules(tenant=tenant),
+        call,
+        fallback_extension=tenant.routing_settings.fallback_extension,
     )
     return DryRun(decision, call, results)
 

@@ -20,19 +20,12 @@ def secret_input(label: str) -> forms.CharField:
 
 
 class TenantForm(forms.ModelForm):
-    """The tenant's settings; its secrets are set, replaced or cleared here, never shown."""
+    """The tenant's own settings; its secrets are set, replaced or cleared here, never shown."""
 
-    new_callback_auth_value = secret_input("New callback auth value")
-    clear_callback_auth_value = forms.BooleanField(required=False)
     new_twilio_auth_token = secret_input("New Twilio auth token")
     clear_twilio_auth_token = forms.BooleanField(required=False)
-    clear_signing_secret = forms.BooleanField(
-        required=False,
-        help_text="Stop signing callbacks (the previous secret stops too). To issue a new "
-        "secret, use the list's action 'Rotate the signing secret'.",
-    )
 
-    WRITE_ONLY = ("callback_auth_value", "twilio_auth_token")
+    WRITE_ONLY = ("twilio_auth_token",)
 
     class Meta:
         model = Tenant
@@ -42,13 +35,6 @@ class TenantForm(forms.ModelForm):
             "default_region",
             "timezone",
             "is_active",
-            "shared_number_policy",
-            "routing_deadline_ms",
-            "routing_fallback_extension",
-            "callback_url",
-            "callback_auth_header",
-            "callback_on_update",
-            "default_disposition",
             "simulator_outcomes",
             "simulator_ring_seconds",
             "simulator_talk_seconds",
@@ -57,45 +43,50 @@ class TenantForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        for name in (*self.WRITE_ONLY, "signing_secret"):
-            state = "set" if getattr(self.instance, name) else "not set"
-            self.fields[f"clear_{name}"].label = f"Clear {name.replace('_', ' ')}"
-            if f"new_{name}" in self.fields:
-                self.fields[f"new_{name}"].help_text = (
-                    f"Now {state}; never shown. Type a value to replace it, or leave empty to "
-                    "keep it."
-                )
-            else:
-                self.fields[
-                    f"clear_{name}"
-                ].help_text = f"Now {state}; never shown. {self.fields[f'clear_{name}'].help_text}"
-
-    def clean_new_callback_auth_value(self) -> str:
-        value = self.cleaned_data["new_callback_auth_value"]
-        if "\r" in value or "\n" in value:
-            raise forms.ValidationError("The auth header value cannot contain line breaks.")
-        return value
+        describe_write_only(self, self.WRITE_ONLY)
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean() or {}
-        for name in self.WRITE_ONLY:
-            if cleaned.get(f"new_{name}") and cleaned.get(f"clear_{name}"):
-                self.add_error(f"clear_{name}", "Either type a new value or clear it, not both.")
-        return cleaned
+        return clean_write_only(self, self.WRITE_ONLY)
 
     def save(self, commit: bool = True) -> Tenant:
         tenant = super().save(commit=False)
-        for name in self.WRITE_ONLY:
-            if self.cleaned_data.get(f"clear_{name}"):
-                setattr(tenant, name, "")
-            elif self.cleaned_data.get(f"new_{name}"):
-                setattr(tenant, name, self.cleaned_data[f"new_{name}"])
-        if self.cleaned_data.get("clear_signing_secret"):
-            tenant.signing_secret = tenant.previous_signing_secret = ""
-            tenant.previous_signing_secret_expires_at = None
+        apply_write_only(self, tenant, self.WRITE_ONLY)
         if commit:
             tenant.save()
         return tenant
+
+
+def describe_write_only(form: forms.ModelForm, names: tuple[str, ...]) -> None:
+    """Label each secret's new_/clear_ boxes with whether it is set now (never its value)."""
+    for name in names:
+        state = "set" if getattr(form.instance, name) else "not set"
+        form.fields[f"clear_{name}"].label = f"Clear {name.replace('_', ' ')}"
+        form.fields[
+            f"new_{name}"
+        ].help_text = (
+            f"Now {state}; never shown. Type a value to replace it, or leave empty to keep it."
+        )
+
+
+def clean_write_only(form: forms.ModelForm, names: tuple[str, ...]) -> dict[str, Any]:
+    cleaned = forms.ModelForm.clean(form) or {}
+    for name in names:
+        if cleaned.get(f"new_{name}") and cleaned.get(f"clear_{name}"):
+            form.add_error(f"clear_{name}", "Either type a new value or clear it, not both.")
+    return cleaned
+
+
+def apply_write_only(form: forms.ModelForm, instance: Any, names: tuple[str, ...]) -> None:
+    for name in names:
+        if form.cleaned_data.get(f"clear_{name}"):
+            setattr(instance, name, "")
+        elif form.cleaned_data.get(f"new_{name}"):
+            setattr(instance, name, form.cleaned_data[f"new_{name}"])
+
+
+def tenant_settings_inline(inline: type[admin.StackedInline]) -> None:
+    """Show a context's settings row on the tenant's admin page (its app calls this)."""
+    TenantAdmin.inlines = [*TenantAdmin.inlines, inline]
 
 
 @admin.register(Tenant)
@@ -107,30 +98,6 @@ class TenantAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
     fieldsets = [
         (None, {"fields": ["name", "slug", "default_region", "timezone", "is_active"]}),
-        (
-            "Lookup and routing",
-            {
-                "fields": [
-                    "shared_number_policy",
-                    "routing_deadline_ms",
-                    "routing_fallback_extension",
-                ]
-            },
-        ),
-        (
-            "Call-result callback (secrets are never shown)",
-            {
-                "fields": [
-                    "callback_url",
-                    "callback_auth_header",
-                    "new_callback_auth_value",
-                    "clear_callback_auth_value",
-                    "clear_signing_secret",
-                    "callback_on_update",
-                    "default_disposition",
-                ]
-            },
-        ),
         (
             "Telephony",
             {

@@ -1,7 +1,5 @@
 """REST endpoints: who am I, the tenant's settings, agents and caller-ID numbers."""
 
-import re
-
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from rest_framework import generics, serializers
@@ -9,22 +7,16 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core import http, phone_numbers
+from core import phone_numbers
 from tenants import services
-from tenants.models import Agent, ApiKey, CallerIdNumber, Tenant, validate_region
-
-# Headers the call-result push sets itself; a tenant's auth header may not replace them.
-RESERVED_CALLBACK_HEADERS = {
-    "content-type",
-    "content-length",
-    "host",
-    "user-agent",
-    "transfer-encoding",
-    "connection",
-    "webhook-id",
-    "webhook-timestamp",
-    "webhook-signature",
-}
+from tenants.models import (
+    Agent,
+    ApiKey,
+    CallerIdNumber,
+    Tenant,
+    tenant_settings_models,
+    validate_region,
+)
 
 
 class TenantSerializer(serializers.ModelSerializer):
@@ -41,14 +33,6 @@ class TenantSerializer(serializers.ModelSerializer):
             "default_region",
             "timezone",
             "is_active",
-            "shared_number_policy",
-            "routing_deadline_ms",
-            "routing_fallback_extension",
-            "callback_url",
-            "callback_auth_header",
-            "callback_auth_value",
-            "callback_on_update",
-            "default_disposition",
             "simulator_outcomes",
             "simulator_ring_seconds",
             "simulator_talk_seconds",
@@ -56,34 +40,10 @@ class TenantSerializer(serializers.ModelSerializer):
             "twilio_auth_token",
         ]
         read_only_fields = ["id", "slug", "is_active"]
-        extra_kwargs = {
-            "callback_auth_value": {"write_only": True},
-            "twilio_auth_token": {"write_only": True},
-        }
+        extra_kwargs = {"twilio_auth_token": {"write_only": True}}
 
-    def validate_callback_url(self, value: str) -> str:
-        if value:
-            try:
-                http.check_url(value)
-            except http.HttpError as error:
-                raise serializers.ValidationError(str(error)) from error
-        return value
-
-    def validate_callback_auth_header(self, value: str) -> str:
-        if value and (
-            not re.fullmatch(r"[A-Za-z0-9-]{1,100}", value)
-            or value.lower() in RESERVED_CALLBACK_HEADERS
-        ):
-            raise serializers.ValidationError(
-                f"'{value}' cannot be the auth header: use a name such as Authorization or "
-                "X-Api-Key (not Content-Type, Host or a webhook-* header)."
-            )
-        return value
-
-    def validate_callback_auth_value(self, value: str) -> str:
-        if "\r" in value or "\n" in value:
-            raise serializers.ValidationError("The auth header value cannot contain line breaks.")
-        return value
+    def get_fields(self) -> dict[str, serializers.Field]:
+        return {**super().get_fields(), **_settings_fields()}
 
     def validate_default_region(self, value: str) -> str:
         try:
@@ -91,6 +51,24 @@ class TenantSerializer(serializers.ModelSerializer):
         except DjangoValidationError as error:
             raise serializers.ValidationError(error.messages) from error
         return value.upper()
+
+
+def _settings_fields() -> dict[str, serializers.Field]:
+    """Each context's settings (TenantSettings) under their API names, with their models' rules.
+
+    A field reads and writes `<settings row>.<model field>`, so validated data arrives nested:
+    {"routing_settings": {"deadline_ms": 500}}, which `tenant_update` takes as it is.
+    """
+    fields: dict[str, serializers.Field] = {}
+    for model in tenant_settings_models():
+        meta = type("Meta", (), {"model": model, "fields": [*model.API_FIELDS.values()]})
+        built = type("Builder", (serializers.ModelSerializer,), {"Meta": meta})().get_fields()
+        for api_name, field_name in model.API_FIELDS.items():
+            field = built[field_name]
+            field.source = f"{model.related_name()}.{field_name}"
+            field.write_only = api_name in model.WRITE_ONLY
+            fields[api_name] = field
+    return fields
 
 
 class ApiKeySerializer(serializers.ModelSerializer):

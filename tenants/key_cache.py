@@ -2,7 +2,8 @@
 
 Every request is authenticated, and reading the key and its tenant from the database cost more
 than the lookup it guards (bench/README.md). A process remembers the keys it has verified,
-stamped with a generation held in Redis; saving or deleting any key or tenant replaces the
+stamped with a generation held in Redis; saving or deleting any key, tenant or tenant settings
+row replaces the
 generation, so every process reads keys afresh on its next request and revocation takes effect
 at once. Without Redis (the embedded default, or while Redis is down) nothing is remembered and
 every key is read from the database.
@@ -19,11 +20,12 @@ from typing import Any
 
 import redis
 from django.conf import settings
+from django.db.models import Model
 from django.db.models.signals import post_delete, post_save
 
 from core.hashing import hash_secret
 from core.shared_redis import Generation, outage, redis_client
-from tenants.models import ApiKey, Tenant
+from tenants.models import ApiKey, Tenant, tenant_settings_models
 
 GENERATION_KEY = "callbridge:api-keys-generation"
 MAX_KEYS = 10_000
@@ -96,10 +98,14 @@ def keys_changed() -> None:
 
 
 def _copy(api_key: ApiKey) -> ApiKey:
-    # A request may change its key or tenant in memory (a service whose validation fails leaves
-    # its changes behind), so each gets instances of its own.
+    # A request may change its key, tenant or settings in memory (a service whose validation
+    # fails leaves its changes behind), so each gets instances of its own.
     duplicate = copy.copy(api_key)
     duplicate.tenant = copy.copy(api_key.tenant)
+    for model in tenant_settings_models():
+        cached = api_key.tenant._state.fields_cache.get(model.related_name())
+        if cached is not None:
+            setattr(duplicate.tenant, model.related_name(), copy.copy(cached))
     return duplicate
 
 
@@ -108,8 +114,9 @@ def _on_change(sender: type, **kwargs: object) -> None:
 
 
 def connect_signals() -> None:
-    """Expire remembered keys whenever a key or tenant is saved or deleted (TenantsConfig)."""
-    for model in (ApiKey, Tenant):
+    """Expire remembered keys whenever a key, tenant or its settings change (TenantsConfig)."""
+    watched: tuple[type[Model], ...] = (ApiKey, Tenant, *tenant_settings_models())
+    for model in watched:
         post_save.connect(_on_change, sender=model, dispatch_uid=f"key_cache_{model.__name__}")
         post_delete.connect(
             _on_change, sender=model, dispatch_uid=f"key_cache_{model.__name__}_del"

@@ -1,6 +1,9 @@
+import functools
 import zoneinfo
+from typing import ClassVar
 
 import phonenumbers
+from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -65,43 +68,6 @@ class Tenant(models.Model):
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
-    class SharedNumberPolicy(models.TextChoices):
-        FIRST_MATCH = "first_match", "first match (oldest contact)"
-        MOST_RECENT = "most_recent", "most recently updated contact"
-        OWNER = "owner", "the contact that has an owner agent"
-        AMBIGUOUS = "ambiguous", "return all, flagged ambiguous"
-
-    # Which contact is "the" caller when several share a number (lookup, routing, call logging).
-    shared_number_policy = models.CharField(
-        max_length=16, choices=SharedNumberPolicy.choices, default=SharedNumberPolicy.MOST_RECENT
-    )
-    routing_deadline_ms = models.PositiveIntegerField(
-        default=300,
-        validators=[MinValueValidator(20), MaxValueValidator(10_000)],
-        help_text="A routing decision later than this answers the fallback instead.",
-    )
-    routing_fallback_extension = models.CharField(
-        max_length=32, blank=True, help_text="Answered when no rule matches or routing is slow."
-    )
-    # Call-result push (seed 002): where each ended call is POSTed, and how we authenticate.
-    callback_url = models.URLField(max_length=500, blank=True)
-    callback_auth_header = models.CharField(
-        max_length=100, blank=True, help_text="e.g. Authorization; sent on every callback."
-    )
-    callback_auth_value = EncryptedTextField(blank=True)
-    # Standard Webhooks signing: the current secret, and the one it replaced while it may still
-    # sign (every live secret signs, so receivers can switch over at their own pace).
-    signing_secret = EncryptedTextField(blank=True)
-    previous_signing_secret = EncryptedTextField(blank=True)
-    previous_signing_secret_expires_at = models.DateTimeField(null=True, blank=True)
-    default_disposition = models.CharField(max_length=64, default="CRM_CALL")
-    # Seed 002 sends the result once, at the end; a wrap-up typed later reaches the tenant only
-    # if it asks for this second, marked callback.
-    callback_on_update = models.BooleanField(
-        default=False,
-        help_text='Send another callback, marked "event": "call.updated", each time the '
-        "disposition or notes change after the call ended.",
-    )
     # The built-in telephony simulator: [{"pattern": "+44770090*", "status": "BUSY"}, ...],
     # first match wins on the customer's E.164 number, else ANSWER.
     simulator_outcomes = models.JSONField(
@@ -122,6 +88,47 @@ class Tenant(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class TenantSettings(models.Model):
+    """One context's settings for one tenant, in the app that owns them (routing, callbacks...).
+
+    Every concrete subclass (`tenant_settings_models()`): a row of each is created with its
+    tenant, loaded with the tenant on the API's hot path, and its fields appear in
+    `/api/v1/tenant` under the names of `API_FIELDS` (API name -> model field).
+    """
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, primary_key=True)
+
+    API_FIELDS: ClassVar[dict[str, str]] = {}
+    WRITE_ONLY: ClassVar[tuple[str, ...]] = ()  # API names of secrets: accepted, never shown
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def related_name(cls) -> str:
+        """The attribute of Tenant that holds this row (tenant.routing_settings)."""
+        field = cls._meta.get_field("tenant")
+        assert isinstance(field, models.OneToOneField)
+        return str(field.remote_field.get_accessor_name())
+
+
+@functools.cache
+def tenant_settings_models() -> tuple[type[TenantSettings], ...]:
+    """Every context's settings model (every concrete TenantSettings of the installed apps)."""
+    return tuple(model for model in apps.get_models() if issubclass(model, TenantSettings))
+
+
+def tenant_settings_paths(prefix: str = "") -> list[str]:
+    """select_related() paths that load every settings row with a tenant ("tenant__" from a key)."""
+    return [f"{prefix}{model.related_name()}" for model in tenant_settings_models()]
+
+
+def tenant_settings_create(tenant: Tenant) -> None:
+    """Give a new tenant a row of each context's settings, with their defaults."""
+    for model in tenant_settings_models():
+        model._default_manager.get_or_create(tenant=tenant)
 
 
 class Membership(TenantOwnedModel):

@@ -8,7 +8,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from core.hashing import PREFIX_LENGTH, hash_secret
 from core.scoping import across_all_tenants
 from tenants import key_cache
-from tenants.models import ApiKey, Membership
+from tenants.models import ApiKey, Membership, tenant_settings_paths
 
 
 def api_key_find(plaintext: str) -> ApiKey | None:
@@ -27,7 +27,9 @@ def _api_key_load(plaintext: str) -> ApiKey | None:
     # A key arrives before we know its tenant: the lookup is by its globally unique prefix.
     with across_all_tenants():
         api_key = (
-            ApiKey.objects.select_related("tenant").filter(prefix=plaintext[:PREFIX_LENGTH]).first()
+            ApiKey.objects.select_related("tenant", *tenant_settings_paths("tenant__"))
+            .filter(prefix=plaintext[:PREFIX_LENGTH])
+            .first()
         )
     if api_key is None or not hmac.compare_digest(api_key.secret_hash, hash_secret(plaintext)):
         return None

@@ -5,6 +5,7 @@ import secrets
 import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
@@ -14,7 +15,7 @@ from django.utils.text import slugify
 
 from core.hashing import PREFIX_LENGTH, hash_secret
 from core.scoping import tenant_scope
-from tenants.models import Agent, ApiKey, AuditEntry, Membership, Tenant
+from tenants.models import Agent, ApiKey, AuditEntry, Membership, Tenant, tenant_settings_models
 
 KEY_TAGS: dict[str, str] = {ApiKey.Kind.SERVER: "cbs", ApiKey.Kind.BROWSER: "cbb"}
 _PREFIX_ALPHABET = string.ascii_letters + string.digits
@@ -153,11 +154,28 @@ def tenant_onboard(
     return Onboarding(tenant, owner, password, server_key, browser_key)
 
 
-def tenant_update(*, tenant: Tenant, **fields: object) -> Tenant:
-    for name, value in fields.items():
-        setattr(tenant, name, value)
-    tenant.full_clean()
-    tenant.save(update_fields=[*fields])
+@transaction.atomic
+def tenant_update(*, tenant: Tenant, **fields: Any) -> Tenant:
+    """Change the tenant's own fields and its contexts' settings, all or nothing.
+
+    A context's settings come as a dict under its row's name (as PATCH /api/v1/tenant
+    validates them): tenant_update(tenant=t, timezone="Europe/London",
+    routing_settings={"deadline_ms": 500}).
+    """
+    rows = {model.related_name() for model in tenant_settings_models()}
+    for name, changes in fields.items():
+        if name in rows:
+            row = getattr(tenant, name)
+            for field, value in changes.items():
+                setattr(row, field, value)
+            row.full_clean()
+            row.save(update_fields=[*changes])
+    own = {name: value for name, value in fields.items() if name not in rows}
+    if own:
+        for name, value in own.items():
+            setattr(tenant, name, value)
+        tenant.full_clean()
+        tenant.save(update_fields=[*own])
     return tenant
 
 

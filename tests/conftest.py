@@ -9,8 +9,8 @@ from contacts.models import Contact
 from contacts.services import PhoneInput, contact_create
 from core.scoping import tenant_scope
 from core.shared_redis import redis_client
-from tenants.models import Agent, ApiKey, Tenant
-from tenants.services import api_key_create
+from tenants.models import Agent, ApiKey, Tenant, tenant_settings_models
+from tenants.services import api_key_create, tenant_update
 
 
 @pytest.fixture(autouse=True)
@@ -23,8 +23,17 @@ def _fresh_cache(settings) -> None:
 @pytest.fixture
 def make_tenant(db):
     def make(slug: str = "acme", **fields) -> Tenant:
+        """A tenant; context settings may be given by their API names (callback_url=...)."""
         fields.setdefault("name", slug.title())
-        return Tenant.objects.create(slug=slug, **fields)
+        settings_changes: dict[str, dict] = {}
+        for model in tenant_settings_models():
+            for api_name, field in model.API_FIELDS.items():
+                if api_name in fields:
+                    settings_changes.setdefault(model.related_name(), {})[field] = fields.pop(
+                        api_name
+                    )
+        tenant = Tenant.objects.create(slug=slug, **fields)
+        return tenant_update(tenant=tenant, **settings_changes) if settings_changes else tenant
 
     return make
 

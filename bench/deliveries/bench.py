@@ -113,8 +113,10 @@ def recreate_database() -> None:
 def make_tenant(callback_url: str) -> object:
     from calls.services import signing_secret_rotate
     from tenants.models import Tenant
+    from tenants.services import tenant_update
 
-    tenant = Tenant.objects.create(name="Bench", slug="bench", callback_url=callback_url)
+    tenant = Tenant.objects.create(name="Bench", slug="bench")
+    tenant_update(tenant=tenant, callback_settings={"url": callback_url})
     signing_secret_rotate(tenant=tenant)
     return tenant
 

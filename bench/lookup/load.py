@@ -39,7 +39,7 @@ def tenant_with_key() -> Tenant:
 
 def load(count: int) -> None:
     tenant = tenant_with_key()
-    tenant_update(tenant=tenant, routing_fallback_extension="1000")
+    tenant_update(tenant=tenant, routing_settings={"fallback_extension": "1000"})
     with tenant_scope(tenant):
         agents = [
             Agent.objects.create(tenant=tenant, crm_username=f"agent.{i:03}", extension=f"2{i:03}")

@@ -237,7 +237,9 @@ class SigningSecretView(APIView):
         return Response(
             {
                 "signing_secret": secret,
-                "previous_secret_expires_at": iso_z(tenant.previous_signing_secret_expires_at),
+                "previous_secret_expires_at": iso_z(
+                    tenant.callback_settings.previous_signing_secret_expires_at
+                ),
             },
             status=status.HTTP_201_CREATED,
         )

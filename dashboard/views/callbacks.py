@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from calls import deliveries, selectors, services
-from calls.models import Delivery
+from calls.models import CallbackSettings, Delivery
 from core import http
 from dashboard.access import MemberRequest, member_required
 from dashboard.audit import audit
@@ -52,8 +52,8 @@ class CallbackSettingsForm(SubmitOnceForm):
 
     def __init__(self, data: QueryDict | None = None, *, tenant: Tenant) -> None:
         initial = {
-            "callback_url": tenant.callback_url,
-            "callback_auth_header": tenant.callback_auth_header,
+            "callback_url": tenant.callback_settings.url,
+            "callback_auth_header": tenant.callback_settings.auth_header,
         }
         super().__init__(data, initial=initial)
         self.tenant = tenant
@@ -100,14 +100,14 @@ def _page(request: MemberRequest, form: CallbackSettingsForm, **extra: object) -
     page = Paginator(
         selectors.delivery_list(**selection).prefetch_related("attempts"), DELIVERIES_PER_PAGE
     ).get_page(request.GET.get("page"))
-    grace_ends = tenant.previous_signing_secret_expires_at
+    grace_ends = tenant.callback_settings.previous_signing_secret_expires_at
     context = {
         "settings_form": form,
         "filters": filters,
         "page": page,
         "is_filtered": bool(request.GET),
-        "has_auth_value": bool(tenant.callback_auth_value),
-        "has_signing_secret": bool(tenant.signing_secret),
+        "has_auth_value": bool(tenant.callback_settings.auth_value),
+        "has_signing_secret": bool(tenant.callback_settings.signing_secret),
         "previous_secret_until": grace_ends if grace_ends and grace_ends > timezone.now() else None,
         "grace_hours": int(services.SIGNING_SECRET_GRACE.total_seconds() // 3600),
         **extra,
@@ -135,9 +135,11 @@ def settings_save(request: MemberRequest) -> HttpResponse:
     form = CallbackSettingsForm(request.POST, tenant=tenant)
     if not form.is_valid():
         return _page(request, form)
-    before = {name: getattr(tenant, name) for name in form.changes}
-    tenant_services.tenant_update(tenant=tenant, **form.changes)
-    changed = {n: [before[n], v] for n, v in form.changes.items() if before[n] != v}
+    changes = form.changes["callback_settings"]
+    before = {name: getattr(tenant.callback_settings, name) for name in changes}
+    tenant_services.tenant_update(tenant=tenant, callback_settings=changes)
+    api_names = {field: name for name, field in CallbackSettings.API_FIELDS.items()}
+    changed = {api_names[n]: [before[n], v] for n, v in changes.items() if before[n] != v}
     if changed:
         audit(request, "callback.update", "Callback settings", changed)
     messages.success(request, "Callback settings saved." if changed else "Nothing changed.")
@@ -147,7 +149,7 @@ def settings_save(request: MemberRequest) -> HttpResponse:
 @require_POST
 @member_required
 def signing_secret_rotate(request: MemberRequest) -> HttpResponse:
-    had_secret = bool(request.tenant.signing_secret)
+    had_secret = bool(request.tenant.callback_settings.signing_secret)
     secret = services.signing_secret_rotate(tenant=request.tenant)
     audit(request, "signing_secret.rotate" if had_secret else "signing_secret.create", "Callbacks")
     return _page(request, CallbackSettingsForm(tenant=request.tenant), new_secret=secret)
@@ -157,12 +159,12 @@ def signing_secret_rotate(request: MemberRequest) -> HttpResponse:
 @member_required
 def test_send(request: MemberRequest) -> HttpResponse:
     """Send an example callback now and show what the receiver answered."""
-    if not request.tenant.callback_url:
+    if not request.tenant.callback_settings.url:
         messages.error(request, "Set a callback URL first.")
         return redirect("dashboard:callbacks")
     outcome = deliveries.callback_test_send(tenant=request.tenant)
-    audit(request, "callback.test", request.tenant.callback_url)
-    test: dict[str, object] = {"url": request.tenant.callback_url}
+    audit(request, "callback.test", request.tenant.callback_settings.url)
+    test: dict[str, object] = {"url": request.tenant.callback_settings.url}
     if isinstance(outcome, http.HttpResponse):
         test |= {
             "ok": 200 <= outcome.status_code < 300,

@@ -230,8 +230,8 @@ def _rules_with_texts() -> list[tuple[RoutingRule, list[str]]]:
 def _page(request: HttpRequest, **context: Any) -> HttpResponse:
     tenant = request.tenant
     settings_initial = {
-        "routing_fallback_extension": tenant.routing_fallback_extension,
-        "routing_deadline_ms": tenant.routing_deadline_ms,
+        "routing_fallback_extension": tenant.routing_settings.fallback_extension,
+        "routing_deadline_ms": tenant.routing_settings.deadline_ms,
     }
     context.setdefault("settings_form", RoutingSettingsForm(initial=settings_initial))
     context.setdefault("dry_run_form", DryRunForm(tenant=tenant))

@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
+from contacts.models import PhonebookSettings
 from dashboard.access import member_required, requires_role
 from dashboard.audit import audit
 from dashboard.confirm import confirm_page
@@ -47,7 +48,7 @@ class TenantSettingsForm(SubmitOnceForm):
     )
     shared_number_policy = forms.ChoiceField(
         label="When several contacts share a number",
-        choices=Tenant.SharedNumberPolicy.choices,
+        choices=PhonebookSettings.SharedNumberPolicy.choices,
         help_text="Which contact is “the” caller for lookups, routing and call logging.",
     )
 
@@ -105,7 +106,7 @@ def _settings_initial(tenant: Tenant) -> dict:
     return {
         "default_region": tenant.default_region,
         "timezone": tenant.timezone,
-        "shared_number_policy": tenant.shared_number_policy,
+        "shared_number_policy": tenant.phonebook_settings.shared_number_policy,
     }
 
 

@@ -34,8 +34,8 @@ def test_the_card_comes_with_what_the_real_time_apps_found(
 
 
 def test_a_slow_app_cannot_make_the_card_late(api, tenant, receiver, crm_lookup, make_app):
-    tenant.routing_deadline_ms = 300
-    tenant.save()
+    tenant.routing_settings.deadline_ms = 300
+    tenant.routing_settings.save()
     make_app(
         "after",
         config={"method": "GET", "url": f"{receiver.url}/after"},

@@ -10,8 +10,8 @@ pytestmark = pytest.mark.django_db
 
 
 def test_staff_resend_a_failed_delivery_keeping_its_id(admin_client, tenant, place_call, in_tenant):
-    tenant.callback_url = "https://crm.example.com/callbacks"
-    tenant.save()
+    tenant.callback_settings.url = "https://crm.example.com/callbacks"
+    tenant.callback_settings.save()
     call_hang_up(call=place_call())
     delivery = Delivery.objects.get()
     Delivery.objects.filter(pk=delivery.pk).update(state="failed", attempt_count=4)

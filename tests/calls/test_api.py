@@ -206,8 +206,8 @@ def test_an_unknown_call_id_is_a_404(api):
 def test_hanging_up_a_ringing_call_cancels_it_and_writes_its_callback(
     api, place_call, tenant, in_tenant
 ):
-    tenant.callback_url = "https://crm.example.com/callbacks"
-    tenant.save()
+    tenant.callback_settings.url = "https://crm.example.com/callbacks"
+    tenant.callback_settings.save()
     call = place_call()
 
     response = api.post(f"/api/v1/calls/{call.call_id}/hangup")
@@ -247,8 +247,8 @@ def test_actions_need_their_value(api, place_call, action):
 
 
 def test_the_tenant_default_disposition_applies(api, place_call, tenant):
-    tenant.default_disposition = "OUTBOUND_SALES"
-    tenant.save()
+    tenant.callback_settings.default_disposition = "OUTBOUND_SALES"
+    tenant.callback_settings.save()
 
     assert place_call().disposition == "OUTBOUND_SALES"
 

@@ -16,8 +16,8 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_urls", "in
 
 @pytest.fixture
 def ended_call(tenant, receiver, place_call) -> Call:
-    tenant.callback_url = f"{receiver.url}/callbacks?src=callbridge"
-    tenant.save()
+    tenant.callback_settings.url = f"{receiver.url}/callbacks?src=callbridge"
+    tenant.callback_settings.save()
     return call_hang_up(call=place_call())
 
 
@@ -36,8 +36,11 @@ def test_it_posts_exactly_the_seed_payload_signed_with_every_live_secret(
 ):
     old = signing_secret_rotate(tenant=tenant)
     new = signing_secret_rotate(tenant=tenant)
-    tenant.callback_auth_header, tenant.callback_auth_value = "Authorization", "Bearer crm-token"
-    tenant.save()
+    tenant.callback_settings.auth_header, tenant.callback_settings.auth_value = (
+        "Authorization",
+        "Bearer crm-token",
+    )
+    tenant.callback_settings.save()
 
     result = attempt(delivery)
 
@@ -71,8 +74,10 @@ def test_it_posts_exactly_the_seed_payload_signed_with_every_live_secret(
 def test_an_expired_old_secret_no_longer_signs(tenant, receiver, delivery):
     old = signing_secret_rotate(tenant=tenant)
     new = signing_secret_rotate(tenant=tenant)
-    tenant.previous_signing_secret_expires_at = timezone.now() - timedelta(seconds=1)
-    tenant.save()
+    tenant.callback_settings.previous_signing_secret_expires_at = timezone.now() - timedelta(
+        seconds=1
+    )
+    tenant.callback_settings.save()
 
     attempt(delivery)
 
@@ -114,8 +119,11 @@ def test_a_redirect_is_a_failed_attempt_and_is_not_followed(receiver, delivery):
 
 def test_no_response_is_recorded_with_its_error_class(tenant, delivery):
     Delivery.objects.filter(pk=delivery.pk).update(url="http://127.0.0.1:9/closed")
-    tenant.callback_auth_header, tenant.callback_auth_value = "X-Api-Key", "k3y-value"
-    tenant.save()
+    tenant.callback_settings.auth_header, tenant.callback_settings.auth_value = (
+        "X-Api-Key",
+        "k3y-value",
+    )
+    tenant.callback_settings.save()
 
     result = attempt(delivery)
 
@@ -207,8 +215,8 @@ def test_the_sweeper_resends_a_delivery_whose_worker_died_on_the_wire(settings, 
 
 
 def test_the_callback_row_commits_or_rolls_back_with_the_end_of_the_call(tenant, place_call):
-    tenant.callback_url = "https://crm.example.com/callbacks"
-    tenant.save()
+    tenant.callback_settings.url = "https://crm.example.com/callbacks"
+    tenant.callback_settings.save()
     call = place_call()
 
     with pytest.raises(RuntimeError), transaction.atomic():
@@ -237,8 +245,8 @@ def broker_down():
 def test_a_call_placed_while_the_broker_is_down_fails_cleanly_and_says_so(
     api, call_body, tenant, broker_down, django_capture_on_commit_callbacks
 ):
-    tenant.callback_url = "https://crm.example.com/callbacks"
-    tenant.save()
+    tenant.callback_settings.url = "https://crm.example.com/callbacks"
+    tenant.callback_settings.save()
 
     with django_capture_on_commit_callbacks(execute=True):
         response = api.post("/api/v1/calls", call_body, format="json")
@@ -300,8 +308,11 @@ def test_a_tenant_that_asks_gets_a_marked_call_updated_callback_per_wrap_up_chan
 
 
 def test_a_wrap_up_before_the_end_rides_on_the_end_callback(api, tenant, receiver, place_call):
-    tenant.callback_url, tenant.callback_on_update = f"{receiver.url}/callbacks", True
-    tenant.save()
+    tenant.callback_settings.url, tenant.callback_settings.on_update = (
+        f"{receiver.url}/callbacks",
+        True,
+    )
+    tenant.callback_settings.save()
     call = place_call()
 
     api.post(f"/api/v1/calls/{call.call_id}/disposition", {"disposition": "SALE"}, format="json")

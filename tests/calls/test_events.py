@@ -194,8 +194,8 @@ def test_an_event_id_reused_for_a_different_event_is_a_409(api, tenant):
 def test_an_inbound_call_is_built_from_its_events_with_analytics_and_one_callback(
     api, tenant, agent
 ):
-    tenant.callback_url = "https://crm.example.com/callbacks"
-    tenant.save()
+    tenant.callback_settings.url = "https://crm.example.com/callbacks"
+    tenant.callback_settings.save()
     for body in CALL:
         assert api.post("/api/v1/telephony/events", body, format="json").status_code == 202
 
@@ -260,8 +260,8 @@ def final_call(tenant, order: tuple[int, ...], call_id: str) -> dict:
     ],
 )
 def test_events_in_any_order_build_the_same_call_and_the_same_callback(tenant, agent, order):
-    tenant.callback_url = "https://crm.example.com/callbacks"
-    tenant.save()
+    tenant.callback_settings.url = "https://crm.example.com/callbacks"
+    tenant.callback_settings.save()
 
     in_order = final_call(tenant, (0, 1, 2, 3, 4, 5), "in-order")
     shuffled = final_call(tenant, order, "shuffled")

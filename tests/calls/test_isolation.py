@@ -36,8 +36,8 @@ ISOLATED_ROUTES = {
 
 @pytest.fixture
 def acme_call(tenant) -> Call:
-    tenant.callback_url = "https://crm.example.com/callbacks"
-    tenant.save()
+    tenant.callback_settings.url = "https://crm.example.com/callbacks"
+    tenant.callback_settings.save()
     with tenant_scope(tenant):
         agent = Agent(tenant=tenant, crm_username="agent.017")
         agent.save()
@@ -123,7 +123,7 @@ def test_rotating_a_signing_secret_touches_only_the_callers_tenant(other_api, te
 
     tenant.refresh_from_db()
     assert response.status_code == 201
-    assert tenant.signing_secret == ""
+    assert tenant.callback_settings.signing_secret == ""
 
 
 def test_the_live_feed_shows_only_the_callers_tenant(api, other_api, acme_call, settings):

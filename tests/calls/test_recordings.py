@@ -153,8 +153,8 @@ def test_a_phone_system_recording_answers_503_until_ready_then_redirects(api, te
 
 
 def test_the_tenant_revokes_a_recording_url_for_good(api, tenant):
-    tenant.callback_url = "https://crm.example.com/callbacks"
-    tenant.save()
+    tenant.callback_settings.url = "https://crm.example.com/callbacks"
+    tenant.callback_settings.save()
     call = inbound_event(tenant, type="recording.ready", recording_url="https://pbx.example/7.wav")
     url = api.get(f"/api/v1/calls/{call.call_id}").json()["recording_url"]
     assert APIClient().get(path_of(url)).status_code == 302

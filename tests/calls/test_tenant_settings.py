@@ -24,7 +24,7 @@ def test_it_saves_the_callback_settings_and_never_shows_the_auth_value(api, tena
     assert "callback_auth_value" not in response.json()
     assert "crm-s3cret" not in api.get("/api/v1/tenant").content.decode()
     tenant.refresh_from_db()
-    assert tenant.callback_auth_value == "Bearer crm-s3cret"
+    assert tenant.callback_settings.auth_value == "Bearer crm-s3cret"
     with connection.cursor() as cursor:
         cursor.execute("SELECT callback_auth_value FROM tenants_tenant WHERE id = %s", [tenant.pk])
         assert "crm-s3cret" not in cursor.fetchone()[0]

@@ -111,7 +111,7 @@ def shared_number(tenant, make_contact, make_agent):
 def test_it_picks_the_caller_among_shared_numbers_by_the_tenants_policy(
     shared_number, policy, caller
 ):
-    shared_number.shared_number_policy = policy
+    shared_number.phonebook_settings.shared_number_policy = policy
 
     result = card(shared_number, "+442079460018")
 
@@ -122,7 +122,7 @@ def test_it_picks_the_caller_among_shared_numbers_by_the_tenants_policy(
 
 
 def test_it_flags_a_shared_number_ambiguous_when_the_policy_says_so(shared_number):
-    shared_number.shared_number_policy = "ambiguous"
+    shared_number.phonebook_settings.shared_number_policy = "ambiguous"
 
     result = card(shared_number, "+442079460018")
 
@@ -131,14 +131,14 @@ def test_it_flags_a_shared_number_ambiguous_when_the_policy_says_so(shared_numbe
 
 
 def test_it_is_not_ambiguous_with_a_single_match_under_the_ambiguous_policy(tenant, make_contact):
-    tenant.shared_number_policy = "ambiguous"
+    tenant.phonebook_settings.shared_number_policy = "ambiguous"
     make_contact(tenant, "020 7946 0018", first_name="Only")
 
     assert card(tenant, "02079460018").contact.first_name == "Only"
 
 
 def test_it_falls_back_to_the_most_recent_contact_when_no_one_has_an_owner(tenant, make_contact):
-    tenant.shared_number_policy = "owner"
+    tenant.phonebook_settings.shared_number_policy = "owner"
     age(make_contact(tenant, "020 7946 0018", first_name="Old"), 5)
     make_contact(tenant, "020 7946 0018", first_name="New")
 

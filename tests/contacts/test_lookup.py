@@ -72,8 +72,8 @@ def test_it_answers_unknown_for_a_number_not_in_the_phonebook(api):
 def test_it_lists_every_contact_sharing_the_number_under_the_ambiguous_policy(
     api, tenant, make_contact
 ):
-    tenant.shared_number_policy = "ambiguous"
-    tenant.save()
+    tenant.phonebook_settings.shared_number_policy = "ambiguous"
+    tenant.phonebook_settings.save()
     make_contact(tenant, "020 7946 0018", first_name="A")
     make_contact(tenant, "+442079460018", first_name="B")
 
@@ -160,14 +160,14 @@ def test_it_never_answers_5xx_whatever_the_number(api, number):
 
 
 def test_its_body_is_what_the_documented_serializer_renders(api, tenant, make_contact, make_agent):
-    tenant.shared_number_policy = "ambiguous"
-    tenant.save()
+    tenant.phonebook_settings.shared_number_policy = "ambiguous"
+    tenant.phonebook_settings.save()
     make_contact(tenant, "020 7946 0018", first_name="A", owner=make_agent(tenant))
     make_contact(tenant, "+442079460018", company="B Ltd", custom_fields={"tier": "gold"})
 
     for policy in ("ambiguous", "most_recent"):
-        tenant.shared_number_policy = policy
-        tenant.save()
+        tenant.phonebook_settings.shared_number_policy = policy
+        tenant.phonebook_settings.save()
         body = api.get("/api/v1/lookup?number=02079460018").json()
 
         with tenant_scope(tenant):

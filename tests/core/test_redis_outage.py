@@ -112,8 +112,8 @@ def web(database_url, own_redis, tmp_path):  # noqa: F811
 
 @pytest.fixture
 def routed(tenant, make_contact):
-    tenant.routing_fallback_extension = "1000"
-    tenant.save()
+    tenant.routing_settings.fallback_extension = "1000"
+    tenant.routing_settings.save()
     make_contact(tenant, KNOWN, first_name="Ada")
     with tenant_scope(tenant):
         routing_rule_create(

@@ -113,8 +113,8 @@ def hubspot(settings):
 @pytest.fixture
 def ended_call(tenant, receiver, place_call, private_urls) -> Call:  # noqa: F811
     """A call of `tenant` that ended, whose callback to `receiver` was attempted once."""
-    tenant.callback_url = f"{receiver.url}/callbacks"
-    tenant.save()
+    tenant.callback_settings.url = f"{receiver.url}/callbacks"
+    tenant.callback_settings.save()
     with tenant_scope(tenant):
         call = call_hang_up(call=place_call())
         delivery = Delivery.objects.get(call=call)

@@ -49,8 +49,8 @@ def test_a_simulated_call_shows_live_on_the_overview_then_in_the_calls_with_its_
     settings.LIVE_STREAM_SECONDS = 5.0
     tenant.simulator_ring_seconds = 2.0
     tenant.simulator_talk_seconds = 3.0
-    tenant.callback_url = f"{receiver.url}/callbacks"
-    tenant.save()
+    tenant.callback_settings.url = f"{receiver.url}/callbacks"
+    tenant.callback_settings.save()
     make_contact(
         tenant, "07400 123456", first_name="Ada", last_name="Lovelace", company="Analytical Engines"
     )
@@ -87,8 +87,8 @@ def test_an_admin_resends_a_failed_delivery(
     from calls.services import call_hang_up
     from core.scoping import tenant_scope
 
-    tenant.callback_url = f"{receiver.url}/callbacks"
-    tenant.save()
+    tenant.callback_settings.url = f"{receiver.url}/callbacks"
+    tenant.callback_settings.save()
     receiver.script = [500]
     with tenant_scope(tenant):
         call = call_hang_up(call=place_call())

@@ -47,11 +47,11 @@ def test_an_admin_sets_the_url_and_auth_and_the_value_stays_write_only(
     tenant.refresh_from_db()
     assert "Callback settings saved." in response.text
     assert "Nothing changed." in kept.text
-    assert (tenant.callback_url, tenant.callback_auth_header) == (
+    assert (tenant.callback_settings.url, tenant.callback_settings.auth_header) == (
         "http://127.0.0.1:9/hook",
         "Authorization",
     )
-    assert tenant.callback_auth_value == "Bearer s3cret-value"
+    assert tenant.callback_settings.auth_value == "Bearer s3cret-value"
     assert "s3cret" not in response.text and "An auth header value is saved." in response.text
     with tenant_scope(tenant):
         [entry] = AuditEntry.objects.all()
@@ -61,13 +61,13 @@ def test_an_admin_sets_the_url_and_auth_and_the_value_stays_write_only(
 
 
 def test_the_saved_auth_value_can_be_removed(admin_client, tenant):
-    tenant.callback_auth_header, tenant.callback_auth_value = "X-Api-Key", "k"
-    tenant.save()
+    tenant.callback_settings.auth_header, tenant.callback_settings.auth_value = "X-Api-Key", "k"
+    tenant.callback_settings.save()
 
     save(admin_client, callback_auth_header="X-Api-Key", clear_auth_value="on")
 
     tenant.refresh_from_db()
-    assert tenant.callback_auth_value == ""
+    assert tenant.callback_settings.auth_value == ""
 
 
 @pytest.mark.parametrize(
@@ -90,7 +90,7 @@ def test_bad_settings_are_errors_beside_the_field_as_the_api_says(
     assert message in str(errors[field])
     assert f'id="id_{field}_error"' in response.text
     tenant.refresh_from_db()
-    assert tenant.callback_url == "" and tenant.callback_auth_header == ""
+    assert tenant.callback_settings.url == "" and tenant.callback_settings.auth_header == ""
 
 
 def test_the_signing_secret_is_shown_once_with_the_rotation_window(admin_client, tenant):
@@ -101,10 +101,10 @@ def test_the_signing_secret_is_shown_once_with_the_rotation_window(admin_client,
 
     tenant.refresh_from_db()
     assert first in created.text and created.headers["Cache-Control"] == "no-store"
-    assert tenant.signing_secret == rotated.context["new_secret"] != first
-    assert tenant.previous_signing_secret == first
+    assert tenant.callback_settings.signing_secret == rotated.context["new_secret"] != first
+    assert tenant.callback_settings.previous_signing_secret == first
     assert "The previous secret keeps signing beside it until" in rotated.text
-    assert first not in later.text and tenant.signing_secret not in later.text
+    assert first not in later.text and tenant.callback_settings.signing_secret not in later.text
     assert "the previous one also signs until" in later.text
     with tenant_scope(tenant):
         actions = list(AuditEntry.objects.order_by("pk").values_list("action", flat=True))
@@ -112,8 +112,8 @@ def test_the_signing_secret_is_shown_once_with_the_rotation_window(admin_client,
 
 
 def test_a_test_callback_shows_the_receivers_answer(admin_client, tenant, receiver, private_urls):
-    tenant.callback_url = f"{receiver.url}/hook"
-    tenant.save()
+    tenant.callback_settings.url = f"{receiver.url}/hook"
+    tenant.callback_settings.save()
     secret = admin_client.post("/app/callbacks/signing-secret").context["new_secret"]
     receiver.script = [503]
 
@@ -129,8 +129,8 @@ def test_a_test_callback_shows_the_receivers_answer(admin_client, tenant, receiv
 
 
 def test_a_test_callback_waits_at_most_a_few_seconds(admin_client, tenant, receiver, private_urls):
-    tenant.callback_url = f"{receiver.url}/hook"
-    tenant.save()
+    tenant.callback_settings.url = f"{receiver.url}/hook"
+    tenant.callback_settings.save()
     receiver.script = ["stall"]
 
     started = time.monotonic()
@@ -160,8 +160,8 @@ def test_the_deliveries_list_filters_and_resends_back_to_the_list(admin_client, 
 
 
 def test_a_viewer_reads_the_settings_without_write_controls(viewer_client, tenant):
-    tenant.callback_url = "https://crm.example.com/hook"
-    tenant.save()
+    tenant.callback_settings.url = "https://crm.example.com/hook"
+    tenant.callback_settings.save()
 
     page = viewer_client.get("/app/callbacks/")
     posts = [
@@ -177,7 +177,7 @@ def test_a_viewer_reads_the_settings_without_write_controls(viewer_client, tenan
     assert page.text.count('method="post"') == 1
     assert [p.status_code for p in posts] == [403, 403, 403]
     tenant.refresh_from_db()
-    assert tenant.signing_secret == ""
+    assert tenant.callback_settings.signing_secret == ""
 
 
 def test_another_tenants_member_neither_sees_nor_changes_these_settings(
@@ -189,8 +189,13 @@ def test_another_tenants_member_neither_sees_nor_changes_these_settings(
 
     tenant.refresh_from_db()
     other_tenant.refresh_from_db()
-    assert tenant.callback_url not in page.text
+    assert tenant.callback_settings.url not in page.text
     assert f"/app/calls/{ended_call.call_id}" not in page.text
-    assert tenant.callback_auth_header == "" and tenant.signing_secret == ""
-    assert other_tenant.callback_auth_header == "X-Key" and other_tenant.signing_secret
+    assert (
+        tenant.callback_settings.auth_header == "" and tenant.callback_settings.signing_secret == ""
+    )
+    assert (
+        other_tenant.callback_settings.auth_header == "X-Key"
+        and other_tenant.callback_settings.signing_secret
+    )
     assert Tenant.objects.count() == 2

@@ -206,7 +206,10 @@ def test_fallback_and_deadline_are_saved_with_the_apis_validation(admin_client, 
     assert bad.context["settings_form"].errors["routing_deadline_ms"]
     assert good.status_code == 302
     tenant.refresh_from_db()
-    assert (tenant.routing_fallback_extension, tenant.routing_deadline_ms) == ("100", 250)
+    assert (tenant.routing_settings.fallback_extension, tenant.routing_settings.deadline_ms) == (
+        "100",
+        250,
+    )
 
 
 def test_the_routing_url_is_shown_once_and_can_be_turned_off(admin_client, tenant):
@@ -270,7 +273,7 @@ def test_another_tenants_member_sees_none_of_the_rules(other_client, tenant):
             RoutingToken.objects.exists() and RoutingRule.objects.get().name == "Acme secret rule"
         )
     tenant.refresh_from_db()
-    assert tenant.routing_deadline_ms == 300
+    assert tenant.routing_settings.deadline_ms == 300
 
 
 @pytest.mark.integration

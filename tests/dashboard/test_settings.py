@@ -50,7 +50,7 @@ def test_settings_are_saved_with_the_apis_validation_and_audited(admin_client, t
     assert response.status_code == 302
     tenant.refresh_from_db()
     assert (tenant.default_region, tenant.timezone) == ("TR", "Europe/Istanbul")
-    assert tenant.shared_number_policy == "owner"
+    assert tenant.phonebook_settings.shared_number_policy == "owner"
     with tenant_scope(tenant):
         entry = AuditEntry.objects.get()
     assert entry.action == "tenant.update"

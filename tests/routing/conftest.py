@@ -37,8 +37,8 @@ def make_rule():
 @pytest.fixture
 def routed(tenant, make_rule, make_contact) -> Tenant:
     """Seed 003: registered customers (+44 20 4520 5757) to 1093, unknown numbers to 1094."""
-    tenant.routing_fallback_extension = "1000"
-    tenant.save()
+    tenant.routing_settings.fallback_extension = "1000"
+    tenant.routing_settings.save()
     make_contact(tenant, "020 4520 5757", first_name="Ada", custom_fields={"tier": "gold"})
     make_rule(tenant, "Registered customers", conditions={"known": True}, extension="1093")
     make_rule(tenant, "Unknown numbers", position=1, conditions={"known": False}, extension="1094")

@@ -21,9 +21,9 @@ MARGIN_SECONDS = 0.06
 
 @pytest.fixture
 def routed(tenant, make_rule) -> Tenant:
-    tenant.routing_deadline_ms = DEADLINE_MS
-    tenant.routing_fallback_extension = "1000"
-    tenant.save()
+    tenant.routing_settings.deadline_ms = DEADLINE_MS
+    tenant.routing_settings.fallback_extension = "1000"
+    tenant.routing_settings.save()
     make_rule(tenant, "Everyone", extension="1093")
     return tenant
 

@@ -56,8 +56,8 @@ def test_it_routes_to_the_callers_owner_agent(api, tenant, make_rule, make_conta
 
 
 def test_it_answers_the_fallback_when_no_rule_matches(api, tenant, make_rule):
-    tenant.routing_fallback_extension = "1000"
-    tenant.save()
+    tenant.routing_settings.fallback_extension = "1000"
+    tenant.routing_settings.save()
     make_rule(tenant, "Turkey", conditions={"countries": ["TR"]})
 
     body = decide(api, {"caller": SEED_CALLER}).json()

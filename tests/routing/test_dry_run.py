@@ -12,8 +12,8 @@ WEEKDAYS = ["mon", "tue", "wed", "thu", "fri"]
 
 @pytest.fixture
 def routed(tenant, make_rule, make_contact) -> Tenant:
-    tenant.routing_fallback_extension = "1000"
-    tenant.save()  # timezone Europe/London
+    tenant.routing_settings.fallback_extension = "1000"
+    tenant.routing_settings.save()
     make_contact(tenant, SEED_CALLER, first_name="Ada", custom_fields={"tier": "gold"})
     office_hours = {"days": WEEKDAYS, "start": "09:00", "end": "17:00"}
     make_rule(tenant, "Gold in office hours", conditions={

@@ -31,8 +31,8 @@ def routed(tenant, make_rule, make_contact) -> RoutingRule:
 
 @pytest.fixture
 def globex(other_tenant) -> Tenant:
-    other_tenant.routing_fallback_extension = "2000"
-    other_tenant.save()
+    other_tenant.routing_settings.fallback_extension = "2000"
+    other_tenant.routing_settings.save()
     return other_tenant
 
 

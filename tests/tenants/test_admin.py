@@ -1,4 +1,5 @@
 import re
+from operator import attrgetter
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -84,33 +85,54 @@ def test_the_api_key_added_message_names_the_new_keys_prefix(staff_client, tenan
     assert f"{plaintext[:12]}… (browser)</a>” was added" in text
 
 
-SECRETS = {
-    "callback_auth_value": "Bearer cb-s3cret-value",
+SECRETS = {  # the tenant's own, then its callback settings'
     "twilio_auth_token": "twilio-s3cret-token",
-    "signing_secret": "whsec_c2lnbmluZy1zM2NyZXQ=",
-    "previous_signing_secret": "whsec_cHJldmlvdXMtczNjcmV0",
+    "callback_settings.auth_value": "Bearer cb-s3cret-value",
+    "callback_settings.signing_secret": "whsec_c2lnbmluZy1zM2NyZXQ=",
+    "callback_settings.previous_signing_secret": "whsec_cHJldmlvdXMtczNjcmV0",
 }
 
 
+def secret_values(tenant) -> dict:
+    tenant.refresh_from_db()
+    tenant.callback_settings.refresh_from_db()
+    return {name: attrgetter(name)(tenant) for name in SECRETS}
+
+
+def inline(prefix: str, tenant, **fields) -> dict:
+    """One settings row's inline as the admin posts it: its management form and its fields."""
+    return {
+        f"{prefix}-TOTAL_FORMS": "1", f"{prefix}-INITIAL_FORMS": "1",
+        f"{prefix}-MIN_NUM_FORMS": "0", f"{prefix}-MAX_NUM_FORMS": "1",
+        f"{prefix}-0-tenant": str(tenant.pk),
+        **{f"{prefix}-0-{name}": value for name, value in fields.items()},
+    }  # fmt: skip
+
+
 def tenant_form(tenant, **changes) -> dict:
-    """The tenant change form as the admin posts it, with `changes`."""
+    """The tenant change form as the admin posts it, with `changes` (inline fields prefixed)."""
     return {
         "name": tenant.name, "slug": tenant.slug, "default_region": tenant.default_region,
-        "timezone": tenant.timezone, "is_active": "on",
-        "shared_number_policy": tenant.shared_number_policy,
-        "routing_deadline_ms": tenant.routing_deadline_ms, "routing_fallback_extension": "",
-        "callback_url": "https://crm.example.com/callbacks",
-        "callback_auth_header": "Authorization",
-        "default_disposition": "CRM_CALL", "simulator_outcomes": "[]",
-        "simulator_ring_seconds": "4", "simulator_talk_seconds": "20", **changes,
+        "timezone": tenant.timezone, "is_active": "on", "simulator_outcomes": "[]",
+        "simulator_ring_seconds": "4", "simulator_talk_seconds": "20",
+        **inline("phonebook_settings", tenant, shared_number_policy="most_recent"),
+        **inline("routing_settings", tenant, deadline_ms="300", fallback_extension=""),
+        **inline(
+            "callback_settings", tenant, url="https://crm.example.com/callbacks",
+            auth_header="Authorization", default_disposition="CRM_CALL",
+        ),
+        **changes,
     }  # fmt: skip
 
 
 @pytest.fixture
 def tenant_with_secrets(tenant):
-    for name, value in SECRETS.items():
-        setattr(tenant, name, value)
+    tenant.twilio_auth_token = SECRETS["twilio_auth_token"]
     tenant.save()
+    for name, value in SECRETS.items():
+        if name.startswith("callback_settings."):
+            setattr(tenant.callback_settings, name.split(".")[1], value)
+    tenant.callback_settings.save()
     return tenant
 
 
@@ -120,33 +142,31 @@ def test_the_tenant_page_never_shows_its_secrets(staff_client, tenant_with_secre
     assert page.status_code == 200
     html = page.content.decode()
     assert not [value for value in SECRETS.values() if value in html]
-    assert 'name="new_callback_auth_value"' in html and "Now set; never shown" in html
+    assert 'name="callback_settings-0-new_auth_value"' in html and "Now set; never shown" in html
 
 
 def test_staff_replace_keep_and_clear_tenant_secrets(staff_client, tenant_with_secrets):
     url = f"/admin/tenants/tenant/{tenant_with_secrets.pk}/change/"
 
     kept = staff_client.post(url, tenant_form(tenant_with_secrets))
-    tenant_with_secrets.refresh_from_db()
     assert kept.status_code == 302, kept.content.decode()
-    assert {name: getattr(tenant_with_secrets, name) for name in SECRETS} == SECRETS
+    assert secret_values(tenant_with_secrets) == SECRETS
 
     staff_client.post(
         url,
         tenant_form(
             tenant_with_secrets,
-            new_callback_auth_value="Bearer rotated",
+            **{"callback_settings-0-new_auth_value": "Bearer rotated"},
+            **{"callback_settings-0-clear_signing_secret": "on"},
             clear_twilio_auth_token="on",
-            clear_signing_secret="on",
         ),
     )
-    tenant_with_secrets.refresh_from_db()
-    assert tenant_with_secrets.callback_auth_value == "Bearer rotated"
-    assert tenant_with_secrets.twilio_auth_token == ""
-    assert (tenant_with_secrets.signing_secret, tenant_with_secrets.previous_signing_secret) == (
-        "",
-        "",
-    )
+    assert secret_values(tenant_with_secrets) == {
+        "twilio_auth_token": "",
+        "callback_settings.auth_value": "Bearer rotated",
+        "callback_settings.signing_secret": "",
+        "callback_settings.previous_signing_secret": "",
+    }
 
 
 def test_a_new_secret_and_a_clear_together_or_a_line_break_are_refused(
@@ -159,13 +179,15 @@ def test_a_new_secret_and_a_clear_together_or_a_line_break_are_refused(
         tenant_form(tenant_with_secrets, new_twilio_auth_token="x", clear_twilio_auth_token="on"),
     )
     broken = staff_client.post(
-        url, tenant_form(tenant_with_secrets, new_callback_auth_value="a\r\nX-Evil: 1")
+        url,
+        tenant_form(
+            tenant_with_secrets, **{"callback_settings-0-new_auth_value": "a\r\nX-Evil: 1"}
+        ),
     )
 
     assert both.status_code == 200 and "not both" in both.content.decode()
     assert broken.status_code == 200 and "line breaks" in broken.content.decode()
-    tenant_with_secrets.refresh_from_db()
-    assert tenant_with_secrets.twilio_auth_token == SECRETS["twilio_auth_token"]
+    assert secret_values(tenant_with_secrets) == SECRETS
 
 
 def test_staff_rotate_the_signing_secret_and_see_the_new_one_once(
@@ -178,9 +200,12 @@ def test_staff_rotate_the_signing_secret_and_see_the_new_one_once(
 
     text = " ".join(str(m) for m in get_messages(response.wsgi_request))
     (secret,) = re.findall(r"whsec_[\w+/=]+", text)
-    tenant_with_secrets.refresh_from_db()
-    assert tenant_with_secrets.signing_secret == secret
-    assert tenant_with_secrets.previous_signing_secret == SECRETS["signing_secret"]
+    values = secret_values(tenant_with_secrets)
+    assert values["callback_settings.signing_secret"] == secret
+    assert (
+        values["callback_settings.previous_signing_secret"]
+        == SECRETS["callback_settings.signing_secret"]
+    )
     change_page = f"/admin/tenants/tenant/{tenant_with_secrets.pk}/change/"
     first_view = staff_client.get(change_page).content.decode()
     second_view = staff_client.get(change_page).content.decode()

@@ -98,17 +98,20 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args: object, **options: object) -> None:
-        tenant, _ = Tenant.objects.get_or_create(
+        tenant, created = Tenant.objects.get_or_create(
             slug="demo",
             defaults={
                 "name": "Demo Co",
                 "default_region": "IN",
                 "timezone": "Asia/Kolkata",
-                "routing_fallback_extension": DEMO_FALLBACK_EXTENSION,
                 "simulator_recording": True,
                 "simulator_talk_seconds": 8.0,
             },
         )
+        if created:
+            services.tenant_update(
+                tenant=tenant, routing_settings={"fallback_extension": DEMO_FALLBACK_EXTENSION}
+            )
         username, password = DEMO_ADMIN
         admin, _ = get_user_model().objects.get_or_create(username=username)
         admin.is_staff = admin.is_superuser = True
