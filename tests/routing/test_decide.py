@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
 from routing.models import RoutingRule
+from tenants.services import tenant_update
 
 # Decisions run on pool threads with their own database connections: the data must be committed.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -63,6 +64,14 @@ def test_it_answers_the_fallback_when_no_rule_matches(api, tenant, make_rule):
     body = decide(api, {"caller": SEED_CALLER}).json()
 
     assert body == {"extension": "1000", "rule": None, "reason": "fallback: no rule matched"}
+
+
+def test_a_new_fallback_answers_from_the_next_decision_on(api, tenant):
+    decide(api, {"caller": SEED_CALLER})  # the key, its tenant and settings are remembered now
+
+    tenant_update(tenant=tenant, routing_settings={"fallback_extension": "1777"})
+
+    assert decide(api, {"caller": SEED_CALLER}).json()["extension"] == "1777"
 
 
 def test_it_ignores_disabled_rules(api, routed, make_rule):
