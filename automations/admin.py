@@ -4,6 +4,7 @@ from django.http import HttpRequest
 
 from automations import crm_logging
 from automations.models import CrmLog, CrmLogAttempt
+from core import outbox
 from core.scoping import tenant_scope
 
 
@@ -27,7 +28,14 @@ class CrmLogAdmin(admin.ModelAdmin):
 
     @admin.action(description="Run the selected CRM logs again")
     def resend(self, request: HttpRequest, queryset: QuerySet[CrmLog]) -> None:
+        queued = 0
         for log in queryset:
             with tenant_scope(log.tenant_id):
-                crm_logging.crm_log_resend(crm_log=log)
-        self.message_user(request, f"Queued {queryset.count()} CRM logs.", messages.INFO)
+                try:
+                    crm_logging.crm_log_resend(crm_log=log)
+                    queued += 1
+                except outbox.NotFailed:
+                    pass
+        skipped = len(queryset) - queued
+        note = f"; {skipped} not failed, left as they are" if skipped else ""
+        self.message_user(request, f"Queued {queued} CRM logs{note}.", messages.INFO)

@@ -19,6 +19,7 @@ from calls.api.views import Conflict
 from calls.models import Call
 from contacts.api.serializers import CallerCardSerializer, QueryNumberField
 from contacts.selectors import caller_card
+from core import outbox
 from core.parsers import JSONParser
 from core.serializers import StrictModelSerializer, StrictSerializer
 
@@ -261,12 +262,10 @@ class CrmLogResend(APIView):
 
     def post(self, request: Request, pk: str) -> Response:
         log = get_object_or_404(CrmLog.objects.select_related("connection"), pk=pk)
-        if log.state != CrmLog.State.FAILED:
-            raise Conflict(
-                f"CRM log {log.pk} is {log.state}; only a failed log can be run again.",
-                code="crm_log_not_failed",
-            )
-        log = crm_logging.crm_log_resend(crm_log=log)
+        try:
+            log = crm_logging.crm_log_resend(crm_log=log)
+        except outbox.NotFailed as error:
+            raise Conflict(str(error), code="crm_log_not_failed") from error
         return Response(CrmLogSerializer(log).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -278,10 +277,8 @@ class AppRunResend(APIView):
 
     def post(self, request: Request, pk: str) -> Response:
         run = get_object_or_404(AppRun.objects.select_related("app"), pk=pk)
-        if run.state != AppRun.State.FAILED:
-            raise Conflict(
-                f"App run {run.pk} is {run.state}; only a failed run can be run again.",
-                code="app_run_not_failed",
-            )
-        run = app_runs.app_run_resend(run=run)
+        try:
+            run = app_runs.app_run_resend(run=run)
+        except outbox.NotFailed as error:
+            raise Conflict(str(error), code="app_run_not_failed") from error
         return Response(AppRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)

@@ -79,17 +79,12 @@ def app_runs_execute(*, call_pk: int, event: str) -> list[AppRun]:
 
 
 def app_run_resend(*, run: AppRun) -> AppRun:
-    """Run a finished run again with the results of the apps before it as they are now."""
-    AppRun.objects.filter(pk=run.pk).update(
-        state=AppRun.State.PENDING,
-        next_attempt_at=timezone.now(),
-        attempting_since=None,
-        started_at=None,
-        error="",
-        finished_at=None,
-    )
+    """Run a failed run again with the results of the apps before it as they are now.
+
+    outbox.NotFailed for a run in any other state.
+    """
+    outbox.rerun(AppRun, run, "app run", started_at=None, error="", finished_at=None)
     _execute_after_commit(run.tenant_id, run.call_id, run.event)
-    run.refresh_from_db()
     return run
 
 

@@ -137,12 +137,8 @@ def crm_log_send(*, crm_log_id: str) -> CrmLogAttempt | None:
 
 
 def crm_log_resend(*, crm_log: CrmLog) -> CrmLog:
-    """Run a failed log again (from admin or the API), keeping its id and remote record."""
-    crm_log.state = CrmLog.State.PENDING
-    crm_log.attempt_count = 0
-    crm_log.next_attempt_at = timezone.now()
-    crm_log.attempting_since = None
-    crm_log.save(update_fields=["state", "attempt_count", "next_attempt_at", "attempting_since"])
+    """Run a failed log again, keeping its id and remote record; outbox.NotFailed otherwise."""
+    outbox.rerun(CrmLog, crm_log, "CRM log")
     _send_after_commit(crm_log)
     return crm_log
 

@@ -9,6 +9,8 @@ lost. The rules, the same for all of them:
   lease was lost with its worker and is taken over (`Claim.interrupted`).
 - record: the attempt's outcome is saved only while the claim is still ours: had the sweeper
   taken the row over (this worker stalled past the lease), it decides what comes next.
+- run again (`rerun`): only a failed row, by hand (admin, API, dashboard); it becomes pending and
+  due with its attempts counted afresh.
 - sweep: a claim older than the lease, or a due row nobody claimed for `lost_after`, goes back
   to pending-and-due (the row's `interrupted()` says what a cut-off attempt leaves behind) and
   is handed back to be enqueued.
@@ -28,6 +30,10 @@ from django.utils import timezone
 from core.scoping import TenantOwnedModel, across_all_tenants
 
 PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"
+
+
+class NotFailed(Exception):
+    """Only a failed row runs again by hand; the message says what state the row is in."""
 
 
 class OutboxRow(TenantOwnedModel):
@@ -158,3 +164,24 @@ def sweep(outbox: Outbox[Row], *, limit: int = 500) -> list[Row]:
             row.next_attempt_at = now
             row.save(update_fields=["attempting_since", "next_attempt_at", "updated_at", *changed])
     return [row for row in rows if row.state == PENDING]
+
+
+def rerun(model: type[OutboxRow], row: OutboxRow, what: str, **reset: Any) -> None:
+    """Make a failed row pending and due now (with `reset` fields), or raise NotFailed.
+
+    Checked and changed in one UPDATE, so two clicks or a row that has just changed state never
+    start a second run. `what` names the row for the message ("CRM log").
+    """
+    this_row: models.QuerySet[Any] = model._default_manager.filter(pk=row.pk)
+    # Every outbox model has a `state` (choices of its own), so it is not declared on OutboxRow.
+    changed = this_row.filter(state=FAILED).update(
+        state=PENDING,
+        attempt_count=0,
+        next_attempt_at=timezone.now(),
+        attempting_since=None,
+        **reset,
+    )
+    if not changed:
+        state = this_row.values_list("state", flat=True).first()
+        raise NotFailed(f"This {what} is {state}; only a failed one can be run again.")
+    row.refresh_from_db()

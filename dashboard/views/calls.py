@@ -20,7 +20,7 @@ from automations.models import AppRun, CrmLog
 from calls import deliveries, recordings, selectors, services
 from calls.models import Call, CallStatus, Delivery
 from contacts.selectors import caller_card
-from core import phone_numbers
+from core import outbox, phone_numbers
 from dashboard.access import MemberRequest, member_required
 from dashboard.audit import audit
 from dashboard.forms import SubmitOnceForm
@@ -157,24 +157,26 @@ def delivery_resend(request: MemberRequest, delivery_id: uuid.UUID) -> HttpRespo
 @member_required
 def crm_log_resend(request: MemberRequest, crm_log_id: uuid.UUID) -> HttpResponse:
     crm_log = get_object_or_404(CrmLog.objects.select_related("call"), pk=crm_log_id)
-    if crm_log.state == CrmLog.State.FAILED:
+    try:
         crm_logging.crm_log_resend(crm_log=crm_log)
+    except outbox.NotFailed as error:
+        messages.info(request, str(error))
+    else:
         audit(request, "crm_log.resend", crm_log.pk)
         messages.success(request, "CRM log queued to run again.")
-    else:
-        messages.info(request, f"This CRM log is {crm_log.state}; only a failed one runs again.")
     return _back(request, crm_log.call)
 
 
 @member_required
 def app_run_resend(request: MemberRequest, app_run_id: uuid.UUID) -> HttpResponse:
     run = get_object_or_404(AppRun.objects.select_related("call", "app"), pk=app_run_id)
-    if run.state == AppRun.State.FAILED:
+    try:
         app_runs.app_run_resend(run=run)
+    except outbox.NotFailed as error:
+        messages.info(request, str(error))
+    else:
         audit(request, "app_run.resend", f"{run.app.name} for call {run.call.call_id}")
         messages.success(request, f"{run.app.name} queued to run again.")
-    else:
-        messages.info(request, f"This app run is {run.state}; only a failed one runs again.")
     return _back(request, run.call)
 
 

@@ -154,6 +154,11 @@ def test_a_failing_crm_is_retried_with_backoff_then_failed_and_can_be_run_again(
     activity = api.get(f"/api/v1/calls/{call.call_id}/activity").json()
     assert [a["succeeded"] for a in activity["crm_logs"][0]["attempts"]][-1] is True
 
+    again = api.post(f"/api/v1/crm-logs/{log.pk}/resend")
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "crm_log_not_failed"
+    assert "succeeded; only a failed one can be run again" in again.json()["error"]["message"]
+
 
 def test_a_delay_holds_the_log_until_it_is_due(tenant, hubspot, connection, end_call):
     with tenant_scope(tenant):
@@ -194,3 +199,27 @@ def test_the_api_refuses_bad_call_logging_options(api, connection, call_logging,
 
     assert response.status_code == 400
     assert response.json()["error"]["message"].endswith(message)
+
+
+def test_the_admin_runs_again_only_the_failed_logs_it_is_given(
+    tenant, hubspot, connection, end_call, client
+):
+    from django.contrib.auth import get_user_model
+
+    succeeded = send(tenant, end_call(CallStatus.ANSWER))
+    failed = send(tenant, end_call(CallStatus.ANSWER))
+    with tenant_scope(tenant):
+        CrmLog.objects.filter(pk=failed.pk).update(state="failed")
+    staff = get_user_model().objects.create_superuser("staff", "staff@example.com", "pw-1234567")
+    client.force_login(staff)
+
+    response = client.post(
+        "/admin/automations/crmlog/",
+        {"action": "resend", "_selected_action": [succeeded.pk, failed.pk]},
+        follow=True,
+    )
+
+    assert "Queued 1 CRM logs; 1 not failed, left as they are." in response.content.decode()
+    with tenant_scope(tenant):
+        states = dict(CrmLog.objects.values_list("pk", "state"))
+    assert (states[succeeded.pk], states[failed.pk]) == ("succeeded", "pending")
