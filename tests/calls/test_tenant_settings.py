@@ -26,7 +26,9 @@ def test_it_saves_the_callback_settings_and_never_shows_the_auth_value(api, tena
     tenant.refresh_from_db()
     assert tenant.callback_settings.auth_value == "Bearer crm-s3cret"
     with connection.cursor() as cursor:
-        cursor.execute("SELECT callback_auth_value FROM tenants_tenant WHERE id = %s", [tenant.pk])
+        cursor.execute(
+            "SELECT auth_value FROM calls_callbacksettings WHERE tenant_id = %s", [tenant.pk]
+        )
         assert "crm-s3cret" not in cursor.fetchone()[0]
 
 
@@ -113,7 +115,9 @@ def test_the_signing_secret_is_shown_once_and_the_old_one_signs_for_a_grace_peri
     assert live_signing_secrets(tenant) == [new, old]
     assert old not in api.get("/api/v1/tenant").content.decode()
     with connection.cursor() as cursor:
-        cursor.execute("SELECT signing_secret FROM tenants_tenant WHERE id = %s", [tenant.pk])
+        cursor.execute(
+            "SELECT signing_secret FROM calls_callbacksettings WHERE tenant_id = %s", [tenant.pk]
+        )
         assert new not in cursor.fetchone()[0]
 
 
