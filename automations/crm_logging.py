@@ -108,7 +108,7 @@ def crm_logs_mark_changed(*, call: Call) -> None:
 
 def crm_log_send(*, crm_log_id: str) -> CrmLogAttempt | None:
     """Make the log's next attempt if it is due and no other worker is making it."""
-    related = ("call__agent", "call__tenant", "connection")
+    related = ("call__agent", "call__tenant__phonebook_settings", "connection")
     claimed = outbox.claim(CRM_LOGS, crm_log_id, related=related)
     if claimed is None:
         return None

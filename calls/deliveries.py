@@ -110,7 +110,7 @@ DELIVERIES = outbox.Outbox(
 
 def delivery_attempt(*, delivery_id: str) -> Attempt | None:
     """Make the delivery's next attempt if it is due and nobody else is making it."""
-    claimed = outbox.claim(DELIVERIES, delivery_id, related=("tenant",))
+    claimed = outbox.claim(DELIVERIES, delivery_id, related=("tenant__callback_settings",))
     if claimed is None:
         return None
     time.sleep(claimed.wait_seconds)

@@ -85,7 +85,7 @@ def telephony_event_process(*, event_pk: int) -> None:
     with transaction.atomic():
         row = (
             TelephonyEvent.objects.select_for_update(of=("self",), no_key=True)
-            .select_related("tenant")
+            .select_related("tenant__callback_settings")
             .filter(pk=event_pk)
             .first()
         )

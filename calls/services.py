@@ -97,7 +97,7 @@ def call_event_record(
     with transaction.atomic(savepoint=False):
         call = (
             Call.objects.select_for_update(of=("self",), no_key=True)
-            .select_related("tenant", "recording")
+            .select_related("tenant__callback_settings", "recording")
             .get(pk=call.pk)
         )
         events = list(call.events.all())
@@ -195,7 +195,7 @@ def call_notes_add(*, call: Call, notes: str) -> Call:
 def _locked(call: Call) -> Call:
     return (
         Call.objects.select_for_update(of=("self",), no_key=True)
-        .select_related("tenant", "recording")
+        .select_related("tenant__callback_settings", "recording")
         .get(pk=call.pk)
     )
 

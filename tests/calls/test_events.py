@@ -350,3 +350,22 @@ def test_the_twilio_auth_token_is_encrypted_at_rest(api, tenant):
     assert stored_value and "twilio-secret" not in stored_value
     tenant.refresh_from_db()
     assert tenant.twilio_auth_token == "twilio-secret"
+
+
+def test_applying_an_event_reads_the_callback_settings_with_the_tenant_not_on_their_own(
+    api, tenant, agent
+):
+    from django.test.utils import CaptureQueriesContext
+
+    tenant.callback_settings.url = "https://crm.example.com/callbacks"
+    tenant.callback_settings.save()
+    for body in CALL:
+        api.post("/api/v1/telephony/events", body, format="json")
+
+    with CaptureQueriesContext(connection) as queries:
+        process_all(tenant)
+
+    alone = [q["sql"] for q in queries if q["sql"].startswith('SELECT "calls_callbacksettings"')]
+    assert alone == []
+    with tenant_scope(tenant):
+        assert Delivery.objects.count() == 1
