@@ -3,8 +3,8 @@
 When a call event row commits, a summary of the event and the call (with the tenant's live
 counts) is PUBLISHed on Redis, on one channel per tenant and one per call. A stream subscribes,
 sends a snapshot, replays what a reconnecting browser missed (`Last-Event-ID`), then forwards
-messages with heartbeats for at most LIVE_STREAM_SECONDS, which stays under gunicorn's worker
-timeout, and ends; the browser reconnects after `retry:`. Any web process can serve any stream.
+messages with heartbeats for at most LIVE_STREAM_SECONDS, so it holds a web thread only so long,
+and ends; the browser reconnects after `retry:`. Any web process can serve any stream.
 Without Redis (the embedded SQLite default) a stream polls the event table instead.
 """
 

@@ -291,8 +291,8 @@ TELEPHONY_EVENT_STALE_SECONDS = env.float("TELEPHONY_EVENT_STALE_SECONDS", defau
 # How many reverse proxies in front of the web processes append to X-Forwarded-For (0: none;
 # then REMOTE_ADDR is the client). Used for server-key IP allowlists.
 NUM_PROXIES = env.int("NUM_PROXIES", default=0)
-# Live feed (server-sent events): a stream ends after this many seconds, under gunicorn's
-# --timeout, and the browser reconnects; heartbeats keep proxies and dead-client detection going.
+# Live feed (server-sent events): a stream ends after this many seconds, so it holds a web thread
+# only so long, and the browser reconnects; heartbeats keep proxies and dead-client detection going.
 LIVE_STREAM_SECONDS = env.float("LIVE_STREAM_SECONDS", default=25.0)
 LIVE_HEARTBEAT_SECONDS = env.float("LIVE_HEARTBEAT_SECONDS", default=5.0)
 LIVE_POLL_SECONDS = env.float("LIVE_POLL_SECONDS", default=1.0)  # without Redis only

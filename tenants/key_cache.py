@@ -13,14 +13,14 @@ Keys and tenants changed with `QuerySet.update()` send no signal: call `keys_cha
 
 from __future__ import annotations
 
-import copy
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 from django.conf import settings
 from django.db.models import Model
+from django.db.models.base import ModelState
 from django.db.models.signals import post_delete, post_save
 
 from core.hashing import hash_secret
@@ -30,6 +30,7 @@ from tenants.models import ApiKey, Tenant, tenant_settings_models
 GENERATION_KEY = "callbridge:api-keys-generation"
 MAX_KEYS = 10_000
 
+M = TypeVar("M", bound=Model)
 Piggyback = Callable[[redis.client.Pipeline, ApiKey], None]
 
 
@@ -100,12 +101,25 @@ def keys_changed() -> None:
 def _copy(api_key: ApiKey) -> ApiKey:
     # A request may change its key, tenant or settings in memory (a service whose validation
     # fails leaves its changes behind), so each gets instances of its own.
-    duplicate = copy.copy(api_key)
-    duplicate.tenant = copy.copy(api_key.tenant)
+    duplicate = _instance(api_key)
+    tenant = _instance(api_key.tenant)
     for model in tenant_settings_models():
         cached = api_key.tenant._state.fields_cache.get(model.related_name())
         if cached is not None:
-            setattr(duplicate.tenant, model.related_name(), copy.copy(cached))
+            tenant._state.fields_cache[model.related_name()] = _instance(cached)
+    duplicate._state.fields_cache["tenant"] = tenant
+    return duplicate
+
+
+def _instance(original: M) -> M:
+    """A copy of a saved row's fields without its cached relations.
+
+    copy.copy goes through pickling's __reduce__ and cost a third of a remembered lookup.
+    """
+    duplicate = original.__class__.__new__(original.__class__)
+    duplicate.__dict__.update(original.__dict__)
+    duplicate._state = ModelState()
+    duplicate._state.db, duplicate._state.adding = original._state.db, False
     return duplicate
 
 

@@ -1,8 +1,8 @@
 """Lookup and routing-decide throughput and latency against the ceiling, in one run.
 
 1. Creates a fresh PostgreSQL database, migrates it, loads N contacts with COPY.
-2. Serves CallBridge with the production web command (gunicorn, Procfile settings) and the
-   ceiling (ceiling.py) with the same gunicorn options, one after the other on the same machine.
+2. Serves the ceiling (ceiling.py) and CallBridge one after the other on the same machine, under
+   each web server asked for (--server, default the Procfile's), with the same options.
 3. Drives each with wrk at a fixed concurrency for a fixed time; reports requests/s, p50, p99.
 
 Run with bench/lookup/run (see bench/README.md).
@@ -30,9 +30,15 @@ def main() -> None:
     parser.add_argument("--contacts", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 4)))
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 2)))
     parser.add_argument("--database", default="callbridge_bench")
     parser.add_argument("--reuse", action="store_true", help="keep an already loaded database")
+    parser.add_argument(
+        "--server",
+        action="append",
+        choices=SERVERS,
+        help=f"web server to measure, repeatable (default {DEFAULT_SERVER}, the Procfile's)",
+    )
     args = parser.parse_args()
 
     dsn = f"postgres://postgres@127.0.0.1:5432/{args.database}"
@@ -56,22 +62,21 @@ def main() -> None:
         print(f"loaded {args.contacts:,} contacts in {time.monotonic() - started:.0f} s")
     setup = json.loads(run([sys.executable, str(HERE / "load.py"), "--setup"], env).stdout)
 
-    results = {}
-    callbridge = ["config.wsgi"]
-    ceiling = ["--chdir", str(HERE), "ceiling:application"]
     bench_env = {**env, "BENCH_DSN": dsn, "BENCH_TENANT_ID": str(setup["tenant_id"])}
-    for name, app, mode in (
-        ("ceiling (bare WSGI + psycopg)", ceiling, "ceiling"),
-        ("GET /api/v1/lookup", callbridge, "lookup"),
-        ("POST /api/v1/routing/decide", callbridge, "decide"),
-    ):
-        with gunicorn(app, args.workers, bench_env) as server:
-            check(mode, setup["server_key"])
-            wrk(mode, setup["server_key"], args, warmup=True)
-            meter = CpuMeter(server.pid, args.database, env["REDIS_URL"])
-            results[name] = wrk(mode, setup["server_key"], args)
-            results[name]["cpu_ms"] = meter.milliseconds() / results[name]["requests"]
-    report(results, args)
+    for server_name in args.server or [DEFAULT_SERVER]:
+        results = {}
+        for name, app, mode in (
+            ("ceiling (bare WSGI + psycopg)", "ceiling:application", "ceiling"),
+            ("GET /api/v1/lookup", "config.wsgi:application", "lookup"),
+            ("POST /api/v1/routing/decide", "config.wsgi:application", "decide"),
+        ):
+            with WebServer(server_name, app, args.workers, bench_env) as server:
+                check(mode, setup["server_key"])
+                wrk(mode, setup["server_key"], args, warmup=True)
+                meter = CpuMeter(server.pid, args.database, env["REDIS_URL"])
+                results[name] = wrk(mode, setup["server_key"], args)
+                results[name]["cpu_ms"] = meter.milliseconds() / results[name]["requests"]
+        report(server_name, results, args)
 
 
 class CpuMeter:
@@ -134,25 +139,28 @@ def run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
     return result
 
 
-class gunicorn:
-    """The Procfile's web command, on a local port."""
+# Candidate web servers, each serving a WSGI app on PORT with WORKERS processes.
+GRANIAN = "-m granian --interface wsgi {app} --host 127.0.0.1 --port {port} --workers {workers}"
+GUNICORN = "-m gunicorn {app} --bind 127.0.0.1:{port} --workers {workers} --timeout 30"
+SERVERS: dict[str, str] = {
+    # The Procfile's: a Rust HTTP front with four Python threads per worker.
+    "granian": f"{GRANIAN} --blocking-threads 4 --log-level warning --no-ws",
+    # One thread per worker: a worker busy with a live stream holds the requests it accepted.
+    "granian-1-thread": f"{GRANIAN} --blocking-threads 1 --log-level warning --no-ws",
+    "gunicorn-sync": f"{GUNICORN} --log-level warning",
+    "gunicorn-gthread": f"{GUNICORN} --threads 4 --log-level warning",
+}
+DEFAULT_SERVER = "granian"
 
-    def __init__(self, app: list[str], workers: int, env: dict[str, str]) -> None:
-        self.command = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            *app,
-            "--bind",
-            f"127.0.0.1:{PORT}",
-            "--workers",
-            str(workers),
-            "--timeout",
-            "30",
-            "--log-level",
-            "warning",
-        ]
-        self.env = env
+
+class WebServer:
+    """One of SERVERS on a local port, serving `app` from the repository or this folder."""
+
+    def __init__(self, server: str, app: str, workers: int, env: dict[str, str]) -> None:
+        values = {"app": app, "port": str(PORT), "workers": str(workers)}
+        self.command = [sys.executable, *SERVERS[server].format(**values).split()]
+        self.env = {**env, "PYTHONPATH": f"{ROOT}:{HERE}"}
+        self.server = server
 
     def __enter__(self) -> subprocess.Popen:
         self.process = subprocess.Popen(self.command, cwd=ROOT, env=self.env)
@@ -164,7 +172,7 @@ class gunicorn:
                 return self.process  # the ceiling answers anything
             except OSError:
                 time.sleep(0.2)
-        sys.exit("gunicorn did not start")
+        sys.exit(f"{self.server} did not start")
 
     def __exit__(self, *exc: object) -> None:
         self.process.send_signal(signal.SIGTERM)
@@ -227,11 +235,11 @@ def to_ms(value: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def report(results: dict, args: argparse.Namespace) -> None:
+def report(server: str, results: dict, args: argparse.Namespace) -> None:
     ceiling = next(iter(results.values()))["rps"]
     print(
-        f"\n{args.contacts:,} contacts, wrk -c {args.concurrency} for {args.seconds} s, "
-        f"gunicorn --workers {args.workers}, {os.cpu_count()} CPUs\n"
+        f"\n{server}, {args.workers} workers: {args.contacts:,} contacts, "
+        f"wrk -c {args.concurrency} for {args.seconds} s, {os.cpu_count()} CPUs\n"
     )
     print("| endpoint | requests/s | × ceiling | p50 ms | p99 ms | non-2xx | CPU ms/request |")
     print("|---|---:|---:|---:|---:|---:|---:|")

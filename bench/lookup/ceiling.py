@@ -1,6 +1,6 @@
 """The ceiling: a bare WSGI app doing lookup's indexed query with psycopg, nothing else.
 
-Served by the same gunicorn configuration as CallBridge, it shows what the machine, the server
+Served by the same web server and options as CallBridge, it shows what the machine, the server
 and the database can do, so the real endpoint's figures can be read as a fraction of it.
 """
 

@@ -18,7 +18,7 @@ from calls.api.serializers import ZonedDateTimeField
 from calls.api.views import AnswerJson
 from core.serializers import StrictSerializer
 
-# At ~5,000 rows/s (2 busy cores), 50,000 rows take ~10 s: well under gunicorn's --timeout 30.
+# At ~5,000 rows/s (2 busy cores), 50,000 rows take ~10 s: one answer holds a web thread no longer.
 DEFAULT_LIMIT, MAX_LIMIT = 50_000, 200_000
 
 
