@@ -14,6 +14,7 @@ from calls.models import (
     CallParty,
     Delivery,
     GatewayConfig,
+    TelephonySettings,
     validate_header_value,
 )
 from calls.services import signing_secret_rotate
@@ -101,6 +102,48 @@ class CallbackSettingsInline(admin.StackedInline):
 
 
 tenant_settings_inline(CallbackSettingsInline)
+
+
+class TelephonySettingsForm(forms.ModelForm):
+    """The simulator's behaviour and Twilio's token, set, replaced or cleared, never shown."""
+
+    new_twilio_auth_token = secret_input("New Twilio auth token")
+    clear_twilio_auth_token = forms.BooleanField(required=False)
+
+    WRITE_ONLY = ("twilio_auth_token",)
+
+    class Meta:
+        model = TelephonySettings
+        fields = [
+            "simulator_outcomes",
+            "simulator_ring_seconds",
+            "simulator_talk_seconds",
+            "simulator_recording",
+        ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        describe_write_only(self, self.WRITE_ONLY)
+
+    def clean(self) -> dict[str, Any]:
+        return clean_write_only(self, self.WRITE_ONLY)
+
+    def save(self, commit: bool = True) -> TelephonySettings:
+        telephony = super().save(commit=False)
+        apply_write_only(self, telephony, self.WRITE_ONLY)
+        if commit:
+            telephony.save()
+        return telephony
+
+
+class TelephonySettingsInline(admin.StackedInline):
+    model = TelephonySettings
+    form = TelephonySettingsForm
+    can_delete = False
+    verbose_name_plural = "Telephony: the simulator, and Twilio's token (never shown)"
+
+
+tenant_settings_inline(TelephonySettingsInline)
 
 
 class CallEventInline(admin.TabularInline):

@@ -4,6 +4,7 @@ import uuid
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -388,3 +389,67 @@ class CallbackSettings(TenantSettings):
 
     def __str__(self) -> str:
         return f"Callback settings of {self.tenant}"
+
+
+def validate_simulator_outcomes(value: object) -> None:
+    example = '[{"pattern": "+44770090*", "status": "BUSY"}]'
+    if not isinstance(value, list) or len(value) > 50:
+        raise ValidationError(f"Give a list of at most 50 outcomes, e.g. {example}.")
+    for outcome in value:
+        if (
+            not isinstance(outcome, dict)
+            or set(outcome) != {"pattern", "status"}
+            or not isinstance(outcome["pattern"], str)
+            or not 0 < len(outcome["pattern"]) <= 40
+            or outcome["status"] not in CallStatus.values
+        ):
+            raise ValidationError(
+                f"Each outcome is a number pattern (* and ? wildcards) and one of "
+                f"{', '.join(CallStatus.values)}, e.g. {example}; got {outcome!r}."
+            )
+
+
+class TelephonySettings(TenantSettings):
+    """The built-in simulator's behaviour, and the Twilio token that checks Twilio's callbacks.
+
+    A tenant's `GatewayConfig` credentials take precedence over the token.
+    """
+
+    tenant = models.OneToOneField(
+        Tenant, on_delete=models.CASCADE, primary_key=True, related_name="telephony_settings"
+    )
+    # [{"pattern": "+44770090*", "status": "BUSY"}, ...]: first match wins on the customer's
+    # E.164 number, else ANSWER.
+    simulator_outcomes = models.JSONField(
+        default=list, blank=True, validators=[validate_simulator_outcomes]
+    )
+    simulator_ring_seconds = models.FloatField(
+        default=4.0, validators=[MinValueValidator(0), MaxValueValidator(120)]
+    )
+    simulator_talk_seconds = models.FloatField(
+        default=20.0, validators=[MinValueValidator(0), MaxValueValidator(3600)]
+    )
+    simulator_recording = models.BooleanField(
+        default=False,
+        help_text="The simulator records its answered calls (callbacks get recording_url).",
+    )
+    # Twilio status callbacks on the events URL: when set, X-Twilio-Signature must match.
+    twilio_auth_token = EncryptedTextField(blank=True)
+
+    API_FIELDS = {
+        name: name
+        for name in (
+            "simulator_outcomes",
+            "simulator_ring_seconds",
+            "simulator_talk_seconds",
+            "simulator_recording",
+            "twilio_auth_token",
+        )
+    }
+    WRITE_ONLY = ("twilio_auth_token",)
+
+    class Meta:
+        verbose_name_plural = "telephony settings"
+
+    def __str__(self) -> str:
+        return f"Telephony settings of {self.tenant}"

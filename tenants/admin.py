@@ -19,43 +19,6 @@ def secret_input(label: str) -> forms.CharField:
     )
 
 
-class TenantForm(forms.ModelForm):
-    """The tenant's own settings; its secrets are set, replaced or cleared here, never shown."""
-
-    new_twilio_auth_token = secret_input("New Twilio auth token")
-    clear_twilio_auth_token = forms.BooleanField(required=False)
-
-    WRITE_ONLY = ("twilio_auth_token",)
-
-    class Meta:
-        model = Tenant
-        fields = [  # the secrets are not among them: see the boxes above
-            "name",
-            "slug",
-            "default_region",
-            "timezone",
-            "is_active",
-            "simulator_outcomes",
-            "simulator_ring_seconds",
-            "simulator_talk_seconds",
-            "simulator_recording",
-        ]
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        describe_write_only(self, self.WRITE_ONLY)
-
-    def clean(self) -> dict[str, Any]:
-        return clean_write_only(self, self.WRITE_ONLY)
-
-    def save(self, commit: bool = True) -> Tenant:
-        tenant = super().save(commit=False)
-        apply_write_only(self, tenant, self.WRITE_ONLY)
-        if commit:
-            tenant.save()
-        return tenant
-
-
 def describe_write_only(form: forms.ModelForm, names: tuple[str, ...]) -> None:
     """Label each secret's new_/clear_ boxes with whether it is set now (never its value)."""
     for name in names:
@@ -91,27 +54,11 @@ def tenant_settings_inline(inline: type[admin.StackedInline]) -> None:
 
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
-    form = TenantForm
     list_display = ["name", "slug", "default_region", "timezone", "is_active", "created_at"]
     list_filter = ["is_active", "default_region"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
-    fieldsets = [
-        (None, {"fields": ["name", "slug", "default_region", "timezone", "is_active"]}),
-        (
-            "Telephony",
-            {
-                "fields": [
-                    "simulator_outcomes",
-                    "simulator_ring_seconds",
-                    "simulator_talk_seconds",
-                    "simulator_recording",
-                    "new_twilio_auth_token",
-                    "clear_twilio_auth_token",
-                ]
-            },
-        ),
-    ]
+    fields = ["name", "slug", "default_region", "timezone", "is_active"]
 
 
 class TenantOwnedAdmin(admin.ModelAdmin):

@@ -33,14 +33,8 @@ class TenantSerializer(serializers.ModelSerializer):
             "default_region",
             "timezone",
             "is_active",
-            "simulator_outcomes",
-            "simulator_ring_seconds",
-            "simulator_talk_seconds",
-            "simulator_recording",
-            "twilio_auth_token",
         ]
         read_only_fields = ["id", "slug", "is_active"]
-        extra_kwargs = {"twilio_auth_token": {"write_only": True}}
 
     def get_fields(self) -> dict[str, serializers.Field]:
         return {**super().get_fields(), **_settings_fields()}

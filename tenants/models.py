@@ -6,11 +6,9 @@ import phonenumbers
 from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from core import phone_numbers
-from core.encryption import EncryptedTextField
 from core.scoping import TenantOwnedModel
 
 
@@ -33,28 +31,6 @@ def validate_e164(value: str) -> None:
         raise ValidationError(f"'{value}' is not a valid number in E.164 form, e.g. +14155550123.")
 
 
-# Seed 002's final call statuses (as calls.models.CallStatus): what the simulator can play.
-CALL_STATUSES = ("ANSWER", "NO_ANSWER", "BUSY", "FAILED", "CANCELED")
-
-
-def validate_simulator_outcomes(value: object) -> None:
-    example = '[{"pattern": "+44770090*", "status": "BUSY"}]'
-    if not isinstance(value, list) or len(value) > 50:
-        raise ValidationError(f"Give a list of at most 50 outcomes, e.g. {example}.")
-    for outcome in value:
-        if (
-            not isinstance(outcome, dict)
-            or set(outcome) != {"pattern", "status"}
-            or not isinstance(outcome["pattern"], str)
-            or not 0 < len(outcome["pattern"]) <= 40
-            or outcome["status"] not in CALL_STATUSES
-        ):
-            raise ValidationError(
-                f"Each outcome is a number pattern (* and ? wildcards) and one of "
-                f"{', '.join(CALL_STATUSES)}, e.g. {example}; got {outcome!r}."
-            )
-
-
 class Tenant(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=64, unique=True)
@@ -67,24 +43,6 @@ class Tenant(models.Model):
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
-
-    # The built-in telephony simulator: [{"pattern": "+44770090*", "status": "BUSY"}, ...],
-    # first match wins on the customer's E.164 number, else ANSWER.
-    simulator_outcomes = models.JSONField(
-        default=list, blank=True, validators=[validate_simulator_outcomes]
-    )
-    simulator_ring_seconds = models.FloatField(
-        default=4.0, validators=[MinValueValidator(0), MaxValueValidator(120)]
-    )
-    simulator_talk_seconds = models.FloatField(
-        default=20.0, validators=[MinValueValidator(0), MaxValueValidator(3600)]
-    )
-    simulator_recording = models.BooleanField(
-        default=False,
-        help_text="The simulator records its answered calls (callbacks get recording_url).",
-    )
-    # Twilio status callbacks on the events URL: when set, X-Twilio-Signature must match.
-    twilio_auth_token = EncryptedTextField(blank=True)
 
     def __str__(self) -> str:
         return self.name

@@ -345,11 +345,14 @@ def test_the_twilio_auth_token_is_encrypted_at_rest(api, tenant):
     api.patch("/api/v1/tenant", {"twilio_auth_token": "twilio-secret"}, format="json")
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT twilio_auth_token FROM tenants_tenant WHERE id = %s", [tenant.pk])
+        cursor.execute(
+            "SELECT twilio_auth_token FROM calls_telephonysettings WHERE tenant_id = %s",
+            [tenant.pk],
+        )
         stored_value = cursor.fetchone()[0]
     assert stored_value and "twilio-secret" not in stored_value
-    tenant.refresh_from_db()
-    assert tenant.twilio_auth_token == "twilio-secret"
+    tenant.telephony_settings.refresh_from_db()
+    assert tenant.telephony_settings.twilio_auth_token == "twilio-secret"
 
 
 def test_applying_an_event_reads_the_callback_settings_with_the_tenant_not_on_their_own(

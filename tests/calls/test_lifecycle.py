@@ -16,7 +16,6 @@ from calls.lifecycle import (
     simulated_steps,
 )
 from calls.models import CallState, CallStatus
-from tenants.models import CALL_STATUSES
 
 T0 = datetime(2026, 7, 3, 10, 0, tzinfo=UTC)
 
@@ -88,10 +87,6 @@ def test_the_simulator_picks_the_first_matching_number_pattern_else_answer():
     assert simulated_outcome("+447700900123", outcomes) == "BUSY"
     assert simulated_outcome("+447700111111", outcomes) == "NO_ANSWER"
     assert simulated_outcome("+14155550123", outcomes) == "ANSWER"
-
-
-def test_tenant_settings_know_the_same_statuses_as_calls():
-    assert tuple(CallStatus.values) == CALL_STATUSES
 
 
 def test_the_callback_payload_has_exactly_the_seed_fields_in_utc():

@@ -84,8 +84,8 @@ def test_bad_settings_are_a_clear_400(api, tenant, change, field):
 
     assert response.status_code == 400
     assert response.json()["error"]["field"] == field
-    tenant.refresh_from_db()
-    assert tenant.simulator_outcomes == []
+    tenant.telephony_settings.refresh_from_db()
+    assert tenant.telephony_settings.simulator_outcomes == []
 
 
 def test_it_saves_simulator_outcomes(api, tenant):
@@ -98,8 +98,9 @@ def test_it_saves_simulator_outcomes(api, tenant):
     )
 
     assert response.status_code == 200, response.json()
-    tenant.refresh_from_db()
-    assert (tenant.simulator_outcomes, tenant.simulator_ring_seconds) == (outcomes, 0.2)
+    simulator = tenant.telephony_settings
+    simulator.refresh_from_db()
+    assert (simulator.simulator_outcomes, simulator.simulator_ring_seconds) == (outcomes, 0.2)
 
 
 def test_the_signing_secret_is_shown_once_and_the_old_one_signs_for_a_grace_period(api, tenant):

@@ -20,9 +20,9 @@ def test_an_agent_launches_a_call_watches_it_connect_live_and_hangs_up(
 ):
     from playwright.sync_api import expect
 
-    tenant.simulator_ring_seconds = 2.0
-    tenant.simulator_talk_seconds = 60.0  # the agent ends this call
-    tenant.save()
+    tenant.telephony_settings.simulator_ring_seconds = 2.0
+    tenant.telephony_settings.simulator_talk_seconds = 60.0  # the agent ends this call
+    tenant.telephony_settings.save()
     make_contact(
         tenant,
         "07400 123456",

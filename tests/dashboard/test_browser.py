@@ -47,9 +47,9 @@ def test_a_simulated_call_shows_live_on_the_overview_then_in_the_calls_with_its_
     from playwright.sync_api import expect
 
     settings.LIVE_STREAM_SECONDS = 5.0
-    tenant.simulator_ring_seconds = 2.0
-    tenant.simulator_talk_seconds = 3.0
-    tenant.save()
+    tenant.telephony_settings.simulator_ring_seconds = 2.0
+    tenant.telephony_settings.simulator_talk_seconds = 3.0
+    tenant.telephony_settings.save()
     tenant.callback_settings.url = f"{receiver.url}/callbacks"
     tenant.callback_settings.save()
     make_contact(

@@ -85,8 +85,8 @@ def test_the_api_key_added_message_names_the_new_keys_prefix(staff_client, tenan
     assert f"{plaintext[:12]}… (browser)</a>” was added" in text
 
 
-SECRETS = {  # the tenant's own, then its callback settings'
-    "twilio_auth_token": "twilio-s3cret-token",
+SECRETS = {  # the tenant's settings rows'
+    "telephony_settings.twilio_auth_token": "twilio-s3cret-token",
     "callback_settings.auth_value": "Bearer cb-s3cret-value",
     "callback_settings.signing_secret": "whsec_c2lnbmluZy1zM2NyZXQ=",
     "callback_settings.previous_signing_secret": "whsec_cHJldmlvdXMtczNjcmV0",
@@ -96,6 +96,7 @@ SECRETS = {  # the tenant's own, then its callback settings'
 def secret_values(tenant) -> dict:
     tenant.refresh_from_db()
     tenant.callback_settings.refresh_from_db()
+    tenant.telephony_settings.refresh_from_db()
     return {name: attrgetter(name)(tenant) for name in SECRETS}
 
 
@@ -113,13 +114,16 @@ def tenant_form(tenant, **changes) -> dict:
     """The tenant change form as the admin posts it, with `changes` (inline fields prefixed)."""
     return {
         "name": tenant.name, "slug": tenant.slug, "default_region": tenant.default_region,
-        "timezone": tenant.timezone, "is_active": "on", "simulator_outcomes": "[]",
-        "simulator_ring_seconds": "4", "simulator_talk_seconds": "20",
+        "timezone": tenant.timezone, "is_active": "on",
         **inline("phonebook_settings", tenant, shared_number_policy="most_recent"),
         **inline("routing_settings", tenant, deadline_ms="300", fallback_extension=""),
         **inline(
             "callback_settings", tenant, url="https://crm.example.com/callbacks",
             auth_header="Authorization", default_disposition="CRM_CALL",
+        ),
+        **inline(
+            "telephony_settings", tenant, simulator_outcomes="[]", simulator_ring_seconds="4",
+            simulator_talk_seconds="20",
         ),
         **changes,
     }  # fmt: skip
@@ -127,12 +131,11 @@ def tenant_form(tenant, **changes) -> dict:
 
 @pytest.fixture
 def tenant_with_secrets(tenant):
-    tenant.twilio_auth_token = SECRETS["twilio_auth_token"]
-    tenant.save()
     for name, value in SECRETS.items():
-        if name.startswith("callback_settings."):
-            setattr(tenant.callback_settings, name.split(".")[1], value)
+        row, field = name.split(".")
+        setattr(getattr(tenant, row), field, value)
     tenant.callback_settings.save()
+    tenant.telephony_settings.save()
     return tenant
 
 
@@ -158,11 +161,11 @@ def test_staff_replace_keep_and_clear_tenant_secrets(staff_client, tenant_with_s
             tenant_with_secrets,
             **{"callback_settings-0-new_auth_value": "Bearer rotated"},
             **{"callback_settings-0-clear_signing_secret": "on"},
-            clear_twilio_auth_token="on",
+            **{"telephony_settings-0-clear_twilio_auth_token": "on"},
         ),
     )
     assert secret_values(tenant_with_secrets) == {
-        "twilio_auth_token": "",
+        "telephony_settings.twilio_auth_token": "",
         "callback_settings.auth_value": "Bearer rotated",
         "callback_settings.signing_secret": "",
         "callback_settings.previous_signing_secret": "",
@@ -176,7 +179,11 @@ def test_a_new_secret_and_a_clear_together_or_a_line_break_are_refused(
 
     both = staff_client.post(
         url,
-        tenant_form(tenant_with_secrets, new_twilio_auth_token="x", clear_twilio_auth_token="on"),
+        tenant_form(
+            tenant_with_secrets,
+            **{"telephony_settings-0-new_twilio_auth_token": "x"},
+            **{"telephony_settings-0-clear_twilio_auth_token": "on"},
+        ),
     )
     broken = staff_client.post(
         url,

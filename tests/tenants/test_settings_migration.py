@@ -13,8 +13,8 @@ BEFORE = [
     ("routing", "0001_initial"),
 ]
 AFTER = [
-    ("tenants", "0007_settings_moved_to_their_contexts"),
-    ("calls", "0006_tenant_settings"),
+    ("tenants", "0008_telephony_settings_moved_to_calls"),
+    ("calls", "0007_telephony_settings"),
     ("contacts", "0003_tenant_settings"),
     ("routing", "0002_tenant_settings"),
 ]
@@ -45,6 +45,11 @@ def test_every_tenants_settings_reach_their_contexts_rows():
         previous_signing_secret_expires_at=EXPIRES,
         default_disposition="OUTBOUND",
         callback_on_update=True,
+        simulator_outcomes=[{"pattern": "+44*", "status": "BUSY"}],
+        simulator_ring_seconds=1.5,
+        simulator_talk_seconds=9.0,
+        simulator_recording=True,
+        twilio_auth_token="tw1l10",
     )
     try:
         new = migrate(AFTER)
@@ -52,6 +57,7 @@ def test_every_tenants_settings_reach_their_contexts_rows():
         phonebook = new.get_model("contacts", "PhonebookSettings").objects.get(tenant=tenant)
         routing = new.get_model("routing", "RoutingSettings").objects.get(tenant=tenant)
         callback = new.get_model("calls", "CallbackSettings").objects.get(tenant=tenant)
+        telephony = new.get_model("calls", "TelephonySettings").objects.get(tenant=tenant)
     finally:
         migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
 
@@ -79,3 +85,10 @@ def test_every_tenants_settings_reach_their_contexts_rows():
         "default_disposition": "OUTBOUND",
         "on_update": True,
     }
+    assert (
+        telephony.simulator_outcomes,
+        telephony.simulator_ring_seconds,
+        telephony.simulator_talk_seconds,
+        telephony.simulator_recording,
+        telephony.twilio_auth_token,
+    ) == ([{"pattern": "+44*", "status": "BUSY"}], 1.5, 9.0, True, "tw1l10")

@@ -70,16 +70,19 @@ def simulator_step(*, call_id: str, step: int) -> None:
     from calls.events import telephony_event_accept
     from calls.gateways.simulator.tasks import simulator_advance
 
-    call = Call.objects.select_related("tenant").get(call_id=call_id)
+    call = Call.objects.select_related("tenant__telephony_settings").get(call_id=call_id)
     tenant = call.tenant
-    status = simulated_outcome(call.customer_number, tenant.simulator_outcomes)
-    steps = simulated_steps(status, tenant.simulator_ring_seconds, tenant.simulator_talk_seconds)
+    simulator = tenant.telephony_settings
+    status = simulated_outcome(call.customer_number, simulator.simulator_outcomes)
+    steps = simulated_steps(
+        status, simulator.simulator_ring_seconds, simulator.simulator_talk_seconds
+    )
     if call.state == CallState.ENDED or step >= len(steps):
         return  # hung up meanwhile, or done
     current = steps[step]
     with transaction.atomic():
         # Only a call that connects has audio; its URL exists before the end writes the callback.
-        if current.kind == CallState.ANSWERED and tenant.simulator_recording:
+        if current.kind == CallState.ANSWERED and simulator.simulator_recording:
             recordings.recording_attach(call=call, location=recordings.SIMULATED_LOCATION)
         telephony_event_accept(tenant=tenant, body=_event(call, step, current), source="simulator")
     if step + 1 < len(steps):

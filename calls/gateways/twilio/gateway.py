@@ -18,7 +18,8 @@ class TwilioGateway(TelephonyGateway):
     @property
     def auth_token(self) -> str:
         # The tenant setting (PATCH /api/v1/tenant twilio_auth_token) until a configured one.
-        return str(self.credentials.get("auth_token") or self.tenant.twilio_auth_token or "")
+        configured = self.credentials.get("auth_token")
+        return str(configured or self.tenant.telephony_settings.twilio_auth_token or "")
 
     def read_callback(self, callback: Callback) -> dict[str, Any] | None:
         """Our event for a Twilio callback, once its signature checks out (if a token is set)."""

@@ -104,13 +104,13 @@ class Command(BaseCommand):
                 "name": "Demo Co",
                 "default_region": "IN",
                 "timezone": "Asia/Kolkata",
-                "simulator_recording": True,
-                "simulator_talk_seconds": 8.0,
             },
         )
         if created:
             services.tenant_update(
-                tenant=tenant, routing_settings={"fallback_extension": DEMO_FALLBACK_EXTENSION}
+                tenant=tenant,
+                routing_settings={"fallback_extension": DEMO_FALLBACK_EXTENSION},
+                telephony_settings={"simulator_recording": True, "simulator_talk_seconds": 8.0},
             )
         username, password = DEMO_ADMIN
         admin, _ = get_user_model().objects.get_or_create(username=username)
