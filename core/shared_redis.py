@@ -7,8 +7,8 @@ counters count nothing (limits fail open) and generations are None (read from th
 
 from __future__ import annotations
 
-import functools
 import logging
+import threading
 import time
 import uuid
 from typing import cast
@@ -50,12 +50,32 @@ class RedisOutage:
 outage = RedisOutage()
 
 
-@functools.cache
+_client: redis.Redis | None = None
+_client_lock = threading.Lock()
+
+
 def redis_client() -> redis.Redis:
     """The process's client: Django's cache builds a new client object for every operation."""
-    return redis.Redis.from_url(
-        settings.REDIS_URL, socket_connect_timeout=REDIS_TIMEOUT, socket_timeout=REDIS_TIMEOUT
-    )
+    global _client
+    client = _client
+    if client is None:
+        # Made once under a lock: a second client made by a thread racing the first would be
+        # dropped, and dropping a client closes its sockets under the request still using them.
+        with _client_lock:
+            if _client is None:
+                _client = redis.Redis.from_url(
+                    settings.REDIS_URL,
+                    socket_connect_timeout=REDIS_TIMEOUT,
+                    socket_timeout=REDIS_TIMEOUT,
+                )
+            client = _client
+    return client
+
+
+def redis_client_forget() -> None:
+    """Make the next redis_client() connect afresh (after REDIS_URL changed)."""
+    global _client
+    _client = None
 
 
 def count_hit(counter: str, ttl: int = COUNTER_TTL) -> int:
