@@ -53,6 +53,9 @@ class Call(TenantOwnedModel):
     external_id = models.CharField(
         max_length=255, blank=True, help_text="The phone system's call id (telephony events)."
     )
+    # The engine's ids for the call's legs by role ({"agent": "CA…", "customer": "CA…"}): what
+    # its gateway needs to hang up or move one of them.
+    engine_legs = models.JSONField(default=dict, blank=True)
     direction = models.CharField(max_length=8, choices=Direction.choices)
     call_type = models.CharField(max_length=8, choices=CallType.choices)
     agent = models.ForeignKey(

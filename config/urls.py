@@ -25,6 +25,7 @@ urlpatterns = [
     path("api/v1/", include("connectors.urls")),
     path("api/v1/", include("automations.urls")),
     path("webphone/", include("calls.webphone.urls")),
+    path("gateways/", include("calls.gateways.urls")),  # telephony engines' own callbacks
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/docs/routing-rules", rules_documentation, name="routing-rules-docs"),

@@ -27,7 +27,7 @@ from calls.api.serializers import (
     TransferInput,
     ZonedDateTimeField,
 )
-from calls.gateways import GatewayNotSupported
+from calls.gateways import GatewayNotSupported, GatewayUnavailable
 from calls.lifecycle import iso_z
 from calls.models import Call, CallParty, CallStatus, Delivery
 from core.parsers import JSONParser
@@ -41,6 +41,11 @@ class Conflict(exceptions.APIException):
 class NotSupported(exceptions.APIException):
     status_code = status.HTTP_501_NOT_IMPLEMENTED
     default_code = "not_supported"
+
+
+class GatewayDown(exceptions.APIException):
+    status_code = status.HTTP_502_BAD_GATEWAY
+    default_code = "gateway_unavailable"
 
 
 @extend_schema_view(
@@ -85,6 +90,8 @@ class CallList(generics.ListCreateAPIView):
             raise Conflict(str(error), code=error.code) from error
         except GatewayNotSupported as error:
             raise NotSupported(str(error)) from error
+        except GatewayUnavailable as error:
+            raise GatewayDown(str(error)) from error
         return Response(
             CallRecordSerializer(call).data, status=status.HTTP_201_CREATED if created else 200
         )
@@ -119,6 +126,8 @@ class CallAction(APIView):
             raise Conflict(str(error), code=error.code) from error
         except GatewayNotSupported as error:
             raise NotSupported(str(error)) from error
+        except GatewayUnavailable as error:
+            raise GatewayDown(str(error)) from error
         return Response(CallRecordSerializer(call).data)
 
     def act(self, call: Call, **values: str) -> Call:

@@ -11,12 +11,24 @@ from typing import TYPE_CHECKING, Any
 
 from django.utils.module_loading import import_string
 
-from calls.gateways.base import Callback, CallbackRefused, GatewayNotSupported, TelephonyGateway
+from calls.gateways.base import (
+    Callback,
+    CallbackRefused,
+    GatewayNotSupported,
+    GatewayUnavailable,
+    TelephonyGateway,
+)
 
 if TYPE_CHECKING:
     from tenants.models import Tenant
 
-__all__ = ["Callback", "CallbackRefused", "GatewayNotSupported", "TelephonyGateway"]
+__all__ = [
+    "Callback",
+    "CallbackRefused",
+    "GatewayNotSupported",
+    "GatewayUnavailable",
+    "TelephonyGateway",
+]
 
 ENGINES: dict[str, tuple[str, str]] = {
     "simulator": ("Simulator", "calls.gateways.simulator.gateway.SimulatorGateway"),

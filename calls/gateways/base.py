@@ -2,7 +2,8 @@
 
 A gateway places and controls calls, and reads the callbacks its engine posts to the tenant's
 events URL into our event format (calls/inbound.py), so they take the one ingest path
-(calls/events.py). Operations it cannot do raise `GatewayNotSupported` (answered as 501).
+(calls/events.py). Operations it cannot do raise `GatewayNotSupported` (answered as 501); an
+engine that fails to take a request raises `GatewayUnavailable` (502).
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ if TYPE_CHECKING:
 
 class GatewayNotSupported(Exception):
     """The tenant's gateway cannot do this operation."""
+
+
+class GatewayUnavailable(Exception):
+    """The engine did not take the request (down, refused, too slow); nothing was changed."""
 
 
 class CallbackRefused(Exception):

@@ -28,7 +28,7 @@ from calls.api.serializers import (
     PartyInput,
     TransferInput,
 )
-from calls.gateways import GatewayNotSupported
+from calls.gateways import GatewayNotSupported, GatewayUnavailable
 from calls.models import Call, CallParty, CallState, CallStatus
 from calls.webphone import access
 from contacts.selectors import caller_card
@@ -174,6 +174,8 @@ def call_action(request: HttpRequest, call: Call, token: str, action: str) -> Ht
         return _refused(request, 409, error.code, str(error))
     except GatewayNotSupported as error:
         return _refused(request, 501, "not_supported", str(error))
+    except GatewayUnavailable as error:
+        return _refused(request, 502, "gateway_unavailable", str(error))
     if _wants_json(request):
         return JsonResponse(CallRecordSerializer(call).data)
     response = HttpResponseRedirect(reverse("webphone-call", args=[token]))

@@ -25,13 +25,15 @@ def test_a_tenant_without_a_config_runs_the_simulator(tenant):
         assert gateways.gateway_for(tenant).engine == "simulator"
 
 
-def test_a_gateway_that_cannot_place_calls_answers_501_and_places_nothing(api, tenant, call_body):
+def test_a_twilio_gateway_without_its_account_answers_501_and_places_nothing(
+    api, tenant, call_body
+):
     configure(tenant, "twilio", auth_token="twilio-secret")
 
     response = api.post("/api/v1/calls", call_body, format="json")
 
     assert response.status_code == 501, response.json()
-    assert "cannot place calls" in response.json()["error"]["message"]
+    assert "no account_sid" in response.json()["error"]["message"]
     with tenant_scope(tenant):
         assert not Call.objects.exists()
 

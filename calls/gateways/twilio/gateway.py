@@ -1,15 +1,34 @@
-"""Twilio Programmable Voice: its status and recording callbacks on the tenant's events URL.
+"""Twilio Programmable Voice: click-to-call through Twilio's REST API, and its callbacks.
 
-Placing and controlling calls through Twilio's REST API is not built yet (the base class
-answers 501); `callbacks.py` maps what Twilio posts to our events.
+A call rings the agent first (`POST /Calls.json`); when the agent answers, Twilio asks our
+`connect` URL for TwiML, which dials the customer and bridges them (twiml.py). Each leg reports
+its progress to our `status` URL (views.py), signed with the account's auth token, and becomes
+our events about the call (calls/inbound.py), which take the one ingest path (calls/events.py).
+Phone systems posting Twilio callbacks to the tenant's events URL are read by `read_callback`.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from calls.gateways.base import Callback, CallbackRefused, TelephonyGateway
-from calls.gateways.twilio.callbacks import twilio_event, twilio_signature_valid
+from django.conf import settings
+from django.db import transaction
+from django.urls import reverse
+
+from calls.gateways.base import (
+    Callback,
+    CallbackRefused,
+    GatewayNotSupported,
+    TelephonyGateway,
+)
+from calls.gateways.twilio import rest, twiml
+from calls.gateways.twilio.callbacks import END_STATUSES, twilio_event, twilio_signature_valid
+from calls.models import Call, CallState
+
+logger = logging.getLogger(__name__)
+
+AGENT_RING_SECONDS = 20
 
 
 class TwilioGateway(TelephonyGateway):
@@ -21,13 +40,146 @@ class TwilioGateway(TelephonyGateway):
         configured = self.credentials.get("auth_token")
         return str(configured or self.tenant.telephony_settings.twilio_auth_token or "")
 
+    @property
+    def account(self) -> rest.TwilioAccount:
+        return rest.TwilioAccount(
+            account_sid=str(self.credentials.get("account_sid", "")),
+            auth_token=self.auth_token,
+            base_url=str(self.settings.get("api_base_url") or rest.API_BASE_URL).rstrip("/"),
+        )
+
+    def originate(self, call: Call) -> None:
+        """Ring the agent from a worker once the call is committed (tasks.twilio_originate)."""
+        from calls.gateways.twilio.tasks import twilio_originate
+
+        if not self.credentials.get("account_sid") or not self.auth_token:
+            raise GatewayNotSupported(
+                "The tenant's Twilio gateway has no account_sid and auth_token: set them first."
+            )
+        call.external_id = str(call.call_id)  # our events about it name it so (views.py)
+        call.save(update_fields=["external_id", "updated_at"])
+        transaction.on_commit(lambda: twilio_originate.delay(call.tenant_id, str(call.call_id)))
+
+    def agent_leg_fields(self, call: Call) -> list[tuple[str, str]]:
+        """The REST request that rings the agent: their phone, else their browser client."""
+        agent = call.agent.phone_number if call.agent and call.agent.phone_number else ""
+        to = agent or f"client:{call.crm_username}"
+        return [
+            ("To", to),
+            ("From", self.caller_id(call)),
+            ("Url", self.url(call, "connect")),
+            ("Method", "POST"),
+            ("StatusCallback", self.url(call, "status", leg="agent")),
+            ("StatusCallbackMethod", "POST"),
+            *[("StatusCallbackEvent", event) for event in twiml.LEG_EVENTS.split()],
+            ("Timeout", str(self.settings.get("agent_ring_seconds", AGENT_RING_SECONDS))),
+        ]
+
+    def connect_twiml(self, call: Call) -> str:
+        """The agent answered: dial the customer, bridged, recorded if the tenant asks."""
+        record = bool(self.settings.get("record"))
+        return twiml.connect_customer(
+            customer=call.customer_number,
+            caller_id=self.caller_id(call),
+            status_url=self.url(call, "status", leg="customer"),
+            after_url=self.url(call, "after-dial"),
+            record_url=self.url(call, "status", leg="recording") if record else "",
+        )
+
+    def hang_up(self, call: Call) -> None:
+        legs = call.engine_legs
+        if legs.get("transferred"):  # the agent has left; the customer's leg is the call
+            rest.call_update(self.account, legs["customer"], [("Status", "completed")])
+            return
+        if not legs.get("agent"):
+            return  # not placed yet: the originate task finds the call ended and stops
+        # `completed` ends a leg in progress (and its bridge); `canceled` one still ringing.
+        answered = call.state in (CallState.CUSTOMER_RINGING, CallState.ANSWERED)
+        rest.call_update(
+            self.account, legs["agent"], [("Status", "completed" if answered else "canceled")]
+        )
+
+    def transfer(self, call: Call, to_number: str) -> None:
+        """Move the customer's leg to `to_number` (the agent's leg is hung up by after-dial)."""
+        customer_leg = call.engine_legs.get("customer")
+        if not customer_leg:
+            raise GatewayNotSupported("Twilio has not reported the customer's leg yet.")
+        redirect = twiml.transfer_to(
+            number=to_number,
+            caller_id=self.caller_id(call),
+            status_url=self.url(call, "status", leg="party"),
+        )
+        rest.call_update(self.account, customer_leg, [("Twiml", redirect)])
+        call.engine_legs = {**call.engine_legs, "transferred": to_number}
+        call.save(update_fields=["engine_legs", "updated_at"])
+
+    def add_party(self, call: Call, number: str) -> None:
+        raise GatewayNotSupported(
+            "Three-way calls on Twilio need the call in a conference; not built yet "
+            "(transfer works)."
+        )
+
+    def caller_id(self, call: Call) -> str:
+        return str(self.settings.get("caller_id") or call.from_number)
+
+    def url(self, call: Call, action: str, **query: str) -> str:
+        path = reverse(
+            f"gateway-twilio-{action}",
+            kwargs={"tenant_id": self.tenant.pk, "call_id": call.call_id},
+        )
+        suffix = "".join(f"?{name}={value}" for name, value in query.items())
+        return f"{settings.PUBLIC_BASE_URL}{path}{suffix}"
+
+    def check_signature(self, callback: Callback) -> None:
+        """Refuse a request Twilio did not sign with this account's auth token."""
+        signature = callback.headers.get("X-Twilio-Signature", "")
+        if not self.auth_token or not twilio_signature_valid(
+            self.auth_token, callback.url, callback.form, signature
+        ):
+            raise CallbackRefused(
+                "X-Twilio-Signature does not match this URL and body for the tenant's "
+                "Twilio auth token."
+            )
+
     def read_callback(self, callback: Callback) -> dict[str, Any] | None:
         """Our event for a Twilio callback, once its signature checks out (if a token is set)."""
         if self.auth_token:
-            signature = callback.headers.get("X-Twilio-Signature", "")
-            if not twilio_signature_valid(self.auth_token, callback.url, callback.form, signature):
-                raise CallbackRefused(
-                    "X-Twilio-Signature does not match this URL and body for the tenant's "
-                    "Twilio auth token."
-                )
+            self.check_signature(callback)
         return twilio_event({name: values[-1] for name, values in callback.form.items()})
+
+
+def leg_event(call: Call, leg: str, form: dict[str, str]) -> dict[str, Any] | None:
+    """Our event for one progress callback of a leg we placed; None when it changes nothing.
+
+    The agent's leg decides until the agent answers; from then on the customer's leg does (its
+    answer is the call's, its end the call's end). A transferred-to party's leg changes nothing:
+    the customer's leg stays the call.
+    """
+    call_status = form.get("CallStatus", "")
+    sequence = form.get("SequenceNumber", "")
+    event: dict[str, Any] = {
+        "id": f"twilio:{form.get('CallSid', '')}:{call_status}:{sequence}",
+        "call_id": call.external_id,
+        "direction": call.direction,
+    }
+    if leg == "recording":
+        if form.get("RecordingStatus") != "completed" or not form.get("RecordingUrl"):
+            return None
+        event["id"] = f"twilio:{form.get('RecordingSid', '')}:recording"
+        return {**event, "type": "recording.ready", "recording_url": form["RecordingUrl"]}
+    if leg not in ("agent", "customer") or call_status in ("queued", "initiated"):
+        return None
+    if call_status == "ringing":
+        return {**event, "type": "call.ringing", "ringing": leg}
+    if call_status == "in-progress":
+        return {**event, "type": "call.answered"} if leg == "customer" else None
+    if call_status not in END_STATUSES:
+        return None
+    if leg == "agent" and call_status == "completed" and call.engine_legs.get("customer"):
+        return None  # answered, then bridged: the customer's leg ends the call
+    event.update(type="call.end", status=END_STATUSES[call_status])
+    if leg == "agent" and call_status == "completed":
+        event["status"] = "CANCELED"  # the agent answered and left before the customer rang
+    if leg == "customer" and call_status == "completed" and form.get("CallDuration", "").isdigit():
+        event["duration"] = int(form["CallDuration"])
+    return event

@@ -1,0 +1,76 @@
+"""The URLs our Twilio gateway gives Twilio for a call: TwiML to run, and progress callbacks.
+
+They carry no secret: each request must bear Twilio's signature with the tenant's auth token
+(X-Twilio-Signature over our public URL and the form), else 403.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from calls.gateways import Callback, CallbackRefused, gateway_for
+from calls.gateways.twilio import twiml
+from calls.gateways.twilio.calls import leg_progress
+from calls.gateways.twilio.gateway import TwilioGateway
+from calls.models import Call
+from core.scoping import tenant_scope
+from tenants.models import Tenant
+
+TWIML = "application/xml"
+
+
+CallView = Callable[[HttpRequest, TwilioGateway, Call], HttpResponse]
+
+
+def signed(view: CallView) -> Callable[..., HttpResponse]:
+    """Load the tenant's Twilio gateway and the call, after Twilio's signature checks out."""
+
+    @csrf_exempt
+    @require_POST
+    def checked(request: HttpRequest, tenant_id: int, call_id: str) -> HttpResponse:
+        tenant = get_object_or_404(Tenant.objects.filter(is_active=True), pk=tenant_id)
+        with tenant_scope(tenant):
+            gateway = gateway_for(tenant)
+            if not isinstance(gateway, TwilioGateway):
+                raise Http404("This tenant does not run on Twilio.")
+            callback = Callback(
+                url=f"{settings.PUBLIC_BASE_URL}{request.get_full_path()}",
+                form=dict(request.POST.lists()),
+                headers=request.headers,
+            )
+            try:
+                gateway.check_signature(callback)
+            except CallbackRefused as error:
+                return HttpResponse(str(error), status=403, content_type="text/plain")
+            call = get_object_or_404(
+                Call.objects.select_related("tenant", "agent"), call_id=call_id
+            )
+            return view(request, gateway, call)
+
+    return checked
+
+
+@signed
+def connect(request: HttpRequest, gateway: TwilioGateway, call: Call) -> HttpResponse:
+    """The agent answered: the TwiML that dials the customer."""
+    return HttpResponse(gateway.connect_twiml(call), content_type=TWIML)
+
+
+@signed
+def after_dial(request: HttpRequest, gateway: TwilioGateway, call: Call) -> HttpResponse:
+    """The customer's leg left the agent's bridge (hung up or transferred): the agent is done."""
+    return HttpResponse(twiml.hang_up(), content_type=TWIML)
+
+
+@signed
+def status(request: HttpRequest, gateway: TwilioGateway, call: Call) -> HttpResponse:
+    """A leg's progress or a recording: stored as our event, then applied by a worker."""
+    form = {name: request.POST[name] for name in request.POST}
+    leg_progress(call=call, leg=request.GET.get("leg", ""), form=form)
+    return HttpResponse(status=204)
