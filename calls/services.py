@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from calls import deliveries, live, signals, signing
-from calls.gateways import gateway_for
+from calls.gateways import gateway_class, gateway_for
 from calls.lifecycle import Event, merge_events
-from calls.models import Call, CallEvent, CallParty, CallState, CallStatus
+from calls.models import Call, CallEvent, CallParty, CallState, CallStatus, GatewayConfig
 from tenants.models import Agent, Tenant
 
 # How long a rotated-out signing secret keeps signing beside the new one.
@@ -223,3 +224,28 @@ def signing_secret_rotate(*, tenant: Tenant) -> str:
         ]
     )
     return new_secret
+
+
+def gateway_config_update(
+    *,
+    tenant: Tenant,
+    engine: str,
+    settings: dict[str, Any] | None = None,
+    credentials: dict[str, Any] | None = None,
+) -> GatewayConfig:
+    """Switch the tenant's engine or change its settings; credentials merge within an engine.
+
+    Raises GatewayConfigError naming what the engine cannot work with; nothing is saved then.
+    """
+    with transaction.atomic():
+        config = GatewayConfig.objects.select_for_update().filter(
+            tenant=tenant
+        ).first() or GatewayConfig(tenant=tenant, engine=engine)
+        same_engine = config.pk is not None and config.engine == engine
+        merged = {**(config.credentials if same_engine else {}), **(credentials or {})}
+        merged = {name: value for name, value in merged.items() if value not in ("", None)}
+        new_settings = settings if settings is not None else config.settings if same_engine else {}
+        gateway_class(engine).check_config(merged, new_settings)
+        config.engine, config.settings, config.credentials = engine, new_settings, merged
+        config.save()
+    return config

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from calls.api import events, exports, views
+from calls.api import events, exports, gateway, views
 
 urlpatterns = [
     path("calls", views.CallList.as_view(), name="call-list"),
@@ -28,4 +28,5 @@ urlpatterns = [
     path("deliveries/<uuid:pk>", views.DeliveryDetail.as_view(), name="delivery-detail"),
     path("deliveries/<uuid:pk>/resend", views.DeliveryResend.as_view(), name="delivery-resend"),
     path("tenant/signing-secret", views.SigningSecretView.as_view(), name="signing-secret"),
+    path("gateway", gateway.GatewayView.as_view(), name="gateway"),
 ]

@@ -14,6 +14,7 @@ from django.utils.module_loading import import_string
 from calls.gateways.base import (
     Callback,
     CallbackRefused,
+    GatewayConfigError,
     GatewayNotSupported,
     GatewayUnavailable,
     TelephonyGateway,
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Callback",
     "CallbackRefused",
+    "GatewayConfigError",
     "GatewayNotSupported",
     "GatewayUnavailable",
     "TelephonyGateway",
@@ -57,6 +59,11 @@ def callback_gateway(tenant: Tenant, media_type: str) -> TelephonyGateway | None
         if media_type in import_string(path).callback_media_types:
             return _gateway(name, tenant, {}, {})
     return None
+
+
+def gateway_class(engine: str) -> type[TelephonyGateway]:
+    gateway: type[TelephonyGateway] = import_string(ENGINES[engine][1])
+    return gateway
 
 
 def _gateway(

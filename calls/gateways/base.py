@@ -25,6 +25,15 @@ class GatewayUnavailable(Exception):
     """The engine did not take the request (down, refused, too slow); nothing was changed."""
 
 
+class GatewayConfigError(ValueError):
+    """Credentials or settings an engine cannot work with; `field` names the bad one."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
 class CallbackRefused(Exception):
     """A callback whose signature does not check out for the gateway's credentials."""
 
@@ -43,6 +52,13 @@ class TelephonyGateway:
 
     # The content types of the engine's own callbacks (our JSON events need no gateway).
     callback_media_types: ClassVar[tuple[str, ...]] = ()
+    # What a tenant's GatewayConfig may hold for this engine (the API refuses anything else).
+    credential_keys: ClassVar[frozenset[str]] = frozenset()
+    setting_keys: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def check_config(cls, credentials: Mapping[str, Any], settings: Mapping[str, Any]) -> None:
+        """Raise GatewayConfigError for credentials or settings this engine cannot use."""
 
     def __init__(
         self,

@@ -29,6 +29,7 @@ ISOLATED_ROUTES = {
     "deliveries/<uuid:pk>",
     "deliveries/<uuid:pk>/resend",
     "tenant/signing-secret",
+    "gateway",
     "live",
     "exports/calls",
 }
@@ -124,6 +125,19 @@ def test_rotating_a_signing_secret_touches_only_the_callers_tenant(other_api, te
     tenant.refresh_from_db()
     assert response.status_code == 201
     assert tenant.callback_settings.signing_secret == ""
+
+
+def test_the_gateway_is_read_and_changed_only_for_the_callers_tenant(api, other_api, tenant):
+    api.patch("/api/v1/gateway", {"engine": "twilio", "credentials": TWILIO}, format="json")
+
+    changed = other_api.patch("/api/v1/gateway", {"engine": "simulator"}, format="json")
+
+    assert other_api.get("/api/v1/gateway").json()["credentials_set"] == []
+    assert changed.status_code == 200
+    assert api.get("/api/v1/gateway").json()["engine"] == "twilio"
+
+
+TWILIO = {"account_sid": "AC" + "0123456789abcdef" * 2, "auth_token": "acme-token"}
 
 
 def test_the_live_feed_shows_only_the_callers_tenant(api, other_api, acme_call, settings):

@@ -10,6 +10,8 @@ Phone systems posting Twilio callbacks to the tenant's events URL are read by `r
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
@@ -19,20 +21,48 @@ from django.urls import reverse
 from calls.gateways.base import (
     Callback,
     CallbackRefused,
+    GatewayConfigError,
     GatewayNotSupported,
     TelephonyGateway,
 )
 from calls.gateways.twilio import rest, twiml
 from calls.gateways.twilio.callbacks import END_STATUSES, twilio_event, twilio_signature_valid
 from calls.models import Call, CallState
+from core import http
 
 logger = logging.getLogger(__name__)
 
 AGENT_RING_SECONDS = 20
+ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 
 
 class TwilioGateway(TelephonyGateway):
     callback_media_types = ("application/x-www-form-urlencoded",)
+    credential_keys = frozenset({"account_sid", "auth_token"})
+    setting_keys = frozenset({"caller_id", "agent_ring_seconds", "record", "api_base_url"})
+
+    @classmethod
+    def check_config(cls, credentials: Mapping[str, Any], settings: Mapping[str, Any]) -> None:
+        if not ACCOUNT_SID.fullmatch(str(credentials.get("account_sid", ""))):
+            raise GatewayConfigError(
+                "credentials", "account_sid: Twilio's account SID, AC and 32 hex digits."
+            )
+        if not credentials.get("auth_token"):
+            raise GatewayConfigError("credentials", "auth_token: the account's auth token.")
+        caller_id = settings.get("caller_id", "")
+        if caller_id and not E164.fullmatch(str(caller_id)):
+            raise GatewayConfigError("settings", "caller_id: an E.164 number, e.g. +14155550123.")
+        seconds = settings.get("agent_ring_seconds", AGENT_RING_SECONDS)
+        if not isinstance(seconds, int) or isinstance(seconds, bool) or not 5 <= seconds <= 600:
+            raise GatewayConfigError("settings", "agent_ring_seconds: whole seconds, 5 to 600.")
+        if not isinstance(settings.get("record", False), bool):
+            raise GatewayConfigError("settings", "record: true or false.")
+        if settings.get("api_base_url"):
+            try:
+                http.check_url(str(settings["api_base_url"]))
+            except http.HttpError as error:
+                raise GatewayConfigError("settings", f"api_base_url: {error}") from None
 
     @property
     def auth_token(self) -> str:
