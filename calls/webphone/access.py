@@ -15,6 +15,7 @@ from tenants.selectors import api_key_find
 
 # Seed 002's names for the launch URL's parameters, in its order.
 LAUNCH_PARAMETERS = ("crm_username", "api_key", "to_number", "from_number")
+UUID_MAX_LENGTH = 255  # as the API's (Call.uuid)
 PAGE_SALT = "calls.webphone.page"
 PAGE_TOKEN_MAX_AGE = 12 * 3600  # seconds: a shift; the page is useless once the call is over
 
@@ -33,6 +34,7 @@ class Launch:
     agent: Agent
     from_number: str  # E.164
     customer_number: str  # E.164
+    uuid: str = ""  # the CRM's id for the call, echoed in its callback
 
 
 def launch_read(params: Mapping[str, str]) -> Launch:
@@ -48,6 +50,14 @@ def launch_read(params: Mapping[str, str]) -> Launch:
             "from_number.",
             missing[0],
         )
+    uuid = (params.get("uuid") or "").strip()
+    if len(uuid) > UUID_MAX_LENGTH or not uuid.isprintable():
+        raise LaunchRefused(
+            400,
+            "invalid_parameter",
+            f"uuid is the CRM's id for the call: at most {UUID_MAX_LENGTH} printable characters.",
+            "uuid",
+        )
     tenant = _tenant_of_browser_key(values["api_key"])
     with tenant_scope(tenant):
         return Launch(
@@ -55,6 +65,7 @@ def launch_read(params: Mapping[str, str]) -> Launch:
             agent=_agent(values["crm_username"]),
             from_number=_caller_id(values["from_number"], tenant.default_region),
             customer_number=_number("to_number", values["to_number"], tenant.default_region),
+            uuid=uuid,
         )
 
 

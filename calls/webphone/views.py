@@ -92,14 +92,23 @@ def launch(request: HttpRequest) -> HttpResponse:
         launch = access.launch_read(request.GET)
     except access.LaunchRefused as refused:
         return _refused(request, refused.status, refused.code, refused.message, refused.field)
-    with tenant_scope(launch.tenant):
-        call, _ = services.call_place(
-            tenant=launch.tenant,
-            call_type=Call.CallType.BROWSER,
-            from_number=launch.from_number,
-            customer_number=launch.customer_number,
-            agent=launch.agent,
-        )
+    try:
+        with tenant_scope(launch.tenant):
+            # The same uuid again (a reload, a double click) finds its call: no second call.
+            call, _ = services.call_place(
+                tenant=launch.tenant,
+                call_type=Call.CallType.BROWSER,
+                from_number=launch.from_number,
+                customer_number=launch.customer_number,
+                agent=launch.agent,
+                uuid=launch.uuid,
+            )
+    except services.CallConflict as error:
+        return _refused(request, 409, error.code, str(error), "uuid")
+    except GatewayNotSupported as error:
+        return _refused(request, 501, "not_supported", str(error))
+    except GatewayUnavailable as error:
+        return _refused(request, 502, "gateway_unavailable", str(error))
     # 303: reloading the call page must never place the call again.
     response = HttpResponseRedirect(reverse("webphone-call", args=[access.page_token(call)]))
     response.status_code = 303

@@ -71,6 +71,20 @@ def test_a_launch_places_a_browser_call_and_sends_the_agent_to_its_page(
     assert params["api_key"] not in page.content.decode()
 
 
+def test_a_launch_with_the_crms_uuid_places_one_call_that_carries_it(client, params, tenant):
+    first = client.get(launch_url(**params, uuid="crm-activity-7"))
+    again = client.get(launch_url(**params, uuid="crm-activity-7"))  # a double click
+    elsewhere = client.get(
+        launch_url(**{**params, "to_number": "07400 999999"}, uuid="crm-activity-7")
+    )
+
+    assert (first.status_code, again.status_code) == (303, 303)
+    assert again["Location"] == first["Location"]
+    assert elsewhere.status_code == 409 and "<code>uuid</code>" in elsewhere.content.decode()
+    with tenant_scope(tenant):
+        assert list(Call.objects.values_list("uuid", flat=True)) == ["crm-activity-7"]
+
+
 def revoked(make_key, tenant) -> str:
     plaintext = make_key(tenant, ApiKey.Kind.BROWSER)
     with tenant_scope(tenant):
@@ -124,6 +138,7 @@ BAD_LAUNCHES = {
         "from_number",
     ),
     "unreadable from_number": ({"from_number": "main line"}, 400, "invalid_number", "from_number"),
+    "overlong uuid": ({"uuid": "x" * 256}, 400, "invalid_parameter", "uuid"),
     "unreadable to_number": ({"to_number": "12"}, 400, "invalid_number", "to_number"),
     "letters for to_number": ({"to_number": "call me"}, 400, "invalid_number", "to_number"),
 }
