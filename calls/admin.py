@@ -15,6 +15,7 @@ from calls.models import (
     Delivery,
     GatewayConfig,
     TelephonySettings,
+    WebphoneSettings,
     validate_header_value,
 )
 from calls.services import signing_secret_rotate
@@ -144,6 +145,15 @@ class TelephonySettingsInline(admin.StackedInline):
 
 
 tenant_settings_inline(TelephonySettingsInline)
+
+
+class WebphoneSettingsInline(admin.StackedInline):
+    model = WebphoneSettings
+    can_delete = False
+    verbose_name_plural = "Webphone: CRM origins that may frame the call page"
+
+
+tenant_settings_inline(WebphoneSettingsInline)
 
 
 class CallEventInline(admin.TabularInline):

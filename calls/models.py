@@ -456,3 +456,40 @@ class TelephonySettings(TenantSettings):
 
     def __str__(self) -> str:
         return f"Telephony settings of {self.tenant}"
+
+
+# https://host[:port], the host's labels letters, digits and hyphens; a leading *. for subdomains
+FRAME_ORIGIN = re.compile(r"https://(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+(:[0-9]{1,5})?")
+
+
+def validate_frame_origins(value: object) -> None:
+    example = '["https://acme.my.salesforce.com"]'
+    if not isinstance(value, list) or len(value) > 10:
+        raise ValidationError(f"Give a list of at most 10 origins, e.g. {example}.")
+    for origin in value:
+        if not isinstance(origin, str) or not FRAME_ORIGIN.fullmatch(origin):
+            raise ValidationError(
+                f"{origin!r} is not an https origin (scheme and host, no path), e.g. {example}."
+            )
+
+
+class WebphoneSettings(TenantSettings):
+    """The agent's call page: which CRM pages may show it in a frame (none by default)."""
+
+    tenant = models.OneToOneField(
+        Tenant, on_delete=models.CASCADE, primary_key=True, related_name="webphone_settings"
+    )
+    frame_origins = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_frame_origins],
+        help_text="The CRM origins whose pages may embed the call page (CSP frame-ancestors).",
+    )
+
+    API_FIELDS = {"webphone_frame_origins": "frame_origins"}
+
+    class Meta:
+        verbose_name_plural = "webphone settings"
+
+    def __str__(self) -> str:
+        return f"Webphone settings of {self.tenant}"

@@ -34,6 +34,7 @@ from calls.webphone import access
 from contacts.selectors import caller_card
 from core.errors import error_body
 from core.scoping import tenant_scope
+from tenants.models import Tenant
 
 # What the page says for each state and final status; the page's script uses the same words.
 STATE_LABELS = {
@@ -50,12 +51,11 @@ STATUS_LABELS = {
     CallStatus.CANCELED: "Canceled",
 }
 # The page's own assets only; the token in its URL must not leak through a Referer header.
-PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; base-uri 'none'; "
-    "form-action 'self'; frame-ancestors 'none'",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-}
+CONTENT_POLICY = (
+    "default-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors {ancestors}"
+)
+PAGE_HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
 
 ActionInput = type[serializers.Serializer] | None
 ACTIONS: dict[str, tuple[ActionInput, Callable[..., Call]]] = {
@@ -77,10 +77,23 @@ ACTIONS: dict[str, tuple[ActionInput, Callable[..., Call]]] = {
 }
 
 
-def _page(request: HttpRequest, template: str, context: dict, status: int = 200) -> HttpResponse:
+def _page(
+    request: HttpRequest,
+    template: str,
+    context: dict,
+    status: int = 200,
+    tenant: Tenant | None = None,
+) -> HttpResponse:
+    """A webphone page: framed only by the CRM origins the tenant lists, else by nobody."""
     response = render(request, template, context, status=status)
     for header, value in PAGE_HEADERS.items():
         response[header] = value
+    origins = tenant.webphone_settings.frame_origins if tenant else []
+    response["Content-Security-Policy"] = CONTENT_POLICY.format(
+        ancestors=" ".join(origins) or "'none'"
+    )
+    # X-Frame-Options cannot name origins; CSP frame-ancestors replaces it where it is listed.
+    response.xframe_options_exempt = bool(origins)  # type: ignore[attr-defined]
     return response
 
 
@@ -125,7 +138,11 @@ def with_call(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpRespon
             raise Http404("No call page here.")
         tenant_id, call_id = claims
         with tenant_scope(tenant_id):
-            call = Call.objects.select_related("tenant", "agent").filter(call_id=call_id).first()
+            call = (
+                Call.objects.select_related("tenant__webphone_settings", "agent")
+                .filter(call_id=call_id)
+                .first()
+            )
             if call is None or not call.tenant.is_active:
                 raise Http404("No call page here.")
             return view(request, call, token=token, **kwargs)
@@ -148,7 +165,7 @@ def call_page(request: HttpRequest, call: Call, token: str) -> HttpResponse:
         "labels": {"states": STATE_LABELS, "statuses": STATUS_LABELS},
         "token": token,
     }
-    return _page(request, "webphone/call.html", context)
+    return _page(request, "webphone/call.html", context, tenant=call.tenant)
 
 
 @require_GET

@@ -223,6 +223,45 @@ def test_the_call_page_shows_the_caller_card_and_the_live_status(
     assert "default-src 'self'" in response["Content-Security-Policy"]
 
 
+def test_the_call_page_is_framed_by_nobody_until_the_tenant_lists_its_crms_origin(
+    client, launched, api
+):
+    _, location = launched
+    before = client.get(location)
+
+    listed = api.patch(
+        "/api/v1/tenant",
+        {"webphone_frame_origins": ["https://acme.my.salesforce.com", "https://*.hubspot.com"]},
+        format="json",
+    )
+    after = client.get(location)
+
+    assert before["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in before["Content-Security-Policy"]
+    assert listed.status_code == 200, listed.json()
+    assert "X-Frame-Options" not in after
+    assert after["Content-Security-Policy"].endswith(
+        "frame-ancestors https://acme.my.salesforce.com https://*.hubspot.com"
+    )
+
+
+@pytest.mark.parametrize(
+    "origins",
+    [
+        ["http://crm.example.com"],
+        ["https://crm.example.com/app"],
+        ["https://crm.example.com 'unsafe-inline'"],
+        ["*"],
+        "https://crm.example.com",
+    ],
+)
+def test_an_origin_that_is_not_plain_https_is_a_400(api, origins):
+    response = api.patch("/api/v1/tenant", {"webphone_frame_origins": origins}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == "webphone_frame_origins"
+
+
 def test_an_unknown_caller_is_said_to_be_unknown(client, launched):
     _, location = launched
 

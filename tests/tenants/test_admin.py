@@ -125,6 +125,7 @@ def tenant_form(tenant, **changes) -> dict:
             "telephony_settings", tenant, simulator_outcomes="[]", simulator_ring_seconds="4",
             simulator_talk_seconds="20",
         ),
+        **inline("webphone_settings", tenant, frame_origins="[]"),
         **changes,
     }  # fmt: skip
 

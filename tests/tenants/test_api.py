@@ -34,6 +34,7 @@ def test_it_reads_the_tenant_settings(api):
         "simulator_ring_seconds": 4.0,
         "simulator_talk_seconds": 20.0,
         "simulator_recording": False,
+        "webphone_frame_origins": [],
     }
 
 
