@@ -93,7 +93,7 @@ def _page(
         ancestors=" ".join(origins) or "'none'"
     )
     # X-Frame-Options cannot name origins; CSP frame-ancestors replaces it where it is listed.
-    response.xframe_options_exempt = bool(origins)  # type: ignore[attr-defined]
+    response.xframe_options_exempt = bool(origins)
     return response
 
 
