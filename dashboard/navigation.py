@@ -27,6 +27,7 @@ PAGES = (
     Page("Phonebook", "phonebook", "Search contacts by name, company or any number; import CSV."),
     Page("Agents & numbers", "agents", "Agents, their click-to-call links, caller-ID numbers."),
     Page("Routing", "routing", "Ordered smart-IVR rules, fallback, dry-run, routing URL."),
+    Page("Telephony", "telephony", "Which engine places calls (simulator, Twilio); CRM frames."),
     Page("Apps", "apps", "After-call apps: webhooks, Slack, email, tickets, warehouse."),
     Page("API keys", "api-keys", "Server and browser keys, scopes, IP allowlists, revoke."),
     Page("Settings & team", "settings", "Region, time zone, team members, audit log."),

@@ -18,6 +18,7 @@ from dashboard.views import (
     phonebook,
     routing,
     settings,
+    telephony,
 )
 
 app_name = "dashboard"
@@ -111,6 +112,9 @@ urlpatterns = [
     path("routing/settings", routing.routing_settings, name="routing-settings"),
     path("routing/token", routing.routing_token, name="routing-token"),
     path("routing/token/delete", routing.routing_token_delete, name="routing-token-delete"),
+    path("telephony/", telephony.telephony, name="telephony"),
+    path("telephony/engine", telephony.telephony_engine, name="telephony-engine"),
+    path("telephony/frames", telephony.telephony_frames, name="telephony-frames"),
     path("apps/", apps.apps, name="apps"),
     path("apps/new/<str:kind>", apps.apps_new, name="apps-new"),
     path("apps/<int:pk>/edit", apps.apps_edit, name="apps-edit"),
