@@ -121,7 +121,7 @@ def _apply(tenant: Tenant, event: InboundEvent) -> Call:
             status=event.status,
             duration=event.duration,
         )
-    if event.analytics:
+    if event.type == "analytics.completed" and event.analytics:
         signals.call_analyzed.send(sender=Call, call=call)
     if was_ended and (event.analytics or event.recording_url or event.disposition):
         signals.call_changed.send(sender=Call, call=call)

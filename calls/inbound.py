@@ -33,6 +33,9 @@ _KINDS = {
     "call.answered": CallState.ANSWERED,
     "call.end": CallState.ENDED,
 }
+# Seed 001: the analysis (transcript, summary, satisfaction ...) comes on analytics.completed,
+# or already on call.end ("Receive webhook with transcript and outcome").
+ANALYZED_TYPES = ("call.end", "analytics.completed")
 ID_MAX_LENGTH = 255
 TEXT_LIMITS = {"sentiment": 32, "summary": 20_000, "transcript": 200_000, "disposition": 64}
 SATISFACTION_RANGE = (0, 10)
@@ -65,7 +68,7 @@ class InboundEvent:
     disposition: str = ""
     recording: bool = False  # the call is recorded; its audio follows in recording.ready
     recording_url: str = ""  # where the phone system keeps the audio
-    analytics: dict = field(default_factory=dict)  # satisfaction, resolved, sentiment, ...
+    analytics: dict = field(default_factory=dict)  # transcript, summary, satisfaction, ...
 
     @property
     def kind(self) -> str:
@@ -121,7 +124,7 @@ def parse_event(body: object, *, region: str, received_at: datetime) -> InboundE
         disposition=_text(body, "disposition", limit=TEXT_LIMITS["disposition"]),
         recording=_boolean(body, "recording") or bool(recording_url),
         recording_url=recording_url,
-        analytics=_analytics(body) if event_type == "analytics.completed" else {},
+        analytics=_analytics(body) if event_type in ANALYZED_TYPES else {},
     )
 
 

@@ -138,6 +138,17 @@ def test_notes_a_summary_and_a_recording_added_later_update_the_same_record(
     assert actions(tenant, third) == ["create", "update", "update"]
 
 
+def test_a_summary_and_transcript_on_the_end_reach_the_first_log(crm, connection, api, tenant):
+    ended = {**end(), "summary": "Wants a quote for 40 units.", "transcript": "Agent: Hello..."}
+    call = report(api, tenant, START, ended)
+    log = send(tenant, call)
+
+    call.refresh_from_db()
+    assert (call.summary, call.transcript) == ("Wants a quote for 40 units.", "Agent: Hello...")
+    assert log.state == "succeeded" and actions(tenant, log) == ["create"], log.last_error
+    assert "Wants a quote for 40 units." in crm.later_text(log.remote_id)
+
+
 def test_a_repeated_end_and_a_re_run_never_log_twice(crm, connection, api, tenant):
     call = report(api, tenant, START, end())
     report(api, tenant, end())  # the phone system retried: the same event, a duplicate

@@ -11,7 +11,7 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from calls import events
+from calls import events, signals
 from calls.gateways.twilio.callbacks import twilio_signature
 from calls.models import Call, CallEvent, Delivery, TelephonyEvent
 from config.celery import app
@@ -189,6 +189,24 @@ def test_an_event_id_reused_for_a_different_event_is_a_409(api, tenant):
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "event_id_conflict"
     assert [row.type for row in stored(tenant)] == ["call.start"]
+
+
+def test_a_transcript_and_summary_on_the_end_are_kept_without_an_analysis_signal(api, tenant):
+    analyzed = []
+    signals.call_analyzed.connect(lambda sender, call, **kw: analyzed.append(call), weak=False,
+                                  dispatch_uid="test-analyzed")  # fmt: skip
+    ended = CALL[3] | {"summary": "Wants a refund", "transcript": "Caller: I want ..."}
+    try:
+        for body in (CALL[0], ended):
+            assert api.post("/api/v1/telephony/events", body, format="json").status_code == 202
+        process_all(tenant)
+    finally:
+        signals.call_analyzed.disconnect(dispatch_uid="test-analyzed")
+
+    with tenant_scope(tenant):
+        call = Call.objects.get()
+    assert (call.summary, call.transcript) == ("Wants a refund", "Caller: I want ...")
+    assert analyzed == []  # apps on analytics.completed wait for that event
 
 
 def test_an_inbound_call_is_built_from_its_events_with_analytics_and_one_callback(
