@@ -51,7 +51,9 @@ class SlackKind(AppKind):
         deadline_seconds: float | None = None,
     ) -> Outcome:
         config = _slack_config(app.config, app.secrets.get("webhook_url"))
-        return webhook_outcome(config, context, dry_run=dry_run, deadline_seconds=deadline_seconds)
+        return webhook_outcome(
+            config, context, dry_run=dry_run, deadline_seconds=deadline_seconds, app=app
+        )
 
 
 def _slack_config(config: dict[str, Any], webhook_url: Any) -> WebhookConfig:

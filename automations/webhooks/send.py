@@ -23,6 +23,7 @@ from django.utils import timezone
 from automations.webhooks import client
 from automations.webhooks.config import WebhookConfig
 from automations.webhooks.templates import render_text, render_url, render_value
+from calls.signing import signature_header
 from core import http
 
 logger = logging.getLogger(__name__)
@@ -116,12 +117,31 @@ def render_request(
     return RenderedRequest(config.method, url, headers, body, tuple(s for s in secrets if s))
 
 
+@dataclass(frozen=True)
+class Signing:
+    """Standard Webhooks headers for every attempt: the same message id, a fresh timestamp."""
+
+    secrets: tuple[str, ...]
+    message_id: str
+
+    def headers(self, body: bytes) -> dict[str, str]:
+        timestamp = int(time.time())
+        return {
+            "webhook-id": self.message_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": signature_header(
+                list(self.secrets), self.message_id, timestamp, body
+            ),
+        }
+
+
 def webhook_send(
     config: WebhookConfig,
     context: Mapping[str, Any],
     *,
     dry_run: bool = False,
     deadline_seconds: float | None = None,
+    signing: Signing | None = None,
 ) -> WebhookResult:
     """Send the webhook (dry_run: only render it) within deadline_seconds in all."""
     shown = render_request(config, context, reveal=False)
@@ -131,7 +151,7 @@ def webhook_send(
     seconds = deadline_seconds or config.deadline_seconds
     left = http.budget_left()  # a web request's budget (the call test) bounds retries too
     deadline = time.monotonic() + (seconds if left is None else min(seconds, left))
-    return _Delivery(config, request, shown, deadline).run()
+    return _Delivery(config, request, shown, deadline, signing).run()
 
 
 class _Delivery:
@@ -143,8 +163,10 @@ class _Delivery:
         request: RenderedRequest,
         shown: RenderedRequest,
         deadline: float,
+        signing: Signing | None = None,
     ) -> None:
         self.config, self.request, self.shown, self.deadline = config, request, shown, deadline
+        self.signing = signing
         self.secrets = list(request.secrets)
         self.attempts: list[Attempt] = []
         self.retry_delays = list(config.retry_delays)
@@ -212,6 +234,8 @@ class _Delivery:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         body = self.request.encoded_body()
+        if self.signing is not None:
+            headers.update(self.signing.headers(body or b""))
         return self._exchange("webhook", self.request.method, self.request.url, headers, body)
 
     def _exchange(

@@ -9,8 +9,10 @@ from django.utils import timezone
 from automations import app_runs
 from automations.models import App, AppRun
 from calls.models import CallStatus
+from calls.services import signing_secret_rotate
 from core.scoping import tenant_scope
 from tests.automations.receiver import Answer
+from tests.calls.test_signing import verify
 
 pytestmark = pytest.mark.django_db
 
@@ -68,6 +70,25 @@ def test_a_failing_app_does_not_stop_the_apps_after_it(tenant, receiver, make_ap
     assert (runs["first"].state, runs["second"].state) == ("failed", "succeeded")
     assert runs["first"].error == "rejected" and len(runs["first"].attempts) == 1
     assert [r.path for r in receiver.received] == ["/first", "/second"]
+
+
+def test_apps_are_signed_with_the_tenants_secret_as_callbacks_are(
+    tenant, receiver, make_app, end_call
+):
+    make_app("signed", config={"url": f"{receiver.url}/signed"}, order=10)
+    unsigned = run_all(tenant, end_call())
+    secret = signing_secret_rotate(tenant=tenant)
+    call = end_call()
+    receiver.script = [Answer(503, {}), Answer(200, {})]  # a retry keeps the message id
+
+    signed = run_all(tenant, call)
+
+    first, second, third = receiver.received
+    assert unsigned["signed"].state == signed["signed"].state == "succeeded"
+    assert "webhook-signature" not in first.headers
+    assert verify(secret, second.headers, second.body) and verify(secret, third.headers, third.body)
+    assert second.headers["webhook-id"] == third.headers["webhook-id"]
+    assert second.headers["webhook-id"].startswith("msg_")
 
 
 def test_an_app_whose_condition_is_false_is_skipped(tenant, receiver, make_app, end_call):
