@@ -153,6 +153,10 @@ class AppsTestCall(APIView):
 class EnrichedLookupQuery(StrictSerializer):
     number = QueryNumberField(max_length=64)
     called = serializers.CharField(max_length=64, required=False, default="")
+    # Seed 004's call event fields, as the phone system knows them (event.* in templates).
+    calling_name = serializers.CharField(max_length=150, required=False)
+    calling_devicename = serializers.CharField(max_length=64, required=False, default="")
+    trigger_point_type = serializers.CharField(max_length=64, required=False, default="")
 
 
 class EnrichedLookup(APIView):
@@ -171,10 +175,16 @@ class EnrichedLookup(APIView):
         tenant = request.user.tenant
         number = query.validated_data["number"]
         card = caller_card(tenant=tenant, number=number)
+        given = query.validated_data
         app_data, apps = app_runs.realtime_apps_run(
             card=card,
-            called_number=query.validated_data["called"],
+            called_number=given["called"],
             deadline_seconds=tenant.routing_settings.deadline_ms / 1000,
+            fields={
+                name: given[name]
+                for name in ("calling_name", "calling_devicename", "trigger_point_type")
+                if given.get(name)
+            },
         )
         return Response(
             {"card": CallerCardSerializer(card).data, "app_data": app_data, "apps": apps}

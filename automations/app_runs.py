@@ -154,7 +154,11 @@ def _stopped_by_time(outcome: Outcome) -> bool:
 
 
 def realtime_apps_run(
-    *, card: CallerCard, called_number: str, deadline_seconds: float
+    *,
+    card: CallerCard,
+    called_number: str,
+    deadline_seconds: float,
+    fields: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Run the tenant's real-time call.start apps in order within one deadline (seed 004).
 
@@ -162,7 +166,9 @@ def realtime_apps_run(
     for, adds nothing to app_data; the caller is answered on time either way.
     """
     started = time.monotonic()
-    context = app_context(App.Event.CALL_START, card, called_number=called_number)
+    context = app_context(
+        App.Event.CALL_START, card, called_number=called_number, fields=fields or {}
+    )
     report = []
     apps = App.objects.filter(enabled=True, timing=App.Timing.REALTIME).order_by("order", "id")
     for app in apps:

@@ -19,15 +19,20 @@ def app_context(
     event_type: str, card: CallerCard, *, called_number: str, fields: Mapping[str, Any] = {}
 ) -> dict[str, Any]:
     """The context of an inbound call from `card`'s number; `fields` add to (or replace) event.*."""
+    contact = _contact_of(card)
     event = {
         "type": event_type,
         "calling_number": card.number,
         "called_number": called_number,
+        # Seed 004's names: the phone system's own when it sends them, else the phonebook's.
+        "calling_name": contact.get("name", ""),
+        "calling_devicename": "",
+        "trigger_point_type": "",
         "timestamp": iso_z(timezone.now()),
         "direction": "inbound",
-        **fields,
+        **{name: value for name, value in fields.items() if value is not None},
     }
-    return {"event": event, "contact": _contact_of(card), "app_data": {}}
+    return {"event": event, "contact": contact, "app_data": {}}
 
 
 def event_context(call: Call, event: str) -> dict[str, Any]:

@@ -69,3 +69,71 @@ def test_it_needs_a_number(api):
     response = api.get("/api/v1/lookup/enriched")
 
     assert response.status_code == 400 and response.json()["error"]["field"] == "number"
+
+
+def test_seed_004s_event_names_render_from_the_phone_system_else_the_phonebook(
+    api, tenant, receiver, make_app, make_contact
+):
+    make_contact(tenant, "+442045205757", first_name="Ada", last_name="Lovelace")
+    make_app(
+        "device",
+        config={
+            "method": "POST",
+            "url": f"{receiver.url}/device",
+            "body": {
+                "name": "{{ event.calling_name }}",
+                "device": "{{ event.calling_devicename }}",
+                "trigger": "{{ event.trigger_point_type }}",
+            },
+        },
+        timing="realtime",
+        events=["call.start"],
+    )
+    cucm = {"calling_devicename": "SEP001122334455", "trigger_point_type": "route_point"}
+
+    api.get("/api/v1/lookup/enriched", {"number": "+442045205757", **cucm})
+    api.get("/api/v1/lookup/enriched", {"number": "+442045205757", "calling_name": "Reception"})
+    api.get("/api/v1/lookup/enriched", {"number": "+14155550100"})
+
+    assert [r.json() for r in receiver.received] == [
+        {"name": "Ada Lovelace", "device": "SEP001122334455", "trigger": "route_point"},
+        {"name": "Reception", "device": "", "trigger": ""},
+        {"name": "", "device": "", "trigger": ""},
+    ]
+
+
+def test_a_slack_app_on_call_start_posts_the_caller_card(
+    api, tenant, receiver, make_app, make_contact
+):
+    make_contact(
+        tenant,
+        "+442045205757",
+        first_name="Ada",
+        last_name="Lovelace",
+        company="Analytical Engines",
+        crm_url="https://crm.example.com/contacts/7",
+    )
+    make_app(
+        "incoming",
+        kind="slack",
+        config={
+            "webhook_url": f"{receiver.url}/slack",
+            "message": "Incoming call from {{ contact.name }} ({{ contact.company }}) "
+            "{{ event.calling_number }}: {{ contact.crm_url }}",
+        },
+        timing="realtime",
+        events=["call.start"],
+    )
+
+    body = api.get("/api/v1/lookup/enriched", {"number": "020 4520 5757"}).json()
+
+    assert body["apps"] == [{"app": "incoming", "state": "succeeded", "error": ""}]
+    assert [(r.path, r.json()) for r in receiver.received] == [
+        (
+            "/slack",
+            {
+                "text": "Incoming call from Ada Lovelace (Analytical Engines) +442045205757: "
+                "https://crm.example.com/contacts/7"
+            },
+        )
+    ]
