@@ -52,6 +52,7 @@ def event_context(call: Call, event: str) -> dict[str, Any]:
         "calling_number": call.customer_number if inbound else call.from_number,
         "timestamp": payload["end_time"] or payload["start_time"],
         "notes": call.notes,
+        "variables": call.variables,
         "transfer_requested": call.parties.filter(kind=CallParty.Kind.TRANSFER).exists(),
         "agent_name": call.agent.display_name if call.agent else "",
         "updated_at": change_stamp(call.updated_at),

@@ -29,6 +29,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.types.json import Jsonb
 
 from calls.exports import EXPORT_FIELDS, change_stamp
 from core import http
@@ -89,6 +90,7 @@ def warehouse_row(config: WarehouseConfig, event: dict[str, Any]) -> dict[str, A
     """The call's row as the table's columns, from the app context's `event`."""
     values = {field: event.get(field) for field in EXPORT_FIELDS}
     values["updated_at"] = event.get("updated_at") or change_stamp(timezone.now())
+    values["variables"] = values["variables"] or {}
     return {column: values[field] for field, column in config.columns.items()}
 
 
@@ -156,7 +158,8 @@ def warehouse_upsert(config: WarehouseConfig, row: dict[str, Any]) -> str:
             watchdog.daemon = True
             watchdog.start()
             try:
-                answer = connection.execute(upsert_statement(config), row).fetchone()
+                params = {k: Jsonb(v) if isinstance(v, dict) else v for k, v in row.items()}
+                answer = connection.execute(upsert_statement(config), params).fetchone()
             finally:
                 watchdog.cancel()
     except psycopg.OperationalError as error:

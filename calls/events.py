@@ -123,7 +123,9 @@ def _apply(tenant: Tenant, event: InboundEvent) -> Call:
         )
     if event.type == "analytics.completed" and event.analytics:
         signals.call_analyzed.send(sender=Call, call=call)
-    if was_ended and (event.analytics or event.recording_url or event.disposition):
+    if was_ended and (
+        event.analytics or event.recording_url or event.disposition or event.variables
+    ):
         signals.call_changed.send(sender=Call, call=call)
     return call
 
@@ -163,6 +165,9 @@ def _call_for(tenant: Tenant, event: InboundEvent) -> Call:
     for name, value in event.analytics.items():
         setattr(call, name, value)
         changed.append(name)
+    if event.variables and {**call.variables, **event.variables} != call.variables:
+        call.variables = {**call.variables, **event.variables}
+        changed.append("variables")
     if changed:
         call.save(update_fields=[*set(changed), "updated_at"])
     return call

@@ -40,7 +40,7 @@ from tenants.models import Tenant
 
 ANALYTICS_FIELDS = ("satisfaction", "resolved", "sentiment", "summary", "transcript")
 # Seed 002's callback fields, seed 001's analytics, the agent's notes, when the call last changed.
-EXPORT_FIELDS = (*CALLBACK_FIELDS, *ANALYTICS_FIELDS, "notes", "updated_at")
+EXPORT_FIELDS = (*CALLBACK_FIELDS, *ANALYTICS_FIELDS, "variables", "notes", "updated_at")
 FORMATS = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson"}
 CHUNK_SIZE = 2000
 MAX_ID = 2**63 - 1  # a position after every call changed at the same moment
@@ -66,6 +66,7 @@ def export_row(call: Call) -> dict[str, Any]:
     """The call as one export row, JSON types (times are UTC ISO 8601 with a Z)."""
     row = callback_payload(call, call_recording_url(call))
     row.update({name: getattr(call, name) for name in ANALYTICS_FIELDS})
+    row["variables"] = call.variables
     row["notes"] = call.notes
     row["updated_at"] = change_stamp(call.updated_at)
     return row
@@ -83,7 +84,7 @@ def csv_cell(value: Any) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    text = str(value)
+    text = json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else str(value)
     if text.startswith(FORMULA_STARTS) and not PLAIN_NUMBER.fullmatch(text):
         return f"'{text}"
     return text

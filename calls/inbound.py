@@ -39,6 +39,7 @@ ANALYZED_TYPES = ("call.end", "analytics.completed")
 ID_MAX_LENGTH = 255
 TEXT_LIMITS = {"sentiment": 32, "summary": 20_000, "transcript": 200_000, "disposition": 64}
 SATISFACTION_RANGE = (0, 10)
+VARIABLES_MAX = 50
 
 
 class InvalidEvent(ValueError):
@@ -69,6 +70,7 @@ class InboundEvent:
     recording: bool = False  # the call is recorded; its audio follows in recording.ready
     recording_url: str = ""  # where the phone system keeps the audio
     analytics: dict = field(default_factory=dict)  # transcript, summary, satisfaction, ...
+    variables: dict = field(default_factory=dict)  # what the call collected (seed 001)
 
     @property
     def kind(self) -> str:
@@ -125,6 +127,7 @@ def parse_event(body: object, *, region: str, received_at: datetime) -> InboundE
         recording=_boolean(body, "recording") or bool(recording_url),
         recording_url=recording_url,
         analytics=_analytics(body) if event_type in ANALYZED_TYPES else {},
+        variables=_variables(body),
     )
 
 
@@ -188,6 +191,27 @@ def _url(body: Mapping, name: str) -> str:
     if value and (urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).netloc):
         raise InvalidEvent(name, f"{name} must be an http(s) URL.")
     return value
+
+
+def _variables(body: Mapping) -> dict:
+    """Seed 001's "variables (customer data collected)": names to plain JSON values."""
+    variables = body.get("variables")
+    if variables is None:
+        return {}
+    example = '{"order_number": "A-1001", "wants_callback": true}'
+    if not isinstance(variables, Mapping) or len(variables) > VARIABLES_MAX:
+        raise InvalidEvent(
+            "variables", f"Give at most {VARIABLES_MAX} names and values, e.g. {example}."
+        )
+    for name, value in variables.items():
+        plain = value is None or isinstance(value, str | int | float | bool)
+        if not 0 < len(name) <= 64 or not plain or (isinstance(value, str) and len(value) > 2000):
+            raise InvalidEvent(
+                "variables",
+                f"{name!r}: each variable is a name of up to 64 characters with a string (up to "
+                f"2,000 characters), number, boolean or null, e.g. {example}.",
+            )
+    return dict(variables)
 
 
 def _analytics(body: Mapping) -> dict:

@@ -80,6 +80,8 @@ class Call(TenantOwnedModel):
     sentiment = models.CharField(max_length=32, blank=True)
     summary = models.TextField(blank=True)
     transcript = models.TextField(blank=True)
+    # Seed 001's "variables (customer data collected)" during the call: name -> JSON value.
+    variables = models.JSONField(default=dict, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

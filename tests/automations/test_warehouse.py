@@ -24,7 +24,7 @@ CREATE TABLE analytics.calls (
     call_id uuid PRIMARY KEY, uuid text, status text, duration integer, customer_number text,
     agent_number text, crm_username text, call_type text, disposition text, direction text,
     start_time timestamptz, end_time timestamptz, recording_url text, satisfaction smallint,
-    resolved boolean, sentiment text, summary text, transcript text, notes text,
+    resolved boolean, sentiment text, summary text, transcript text, variables jsonb, notes text,
     updated_at timestamptz
 );
 DROP TABLE IF EXISTS public.call_facts;
@@ -88,6 +88,7 @@ def end_call(tenant) -> Call:
         tenant,
         "call.end",
         **{"from": "07400 123456", "to": "+442079460000"},
+        variables={"order_number": "A-1001", "wants_callback": True},
         status="ANSWER",
         duration=150,
         start_time="2026-07-03T10:00:00Z",
@@ -132,6 +133,7 @@ def test_the_call_end_inserts_the_row_and_the_analytics_update_it(tenant, make_a
     )
     assert row["customer_number"] == "+447400123456" and row["satisfaction"] is None
     assert row["start_time"].isoformat() == "2026-07-03T10:00:00+00:00"
+    assert row["variables"] == {"order_number": "A-1001", "wants_callback": True}
 
     analyzed = run_apps(tenant, analyze(tenant), "analytics.completed")
 

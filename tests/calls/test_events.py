@@ -120,6 +120,9 @@ def test_unknown_regenerated_and_deleted_events_urls_are_404(api, events_url, te
         ({"id": "evt-1", "call_id": "pbx-42"}, "type"),
         (event(type="call.transferred"), "type"),
         (event(type="call.end", status="HUNG_UP"), "status"),
+        (event(variables=["A-1001"]), "variables"),
+        (event(variables={"order": {"nested": 1}}), "variables"),
+        (event(variables={f"v{i}": i for i in range(51)}), "variables"),
         ([event()], None),
     ],
 )

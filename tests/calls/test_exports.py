@@ -98,6 +98,16 @@ def test_ndjson_has_every_call_with_its_analytics_then_the_cursor(api, tenant):
     assert headers["more"] == "false"
 
 
+def test_the_variables_collected_on_any_event_are_one_json_column(api, tenant):
+    phone_event(tenant, "pbx-1", "call.start", variables={"order_number": "A-1001"})
+    ended_call(tenant, "pbx-1")
+    phone_event(tenant, "pbx-1", "analytics.completed", variables={"wants_callback": True})
+
+    [row] = list(csv.DictReader(io.StringIO(read(api.get(URL, {"format": "csv"})))))
+
+    assert json.loads(row["variables"]) == {"order_number": "A-1001", "wants_callback": True}
+
+
 def test_csv_quotes_what_needs_it_and_reads_back_the_same(api, tenant):
     transcript = 'Caller: "Hi", I said,\nthen; nothing.\r\nAgent: ok'
     ended_call(tenant, "pbx-1", satisfaction=9, resolved=True, transcript=transcript)
