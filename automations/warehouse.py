@@ -158,8 +158,8 @@ def warehouse_upsert(config: WarehouseConfig, row: dict[str, Any]) -> str:
             watchdog.daemon = True
             watchdog.start()
             try:
-                params = {k: Jsonb(v) if isinstance(v, dict) else v for k, v in row.items()}
-                answer = connection.execute(upsert_statement(config), params).fetchone()
+                values = {k: Jsonb(v) if isinstance(v, dict) else v for k, v in row.items()}
+                answer = connection.execute(upsert_statement(config), values).fetchone()
             finally:
                 watchdog.cancel()
     except psycopg.OperationalError as error:
