@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from calls.api.events import recording_download
 from core.health import healthz
 from routing.api import rules_documentation
+from routing.inbound import engine_inbound_call
 
 handler400 = "core.errors.bad_request"
 handler403 = "core.errors.permission_denied"
@@ -25,7 +26,13 @@ urlpatterns = [
     path("api/v1/", include("connectors.urls")),
     path("api/v1/", include("automations.urls")),
     path("webphone/", include("calls.webphone.urls")),
-    path("gateways/", include("calls.gateways.urls")),  # telephony engines' own callbacks
+    # Telephony engines: where their calls to a tenant's numbers go, and their own callbacks.
+    path(
+        "gateways/<str:engine>/<int:tenant_id>/inbound",
+        engine_inbound_call,
+        name="gateway-inbound",
+    ),
+    path("gateways/", include("calls.gateways.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/docs/routing-rules", rules_documentation, name="routing-rules-docs"),

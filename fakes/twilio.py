@@ -53,7 +53,7 @@ DIAL_ATTRIBUTES = {
     "callerId", "answerOnBridge", "action", "method", "record", "recordingStatusCallback",
     "recordingStatusCallbackEvent", "timeout", "timeLimit",
 }  # fmt: skip
-NUMBER_ATTRIBUTES = {"statusCallback", "statusCallbackEvent", "statusCallbackMethod", "url"}
+NOUN_ATTRIBUTES = {"statusCallback", "statusCallbackEvent", "statusCallbackMethod", "url"}
 
 
 class ApiError(Exception):
@@ -123,6 +123,16 @@ class FakeTwilio(FakeServer):
         for leg in list(self.legs.values()):
             if leg.to == number and not leg.ended:
                 self._end(leg, "completed")
+
+    def inbound_call(self, *, caller: str, number: str, voice_url: str) -> Leg:
+        """Someone calls the account's `number`: Twilio asks its Voice URL what to do."""
+        leg = self._new_leg(number, caller, "inbound", "", set())
+        leg.status, leg.answered_at = "ringing", time.monotonic()
+        threading.Thread(target=self._answer, args=(leg, voice_url), daemon=True).start()
+        return leg
+
+    def _answer(self, leg: Leg, voice_url: str) -> None:
+        self._run(leg, self._fetch(voice_url, leg))
 
     def leg_to(self, number: str) -> Leg | None:
         return next((leg for leg in self.legs.values() if leg.to == number), None)
@@ -269,34 +279,39 @@ class FakeTwilio(FakeServer):
                 return self._fail(
                     leg, f"12200: unknown <Dial> attributes {set(verb.attrib) - DIAL_ATTRIBUTES}"
                 )
-            dial_status = self._dial(leg, verb)
+            dialled = self._dial(leg, verb)
             if leg.redirect:
                 document, leg.redirect = leg.redirect, ""
                 leg.bridge_done.clear()
                 return self._run(leg, document)
             if verb.get("action") and not leg.ended:
-                extra = {"DialCallStatus": dial_status}
-                return self._run(leg, self._fetch(verb.get("action", ""), leg, extra))
+                return self._run(leg, self._fetch(verb.get("action", ""), leg, dialled))
         if not leg.ended:
             self._end(leg, "completed")
 
-    def _dial(self, parent: Leg, dial: ElementTree.Element) -> str:
-        """Ring the <Number>; once answered, bridge until either side leaves; its DialCallStatus."""
-        numbers = [noun for noun in dial if noun.tag == "Number"]
-        if len(numbers) != 1 or len(dial) != 1 or not set(numbers[0].attrib) <= NUMBER_ATTRIBUTES:
-            self._fail(parent, "12200: this fake dials exactly one <Number> with known attributes")
-            return "failed"
-        noun = numbers[0]
+    def _dial(self, parent: Leg, dial: ElementTree.Element) -> dict[str, str]:
+        """Ring the <Number> or <Client>; once answered, bridge until either side leaves.
+
+        Answers what Twilio posts to the `action` URL: DialCallStatus, DialCallSid and, for an
+        answered leg, DialCallDuration.
+        """
+        nouns = [noun for noun in dial if noun.tag in ("Number", "Client")]
+        if len(nouns) != 1 or len(dial) != 1 or not set(nouns[0].attrib) <= NOUN_ATTRIBUTES:
+            self._fail(parent, "12200: this fake dials one <Number> or <Client>, known attributes")
+            return {"DialCallStatus": "failed"}
+        noun = nouns[0]
         events = set(noun.get("statusCallbackEvent", "completed").split())
         if not events <= EVENTS:
             self._fail(parent, f"12200: statusCallbackEvent must be among {sorted(EVENTS)}")
-            return "failed"
+            return {"DialCallStatus": "failed"}
+        identity = (noun.text or "").strip()
         child = self._new_leg(
-            (noun.text or "").strip(), dial.get("callerId", parent.from_), "outbound-dial",
-            noun.get("statusCallback", ""), events, parent.sid,
+            f"client:{identity}" if noun.tag == "Client" else identity,
+            dial.get("callerId", parent.from_), "outbound-dial", noun.get("statusCallback", ""),
+            events, parent.sid,
         )  # fmt: skip
         if not self._ring(child):
-            return child.status
+            return {"DialCallStatus": child.status, "DialCallSid": child.sid}
         talk = self.talk_seconds.get(child.to)
         if talk is not None:
             threading.Timer(talk, self._end, (child, "completed")).start()
@@ -312,7 +327,12 @@ class FakeTwilio(FakeServer):
             "recordingStatusCallback"
         ):
             self._recording(parent, child, dial.get("recordingStatusCallback", ""))
-        return "completed"
+        talked = int(time.monotonic() - child.answered_at) if child.answered_at else 0
+        return {
+            "DialCallStatus": "completed",
+            "DialCallSid": child.sid,
+            "DialCallDuration": str(talked),
+        }
 
     def _end(self, leg: Leg, status: str) -> None:
         with self.lock:

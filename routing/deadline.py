@@ -98,12 +98,17 @@ def credential_digest(secret: str) -> str:
 
 
 def answer_within(
-    request: HttpRequest, credential: str, decide: Callable[[str], HttpResponse]
+    request: HttpRequest,
+    credential: str,
+    decide: Callable[[str], HttpResponse],
+    fallback: Callable[[Profile | None, str], HttpResponse] | None = None,
 ) -> HttpResponse:
     """Run `decide(body_problem)` on the pool; its response, or the fallback if late or failing.
 
-    `body_problem` says what is wrong with the request's body ("" when it could be read).
+    `body_problem` says what is wrong with the request's body ("" when it could be read);
+    `fallback(profile, reason)` renders the fallback (default: our JSON decision).
     """
+    fallback_response = fallback or json_fallback
     started = time.monotonic()
     profile = profiles.recall(credential)
     deadline_ms = profile.deadline_ms if profile else DEFAULT_DEADLINE_MS
@@ -158,7 +163,7 @@ def _wait(future: Future, credential: str, profile: Profile | None, started: flo
     return future.result(timeout=_remaining(started, profile.deadline_ms))
 
 
-def fallback_response(profile: Profile | None, reason: str) -> HttpResponse:
+def json_fallback(profile: Profile | None, reason: str) -> HttpResponse:
     if profile is None:
         # We cannot tell whose call it is: let the phone system use its own fallback.
         return JsonResponse({"extension": None, "rule": None, "reason": f"unrouted: {reason}"})

@@ -17,6 +17,7 @@ from calls.gateways.base import (
     GatewayConfigError,
     GatewayNotSupported,
     GatewayUnavailable,
+    InboundCall,
     TelephonyGateway,
 )
 
@@ -29,6 +30,7 @@ __all__ = [
     "GatewayConfigError",
     "GatewayNotSupported",
     "GatewayUnavailable",
+    "InboundCall",
     "TelephonyGateway",
 ]
 

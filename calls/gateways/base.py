@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
+    from django.http import HttpResponse
+
     from calls.models import Call
-    from tenants.models import Tenant
+    from tenants.models import Agent, Tenant
 
 
 class GatewayNotSupported(Exception):
@@ -45,6 +47,16 @@ class Callback:
     url: str  # as the engine called it (PUBLIC_BASE_URL + path and query)
     form: Mapping[str, list[str]]  # every value of every field
     headers: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class InboundCall:
+    """A call reaching one of the tenant's numbers through the engine, as it asks where to go."""
+
+    caller: str  # as the engine wrote it (routing reads any form)
+    called: str
+    engine_call_id: str
+    event: dict[str, Any]  # its call.start in our event format (calls/inbound.py)
 
 
 class TelephonyGateway:
@@ -83,6 +95,16 @@ class TelephonyGateway:
 
     def add_party(self, call: Call, number: str) -> None:
         raise GatewayNotSupported(f"{type(self).__name__} cannot add parties yet.")
+
+    def read_inbound(self, callback: Callback) -> InboundCall:
+        """The call an engine's inbound request announces (CallbackRefused if not signed)."""
+        raise GatewayNotSupported(f"{type(self).__name__} does not route inbound calls.")
+
+    def route_answer(
+        self, inbound: InboundCall, extension: str | None, reason: str, *, agent: Agent | None
+    ) -> HttpResponse:
+        """What the engine runs to put the call through to `extension` (None: nobody)."""
+        raise GatewayNotSupported(f"{type(self).__name__} does not route inbound calls.")
 
     def read_callback(self, callback: Callback) -> dict[str, Any] | None:
         """Our event (calls/inbound.py's format) for one callback; None: nothing to record.

@@ -13,6 +13,7 @@ import requests
 from django.utils import timezone
 
 from calls.gateways.twilio import twiml
+from calls.gateways.twilio.callbacks import twilio_signature
 from calls.gateways.twilio.gateway import leg_event
 from calls.models import Call, CallParty, Delivery, GatewayConfig, TelephonyEvent
 from core.scoping import tenant_scope
@@ -225,3 +226,70 @@ def test_a_request_without_twilios_signature_is_refused(live_server, settings, f
     assert (forged.status_code, unsigned.status_code) == (403, 403)
     with tenant_scope(tenant):
         assert not TelephonyEvent.objects.exists()
+
+
+# ----- inbound calls to the tenant's Twilio number
+
+
+TWILIO_NUMBER = "+442079460000"
+CALLER = "+447400555111"
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("private_urls")
+def test_an_inbound_call_is_routed_by_the_rules_rings_the_agent_and_ends_with_a_callback(
+    twilio_world, processes, tenant, agent, receiver, in_tenant, live_server
+):
+    fake = twilio_world
+    agent.extension = "1093"
+    agent.save()
+    tenant.routing_settings.fallback_extension = "1093"  # no rules: the fallback routes
+    tenant.routing_settings.save()
+    fake.talk_seconds[agent.phone_number] = 0.5
+    processes.worker()
+
+    fake.inbound_call(
+        caller=CALLER,
+        number=TWILIO_NUMBER,
+        voice_url=f"{live_server.url}/gateways/twilio/{tenant.pk}/inbound",
+    )
+    (callback,) = receiver.wait_for(1, timeout=20)
+
+    body = callback.json()
+    agent_leg = fake.leg_to(agent.phone_number)
+    call = Call.objects.get(call_id=body["call_id"])
+    assert (body["direction"], body["status"], body["customer_number"]) == (
+        "inbound", "ANSWER", CALLER
+    )  # fmt: skip
+    assert agent_leg is not None and agent_leg.status == "completed"
+    assert call.external_id == agent_leg.parent_sid
+    kinds = list(call.events.order_by("occurred_at").values_list("kind", flat=True))
+    assert kinds == ["initiated", "agent_ringing", "answered", "ended"]
+    assert fake.errors == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_inbound_call_to_nobody_hears_so_and_an_unsigned_one_is_refused(
+    live_server, settings, fake_twilio, tenant
+):
+    settings.PUBLIC_BASE_URL = live_server.url
+    use_twilio(tenant, fake_twilio)
+    url = f"{live_server.url}/gateways/twilio/{tenant.pk}/inbound"
+    form = {
+        "CallSid": "CA" + "1" * 32,
+        "From": CALLER,
+        "To": TWILIO_NUMBER,
+        "CallStatus": "ringing",
+    }
+    signature = twilio_signature(fake_twilio.auth_token, url, {k: [v] for k, v in form.items()})
+
+    answered = requests.post(url, data=form, headers={"X-Twilio-Signature": signature}, timeout=5)
+    unsigned = requests.post(url, data=form, timeout=5)
+    elsewhere = requests.post(url.replace("/twilio/", "/simulator/"), data=form, timeout=5)
+
+    assert answered.status_code == 200 and answered.headers["Content-Type"] == "application/xml"
+    assert "<Say>" in answered.text and "<Hangup />" in answered.text
+    assert answered.headers["X-CallBridge-Route"].startswith("fallback")
+    assert (unsigned.status_code, elsewhere.status_code) == (403, 404)
+    with tenant_scope(tenant):
+        assert [e.type for e in TelephonyEvent.objects.all()] == ["call.start"]

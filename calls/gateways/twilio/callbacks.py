@@ -59,8 +59,8 @@ def twilio_event(form: Mapping[str, str]) -> dict[str, Any] | None:
         "type": event_type,
         "call_id": call_sid,
         "direction": "inbound" if form.get("Direction") == "inbound" else "outbound",
-        "from": _number(form.get("From", "")),
-        "to": _number(form.get("To", "")),
+        "from": party_number(form.get("From", "")),
+        "to": party_number(form.get("To", "")),
     }
     timestamp = _timestamp(form.get("Timestamp", ""))
     if timestamp:
@@ -85,7 +85,7 @@ def _recording_event(form: Mapping[str, str], call_sid: str) -> dict[str, Any] |
     }
 
 
-def _number(value: str) -> str:
+def party_number(value: str) -> str:
     # Browser and SIP legs are "client:alice" or "sip:..."; withheld callers come without digits.
     value = value.strip()
     return "" if ":" in value or not any(c.isdigit() for c in value) else value

@@ -10,8 +10,9 @@ from django.utils import timezone
 from calls.events import telephony_event_accept
 from calls.gateways import gateway_for
 from calls.gateways.twilio import rest
-from calls.gateways.twilio.gateway import TwilioGateway, leg_event
+from calls.gateways.twilio.gateway import TwilioGateway, inbound_event, leg_event
 from calls.models import Call, CallState, CallStatus
+from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
 
@@ -59,3 +60,10 @@ def leg_progress(*, call: Call, leg: str, form: dict[str, str]) -> None:
     event = leg_event(call, leg, form)
     if event is not None:
         telephony_event_accept(tenant=call.tenant, body=event, source="twilio", raw=form)
+
+
+def inbound_progress(tenant: Tenant, call_sid: str, form: dict[str, str]) -> None:
+    """Record the agent's ringing, answer or (DialCallStatus) end of an inbound call."""
+    event = inbound_event(call_sid, form)
+    if event is not None:
+        telephony_event_accept(tenant=tenant, body=event, source="twilio", raw=form)

@@ -16,6 +16,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.http import HttpResponse
 from django.urls import reverse
 
 from calls.gateways.base import (
@@ -23,12 +24,20 @@ from calls.gateways.base import (
     CallbackRefused,
     GatewayConfigError,
     GatewayNotSupported,
+    InboundCall,
     TelephonyGateway,
 )
 from calls.gateways.twilio import rest, twiml
-from calls.gateways.twilio.callbacks import END_STATUSES, twilio_event, twilio_signature_valid
+from calls.gateways.twilio.callbacks import (
+    END_STATUSES,
+    party_number,
+    twilio_event,
+    twilio_signature_valid,
+)
+from calls.inbound import InvalidEvent
 from calls.models import Call, CallState
 from core import http
+from tenants.models import Agent
 
 logger = logging.getLogger(__name__)
 
@@ -171,6 +180,44 @@ class TwilioGateway(TelephonyGateway):
                 "Twilio auth token."
             )
 
+    def read_inbound(self, callback: Callback) -> InboundCall:
+        """A call to one of the tenant's Twilio numbers (the number's Voice URL is ours)."""
+        self.check_signature(callback)
+        form = {name: values[-1] for name, values in callback.form.items()}
+        call_sid = form.get("CallSid", "")
+        if not call_sid:
+            raise InvalidEvent("CallSid", "Twilio's voice request needs CallSid.")
+        caller, called = party_number(form.get("From", "")), party_number(form.get("To", ""))
+        event = {
+            "id": f"twilio:{call_sid}:inbound",
+            "type": "call.start",
+            "call_id": call_sid,
+            "direction": "inbound",
+            "from": caller,
+            "to": called,
+        }
+        return InboundCall(caller=caller, called=called, engine_call_id=call_sid, event=event)
+
+    def route_answer(
+        self, inbound: InboundCall, extension: str | None, reason: str, *, agent: Agent | None
+    ) -> HttpResponse:
+        """TwiML that rings the extension's agent (their phone, else their browser)."""
+        if not extension:
+            document = twiml.nobody_answers()
+        else:
+            path = {"tenant_id": self.tenant.pk, "call_sid": inbound.engine_call_id}
+            base = settings.PUBLIC_BASE_URL
+            document = twiml.route_inbound(
+                number=agent.phone_number if agent and agent.phone_number else "",
+                client=agent.crm_username if agent else extension,
+                caller_id=inbound.caller or inbound.called,
+                status_url=base + reverse("gateway-twilio-inbound-leg", kwargs=path),
+                after_url=base + reverse("gateway-twilio-inbound-after-dial", kwargs=path),
+            )
+        response = HttpResponse(document, content_type="application/xml")
+        response["X-CallBridge-Route"] = reason[:200]  # why, for whoever reads Twilio's logs
+        return response
+
     def read_callback(self, callback: Callback) -> dict[str, Any] | None:
         """Our event for a Twilio callback, once its signature checks out (if a token is set)."""
         if self.auth_token:
@@ -213,3 +260,35 @@ def leg_event(call: Call, leg: str, form: dict[str, str]) -> dict[str, Any] | No
     if leg == "customer" and call_status == "completed" and form.get("CallDuration", "").isdigit():
         event["duration"] = int(form["CallDuration"])
     return event
+
+
+# DialCallStatus (https://www.twilio.com/docs/voice/twiml/dial#dialcallstatus) -> our end status.
+DIAL_END_STATUSES = {
+    "completed": "ANSWER",
+    "answered": "ANSWER",
+    "busy": "BUSY",
+    "no-answer": "NO_ANSWER",
+    "failed": "FAILED",
+    "canceled": "CANCELED",
+}
+
+
+def inbound_event(call_sid: str, form: dict[str, str]) -> dict[str, Any] | None:
+    """Our event about inbound call `call_sid` for its agent leg's progress or its dial's end."""
+    event: dict[str, Any] = {"call_id": call_sid, "direction": "inbound"}
+    dial_status = form.get("DialCallStatus", "")
+    if dial_status:
+        if dial_status not in DIAL_END_STATUSES:
+            return None
+        event.update(id=f"twilio:{call_sid}:dial", type="call.end")
+        event["status"] = DIAL_END_STATUSES[dial_status]
+        if event["status"] == "ANSWER" and form.get("DialCallDuration", "").isdigit():
+            event["duration"] = int(form["DialCallDuration"])
+        return event
+    call_status = form.get("CallStatus", "")
+    event["id"] = f"twilio:{form.get('CallSid', '')}:{call_status}:{form.get('SequenceNumber', '')}"
+    if call_status == "ringing":
+        return {**event, "type": "call.ringing", "ringing": "agent"}
+    if call_status == "in-progress":
+        return {**event, "type": "call.answered"}
+    return None  # initiated, or the leg's end: the dial's end says how the call ended

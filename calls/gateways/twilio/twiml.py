@@ -45,6 +45,37 @@ def transfer_to(*, number: str, caller_id: str, status_url: str) -> str:
     return _xml(response)
 
 
+def route_inbound(
+    *, number: str, client: str, caller_id: str, status_url: str, after_url: str
+) -> str:
+    """Put an inbound call through to an agent's phone (`number`) or browser (`client`)."""
+    response = Element("Response")
+    dial = SubElement(
+        response, "Dial", callerId=caller_id, answerOnBridge="true", action=after_url, method="POST"
+    )
+    if number:
+        _number(dial, number, status_url)
+    else:
+        noun = SubElement(
+            dial,
+            "Client",
+            statusCallback=status_url,
+            statusCallbackEvent=LEG_EVENTS,
+            statusCallbackMethod="POST",
+        )
+        noun.text = client
+    return _xml(response)
+
+
+def nobody_answers() -> str:
+    """No one to put the call through to: say so and hang up."""
+    response = Element("Response")
+    say = SubElement(response, "Say")
+    say.text = "Sorry, nobody can take your call right now. Please call again later."
+    SubElement(response, "Hangup")
+    return _xml(response)
+
+
 def hang_up() -> str:
     response = Element("Response")
     SubElement(response, "Hangup")
