@@ -14,7 +14,7 @@ import functools
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -183,11 +183,16 @@ def _frame(event: str, data: dict, event_id: int | None = None) -> str:
 
 
 def stream(
-    *, tenant: Tenant, call: Call | None = None, last_event_id: int | None = None
+    *,
+    tenant: Tenant,
+    call: Call | None = None,
+    last_event_id: int | None = None,
+    select: Callable[[dict], dict | None] | None = None,
 ) -> Iterator[str]:
     """Yield one bounded SSE stream: retry, snapshot, missed events, then live ones.
 
-    A call's stream ends with the event that ends the call.
+    A call's stream ends with the event that ends the call. `select` (tenant streams) keeps a
+    call's summary, changed as it likes, or drops it (None), in the snapshot and every event.
     """
     deadline = time.monotonic() + settings.LIVE_STREAM_SECONDS
     heartbeat = settings.LIVE_HEARTBEAT_SECONDS
@@ -197,6 +202,8 @@ def stream(
         yield f"retry: {RETRY_MS}\n\n"
         with tenant_scope(tenant):
             current = snapshot(tenant=tenant, call=call)
+            if select is not None:
+                current["calls"] = [s for c in current["calls"] if (s := select(c)) is not None]
         yield _frame("snapshot", current)
         if call is not None and current["state"] == CallState.ENDED:
             return
@@ -205,6 +212,8 @@ def stream(
         while (now := time.monotonic()) < deadline:
             with tenant_scope(tenant):
                 messages = source.next(timeout=min(deadline - now, last_write + heartbeat - now))
+                if select is not None:
+                    messages = [s for m in messages if (s := select(m)) is not None]
             for message in messages:
                 if message["id"] in sent:
                     continue

@@ -56,7 +56,8 @@ def main() -> None:
     }
     if not args.reuse:
         recreate_database(args.database)
-        run([sys.executable, "manage.py", "migrate", "-v", "0"], env)
+    run([sys.executable, "manage.py", "migrate", "-v", "0"], env)  # a kept one may be behind
+    if not args.reuse:
         started = time.monotonic()
         run([sys.executable, str(HERE / "load.py"), str(args.contacts)], env)
         print(f"loaded {args.contacts:,} contacts in {time.monotonic() - started:.0f} s")

@@ -17,6 +17,8 @@ from tenants.selectors import api_key_find
 LAUNCH_PARAMETERS = ("crm_username", "api_key", "to_number", "from_number")
 UUID_MAX_LENGTH = 255  # as the API's (Call.uuid)
 PAGE_SALT = "calls.webphone.page"
+CONSOLE_SALT = "calls.webphone.console"
+CONSOLE_PARAMETERS = ("crm_username", "api_key")
 PAGE_TOKEN_MAX_AGE = 12 * 3600  # seconds: a shift; the page is useless once the call is over
 
 
@@ -143,7 +145,11 @@ def _caller_id(raw: str, region: str) -> str:
 
 def page_token(call: Call) -> str:
     """An unguessable, expiring token that opens this call's page (and nothing else)."""
-    return signing.dumps({"t": call.tenant_id, "c": str(call.call_id)}, salt=PAGE_SALT)
+    return page_token_of(call.tenant_id, str(call.call_id))
+
+
+def page_token_of(tenant_id: int, call_id: str) -> str:
+    return signing.dumps({"t": tenant_id, "c": call_id}, salt=PAGE_SALT)
 
 
 def page_token_read(token: str) -> tuple[int, str] | None:
@@ -153,3 +159,34 @@ def page_token_read(token: str) -> tuple[int, str] | None:
     except signing.BadSignature:
         return None
     return claims["t"], claims["c"]
+
+
+def console_agent(params: Mapping[str, str]) -> Agent:
+    """The agent whose console the URL opens (browser key and active agent), or LaunchRefused."""
+    values = {name: (params.get(name) or "").strip() for name in CONSOLE_PARAMETERS}
+    missing = [name for name, value in values.items() if not value]
+    if missing:
+        raise LaunchRefused(
+            400,
+            "missing_parameter",
+            f"The console URL has no value for {', '.join(missing)}: it needs crm_username and "
+            "api_key (your browser key), as the click-to-call URL does.",
+            missing[0],
+        )
+    tenant = _tenant_of_browser_key(values["api_key"])
+    with tenant_scope(tenant):
+        return _agent(values["crm_username"])
+
+
+def console_token(agent: Agent) -> str:
+    """An unguessable, expiring token that opens this agent's console (and nothing else)."""
+    return signing.dumps({"t": agent.tenant_id, "a": agent.pk}, salt=CONSOLE_SALT)
+
+
+def console_token_read(token: str) -> tuple[int, int] | None:
+    """The (tenant id, agent id) a console token names, or None if forged or expired."""
+    try:
+        claims = signing.loads(token, salt=CONSOLE_SALT, max_age=PAGE_TOKEN_MAX_AGE)
+    except signing.BadSignature:
+        return None
+    return claims["t"], claims["a"]

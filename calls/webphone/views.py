@@ -15,6 +15,7 @@ from django.http import (
 )
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
@@ -31,10 +32,10 @@ from calls.api.serializers import (
 from calls.gateways import GatewayNotSupported, GatewayUnavailable
 from calls.models import Call, CallParty, CallState, CallStatus
 from calls.webphone import access
-from contacts.selectors import caller_card
+from contacts.selectors import CallerCard, caller_card
 from core.errors import error_body
 from core.scoping import tenant_scope
-from tenants.models import Tenant
+from tenants.models import Agent, Tenant
 
 # What the page says for each state and final status; the page's script uses the same words.
 STATE_LABELS = {
@@ -155,12 +156,10 @@ def with_call(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpRespon
 def call_page(request: HttpRequest, call: Call, token: str) -> HttpResponse:
     """The agent's call page: live status, caller card and call controls."""
     card = caller_card(tenant=call.tenant, number=call.customer_number)
-    crm_url = card.contact.crm_url if card.contact else ""
     context = {
         "call": call,
         "card": card,
-        # Only web links: a synced record's URL is the CRM's data, not ours to trust.
-        "crm_link": crm_url if crm_url.startswith(("https://", "http://")) else "",
+        "crm_link": _crm_link(card),
         "label": STATUS_LABELS.get(call.status) or STATE_LABELS[call.state],
         "labels": {"states": STATE_LABELS, "statuses": STATUS_LABELS},
         "token": token,
@@ -221,3 +220,80 @@ def _refused(
     if _wants_json(request):
         return JsonResponse(body, status=status)
     return _page(request, "webphone/refused.html", {**body, "status": status}, status)
+
+
+def _crm_link(card: CallerCard) -> str:
+    # Only web links: a synced record's URL is the CRM's data, not ours to trust.
+    crm_url = card.contact.crm_url if card.contact else ""
+    return crm_url if crm_url.startswith(("https://", "http://")) else ""
+
+
+# ----- the agent console: inbound calls popping up for one agent
+
+
+@csrf_exempt  # only GET opens it
+@require_GET
+def console_open(request: HttpRequest) -> HttpResponse:
+    """Open an agent's console from its URL (crm_username, browser api_key), like the launch URL."""
+    try:
+        agent = access.console_agent(request.GET)
+    except access.LaunchRefused as refused:
+        return _refused(request, refused.status, refused.code, refused.message, refused.field)
+    response = HttpResponseRedirect(reverse("webphone-console", args=[access.console_token(agent)]))
+    response.status_code = 303  # the key leaves the address bar
+    return response
+
+
+def with_agent(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    """Resolve the console token to its active agent, inside the tenant's scope; else 404."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, token: str) -> HttpResponseBase:
+        claims = access.console_token_read(token)
+        if claims is None:
+            raise Http404("No console at this address; open it again from your CRM.")
+        tenant_id, agent_id = claims
+        with tenant_scope(tenant_id):
+            agent = (
+                Agent.objects.select_related("tenant__webphone_settings")
+                .filter(pk=agent_id, is_active=True, tenant__is_active=True)
+                .first()
+            )
+            if agent is None:
+                raise Http404("No console at this address; open it again from your CRM.")
+            return view(request, agent, token)
+
+    return wrapped
+
+
+@require_GET
+@with_agent
+def console(request: HttpRequest, agent: Agent, token: str) -> HttpResponse:
+    """The agent's console: inbound calls for them pop up with the caller card."""
+    context = {
+        "agent": agent,
+        "token": token,
+        "labels": {"states": STATE_LABELS, "statuses": STATUS_LABELS},
+    }
+    return _page(request, "webphone/console.html", context, tenant=agent.tenant)
+
+
+@require_GET
+@with_agent
+def console_events(request: HttpRequest, agent: Agent, token: str) -> StreamingHttpResponse:
+    """The tenant's live feed, kept to this agent's inbound calls, each with its card and page."""
+    tenant = agent.tenant
+
+    def for_agent(summary: dict) -> dict | None:
+        mine = summary["crm_username"] == agent.crm_username
+        if not mine or summary["direction"] != Call.Direction.INBOUND:
+            return None
+        card = caller_card(tenant=tenant, number=summary["customer_number"])
+        card_html = render_to_string(
+            "webphone/_card.html", {"card": card, "crm_link": _crm_link(card)}
+        )
+        page = reverse("webphone-call", args=[access.page_token_of(tenant.pk, summary["call_id"])])
+        return {**summary, "card_html": card_html, "page": page}
+
+    after = live.last_event_id(request.headers.get("Last-Event-ID"))
+    return live.sse_response(live.stream(tenant=tenant, last_event_id=after, select=for_agent))
