@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from calls import recordings, signals
+from calls import live, recordings, signals
 from calls.inbound import InboundEvent, InvalidEvent, body_hash, parse_event
 from calls.models import Call, CallState, TelephonyEvent
 from calls.services import call_event_record
@@ -123,6 +123,7 @@ def _apply(tenant: Tenant, event: InboundEvent) -> Call:
         )
     if event.type == "analytics.completed" and event.analytics:
         signals.call_analyzed.send(sender=Call, call=call)
+        live.call_analyzed_publish(call=call)
     if was_ended and (
         event.analytics or event.recording_url or event.disposition or event.variables
     ):

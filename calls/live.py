@@ -27,6 +27,7 @@ from django.utils import timezone
 from calls import selectors
 from calls.lifecycle import iso_z
 from calls.models import Call, CallEvent, CallState
+from contacts.selectors import caller_card
 from core.scoping import tenant_scope
 from tenants.models import Tenant
 
@@ -38,9 +39,12 @@ ACTIVE_CALLS_IN_SNAPSHOT = 100
 
 
 def call_summary(call: Call) -> dict:
-    """What a live view shows of a call."""
+    """What a live view shows of a call, with who is calling (seed 001's live feed)."""
+    card = caller_card(tenant=call.tenant, number=call.customer_number)
     return {
         "call_id": str(call.call_id),
+        "caller_name": card.contact.name if card.contact else "",
+        "caller_company": card.contact.company if card.contact else "",
         "state": call.state,
         "status": call.status,
         "duration": call.duration,
@@ -108,6 +112,23 @@ def call_event_publish(*, call: Call, event: CallEvent) -> None:
             pipe.execute()
         except Exception:  # a live view missing one update must never fail the call
             logger.warning("Could not publish call event %s", event.pk, exc_info=True)
+
+    transaction.on_commit(publish)
+
+
+def call_analyzed_publish(*, call: Call) -> None:
+    """Tell the tenant's live views a call's analytics came (today's metrics changed)."""
+    if not settings.REDIS_URL:
+        return  # polling views refresh on the next call event
+    tenant_id, call_id = call.tenant_id, str(call.call_id)
+
+    def publish() -> None:
+        try:
+            client = _redis(settings.REDIS_URL)
+            message = {"kind": "analytics", "call_id": call_id}
+            client.publish(_channel(client, f"tenant:{tenant_id}"), json.dumps(message))
+        except Exception:  # a live view missing one update must never fail the event
+            logger.warning("Could not publish the analytics of call %s", call_id, exc_info=True)
 
     transaction.on_commit(publish)
 
@@ -215,6 +236,10 @@ def stream(
                 if select is not None:
                     messages = [s for m in messages if (s := select(m)) is not None]
             for message in messages:
+                if message.get("kind") == "analytics":  # no event row: nothing to resume from
+                    yield _frame("analytics", message)
+                    last_write = time.monotonic()
+                    continue
                 if message["id"] in sent:
                     continue
                 sent.add(message["id"])

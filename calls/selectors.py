@@ -114,7 +114,8 @@ def live_counts(*, tenant: Tenant) -> dict[str, int]:
 
 def today_counts(*, tenant: Tenant) -> dict[str, int | float | None]:
     """Today's ended calls (tenant's day): answered, missed (ended unanswered), the average
-    talk time of answered calls and the average satisfaction where analytics gave one."""
+    talk time of answered calls, the average satisfaction where analytics gave one, and the
+    share of calls resolved among those analytics said something of."""
     answered = Q(status=CallStatus.ANSWER)
     return _ended_today(tenant).aggregate(
         answered=Count("pk", filter=answered),
@@ -122,6 +123,8 @@ def today_counts(*, tenant: Tenant) -> dict[str, int | float | None]:
         average_duration=Avg("duration", filter=answered),
         average_satisfaction=Avg("satisfaction"),
         rated=Count("satisfaction"),
+        resolved_calls=Count("pk", filter=Q(resolved=True)),
+        judged=Count("resolved"),
     )
 
 

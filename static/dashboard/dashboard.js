@@ -51,6 +51,7 @@
       pending = setTimeout(function () { htmx.trigger(element, "live-changed"); }, 150);
     }
     source.addEventListener("call", changed);
+    source.addEventListener("analytics", changed);
     source.addEventListener("snapshot", changed);
   }
   document.addEventListener("DOMContentLoaded", function () {

@@ -297,3 +297,29 @@ def test_a_half_read_stream_leaves_no_tenant_scope_behind(transport, client, pag
     next(stream), next(stream)
 
     assert current_tenant_id() is None
+
+
+def test_the_feed_names_the_caller_and_says_when_a_calls_analytics_come(
+    api, placed, tenant, make_contact, settings, django_capture_on_commit_callbacks
+):
+    from calls import events
+
+    settings.LIVE_STREAM_SECONDS = 5.0
+    make_contact(tenant, "+447400123456", first_name="Ada", last_name="Lovelace", company="AE")
+    with tenant_scope(tenant):
+        Call.objects.filter(pk=placed.pk).update(external_id="pbx-9")
+    response = api.get("/api/v1/live", HTTP_ACCEPT="text/event-stream")
+    stream = frames(response.streaming_content)
+    next(stream)
+    [live_call] = next(stream).data["calls"]
+
+    body = {"id": "a-1", "type": "analytics.completed", "call_id": "pbx-9", "satisfaction": 8}
+    with tenant_scope(tenant), django_capture_on_commit_callbacks(execute=True):
+        row, _ = events.telephony_event_accept(tenant=tenant, body=body, source="json")
+        events.telephony_event_process(event_pk=row.pk)
+    analyzed = next(frame for frame in stream if frame.event)
+
+    assert (live_call["caller_name"], live_call["caller_company"]) == ("Ada Lovelace", "AE")
+    assert (analyzed.event, analyzed.data, analyzed.id) == (
+        "analytics", {"kind": "analytics", "call_id": str(placed.call_id)}, None
+    )  # fmt: skip

@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from calls.models import CallState
-from calls.services import call_event_record
+from calls.models import Call, CallState
+from calls.services import call_event_record, call_hang_up
 from connectors.models import Connection, SyncRun
 from core import metrics
 from core.scoping import tenant_scope
@@ -47,6 +47,21 @@ def test_a_live_call_shows_the_caller_from_the_phonebook_agent_and_state(
     assert "Connected" in connected.text and "<nav" not in connected.text
     assert "No calls in progress" in ended.text
     assert ended.context["today"]["answered"] == 1 and ended.context["today"]["missed"] == 0
+
+
+def test_todays_satisfaction_out_of_ten_and_resolved_share_come_from_the_analytics(
+    admin_client, tenant, place_call, agent
+):
+    with tenant_scope(tenant):
+        for uuid, satisfaction, resolved in (("a", 9, True), ("b", 3, False), ("c", None, None)):
+            call = call_hang_up(call=place_call(uuid=uuid))
+            Call.objects.filter(pk=call.pk).update(satisfaction=satisfaction, resolved=resolved)
+
+    page = admin_client.get("/app/live", HTTP_HX_REQUEST="true")
+
+    assert "6.0 / 10" in page.text and "2 rated calls" in page.text
+    assert '<p class="tile-value" id="resolved-share">50%</p>' in page.text
+    assert "Of 2 calls analytics judged" in page.text
 
 
 def test_the_page_subscribes_to_the_dashboards_own_stream(admin_client):
