@@ -6,6 +6,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from calls import deliveries
+from calls.gateways import GatewayConfigError, gateway_class
 from calls.models import (
     Attempt,
     Call,
@@ -23,9 +24,7 @@ from core.scoping import tenant_scope
 from tenants import admin as tenants_admin
 from tenants.admin import (
     TenantOwnedAdmin,
-    apply_write_only,
-    clean_write_only,
-    describe_write_only,
+    WriteOnlySecretsForm,
     secret_input,
     tenant_settings_inline,
 )
@@ -51,7 +50,7 @@ class TenantAdmin(tenants_admin.TenantAdmin):
             )
 
 
-class CallbackSettingsForm(forms.ModelForm):
+class CallbackSettingsForm(WriteOnlySecretsForm):
     """The call-result push; its auth value is set, replaced or cleared here, never shown."""
 
     new_auth_value = secret_input("New auth header value")
@@ -70,7 +69,6 @@ class CallbackSettingsForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        describe_write_only(self, self.WRITE_ONLY)
         state = "set" if self.instance.signing_secret else "not set"
         self.fields[
             "clear_signing_secret"
@@ -81,12 +79,8 @@ class CallbackSettingsForm(forms.ModelForm):
         validate_header_value(value)
         return value
 
-    def clean(self) -> dict[str, Any]:
-        return clean_write_only(self, self.WRITE_ONLY)
-
     def save(self, commit: bool = True) -> CallbackSettings:
-        callback = super().save(commit=False)
-        apply_write_only(self, callback, self.WRITE_ONLY)
+        callback: CallbackSettings = super().save(commit=False)
         if self.cleaned_data.get("clear_signing_secret"):
             callback.signing_secret = callback.previous_signing_secret = ""
             callback.previous_signing_secret_expires_at = None
@@ -105,7 +99,7 @@ class CallbackSettingsInline(admin.StackedInline):
 tenant_settings_inline(CallbackSettingsInline)
 
 
-class TelephonySettingsForm(forms.ModelForm):
+class TelephonySettingsForm(WriteOnlySecretsForm):
     """The simulator's behaviour and Twilio's token, set, replaced or cleared, never shown."""
 
     new_twilio_auth_token = secret_input("New Twilio auth token")
@@ -121,20 +115,6 @@ class TelephonySettingsForm(forms.ModelForm):
             "simulator_talk_seconds",
             "simulator_recording",
         ]
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        describe_write_only(self, self.WRITE_ONLY)
-
-    def clean(self) -> dict[str, Any]:
-        return clean_write_only(self, self.WRITE_ONLY)
-
-    def save(self, commit: bool = True) -> TelephonySettings:
-        telephony = super().save(commit=False)
-        apply_write_only(self, telephony, self.WRITE_ONLY)
-        if commit:
-            telephony.save()
-        return telephony
 
 
 class TelephonySettingsInline(admin.StackedInline):
@@ -236,6 +216,23 @@ class GatewayConfigForm(forms.ModelForm):
         if value is not None and not isinstance(value, dict):
             raise forms.ValidationError("Give a JSON object.")
         return value
+
+    def clean(self) -> dict[str, Any]:
+        """The engine's own checks, as the API makes them (calls/gateways)."""
+        cleaned = super().clean() or {}
+        engine = cleaned.get("engine")
+        if engine and not self.errors:
+            same = self.instance.pk is not None and self.instance.engine == engine
+            stored = self.instance.credentials if same else {}
+            credentials = {**stored, **(cleaned.get("new_credentials") or {})}
+            try:
+                gateway_class(engine).check_config(credentials, cleaned.get("settings") or {})
+            except GatewayConfigError as error:
+                self.add_error(
+                    "new_credentials" if error.field == "credentials" else "settings",
+                    error.message,
+                )
+        return cleaned
 
     def save(self, commit: bool = True) -> GatewayConfig:
         config = super().save(commit=False)

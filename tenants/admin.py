@@ -19,32 +19,42 @@ def secret_input(label: str) -> forms.CharField:
     )
 
 
-def describe_write_only(form: forms.ModelForm, names: tuple[str, ...]) -> None:
-    """Label each secret's new_/clear_ boxes with whether it is set now (never its value)."""
-    for name in names:
-        state = "set" if getattr(form.instance, name) else "not set"
-        form.fields[f"clear_{name}"].label = f"Clear {name.replace('_', ' ')}"
-        form.fields[
-            f"new_{name}"
-        ].help_text = (
-            f"Now {state}; never shown. Type a value to replace it, or leave empty to keep it."
-        )
+class WriteOnlySecretsForm(forms.ModelForm):
+    """A settings row's form whose WRITE_ONLY secrets are set, replaced or cleared, never shown.
 
+    Each secret `x` needs its two boxes declared: `new_x = secret_input(...)` and `clear_x`.
+    """
 
-def clean_write_only(form: forms.ModelForm, names: tuple[str, ...]) -> dict[str, Any]:
-    cleaned = forms.ModelForm.clean(form) or {}
-    for name in names:
-        if cleaned.get(f"new_{name}") and cleaned.get(f"clear_{name}"):
-            form.add_error(f"clear_{name}", "Either type a new value or clear it, not both.")
-    return cleaned
+    WRITE_ONLY: tuple[str, ...] = ()
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in self.WRITE_ONLY:  # whether it is set now, never its value
+            state = "set" if getattr(self.instance, name) else "not set"
+            self.fields[f"clear_{name}"].label = f"Clear {name.replace('_', ' ')}"
+            self.fields[
+                f"new_{name}"
+            ].help_text = (
+                f"Now {state}; never shown. Type a value to replace it, or leave empty to keep it."
+            )
 
-def apply_write_only(form: forms.ModelForm, instance: Any, names: tuple[str, ...]) -> None:
-    for name in names:
-        if form.cleaned_data.get(f"clear_{name}"):
-            setattr(instance, name, "")
-        elif form.cleaned_data.get(f"new_{name}"):
-            setattr(instance, name, form.cleaned_data[f"new_{name}"])
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        for name in self.WRITE_ONLY:
+            if cleaned.get(f"new_{name}") and cleaned.get(f"clear_{name}"):
+                self.add_error(f"clear_{name}", "Either type a new value or clear it, not both.")
+        return cleaned
+
+    def save(self, commit: bool = True) -> Any:
+        instance = super().save(commit=False)
+        for name in self.WRITE_ONLY:
+            if self.cleaned_data.get(f"clear_{name}"):
+                setattr(instance, name, "")
+            elif self.cleaned_data.get(f"new_{name}"):
+                setattr(instance, name, self.cleaned_data[f"new_{name}"])
+        if commit:
+            instance.save()
+        return instance
 
 
 def tenant_settings_inline(inline: type[admin.StackedInline]) -> None:

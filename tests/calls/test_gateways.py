@@ -1,5 +1,7 @@
 """The tenant's gateway: the engine its GatewayConfig names (the simulator without one)."""
 
+import json
+
 import pytest
 from django.db import connection
 
@@ -82,19 +84,21 @@ def test_the_simulator_reports_each_step_as_a_stored_event(tenant, place_call, i
 
 
 def test_staff_configure_a_gateway_and_never_see_its_credentials(admin_client, tenant):
-    response = admin_client.post(
+    form = {"tenant": tenant.pk, "engine": "twilio", "settings": "{}"}
+    credentials = {"account_sid": "AC" + "0123456789abcdef" * 2, "auth_token": "admin-secret"}
+
+    refused = admin_client.post(
         "/admin/calls/gatewayconfig/add/",
-        {
-            "tenant": tenant.pk,
-            "engine": "twilio",
-            "settings": "{}",
-            "new_credentials": '{"auth_token": "admin-secret"}',
-        },
+        {**form, "new_credentials": '{"auth_token": "admin-secret"}'},
+    )
+    response = admin_client.post(
+        "/admin/calls/gatewayconfig/add/", {**form, "new_credentials": json.dumps(credentials)}
     )
 
+    assert refused.status_code == 200 and "account_sid" in refused.content.decode()
     assert response.status_code == 302, response.content.decode()[:2000]
     with tenant_scope(tenant):
         config = GatewayConfig.objects.get()
-    assert config.credentials == {"auth_token": "admin-secret"}
+    assert config.credentials == credentials
     page = admin_client.get(f"/admin/calls/gatewayconfig/{config.pk}/change/").content.decode()
     assert "admin-secret" not in page
