@@ -166,6 +166,12 @@ class Command(BaseCommand):
         )
         url = f"{settings.PUBLIC_BASE_URL}/webphone/launch?{launch}"
         self.stdout.write(f"  click-to-call (open in a browser): {url}")
+        console = urlencode(
+            {"crm_username": DEMO_AGENTS[0][0], "api_key": DEMO_KEYS[ApiKey.Kind.BROWSER]}
+        )
+        self.stdout.write(
+            f"  agent console (inbound calls pop up): {settings.PUBLIC_BASE_URL}/webphone/?{console}"
+        )
 
     def _connect_fake_hubspot(self, tenant: Tenant, url: str) -> None:
         """Connect (once) to the demo's fake HubSpot and sync it now."""
