@@ -170,7 +170,8 @@ class Command(BaseCommand):
             {"crm_username": DEMO_AGENTS[0][0], "api_key": DEMO_KEYS[ApiKey.Kind.BROWSER]}
         )
         self.stdout.write(
-            f"  agent console (inbound calls pop up): {settings.PUBLIC_BASE_URL}/webphone/?{console}"
+            f"  agent console (inbound calls pop up): "
+            f"{settings.PUBLIC_BASE_URL}/webphone/?{console}"
         )
 
     def _connect_fake_hubspot(self, tenant: Tenant, url: str) -> None:
