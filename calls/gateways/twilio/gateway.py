@@ -9,7 +9,6 @@ Phone systems posting Twilio callbacks to the tenant's events URL are read by `r
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -38,8 +37,6 @@ from calls.inbound import InvalidEvent
 from calls.models import Call, CallState
 from core import http
 from tenants.models import Agent
-
-logger = logging.getLogger(__name__)
 
 AGENT_RING_SECONDS = 20
 ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
