@@ -48,7 +48,6 @@ CREATE_FIELDS = {
 UPDATE_FIELDS = {"Url", "Method", "Twiml", "Status", "FallbackUrl", "StatusCallback", "TimeLimit"}
 EVENTS = {"initiated", "ringing", "answered", "completed"}
 END_STATUSES = {"completed", "busy", "no-answer", "failed", "canceled"}
-OUTCOMES = {"answer", "busy", "no-answer", "failed"}
 DIAL_ATTRIBUTES = {
     "callerId", "answerOnBridge", "action", "method", "record", "recordingStatusCallback",
     "recordingStatusCallbackEvent", "timeout", "timeLimit",
