@@ -62,7 +62,9 @@ def phonebook_locked():
 
 @contextmanager
 def database_unreachable(monkeypatch):
-    """New connections go to a port nothing listens on (the test's own connection stays)."""
+    """New connections go to a port nothing listens on, and the open ones of the decision pool
+    are cut (a pool thread kept its connection from an earlier decision); the test's own stays.
+    """
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
@@ -70,6 +72,11 @@ def database_unreachable(monkeypatch):
         settings = connections["default"].settings_dict
         patch.setitem(settings, "HOST", "127.0.0.1")
         patch.setitem(settings, "PORT", str(closed_port))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
         yield
 
 
