@@ -53,6 +53,10 @@ DIAL_ATTRIBUTES = {
     "recordingStatusCallbackEvent", "timeout", "timeLimit",
 }  # fmt: skip
 NOUN_ATTRIBUTES = {"statusCallback", "statusCallbackEvent", "statusCallbackMethod", "url"}
+CONFERENCE_ATTRIBUTES = {
+    "endConferenceOnExit", "startConferenceOnEnter", "beep", "muted", "waitUrl", "record",
+    "statusCallback", "statusCallbackEvent",
+}  # fmt: skip
 
 
 class ApiError(Exception):
@@ -92,6 +96,14 @@ class Leg:
         }  # fmt: skip
 
 
+@dataclass
+class Room:
+    """A conference: who is in it, and whether it has ended."""
+
+    members: set[str] = field(default_factory=set)
+    ended: threading.Event = field(default_factory=threading.Event)
+
+
 class Handler(JsonHandler):
     api_error = ApiError
 
@@ -106,6 +118,7 @@ class FakeTwilio(FakeServer):
         self.outcomes: dict[str, str] = {}  # number -> answer | busy | no-answer | failed
         self.talk_seconds: dict[str, float] = {}  # number -> hangs up after (else stays)
         self.legs: dict[str, Leg] = {}
+        self.conferences: dict[str, Room] = {}
         self.too_many_requests = 0  # answer the next N REST requests 429
         self.requests: list[tuple[str, str, dict[str, list[str]]]] = []
         self.callbacks: list[tuple[str, dict[str, str], int]] = []  # url, form, our status
@@ -294,6 +307,9 @@ class FakeTwilio(FakeServer):
         Answers what Twilio posts to the `action` URL: DialCallStatus, DialCallSid and, for an
         answered leg, DialCallDuration.
         """
+        rooms = [noun for noun in dial if noun.tag == "Conference"]
+        if rooms and len(dial) == 1 and set(rooms[0].attrib) <= CONFERENCE_ATTRIBUTES:
+            return self._conference(parent, rooms[0])
         nouns = [noun for noun in dial if noun.tag in ("Number", "Client")]
         if len(nouns) != 1 or len(dial) != 1 or not set(nouns[0].attrib) <= NOUN_ATTRIBUTES:
             self._fail(parent, "12200: this fake dials one <Number> or <Client>, known attributes")
@@ -332,6 +348,29 @@ class FakeTwilio(FakeServer):
             "DialCallSid": child.sid,
             "DialCallDuration": str(talked),
         }
+
+    def _conference(self, leg: Leg, noun: ElementTree.Element) -> dict[str, str]:
+        """Stay in the named room until this leg leaves or the conference ends.
+
+        It ends when a participant with endConferenceOnExit leaves, or the last one does.
+        """
+        name = (noun.text or "").strip()
+        with self.lock:
+            room = self.conferences.setdefault(name, Room())
+            room.members.add(leg.sid)
+        while not (leg.bridge_done.is_set() or room.ended.is_set() or leg.ended):
+            time.sleep(0.02)
+        with self.lock:
+            room.members.discard(leg.sid)
+            if noun.get("endConferenceOnExit") == "true" or not room.members:
+                room.ended.set()
+        return {"DialCallStatus": "completed"}
+
+    def in_conference(self, name: str) -> set[str]:
+        """The call SIDs in the room now."""
+        with self.lock:
+            room = self.conferences.get(name)
+            return set(room.members) if room else set()
 
     def _end(self, leg: Leg, status: str) -> None:
         with self.lock:

@@ -189,6 +189,42 @@ def test_a_call_rings_the_agent_then_the_customer_is_transferred_and_ends_with_t
     assert Delivery.objects.get().state == "succeeded"
 
 
+THIRD_PARTY = "+447400777666"
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("private_urls")
+def test_a_third_party_joins_the_agent_and_customer_in_a_conference_until_the_customer_leaves(
+    twilio_world, processes, api, call_body, receiver, in_tenant
+):
+    fake = twilio_world
+    processes.worker()
+    call_id = api.post("/api/v1/calls", call_body, format="json").json()["call_id"]
+    wait_until(
+        lambda: Call.objects.get(call_id=call_id).state == "answered", what="the customer answers"
+    )
+
+    added = api.post(f"/api/v1/calls/{call_id}/add-party", {"number": THIRD_PARTY}, format="json")
+    room = f"cb-{call_id}"
+    everyone = wait_until(lambda: len(fake.in_conference(room)) == 3, what="all three in the room")
+    fake.hang_up(CUSTOMER)
+    (callback,) = receiver.wait_for(1, timeout=20)
+
+    call = Call.objects.get(call_id=call_id)
+    legs = {fake.leg_to(n).sid for n in ("+447400000017", CUSTOMER, THIRD_PARTY)}
+    assert added.status_code == 200, added.json()
+    assert everyone and fake.in_conference(room) == set()
+    assert legs == {
+        call.engine_legs["agent"],
+        call.engine_legs["customer"],
+        call.engine_legs["party"],
+    }
+    assert all(fake.leg_to(n).status == "completed" for n in ("+447400000017", THIRD_PARTY))
+    assert callback.json()["status"] == "ANSWER"
+    assert CallParty.objects.get(call=call).kind == "third_party"
+    assert fake.errors == []
+
+
 @pytest.mark.integration
 @pytest.mark.usefixtures("private_urls")
 def test_an_agent_who_is_busy_ends_the_call_busy_and_the_customer_is_never_dialled(

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.http import HttpResponse
 from django.urls import reverse
@@ -23,6 +24,7 @@ from calls.gateways.base import (
     CallbackRefused,
     GatewayConfigError,
     GatewayNotSupported,
+    GatewayUnavailable,
     InboundCall,
     TelephonyGateway,
 )
@@ -39,6 +41,7 @@ from core import http
 from tenants.models import Agent
 
 AGENT_RING_SECONDS = 20
+CONFERENCE_NOTE_SECONDS = 12 * 3600  # longer than any call
 ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
 E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 
@@ -124,7 +127,7 @@ class TwilioGateway(TelephonyGateway):
 
     def hang_up(self, call: Call) -> None:
         legs = call.engine_legs
-        if legs.get("transferred"):  # the agent has left; the customer's leg is the call
+        if legs.get("transferred") or legs.get("conference"):  # the customer's leg is the call
             rest.call_update(self.account, legs["customer"], [("Status", "completed")])
             return
         if not legs.get("agent"):
@@ -150,10 +153,41 @@ class TwilioGateway(TelephonyGateway):
         call.save(update_fields=["engine_legs", "updated_at"])
 
     def add_party(self, call: Call, number: str) -> None:
-        raise GatewayNotSupported(
-            "Three-way calls on Twilio need the call in a conference; not built yet "
-            "(transfer works)."
+        """Move the call into a conference room and ring `number` into it (a three-way call).
+
+        The customer's leg goes first; its leaving the bridge makes Twilio ask the agent's
+        after-dial URL, which must find the room already: it is noted in the shared cache
+        (immediately, not with this transaction) before Twilio is asked anything.
+        """
+        legs = call.engine_legs
+        if not legs.get("customer") or legs.get("transferred"):
+            raise GatewayNotSupported("Only a call still bridged to its customer takes a party.")
+        room = legs.get("conference") or f"cb-{call.call_id}"
+        try:
+            cache.set(conference_key(str(call.call_id)), room, CONFERENCE_NOTE_SECONDS)
+        except Exception as error:  # the cache's backend down: the agent would be cut off
+            raise GatewayUnavailable(f"Could not note the conference: {error}") from error
+        if not legs.get("conference"):
+            redirect = twiml.conference(room, ends_it=True)
+            rest.call_update(self.account, legs["customer"], [("Twiml", redirect)])
+        party = rest.call_create(
+            self.account,
+            [
+                ("To", number),
+                ("From", self.caller_id(call)),
+                ("Twiml", twiml.conference(room)),
+                ("StatusCallback", self.url(call, "status", leg="party")),
+                ("StatusCallbackMethod", "POST"),
+                *[("StatusCallbackEvent", event) for event in twiml.LEG_EVENTS.split()],
+            ],
         )
+        call.engine_legs = {**legs, "conference": room, "party": party}
+        call.save(update_fields=["engine_legs", "updated_at"])
+
+    def after_dial_twiml(self, call_id: str) -> str:
+        """The agent's leg left its bridge: into the conference if there is one, else done."""
+        room = cache.get(conference_key(call_id))
+        return twiml.conference(room) if room else twiml.hang_up()
 
     def caller_id(self, call: Call) -> str:
         return str(self.settings.get("caller_id") or call.from_number)
@@ -289,3 +323,7 @@ def inbound_event(call_sid: str, form: dict[str, str]) -> dict[str, Any] | None:
     if call_status == "in-progress":
         return {**event, "type": "call.answered"}
     return None  # initiated, or the leg's end: the dial's end says how the call ended
+
+
+def conference_key(call_id: str) -> str:
+    return f"twilio:conference:{call_id}"

@@ -76,6 +76,17 @@ def nobody_answers() -> str:
     return _xml(response)
 
 
+def conference(room: str, *, ends_it: bool = False) -> str:
+    """Join the call's conference room; the customer's leaving `ends_it` for everyone."""
+    response = Element("Response")
+    dial = SubElement(response, "Dial")
+    noun = SubElement(
+        dial, "Conference", endConferenceOnExit="true" if ends_it else "false", beep="false"
+    )
+    noun.text = room
+    return _xml(response)
+
+
 def hang_up() -> str:
     response = Element("Response")
     SubElement(response, "Hangup")

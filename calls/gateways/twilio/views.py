@@ -70,8 +70,8 @@ def connect(request: HttpRequest, gateway: TwilioGateway, call_id: str) -> HttpR
 
 @signed
 def after_dial(request: HttpRequest, gateway: TwilioGateway, call_id: str) -> HttpResponse:
-    """The customer's leg left the agent's bridge (hung up or transferred): the agent is done."""
-    return HttpResponse(twiml.hang_up(), content_type=TWIML)
+    """The customer's leg left the agent's bridge: the agent joins its conference, or is done."""
+    return HttpResponse(gateway.after_dial_twiml(str(call_id)), content_type=TWIML)
 
 
 @signed
