@@ -374,6 +374,8 @@ class CallbackSettings(TenantSettings):
     default_disposition = models.CharField(max_length=64, default="CRM_CALL")
     # Seed 002 sends the result once, at the end; a wrap-up typed later reaches the tenant only
     # if it asks for this second, marked callback.
+    # The outage (its first failed attempt) the tenant's owners were last emailed about.
+    alerted_for = models.DateTimeField(null=True, blank=True, editable=False)
     on_update = models.BooleanField(
         default=False,
         help_text='Send another callback, marked "event": "call.updated", each time the '

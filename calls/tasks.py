@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from calls import deliveries, events
+from calls import alerts, deliveries, events
 from core.scoping import tenant_scope
 
 
@@ -30,3 +30,9 @@ def telephony_event_process(tenant_id: int, event_pk: int) -> None:
 def telephony_events_sweep() -> None:
     """Re-send telephony events whose processing was lost (beat)."""
     events.telephony_events_sweep()
+
+
+@shared_task(ignore_result=True)
+def callback_alerts_send() -> None:
+    """Tell owners whose callback URL keeps failing (beat)."""
+    alerts.callback_alerts_send()

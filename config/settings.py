@@ -274,6 +274,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "automations.tasks.app_runs_sweep",
         "schedule": env.float("APP_RUN_SWEEP_SECONDS", default=60.0),
     },
+    "callback-alerts": {
+        "task": "calls.tasks.callback_alerts_send",
+        "schedule": env.float("CALLBACK_ALERT_SECONDS", default=300.0),
+    },
 }
 # CRM sync: minutes between incremental runs and hours between full diffs per connection
 # (a connection's settings may override the minutes), and requests per 10 s per connection

@@ -12,7 +12,7 @@ from django.shortcuts import redirect
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from calls import deliveries, selectors, services
+from calls import alerts, deliveries, selectors, services
 from calls.models import CallbackSettings, Delivery
 from core import http
 from dashboard.access import MemberRequest, member_required
@@ -101,6 +101,7 @@ def _page(request: MemberRequest, form: CallbackSettingsForm, **extra: object) -
         selectors.delivery_list(**selection).prefetch_related("attempts"), DELIVERIES_PER_PAGE
     ).get_page(request.GET.get("page"))
     grace_ends = tenant.callback_settings.previous_signing_secret_expires_at
+    outage = alerts.callback_outage() if tenant.callback_settings.url else None
     context = {
         "settings_form": form,
         "filters": filters,
@@ -110,6 +111,9 @@ def _page(request: MemberRequest, form: CallbackSettingsForm, **extra: object) -
         "has_signing_secret": bool(tenant.callback_settings.signing_secret),
         "previous_secret_until": grace_ends if grace_ends and grace_ends > timezone.now() else None,
         "grace_hours": int(services.SIGNING_SECRET_GRACE.total_seconds() // 3600),
+        "outage": outage,
+        "outage_alerted": outage is not None
+        and outage.since == tenant.callback_settings.alerted_for,
         **extra,
     }
     response = render_page(

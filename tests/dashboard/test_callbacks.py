@@ -199,3 +199,18 @@ def test_another_tenants_member_neither_sees_nor_changes_these_settings(
         and other_tenant.callback_settings.signing_secret
     )
     assert Tenant.objects.count() == 2
+
+
+def test_the_page_says_when_call_results_have_not_arrived_for_an_hour(
+    admin_client, tenant, ended_call
+):
+    from tests.calls.test_alerts import tried
+
+    with tenant_scope(tenant):
+        delivery = Delivery.objects.get(call=ended_call)
+        delivery.attempts.all().delete()  # its one attempt reached the receiver
+    tried(tenant, delivery, 80, 404)
+
+    page = admin_client.get("/app/callbacks/")
+
+    assert 'id="callback-outage"' in page.text and "HTTP 404" in page.text
