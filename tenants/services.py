@@ -9,6 +9,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
+from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
@@ -288,3 +289,12 @@ def _redacted(changes: Mapping[str, object]) -> dict[str, object]:
         else (_redacted(value) if isinstance(value, dict) else value)
         for name, value in changes.items()
     }
+
+
+def owners_tell(*, tenant: Tenant, subject: str, body: str) -> int:
+    """Email the tenant's owners (dashboard members with an email); how many were written to."""
+    owners = Membership.objects.filter(tenant=tenant, role=Membership.Role.OWNER)
+    emails = sorted({m.user.email for m in owners.select_related("user") if m.user.email})
+    if emails:
+        send_mail(f"CallBridge: {subject}", body, None, emails)
+    return len(emails)

@@ -112,6 +112,7 @@ def _page(request: MemberRequest, form: CallbackSettingsForm, **extra: object) -
         "previous_secret_until": grace_ends if grace_ends and grace_ends > timezone.now() else None,
         "grace_hours": int(services.SIGNING_SECRET_GRACE.total_seconds() // 3600),
         "outage": outage,
+        "outage_answer": alerts.outage_answer(outage) if outage else "",
         "outage_alerted": outage is not None
         and outage.since == tenant.callback_settings.alerted_for,
         **extra,
