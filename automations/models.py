@@ -119,6 +119,8 @@ class App(TenantOwnedModel):
         help_text="It changes something (posts, sends): the call test only renders it unless "
         "asked to send. Off for lookups.",
     )
+    # The outage (its first failed run) the owners were last emailed about.
+    alerted_for = models.DateTimeField(null=True, blank=True, editable=False)
     config = models.JSONField(default=dict, blank=True)
     secrets_json = EncryptedTextField(default="{}")  # passwords, tokens: write-only
     created_at = models.DateTimeField(auto_now_add=True)

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from automations import app_runs, crm_logging
+from automations import alerts, app_runs, crm_logging
 from core.scoping import tenant_scope
 
 
@@ -30,3 +30,9 @@ def app_runs_execute(tenant_id: int, call_pk: int, event: str) -> None:
 def app_runs_sweep() -> None:
     """Re-enqueue app runs whose task was lost (beat)."""
     app_runs.app_runs_sweep()
+
+
+@shared_task(ignore_result=True)
+def after_call_alerts_send() -> None:
+    """Tell owners whose CRM call logging or apps keep failing (beat)."""
+    alerts.after_call_alerts_send()

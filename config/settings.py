@@ -276,7 +276,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     "callback-alerts": {
         "task": "calls.tasks.callback_alerts_send",
-        "schedule": env.float("CALLBACK_ALERT_SECONDS", default=300.0),
+        "schedule": env.float("ALERT_CHECK_SECONDS", default=300.0),
+    },
+    "after-call-alerts": {
+        "task": "automations.tasks.after_call_alerts_send",
+        "schedule": env.float("ALERT_CHECK_SECONDS", default=300.0),
     },
 }
 # CRM sync: minutes between incremental runs and hours between full diffs per connection

@@ -32,6 +32,8 @@ class Connection(TenantOwnedModel):
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     last_error = models.TextField(blank=True)
+    # The call-logging outage (its first failed attempt) the owners were last emailed about.
+    alerted_for = models.DateTimeField(null=True, blank=True, editable=False)
     sync_cursor = models.JSONField(default=dict, blank=True)
     next_incremental_at = models.DateTimeField(null=True, blank=True)
     last_full_diff_at = models.DateTimeField(null=True, blank=True)

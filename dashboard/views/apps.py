@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
-from automations import app_runs, services
+from automations import alerts, app_runs, services
 from automations.api import AppSerializer, TestCallInput
 from automations.kinds.slack import SLACK_PRESETS
 from automations.models import App
@@ -405,7 +405,9 @@ class TestCallForm(forms.Form):
 
 def _page(request: HttpRequest, **context: Any) -> HttpResponse:
     context.setdefault("test_form", TestCallForm())
-    apps = App.objects.order_by("order", "id")
+    apps = list(App.objects.order_by("order", "id"))
+    for app in apps:
+        app.outage = alerts.app_outage(app) if app.enabled else None  # type: ignore[attr-defined]
     kinds = [(kind, KIND_SUMMARIES[kind]) for kind in KINDS]
     return render(request, "dashboard/apps/index.html", {"apps": apps, "kinds": kinds, **context})
 

@@ -19,6 +19,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from automations import alerts
 from connectors import registry, selectors, services
 from connectors.api import ConnectionSerializer
 from connectors.interface import ConnectorError
@@ -256,6 +257,7 @@ def connections(request: HttpRequest) -> HttpResponse:
     rows = list(selectors.connection_list_with_last_run())
     for connection in rows:
         connection.awaits_authorization = awaits_authorization(connection)
+        connection.outage = alerts.connection_outage(connection)
     return render(
         request,
         "dashboard/connections/index.html",

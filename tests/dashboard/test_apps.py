@@ -1,10 +1,12 @@
 """Apps page: each kind's form (API validation, write-only secrets), enable, delete, call test."""
 
 import secrets
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
-from automations.models import App
+from automations.models import App, AppRun
 from core.scoping import tenant_scope
 from tenants.models import AuditEntry
 from tests.automations import conftest as automations_fixtures
@@ -14,6 +16,7 @@ pytestmark = pytest.mark.django_db
 
 # The automations tests' fixtures: a real webhook receiver on 127.0.0.1, apps made by the service.
 receiver, make_app = automations_fixtures.receiver, automations_fixtures.make_app
+end_call = automations_fixtures.end_call
 
 ISOLATED_ROUTES = {
     "apps/",
@@ -289,3 +292,16 @@ def test_another_tenants_member_sees_and_touches_none_of_the_apps(other_client, 
     assert test_call.context["report"] == [] and new.status_code == 200
     with tenant_scope(tenant):
         assert App.objects.get().enabled is True
+
+
+def test_an_app_failing_for_an_hour_says_so_in_the_list(admin_client, tenant, make_app, end_call):
+    app = make_app("lookup", config={"url": "https://api.example.com/x"})
+    call = end_call()
+    with tenant_scope(tenant):
+        AppRun.objects.filter(call=call, app=app).update(
+            state="failed", finished_at=timezone.now() - timedelta(minutes=61), error="rejected"
+        )
+
+    page = admin_client.get("/app/apps/")
+
+    assert '<span class="badge bad">failing</span>' in page.text
