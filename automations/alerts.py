@@ -7,6 +7,8 @@ the dashboard's Connections and Apps pages show it while it lasts.
 
 from __future__ import annotations
 
+import json
+import logging
 from datetime import datetime
 
 from django.conf import settings
@@ -15,10 +17,13 @@ from django.urls import reverse
 
 from automations.models import App, AppRun, CrmLogAttempt
 from connectors.models import Connection
+from core import http
 from core.outages import Outage, outage_of
 from core.scoping import across_all_tenants, tenant_scope
 from tenants.models import Tenant
 from tenants.services import owners_tell
+
+logger = logging.getLogger(__name__)
 
 
 def connection_outage(connection: Connection, *, now: datetime | None = None) -> Outage | None:
@@ -73,3 +78,29 @@ def _tell(tenant: Tenant, thing: Connection | App, outage: Outage | None) -> int
     thing.alerted_for = outage.since
     thing.save(update_fields=["alerted_for"])
     return 1 if told else 0
+
+
+SLACK_DEADLINE_SECONDS = 5.0
+
+
+def slack_alert(*, tenant: Tenant, text: str) -> int:
+    """Post `text` to each of the tenant's enabled Slack apps; how many took it.
+
+    Sent as it is (no template), and a Slack that does not answer is logged, never raised: the
+    owners have their email either way.
+    """
+    posted = 0
+    for app in App.objects.filter(enabled=True, kind="slack"):
+        url = app.secrets.get("webhook_url", "")
+        try:
+            answer = http.post(
+                url,
+                deadline_seconds=SLACK_DEADLINE_SECONDS,
+                headers={"Content-Type": "application/json"},
+                body=json.dumps({"text": text}).encode(),
+            )
+        except http.HttpError as error:
+            logger.warning("Slack app %s did not take the alert: %s", app.pk, error)
+            continue
+        posted += 200 <= answer.status_code < 300
+    return posted

@@ -4,10 +4,12 @@ from typing import Any
 
 from django.dispatch import receiver
 
-from automations import app_runs, crm_logging
+from automations import alerts, app_runs, crm_logging
 from automations.models import App
 from calls.models import Call
 from calls.signals import call_analyzed, call_changed, call_ended, call_started
+from tenants.models import Tenant
+from tenants.signals import owners_alerted
 
 
 @receiver(call_started, sender=Call)
@@ -30,3 +32,9 @@ def call_analyzed_outbox(*, call: Call, **_: Any) -> None:
 @receiver(call_changed, sender=Call)
 def call_changed_outbox(*, call: Call, **_: Any) -> None:
     crm_logging.crm_logs_mark_changed(call=call)
+
+
+@receiver(owners_alerted, sender=Tenant)
+def owners_alerted_on_slack(*, tenant: Tenant, subject: str, **_: Any) -> None:
+    """The tenant's Slack apps carry the alert too (seed 000: Slack where a Slack app exists)."""
+    alerts.slack_alert(tenant=tenant, text=f":warning: CallBridge: {subject}")

@@ -16,6 +16,7 @@ from django.utils.text import slugify
 
 from core.hashing import PREFIX_LENGTH, hash_secret
 from core.scoping import tenant_scope
+from tenants import signals
 from tenants.models import Agent, ApiKey, AuditEntry, Membership, Tenant, tenant_settings_models
 
 KEY_TAGS: dict[str, str] = {ApiKey.Kind.SERVER: "cbs", ApiKey.Kind.BROWSER: "cbb"}
@@ -292,9 +293,11 @@ def _redacted(changes: Mapping[str, object]) -> dict[str, object]:
 
 
 def owners_tell(*, tenant: Tenant, subject: str, body: str) -> int:
-    """Email the tenant's owners (dashboard members with an email); how many were written to."""
+    """Email the tenant's owners (dashboard members with an email), and announce it for the
+    tenant's other channels (signals.owners_alerted); how many owners were written to."""
     owners = Membership.objects.filter(tenant=tenant, role=Membership.Role.OWNER)
     emails = sorted({m.user.email for m in owners.select_related("user") if m.user.email})
     if emails:
         send_mail(f"CallBridge: {subject}", body, None, emails)
+    signals.owners_alerted.send(sender=Tenant, tenant=tenant, subject=subject, body=body)
     return len(emails)

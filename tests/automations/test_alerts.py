@@ -76,3 +76,21 @@ def test_a_connection_whose_call_logging_fails_for_an_hour_is_told(tenant, owner
     [email] = mail.outbox
     assert "calls are not being logged into Sales HubSpot" in email.subject
     assert "token rejected" in email.body
+
+
+def test_the_alert_goes_to_the_tenants_slack_apps_too(tenant, owner, make_app, end_call, receiver):
+    make_app("team", kind="slack", config={"message": "x", "webhook_url": f"{receiver.url}/slack"})
+    app = make_app("crm-notify", config={"url": "https://crm.example.com/hook"})
+    call = end_call()
+    with tenant_scope(tenant):
+        AppRun.objects.filter(call=call, app=app).update(
+            state="failed", finished_at=ago(61), error="rejected"
+        )
+
+    alerts.after_call_alerts_send()
+
+    slack = [r for r in receiver.received if r.path == "/slack"]
+    assert [r.json() for r in slack] == [
+        {"text": ":warning: CallBridge: the app Crm-Notify keeps failing"}
+    ]
+    assert len(mail.outbox) == 1
