@@ -54,3 +54,13 @@ def make_token():
             return routing_token_regenerate(tenant=tenant)[1]
 
     return make
+
+
+@pytest.fixture
+def unhurried(monkeypatch, tenant):
+    """Time enough for any decision: for tests of what is answered, on a busy machine (a fresh
+    decision thread's first database connection can take longer than 300 ms there).
+    tests/routing/test_deadline.py tests the deadline itself."""
+    monkeypatch.setattr(deadline, "DEFAULT_DEADLINE_MS", 5_000)
+    tenant.routing_settings.deadline_ms = 5_000
+    tenant.routing_settings.save()

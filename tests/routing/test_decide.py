@@ -11,7 +11,7 @@ from routing.models import RoutingRule
 from tenants.services import tenant_update
 
 # Decisions run on pool threads with their own database connections: the data must be committed.
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("unhurried")]
 
 SEED_CALLER = "+442045205757"  # a registered customer of the `routed` tenant (conftest.py)
 

@@ -14,7 +14,7 @@ from tenants.models import ApiKey, Tenant
 from tenants.services import api_key_create, api_key_revoke
 
 # Decisions run on pool threads with their own database connections: the data must be committed.
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("unhurried")]
 
 NUMBER = "+442045205757"  # known to the `routed` tenant (conftest.py): extension 1093
 NUMBER_IN_QUERY = "%2B442045205757"  # a bare '+' in a query string reads as a space
