@@ -7,7 +7,7 @@ from core.scoping import tenant_scope
 from routing.models import RoutingRule
 from tenants.models import Tenant
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("unhurried")]
 
 # Routes this module proves isolated; tests/test_architecture.py checks every API route is listed
 # in some tests/<app>/test_isolation.py.

@@ -11,7 +11,7 @@ from routing.selectors import routing_rules
 from routing.services import routing_rule_delete, routing_rule_update
 
 # Decisions run on pool threads with their own database connections: the data must be committed.
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("unhurried")]
 
 SEED_CALLER = "+442045205757"
 

@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 from core.scoping import tenant_scope
 from routing.models import RoutingToken
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("unhurried")]
 
 
 def test_it_generates_a_routing_url_shown_once_and_stored_hashed(api, tenant):
