@@ -37,6 +37,7 @@ __all__ = [
 ENGINES: dict[str, tuple[str, str]] = {
     "simulator": ("Simulator", "calls.gateways.simulator.gateway.SimulatorGateway"),
     "twilio": ("Twilio", "calls.gateways.twilio.gateway.TwilioGateway"),
+    "asterisk": ("Asterisk (ARI)", "calls.gateways.asterisk.gateway.AsteriskGateway"),
 }
 CHOICES = [(name, label) for name, (label, _) in ENGINES.items()]
 DEFAULT_ENGINE = "simulator"

@@ -23,14 +23,31 @@ from tenants import services as tenant_services
 from tenants.api import TenantSerializer
 from tenants.models import Tenant
 
-TWILIO_CREDENTIALS = ("account_sid", "auth_token")
+# Each engine's fields on the form: (credentials, settings); caller_id and the ring time are shared.
+ENGINE_FIELDS = {
+    "twilio": (("account_sid", "auth_token"), ("record",)),
+    "asterisk": (
+        ("username", "password"),
+        ("ari_url", "app", "agent_endpoint", "customer_endpoint"),
+    ),
+}
+WRITE_ONLY = forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
 
 
 class EngineForm(SubmitOnceForm):
     engine = forms.ChoiceField(
         choices=CHOICES,
-        help_text="The simulator plays realistic calls without a phone network; Twilio places "
-        "real ones.",
+        help_text="The simulator plays realistic calls without a phone network; Twilio and "
+        "Asterisk place real ones.",
+    )
+    caller_id = forms.CharField(
+        required=False,
+        max_length=20,
+        label="Caller ID",
+        help_text="E.164 number customers see; empty: the call's from_number.",
+    )
+    agent_ring_seconds = forms.IntegerField(
+        min_value=5, max_value=600, initial=20, label="Ring the agent for (seconds)"
     )
     account_sid = forms.CharField(
         required=False,
@@ -42,28 +59,53 @@ class EngineForm(SubmitOnceForm):
         required=False,
         max_length=200,
         label="Twilio auth token",
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        widget=WRITE_ONLY,
         help_text="Write-only. Leave empty to keep the token saved now.",
     )
-    caller_id = forms.CharField(
+    record = forms.BooleanField(required=False, label="Record answered calls (Twilio)")
+    ari_url = forms.CharField(
         required=False,
-        max_length=20,
-        label="Caller ID",
-        help_text="E.164 Twilio number customers see; empty: the call's from_number.",
+        max_length=200,
+        label="Asterisk ARI address",
+        help_text="Where ARI is served, e.g. https://pbx.example.com:8089.",
     )
-    agent_ring_seconds = forms.IntegerField(
-        min_value=5, max_value=600, initial=20, label="Ring the agent for (seconds)"
+    username = forms.CharField(required=False, max_length=100, label="ARI user")
+    password = forms.CharField(
+        required=False,
+        max_length=200,
+        label="ARI password",
+        widget=WRITE_ONLY,
+        help_text="Write-only. Leave empty to keep the password saved now.",
     )
-    record = forms.BooleanField(required=False, label="Record answered calls")
+    app = forms.CharField(
+        required=False, max_length=64, initial="callbridge", label="Stasis application"
+    )
+    agent_endpoint = forms.CharField(
+        required=False,
+        max_length=100,
+        initial="PJSIP/{extension}",
+        label="Agent endpoint",
+        help_text="{extension} is the agent's extension (else their CRM username).",
+    )
+    customer_endpoint = forms.CharField(
+        required=False,
+        max_length=100,
+        initial="PJSIP/{number}@trunk",
+        label="Customer endpoint",
+        help_text="{number} is the customer's E.164 number.",
+    )
 
     def settings_and_credentials(self) -> tuple[dict[str, Any], dict[str, Any]]:
         data = self.cleaned_data
-        if data["engine"] != "twilio":
+        if data["engine"] not in ENGINE_FIELDS:
             return {}, {}
-        settings_ = {"agent_ring_seconds": data["agent_ring_seconds"], "record": data["record"]}
-        if data["caller_id"]:
-            settings_["caller_id"] = data["caller_id"].strip()
-        credentials = {name: data[name].strip() for name in TWILIO_CREDENTIALS if data[name]}
+        credential_names, setting_names = ENGINE_FIELDS[data["engine"]]
+        settings_: dict[str, Any] = {"agent_ring_seconds": data["agent_ring_seconds"]}
+        for name in ("caller_id", *setting_names):
+            value = data[name].strip() if isinstance(data[name], str) else data[name]
+            if value not in ("", None):
+                settings_[name] = value
+        credentials = {name: data[name].strip() for name in credential_names if data[name]}
         return settings_, credentials
 
 
@@ -83,13 +125,10 @@ class FrameOriginsForm(SubmitOnceForm):
 def _engine_initial(config: GatewayConfig | None) -> dict[str, Any]:
     if config is None:
         return {"engine": DEFAULT_ENGINE, "agent_ring_seconds": 20}
-    return {
-        "engine": config.engine,
-        "account_sid": config.credentials.get("account_sid", ""),
-        "caller_id": config.settings.get("caller_id", ""),
-        "agent_ring_seconds": config.settings.get("agent_ring_seconds", 20),
-        "record": config.settings.get("record", False),
-    }
+    shown = {"engine": config.engine, "agent_ring_seconds": 20, **config.settings}
+    for name in ("account_sid", "username"):  # not secret: shown so the admin sees which account
+        shown[name] = config.credentials.get(name, "")
+    return shown
 
 
 def _page(
@@ -106,7 +145,9 @@ def _page(
         "frames_form": frames_form or FrameOriginsForm(initial={"origins": "\n".join(origins)}),
         "config": config,
         "engine_label": dict(CHOICES)[config.engine if config else DEFAULT_ENGINE],
-        "has_auth_token": bool(config and config.credentials.get("auth_token")),
+        "has_secret": bool(
+            config and (config.credentials.get("auth_token") or config.credentials.get("password"))
+        ),
         "origins": origins,
         "callback_base": f"{settings.PUBLIC_BASE_URL}/gateways/twilio/{tenant.pk}/",
     }

@@ -86,10 +86,14 @@ def processes(database_url, tmp_path):
     }
     started: list[subprocess.Popen] = []
 
-    def start(*args: str, name: str = "worker") -> subprocess.Popen:
+    def start(
+        *args: str,
+        name: str = "worker",
+        program: tuple[str, ...] = ("-m", "celery", "-A", "config"),
+    ) -> subprocess.Popen:
         log = tmp_path / f"{name}-{len(started)}.log"
         process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", *args],
+            [sys.executable, *program, *args],
             cwd=ROOT,
             env=env,
             stdout=log.open("w"),
@@ -110,7 +114,12 @@ def processes(database_url, tmp_path):
             time.sleep(0.1)
         return process
 
+    def manage(*args: str) -> subprocess.Popen:
+        """A manage.py command (e.g. ari_events), as the Procfile runs it."""
+        return start(*args, name=args[0], program=("manage.py",))
+
     start.worker = worker
+    start.manage = manage
     yield start
     for process in started:
         if process.poll() is None:

@@ -54,6 +54,44 @@ def test_what_twilio_cannot_use_is_said_beside_its_field(admin_client, tenant):
         assert not GatewayConfig.objects.exists()
 
 
+ASTERISK = {
+    "engine": "asterisk",
+    "ari_url": "https://pbx.example.com:8089",
+    "username": "callbridge",
+    "app": "callbridge",
+    "agent_endpoint": "PJSIP/{extension}",
+    "customer_endpoint": "PJSIP/{number}@trunk",
+}
+
+
+def test_an_admin_switches_to_asterisk_and_the_password_stays_write_only(admin_client, tenant):
+    saved = save_engine(admin_client, **ASTERISK, password="ari-s3cret")
+    kept = save_engine(admin_client, **{**ASTERISK, "app": "sales"})
+
+    assert "Calls now go through Asterisk (ARI)." in saved.text
+    assert "ari-s3cret" not in saved.text + kept.text and "(password saved)" in kept.text
+    with tenant_scope(tenant):
+        config = GatewayConfig.objects.get()
+    assert config.credentials == {"username": "callbridge", "password": "ari-s3cret"}
+    assert config.settings["app"] == "sales"
+    assert config.settings["ari_url"] == "https://pbx.example.com:8089"
+
+
+def test_what_asterisk_cannot_use_is_said_beside_its_field(admin_client, tenant, settings):
+    settings.ALLOW_PRIVATE_URLS = False
+    private = save_engine(
+        admin_client, **{**ASTERISK, "ari_url": "http://10.0.0.5:8088"}, password="p"
+    )
+    no_slot = save_engine(
+        admin_client, **{**ASTERISK, "customer_endpoint": "PJSIP/trunk"}, password="p"
+    )
+
+    assert private.status_code == 400 and private.context["engine_form"].errors["ari_url"]
+    assert "{number}" in str(no_slot.context["engine_form"].errors["customer_endpoint"])
+    with tenant_scope(tenant):
+        assert not GatewayConfig.objects.exists()
+
+
 def test_origins_are_saved_and_a_bad_one_is_refused_beside_the_box(admin_client, tenant):
     saved = save_origins(admin_client, "https://acme.my.salesforce.com\n\nhttps://*.hubspot.com")
     refused = save_origins(admin_client, "http://crm.example.com")
