@@ -232,9 +232,16 @@ class Recording(TenantOwnedModel):
     token = EncryptedTextField(editable=False)
     # Where the phone system keeps the audio; empty until it is ready (recording.ready).
     location = EncryptedTextField(blank=True)
+    # Our copy in the recordings storage, when the tenant keeps copies (RecordingSettings).
+    stored_name = models.CharField(max_length=255, blank=True)
+    content_type = models.CharField(max_length=100, blank=True)
+    size_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    copy_attempts = models.PositiveSmallIntegerField(default=0)
+    copy_error = models.TextField(blank=True)  # why the copy failed (the link serves `location`)
     created_at = models.DateTimeField(auto_now_add=True)
-    ready_at = models.DateTimeField(null=True, blank=True)
+    ready_at = models.DateTimeField(null=True, blank=True)  # the link serves audio from then on
     revoked_at = models.DateTimeField(null=True, blank=True)
+    purged_at = models.DateTimeField(null=True, blank=True)  # deleted by the retention rule
 
     def __str__(self) -> str:
         return f"recording of {self.call_id}"
@@ -460,6 +467,36 @@ class TelephonySettings(TenantSettings):
 
     def __str__(self) -> str:
         return f"Telephony settings of {self.tenant}"
+
+
+class RecordingSettings(TenantSettings):
+    """Whether we keep a copy of each recording in our storage, and for how long."""
+
+    class Keep(models.TextChoices):
+        LINK = "link", "The phone system's link"
+        COPY = "copy", "A copy in our storage"
+
+    tenant = models.OneToOneField(
+        Tenant, on_delete=models.CASCADE, primary_key=True, related_name="recording_settings"
+    )
+    keep = models.CharField(
+        max_length=8,
+        choices=Keep.choices,
+        default=Keep.LINK,
+        help_text="copy: the audio is copied to our storage before our link serves it.",
+    )
+    retention_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(3650)],
+        help_text="Delete recordings (and turn their links off) this many days after the call; "
+        "empty: keep them.",
+    )
+
+    API_FIELDS = {"recordings_keep": "keep", "recordings_retention_days": "retention_days"}
+
+    def __str__(self) -> str:
+        return f"Recording settings of {self.tenant}"
 
 
 # https://host[:port], the host's labels letters, digits and hyphens; a leading *. for subdomains

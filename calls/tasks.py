@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from calls import alerts, deliveries, events
+from calls import alerts, deliveries, events, recordings
 from core.scoping import tenant_scope
 
 
@@ -36,3 +36,22 @@ def telephony_events_sweep() -> None:
 def callback_alerts_send() -> None:
     """Tell owners whose callback URL keeps failing (beat)."""
     alerts.callback_alerts_send()
+
+
+@shared_task(ignore_result=True)
+def recording_copy(tenant_id: int, recording_pk: int) -> None:
+    """Copy a recording into our storage; tried again later while another try may do better."""
+    with tenant_scope(tenant_id):
+        try:
+            recordings.recording_copy_now(recording_pk=recording_pk)
+        except recordings.CopyFailed:
+            attempts = recordings.copy_attempts(recording_pk)
+            recording_copy.apply_async((tenant_id, recording_pk), countdown=5 * 2**attempts)
+
+
+@shared_task(ignore_result=True)
+def recordings_sweep() -> None:
+    """Re-send copies whose task was lost, and apply each tenant's retention (beat)."""
+    for tenant_id, recording_pk in recordings.recordings_copy_stale():
+        recording_copy.delay(tenant_id, recording_pk)
+    recordings.recordings_retention_apply()

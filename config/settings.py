@@ -6,6 +6,7 @@ REDIS_URL=redis://... switch to the production setup with no code change.
 """
 
 from pathlib import Path
+from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -167,6 +168,38 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
+# Call recordings a tenant asks us to keep (calls/recordings.py): on the filesystem under var/ by
+# default, in an S3-compatible bucket (AWS S3, MinIO, R2) when RECORDINGS_BUCKET is set. Our link
+# streams a file from disk and redirects to a presigned URL (RECORDINGS_URL_SECONDS) for a bucket.
+RECORDINGS_BUCKET = env.str("RECORDINGS_BUCKET", default="")
+RECORDINGS_URL_SECONDS = env.int("RECORDINGS_URL_SECONDS", default=300)
+RECORDINGS_MAX_BYTES = env.int("RECORDINGS_MAX_BYTES", default=200 * 1024 * 1024)
+_recordings_storage: dict[str, Any] = {
+    "BACKEND": "django.core.files.storage.FileSystemStorage",
+    "OPTIONS": {"location": env.str("RECORDINGS_DIR", default=str(VAR_DIR / "recordings"))},
+}
+if RECORDINGS_BUCKET:
+    _recordings_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": RECORDINGS_BUCKET,
+            "endpoint_url": env.str("RECORDINGS_ENDPOINT_URL", default="") or None,
+            "region_name": env.str("RECORDINGS_REGION", default="") or None,
+            "access_key": env.str("RECORDINGS_ACCESS_KEY_ID", default="") or None,
+            "secret_key": env.str("RECORDINGS_SECRET_ACCESS_KEY", default="") or None,
+            "default_acl": None,  # private: reached only through presigned URLs
+            "querystring_auth": True,
+            "querystring_expire": RECORDINGS_URL_SECONDS,
+            "file_overwrite": False,
+            "signature_version": "s3v4",
+        },
+    }
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "recordings": _recordings_storage,
+}
+
 # Behind a TLS-terminating proxy in production; the embedded default is plain HTTP on localhost.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not (DEBUG or EMBEDDED))
@@ -277,6 +310,10 @@ CELERY_BEAT_SCHEDULE = {
     "callback-alerts": {
         "task": "calls.tasks.callback_alerts_send",
         "schedule": env.float("ALERT_CHECK_SECONDS", default=300.0),
+    },
+    "sweep-recordings": {
+        "task": "calls.tasks.recordings_sweep",
+        "schedule": env.float("RECORDINGS_SWEEP_SECONDS", default=300.0),
     },
     "after-call-alerts": {
         "task": "automations.tasks.after_call_alerts_send",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_safe
 from drf_spectacular.utils import extend_schema, extend_schema_view
@@ -145,18 +146,30 @@ class EventsTokenView(UrlTokenView):
 
 
 class RecordingSerializer(serializers.Serializer):
-    url = serializers.CharField(allow_null=True, help_text="null once revoked.")
-    ready = serializers.BooleanField(help_text="The phone system has delivered the audio.")
+    url = serializers.CharField(allow_null=True, help_text="null once revoked or deleted.")
+    ready = serializers.BooleanField(help_text="The URL serves the audio.")
+    stored = serializers.BooleanField(help_text="The URL serves our copy (recordings_keep=copy).")
+    size_bytes = serializers.IntegerField(allow_null=True, help_text="Our copy's size.")
+    copy_error = serializers.CharField(
+        help_text="Why the copy failed (then the URL serves the phone system's link)."
+    )
     created_at = serializers.DateTimeField()
     revoked_at = serializers.DateTimeField(allow_null=True)
+    deleted_at = serializers.DateTimeField(
+        allow_null=True, help_text="Deleted under the retention rule."
+    )
 
 
 def recording_body(recording: Recording) -> dict:
     return {
         "url": recordings.recording_url(recording),
-        "ready": bool(recording.location),
+        "ready": recording.ready_at is not None and recording.purged_at is None,
+        "stored": bool(recording.stored_name),
+        "size_bytes": recording.size_bytes,
+        "copy_error": recording.copy_error,
         "created_at": recording.created_at,
         "revoked_at": recording.revoked_at,
+        "deleted_at": recording.purged_at,
     }
 
 
@@ -180,16 +193,22 @@ class CallRecordingView(APIView):
 
 
 @require_safe
-def recording_download(request: HttpRequest, token: str) -> HttpResponse:
-    """GET /r/<token>: redirect to the recording's audio (the token is the credential)."""
+def recording_download(request: HttpRequest, token: str) -> HttpResponseBase:
+    """GET /r/<token>: the recording's audio (the token is the credential)."""
     recording = recordings.recording_find(token)
+    response: HttpResponseBase
     if recording is None:
         return HttpResponse("No recording here.", status=404, content_type="text/plain")
-    if not recording.location:
+    if recording.purged_at:
+        message = "This recording was deleted under the account's retention rule."
+        response = HttpResponse(message, status=410, content_type="text/plain")
+    elif not recording.ready_at:
         response = HttpResponse(
             "The recording is not ready yet.", status=503, content_type="text/plain"
         )
         response["Retry-After"] = "30"
+    elif recording.stored_name:
+        response = recordings.stored_response(recording)
     elif recording.location == recordings.SIMULATED_LOCATION:
         response = HttpResponse(recordings.silence_wav(), content_type="audio/wav")
     else:

@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
+from calls.models import RecordingSettings
 from contacts.models import PhonebookSettings
 from dashboard.access import member_required, requires_role
 from dashboard.audit import audit
@@ -50,6 +51,18 @@ class TenantSettingsForm(SubmitOnceForm):
         label="When several contacts share a number",
         choices=PhonebookSettings.SharedNumberPolicy.choices,
         help_text="Which contact is “the” caller for lookups, routing and call logging.",
+    )
+    recordings_keep = forms.ChoiceField(
+        label="Call recordings",
+        choices=RecordingSettings.Keep.choices,
+        help_text="A copy in our storage keeps working when the phone system's link expires.",
+    )
+    recordings_retention_days = forms.IntegerField(
+        label="Delete recordings after (days)",
+        required=False,
+        min_value=1,
+        max_value=3650,
+        help_text="Empty: keep them. Deleted recordings' links answer that they were deleted.",
     )
 
 
@@ -107,6 +120,8 @@ def _settings_initial(tenant: Tenant) -> dict:
         "default_region": tenant.default_region,
         "timezone": tenant.timezone,
         "shared_number_policy": tenant.phonebook_settings.shared_number_policy,
+        "recordings_keep": tenant.recording_settings.keep,
+        "recordings_retention_days": tenant.recording_settings.retention_days,
     }
 
 

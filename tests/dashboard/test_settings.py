@@ -44,6 +44,8 @@ def test_settings_are_saved_with_the_apis_validation_and_audited(admin_client, t
             "default_region": "tr",
             "timezone": "Europe/Istanbul",
             "shared_number_policy": "owner",
+            "recordings_keep": "copy",
+            "recordings_retention_days": "90",
         },
     )
 
@@ -51,6 +53,10 @@ def test_settings_are_saved_with_the_apis_validation_and_audited(admin_client, t
     tenant.refresh_from_db()
     assert (tenant.default_region, tenant.timezone) == ("TR", "Europe/Istanbul")
     assert tenant.phonebook_settings.shared_number_policy == "owner"
+    assert (tenant.recording_settings.keep, tenant.recording_settings.retention_days) == (
+        "copy",
+        90,
+    )
     with tenant_scope(tenant):
         entry = AuditEntry.objects.get()
     assert entry.action == "tenant.update"
@@ -63,10 +69,12 @@ def test_settings_are_saved_with_the_apis_validation_and_audited(admin_client, t
         ("default_region", "XX", "is not an ISO 3166 region code"),
         ("timezone", "Mars/Olympus", "is not an IANA time zone"),
         ("shared_number_policy", "random", "Select a valid choice"),
+        ("recordings_retention_days", "0", "greater than or equal to 1"),
     ],
 )
 def test_bad_settings_are_errors_beside_their_field(admin_client, tenant, field, value, message):
-    form = {"default_region": "GB", "timezone": "UTC", "shared_number_policy": "first_match"}
+    form = {"default_region": "GB", "timezone": "UTC", "shared_number_policy": "first_match",
+            "recordings_keep": "link"}  # fmt: skip
     response = admin_client.post("/app/settings/", {**form, field: value, "submit_token": token()})
 
     assert response.status_code == 200

@@ -35,6 +35,8 @@ def test_it_reads_the_tenant_settings(api):
         "simulator_talk_seconds": 20.0,
         "simulator_recording": False,
         "webphone_frame_origins": [],
+        "recordings_keep": "link",
+        "recordings_retention_days": None,
     }
 
 
