@@ -61,6 +61,7 @@ def call_logging_options(connection: Connection) -> dict[str, Any]:
         "delay_minutes": 0,
         "missed_call_task": True,
         "create_unknown_contacts": False,
+        "contact_fields": {},
     }
     options.update(connection.settings.get("call_logging") or {})
     return options
@@ -130,6 +131,7 @@ def crm_log_send(*, crm_log_id: str) -> CrmLogAttempt | None:
         elif not task:  # tasks are not updated: the follow-up stays as it was asked
             connector.update_call_log(log.remote_id, entry)
         log.contact_external_id = entry.contact_external_id or ""
+        _contact_fields_write(log, connector, entry)
     except ConnectorError as failure:
         error = failure
     latency_ms = round((time.monotonic() - clock) * 1000)
@@ -210,6 +212,26 @@ def _entry(log: CrmLog, connector: Connector) -> CallLogEntry:
         notes="\n\n".join(text for text in (call.notes, call.summary) if text),
         recording_url=call_recording_url(call),
     )
+
+
+def _contact_fields_write(log: CrmLog, connector: Connector, entry: CallLogEntry) -> None:
+    """Copy the call's stats onto the CRM contact (call_logging.contact_fields), every attempt:
+    the same values again are harmless, and a failed write is retried with the log."""
+    names = call_logging_options(log.connection)["contact_fields"]
+    write = getattr(connector, "contact_fields_update", None)
+    if not names or not entry.contact_external_id or write is None:
+        return
+    call = log.call
+    values = {
+        "last_call_at": call.start_time.strftime("%Y-%m-%dT%H:%M:%SZ") if call.start_time else "",
+        "last_call_status": call.status,
+    }
+    ours = Contact.objects.filter(
+        source_connection=log.connection, external_id=entry.contact_external_id
+    ).first()
+    if ours is not None and ours.call_count:  # counted only when the tenant keeps counts
+        values["call_count"] = str(ours.call_count)
+    write(entry.contact_external_id, {names[k]: v for k, v in values.items() if k in names and v})
 
 
 def _contact_id(log: CrmLog, policy: str, e164: str, connector: Connector) -> str | None:

@@ -97,6 +97,11 @@ class ConnectionSerializer(StrictModelSerializer):
         if not isinstance(share, int | float) or not 0 <= share <= 1:
             raise serializers.ValidationError("max_delete_share: a fraction from 0 to 1.")
         _check_call_logging(value.get("call_logging", {}))
+        writes_contacts = connector is None or hasattr(connector, "contact_fields_update")
+        if (value.get("call_logging") or {}).get("contact_fields") and not writes_contacts:
+            raise serializers.ValidationError(
+                "call_logging.contact_fields: this CRM's connector cannot update contacts yet."
+            )
         return value
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -136,13 +141,15 @@ class ConnectionSerializer(StrictModelSerializer):
 
 
 CALL_LOGGING_FLAGS = ("enabled", "missed_call_task", "create_unknown_contacts")
+# What call_logging.contact_fields may copy onto the CRM contact after each logged call.
+CONTACT_CALL_FIELDS = ("last_call_at", "call_count", "last_call_status")
 
 
 def _check_call_logging(options: Any) -> None:
     """settings.call_logging: the flags are booleans, delay_minutes 0 to 1440 (automations)."""
     if not isinstance(options, dict):
         raise serializers.ValidationError('call_logging: an object such as {"enabled": true}.')
-    unknown = sorted(set(options) - {*CALL_LOGGING_FLAGS, "delay_minutes"})
+    unknown = sorted(set(options) - {*CALL_LOGGING_FLAGS, "delay_minutes", "contact_fields"})
     if unknown:
         raise serializers.ValidationError(f"call_logging: unknown option {unknown[0]!r}.")
     for flag in CALL_LOGGING_FLAGS:
@@ -151,6 +158,16 @@ def _check_call_logging(options: Any) -> None:
     delay = options.get("delay_minutes", 0)
     if not isinstance(delay, int) or isinstance(delay, bool) or not 0 <= delay <= 1440:
         raise serializers.ValidationError("call_logging.delay_minutes: 0 to 1440.")
+    fields = options.get("contact_fields", {})
+    if (
+        not isinstance(fields, dict)
+        or not set(fields) <= set(CONTACT_CALL_FIELDS)
+        or not all(isinstance(name, str) and name for name in fields.values())
+    ):
+        raise serializers.ValidationError(
+            "call_logging.contact_fields: an object of "
+            f"{', '.join(CONTACT_CALL_FIELDS)} -> the CRM contact field to write it to."
+        )
 
 
 class SyncRequestSerializer(StrictSerializer):

@@ -36,7 +36,7 @@ class ContactAdmin(TenantOwnedAdmin):
     list_select_related = ["tenant", "owner"]
     search_fields = ["first_name", "last_name", "company", "external_id", "phones__e164"]
     raw_id_fields = ["owner"]
-    readonly_fields = ["created_at", "updated_at"]
+    readonly_fields = ["last_call_at", "call_count", "last_call_status", "created_at", "updated_at"]
     inlines = [ContactPhoneInline]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     show_full_result_count = False  # COUNT(*) over a million-row phonebook on every page

@@ -22,7 +22,14 @@ class PhonebookSettings(TenantSettings):
         max_length=16, choices=SharedNumberPolicy.choices, default=SharedNumberPolicy.MOST_RECENT
     )
 
-    API_FIELDS = {"shared_number_policy": "shared_number_policy"}
+    # Seed 001 "Create/update contact record": each ended call updates the caller's contacts'
+    # last_call_at, call_count and last_call_status.
+    update_from_calls = models.BooleanField(default=False)
+
+    API_FIELDS = {
+        "shared_number_policy": "shared_number_policy",
+        "contacts_update_from_calls": "update_from_calls",
+    }
 
     class Meta:
         verbose_name_plural = "phonebook settings"
@@ -73,6 +80,11 @@ class Contact(TenantOwnedModel):
         "empty: the tenant's default region.",
     )
     custom_fields = models.JSONField(default=dict, blank=True)
+    # Kept from calls when the tenant asks (PhonebookSettings.update_from_calls); a sync never
+    # writes them. Database defaults: the sync's COPY of new contacts leaves them out.
+    last_call_at = models.DateTimeField(null=True, blank=True)
+    call_count = models.PositiveIntegerField(default=0, db_default=0)
+    last_call_status = models.CharField(max_length=16, blank=True, default="", db_default="")
     deleted_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

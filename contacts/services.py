@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, models, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from contacts.models import Contact, ContactPhone
@@ -145,6 +146,25 @@ def contacts_delete(*, contact_ids: Sequence[int]) -> int:
             deleted_at=now, updated_at=now
         )
     return deleted
+
+
+def contacts_call_record(*, e164: str, at: datetime, status: str) -> list[int]:
+    """An ended call with `e164`: its contacts' last call, count and outcome; their ids.
+
+    A late report of an older call counts but does not move last_call_at back. Updating
+    updated_at too would reorder "most recent" shared-number choices by calls: it stays.
+    """
+    ids = list(
+        Contact.objects.filter(phones__e164=e164, deleted_at__isnull=True)
+        .values_list("id", flat=True)
+        .distinct()
+    )
+    if ids:
+        Contact.objects.filter(pk__in=ids).update(call_count=F("call_count") + 1)
+        Contact.objects.filter(pk__in=ids).filter(
+            Q(last_call_at__isnull=True) | Q(last_call_at__lte=at)
+        ).update(last_call_at=at, last_call_status=status)
+    return ids
 
 
 def contact_upsert(

@@ -151,6 +151,9 @@ class FakeHubSpot(FakeServer):
         self.dispositions = [dict(d) for d in DEFAULT_DISPOSITIONS]
         # What the write side stored: calls and tasks by id, as {"properties", "associations"}.
         self.written: dict[str, dict[str, dict[str, Any]]] = {"calls": {}, "tasks": {}}
+        # Properties the account created (HubSpot refuses writes to a property that does not
+        # exist: PROPERTY_DOESNT_EXIST), by object type.
+        self.custom_properties: dict[str, set[str]] = {"contacts": set(), "companies": set()}
         self._next_id = 90_000_000
         self._calls: dict[str, deque[float]] = {}
         # Indexes of live records, rebuilt after a change: by modification time, and ids by state.
@@ -267,6 +270,8 @@ class FakeHubSpot(FakeServer):
             return 201, created, limits
         elif method == "GET" and len(rest) <= 1 and object_type in self.written:
             result = self._read_written(object_type, rest[0] if rest else None, query)
+        elif method == "PATCH" and len(rest) == 1 and readable:
+            return 200, self._update_synced(object_type, rest[0], _json_body(body)), limits
         elif method == "PATCH" and len(rest) == 1 and object_type in self.written:
             return 200, self._update(object_type, rest[0], _json_body(body)), limits
         else:
@@ -586,6 +591,21 @@ class FakeHubSpot(FakeServer):
                 int(object_id), stored["properties"], stored["created_ms"], stored["modified_ms"]
             )
 
+    def _update_synced(self, object_type: str, object_id: str, request: Any) -> dict[str, Any]:
+        """PATCH /crm/v3/objects/{contacts|companies}/{id}: properties of a record, which is
+        modified by it (lastmodifieddate moves, as in HubSpot)."""
+        if not isinstance(request, dict) or set(request) != {"properties"}:
+            raise _invalid("The body is {properties}.")
+        properties = self._checked_properties(object_type, request["properties"])
+        with self.lock:
+            record = self.objects[object_type].get(int(object_id)) if object_id.isdigit() else None
+            if record is None or record.archived:
+                raise hubspot_error(404, "OBJECT_NOT_FOUND", "Object not found.")
+            record.properties.update(properties)
+            record.modified_ms = int(time.time() * 1000)
+            self._reindex(object_type)
+            return _as_json(object_type, record, list(properties))
+
     def _account_details(self) -> dict[str, Any]:
         """GET /account-info/v3/details: the portal (hub) id record URLs carry, and its domain."""
         return {
@@ -668,7 +688,11 @@ class FakeHubSpot(FakeServer):
         """HubSpot's property validation: unknown names, unknown options, malformed values."""
         if not isinstance(properties, dict):
             raise _invalid("properties must be an object of property name -> value.")
-        errors, known = [], WRITABLE[object_type]
+        known = {
+            **WRITABLE.get(object_type, {}),
+            **dict.fromkeys(self.custom_properties.get(object_type, ())),
+        }
+        errors: list[tuple[str, str, str]] = []
         for name, value in properties.items():
             if name not in known:
                 errors.append((name, "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist'))

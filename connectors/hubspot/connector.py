@@ -274,6 +274,17 @@ class HubSpotConnector:
                 f"HubSpot created a contact it did not describe: {error}"
             ) from None
 
+    def contact_fields_update(self, external_id: str, fields: Mapping[str, str]) -> None:
+        """Write properties of a CRM contact (the account's own, e.g. CallBridge call stats).
+
+        https://developers.hubspot.com/docs/api-reference/crm-contacts-v3/basic/patch-crm-v3-objects-contacts-contactId
+        """
+        object_type, object_id = "contacts", external_id
+        if external_id.startswith("company:"):
+            object_type, object_id = "companies", external_id.removeprefix("company:")
+        body = {"properties": dict(fields)}
+        self._json("PATCH", f"/crm/v3/objects/{object_type}/{object_id}", json_body=body)
+
     def _create(self, object_type: str, body: dict[str, Any]) -> str:
         path = f"/crm/v3/objects/{object_type}"
         data = self._json("POST", path, json_body=body, idempotent=False)

@@ -93,10 +93,16 @@ class ContactSerializer(StrictModelSerializer):
             "owner_crm_username",
             "custom_fields",
             "phones",
+            "last_call_at",
+            "call_count",
+            "last_call_status",
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["id", "created_at", "updated_at"]
+        # The call fields are kept from ended calls (contacts_update_from_calls), never written.
+        read_only_fields = [
+            "id", "last_call_at", "call_count", "last_call_status", "created_at", "updated_at",
+        ]  # fmt: skip
 
     def validate_external_id(self, value: str) -> str:
         if value and not self.context.get("upsert"):

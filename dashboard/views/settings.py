@@ -52,6 +52,11 @@ class TenantSettingsForm(SubmitOnceForm):
         choices=PhonebookSettings.SharedNumberPolicy.choices,
         help_text="Which contact is “the” caller for lookups, routing and call logging.",
     )
+    contacts_update_from_calls = forms.BooleanField(
+        label="Update contacts from calls",
+        required=False,
+        help_text="Each ended call sets its caller's last call time, outcome and call count.",
+    )
     recordings_keep = forms.ChoiceField(
         label="Call recordings",
         choices=RecordingSettings.Keep.choices,
@@ -120,6 +125,7 @@ def _settings_initial(tenant: Tenant) -> dict:
         "default_region": tenant.default_region,
         "timezone": tenant.timezone,
         "shared_number_policy": tenant.phonebook_settings.shared_number_policy,
+        "contacts_update_from_calls": tenant.phonebook_settings.update_from_calls,
         "recordings_keep": tenant.recording_settings.keep,
         "recordings_retention_days": tenant.recording_settings.retention_days,
     }

@@ -24,6 +24,7 @@ def test_it_reads_the_tenant_settings(api):
         "timezone": "Europe/London",
         "is_active": True,
         "shared_number_policy": "most_recent",
+        "contacts_update_from_calls": False,
         "routing_deadline_ms": 300,
         "routing_fallback_extension": "",
         "callback_url": "",
