@@ -1,15 +1,19 @@
 """Telling a tenant's owners that its callback URL keeps failing (core/outages.py).
 
 The owners get one email per outage; the dashboard's Callbacks page shows it while it lasts.
+After PAUSE_AFTER of it (Svix disables an endpoint after 5 days) the callbacks are paused with
+the reason: new call results are held, not sent, until the tenant resumes them
+(deliveries.callbacks_resume), and the owners are told that too. Nothing is lost.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Q
 from django.urls import reverse
+from django.utils import timezone
 
 from calls.models import Attempt, CallbackSettings
 from core.outages import Outage, outage_of
@@ -18,6 +22,7 @@ from tenants.models import Tenant
 from tenants.services import owners_tell
 
 SUCCEEDED = Q(status_code__gte=200, status_code__lt=300)
+PAUSE_AFTER = timedelta(days=5)
 
 
 def callback_outage(*, now: datetime | None = None) -> Outage | None:
@@ -51,9 +56,14 @@ def callback_alerts_send(*, now: datetime | None = None) -> int:
 def _alert(tenant: Tenant, now: datetime | None) -> int:
     outage = callback_outage(now=now)
     callback = tenant.callback_settings
-    if outage is None or callback.alerted_for == outage.since:
+    if outage is None or callback.paused_at is not None:
         return 0
     page = f"{settings.PUBLIC_BASE_URL}{reverse('dashboard:callbacks')}"
+    since = max(outage.since, callback.resumed_at or outage.since)
+    if (now or timezone.now()) - since >= PAUSE_AFTER:
+        return _pause(tenant, outage, page)
+    if callback.alerted_for == outage.since:
+        return 0
     told = owners_tell(
         tenant=tenant,
         subject=f"call results are not reaching {callback.url}",
@@ -64,4 +74,23 @@ def _alert(tenant: Tenant, now: datetime | None) -> int:
     )
     callback.alerted_for = outage.since
     callback.save(update_fields=["alerted_for"])
+    return 1 if told else 0
+
+
+def _pause(tenant: Tenant, outage: Outage, page: str) -> int:
+    callback = tenant.callback_settings
+    callback.paused_at = timezone.now()
+    callback.paused_reason = (
+        f"Every attempt since {outage.since:%Y-%m-%d %H:%M} UTC failed (latest: "
+        f"{outage_answer(outage)})."
+    )
+    callback.alerted_for = outage.since
+    callback.save(update_fields=["paused_at", "paused_reason", "alerted_for"])
+    told = owners_tell(
+        tenant=tenant,
+        subject=f"call results to {callback.url} are paused",
+        body=f"{callback.paused_reason} CallBridge has paused {tenant.name}'s call results to "
+        f"{callback.url}: each call's result is kept, not sent, until you resume them, and "
+        f"then they are all sent, oldest first.\n\nResume them once the URL answers: {page}\n",
+    )
     return 1 if told else 0

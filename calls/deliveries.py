@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from calls.lifecycle import callback_payload, callback_update_payload
-from calls.models import Attempt, Call, CallStatus, Delivery
+from calls.models import Attempt, Call, CallbackSettings, CallStatus, Delivery
 from calls.recordings import call_recording_url
 from calls.selectors import live_signing_secrets
 from calls.signing import signature_header
@@ -50,6 +50,7 @@ def delivery_create(*, call: Call, update: bool = False) -> Delivery | None:
     if not tenant.callback_settings.url:
         return None
     payload = callback_update_payload if update else callback_payload
+    paused = tenant.callback_settings.paused_at is not None
     delivery = Delivery.objects.create(
         tenant=tenant,
         call=call,
@@ -57,9 +58,31 @@ def delivery_create(*, call: Call, update: bool = False) -> Delivery | None:
         payload=payload(call, call_recording_url(call)),
         max_attempts=MAX_ATTEMPTS,
         next_attempt_at=timezone.now(),
+        state=Delivery.State.HELD if paused else Delivery.State.PENDING,
     )
-    _send_after_commit(delivery)
+    if not paused:
+        _send_after_commit(delivery)
     return delivery
+
+
+def callbacks_resume(*, tenant: Tenant) -> int:
+    """Turn the paused callbacks back on and send what was held, oldest first; how many."""
+    with transaction.atomic():
+        callback = CallbackSettings.objects.select_for_update().get(tenant=tenant)
+        callback.paused_at, callback.paused_reason = None, ""
+        callback.resumed_at = timezone.now()
+        callback.save(update_fields=["paused_at", "paused_reason", "resumed_at"])
+        held = list(Delivery.objects.filter(state=Delivery.State.HELD).order_by("created_at"))
+        Delivery.objects.filter(pk__in=[d.pk for d in held]).update(
+            state=Delivery.State.PENDING, next_attempt_at=timezone.now()
+        )
+        transaction.on_commit(lambda: _enqueue_all(held))
+    return len(held)
+
+
+def _enqueue_all(held: list[Delivery]) -> None:
+    for delivery in held:
+        _enqueue(delivery, 0)
 
 
 # Set by `first_attempts_here`: the ids of deliveries committed in its block, to send there.

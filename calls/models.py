@@ -133,6 +133,7 @@ class Delivery(OutboxRow):
         PENDING = "pending"
         SUCCEEDED = "succeeded"
         FAILED = "failed"
+        HELD = "held"  # written while the tenant's callbacks are paused; sent when resumed
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="deliveries")
@@ -383,6 +384,11 @@ class CallbackSettings(TenantSettings):
     # if it asks for this second, marked callback.
     # The outage (its first failed attempt) the tenant's owners were last emailed about.
     alerted_for = models.DateTimeField(null=True, blank=True, editable=False)
+    # Paused after a long outage (calls/alerts.py): new call results are held, not sent, until
+    # the tenant resumes; resumed_at starts the next outage's clock.
+    paused_at = models.DateTimeField(null=True, blank=True, editable=False)
+    paused_reason = models.TextField(blank=True, editable=False)
+    resumed_at = models.DateTimeField(null=True, blank=True, editable=False)
     on_update = models.BooleanField(
         default=False,
         help_text='Send another callback, marked "event": "call.updated", each time the '

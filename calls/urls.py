@@ -25,6 +25,7 @@ urlpatterns = [
     ),
     path("telephony/token", events.EventsTokenView.as_view(), name="telephony-token"),
     path("deliveries", views.DeliveryList.as_view(), name="delivery-list"),
+    path("deliveries/pause", views.CallbackPauseView.as_view(), name="callback-pause"),
     path("deliveries/<uuid:pk>", views.DeliveryDetail.as_view(), name="delivery-detail"),
     path("deliveries/<uuid:pk>/resend", views.DeliveryResend.as_view(), name="delivery-resend"),
     path("tenant/signing-secret", views.SigningSecretView.as_view(), name="signing-secret"),

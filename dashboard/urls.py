@@ -66,6 +66,7 @@ urlpatterns = [
     path("callbacks/settings", callbacks.settings_save, name="callbacks-settings"),
     path("callbacks/signing-secret", callbacks.signing_secret_rotate, name="callbacks-secret"),
     path("callbacks/test", callbacks.test_send, name="callbacks-test"),
+    path("callbacks/resume", callbacks.resume, name="callbacks-resume"),
     path("connections/", connections.connections, name="connections"),
     path(
         "connections/new/<str:provider>/<str:mode>",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
@@ -29,7 +30,7 @@ from calls.api.serializers import (
 )
 from calls.gateways import GatewayNotSupported, GatewayUnavailable
 from calls.lifecycle import iso_z
-from calls.models import Call, CallParty, CallStatus, Delivery
+from calls.models import Call, CallbackSettings, CallParty, CallStatus, Delivery
 from core.parsers import JSONParser
 
 
@@ -229,6 +230,47 @@ class DeliveryResend(APIView):
         except deliveries.DeliveryInProgress as error:
             raise Conflict(str(error), code="delivery_pending") from error
         return Response(DeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
+
+
+class CallbackPauseSerializer(serializers.Serializer):
+    paused = serializers.BooleanField()
+    paused_at = serializers.DateTimeField(allow_null=True)
+    reason = serializers.CharField(help_text="Why the callbacks were paused.")
+    held = serializers.IntegerField(help_text="Call results kept to send on resume.")
+    released = serializers.IntegerField(required=False, help_text="Sent on this resume.")
+
+
+def _pause_body(tenant_settings: CallbackSettings) -> dict[str, Any]:
+    return {
+        "paused": tenant_settings.paused_at is not None,
+        "paused_at": tenant_settings.paused_at,
+        "reason": tenant_settings.paused_reason,
+        "held": Delivery.objects.filter(state=Delivery.State.HELD).count(),
+    }
+
+
+@extend_schema_view(
+    get=extend_schema(responses=CallbackPauseSerializer),
+    delete=extend_schema(responses=CallbackPauseSerializer),
+)
+class CallbackPauseView(APIView):
+    """Whether the call-result push is paused (after days of failures), and resume it.
+
+    DELETE resumes: the held results are sent, oldest first (409 when not paused).
+    """
+
+    api_scope = "calls"
+
+    def get(self, request: Request) -> Response:
+        return Response(_pause_body(request.user.tenant.callback_settings))
+
+    def delete(self, request: Request) -> Response:
+        tenant = request.user.tenant
+        if tenant.callback_settings.paused_at is None:
+            raise Conflict("Call results are not paused.", code="not_paused")
+        released = deliveries.callbacks_resume(tenant=tenant)
+        tenant.callback_settings.refresh_from_db()
+        return Response({**_pause_body(tenant.callback_settings), "released": released})
 
 
 @extend_schema_view(post=extend_schema(request=None, responses={201: SigningSecretSerializer}))

@@ -111,7 +111,9 @@ def _page(request: MemberRequest, form: CallbackSettingsForm, **extra: object) -
         "has_signing_secret": bool(tenant.callback_settings.signing_secret),
         "previous_secret_until": grace_ends if grace_ends and grace_ends > timezone.now() else None,
         "grace_hours": int(services.SIGNING_SECRET_GRACE.total_seconds() // 3600),
-        "outage": outage,
+        "outage": outage if tenant.callback_settings.paused_at is None else None,
+        "paused": tenant.callback_settings,
+        "held": Delivery.objects.filter(state=Delivery.State.HELD).count(),
         "outage_answer": alerts.outage_answer(outage) if outage else "",
         "outage_alerted": outage is not None
         and outage.since == tenant.callback_settings.alerted_for,
@@ -148,6 +150,19 @@ def settings_save(request: MemberRequest) -> HttpResponse:
     if changed:
         audit(request, "callback.update", "Callback settings", changed)
     messages.success(request, "Callback settings saved." if changed else "Nothing changed.")
+    return redirect("dashboard:callbacks")
+
+
+@require_POST
+@member_required
+def resume(request: MemberRequest) -> HttpResponse:
+    """Turn paused call results back on: the held ones are sent, oldest first."""
+    if request.tenant.callback_settings.paused_at is None:
+        messages.info(request, "Call results are not paused.")
+        return redirect("dashboard:callbacks")
+    released = deliveries.callbacks_resume(tenant=request.tenant)
+    audit(request, "callback.resume", "Callbacks", {"released": released})
+    messages.success(request, f"Call results resumed: {released} held result(s) are being sent.")
     return redirect("dashboard:callbacks")
 
 

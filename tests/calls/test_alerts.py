@@ -83,3 +83,48 @@ def test_a_new_outage_after_a_recovery_is_told_again(tenant, delivery, owners):
     alerts.callback_alerts_send()
 
     assert len(mail.outbox) == 2
+
+
+DAY = 24 * 60
+
+
+def test_five_days_of_failures_pause_the_callbacks_and_new_results_are_held(
+    tenant, delivery, owners, place_call, api
+):
+    tried(tenant, delivery, 5 * DAY + 10, 500)
+    tried(tenant, delivery, 30, 502)
+
+    paused = alerts.callback_alerts_send()
+    with tenant_scope(tenant):
+        held = Delivery.objects.get(call=call_hang_up(call=place_call(uuid="crm-call-43")))
+    shown = api.get("/api/v1/deliveries/pause").json()
+
+    tenant.callback_settings.refresh_from_db()
+    assert paused == 1 and tenant.callback_settings.paused_at is not None
+    assert "HTTP 502" in tenant.callback_settings.paused_reason
+    assert held.state == "held" and held.attempt_count == 0
+    assert (shown["paused"], shown["held"]) == (True, 1) and "HTTP 502" in shown["reason"]
+    assert [e.subject for e in mail.outbox][-1].endswith("are paused")
+    assert "until you resume them" in mail.outbox[-1].body
+
+
+def test_resuming_sends_the_held_results_and_starts_the_clock_again(
+    tenant, delivery, owners, place_call, api, django_capture_on_commit_callbacks
+):
+    tried(tenant, delivery, 5 * DAY + 10, 500)
+    alerts.callback_alerts_send()
+    with tenant_scope(tenant):
+        held = Delivery.objects.get(call=call_hang_up(call=place_call(uuid="crm-call-43")))
+
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        resumed = api.delete("/api/v1/deliveries/pause")
+    again = api.delete("/api/v1/deliveries/pause")
+    checked = alerts.callback_alerts_send()  # still failing, but only since the resume
+
+    held.refresh_from_db()
+    tenant.callback_settings.refresh_from_db()
+    assert resumed.status_code == 200 and resumed.json()["released"] == 1
+    assert resumed.json()["paused"] is False and queued
+    assert again.status_code == 409 and again.json()["error"]["code"] == "not_paused"
+    assert held.state == "pending"
+    assert checked == 0 and tenant.callback_settings.paused_at is None

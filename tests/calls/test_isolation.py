@@ -28,6 +28,7 @@ ISOLATED_ROUTES = {
     "deliveries",
     "deliveries/<uuid:pk>",
     "deliveries/<uuid:pk>/resend",
+    "deliveries/pause",
     "tenant/signing-secret",
     "gateway",
     "live",

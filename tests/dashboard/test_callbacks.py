@@ -16,6 +16,7 @@ ISOLATED_ROUTES = {
     "callbacks/settings",
     "callbacks/signing-secret",
     "callbacks/test",
+    "callbacks/resume",
 }
 
 
@@ -214,3 +215,25 @@ def test_the_page_says_when_call_results_have_not_arrived_for_an_hour(
     page = admin_client.get("/app/callbacks/")
 
     assert 'id="callback-outage"' in page.text and "HTTP 404" in page.text
+
+
+def test_paused_callbacks_show_why_and_an_admin_resumes_them(admin_client, viewer_client, tenant):
+    from django.utils import timezone
+
+    settings_ = tenant.callback_settings
+    settings_.url = "https://crm.example.com/callbacks"
+    settings_.paused_at = timezone.now()
+    settings_.paused_reason = "Every attempt since 2026-12-01 10:00 UTC failed (latest: HTTP 502)."
+    settings_.save()
+
+    page = admin_client.get("/app/callbacks/")
+    read_only = viewer_client.get("/app/callbacks/")
+    refused = viewer_client.post("/app/callbacks/resume")
+    resumed = admin_client.post("/app/callbacks/resume", follow=True)
+
+    settings_.refresh_from_db()
+    assert "Call results are paused" in page.text and "HTTP 502" in page.text
+    assert "Resume and send them" in page.text and "Resume and send them" not in read_only.text
+    assert refused.status_code == 403
+    assert "Call results resumed: 0 held result(s)" in resumed.text
+    assert settings_.paused_at is None and "Call results are paused" not in resumed.text
