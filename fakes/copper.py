@@ -187,9 +187,7 @@ class FakeCopper(FakeServer):
                body: bytes) -> Answer:  # fmt: skip
         if method == "POST" and path == "/oauth/token":
             return 200, self._token(headers, body), {}
-        payload = _json_body(body) if body else None
         with self.lock:
-            self.requests.append((method, path, payload))
             fault = self._take_fault(path)
         credential = self._authenticate(headers)
         self._rate_limit(credential)
@@ -197,6 +195,9 @@ class FakeCopper(FakeServer):
             "application/json"
         ):
             raise copper_error(400, "Content-Type must be application/json")  # UNVERIFIED text
+        payload = _json_body(body) if body else None
+        with self.lock:
+            self.requests.append((method, path, payload))
         if fault and fault.kind == "status":
             extra = {"Retry-After": fault.retry_after} if fault.retry_after else {}
             raise ApiError(fault.status, {"success": False, "status": fault.status,

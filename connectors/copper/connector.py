@@ -146,7 +146,7 @@ class CopperConnector:
         first, last = min(times, default=second), max(times, default=second)
         max_seen = max(cursor.max_seen_ms, last * 1000)
         if len(rows) < PAGE_SIZE and not cursor.after:
-            since = max(cursor.since_ms, max_seen - OVERLAP_MS)
+            since = max(0, max_seen - OVERLAP_MS) if max_seen else cursor.since_ms
             return rows, Cursor(since_ms=since, max_seen_ms=max_seen), True
         if len(rows) < PAGE_SIZE:  # that second is read: go on after it
             return rows, Cursor(since_ms=(second + 1) * 1000, max_seen_ms=max_seen), False
