@@ -47,8 +47,7 @@ OVERLAP_MS = 30_000
 # 7 x 25 = 175. Syncs use SYNC_BUDGET_SHARE of it; call logging keeps the rest.
 PACE_WINDOW_SECONDS = 10
 PACE_PER_WINDOW = 25
-# find_logged reads the Phone Call activities (or tasks) of the last week, newest first.
-LOOKBACK_SECONDS = 7 * 86_400
+# find_logged reads the newest 1,000 Phone Call activities (or tasks) for our call id.
 LOOKBACK_PAGES = 5
 
 
@@ -250,17 +249,14 @@ class CopperConnector:
 
     def find_logged(self, call_id: str, *, task: bool = False) -> str | None:
         # Neither activities nor tasks have a field of ours: the id is the details' last line.
-        since = int(time.time()) - LOOKBACK_SECONDS
+        # Only the newest LOOKBACK_PAGES pages are read (activities come newest first).
         body: dict[str, Any] = {"page_size": PAGE_SIZE}
         if task:
             path = "tasks"
-            body.update(sort_by="date_created", sort_direction="desc", minimum_created_date=since)
+            body.update(sort_by="date_created", sort_direction="desc")
         else:
             path = "activities"
-            body.update(
-                activity_types=[{"id": self.phone_call_type(), "category": "user"}],
-                minimum_activity_date=since,
-            )
+            body["activity_types"] = [{"id": self.phone_call_type(), "category": "user"}]
         marker = mapping.call_marker(call_id)
         for page in range(1, LOOKBACK_PAGES + 1):
             rows = self._search(path, {**body, "page_number": page})
