@@ -166,7 +166,9 @@ class FakeCopper(FakeServer):
             for record_id in ids:
                 record = self.records[kind][record_id]
                 record["date_modified"] = at or int(time.time())
-                record["details"] = f"Edited {record['date_modified']}"
+                record["last_name" if kind == "people" else "name"] = (
+                    f"Edited {record['date_modified']}"
+                )
             self._sorted.clear()
 
     def delete(self, kind: str, ids: list[int]) -> None:
