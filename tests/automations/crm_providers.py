@@ -13,6 +13,8 @@ from connectors.services import connection_create
 from contacts.services import PhoneInput, contact_create
 from core.scoping import tenant_scope
 from fakes import salesforce_data
+from fakes.copper import FakeCopper
+from fakes.copper_data import PHONE_CALL_TYPE_ID
 from fakes.generic_rest import FakeRestCrm
 from fakes.hubspot import FakeHubSpot
 from fakes.pipedrive import FakePipedrive
@@ -361,8 +363,54 @@ class GenericRest(Crm):
         return f"{stored['notes']}\n{stored.get('recording_url') or ''}"
 
 
+class Copper(Crm):
+    provider = "copper"
+    owner_id = "137658"  # Priya in the fake's users
+
+    def __init__(self) -> None:
+        self.fake = FakeCopper(people=5)
+        self.fake.start()
+
+    def credentials(self) -> dict[str, Any]:
+        (api_key, email), *_ = self.fake.api_keys.items()
+        return {"api_key": api_key, "user_email": email, "base_url": self.fake.url}
+
+    def contact_id(self) -> str:
+        return str(min(self.fake.records["people"]))
+
+    def contacts(self) -> dict[str, str]:
+        return {str(i): str(p) for i, p in self.fake.records["people"].items()}
+
+    def calls(self) -> dict[str, dict[str, Any]]:
+        return {str(i): a for i, a in self.fake.activities.items()}
+
+    def tasks(self) -> dict[str, dict[str, Any]]:
+        return {str(i): t for i, t in self.fake.tasks.items()}
+
+    def check_call(self, stored: dict[str, Any], *, call: Any, contact_id: str) -> None:
+        answered = call.status == "ANSWER"
+        assert stored["type"] == {"id": PHONE_CALL_TYPE_ID, "category": "user"}
+        assert stored["parent"] == {"id": int(contact_id), "type": "person"}
+        assert stored["user_id"] == int(self.owner_id)
+        assert stored["activity_date"] == int(call.start_time.timestamp())
+        minutes, seconds = divmod(call.duration, 60)
+        outcome = "answered" if answered else "missed"
+        assert f"Outcome: {outcome}; duration {minutes}:{seconds:02d}" in stored["details"]
+        assert f"From {call.customer_number} to {call.from_number}" in stored["details"]
+        assert stored["details"].endswith(f"CallBridge call {call.call_id}")
+
+    def check_task(self, stored: dict[str, Any], *, call: Any, contact_id: str) -> None:
+        assert (stored["status"], stored["priority"]) == ("Open", "High")
+        assert stored["related_resource"] == {"id": int(contact_id), "type": "person"}
+        assert stored["assignee_id"] == int(self.owner_id)
+        assert stored["due_date"] == int(call.start_time.timestamp())
+
+    def later_text(self, remote_id: str) -> str:
+        return str(self.fake.activities[int(remote_id)]["details"])
+
+
 PROVIDERS: dict[str, type[Crm]] = {
-    crm.provider: crm for crm in (HubSpot, Salesforce, Pipedrive, Zoho, GenericRest)
+    crm.provider: crm for crm in (HubSpot, Salesforce, Pipedrive, Zoho, GenericRest, Copper)
 }
 
 
