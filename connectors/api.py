@@ -288,7 +288,14 @@ class ConnectionOAuthCallback(generics.GenericAPIView):
     serializer_class = OAuthCallbackQuerySerializer
 
     def get(self, request: Request) -> Response:
-        query = OAuthCallbackQuerySerializer(data=request.query_params)
+        return self.complete(request.query_params)
+
+    def post(self, request: Request) -> Response:
+        """Copper sends the browser back with a form POST instead of a GET."""
+        return self.complete(request.data)
+
+    def complete(self, params: Any) -> Response:
+        query = OAuthCallbackQuerySerializer(data=params)
         query.is_valid(raise_exception=True)
         if "code" not in query.validated_data:
             reason = query.validated_data.get("error", "no code")

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
 from django.conf import settings as django_settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from automations import alerts
@@ -302,9 +304,23 @@ def _send_to_consent(request: HttpRequest, connection: Connection) -> HttpRespon
     return redirect(url)
 
 
-@requires_role("admin")
+@csrf_exempt
 def connection_oauth_callback(request: HttpRequest) -> HttpResponse:
-    """Where the CRM sends the browser back after its consent page (signed, single-use state)."""
+    """Where the CRM sends the browser back after its consent page (signed, single-use state).
+
+    A CRM that comes back with a form POST (Copper) is sent on as a GET with the same fields:
+    a cross-site POST carries no session cookie (SameSite=Lax), a top-level GET does. The signed
+    state, not a CSRF token, is what proves the request is the one we started.
+    """
+    if request.method == "POST":
+        fields = {name: request.POST.get(name, "") for name in ("state", "code", "error")}
+        query = urlencode({name: value for name, value in fields.items() if value})
+        return HttpResponseRedirect(f"{request.path}?{query}", status=303)
+    return _oauth_callback(request)
+
+
+@requires_role("admin")
+def _oauth_callback(request: HttpRequest) -> HttpResponse:
     state, code = request.GET.get("state", ""), request.GET.get("code", "")
     if not code:
         reason = request.GET.get("error") or "no code"

@@ -111,3 +111,11 @@ def test_a_token_endpoint_that_stalls_holds_the_callback_no_longer_than_its_budg
     assert time.monotonic() - started < 3.5
     assert response.status_code == 400
     assert response.json()["error"]["field"] == "code"
+
+
+@pytest.mark.django_db
+def test_the_api_callback_takes_a_form_post_as_it_takes_a_get(client):
+    """Copper's consent page comes back with a POST; a bad state is refused the same way."""
+    response = client.post("/api/v1/connections/oauth/callback", {"state": "forged", "code": "c1"})
+
+    assert response.status_code == 400 and "state" in str(response.json()).lower()

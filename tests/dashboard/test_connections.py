@@ -351,3 +351,15 @@ def test_disconnect_asks_first_then_removes_the_synced_contacts(admin_client, co
         assert not Connection.objects.exists() and not Contact.objects.exists()
         assert AuditEntry.objects.filter(action="connection.delete").count() == 1
     assert admin_client.post(f"/app/connections/{connection.pk}/delete").status_code == 404
+
+
+def test_a_crm_that_comes_back_with_a_form_post_is_sent_on_as_a_get(admin_client, client):
+    """Copper posts its OAuth callback; the browser's cookie comes only with a top-level GET."""
+    posted = client.post(
+        "/app/connections/oauth/callback", {"state": "s1", "code": "c1", "extra": "x"}
+    )
+    refused = admin_client.post("/app/connections/oauth/callback", {"state": "x"}, follow=True)
+
+    assert posted.status_code == 303
+    assert posted["Location"] == "/app/connections/oauth/callback?state=s1&code=c1"
+    assert "did not grant access (no code)" in refused.text
