@@ -1,6 +1,7 @@
 """Sync speed and memory against the ceiling, in one run.
 
-1. Serves the fake HubSpot with N generated contacts in its own process (fake.py), over HTTP.
+1. Serves the CRM's fake (`--provider`, HubSpot by default; providers.py) with N generated
+   contacts in its own process (fake.py), over HTTP.
 2. Creates a fresh PostgreSQL database, migrates it, and runs the full initial sync through
    connectors.sync.connection_sync in its own process (sync.py): contacts/s and peak RSS.
 3. Pages through the fake with the connector alone (no database): what the source allows.
@@ -23,13 +24,16 @@ import psycopg
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-PAGE_SIZE = 200  # HubSpot's search page: the sync commits one page per transaction
+sys.path.insert(0, str(HERE))
+from providers import FAKES  # noqa: E402
+
 DELETED_EVERY = 100  # the full diff finds 1 % gone
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--contacts", type=int, default=1_000_000)
+    parser.add_argument("--provider", choices=sorted(FAKES), default="hubspot")
     parser.add_argument("--database", default="callbridge_bench_sync")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/5")
     parser.add_argument(
@@ -49,33 +53,38 @@ def main() -> None:
         "FIELD_ENCRYPTION_KEY": "YmVuY2gtb25seS1maWVsZC1rZXktMzItYnl0ZXMhISE=",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "ALLOW_PRIVATE_URLS": "1",  # the fake listens on 127.0.0.1
-        # Lift the per-connection request budget: this measures the engine, not HubSpot's limits.
+        # Lift the per-connection request budget: this measures the engine, not the CRM's limits.
         "CONNECTOR_REQUESTS_PER_10_SECONDS": str(10**9),
         "LOG_LEVEL": "WARNING",
         "DEBUG": "0",
+        "BENCH_SYNC_PROVIDER": args.provider,
     }
     fake = subprocess.Popen(
-        [sys.executable, str(HERE / "fake.py"), str(args.contacts)],
+        [sys.executable, str(HERE / "fake.py"), args.provider, str(args.contacts)],
         cwd=ROOT,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
     try:
-        url, generated = ask(fake, None).split()
-        print(f"fake HubSpot at {url}: {args.contacts:,} contacts generated in {generated} s")
-        results = measure(args, dsn, env, fake, url)
+        url, generated, credentials = ask(fake, None).split(" ", 2)
+        print(
+            f"fake {args.provider} at {url}: {args.contacts:,} contacts generated in {generated} s"
+        )
+        results = measure(args, dsn, env, fake, credentials)
     finally:
         fake.stdin.close()
         fake.wait(timeout=30)
     report(args, results)
 
 
-def measure(args: argparse.Namespace, dsn: str, env: dict, fake: subprocess.Popen, url: str):
+def measure(
+    args: argparse.Namespace, dsn: str, env: dict, fake: subprocess.Popen, credentials: str
+):
     if not args.reuse:
         recreate_database(args.database)
         run([sys.executable, "manage.py", "migrate", "-v", "0"], env)
-    connection_id = json.loads(run_script(["setup", url], env))["connection_id"]
+    connection_id = json.loads(run_script(["setup", credentials], env))["connection_id"]
     results = {}
     if args.reuse:
         with psycopg.connect(dsn) as db:  # bring back what the last run's diff deleted
@@ -107,8 +116,9 @@ def measure(args: argparse.Namespace, dsn: str, env: dict, fake: subprocess.Pope
     results["diff"].update(archived=archived, soft_deleted=soft_deleted)
     assert results["diff"]["outcome"] == "succeeded", results["diff"]
 
+    page_size = str(FAKES[args.provider].page_size)
     output = run(
-        [sys.executable, str(HERE / "ceiling.py"), dsn, str(connection_id), str(PAGE_SIZE)], env
+        [sys.executable, str(HERE / "ceiling.py"), dsn, str(connection_id), page_size], env
     )
     results["ceiling"] = json.loads(output.stdout)
     print("ceiling:", json.dumps(results["ceiling"]))
@@ -129,7 +139,7 @@ def ask(fake: subprocess.Popen, command: str | None) -> str:
         fake.stdin.flush()
     line = fake.stdout.readline()
     if not line:
-        sys.exit("the fake HubSpot died")
+        sys.exit("the fake CRM died")
     return line.strip()
 
 
@@ -159,7 +169,9 @@ def report(args: argparse.Namespace, results: dict) -> None:
     ceiling = results["ceiling"]
     ceiling_rate = ceiling["contacts"] / ceiling["seconds"]
     diff = results["diff"]
-    print(f"\n{n:,} contacts, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}\n")
+    print(
+        f"\n{args.provider}: {n:,} contacts, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}\n"
+    )
     print(
         "| step | seconds | contacts/s | × ceiling | peak RSS MB "
         "| CPU µs/contact: engine + fake + PostgreSQL |"
@@ -180,7 +192,8 @@ def report(args: argparse.Namespace, results: dict) -> None:
             f"| {r['peak_rss_mb']:.0f} | {microseconds(cpu, n)} |"
         )
     print(
-        f"| ceiling (psycopg COPY + ON CONFLICT, {PAGE_SIZE} a page) | {ceiling['seconds']:.1f} "
+        f"| ceiling (psycopg COPY + ON CONFLICT, {FAKES[args.provider].page_size} a page) "
+        f"| {ceiling['seconds']:.1f} "
         f"| {ceiling_rate:,.0f} | 1.00 | | PostgreSQL "
         f"{ceiling['postgres_cpu_seconds'] / n * 1e6:.0f} |"
     )

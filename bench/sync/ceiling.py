@@ -45,7 +45,8 @@ def main(dsn: str, connection_id: int, page_size: int) -> None:
             seconds += time.perf_counter() - started
             contacts += len(page)
         (pid,) = writer.execute("SELECT pg_backend_pid()").fetchone()
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        # Read while the backend lives: once the connection closes, its process may be gone.
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     postgres_cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     print(
         json.dumps(
@@ -63,7 +64,10 @@ def create_tables(db: psycopg.Connection) -> None:
     db.execute("DROP TABLE IF EXISTS ceiling_contactphone, ceiling_contact")
     db.execute("CREATE TABLE ceiling_contact (LIKE contacts_contact INCLUDING ALL)")
     db.execute("CREATE TABLE ceiling_contactphone (LIKE contacts_contactphone INCLUDING ALL)")
-    db.execute("CREATE TEMPORARY TABLE page (LIKE contacts_contact) ON COMMIT DELETE ROWS")
+    db.execute(
+        "CREATE TEMPORARY TABLE page (LIKE contacts_contact INCLUDING DEFAULTS) "
+        "ON COMMIT DELETE ROWS"
+    )
     db.execute("ALTER TABLE page DROP COLUMN id")
     db.commit()
 

@@ -1,32 +1,36 @@
-"""Serve the fake HubSpot for the sync benchmark in its own process, driven by stdin.
+"""Serve one CRM's fake for the sync benchmark in its own process, driven by stdin.
 
-`fake.py N` prints the URL once N contacts are generated, then answers commands, one a line:
-`archive K` archives every K-th contact (as deleting them in HubSpot would), `cpu` prints
-the CPU seconds this process used so far.
+`fake.py PROVIDER N` prints the URL, the seconds it took to generate N contacts and the
+connection's credentials (JSON) on one line, then answers commands, one a line: `archive K`
+deletes every K-th contact (as deleting them in the CRM would), `cpu` prints the CPU seconds this
+process used so far.
 """
 
+import json
 import os
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # fakes/
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # providers.py
 
-from fakes.hubspot import FakeHubSpot
+from providers import FAKES, every
 
 
 def main() -> None:
-    count = int(sys.argv[1])
+    provider, count = sys.argv[1], int(sys.argv[2])
     started = time.monotonic()
-    # The engine's own request budget is what paces a real sync; here neither side throttles.
-    fake = FakeHubSpot(contacts=count, companies=0, burst_limit=10**9)
+    bench = FAKES[provider]
+    fake = bench.make(count)
     url = fake.start()
-    print(f"{url} {time.monotonic() - started:.1f}", flush=True)
+    credentials = json.dumps(bench.credentials(fake), separators=(",", ":"))
+    print(f"{url} {time.monotonic() - started:.1f} {credentials}", flush=True)
     for line in sys.stdin:
         command, *args = line.split()
         if command == "archive":
-            ids = list(range(int(args[0]), count + 1, int(args[0])))
-            fake.archive("contacts", ids)
+            ids = every(int(args[0]), bench.contact_ids(fake))
+            bench.delete(fake, ids)
             print(len(ids), flush=True)
         elif command == "cpu":
             times = os.times()

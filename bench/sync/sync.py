@@ -1,8 +1,9 @@
 """Run one sync of the benchmark connection in this process and print its figures as JSON.
 
-`sync.py setup URL` creates the tenant and its HubSpot connection (or points it at URL);
-`sync.py incremental|full [--profile FILE]` runs connectors.sync.connection_sync once;
-`sync.py fetch` only pages through the fake with the HubSpot connector (no database writes).
+The CRM is BENCH_SYNC_PROVIDER (hubspot by default; providers.py lists them).
+`sync.py setup CREDENTIALS_JSON` creates the tenant and its connection (or gives it these
+credentials); `sync.py incremental|full [--profile FILE]` runs connectors.sync.connection_sync
+once; `sync.py fetch` only pages through the fake with the connector (no database writes).
 """
 
 import cProfile
@@ -29,26 +30,26 @@ from connectors.sync import connection_sync  # noqa: E402
 from core.scoping import tenant_scope  # noqa: E402
 from tenants.models import Tenant  # noqa: E402
 
-TOKEN = "pat-na1-fake-token"  # noqa: S105 - the fake's
+PROVIDER = os.environ.get("BENCH_SYNC_PROVIDER", "hubspot")
+NAME = f"Bench {PROVIDER}"
 SETTINGS = {
     "objects": ["contacts"],
-    "custom_fields": ["lifecyclestage"],
     "max_delete_share": 0.02,  # the diff deletes exactly 1 %: allowed, but not much more
+    **({"custom_fields": ["lifecyclestage"]} if PROVIDER == "hubspot" else {}),
 }
 
 
-def setup(url: str) -> None:
+def setup(credentials: dict) -> None:
     tenant, _ = Tenant.objects.get_or_create(
         slug="bench-sync", defaults={"name": "Bench sync", "default_region": "GB"}
     )
     with tenant_scope(tenant):
-        connection = Connection.objects.filter(name="Bench HubSpot").first()
-        credentials = {"private_app_token": TOKEN, "base_url": url}
+        connection = Connection.objects.filter(name=NAME).first()
         if connection is None:
             connection = connection_create(
                 tenant=tenant,
-                provider="hubspot",
-                name="Bench HubSpot",
+                provider=PROVIDER,
+                name=NAME,
                 credentials=credentials,
                 settings=SETTINGS,
             )
@@ -61,7 +62,7 @@ def setup(url: str) -> None:
 def sync(kind: str, profile: str | None) -> None:
     tenant = Tenant.objects.get(slug="bench-sync")
     with tenant_scope(tenant):
-        connection = Connection.objects.get(name="Bench HubSpot")
+        connection = Connection.objects.get(name=NAME)
         profiler = cProfile.Profile() if profile else None
         started = time.perf_counter()
         if profiler:
@@ -90,7 +91,7 @@ def fetch() -> None:
     """Page through every contact as the sync does, without writing: the source's own speed."""
     tenant = Tenant.objects.get(slug="bench-sync")
     with tenant_scope(tenant):
-        connector = connector_for_connection(Connection.objects.get(name="Bench HubSpot"))
+        connector = connector_for_connection(Connection.objects.get(name=NAME))
     records, pages, cursor = 0, 0, Cursor()
     started = time.perf_counter()
     while True:
@@ -129,7 +130,7 @@ def backend_cpu_seconds() -> float:
 if __name__ == "__main__":
     command = sys.argv[1]
     if command == "setup":
-        setup(sys.argv[2])
+        setup(json.loads(sys.argv[2]))
     elif command == "fetch":
         fetch()
     else:
