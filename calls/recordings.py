@@ -34,7 +34,7 @@ from django.utils import timezone
 from calls.models import Call, Recording, RecordingSettings
 from core import http
 from core.hashing import hash_secret
-from core.scoping import across_all_tenants
+from core.scoping import across_all_tenants, tenant_scope
 
 logger = logging.getLogger(__name__)
 
@@ -66,16 +66,20 @@ def recording_ensure(*, call: Call) -> Recording:
 def recording_attach(*, call: Call, location: str) -> Recording:
     """Point the call's recording URL at where the phone system keeps the audio.
 
-    A tenant that keeps copies gets the copy made first (after this commits): the URL serves the
-    audio once it is in our storage.
+    A tenant that keeps copies, or audio only the engine's credentials fetch, gets the copy made
+    first (after this commits): the URL serves the audio once it is in our storage.
     """
     from calls.tasks import recording_copy
 
     recording = recording_ensure(call=call)
     recording.location = location
-    copying = RecordingSettings.objects.filter(
-        tenant_id=call.tenant_id, keep=RecordingSettings.Keep.COPY
-    ).exists()
+    # Audio behind the engine's login cannot be redirected to: it is always copied.
+    copying = (
+        bool(_engine_headers(call, location))
+        or RecordingSettings.objects.filter(
+            tenant_id=call.tenant_id, keep=RecordingSettings.Keep.COPY
+        ).exists()
+    )
     recording.ready_at = None if copying else timezone.now()
     recording.save(update_fields=["location", "ready_at"])
     if copying:
@@ -102,7 +106,9 @@ def recording_copy_now(*, recording_pk: int) -> Recording:
         return recording  # done already, or no longer wanted
     recording.copy_attempts += 1
     try:
-        audio, content_type = _audio_of(recording.location)
+        audio, content_type = _audio_of(
+            recording.location, _engine_headers(recording.call, recording.location)
+        )
         name = recordings_storage().save(
             f"{recording.tenant_id}/{recording.call.call_id}{_extension(content_type)}",
             ContentFile(audio),
@@ -124,7 +130,22 @@ def recording_copy_now(*, recording_pk: int) -> Recording:
     return recording
 
 
-def _audio_of(location: str) -> tuple[bytes, str]:
+def engine_held(recording: Recording) -> bool:
+    """Whether the audio sits behind the engine's credentials (our link cannot redirect there)."""
+    with tenant_scope(recording.tenant_id):  # the link's token found it, across tenants
+        return bool(_engine_headers(recording.call, recording.location))
+
+
+def _engine_headers(call: Call, location: str) -> dict[str, str]:
+    """The credentials the call's engine needs to fetch `location` ({} for a public URL)."""
+    if location == SIMULATED_LOCATION or not location:
+        return {}
+    from calls.gateways import gateway_for
+
+    return gateway_for(call.tenant).recording_headers(location)
+
+
+def _audio_of(location: str, headers: dict[str, str]) -> tuple[bytes, str]:
     """The audio at `location` and its content type (the simulator's is our silence)."""
     if location == SIMULATED_LOCATION:
         return silence_wav(), "audio/wav"
@@ -133,7 +154,8 @@ def _audio_of(location: str) -> tuple[bytes, str]:
             "GET",
             location,
             deadline_seconds=COPY_DEADLINE_SECONDS,
-            headers={"Accept": "audio/*"},
+            headers={"Accept": "audio/*", **headers},
+            secret_headers=tuple(headers),
             max_body_bytes=settings.RECORDINGS_MAX_BYTES,
         )
     except http.HttpError as error:

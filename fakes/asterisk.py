@@ -58,6 +58,14 @@ CAUSE_TEXT = {
 }  # fmt: skip
 
 
+# What every recording holds: a second of 8 kHz mono silence, as a WAV file.
+WAV_SILENCE = (
+    b"RIFF" + struct.pack("<I", 36 + 8000) + b"WAVEfmt "
+    + struct.pack("<IHHIIHH", 16, 1, 1, 8000, 8000, 1, 8)
+    + b"data" + struct.pack("<I", 8000) + b"\x80" * 8000
+)  # fmt: skip
+
+
 class ApiError(Exception):
     def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         self.status, self.body, self.headers = status, {"message": message}, headers or {}
@@ -122,6 +130,8 @@ class FakeAsterisk(FakeServer):
         self.sent: list[dict[str, Any]] = []  # every event delivered
         self.lost: list[dict[str, Any]] = []  # events for an app with no socket
         self.requests: list[tuple[str, str, dict[str, list[str]]]] = []
+        self.live_recordings: dict[str, str] = {}  # bridge id -> the recording's name
+        self.stored: dict[str, bytes] = {}  # finished recordings' audio, by name
         self.lock = threading.RLock()
         self.faults = []
         self._ids = itertools.count(1)
@@ -177,7 +187,18 @@ class FakeAsterisk(FakeServer):
             case ("DELETE", "bridges", bridge_id):
                 if self.bridges.pop(bridge_id, None) is None:
                     raise ApiError(404, "Bridge not found")
+                self._recording_finish(bridge_id)
                 return 204, b"", {}
+            case ("POST", "bridges", bridge_id, "record"):
+                return 201, self._record(bridge_id, params), {}
+            case ("GET", "recordings", "stored", name):
+                if name not in self.stored:
+                    raise ApiError(404, "Recording not found")
+                return 200, {"name": name, "format": "wav"}, {}
+            case ("GET", "recordings", "stored", name, "file"):
+                if name not in self.stored:
+                    raise ApiError(404, "Recording not found")
+                return 200, self.stored[name], {"Content-Type": "audio/wav"}
             case ("GET", "applications", app):
                 return 200, self._application(app), {}
         raise ApiError(404, "Resource not found")
@@ -286,6 +307,42 @@ class FakeAsterisk(FakeServer):
         return {
             "id": bridge_id, "technology": "simple_bridge", "bridge_type": ",".join(sorted(kinds)),
             "bridge_class": "stasis", "channels": sorted(self.bridges.get(bridge_id, ())),
+        }  # fmt: skip
+
+    def _record(self, bridge_id: str, params: dict[str, str]) -> dict[str, Any]:
+        """POST /ari/bridges/{id}/record: the mixed audio, until the bridge goes."""
+        if bridge_id not in self.bridges:
+            raise ApiError(404, "Bridge not found")
+        name, audio_format = params.get("name", ""), params.get("format", "")
+        if not name or not audio_format:
+            raise ApiError(400, "Missing required parameter: name and format")
+        if audio_format not in ("wav", "gsm", "ulaw", "alaw", "sln", "g722"):
+            raise ApiError(422, "Format specified is unknown on this system")
+        if params.get("ifExists", "fail") == "fail" and name in self.stored:
+            raise ApiError(409, "A recording with the same name already exists on the system")
+        with self.lock:
+            self.live_recordings[bridge_id] = name
+        live = self._live_recording(name, bridge_id, "recording")
+        app = next((c.app for c in self.channels.values() if c.bridge == bridge_id), "")
+        self._emit(app, "RecordingStarted", recording=live)
+        return live
+
+    def _recording_finish(self, bridge_id: str) -> None:
+        with self.lock:
+            name = self.live_recordings.pop(bridge_id, None)
+        if name is None:
+            return
+        self.stored[name] = WAV_SILENCE
+        app = next((c.app for c in self.channels.values() if c.bridge == bridge_id), "")
+        self._emit(
+            app, "RecordingFinished", recording=self._live_recording(name, bridge_id, "done")
+        )
+
+    @staticmethod
+    def _live_recording(name: str, bridge_id: str, state: str) -> dict[str, Any]:
+        return {
+            "name": name, "format": "wav", "target_uri": f"bridge:{bridge_id}", "state": state,
+            "duration": 1, "talking_duration": 1, "silence_duration": 0,
         }  # fmt: skip
 
     def _application(self, app: str) -> dict[str, Any]:

@@ -211,6 +211,9 @@ def recording_download(request: HttpRequest, token: str) -> HttpResponseBase:
         response = recordings.stored_response(recording)
     elif recording.location == recordings.SIMULATED_LOCATION:
         response = HttpResponse(recordings.silence_wav(), content_type="audio/wav")
+    elif recordings.engine_held(recording):  # its copy failed; the engine's URL needs a login
+        message = "The recording could not be copied from the phone system."
+        response = HttpResponse(message, status=404, content_type="text/plain")
     else:
         response = HttpResponseRedirect(recording.location)
     response["Cache-Control"] = "no-store"

@@ -96,6 +96,14 @@ class TelephonyGateway:
     def add_party(self, call: Call, number: str) -> None:
         raise GatewayNotSupported(f"{type(self).__name__} cannot add parties yet.")
 
+    def recording_headers(self, url: str) -> dict[str, str]:
+        """Headers that fetch a recording this engine keeps behind its credentials at `url`.
+
+        {} for a URL anyone holding it may fetch. A recording that needs them is always copied
+        to our storage (calls/recordings.py): our link cannot hand the credentials on.
+        """
+        return {}
+
     def read_inbound(self, callback: Callback) -> InboundCall:
         """The call an engine's inbound request announces (CallbackRefused if not signed)."""
         raise GatewayNotSupported(f"{type(self).__name__} does not route inbound calls.")

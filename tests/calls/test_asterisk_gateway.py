@@ -8,6 +8,7 @@ seed 002 callback; a socket dropped mid-call loses no state change.
 import base64
 import json
 import time
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -180,12 +181,26 @@ def test_the_fakes_socket_plays_a_channel_and_refuses_bridging_one_not_in_stasis
 
 
 @pytest.fixture
-def asterisk_world(receiver, fake_ari, tenant, agent, caller_id):
+def kept_recordings(monkeypatch, settings, tmp_path):
+    """Where the worker (started after this) and this process keep recordings' copies."""
+    monkeypatch.setenv("RECORDINGS_DIR", str(tmp_path / "kept"))
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "recordings": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "kept")},
+        },
+    }
+    return tmp_path / "kept"
+
+
+@pytest.fixture
+def asterisk_world(kept_recordings, receiver, fake_ari, tenant, agent, caller_id):
     GatewayConfig(
         tenant=tenant,
         engine="asterisk",
         credentials=fake_ari.credentials(),
-        settings={"ari_url": fake_ari.url, "app": "callbridge", **SETTINGS},
+        settings={"ari_url": fake_ari.url, "app": "callbridge", "record": True, **SETTINGS},
     ).save()
     tenant.callback_settings.url = f"{receiver.url}/callbacks"
     tenant.callback_settings.save()
@@ -204,7 +219,7 @@ def running(asterisk_world, processes):
 @pytest.mark.integration
 @pytest.mark.usefixtures("private_urls")
 def test_a_call_rings_the_agent_then_the_customer_is_transferred_and_ends_with_the_seed_callback(
-    running, api, call_body, receiver, in_tenant
+    running, api, client, call_body, receiver, in_tenant, kept_recordings
 ):
     fake = running
     fake.talk_seconds[NEW_AGENT] = 0.5
@@ -227,7 +242,14 @@ def test_a_call_rings_the_agent_then_the_customer_is_transferred_and_ends_with_t
     assert CallParty.objects.get(call=call).number == NEW_AGENT
     kinds = list(call.events.order_by("occurred_at").values_list("kind", flat=True))
     assert kinds == ["initiated", "agent_ringing", "customer_ringing", "answered", "ended"]
-    assert Delivery.objects.get().state == "succeeded"
+    # The receiver has the POST a moment before the worker records its answer.
+    wait_until(lambda: Delivery.objects.get().state == "succeeded", what="the delivery recorded")
+    # The bridge was recorded; ARI keeps the file behind its login, so it is copied to ours.
+    link = urlsplit(body["recording_url"]).path
+    audio = wait_until(lambda: (r := client.get(link)).status_code == 200 and r, what="the copy")
+    assert audio["Content-Type"] == "audio/wav"
+    assert b"".join(audio.streaming_content) == fake.stored[f"cb-{call_id}"]
+    assert list(kept_recordings.glob("*/*.wav"))
 
 
 @pytest.mark.integration

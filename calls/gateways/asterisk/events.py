@@ -10,6 +10,7 @@ from then on the customer's leg is the call.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import timedelta
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from calls import recordings
 from calls.events import EventConflict, telephony_event_accept
 from calls.gateways import gateway_for
 from calls.gateways.asterisk import rest
@@ -24,6 +26,7 @@ from calls.gateways.asterisk.gateway import (
     AGENT_RING_SECONDS,
     CUSTOMER_RING_SECONDS,
     LEG,
+    RECORDING,
     AsteriskGateway,
     channel_id,
     parties,
@@ -48,6 +51,9 @@ GONE_CAUSE = 38  # what a channel that ended while we were away reads as, unansw
 
 def ari_message_receive(tenant: Tenant, message: dict[str, Any]) -> None:
     """Record one event from the app's socket; events about channels not ours are ignored."""
+    if message.get("type") == "RecordingFinished":
+        _recording_finished(tenant, message)
+        return
     channel = message.get("channel") or message.get("peer") or {}
     found = LEG.fullmatch(str(channel.get("id", "")))
     if not found:
@@ -70,6 +76,26 @@ def ari_message_receive(tenant: Tenant, message: dict[str, Any]) -> None:
                 logger.warning("Unreadable ARI event for call %s: %s", call.call_id, message)
         if step:
             _queue_step(call, step)
+
+
+def _recording_finished(tenant: Tenant, message: dict[str, Any]) -> None:
+    """A bridge's recording is done: its file is where the copy fetches it from."""
+    name = str((message.get("recording") or {}).get("name", ""))
+    found = RECORDING.fullmatch(name)
+    call = Call.objects.filter(tenant=tenant, call_id=found["call"]).first() if found else None
+    if call is None:
+        return
+    gateway = gateway_for(tenant)
+    assert isinstance(gateway, AsteriskGateway)
+    event = {
+        "id": f"ari:{name}:recording",
+        "type": "recording.ready",
+        "call_id": call.external_id,
+        "direction": call.direction,
+        "recording_url": gateway.recording_url(name),
+    }
+    with contextlib.suppress(EventConflict):  # the same file reported again
+        telephony_event_accept(tenant=tenant, body=event, source="asterisk", raw=message)
 
 
 def _meaning(call: Call, leg: str, message: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
@@ -149,6 +175,7 @@ def step_run(*, call_id: str, step: str) -> None:
         elif action == "hang_up_rest":
             for other in ("agent", *parties(call)):
                 gateway.hang_up_leg(call, other)
+            _bridge_delete(gateway, call)
 
 
 def _dial(gateway: AsteriskGateway, call: Call, leg: str) -> None:
@@ -188,6 +215,31 @@ def _bridge(gateway: AsteriskGateway, call: Call, legs: list[str]) -> None:
         _legs_update(call, bridge=bridge)
     channels = ",".join(channel_id(call, leg) for leg in legs)
     rest.ari_request(gateway.server, "POST", f"bridges/{bridge}/addChannel", {"channel": channels})
+    if gateway.settings.get("record") and not call.engine_legs.get("recording"):
+        _record(gateway, call, bridge)
+
+
+def _record(gateway: AsteriskGateway, call: Call, bridge: str) -> None:
+    """Record the bridge (the conversation; a channel's recording misses what it hears).
+
+    Our link exists from now on, so the callback carries it; the audio follows once ARI has
+    finished the file (RecordingFinished) and a worker has copied it to our storage.
+    """
+    params = {"name": bridge, "format": "wav", "ifExists": "overwrite"}
+    rest.ari_request(gateway.server, "POST", f"bridges/{bridge}/record", params)
+    _legs_update(call, recording=bridge)
+    recordings.recording_ensure(call=call)
+
+
+def _bridge_delete(gateway: AsteriskGateway, call: Call) -> None:
+    """The call is over: its bridge goes (which ends the bridge's recording)."""
+    if not call.engine_legs.get("bridge"):
+        return
+    try:
+        rest.ari_request(gateway.server, "DELETE", f"bridges/{gateway.bridge_id(call)}")
+    except rest.AriError as error:
+        if error.status != 404:
+            raise
 
 
 def ari_recover(tenant: Tenant, gateway: AsteriskGateway) -> int:
@@ -199,7 +251,10 @@ def ari_recover(tenant: Tenant, gateway: AsteriskGateway) -> int:
     """
     found = 0
     since = timezone.now() - timedelta(days=1)
-    live = Call.objects.filter(tenant=tenant, updated_at__gte=since).exclude(state=CallState.ENDED)
+    recent = Call.objects.filter(tenant=tenant, updated_at__gte=since)
+    for call in recent.filter(engine_legs__has_key="recording", recording__location=""):
+        found += _missed_recording(tenant, gateway, str(call.engine_legs["recording"]))
+    live = recent.exclude(state=CallState.ENDED)
     for call in live.exclude(engine_legs={}):
         for leg in ("agent", "customer", *parties(call)):
             if leg not in call.engine_legs:
@@ -209,6 +264,18 @@ def ari_recover(tenant: Tenant, gateway: AsteriskGateway) -> int:
                 found += 1
                 ari_message_receive(tenant, message)
     return found
+
+
+def _missed_recording(tenant: Tenant, gateway: AsteriskGateway, name: str) -> int:
+    """A recording that finished while we were away is stored: read it as its RecordingFinished."""
+    try:
+        rest.ari_request(gateway.server, "GET", f"recordings/stored/{name}")
+    except rest.AriError as error:
+        if error.status != 404:
+            raise
+        return 0  # still recording, or never made
+    _recording_finished(tenant, {"type": "RecordingFinished", "recording": {"name": name}})
+    return 1
 
 
 def _missed_event(gateway: AsteriskGateway, call: Call, leg: str) -> dict[str, Any] | None:

@@ -31,12 +31,14 @@ CUSTOMER_RING_SECONDS = 45
 APP_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 LEG = re.compile(r"cb-(?P<call>[0-9a-f-]{36})-(?P<leg>agent|customer|party[0-9]+)")
+RECORDING = re.compile(r"cb-(?P<call>[0-9a-f-]{36})")  # a bridge's recording: named as the bridge
 
 
 class AsteriskGateway(TelephonyGateway):
     credential_keys = frozenset({"username", "password"})
     setting_keys = frozenset(
-        {"ari_url", "app", "agent_endpoint", "customer_endpoint", "caller_id", "agent_ring_seconds"}
+        {"ari_url", "app", "agent_endpoint", "customer_endpoint", "caller_id"}
+        | {"agent_ring_seconds", "record"}
     )
 
     @classmethod
@@ -68,6 +70,8 @@ class AsteriskGateway(TelephonyGateway):
         seconds = settings.get("agent_ring_seconds", AGENT_RING_SECONDS)
         if not isinstance(seconds, int) or isinstance(seconds, bool) or not 5 <= seconds <= 600:
             raise GatewayConfigError("settings", "agent_ring_seconds: whole seconds, 5 to 600.")
+        if not isinstance(settings.get("record", False), bool):
+            raise GatewayConfigError("settings", "record: true or false.")
 
     @property
     def server(self) -> rest.AriServer:
@@ -146,6 +150,14 @@ class AsteriskGateway(TelephonyGateway):
 
     def bridge_id(self, call: Call) -> str:
         return f"cb-{call.call_id}"
+
+    def recording_url(self, name: str) -> str:
+        """Where ARI keeps a finished recording's audio (behind the ARI user's credentials)."""
+        return f"{self.server.base_url.rstrip('/')}/ari/recordings/stored/{name}/file"
+
+    def recording_headers(self, url: str) -> dict[str, str]:
+        stored = f"{self.server.base_url.rstrip('/')}/ari/recordings/stored/"
+        return {"Authorization": self.server.authorization} if url.startswith(stored) else {}
 
 
 def channel_id(call: Call, leg: str) -> str:

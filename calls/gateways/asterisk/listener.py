@@ -116,6 +116,7 @@ def _open(gateway: AsteriskGateway) -> ClientConnection:
     except OSError:
         sock.close()
         raise
+    sock.settimeout(None)  # an idle socket is normal; the handshake has open_timeout
     return connect(
         url,
         sock=sock,
