@@ -49,6 +49,7 @@ class EngineForm(SubmitOnceForm):
     agent_ring_seconds = forms.IntegerField(
         min_value=5, max_value=600, initial=20, label="Ring the agent for (seconds)"
     )
+    record = forms.BooleanField(required=False, label="Record answered calls")
     account_sid = forms.CharField(
         required=False,
         max_length=34,
@@ -62,7 +63,6 @@ class EngineForm(SubmitOnceForm):
         widget=WRITE_ONLY,
         help_text="Write-only. Leave empty to keep the token saved now.",
     )
-    record = forms.BooleanField(required=False, label="Record answered calls (Twilio)")
     ari_url = forms.CharField(
         required=False,
         max_length=200,
