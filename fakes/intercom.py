@@ -49,6 +49,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs
 
 from fakes import intercom_data
 from fakes.server import FakeServer, JsonHandler
@@ -118,6 +119,7 @@ class Fault:
     times: int
     path_contains: str = ""
     status: int = 500
+    method: str = ""  # any
 
 
 @dataclass
@@ -151,6 +153,7 @@ class FakeIntercom(FakeServer):
         self.tokens = {token}
         self.access_tokens: dict[str, float] = {}
         self.authorization_codes: dict[str, str] = {}
+        self.clients = {"fake-client-id": "fake-client-secret"}
         self.notes: dict[str, dict[str, Any]] = {}
         self.conversations: dict[str, dict[str, Any]] = {}
         self.requests_per_window = requests_per_window
@@ -203,8 +206,10 @@ class FakeIntercom(FakeServer):
     def handle(
         self, method: str, path: str, query: dict[str, list[str]], headers: Any, body: bytes
     ) -> Answer:
+        if method == "POST" and path == "/auth/eagle/token":
+            return 200, self._token(body), {}
         with self.lock:
-            fault = self._take_fault(path)
+            fault = self._take_fault(method, path)
         limit_headers = self._rate_limit(self._authenticate(headers))
         version = headers.get("Intercom-Version")
         if version not in VERSIONS:
@@ -256,9 +261,9 @@ class FakeIntercom(FakeServer):
             return 200, self._contact(one.group(1)), {}
         raise _not_found()
 
-    def _take_fault(self, path: str) -> Fault | None:
+    def _take_fault(self, method: str, path: str) -> Fault | None:
         for fault in self.faults:
-            if fault.times > 0 and fault.path_contains in path:
+            if fault.times > 0 and fault.path_contains in path and fault.method in ("", method):
                 fault.times -= 1
                 return fault
         return None
@@ -289,6 +294,18 @@ class FakeIntercom(FakeServer):
                 **headers,
             )
         return headers
+
+    def _token(self, body: bytes) -> dict[str, Any]:
+        """The OAuth code exchange (the URL is UNVERIFIED [T IC3]): a token that never expires."""
+        form = {k: v[-1] for k, v in parse_qs(body.decode()).items()}
+        if self.clients.get(form.get("client_id", "")) != form.get("client_secret"):
+            raise ApiError(401, {"error": "invalid_client"})
+        issued_for = self.authorization_codes.pop(form.get("code", ""), None)
+        if issued_for is None or issued_for != form.get("redirect_uri"):
+            raise ApiError(400, {"error": "invalid_grant"})
+        token = uuid.uuid4().hex
+        self.tokens.add(token)
+        return {"token_type": "Bearer", "token": token, "access_token": token}
 
     # ----- contacts
     def _index(self, row: dict[str, Any], *, lag: float | None = None) -> None:
