@@ -4,6 +4,7 @@ phone system's events for one inbound call."""
 
 from __future__ import annotations
 
+import html
 import re
 import time
 from typing import Any
@@ -17,6 +18,8 @@ from fakes.copper import FakeCopper
 from fakes.copper_data import PHONE_CALL_TYPE_ID
 from fakes.generic_rest import FakeRestCrm
 from fakes.hubspot import FakeHubSpot
+from fakes.intercom import FakeIntercom
+from fakes.intercom_data import ADMINS as INTERCOM_ADMINS
 from fakes.pipedrive import FakePipedrive
 from fakes.salesforce import FakeSalesforce
 from fakes.zoho import FakeZoho
@@ -409,8 +412,68 @@ class Copper(Crm):
         return str(self.fake.activities[int(remote_id)]["details"])
 
 
+class Intercom(Crm):
+    """Calls are notes on the contact; notes cannot be updated, so a change is a second note."""
+
+    provider = "intercom"
+    owner_id = INTERCOM_ADMINS[0]["id"]  # Priya in the fake's admins
+
+    def __init__(self) -> None:
+        self.fake = FakeIntercom(contacts=5)
+        self.fake.start()
+
+    def credentials(self) -> dict[str, Any]:
+        return {"access_token": next(iter(self.fake.tokens)), "base_url": self.fake.url}
+
+    def contact_id(self) -> str:
+        return min(self.fake.contacts)
+
+    def contacts(self) -> dict[str, str]:
+        return {i: str(c) for i, c in self.fake.contacts.items()}
+
+    def calls(self) -> dict[str, dict[str, Any]]:
+        """The call notes (a later change's "Update to CallBridge call ..." notes are not calls)."""
+        return {i: n for i, n in self.fake.notes.items() if not _lines(n)[0].startswith("Update")}
+
+    def tasks(self) -> dict[str, dict[str, Any]]:
+        return self.fake.conversations
+
+    def check_call(self, stored: dict[str, Any], *, call: Any, contact_id: str) -> None:
+        answered = call.status == "ANSWER"
+        assert (stored["contact"]["id"], stored["author"]["id"]) == (contact_id, self.owner_id)
+        minutes, seconds = divmod(call.duration, 60)
+        outcome = "answered" if answered else "missed"
+        lines = _lines(stored)
+        assert f"Outcome: {outcome}; duration {minutes}:{seconds:02d}" in lines
+        assert any(f"From {call.customer_number} to {call.from_number} at" in x for x in lines)
+        assert lines[-1] == f"CallBridge call {call.call_id}"
+
+    def check_task(self, stored: dict[str, Any], *, call: Any, contact_id: str) -> None:
+        assert stored["state"] == "open"
+        assert stored["source"]["author"]["id"] == contact_id
+        body = stored["source"]["body"].splitlines()
+        assert body[0].startswith(f"Missed call from {call.customer_number} at")
+        assert body[-1] == f"CallBridge call {call.call_id}"
+
+    def later_text(self, remote_id: str) -> str:
+        """The call's note, then the notes that tell what changed later (never an edit)."""
+        first = self.fake.notes[remote_id]
+        call_line = _lines(first)[-1]
+        updates = [
+            n
+            for n in self.fake.notes_of(first["contact"]["id"])
+            if _lines(n)[0] == f"Update to {call_line}:"
+        ]
+        return "\n".join("\n".join(_lines(note)) for note in [first, *updates])
+
+
+def _lines(note: dict[str, Any]) -> list[str]:
+    return [line for line in re.split(r"</?p>", html.unescape(note["body"])) if line]
+
+
 PROVIDERS: dict[str, type[Crm]] = {
-    crm.provider: crm for crm in (HubSpot, Salesforce, Pipedrive, Zoho, GenericRest, Copper)
+    crm.provider: crm
+    for crm in (HubSpot, Salesforce, Pipedrive, Zoho, GenericRest, Copper, Intercom)
 }
 
 

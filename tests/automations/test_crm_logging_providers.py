@@ -168,7 +168,8 @@ def test_a_repeated_end_and_a_re_run_never_log_twice(crm, connection, api, tenan
 @pytest.mark.parametrize(
     ("crm", "status"),
     [("hubspot", "ANSWER"), ("salesforce", "ANSWER"), ("salesforce", "NO_ANSWER"),
-     ("zoho", "ANSWER"), ("zoho", "NO_ANSWER"), ("copper", "ANSWER"), ("copper", "NO_ANSWER")],
+     ("zoho", "ANSWER"), ("zoho", "NO_ANSWER"), ("copper", "ANSWER"), ("copper", "NO_ANSWER"),
+     ("intercom", "ANSWER"), ("intercom", "NO_ANSWER")],
     indirect=["crm"],
 )  # fmt: skip
 def test_a_record_the_crm_kept_while_our_worker_died_is_found_not_made_again(
@@ -210,7 +211,9 @@ def test_a_create_whose_answer_was_lost_is_looked_up_not_repeated(crm, connectio
     crm.check_call(crm.calls()[logged.remote_id], call=call, contact_id=crm.contact_id())
 
 
-@pytest.mark.parametrize("crm", ["salesforce", "pipedrive", "zoho", "copper"], indirect=True)
+@pytest.mark.parametrize(
+    "crm", ["salesforce", "pipedrive", "zoho", "copper", "intercom"], indirect=True
+)
 def test_a_delay_holds_the_log_until_it_is_due(crm, connection, api, tenant):
     set_options(tenant, connection, delay_minutes=10)
     call = report(api, tenant, START, end())
@@ -223,7 +226,9 @@ def test_a_delay_holds_the_log_until_it_is_due(crm, connection, api, tenant):
     assert send(tenant, call).state == "succeeded" and len(crm.calls()) == 1
 
 
-@pytest.mark.parametrize("crm", ["salesforce", "pipedrive", "zoho", "copper"], indirect=True)
+@pytest.mark.parametrize(
+    "crm", ["salesforce", "pipedrive", "zoho", "copper", "intercom"], indirect=True
+)
 def test_an_unknown_caller_becomes_a_crm_contact_when_asked(crm, connection, api, tenant):
     set_options(tenant, connection, create_unknown_contacts=True)
     unknown = {"from": "07400 999888"}
@@ -248,8 +253,8 @@ def test_an_unknown_caller_is_logged_without_a_contact_by_default(crm, connectio
     assert list(crm.calls()) == [log.remote_id] and len(crm.contacts()) == 5  # none created
 
 
-@pytest.mark.parametrize("crm", ["copper"], indirect=True)
-def test_an_unknown_caller_cannot_be_a_copper_activity_without_a_contact(
+@pytest.mark.parametrize("crm", ["copper", "intercom"], indirect=True)
+def test_an_unknown_caller_cannot_be_logged_where_a_call_needs_a_contact(
     crm, connection, api, tenant
 ):
     unknown = {"from": "07400 999888"}
@@ -281,3 +286,29 @@ def test_a_retry_remembers_the_contact_it_created_while_search_cannot_see_it_yet
     created = [i for i, text in crm.contacts().items() if "+447400999888" in text]
     assert created == [logged.contact_external_id]  # one contact, not one per attempt
     assert list(crm.calls()) == [logged.remote_id]
+
+
+@pytest.mark.parametrize("crm", ["intercom"], indirect=True)
+def test_intercom_notes_cannot_change_so_a_later_change_is_a_second_note(
+    crm, connection, api, tenant
+):
+    call = report(api, tenant, START, end())
+    first = send(tenant, call)
+    stored = dict(crm.fake.notes[first.remote_id])
+
+    notes = api.post(
+        f"/api/v1/calls/{call.call_id}/notes", {"notes": "Call back on Friday."}, format="json"
+    )
+    assert notes.status_code == 200
+    second = send(tenant, call)
+    again = send(tenant, call)  # a re-run of the update adds nothing
+
+    assert (second.state, second.remote_id, again.remote_id) == (
+        "succeeded",
+        *[first.remote_id] * 2,
+    )
+    original, update = crm.fake.notes_of(crm.contact_id())
+    assert original == stored  # never edited
+    assert update["body"].startswith(f"<p>Update to CallBridge call {call.call_id}:</p>")
+    assert "<p>Call back on Friday.</p>" in update["body"]
+    assert crm.fake.paths("PUT") == crm.fake.paths("PATCH") == []
