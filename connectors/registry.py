@@ -23,6 +23,7 @@ PROVIDERS: dict[str, tuple[str, str]] = {
     "salesforce": ("Salesforce", "connectors.salesforce.connector.SalesforceConnector"),
     "zendesk": ("Zendesk Support", "connectors.zendesk.connector.ZendeskConnector"),
     "copper": ("Copper", "connectors.copper.connector.CopperConnector"),
+    "keap": ("Keap", "connectors.keap.connector.KeapConnector"),
 }
 CHOICES = [(name, label) for name, (label, _) in PROVIDERS.items()]
 # Each provider's fake server is `<FAKES_PACKAGE>.<provider name>`, with a `serve_demo(options)`.
