@@ -260,7 +260,7 @@ class KeapConnector:
         body = mapping.note_body(entry, user_id=self._writer(entry))
         path = f"/v2/contacts/{quote(contact_id, safe='')}/notes/{quote(remote_id, safe='')}"
         # The mask keeps the note's author and type as first written.
-        self._json("PATCH", path, params={"update_mask": "title,text"}, json_body=body)
+        self._json("PATCH", path, params={"update_mask": ["title", "text"]}, json_body=body)
 
     def create_task(self, entry: CallLogEntry) -> str:
         try:
