@@ -24,6 +24,7 @@ PROVIDERS: dict[str, tuple[str, str]] = {
     "zendesk": ("Zendesk Support", "connectors.zendesk.connector.ZendeskConnector"),
     "copper": ("Copper", "connectors.copper.connector.CopperConnector"),
     "intercom": ("Intercom", "connectors.intercom.connector.IntercomConnector"),
+    "keap": ("Keap", "connectors.keap.connector.KeapConnector"),
 }
 CHOICES = [(name, label) for name, (label, _) in PROVIDERS.items()]
 # Each provider's fake server is `<FAKES_PACKAGE>.<provider name>`, with a `serve_demo(options)`.

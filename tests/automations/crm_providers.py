@@ -20,6 +20,8 @@ from fakes.generic_rest import FakeRestCrm
 from fakes.hubspot import FakeHubSpot
 from fakes.intercom import FakeIntercom
 from fakes.intercom_data import ADMINS as INTERCOM_ADMINS
+from fakes.keap import API as KEAP_API
+from fakes.keap import FakeKeap
 from fakes.pipedrive import FakePipedrive
 from fakes.salesforce import FakeSalesforce
 from fakes.zoho import FakeZoho
@@ -471,9 +473,55 @@ def _lines(note: dict[str, Any]) -> list[str]:
     return [line for line in re.split(r"</?p>", html.unescape(note["body"])) if line]
 
 
+class Keap(Crm):
+    provider = "keap"
+    owner_id = "7"  # Priya in the fake's users
+
+    def __init__(self) -> None:
+        self.fake = FakeKeap(contacts=5)
+        self.fake.start()
+
+    def credentials(self) -> dict[str, Any]:
+        return {"api_key": next(iter(self.fake.api_keys)), "base_url": self.fake.url + KEAP_API}
+
+    def contact_id(self) -> str:
+        return str(min(self.fake.records["contacts"]))
+
+    def contacts(self) -> dict[str, str]:
+        return {str(i): str(c) for i, c in self.fake.records["contacts"].items()}
+
+    def calls(self) -> dict[str, dict[str, Any]]:
+        return {str(i): n for i, n in self.fake.notes.items()}
+
+    def tasks(self) -> dict[str, dict[str, Any]]:
+        return {str(i): t for i, t in self.fake.tasks.items()}
+
+    def check_call(self, stored: dict[str, Any], *, call: Any, contact_id: str) -> None:
+        answered = call.status == "ANSWER"
+        assert (stored["type"], stored["contact_id"]) == ("Call", contact_id)
+        assert stored["user_id"] == self.owner_id
+        minutes, seconds = divmod(call.duration, 60)
+        outcome = "answered" if answered else "missed"
+        assert f"Outcome: {outcome}; duration {minutes}:{seconds:02d}" in stored["text"]
+        assert f"From {call.customer_number} to {call.from_number}" in stored["text"]
+        assert stored["text"].endswith(f"CallBridge call {call.call_id}")
+
+    def check_task(self, stored: dict[str, Any], *, call: Any, contact_id: str) -> None:
+        assert (stored["priority"], stored["completed"], stored["type"]) == (
+            "ESSENTIAL",
+            False,
+            "Call",
+        )
+        assert (stored["contact_id"], stored["assigned_to_user_id"]) == (contact_id, self.owner_id)
+        assert stored["due_time"] == call.start_time.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+    def later_text(self, remote_id: str) -> str:
+        return str(self.fake.notes[int(remote_id)]["text"])
+
+
 PROVIDERS: dict[str, type[Crm]] = {
     crm.provider: crm
-    for crm in (HubSpot, Salesforce, Pipedrive, Zoho, GenericRest, Copper, Intercom)
+    for crm in (HubSpot, Salesforce, Pipedrive, Zoho, GenericRest, Copper, Intercom, Keap)
 }
 
 
