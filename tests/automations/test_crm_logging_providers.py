@@ -210,7 +210,9 @@ def test_a_create_whose_answer_was_lost_is_looked_up_not_repeated(crm, connectio
     crm.check_call(crm.calls()[logged.remote_id], call=call, contact_id=crm.contact_id())
 
 
-@pytest.mark.parametrize("crm", ["salesforce", "pipedrive", "zoho"], indirect=True)
+@pytest.mark.parametrize(
+    "crm", ["salesforce", "pipedrive", "zoho", "activecampaign"], indirect=True
+)
 def test_a_delay_holds_the_log_until_it_is_due(crm, connection, api, tenant):
     set_options(tenant, connection, delay_minutes=10)
     call = report(api, tenant, START, end())
@@ -223,7 +225,9 @@ def test_a_delay_holds_the_log_until_it_is_due(crm, connection, api, tenant):
     assert send(tenant, call).state == "succeeded" and len(crm.calls()) == 1
 
 
-@pytest.mark.parametrize("crm", ["salesforce", "pipedrive", "zoho"], indirect=True)
+@pytest.mark.parametrize(
+    "crm", ["salesforce", "pipedrive", "zoho", "activecampaign"], indirect=True
+)
 def test_an_unknown_caller_becomes_a_crm_contact_when_asked(crm, connection, api, tenant):
     set_options(tenant, connection, create_unknown_contacts=True)
     unknown = {"from": "07400 999888"}
@@ -246,6 +250,20 @@ def test_an_unknown_caller_is_logged_without_a_contact_by_default(crm, connectio
 
     assert (log.state, log.contact_external_id) == ("succeeded", ""), log.last_error
     assert list(crm.calls()) == [log.remote_id] and len(crm.contacts()) == 5  # none created
+
+
+@pytest.mark.parametrize("crm", ["activecampaign"], indirect=True)
+def test_an_unknown_caller_fails_where_a_call_needs_a_contact_and_says_how_to_fix_it(
+    crm, connection, api, tenant
+):
+    unknown = {"from": "07400 999888"}
+    call = report(api, tenant, {**START, **unknown}, end(**unknown))
+
+    log = send(tenant, call)
+
+    assert (log.state, log.contact_external_id) == ("failed", "")  # permanent: no retries
+    assert "create_unknown_contacts" in log.last_error
+    assert crm.calls() == {} and len(crm.contacts()) == 5
 
 
 @pytest.mark.parametrize("crm", ["hubspot", "zoho"], indirect=True)
