@@ -151,12 +151,14 @@ class ActiveCampaignConnector:
     # ----- users
     def users(self) -> list[CrmUser]:
         found: list[CrmUser] = []
+        offset = 0
         while True:
-            params = {"limit": PAGE_SIZE, "offset": len(found)}
+            params = {"limit": PAGE_SIZE, "offset": offset}
             page = self._json("GET", "/users", params=params).get("users") or []
             found += [u for u in map(mapping.user_from_json, page) if u is not None]
             if len(page) < PAGE_SIZE:
                 return found
+            offset += len(page)
 
     def find_user(self, email: str) -> CrmUser | None:
         path = f"/users/email/{quote(email.strip(), safe='@')}"
