@@ -25,6 +25,10 @@ PROVIDERS: dict[str, tuple[str, str]] = {
     "copper": ("Copper", "connectors.copper.connector.CopperConnector"),
     "intercom": ("Intercom", "connectors.intercom.connector.IntercomConnector"),
     "keap": ("Keap", "connectors.keap.connector.KeapConnector"),
+    "activecampaign": (
+        "ActiveCampaign",
+        "connectors.activecampaign.connector.ActiveCampaignConnector",
+    ),
 }
 CHOICES = [(name, label) for name, (label, _) in PROVIDERS.items()]
 # Each provider's fake server is `<FAKES_PACKAGE>.<provider name>`, with a `serve_demo(options)`.

@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import re
 import time
+from datetime import datetime
 from typing import Any
 
 from connectors.models import Connection
@@ -14,6 +15,7 @@ from connectors.services import connection_create
 from contacts.services import PhoneInput, contact_create
 from core.scoping import tenant_scope
 from fakes import salesforce_data
+from fakes.activecampaign import FakeActiveCampaign
 from fakes.copper import FakeCopper
 from fakes.copper_data import PHONE_CALL_TYPE_ID
 from fakes.generic_rest import FakeRestCrm
@@ -519,9 +521,66 @@ class Keap(Crm):
         return str(self.fake.notes[int(remote_id)]["text"])
 
 
+class ActiveCampaign(Crm):
+    provider = "activecampaign"
+    owner_id = "1"  # Priya in the fake's users
+    finds_lost_creates = False  # notes and tasks cannot be searched by our call id
+
+    def __init__(self) -> None:
+        self.fake = FakeActiveCampaign(contacts=5, retry_after=1)
+        self.fake.start()
+
+    def credentials(self) -> dict[str, Any]:
+        return {"api_url": self.fake.url, "api_token": next(iter(self.fake.api_tokens))}
+
+    def contact_id(self) -> str:
+        return str(min(self.fake.contacts))
+
+    def contacts(self) -> dict[str, str]:
+        return {str(i): str(vars(c)) for i, c in self.fake.contacts.items()}
+
+    def calls(self) -> dict[str, dict[str, Any]]:
+        return self.fake.notes  # no call object: a note on the contact
+
+    def tasks(self) -> dict[str, dict[str, Any]]:
+        return self.fake.tasks
+
+    def check_call(self, stored: dict[str, Any], *, call: Any, contact_id: str) -> None:
+        answered = call.status == "ANSWER"
+        assert (stored["reltype"], stored["relid"]) == ("Subscriber", contact_id)
+        text = stored["note"]
+        minutes, seconds = divmod(call.duration, 60)
+        assert f"Inbound call {'answered' if answered else 'missed'}, " in text
+        assert call.start_time.strftime("started %Y-%m-%d %H:%M:%S UTC") in text
+        assert f"talk time {minutes}:{seconds:02d}." in text
+        assert f"From {call.customer_number} to {call.from_number}." in text
+        assert f"Agent: Priya Shah <{AGENT_EMAIL}>" in text  # the note's author is the token's
+        assert text.endswith(f"CallBridge call {call.call_id}")
+
+    def check_task(self, stored: dict[str, Any], *, call: Any, contact_id: str) -> None:
+        assert stored["owner"] == {"type": "contact", "id": contact_id}
+        assert (stored["status"], stored["dealTasktype"]) == (0, "1")  # open, the Call type
+        assert stored["assignee"] == self.owner_id
+        assert datetime.fromisoformat(stored["duedate"]) == call.start_time
+        assert f"CallBridge call {call.call_id}" in stored["note"]
+
+    def later_text(self, remote_id: str) -> str:
+        return str(self.fake.notes[remote_id]["note"])
+
+
 PROVIDERS: dict[str, type[Crm]] = {
     crm.provider: crm
-    for crm in (HubSpot, Salesforce, Pipedrive, Zoho, GenericRest, Copper, Intercom, Keap)
+    for crm in (
+        HubSpot,
+        Salesforce,
+        Pipedrive,
+        Zoho,
+        GenericRest,
+        Copper,
+        Intercom,
+        Keap,
+        ActiveCampaign,
+    )
 }
 
 

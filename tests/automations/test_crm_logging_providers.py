@@ -212,7 +212,9 @@ def test_a_create_whose_answer_was_lost_is_looked_up_not_repeated(crm, connectio
 
 
 @pytest.mark.parametrize(
-    "crm", ["salesforce", "pipedrive", "zoho", "copper", "intercom", "keap"], indirect=True
+    "crm",
+    ["salesforce", "pipedrive", "zoho", "copper", "intercom", "keap", "activecampaign"],
+    indirect=True,
 )
 def test_a_delay_holds_the_log_until_it_is_due(crm, connection, api, tenant):
     set_options(tenant, connection, delay_minutes=10)
@@ -227,7 +229,9 @@ def test_a_delay_holds_the_log_until_it_is_due(crm, connection, api, tenant):
 
 
 @pytest.mark.parametrize(
-    "crm", ["salesforce", "pipedrive", "zoho", "copper", "intercom", "keap"], indirect=True
+    "crm",
+    ["salesforce", "pipedrive", "zoho", "copper", "intercom", "keap", "activecampaign"],
+    indirect=True,
 )
 def test_an_unknown_caller_becomes_a_crm_contact_when_asked(crm, connection, api, tenant):
     set_options(tenant, connection, create_unknown_contacts=True)
@@ -253,7 +257,7 @@ def test_an_unknown_caller_is_logged_without_a_contact_by_default(crm, connectio
     assert list(crm.calls()) == [log.remote_id] and len(crm.contacts()) == 5  # none created
 
 
-@pytest.mark.parametrize("crm", ["copper", "intercom", "keap"], indirect=True)
+@pytest.mark.parametrize("crm", ["copper", "intercom", "keap", "activecampaign"], indirect=True)
 def test_an_unknown_caller_cannot_be_logged_where_a_call_needs_a_contact(
     crm, connection, api, tenant
 ):

@@ -151,6 +151,7 @@ def test_a_key_connection_is_created_once_from_the_registrys_fields(admin_client
         ("zendesk", ["subdomain", "email", "api_token", "access_token", "base_url"]),
         ("generic_rest", ["base_url", "username", "password", "token", "api_key", "client_id"]),
         ("pipedrive", ["api_token", "api_domain", "company_domain"]),
+        ("activecampaign", ["api_url", "api_token"]),
     ],
 )
 def test_each_crm_asks_for_the_credentials_its_connector_declares(admin_client, provider, expected):
@@ -164,6 +165,7 @@ def test_each_crm_asks_for_the_credentials_its_connector_declares(admin_client, 
 def test_unknown_crms_and_ways_are_not_found(admin_client):
     assert admin_client.get("/app/connections/new/acme/key").status_code == 404
     assert admin_client.get("/app/connections/new/zendesk/oauth").status_code == 404
+    assert admin_client.get("/app/connections/new/activecampaign/oauth").status_code == 404
     assert admin_client.get("/app/connections/new/salesforce/key").status_code == 404
 
 
