@@ -30,13 +30,26 @@ class SubmitOnceForm(forms.Form):
             widget=forms.HiddenInput, initial=secrets.token_urlsafe(16), max_length=64
         )
 
+    _claimed: str = ""  # the cache key of the token this submission claimed
+
     def is_valid(self) -> bool:
         return super().is_valid() and self._claim_submit_token()
 
+    def add_error(self, field: str | None, error: Any) -> None:
+        """An error found after the claim (a service refused the data): the fixed form may be
+        sent again with the same token."""
+        super().add_error(field, error)
+        if self._claimed:
+            try:
+                cache.delete(self._claimed)
+            except Exception:
+                logger.warning("Could not release a form's submit token", exc_info=True)
+            self._claimed = ""
+
     def _claim_submit_token(self) -> bool:
-        token = self.cleaned_data[SUBMIT_TOKEN_FIELD]
+        key = f"dashboard:submit:{self.cleaned_data[SUBMIT_TOKEN_FIELD]}"
         try:
-            first = cache.add(f"dashboard:submit:{token}", 1, timeout=SUBMIT_TOKEN_SECONDS)
+            first = cache.add(key, 1, timeout=SUBMIT_TOKEN_SECONDS)
         except Exception:  # cache down: accept (the services stay idempotent where it matters)
             logger.warning("Could not check a form's submit token", exc_info=True)
             first = True
@@ -44,6 +57,7 @@ class SubmitOnceForm(forms.Form):
             self.add_error(
                 None, "This form was already submitted; reload the page to see the result."
             )
+        self._claimed = key if first else ""
         return first
 
 

@@ -23,14 +23,15 @@ from tenants import services as tenant_services
 from tenants.api import TenantSerializer
 from tenants.models import Tenant
 
-# Each engine's fields on the form: (credentials, settings); caller_id and the ring time are shared.
+# Each real engine's own fields on the form: (credentials, settings).
 ENGINE_FIELDS = {
-    "twilio": (("account_sid", "auth_token"), ("record",)),
+    "twilio": (("account_sid", "auth_token"), ()),
     "asterisk": (
         ("username", "password"),
         ("ari_url", "app", "agent_endpoint", "customer_endpoint"),
     ),
 }
+SHARED_SETTINGS = ("caller_id", "record")  # and agent_ring_seconds: every real engine's
 WRITE_ONLY = forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
 
 
@@ -95,13 +96,25 @@ class EngineForm(SubmitOnceForm):
         help_text="{number} is the customer's E.164 number.",
     )
 
+    def engine_groups(self) -> list[tuple[str, str, list[forms.BoundField]]]:
+        """(engine, label, its own fields) for the template's fieldsets."""
+        labels = dict(CHOICES)
+        return [
+            (engine, labels[engine], [self[name] for name in (*credentials, *settings_)])
+            for engine, (credentials, settings_) in ENGINE_FIELDS.items()
+        ]
+
+    def shared_fields(self) -> list[forms.BoundField]:
+        own = {name for names in ENGINE_FIELDS.values() for group in names for name in group}
+        return [field for field in self.visible_fields() if field.name not in own]
+
     def settings_and_credentials(self) -> tuple[dict[str, Any], dict[str, Any]]:
         data = self.cleaned_data
         if data["engine"] not in ENGINE_FIELDS:
             return {}, {}
         credential_names, setting_names = ENGINE_FIELDS[data["engine"]]
         settings_: dict[str, Any] = {"agent_ring_seconds": data["agent_ring_seconds"]}
-        for name in ("caller_id", *setting_names):
+        for name in (*SHARED_SETTINGS, *setting_names):
             value = data[name].strip() if isinstance(data[name], str) else data[name]
             if value not in ("", None):
                 settings_[name] = value

@@ -25,6 +25,17 @@
 
   document.addEventListener("change", function (event) {
     if (event.target.matches("select[data-autosubmit]")) event.target.form.requestSubmit();
+    if (event.target.matches("select[name=engine]")) showEngine(event.target);
+  });
+
+  // The telephony form: only the chosen engine's own fields (without script, all of them).
+  function showEngine(select) {
+    select.form.querySelectorAll("fieldset[data-engine]").forEach(function (group) {
+      group.hidden = group.dataset.engine !== select.value;
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("select[name=engine]").forEach(showEngine);
   });
 
   function pad(n) { return n < 10 ? "0" + n : String(n); }

@@ -124,3 +124,15 @@ def test_another_tenants_member_changes_only_their_own(other_client, tenant, oth
         assert not GatewayConfig.objects.exists()
     with tenant_scope(other_tenant):
         assert GatewayConfig.objects.get().engine == "twilio"
+
+
+def test_a_form_the_engine_refused_can_be_fixed_and_sent_again(admin_client, tenant):
+    page = admin_client.get("/app/telephony/")
+    data = {**ASTERISK, "agent_ring_seconds": "20", "password": "p"}
+    data["submit_token"] = page.context["engine_form"]["submit_token"].value()
+
+    refused = admin_client.post("/app/telephony/engine", {**data, "ari_url": "ftp://pbx"})
+    fixed = admin_client.post("/app/telephony/engine", data, follow=True)
+
+    assert refused.status_code == 400
+    assert "Calls now go through Asterisk (ARI)." in fixed.text

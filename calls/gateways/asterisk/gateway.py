@@ -52,7 +52,7 @@ class AsteriskGateway(TelephonyGateway):
         except http.HttpError as error:
             raise GatewayConfigError(
                 "settings",
-                f"ari_url: where ARI is served, e.g. https://pbx.example.com:8089 ({error})",
+                f"ari_url: {error} ARI is served at e.g. https://pbx.example.com:8089.",
             ) from None
         if not APP_NAME.fullmatch(str(settings.get("app", APP))):
             raise GatewayConfigError(
