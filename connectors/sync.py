@@ -29,6 +29,7 @@ from contacts.services import (
     SyncCounts,
     SyncedContact,
     contacts_delete,
+    contacts_statistics_refresh,
     contacts_upsert_synced,
 )
 from core.scoping import across_all_tenants
@@ -37,6 +38,9 @@ from tenants.models import Agent
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_DELETE_SHARE = 0.10
+# The phonebook tables are analyzed when a run has created this many contacts, then each time
+# the count doubles: the planner keeps up with a first sync (contacts_statistics_refresh).
+ANALYZE_AFTER_CREATED = 2_000
 _LOCK_NAMESPACE = 0x43_42_53_59 << 32  # "CBSY": keeps our advisory locks apart from others'
 _FALLBACK_LOCK_SECONDS = 600
 
@@ -90,6 +94,7 @@ def _incremental(
     started = time.monotonic()
     cursors = dict(connection.sync_cursor)
     owners = OwnerAgents(connector)
+    analyze_at = ANALYZE_AFTER_CREATED
     for object_type in connector.object_types():
         cursor = Cursor.from_json(cursors.get(object_type))
         previous_page: set[str] = set()
@@ -104,6 +109,9 @@ def _incremental(
                     _add(run, counts, invalid=page.invalid)
                     run.save()
                 previous_page = {contact.external_id for contact in contacts}
+                if run.created >= analyze_at:  # the tables grew: 2,000, 4,000, 8,000 ... rows
+                    contacts_statistics_refresh()
+                    analyze_at = run.created * 2
                 if page.done:
                     break
                 if time_budget is not None and time.monotonic() - started > time_budget:

@@ -148,6 +148,18 @@ def contacts_delete(*, contact_ids: Sequence[int]) -> int:
     return deleted
 
 
+def contacts_statistics_refresh() -> None:
+    """Refresh PostgreSQL's row statistics of the phonebook tables (ANALYZE samples them).
+
+    A bulk load into a small table leaves the planner thinking it is still small, and its plans
+    for the sync's page reads then scan the whole source (measured: 12x the PostgreSQL CPU per
+    contact in a 20,000-contact first sync, where autovacuum had not analyzed yet).
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {Contact._meta.db_table}, {ContactPhone._meta.db_table}")
+
+
 def contacts_call_record(*, e164: str, at: datetime, status: str) -> list[int]:
     """An ended call with `e164`: its contacts' last call, count and outcome; their ids.
 
