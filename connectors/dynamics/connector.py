@@ -8,20 +8,22 @@ from creating the row (PATCH is an upsert otherwise).
 UNVERIFIED: the status of an expired delta link (410 assumed, as Business Central answers, and
 as integrators report); `directioncode` true = Outgoing; whether `contains()` reads the memo
 column `description` on every org (find_logged relies on it); the 2,000-character default of
-activity descriptions; the delegated (authorization-code) scope, so that flow is not built.
+activity descriptions; that a completed activity is read-only (phonecalls are left open, as
+later notes PATCH them); the delegated (authorization-code) scope, so that flow is not built.
+Deleted rows in a delta are skipped (the sync interface takes no deletions): the full diff
+deletes them.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from connectors.client import SYNC_BUDGET_SHARE, CrmClient, CrmResponse, send_with_fresh_token
-from connectors.dynamics import mapping
+from connectors.dynamics import auth, mapping
 from connectors.interface import (
     CallLogEntry,
     ConfigError,
@@ -34,13 +36,11 @@ from connectors.interface import (
     SourcePhone,
     SourceRecord,
 )
-from connectors.oauth import token_answer
 from core import phone_numbers
 
 logger = logging.getLogger(__name__)
 
 API_PATH = "/api/data/v9.2"
-DEFAULT_AUTHORITY_URL = "https://login.microsoftonline.com"
 PAGE_SIZE = 1000  # Prefer: odata.maxpagesize (Dataverse allows up to 5,000)
 ID_PAGE_SIZE = 5000  # the full diff reads only keys: the largest page
 SEARCH_PAGE_SIZE = 50
@@ -85,9 +85,8 @@ class DynamicsConnector:
             )
         for name in (settings or {}).get("custom_fields") or []:
             table, _, column = str(name).rpartition(".")
-            if table not in ("", *mapping.TABLES.values()) or not re.fullmatch(
-                r"[a-z][a-z0-9_]*", column
-            ):
+            known_table = table in ("", *mapping.TABLES.values())
+            if not (known_table and mapping.COLUMN_NAME.fullmatch(column)):
                 raise ConfigError(
                     "settings",
                     f"custom_fields: {name!r} is not a column logical name (new_tier, "
@@ -366,38 +365,8 @@ class DynamicsConnector:
         )
 
     def _fetch_token(self) -> None:
-        """Entra ID client credentials for the org's `.default` scope; kept until it expires."""
-        needed = ("tenant_id", "client_id", "client_secret")
-        missing = [name for name in needed if not self.credentials.get(name)]
-        if missing:
-            raise ConnectorError(
-                f"The Dynamics 365 connection needs {', '.join(missing)}.", permanent=True
-            )
-        authority = str(self.credentials.get("authority_url") or DEFAULT_AUTHORITY_URL).rstrip("/")
-        tenant = quote(str(self.credentials["tenant_id"]), safe="")
-        form = {
-            "grant_type": "client_credentials",
-            "client_id": str(self.credentials["client_id"]),
-            "client_secret": str(self.credentials["client_secret"]),
-            "scope": f"{self.org_url}/.default",
-        }
-        response = self.client.send(
-            "POST",
-            f"{authority}/{tenant}/oauth2/v2.0/token",
-            headers={"Accept": "application/json"},
-            form=form,
-        )
-        tokens = token_answer(response)
-        if response.status_code != 200 or not tokens.get("access_token"):
-            refusal = f"{tokens.get('error')}: {tokens.get('error_description')}"[:300]
-            raise ConnectorError(
-                f"Entra ID refused the client credentials ({response.status_code} {refusal}).",
-                permanent=400 <= response.status_code < 500,
-            )
-        self.credentials.update(
-            access_token=str(tokens["access_token"]),
-            expires_at=time.time() + float(tokens.get("expires_in") or 3600),
-        )
+        """A new client-credentials token, kept (encrypted) with the credentials until expiry."""
+        self.credentials.update(auth.client_credentials_token(self.client, self.credentials))
         self.save_credentials(dict(self.credentials))
 
     # ----- no consent flow: server-to-server only

@@ -46,7 +46,7 @@ CALL_MARKER = "CallBridge call "
 DESCRIPTION_MAX = 2000
 SUBJECT_MAX = 200
 TASK_PRIORITY_HIGH = 2  # task prioritycode: 0 Low, 1 Normal, 2 High
-_COLUMN_NAME = re.compile(r"[a-z][a-z0-9_]*")  # a logical name: nothing else enters a query
+COLUMN_NAME = re.compile(r"[a-z][a-z0-9_]*")  # a logical name: nothing else enters a query
 
 
 class UnreadableRecord(ValueError):
@@ -58,7 +58,7 @@ def custom_columns(object_type: str, custom_fields: Iterable[str]) -> tuple[str,
     names = []
     for name in custom_fields:
         table, _, column = name.rpartition(".")
-        if (not table or table == TABLES[object_type]) and _COLUMN_NAME.fullmatch(column):
+        if (not table or table == TABLES[object_type]) and COLUMN_NAME.fullmatch(column):
             names.append(column)
     return tuple(dict.fromkeys(names))
 

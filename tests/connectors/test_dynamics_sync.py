@@ -139,3 +139,17 @@ def test_the_api_refuses_credentials_it_cannot_use(api, dynamics, credentials, e
 
     assert response.status_code == 400
     assert error in str(response.json())
+
+
+def test_the_api_refuses_custom_fields_that_are_not_column_logical_names(api, dynamics):
+    body = {
+        "provider": "dynamics",
+        "name": "Dynamics",
+        "credentials": dynamics.credentials(),
+        "settings": {"custom_fields": ["new_tier", "Contact.New Tier"]},
+    }
+
+    response = api.post("/api/v1/connections", body, format="json")
+
+    assert response.status_code == 400
+    assert "'Contact.New Tier' is not a column logical name" in str(response.json())
