@@ -5,6 +5,7 @@ phone system's events for one inbound call."""
 from __future__ import annotations
 
 import html
+import math
 import re
 import time
 from datetime import datetime
@@ -18,6 +19,7 @@ from fakes import salesforce_data
 from fakes.activecampaign import FakeActiveCampaign
 from fakes.copper import FakeCopper
 from fakes.copper_data import PHONE_CALL_TYPE_ID
+from fakes.dynamics import FakeDynamics
 from fakes.generic_rest import FakeRestCrm
 from fakes.hubspot import FakeHubSpot
 from fakes.intercom import FakeIntercom
@@ -568,6 +570,57 @@ class ActiveCampaign(Crm):
         return str(self.fake.notes[remote_id]["note"])
 
 
+class Dynamics(Crm):
+    provider = "dynamics"
+
+    def __init__(self) -> None:
+        self.fake = FakeDynamics(contacts=5)
+        self.fake.start()
+        self.owner_id = next(
+            user_id
+            for user_id, row in self.fake.rows["systemusers"].items()
+            if row.columns["internalemailaddress"] == AGENT_EMAIL
+        )
+
+    def credentials(self) -> dict[str, Any]:
+        return self.fake.credentials()
+
+    def contact_id(self) -> str:
+        return self.fake.ids("contacts")[0]
+
+    def contacts(self) -> dict[str, str]:
+        return {key: str(row.columns) for key, row in self.fake.rows["contacts"].items()}
+
+    def calls(self) -> dict[str, dict[str, Any]]:
+        return self.fake.written("phonecalls")
+
+    def tasks(self) -> dict[str, dict[str, Any]]:
+        return self.fake.written("tasks")
+
+    def _check_links(self, stored: dict[str, Any], contact_id: str) -> None:
+        assert stored["regardingobjectid_contact@odata.bind"] == f"/contacts({contact_id})"
+        assert stored["_ownerid_value"] == self.owner_id
+
+    def check_call(self, stored: dict[str, Any], *, call: Any, contact_id: str) -> None:
+        outcome = "answered" if call.status == "ANSWER" else "missed"
+        assert (stored["directioncode"], stored["phonenumber"]) == (False, call.customer_number)
+        assert stored["actualdurationminutes"] == math.ceil(call.duration / 60)
+        assert stored["actualstart"] == call.start_time.strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert f"Outcome: {outcome}" in stored["description"]
+        assert f"From {call.customer_number} to {call.from_number}." in stored["description"]
+        assert stored["description"].endswith(f"CallBridge call {call.call_id}")
+        self._check_links(stored, contact_id)
+
+    def check_task(self, stored: dict[str, Any], *, call: Any, contact_id: str) -> None:
+        assert stored["prioritycode"] == 2  # High
+        assert stored["scheduledend"] == call.start_time.strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert stored["description"].endswith(f"CallBridge call {call.call_id}")
+        self._check_links(stored, contact_id)
+
+    def later_text(self, remote_id: str) -> str:
+        return self.fake.written("phonecalls")[remote_id]["description"]
+
+
 PROVIDERS: dict[str, type[Crm]] = {
     crm.provider: crm
     for crm in (
@@ -580,6 +633,7 @@ PROVIDERS: dict[str, type[Crm]] = {
         Intercom,
         Keap,
         ActiveCampaign,
+        Dynamics,
     )
 }
 

@@ -3,6 +3,7 @@ CRM's own call object or follow-up task with the right fields, later changes on 
 never a second one. In-process: the worker's service functions, run by hand."""
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -13,7 +14,7 @@ from calls import events as telephony
 from calls.models import Call, TelephonyEvent
 from connectors.models import Connection
 from core.scoping import tenant_scope
-from fakes import zoho
+from fakes import dynamics, zoho
 from fakes.hubspot import Fault
 from tenants.models import Agent
 from tests.automations.crm_providers import (
@@ -169,7 +170,8 @@ def test_a_repeated_end_and_a_re_run_never_log_twice(crm, connection, api, tenan
     ("crm", "status"),
     [("hubspot", "ANSWER"), ("salesforce", "ANSWER"), ("salesforce", "NO_ANSWER"),
      ("zoho", "ANSWER"), ("zoho", "NO_ANSWER"), ("copper", "ANSWER"), ("copper", "NO_ANSWER"),
-     ("intercom", "ANSWER"), ("intercom", "NO_ANSWER"), ("keap", "ANSWER"), ("keap", "NO_ANSWER")],
+     ("intercom", "ANSWER"), ("intercom", "NO_ANSWER"), ("keap", "ANSWER"), ("keap", "NO_ANSWER"),
+     ("dynamics", "ANSWER"), ("dynamics", "NO_ANSWER")],
     indirect=["crm"],
 )  # fmt: skip
 def test_a_record_the_crm_kept_while_our_worker_died_is_found_not_made_again(
@@ -194,9 +196,17 @@ def test_a_record_the_crm_kept_while_our_worker_died_is_found_not_made_again(
     assert list(crm.calls() if logged.kind == "call" else crm.tasks()) == [logged.remote_id]
 
 
-@pytest.mark.parametrize("crm", ["hubspot"], indirect=True)
+def lost_create(provider: str) -> tuple[str, Any]:
+    """Where the CRM creates a call object, and a fault that loses the answer to that create."""
+    if provider == "hubspot":
+        return "/crm/v3/objects/calls", Fault("lost_answer", 1, "/objects/calls", status=502)
+    return "/api/data/v9.2/phonecalls", dynamics.Fault("lost_answer", 1, "/phonecalls", "POST", 502)
+
+
+@pytest.mark.parametrize("crm", ["hubspot", "dynamics"], indirect=True)
 def test_a_create_whose_answer_was_lost_is_looked_up_not_repeated(crm, connection, api, tenant):
-    crm.fake.inject(Fault("lost_answer", times=1, path_contains="/objects/calls", status=502))
+    create_path, fault = lost_create(crm.provider)
+    crm.fake.inject(fault)
     call = report(api, tenant, START, end())
 
     failed = send(tenant, call)
@@ -207,13 +217,13 @@ def test_a_create_whose_answer_was_lost_is_looked_up_not_repeated(crm, connectio
     logged = send(tenant, call)
 
     assert logged.state == "succeeded" and list(crm.calls()) == [logged.remote_id]
-    assert crm.fake.paths("POST").count("/crm/v3/objects/calls") == 1
+    assert crm.fake.paths("POST").count(create_path) == 1
     crm.check_call(crm.calls()[logged.remote_id], call=call, contact_id=crm.contact_id())
 
 
 @pytest.mark.parametrize(
     "crm",
-    ["salesforce", "pipedrive", "zoho", "copper", "intercom", "keap", "activecampaign"],
+    ["salesforce", "pipedrive", "zoho", "copper", "intercom", "keap", "activecampaign", "dynamics"],
     indirect=True,
 )
 def test_a_delay_holds_the_log_until_it_is_due(crm, connection, api, tenant):
@@ -230,7 +240,7 @@ def test_a_delay_holds_the_log_until_it_is_due(crm, connection, api, tenant):
 
 @pytest.mark.parametrize(
     "crm",
-    ["salesforce", "pipedrive", "zoho", "copper", "intercom", "keap", "activecampaign"],
+    ["salesforce", "pipedrive", "zoho", "copper", "intercom", "keap", "activecampaign", "dynamics"],
     indirect=True,
 )
 def test_an_unknown_caller_becomes_a_crm_contact_when_asked(crm, connection, api, tenant):
@@ -246,7 +256,7 @@ def test_an_unknown_caller_becomes_a_crm_contact_when_asked(crm, connection, api
     crm.check_call(crm.calls()[log.remote_id], call=call, contact_id=log.contact_external_id)
 
 
-@pytest.mark.parametrize("crm", ["salesforce", "zoho"], indirect=True)
+@pytest.mark.parametrize("crm", ["salesforce", "zoho", "dynamics"], indirect=True)
 def test_an_unknown_caller_is_logged_without_a_contact_by_default(crm, connection, api, tenant):
     unknown = {"from": "07400 999888"}
     call = report(api, tenant, {**START, **unknown}, end(**unknown))

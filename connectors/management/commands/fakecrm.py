@@ -1,7 +1,7 @@
 """Serve a fake CRM on 127.0.0.1 for demos: `python manage.py fakecrm hubspot --port 8765`.
 
 `--contacts`/`--companies` are persons/organizations for Pipedrive, people/companies for Copper,
-contacts/accounts for Salesforce and Zoho; `--contacts` are end-users for Zendesk.
+contacts/accounts for Salesforce, Zoho and Dynamics; `--contacts` are end-users for Zendesk.
 """
 
 import json
