@@ -22,6 +22,7 @@ PROVIDERS: dict[str, tuple[str, str]] = {
     "zoho": ("Zoho CRM", "connectors.zoho.connector.ZohoConnector"),
     "salesforce": ("Salesforce", "connectors.salesforce.connector.SalesforceConnector"),
     "zendesk": ("Zendesk Support", "connectors.zendesk.connector.ZendeskConnector"),
+    "sugarcrm": ("SugarCRM", "connectors.sugarcrm.connector.SugarCrmConnector"),
 }
 CHOICES = [(name, label) for name, (label, _) in PROVIDERS.items()]
 # Each provider's fake server is `<FAKES_PACKAGE>.<provider name>`, with a `serve_demo(options)`.
