@@ -195,9 +195,8 @@ class SugarCrmConnector:
         return None
 
     def create_contact(self, *, e164: str, name: str = "") -> SourceRecord:
-        answer = self._json(
-            "POST", "/Contacts", json_body=mapping.contact_fields(e164=e164, name=name)
-        )
+        fields = mapping.contact_fields(e164=e164, name=name)
+        answer = self._json("POST", "/Contacts", json_body=fields, idempotent=False)
         try:
             return self._record("contacts", answer)
         except mapping.UnreadableRecord as error:

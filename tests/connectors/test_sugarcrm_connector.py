@@ -427,3 +427,13 @@ def test_a_create_whose_answer_was_lost_is_not_sent_again(sugar):
 
     assert not error.value.permanent and len(sugar.records["Calls"]) == 1
     assert connector(sugar).find_logged("call-42") == next(iter(sugar.records["Calls"]))
+
+
+def test_a_contact_create_answered_with_a_500_is_not_sent_again(sugar):
+    sugar.inject(Fault("status", status=500, path_contains="/rest/v11/Contacts"))
+
+    with pytest.raises(ConnectorError) as error:
+        connector(sugar).create_contact(e164="+442079460777")
+
+    assert not error.value.permanent
+    assert sugar.paths("POST").count("/rest/v11/Contacts") == 1
