@@ -109,7 +109,7 @@ class CrmClient:
                     deadline_seconds=self.deadline_seconds,
                     headers=headers,
                     body=body,
-                    secret_headers=("Authorization",),
+                    secret_headers=("Authorization", "OAuth-Token"),  # OAuth-Token: SugarCRM
                     max_body_bytes=MAX_BODY_BYTES,
                     session=self._session,
                 )

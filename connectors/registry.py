@@ -30,6 +30,7 @@ PROVIDERS: dict[str, tuple[str, str]] = {
         "connectors.activecampaign.connector.ActiveCampaignConnector",
     ),
     "dynamics": ("Microsoft Dynamics 365", "connectors.dynamics.connector.DynamicsConnector"),
+    "sugarcrm": ("SugarCRM", "connectors.sugarcrm.connector.SugarCrmConnector"),
 }
 CHOICES = [(name, label) for name, (label, _) in PROVIDERS.items()]
 # Each provider's fake server is `<FAKES_PACKAGE>.<provider name>`, with a `serve_demo(options)`.

@@ -28,6 +28,8 @@ from fakes.keap import API as KEAP_API
 from fakes.keap import FakeKeap
 from fakes.pipedrive import FakePipedrive
 from fakes.salesforce import FakeSalesforce
+from fakes.sugarcrm import FakeSugarCrm
+from fakes.sugarcrm_data import USERS as SUGAR_USERS
 from fakes.zoho import FakeZoho
 from tenants.models import Tenant
 from tests.connectors.conftest import salesforce_credentials
@@ -325,6 +327,61 @@ class Zoho(Crm):
 
     def later_text(self, remote_id: str) -> str:
         return self.fake.records["Calls"][int(remote_id)].fields["Description"]
+
+
+class SugarCrm(Crm):
+    provider = "sugarcrm"
+    owner_id = SUGAR_USERS[1][0]  # Priya in the fake's users
+
+    def __init__(self) -> None:
+        self.fake = FakeSugarCrm(contacts=5)
+        self.fake.start()
+
+    def credentials(self) -> dict[str, Any]:
+        username, password = next(iter(self.fake.logins.items()))
+        return {"instance_url": self.fake.url, "username": username, "password": password}
+
+    def contact_id(self) -> str:
+        return self.fake.ordered_ids("Contacts")[0]
+
+    def contacts(self) -> dict[str, str]:
+        return {i: str(r.fields) for i, r in self.fake.records["Contacts"].items()}
+
+    def calls(self) -> dict[str, dict[str, Any]]:
+        return {i: r.fields for i, r in self.fake.records["Calls"].items()}
+
+    def tasks(self) -> dict[str, dict[str, Any]]:
+        return {i: r.fields for i, r in self.fake.records["Tasks"].items()}
+
+    def check_call(self, stored: dict[str, Any], *, call: Any, contact_id: str) -> None:
+        answered = call.status == "ANSWER"
+        assert (stored["direction"], stored["status"]) == (
+            "Inbound",
+            "Held" if answered else "Not Held",
+        )
+        hours, minutes = divmod((call.duration + 59) // 60, 60)  # whole minutes, started counts
+        assert (stored["duration_hours"], stored["duration_minutes"]) == (hours, minutes)
+        assert stored["date_start"] == call.start_time.strftime("%Y-%m-%dT%H:%M:%S+00:00")
+        assert (stored["parent_type"], stored["parent_id"]) == ("Contacts", contact_id)
+        assert stored["assigned_user_id"] == self.owner_id
+        assert stored["description"].startswith(f"CallBridge call {call.call_id}\n")
+        assert f"From {call.customer_number} to {call.from_number}." in stored["description"]
+
+    def check_task(self, stored: dict[str, Any], *, call: Any, contact_id: str) -> None:
+        assert (stored["status"], stored["priority"]) == ("Not Started", "High")
+        assert stored["date_due"] == call.start_time.strftime("%Y-%m-%dT%H:%M:%S+00:00")
+        assert (stored["parent_type"], stored["parent_id"]) == ("Contacts", contact_id)
+        assert stored["assigned_user_id"] == self.owner_id
+
+    def later_text(self, remote_id: str) -> str:
+        # The call's description, and the Notes record under the call (the same notes).
+        notes = [
+            n.fields["description"]
+            for n in self.fake.records["Notes"].values()
+            if n.fields.get("parent_id") == remote_id
+        ]
+        assert len(notes) <= 1, "a second Notes record for one call"
+        return "\n".join([self.fake.records["Calls"][remote_id].fields["description"], *notes])
 
 
 class GenericRest(Crm):
@@ -634,6 +691,7 @@ PROVIDERS: dict[str, type[Crm]] = {
         Keap,
         ActiveCampaign,
         Dynamics,
+        SugarCrm,
     )
 }
 

@@ -1,7 +1,8 @@
 """Serve a fake CRM on 127.0.0.1 for demos: `python manage.py fakecrm hubspot --port 8765`.
 
 `--contacts`/`--companies` are persons/organizations for Pipedrive, people/companies for Copper,
-contacts/accounts for Salesforce, Zoho and Dynamics; `--contacts` are end-users for Zendesk.
+contacts/accounts for Salesforce, Zoho, Dynamics and SugarCRM; `--contacts` are end-users for
+Zendesk.
 """
 
 import json
@@ -22,7 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8765)
         parser.add_argument("--contacts", type=int, default=1000)
         parser.add_argument("--companies", type=int, default=100)
-        parser.add_argument("--leads", type=int, default=100)  # Salesforce, Zoho
+        parser.add_argument("--leads", type=int, default=100)  # Salesforce, Zoho, SugarCRM
         parser.add_argument(
             "--owners",
             type=lambda emails: [e.strip() for e in emails.split(",") if e.strip()],
