@@ -11,10 +11,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from fakes.activecampaign import FakeActiveCampaign
 from fakes.copper import FakeCopper
+from fakes.dynamics import FakeDynamics
 from fakes.hubspot import FakeHubSpot
+from fakes.intercom import FakeIntercom
+from fakes.keap import API as KEAP_API
+from fakes.keap import FakeKeap
 from fakes.pipedrive import FakePipedrive
 from fakes.salesforce import FakeSalesforce
+from fakes.sugarcrm import FakeSugarCrm
 from fakes.zoho import FakeZoho
 
 UNLIMITED = 10**9
@@ -88,6 +94,41 @@ FAKES: dict[str, BenchFake] = {
         delete=lambda f, ids: f.delete("people", ids),
         page_size=200,
     ),
+    "dynamics": BenchFake(
+        make=lambda n: FakeDynamics(contacts=n, requests_per_window=UNLIMITED),
+        credentials=lambda f: f.credentials(),
+        contact_ids=lambda f: f.ids("contacts"),
+        delete=lambda f, ids: f.delete("contacts", ids),
+        page_size=5000,
+    ),
+    "sugarcrm": BenchFake(
+        make=lambda n: FakeSugarCrm(contacts=n),
+        credentials=lambda f: {"instance_url": f.url, **_sugar_login(f)},
+        contact_ids=lambda f: f.ordered_ids("Contacts"),
+        delete=lambda f, ids: f.delete("Contacts", ids),
+        page_size=500,
+    ),
+    "activecampaign": BenchFake(
+        make=lambda n: FakeActiveCampaign(contacts=n, rate_limit=UNLIMITED),
+        credentials=lambda f: {"api_url": f.url, "api_token": next(iter(f.api_tokens))},
+        contact_ids=lambda f: sorted(f.contacts),
+        delete=lambda f, ids: f.delete(ids),
+        page_size=100,
+    ),
+    "intercom": BenchFake(
+        make=lambda n: FakeIntercom(contacts=n, requests_per_window=UNLIMITED),
+        credentials=lambda f: {"access_token": next(iter(f.tokens)), "base_url": f.url},
+        contact_ids=lambda f: list(f.contacts),
+        delete=lambda f, ids: f.delete(ids),
+        page_size=150,
+    ),
+    "keap": BenchFake(
+        make=lambda n: FakeKeap(contacts=n, per_second=UNLIMITED, per_minute=UNLIMITED),
+        credentials=lambda f: {"api_key": next(iter(f.api_keys)), "base_url": f.url + KEAP_API},
+        contact_ids=lambda f: sorted(f.records["contacts"]),
+        delete=lambda f, ids: f.delete("contacts", ids),
+        page_size=1000,
+    ),
 }
 
 
@@ -98,3 +139,8 @@ def _tokens(issued: dict[str, Any]) -> dict[str, Any]:
         "refresh_token": issued["refresh_token"],
         "expires_at": time.time() + issued["expires_in"],
     }
+
+
+def _sugar_login(fake: Any) -> dict[str, Any]:
+    username, password = next(iter(fake.logins.items()))
+    return {"username": username, "password": password}
