@@ -371,7 +371,7 @@ class FakeZendesk(FakeServer):
                 "status": ticket.get("status") or "new",
                 "requester_id": requester_id,
                 "submitter_id": self.admin_id,
-                "assignee_id": None,
+                "assignee_id": self._assignee(ticket),
                 "group_id": ticket.get("group_id"),
                 "tags": sorted({t.lower().replace(" ", "_") for t in tags}),
                 "is_public": bool(comment.get("public", True)),
@@ -552,6 +552,16 @@ class FakeZendesk(FakeServer):
         }
         self.comments[ticket_id].append(stored)
         return stored
+
+    def _assignee(self, ticket: dict[str, Any]) -> int | None:
+        """Tickets are assigned to agents (or admins) only."""
+        assignee = ticket.get("assignee_id")
+        if assignee is not None and (self.users.get(assignee) or {}).get("role") not in (
+            "agent",
+            "admin",
+        ):
+            raise record_invalid("assignee", "Assignee: is invalid")
+        return assignee
 
     def _requester(self, ticket: dict[str, Any]) -> int:
         if "requester_id" in ticket:

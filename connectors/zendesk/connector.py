@@ -123,14 +123,14 @@ class ZendeskConnector:
         return [t for t in body.get("tickets") or [] if isinstance(t, dict)]
 
     def create_ticket(self, ticket: TicketRequest) -> TicketRef:
+        return self._create_ticket(mapping.ticket_body(ticket), ticket.external_id)
+
+    def _create_ticket(self, ticket: dict[str, Any], external_id: str) -> TicketRef:
         """Open the ticket; after a failure that may have created it, look before trying again."""
         for attempt in range(1, CREATE_ATTEMPTS + 1):
             try:
                 body = self._json(
-                    "POST",
-                    "/api/v2/tickets.json",
-                    json_body=mapping.ticket_body(ticket),
-                    idempotent=False,
+                    "POST", "/api/v2/tickets.json", json_body=ticket, idempotent=False
                 )
                 return mapping.ticket_ref(body.get("ticket"), base=self.app_url, created=True)
             except mapping.UnreadableRecord as error:
@@ -140,7 +140,7 @@ class ZendeskConnector:
                 if error.permanent or error.retry_after is not None or attempt == CREATE_ATTEMPTS:
                     raise
             time.sleep(attempt)
-            found = self.find_ticket(ticket.external_id)
+            found = self.find_ticket(external_id)
             if found is not None:
                 return found
         raise AssertionError("unreachable")
@@ -232,7 +232,9 @@ class ZendeskConnector:
         """A private comment on the caller's latest open ticket, else a ticket for the call."""
         ticket_id = self._latest_open_ticket(entry.contact_external_id)
         if ticket_id is None:
-            return self.create_ticket(mapping.call_ticket(self._checked(entry))).remote_id
+            return self._create_ticket(
+                mapping.call_ticket(self._checked(entry)), entry.call_id
+            ).remote_id
         tags = (mapping.call_tag(entry.call_id),)
         self._comment(ticket_id, mapping.comment_update(entry, mapping.call_note(entry), tags=tags))
         return ticket_id
@@ -246,7 +248,8 @@ class ZendeskConnector:
         found = self.find_ticket(entry.call_id)
         if found is not None:
             return found.remote_id
-        return self.create_ticket(mapping.missed_call_ticket(self._checked(entry))).remote_id
+        ticket = mapping.missed_call_ticket(self._checked(entry))
+        return self._create_ticket(ticket, entry.call_id).remote_id
 
     def find_logged(self, call_id: str, *, task: bool = False) -> str | None:
         """The ticket our call id is on: by external_id (opened for it), else by the call's tag."""

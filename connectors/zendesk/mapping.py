@@ -135,20 +135,21 @@ def update_note(entry: CallLogEntry) -> str:
     return "\n".join([headline, *_later_lines(entry)])
 
 
-def call_ticket(entry: CallLogEntry) -> TicketRequest:
+def call_ticket(entry: CallLogEntry) -> dict[str, Any]:
     """A ticket for a call whose caller has no open ticket: the call note is its first comment."""
-    return TicketRequest(
+    request = TicketRequest(
         external_id=entry.call_id,
         subject=entry.subject or f"Call from {_caller(entry)}",
         description=call_note(entry),
         requester_id=entry.contact_external_id,
         tags=(TAG, call_tag(entry.call_id)),
     )
+    return _by_agent(ticket_body(request), entry)
 
 
-def missed_call_ticket(entry: CallLogEntry) -> TicketRequest:
-    """A missed call's follow-up: a high-priority ticket, one per call (external_id)."""
-    return TicketRequest(
+def missed_call_ticket(entry: CallLogEntry) -> dict[str, Any]:
+    """A missed call's follow-up: a high-priority ticket for the agent, one per call id."""
+    request = TicketRequest(
         external_id=entry.call_id,
         subject=f"Call back {_caller(entry)} (missed call)",
         description=call_note(entry),
@@ -156,6 +157,17 @@ def missed_call_ticket(entry: CallLogEntry) -> TicketRequest:
         priority="high",
         tags=(TAG, MISSED_CALL_TAG),
     )
+    body = _by_agent(ticket_body(request), entry)
+    if entry.owner_user_id:
+        body["ticket"]["assignee_id"] = int(entry.owner_user_id)
+    return body
+
+
+def _by_agent(body: dict[str, Any], entry: CallLogEntry) -> dict[str, Any]:
+    """The first comment's author is the agent, when known (else the API's user)."""
+    if entry.owner_user_id:
+        body["ticket"]["comment"]["author_id"] = int(entry.owner_user_id)
+    return body
 
 
 def comment_update(entry: CallLogEntry, text: str, *, tags: tuple[str, ...] = ()) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 from connectors.models import Connection
@@ -19,6 +20,7 @@ from fakes.generic_rest import FakeRestCrm
 from fakes.hubspot import FakeHubSpot
 from fakes.pipedrive import FakePipedrive
 from fakes.salesforce import FakeSalesforce
+from fakes.zendesk import FakeZendesk
 from fakes.zoho import FakeZoho
 from tenants.models import Tenant
 from tests.connectors.conftest import salesforce_credentials
@@ -409,8 +411,71 @@ class Copper(Crm):
         return str(self.fake.activities[int(remote_id)]["details"])
 
 
+class Zendesk(Crm):
+    """Calls are private comments on the caller's ticket: a ticket id is the remote id."""
+
+    provider = "zendesk"
+
+    def __init__(self) -> None:
+        self.fake = FakeZendesk(users=5)
+        self.fake.start()
+        priya = self.fake.add_user("Priya Shah", role="agent", email=AGENT_EMAIL)
+        self.owner_id = str(priya["id"])
+
+    def credentials(self) -> dict[str, Any]:
+        return self.fake.credentials()
+
+    def contact_id(self) -> str:
+        return min(self.contacts())
+
+    def contacts(self) -> dict[str, str]:
+        users = self.fake.users.values()
+        return {str(u["id"]): str(u) for u in users if u["role"] == "end-user"}
+
+    def _tickets(self, tagged: Callable[[str], bool]) -> dict[str, dict[str, Any]]:
+        return {
+            str(i): {**t, "comments": self.fake.comments[i]}
+            for i, t in self.fake.tickets.items()
+            if any(tagged(tag) for tag in t["tags"])
+        }
+
+    def calls(self) -> dict[str, dict[str, Any]]:
+        return self._tickets(lambda tag: tag.startswith("callbridge_call_"))
+
+    def tasks(self) -> dict[str, dict[str, Any]]:
+        return self._tickets(lambda tag: tag == "callbridge_missed_call")
+
+    def check_call(self, stored: dict[str, Any], *, call: Any, contact_id: str) -> None:
+        assert stored["requester_id"] == int(contact_id)
+        (note,) = [c for c in stored["comments"] if f"CallBridge call {call.call_id}" in c["body"]]
+        assert (note["public"], note["author_id"]) == (False, int(self.owner_id))
+        minutes, seconds = divmod(call.duration, 60)
+        outcome = "answered" if call.status == "ANSWER" else "missed"
+        lines = note["body"].splitlines()
+        assert lines[0] == f"Inbound call {outcome}, {minutes}:{seconds:02d}"
+        assert lines[1] == (
+            f"From {call.customer_number} to {call.from_number} at "
+            f"{call.start_time.strftime('%Y-%m-%d %H:%M UTC')}"
+        )
+        assert lines[-1] == f"CallBridge call {call.call_id}"
+
+    def check_task(self, stored: dict[str, Any], *, call: Any, contact_id: str) -> None:
+        assert (stored["priority"], stored["external_id"]) == ("high", str(call.call_id))
+        assert (stored["requester_id"], stored["assignee_id"]) == (
+            int(contact_id),
+            int(self.owner_id),
+        )
+        assert stored["comments"][0]["public"] is False
+
+    def later_text(self, remote_id: str) -> str:
+        # Comments cannot be edited: what came later is the newest comment naming the call.
+        ours = [c for c in self.fake.comments[int(remote_id)] if "CallBridge call" in c["body"]]
+        return str(ours[-1]["body"])
+
+
 PROVIDERS: dict[str, type[Crm]] = {
-    crm.provider: crm for crm in (HubSpot, Salesforce, Pipedrive, Zoho, GenericRest, Copper)
+    crm.provider: crm
+    for crm in (HubSpot, Salesforce, Pipedrive, Zoho, GenericRest, Copper, Zendesk)
 }
 
 

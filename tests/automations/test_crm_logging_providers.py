@@ -168,7 +168,8 @@ def test_a_repeated_end_and_a_re_run_never_log_twice(crm, connection, api, tenan
 @pytest.mark.parametrize(
     ("crm", "status"),
     [("hubspot", "ANSWER"), ("salesforce", "ANSWER"), ("salesforce", "NO_ANSWER"),
-     ("zoho", "ANSWER"), ("zoho", "NO_ANSWER"), ("copper", "ANSWER"), ("copper", "NO_ANSWER")],
+     ("zoho", "ANSWER"), ("zoho", "NO_ANSWER"), ("copper", "ANSWER"), ("copper", "NO_ANSWER"),
+     ("zendesk", "ANSWER"), ("zendesk", "NO_ANSWER")],
     indirect=["crm"],
 )  # fmt: skip
 def test_a_record_the_crm_kept_while_our_worker_died_is_found_not_made_again(
@@ -210,7 +211,9 @@ def test_a_create_whose_answer_was_lost_is_looked_up_not_repeated(crm, connectio
     crm.check_call(crm.calls()[logged.remote_id], call=call, contact_id=crm.contact_id())
 
 
-@pytest.mark.parametrize("crm", ["salesforce", "pipedrive", "zoho", "copper"], indirect=True)
+@pytest.mark.parametrize(
+    "crm", ["salesforce", "pipedrive", "zoho", "copper", "zendesk"], indirect=True
+)
 def test_a_delay_holds_the_log_until_it_is_due(crm, connection, api, tenant):
     set_options(tenant, connection, delay_minutes=10)
     call = report(api, tenant, START, end())
@@ -223,7 +226,9 @@ def test_a_delay_holds_the_log_until_it_is_due(crm, connection, api, tenant):
     assert send(tenant, call).state == "succeeded" and len(crm.calls()) == 1
 
 
-@pytest.mark.parametrize("crm", ["salesforce", "pipedrive", "zoho", "copper"], indirect=True)
+@pytest.mark.parametrize(
+    "crm", ["salesforce", "pipedrive", "zoho", "copper", "zendesk"], indirect=True
+)
 def test_an_unknown_caller_becomes_a_crm_contact_when_asked(crm, connection, api, tenant):
     set_options(tenant, connection, create_unknown_contacts=True)
     unknown = {"from": "07400 999888"}
@@ -237,7 +242,7 @@ def test_an_unknown_caller_becomes_a_crm_contact_when_asked(crm, connection, api
     crm.check_call(crm.calls()[log.remote_id], call=call, contact_id=log.contact_external_id)
 
 
-@pytest.mark.parametrize("crm", ["salesforce", "zoho"], indirect=True)
+@pytest.mark.parametrize("crm", ["salesforce", "zoho", "zendesk"], indirect=True)
 def test_an_unknown_caller_is_logged_without_a_contact_by_default(crm, connection, api, tenant):
     unknown = {"from": "07400 999888"}
     call = report(api, tenant, {**START, **unknown}, end(**unknown))
