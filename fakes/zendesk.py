@@ -676,9 +676,15 @@ FakeZendesk.handler_class = _Handler
 def serve_demo(options: dict[str, Any]) -> tuple[FakeZendesk, str, dict[str, Any]]:
     """Start the fake for `manage.py fakecrm`; answer it, a description, the connection JSON."""
     fake = FakeZendesk(users=options["contacts"])
+    orgs = [fake.add_organization(name)["id"] for name in ("Acme Ltd", "Globex", "Initech")]
+    for user in list(fake.users.values())[1::3]:  # some customers belong to an organization
+        fake.touch_user(user["id"], organization_id=orgs[user["id"] % len(orgs)])
+    fake.add_user("Priya Shah", role="agent", email="priya.shah@example.com")
+    fake.advance(EXPORT_WITHHELD_SECONDS)  # what was just seeded is exported at once
     fake.start(port=options["port"])
     return (
         fake,
-        f"Fake Zendesk Support at {fake.url} with {options['contacts']} end-users",
+        f"Fake Zendesk Support at {fake.url} with {options['contacts']} end-users, "
+        "3 organizations and an agent (priya.shah@example.com)",
         {"credentials": fake.credentials()},
     )

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from connectors import sync
 from connectors.interface import (
     CallLogEntry,
     ConnectionConfig,
@@ -13,6 +14,8 @@ from connectors.interface import (
     TicketRequest,
 )
 from connectors.zendesk.connector import ZendeskConnector
+from contacts.models import Contact
+from core.scoping import tenant_scope
 from fakes.zendesk import FakeZendesk, Fault
 
 pytestmark = pytest.mark.django_db  # the per-connection request budget lives in the cache
@@ -391,3 +394,34 @@ def test_a_comment_on_a_closed_ticket_is_a_permanent_error(zendesk):
         connector(zendesk).update_call_log(remote_id, entry(str(ada["id"])))
 
     assert error.value.permanent and "closed prevents ticket update" in str(error.value)
+
+
+def test_a_zendesk_connection_syncs_end_users_and_the_full_diff_deletes_a_deleted_one(
+    api, tenant, zendesk
+):
+    ada = zendesk.add_user("Ada Lovelace", phone="+44 7400 123456")
+    bob = zendesk.add_user("Bob Byte", phone="07400 999888")
+    zendesk.advance(61)
+    created = api.post(
+        "/api/v1/connections",
+        {
+            "provider": "zendesk",
+            "name": "Support",
+            "credentials": zendesk.credentials(),
+            "settings": {"max_delete_share": 0.5},  # one of two
+        },
+        format="json",
+    )
+    assert created.status_code == 201, created.json()
+    connection_id = created.json()["id"]
+
+    with tenant_scope(tenant):
+        first = sync.connection_sync(connection_id=connection_id, kind="incremental")
+        zendesk.delete_user(bob["id"])
+        diff = sync.connection_sync(connection_id=connection_id, kind="full")
+        stored = Contact.objects.filter(source_connection_id=connection_id)
+
+        assert (first.outcome, first.created) == ("succeeded", 2), first.error
+        assert (diff.outcome, diff.deleted) == ("succeeded", 1), diff.error
+        assert stored.get(external_id=str(bob["id"])).deleted_at is not None
+        assert stored.get(external_id=str(ada["id"])).deleted_at is None
