@@ -193,6 +193,15 @@ def test_the_export_reads_active_end_users_with_a_phone_and_their_organization(z
     assert zendesk.requests[0][2] == {"start_time": ["0"]}
 
 
+def test_an_export_from_now_starts_a_minute_ago_as_zendesk_asks(zendesk):
+    now = time.time()
+
+    page = connector(zendesk).changed_since("contacts", Cursor(since_ms=int(now * 1000)))
+
+    assert page.done and page.records == ()
+    assert int(now) - 61 <= int(zendesk.requests[0][2]["start_time"][0]) <= int(now) - 60
+
+
 def test_a_user_changed_in_the_last_minute_is_withheld_then_read_from_the_kept_cursor(zendesk):
     ada = zendesk.add_user("Ada Lovelace", phone="+44 7400 123456")
     zendesk.advance(61)
