@@ -9,9 +9,24 @@ and group, answered 201 with the ticket and a `Location`; validation errors as 4
 `RecordInvalid` with `details`; 404 `RecordNotFound`; `x-rate-limit` headers on every answer;
 injectable faults (429 with `Retry-After` and a text/plain body, 5xx before or after the write).
 
+The sync side (crm-apis.md 5.3, crm-apis-more.md 5.1-5.2): the cursor users export
+`GET /api/v2/incremental/users/cursor.json` takes `start_time` (unix seconds, at least a minute
+old) or the `cursor` it answered, serves users in the order they changed, withholds those
+changed in the last minute, answers `after_cursor` and `end_of_stream`, allows 10 requests a
+rolling minute (then 429 + `Retry-After`), and also sends deleted users (`active: false`;
+UNVERIFIED for the real export, so the connector must cope). `GET /api/v2/users.json` lists
+active users by `role` / `role[]`, with cursor paging (`page[size]` <= 100, `page[after]`,
+`meta.has_more`, `links.next`) or offset paging. `organizations/show_many` takes <= 100 ids.
+
+The call side (crm-apis-more.md 5.4, Zendesk's ticket comments docs): `PUT /api/v2/tickets/{id}`
+with a `comment` appends it (comments are never changed; `comments` keeps them for tests; 5,000
+at most; a closed ticket refuses updates), `additional_tags` adds tags; the requester's tickets
+(`users/{id}/tickets/requested`, `sort_by`/`sort_order`); `search.json` for `type:ticket` and
+`tags:` terms only (no index lag).
+
 Stricter than Zendesk (which ignores them): unknown ticket and user fields are refused.
-UNVERIFIED wording: the 422 descriptions for an invalid priority, requester or group, and the
-400 for a search without a query.
+UNVERIFIED wording: the 422 descriptions for an invalid priority, requester, group or comment
+author, and the 400s for a search without a query, a bad `start_time` or cursor, or page sizes.
 """
 
 from __future__ import annotations
@@ -19,9 +34,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import random
 import re
 import threading
+import time
+from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -42,6 +60,17 @@ USER_FIELDS = {
 ROLES = {"end-user", "agent", "admin"}
 SEARCH_MAX_PER_PAGE = 100
 RATE_LIMIT = 700
+EXPORT_MAX_PER_PAGE = 1000
+EXPORT_WITHHELD_SECONDS = 60  # rows changed in the last minute are not exported yet
+INCREMENTAL_LIMIT = 10  # requests a rolling minute on the incremental endpoints
+LIST_MAX_PAGE_SIZE = 100
+MAX_COMMENTS = 5000
+STATUSES = ("new", "open", "pending", "hold", "solved", "closed")
+TICKET_SORTS = {
+    "assignee", "assignee.name", "created_at", "group", "id", "locale", "requester",
+    "requester.name", "status", "subject", "updated_at",
+}  # fmt: skip
+UPDATE_FIELDS = (TICKET_FIELDS - {"requester"}) | {"additional_tags", "remove_tags"}
 
 
 class ApiError(Exception):
@@ -89,12 +118,21 @@ class FakeZendesk(FakeServer):
         self.oauth_tokens: set[str] = set()
         self.groups = {360001: "Support", 360002: "Billing"}
         self.users: dict[int, dict[str, Any]] = {}
+        self.organizations: dict[int, dict[str, Any]] = {}
         self.tickets: dict[int, dict[str, Any]] = {}
+        self.comments: dict[int, list[dict[str, Any]]] = {}  # ticket id -> its comments
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str, dict[str, list[str]], Any]] = []
         self.lock = threading.RLock()
+        self.clock_offset = 0.0  # advance() moves the fake's clock: the withheld minute passes
+        self.export_page_size = EXPORT_MAX_PER_PAGE  # the export's default per_page
+        self.incremental_limit = INCREMENTAL_LIMIT
+        self.incremental_window = 60.0
+        self._incremental_hits: deque[float] = deque()
+        self._changes: dict[int, tuple[int, float]] = {}  # user id -> (change number, time)
+        self._change_count = 0
         self._next_id = 9000
-        self.add_user("Alex Admin", role="admin", email=email)
+        self.admin_id = int(self.add_user("Alex Admin", role="admin", email=email)["id"])
         rng = random.Random(5)
         for i in range(users):
             name = f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"
@@ -111,12 +149,54 @@ class FakeZendesk(FakeServer):
             "base_url": self.url,
         }
 
+    def now(self) -> float:
+        return time.time() + self.clock_offset
+
+    def advance(self, seconds: float) -> None:
+        """Move the fake's clock on (the export's withheld minute, start_time checks)."""
+        self.clock_offset += seconds
+
+    def add_organization(self, name: str) -> dict[str, Any]:
+        with self.lock:
+            org_id = self._new_id()
+            self.organizations[org_id] = {
+                "id": org_id,
+                "url": f"https://{self.subdomain}.zendesk.com/api/v2/organizations/{org_id}.json",
+                "name": name,
+                "domain_names": [],
+                "details": "",
+                "notes": "",
+                "tags": [],
+                "organization_fields": {},
+                "created_at": _iso(self.now()),
+                "updated_at": _iso(self.now()),
+            }
+            return self.organizations[org_id]
+
+    def touch_user(self, user_id: int, **fields: Any) -> dict[str, Any]:
+        """Change a user as an agent would: new fields, a new updated_at, a place in the export."""
+        with self.lock:
+            user = self.users[user_id]
+            user.update(fields)
+            self._changed(user)
+            return user
+
+    def delete_user(self, user_id: int) -> None:
+        """Soft-delete, as Zendesk does: inactive, gone from listings, still in the export."""
+        self.touch_user(user_id, active=False)
+
     def add_user(
-        self, name: str, *, phone: str | None = None, role: str = "end-user", email: str = ""
+        self,
+        name: str,
+        *,
+        phone: str | None = None,
+        role: str = "end-user",
+        email: str = "",
+        organization_id: int | None = None,
     ) -> dict[str, Any]:
         with self.lock:
             user_id = self._new_id()
-            now = _now()
+            now = _iso(self.now())
             self.users[user_id] = {
                 "id": user_id,
                 "url": f"https://{self.subdomain}.zendesk.com/api/v2/users/{user_id}.json",
@@ -127,7 +207,7 @@ class FakeZendesk(FakeServer):
                 "active": True,
                 "verified": False,
                 "external_id": None,
-                "organization_id": None,
+                "organization_id": organization_id,
                 "tags": [],
                 "user_fields": {},
                 "time_zone": "London",
@@ -135,7 +215,13 @@ class FakeZendesk(FakeServer):
                 "created_at": now,
                 "updated_at": now,
             }
+            self._changed(self.users[user_id])
             return self.users[user_id]
+
+    def _changed(self, user: dict[str, Any]) -> None:
+        self._change_count += 1
+        self._changes[user["id"]] = (self._change_count, self.now())
+        user["updated_at"] = _iso(self.now())
 
     def paths(self, method: str | None = None) -> list[str]:
         return [p for m, p, _, _ in self.requests if method in (None, m)]
@@ -169,6 +255,20 @@ class FakeZendesk(FakeServer):
         if path == "/api/v2/tickets" and method == "POST":
             ticket = self._create_ticket(body)
             return 201, {"ticket": ticket}, {"Location": ticket["url"]}
+        if path == "/api/v2/incremental/users/cursor" and method == "GET":
+            return 200, self._export_users(query), {}
+        if path == "/api/v2/users" and method == "GET":
+            return 200, self._list_users(query), {}
+        if path == "/api/v2/organizations/show_many" and method == "GET":
+            return 200, self._show_organizations(query), {}
+        if path == "/api/v2/search" and method == "GET":
+            return 200, self._search_tickets(query), {}
+        found = re.fullmatch(r"/api/v2/tickets/(\d+)", path)
+        if found and method == "PUT":
+            return 200, self._update_ticket(int(found.group(1)), body), {}
+        found = re.fullmatch(r"/api/v2/users/(\d+)/tickets/requested", path)
+        if found and method == "GET":
+            return 200, self._requested_tickets(int(found.group(1)), query), {}
         found = re.fullmatch(r"/api/v2/(tickets|users)/(\d+)", path)
         if found and method == "GET":
             kind, record_id = found.group(1), int(found.group(2))
@@ -239,8 +339,8 @@ class FakeZendesk(FakeServer):
         unknown = set(ticket) - TICKET_FIELDS
         if unknown:
             raise record_invalid(sorted(unknown)[0], f"{sorted(unknown)[0]}: is not a field")
-        comment = ticket.get("comment") if isinstance(ticket.get("comment"), dict) else {}
-        text = str(comment.get("body") or comment.get("html_body") or "")
+        comment = ticket["comment"] if isinstance(ticket.get("comment"), dict) else {}
+        text = _comment_text(comment)
         if not text.strip():
             raise _blank("description", "Description")
         if not str(ticket.get("subject") or "").strip():
@@ -255,7 +355,7 @@ class FakeZendesk(FakeServer):
         with self.lock:
             requester_id = self._requester(ticket)
             ticket_id = self._new_id()
-            now = _now()
+            now = _iso(self.now())
             self.tickets[ticket_id] = {
                 "url": f"https://{self.subdomain}.zendesk.com/api/v2/tickets/{ticket_id}.json",
                 "id": ticket_id,
@@ -270,15 +370,198 @@ class FakeZendesk(FakeServer):
                 "priority": ticket.get("priority"),
                 "status": ticket.get("status") or "new",
                 "requester_id": requester_id,
-                "submitter_id": 9000,
-                "assignee_id": None,
+                "submitter_id": self.admin_id,
+                "assignee_id": self._assignee(ticket),
                 "group_id": ticket.get("group_id"),
                 "tags": sorted({t.lower().replace(" ", "_") for t in tags}),
                 "is_public": bool(comment.get("public", True)),
                 "custom_fields": [],
-                "comments": [{"body": text, "public": bool(comment.get("public", True))}],
             }
+            self.comments[ticket_id] = []
+            self._add_comment(ticket_id, comment, author_id=self.admin_id)  # the submitter
             return self.tickets[ticket_id]
+
+    # ----- the sync side
+    def _export_users(self, query: dict[str, list[str]]) -> dict[str, Any]:
+        """The cursor export: users in the order they changed, none of the last minute."""
+        params = _params(query)
+        self._count_incremental()
+        per_page = _integer(params, "per_page", self.export_page_size, 1, EXPORT_MAX_PER_PAGE)
+        now = self.now()
+        with self.lock:
+            changes = sorted((n, t, user_id) for user_id, (n, t) in self._changes.items())
+            if "cursor" in params:
+                after = _untoken(params["cursor"])
+            elif "start_time" in params:
+                start = params["start_time"]
+                if not start.isdigit():
+                    raise ApiError(400, {"error": "InvalidValue", "description": "start_time"})
+                if int(start) > now - EXPORT_WITHHELD_SECONDS:
+                    description = "start_time: must be at least one minute in the past"
+                    raise ApiError(400, {"error": "InvalidValue", "description": description})
+                after = max((n for n, t, _ in changes if t < int(start)), default=0)
+            else:
+                raise ApiError(400, {"error": "InvalidValue", "description": "start_time missing"})
+            ready = [
+                (n, user_id)
+                for n, t, user_id in changes
+                if n > after and t <= now - EXPORT_WITHHELD_SECONDS
+            ]
+            served = ready[:per_page]
+            users = [self.users[user_id] for _, user_id in served]
+        last = served[-1][0] if served else after
+        export_url = f"{self.url}/api/v2/incremental/users/cursor.json?cursor="
+        return {
+            "users": users,
+            "after_cursor": _token(last),
+            "after_url": export_url + _token(last),
+            "before_cursor": None,
+            "before_url": None,
+            "end_of_stream": len(ready) <= per_page,
+        }
+
+    def _count_incremental(self) -> None:
+        """10 requests a rolling minute on the incremental endpoints, then 429 + Retry-After."""
+        with self.lock:
+            clock = time.monotonic()
+            hits = self._incremental_hits
+            while hits and hits[0] <= clock - self.incremental_window:
+                hits.popleft()
+            if len(hits) >= self.incremental_limit:
+                wait = math.ceil(hits[0] + self.incremental_window - clock)
+                raise ApiError(429, "Rate limit exceeded", {"Retry-After": str(max(1, wait))})
+            hits.append(clock)
+
+    def _list_users(self, query: dict[str, list[str]]) -> dict[str, Any]:
+        """Active users by role; cursor paging with page[size] and page[after], else offset."""
+        params = _params(query)
+        roles = set(query.get("role[]", [])) | set(query.get("role", []))
+        if roles - ROLES:
+            raise ApiError(400, {"error": "InvalidValue", "description": "role is invalid"})
+        with self.lock:
+            users = [
+                u
+                for _, u in sorted(self.users.items())
+                if u["active"] and (not roles or u["role"] in roles)
+            ]
+        if "page" in params or "per_page" in params:
+            page = _integer(params, "page", 1, 1, 10**9)
+            per_page = _integer(params, "per_page", LIST_MAX_PAGE_SIZE, 1, LIST_MAX_PAGE_SIZE)
+            shown = users[(page - 1) * per_page : page * per_page]
+            more = len(users) > page * per_page
+            next_page = f"{self.url}/api/v2/users.json?page={page + 1}" if more else None
+            return {"users": shown, "next_page": next_page, "count": len(users)}
+        size = _integer(params, "page[size]", LIST_MAX_PAGE_SIZE, 1, LIST_MAX_PAGE_SIZE)
+        after = _untoken(params["page[after]"]) if "page[after]" in params else 0
+        rest = [u for u in users if u["id"] > after]
+        shown = rest[:size]
+        has_more = len(rest) > size
+        after_cursor = _token(shown[-1]["id"]) if shown else None
+        next_url = f"{self.url}/api/v2/users.json?page[after]={after_cursor}" if has_more else None
+        return {
+            "users": shown,
+            "meta": {"has_more": has_more, "after_cursor": after_cursor, "before_cursor": None},
+            "links": {"next": next_url, "prev": None},
+        }
+
+    def _show_organizations(self, query: dict[str, list[str]]) -> dict[str, Any]:
+        ids = [i for i in _params(query).get("ids", "").split(",") if i]
+        if not ids or len(ids) > LIST_MAX_PAGE_SIZE or not all(i.isdigit() for i in ids):
+            raise ApiError(400, {"error": "InvalidValue", "description": "ids: 1 to 100 ids"})
+        with self.lock:
+            found = [self.organizations[int(i)] for i in ids if int(i) in self.organizations]
+        return {"organizations": found, "next_page": None, "count": len(found)}
+
+    # ----- the call side
+    def _requested_tickets(self, user_id: int, query: dict[str, list[str]]) -> dict[str, Any]:
+        params = _params(query)
+        sort_by = params.get("sort_by", "id")
+        sort_order = params.get("sort_order", "asc")
+        if sort_by not in TICKET_SORTS or sort_order not in ("asc", "desc"):
+            raise ApiError(400, {"error": "InvalidValue", "description": "sort_by or sort_order"})
+        per_page = _integer(params, "per_page", LIST_MAX_PAGE_SIZE, 1, LIST_MAX_PAGE_SIZE)
+        with self.lock:
+            if user_id not in self.users:
+                raise _not_found()
+            tickets = [t for t in self.tickets.values() if t["requester_id"] == user_id]
+        tickets.sort(key=lambda t: (t.get(sort_by) or "", t["id"]), reverse=sort_order == "desc")
+        return {"tickets": tickets[:per_page], "next_page": None, "count": len(tickets)}
+
+    def _search_tickets(self, query: dict[str, list[str]]) -> dict[str, Any]:
+        """`type:ticket tags:<tag>`: the only terms the fake knows (Zendesk's search has more)."""
+        terms = _params(query).get("query", "").split()
+        if "type:ticket" not in terms:
+            raise ApiError(400, {"error": "InvalidSearchQuery", "description": "type:ticket only"})
+        tags = [t.removeprefix("tags:").lower() for t in terms if t.startswith("tags:")]
+        if len(tags) + 1 != len(terms):
+            raise ApiError(400, {"error": "InvalidSearchQuery", "description": "unknown term"})
+        with self.lock:
+            found = [
+                {**t, "result_type": "ticket"}
+                for t in self.tickets.values()
+                if all(tag in t["tags"] for tag in tags)
+            ]
+        return {"results": found, "next_page": None, "previous_page": None, "count": len(found)}
+
+    def _update_ticket(self, ticket_id: int, body: Any) -> dict[str, Any]:
+        """PUT a ticket: a `comment` is appended (comments are never edited), tags added."""
+        update = body.get("ticket") if isinstance(body, dict) else None
+        if not isinstance(update, dict):
+            raise record_invalid("ticket", "Ticket: is missing")
+        unknown = set(update) - UPDATE_FIELDS
+        if unknown:
+            raise record_invalid(sorted(unknown)[0], f"{sorted(unknown)[0]}: is not a field")
+        with self.lock:
+            ticket = self.tickets.get(ticket_id)
+            if ticket is None:
+                raise _not_found()
+            if ticket["status"] == "closed":
+                raise record_invalid("status", "Status: closed prevents ticket update")
+            if update.get("status") not in (None, *STATUSES):
+                raise record_invalid("status", "Status: is not valid")
+            comment = update.get("comment")
+            if comment is not None:
+                if not isinstance(comment, dict) or not _comment_text(comment).strip():
+                    raise _blank("comment", "Comment")
+                if len(self.comments[ticket_id]) >= MAX_COMMENTS:
+                    raise record_invalid("base", "Comments: a ticket holds at most 5000")
+            tags = update.get("additional_tags") or []
+            if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+                raise record_invalid("tags", "Tags: is invalid")
+            events = []
+            if comment is not None:
+                events.append(self._add_comment(ticket_id, comment, author_id=self.admin_id))
+            ticket["tags"] = sorted(set(ticket["tags"]) | {t.lower() for t in tags})
+            if update.get("status"):
+                ticket["status"] = update["status"]
+            ticket["updated_at"] = _iso(self.now())
+            audit = {"id": self._new_id(), "ticket_id": ticket_id, "events": events}
+            return {"ticket": ticket, "audit": audit}
+
+    def _add_comment(self, ticket_id: int, comment: dict[str, Any], *, author_id: int) -> dict:
+        author = comment.get("author_id", author_id)
+        if author not in self.users:
+            raise record_invalid("author", "Author: is invalid")
+        stored = {
+            "id": self._new_id(),
+            "type": "Comment",
+            "author_id": author,
+            "body": _comment_text(comment),
+            "public": bool(comment.get("public", True)),
+            "created_at": _iso(self.now()),
+        }
+        self.comments[ticket_id].append(stored)
+        return stored
+
+    def _assignee(self, ticket: dict[str, Any]) -> int | None:
+        """Tickets are assigned to agents (or admins) only."""
+        assignee = ticket.get("assignee_id")
+        if assignee is not None and (self.users.get(assignee) or {}).get("role") not in (
+            "agent",
+            "admin",
+        ):
+            raise record_invalid("assignee", "Assignee: is invalid")
+        return assignee
 
     def _requester(self, ticket: dict[str, Any]) -> int:
         if "requester_id" in ticket:
@@ -289,7 +572,7 @@ class FakeZendesk(FakeServer):
         if isinstance(requester, dict) and str(requester.get("name") or "").strip():
             name, email = str(requester["name"]), str(requester.get("email") or "")
             return int(self.add_user(name, email=email)["id"])
-        return 9000  # the authenticated agent, as Zendesk does
+        return self.admin_id  # the authenticated agent, as Zendesk does
 
     def _take_fault(self, method: str, path: str) -> Fault | None:
         with self.lock:
@@ -334,8 +617,37 @@ def _user_matches(user: dict[str, Any], query: str) -> bool:
     return True
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _comment_text(comment: dict[str, Any]) -> str:
+    return str(comment.get("body") or comment.get("html_body") or "")
+
+
+def _iso(unix: float) -> str:
+    return datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _params(query: dict[str, list[str]]) -> dict[str, str]:
+    return {name: values[-1] for name, values in query.items()}
+
+
+def _integer(params: dict[str, str], name: str, default: int, low: int, high: int) -> int:
+    value = params.get(name, str(default))
+    if not value.isdigit() or not low <= int(value) <= high:
+        raise ApiError(400, {"error": "InvalidValue", "description": f"{name}: {low} to {high}"})
+    return int(value)
+
+
+def _token(number: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"n": number}).encode()).decode().rstrip("=")
+
+
+def _untoken(token: str) -> int:
+    try:
+        number = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))["n"]
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise ApiError(400, {"error": "InvalidValue", "description": "cursor is invalid"}) from None
+    if not isinstance(number, int):
+        raise ApiError(400, {"error": "InvalidValue", "description": "cursor is invalid"})
+    return number
 
 
 def _json_body(raw: bytes) -> Any:
@@ -364,9 +676,15 @@ FakeZendesk.handler_class = _Handler
 def serve_demo(options: dict[str, Any]) -> tuple[FakeZendesk, str, dict[str, Any]]:
     """Start the fake for `manage.py fakecrm`; answer it, a description, the connection JSON."""
     fake = FakeZendesk(users=options["contacts"])
+    orgs = [fake.add_organization(name)["id"] for name in ("Acme Ltd", "Globex", "Initech")]
+    for user in list(fake.users.values())[1::3]:  # some customers belong to an organization
+        fake.touch_user(user["id"], organization_id=orgs[user["id"] % len(orgs)])
+    fake.add_user("Priya Shah", role="agent", email="priya.shah@example.com")
+    fake.advance(EXPORT_WITHHELD_SECONDS)  # what was just seeded is exported at once
     fake.start(port=options["port"])
     return (
         fake,
-        f"Fake Zendesk Support at {fake.url} with {options['contacts']} end-users",
+        f"Fake Zendesk Support at {fake.url} with {options['contacts']} end-users, "
+        "3 organizations and an agent (priya.shah@example.com)",
         {"credentials": fake.credentials()},
     )

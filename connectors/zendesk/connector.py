@@ -1,7 +1,14 @@
-"""Zendesk Support as a helpdesk: end-users by phone, new requesters, tickets once per call.
+"""Zendesk Support: end-users synced and found by phone, calls as private ticket comments.
 
-Reference: ../shared/reference/crm-apis.md section 5. Contact sync and call logging are not
-built for Zendesk: those methods raise a permanent ConnectorError saying so.
+Reference: ../shared/reference/crm-apis.md section 5 and crm-apis-more.md section 5. The sync
+reads the cursor users export (10 requests a minute, the last minute withheld: the stored
+`after_cursor` picks those up next run); the full diff lists active end-users. A call is a
+private comment on the caller's latest open ticket, or the first comment of a ticket opened
+for it; comments cannot be edited, so a later change is another comment. A missed call opens a
+ticket whose external_id is our call id (the ticket app's ticket for the call, if any, is
+that one). UNVERIFIED: whether the export sends deleted users (active:false rows are skipped;
+the full diff removes them either way), `sort_by`/`sort_order` on a user's requested tickets
+(the newest open one is also picked here), and how soon search finds a new tag.
 """
 
 from __future__ import annotations
@@ -31,7 +38,11 @@ from core import phone_numbers
 
 SUBDOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 SEARCH_PAGE_SIZE = 100  # the search APIs' maximum per_page
+LIST_PAGE_SIZE = 100  # page[size] and per_page maximum of the list endpoints
 CREATE_ATTEMPTS = 3
+EXPORT_PATH = "/api/v2/incremental/users/cursor.json"
+EXPORT_WITHHELD_SECONDS = 60  # the export leaves out the last minute and refuses it as start
+OPEN_STATUSES = frozenset({"new", "open", "pending", "hold"})
 
 
 class ZendeskConnector:
@@ -40,7 +51,8 @@ class ZendeskConnector:
         frozenset({"subdomain", "email", "api_token"}),
         frozenset({"subdomain", "access_token"}),
     )
-    syncable_objects: tuple[str, ...] = ()  # it syncs nothing (object_types is empty)
+    # Organizations have no phone field: they are synced only as their users' company name.
+    syncable_objects = ("contacts",)
     own_settings = False
 
     def __init__(self, config: ConnectionConfig, save_credentials: CredentialsSaver) -> None:
@@ -51,16 +63,12 @@ class ZendeskConnector:
         subdomain = str(self.credentials.get("subdomain") or "")
         self.app_url = mapping.app_url(subdomain)
         self.base_url = str(self.credentials.get("base_url") or self.app_url).rstrip("/")
+        self._users: list[CrmUser] | None = None
+        self._organization_names: dict[int, str] = {}
 
     @staticmethod
     def check_config(credentials: Mapping[str, Any], settings: Mapping[str, Any]) -> None:
-        """Refuse credentials that cannot authenticate, and call logging (not built yet)."""
-        if ((settings or {}).get("call_logging") or {}).get("enabled"):
-            raise ConfigError(
-                "settings",
-                "call_logging is not built for Zendesk connections yet: turn it off (calls open "
-                "tickets through the ticket app).",
-            )
+        """Refuse credentials that cannot authenticate."""
         if not SUBDOMAIN.match(str(credentials.get("subdomain") or "")):
             raise ConfigError(
                 "credentials", "subdomain: the account's name in https://<subdomain>.zendesk.com."
@@ -103,24 +111,27 @@ class ZendeskConnector:
 
     # ----- tickets
     def find_ticket(self, external_id: str) -> TicketRef | None:
-        # List Tickets filters on external_id directly: no search index to lag behind.
-        params = {"external_id": external_id}
-        body = self._json("GET", "/api/v2/tickets.json", params=params)
-        tickets = [t for t in body.get("tickets") or [] if isinstance(t, dict)]
+        tickets = self._tickets_with_external_id(external_id)
         if not tickets:
             return None
         oldest = min(tickets, key=lambda t: t.get("id") or 0)
         return mapping.ticket_ref(oldest, base=self.app_url, created=False)
 
+    def _tickets_with_external_id(self, external_id: str) -> list[dict[str, Any]]:
+        # List Tickets filters on external_id directly: no search index to lag behind.
+        params = {"external_id": external_id}
+        body = self._json("GET", "/api/v2/tickets.json", params=params)
+        return [t for t in body.get("tickets") or [] if isinstance(t, dict)]
+
     def create_ticket(self, ticket: TicketRequest) -> TicketRef:
+        return self._create_ticket(mapping.ticket_body(ticket), ticket.external_id)
+
+    def _create_ticket(self, ticket: dict[str, Any], external_id: str) -> TicketRef:
         """Open the ticket; after a failure that may have created it, look before trying again."""
         for attempt in range(1, CREATE_ATTEMPTS + 1):
             try:
                 body = self._json(
-                    "POST",
-                    "/api/v2/tickets.json",
-                    json_body=mapping.ticket_body(ticket),
-                    idempotent=False,
+                    "POST", "/api/v2/tickets.json", json_body=ticket, idempotent=False
                 )
                 return mapping.ticket_ref(body.get("ticket"), base=self.app_url, created=True)
             except mapping.UnreadableRecord as error:
@@ -130,44 +141,170 @@ class ZendeskConnector:
                 if error.permanent or error.retry_after is not None or attempt == CREATE_ATTEMPTS:
                     raise
             time.sleep(attempt)
-            found = self.find_ticket(ticket.external_id)
+            found = self.find_ticket(external_id)
             if found is not None:
                 return found
         raise AssertionError("unreachable")
 
-    # ----- not built for Zendesk
+    # ----- sync
     def object_types(self) -> tuple[str, ...]:
-        return ()  # a helpdesk connection syncs nothing into the phonebook (yet)
+        wanted = self.settings.get("objects") or ["contacts"]
+        return ("contacts",) if "contacts" in wanted else ()
 
     def changed_since(self, object_type: str, cursor: Cursor) -> Page:
-        _not_built("Contact sync")
+        """One page of the cursor users export: from start_time once, then its after_cursor.
+
+        The export withholds users changed in the last minute; they come after the cursor we
+        keep, so the next run reads them. A user edited while we page comes again later.
+        """
+        if cursor.after:
+            params: dict[str, Any] = {"cursor": cursor.after}
+        else:  # a start_time in the last minute is refused (the "Test connection" asks for now)
+            params = {
+                "start_time": min(
+                    cursor.since_ms // 1000, int(time.time()) - EXPORT_WITHHELD_SECONDS
+                )
+            }
+        body = self._json("GET", EXPORT_PATH, params=params)
+        users = [u for u in body.get("users") or [] if mapping.in_phonebook(u)]
+        companies = self._organizations(users)
+        records, invalid = [], 0
+        for user in users:
+            company = companies.get(mapping.organization_id(user) or 0, "")
+            try:
+                records.append(mapping.record_from_user(user, base=self.app_url, company=company))
+            except mapping.UnreadableRecord:
+                invalid += 1
+        after = body.get("after_cursor") or cursor.after
+        next_cursor = Cursor(since_ms=cursor.since_ms, after=str(after) if after else None)
+        return Page(tuple(records), next_cursor, bool(body.get("end_of_stream")), invalid)
 
     def all_ids(self, object_type: str) -> Iterator[list[str]]:
-        _not_built("Contact sync")
+        """Active end-users with a phone: a deleted user, or one without a phone, is gone."""
+        for users in self._user_pages({"role": "end-user"}):
+            if any(not isinstance(u, dict) or not isinstance(u.get("id"), int) for u in users):
+                raise ConnectorError("Zendesk sent a users page with a user without an id.")
+            yield [str(u["id"]) for u in users if mapping.in_phonebook(u)]
 
     def users(self) -> list[CrmUser]:
-        _not_built("Contact sync")
+        """Agents and admins (read once): the call note's author, found by email."""
+        if self._users is None:
+            self._users = [
+                CrmUser(str(u["id"]), str(u.get("email") or ""), str(u.get("name") or ""))
+                for users in self._user_pages({"role[]": ["agent", "admin"]})
+                for u in users
+                if isinstance(u, dict) and isinstance(u.get("id"), int)
+            ]
+        return list(self._users)
 
+    def find_user(self, email: str) -> CrmUser | None:
+        wanted = email.strip().casefold()
+        return next((u for u in self.users() if u.email.casefold() == wanted), None)
+
+    def _user_pages(self, params: dict[str, Any]) -> Iterator[list[Any]]:
+        """GET /api/v2/users with cursor paging: page[size], then meta.after_cursor."""
+        after = None
+        while True:
+            page = {**params, "page[size]": LIST_PAGE_SIZE}
+            if after:
+                page["page[after]"] = after
+            body = self._json("GET", "/api/v2/users.json", params=page)
+            yield list(body.get("users") or [])
+            meta = body.get("meta")
+            if (
+                not isinstance(meta, dict)
+                or not meta.get("has_more")
+                or not meta.get("after_cursor")
+            ):
+                return
+            after = meta["after_cursor"]
+
+    def _organizations(self, users: list[dict[str, Any]]) -> dict[int, str]:
+        """The names of these users' organizations (organizations/show_many, 100 a request)."""
+        wanted = sorted(
+            {mapping.organization_id(u) or 0 for u in users} - {0} - set(self._organization_names)
+        )
+        for start in range(0, len(wanted), LIST_PAGE_SIZE):
+            ids = ",".join(str(i) for i in wanted[start : start + LIST_PAGE_SIZE])
+            body = self._json("GET", "/api/v2/organizations/show_many.json", params={"ids": ids})
+            for org in body.get("organizations") or []:
+                if isinstance(org, dict) and isinstance(org.get("id"), int):
+                    self._organization_names[org["id"]] = str(org.get("name") or "")
+        return self._organization_names
+
+    # ----- call logging
+    def log_call(self, entry: CallLogEntry) -> str:
+        """A private comment on the caller's latest open ticket, else a ticket for the call."""
+        ticket_id = self._latest_open_ticket(entry.contact_external_id)
+        if ticket_id is None:
+            return self._create_ticket(
+                mapping.call_ticket(self._checked(entry)), entry.call_id
+            ).remote_id
+        tags = (mapping.call_tag(entry.call_id),)
+        self._comment(ticket_id, mapping.comment_update(entry, mapping.call_note(entry), tags=tags))
+        return ticket_id
+
+    def update_call_log(self, remote_id: str, entry: CallLogEntry) -> None:
+        """Comments cannot be edited: add "Update to CallBridge call <id>: ..." to the ticket."""
+        self._comment(remote_id, mapping.comment_update(entry, mapping.update_note(entry)))
+
+    def create_task(self, entry: CallLogEntry) -> str:
+        """A ticket for the missed call, unless one with our call id is there (the ticket app's)."""
+        found = self.find_ticket(entry.call_id)
+        if found is not None:
+            return found.remote_id
+        ticket = mapping.missed_call_ticket(self._checked(entry))
+        return self._create_ticket(ticket, entry.call_id).remote_id
+
+    def find_logged(self, call_id: str, *, task: bool = False) -> str | None:
+        """The ticket our call id is on: by external_id (opened for it), else by the call's tag."""
+        tickets = self._tickets_with_external_id(call_id)
+        if task:
+            return str(min(t["id"] for t in tickets)) if tickets else None
+        tag = mapping.call_tag(call_id)
+        tagged = [t for t in tickets if tag in (t.get("tags") or [])]
+        if not tagged:
+            query = {"query": f"type:ticket tags:{tag}"}
+            body = self._json("GET", "/api/v2/search.json", params=query)
+            tagged = [
+                t
+                for t in body.get("results") or []
+                if isinstance(t, dict) and tag in (t.get("tags") or [])
+            ]
+        return str(min(t["id"] for t in tagged)) if tagged else None
+
+    def _latest_open_ticket(self, user_id: str | None) -> str | None:
+        if not user_id:
+            return None
+        params = {"sort_by": "updated_at", "sort_order": "desc", "per_page": LIST_PAGE_SIZE}
+        path = f"/api/v2/users/{_numeric(user_id)}/tickets/requested.json"
+        tickets = [
+            t
+            for t in self._json("GET", path, params=params).get("tickets") or []
+            if isinstance(t, dict)
+            and isinstance(t.get("id"), int)
+            and t.get("status") in OPEN_STATUSES
+        ]
+        if not tickets:
+            return None
+        return str(max(tickets, key=lambda t: (str(t.get("updated_at") or ""), t["id"]))["id"])
+
+    def _comment(self, ticket_id: str, body: dict[str, Any]) -> None:
+        # Not idempotent: a comment sent again is a second comment.
+        path = f"/api/v2/tickets/{_numeric(ticket_id)}.json"
+        self._json("PUT", path, json_body=body, idempotent=False)
+
+    def _checked(self, entry: CallLogEntry) -> CallLogEntry:
+        if entry.contact_external_id:
+            _numeric(entry.contact_external_id)
+        return entry
+
+    # ----- not built for Zendesk
     def authorization_url(self, *, state: str, redirect_uri: str) -> str:
         _not_built("The OAuth flow")
 
     def connect(self, *, code: str, redirect_uri: str) -> None:
         _not_built("The OAuth flow")
-
-    def find_user(self, email: str) -> CrmUser | None:
-        _not_built("Call logging")
-
-    def log_call(self, entry: CallLogEntry) -> str:
-        _not_built("Call logging")
-
-    def update_call_log(self, remote_id: str, entry: CallLogEntry) -> None:
-        _not_built("Call logging")
-
-    def create_task(self, entry: CallLogEntry) -> str:
-        _not_built("Call logging")
-
-    def find_logged(self, call_id: str, *, task: bool = False) -> str | None:
-        _not_built("Call logging")
 
     # ----- HTTP and auth
     def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
@@ -195,9 +332,16 @@ class ZendeskConnector:
 def _not_built(what: str) -> NoReturn:
     raise ConnectorError(
         f"{what} is not built for Zendesk connections: give email + api_token (or an OAuth "
-        "access_token) in the credentials; they open tickets through the ticket app.",
+        "access_token) in the credentials.",
         permanent=True,
     )
+
+
+def _numeric(zendesk_id: str) -> int:
+    """A Zendesk user or ticket id (an integer), else a permanent error."""
+    if not str(zendesk_id).isdigit():
+        raise ConnectorError(f"{zendesk_id!r} is not a Zendesk id.", permanent=True)
+    return int(zendesk_id)
 
 
 def _error(response: CrmResponse, what: str) -> ConnectorError:

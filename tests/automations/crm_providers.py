@@ -8,6 +8,7 @@ import html
 import math
 import re
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +31,7 @@ from fakes.pipedrive import FakePipedrive
 from fakes.salesforce import FakeSalesforce
 from fakes.sugarcrm import FakeSugarCrm
 from fakes.sugarcrm_data import USERS as SUGAR_USERS
+from fakes.zendesk import FakeZendesk
 from fakes.zoho import FakeZoho
 from tenants.models import Tenant
 from tests.connectors.conftest import salesforce_credentials
@@ -639,6 +641,18 @@ class Dynamics(Crm):
             if row.columns["internalemailaddress"] == AGENT_EMAIL
         )
 
+
+class Zendesk(Crm):
+    """Calls are private comments on the caller's ticket: a ticket id is the remote id."""
+
+    provider = "zendesk"
+
+    def __init__(self) -> None:
+        self.fake = FakeZendesk(users=5)
+        self.fake.start()
+        priya = self.fake.add_user("Priya Shah", role="agent", email=AGENT_EMAIL)
+        self.owner_id = str(priya["id"])
+
     def credentials(self) -> dict[str, Any]:
         return self.fake.credentials()
 
@@ -676,6 +690,51 @@ class Dynamics(Crm):
 
     def later_text(self, remote_id: str) -> str:
         return self.fake.written("phonecalls")[remote_id]["description"]
+        return min(self.contacts())
+
+    def contacts(self) -> dict[str, str]:
+        users = self.fake.users.values()
+        return {str(u["id"]): str(u) for u in users if u["role"] == "end-user"}
+
+    def _tickets(self, tagged: Callable[[str], bool]) -> dict[str, dict[str, Any]]:
+        return {
+            str(i): {**t, "comments": self.fake.comments[i]}
+            for i, t in self.fake.tickets.items()
+            if any(tagged(tag) for tag in t["tags"])
+        }
+
+    def calls(self) -> dict[str, dict[str, Any]]:
+        return self._tickets(lambda tag: tag.startswith("callbridge_call_"))
+
+    def tasks(self) -> dict[str, dict[str, Any]]:
+        return self._tickets(lambda tag: tag == "callbridge_missed_call")
+
+    def check_call(self, stored: dict[str, Any], *, call: Any, contact_id: str) -> None:
+        assert stored["requester_id"] == int(contact_id)
+        (note,) = [c for c in stored["comments"] if f"CallBridge call {call.call_id}" in c["body"]]
+        assert (note["public"], note["author_id"]) == (False, int(self.owner_id))
+        minutes, seconds = divmod(call.duration, 60)
+        outcome = "answered" if call.status == "ANSWER" else "missed"
+        lines = note["body"].splitlines()
+        assert lines[0] == f"Inbound call {outcome}, {minutes}:{seconds:02d}"
+        assert lines[1] == (
+            f"From {call.customer_number} to {call.from_number} at "
+            f"{call.start_time.strftime('%Y-%m-%d %H:%M UTC')}"
+        )
+        assert lines[-1] == f"CallBridge call {call.call_id}"
+
+    def check_task(self, stored: dict[str, Any], *, call: Any, contact_id: str) -> None:
+        assert (stored["priority"], stored["external_id"]) == ("high", str(call.call_id))
+        assert (stored["requester_id"], stored["assignee_id"]) == (
+            int(contact_id),
+            int(self.owner_id),
+        )
+        assert stored["comments"][0]["public"] is False
+
+    def later_text(self, remote_id: str) -> str:
+        # Comments cannot be edited: what came later is the newest comment naming the call.
+        ours = [c for c in self.fake.comments[int(remote_id)] if "CallBridge call" in c["body"]]
+        return str(ours[-1]["body"])
 
 
 PROVIDERS: dict[str, type[Crm]] = {
@@ -692,6 +751,7 @@ PROVIDERS: dict[str, type[Crm]] = {
         ActiveCampaign,
         Dynamics,
         SugarCrm,
+        Zendesk,
     )
 }
 

@@ -172,7 +172,8 @@ def test_a_repeated_end_and_a_re_run_never_log_twice(crm, connection, api, tenan
      ("zoho", "ANSWER"), ("zoho", "NO_ANSWER"), ("copper", "ANSWER"), ("copper", "NO_ANSWER"),
      ("intercom", "ANSWER"), ("intercom", "NO_ANSWER"), ("keap", "ANSWER"), ("keap", "NO_ANSWER"),
      ("dynamics", "ANSWER"), ("dynamics", "NO_ANSWER"),
-     ("sugarcrm", "ANSWER"), ("sugarcrm", "NO_ANSWER")],
+     ("sugarcrm", "ANSWER"), ("sugarcrm", "NO_ANSWER"),
+     ("zendesk", "ANSWER"), ("zendesk", "NO_ANSWER")],
     indirect=["crm"],
 )  # fmt: skip
 def test_a_record_the_crm_kept_while_our_worker_died_is_found_not_made_again(
@@ -234,6 +235,7 @@ def test_a_create_whose_answer_was_lost_is_looked_up_not_repeated(crm, connectio
         "activecampaign",
         "dynamics",
         "sugarcrm",
+        "zendesk",
     ],
     indirect=True,
 )
@@ -261,6 +263,7 @@ def test_a_delay_holds_the_log_until_it_is_due(crm, connection, api, tenant):
         "activecampaign",
         "dynamics",
         "sugarcrm",
+        "zendesk",
     ],
     indirect=True,
 )
@@ -277,7 +280,9 @@ def test_an_unknown_caller_becomes_a_crm_contact_when_asked(crm, connection, api
     crm.check_call(crm.calls()[log.remote_id], call=call, contact_id=log.contact_external_id)
 
 
-@pytest.mark.parametrize("crm", ["salesforce", "zoho", "dynamics", "sugarcrm"], indirect=True)
+@pytest.mark.parametrize(
+    "crm", ["salesforce", "zoho", "dynamics", "sugarcrm", "zendesk"], indirect=True
+)
 def test_an_unknown_caller_is_logged_without_a_contact_by_default(crm, connection, api, tenant):
     unknown = {"from": "07400 999888"}
     call = report(api, tenant, {**START, **unknown}, end(**unknown))

@@ -106,3 +106,88 @@ def test_an_injected_429_is_plain_text_with_retry_after(fake):
 
     assert (status, body, headers["Retry-After"]) == (429, b"Rate limit exceeded", "7")
     assert headers["Content-Type"] == "text/plain"
+
+
+@pytest.fixture
+def fresh():
+    server = FakeZendesk()
+    server.start()
+    yield server
+    server.stop()
+
+
+def answer(fake, method, path, body=None):
+    status, raw, headers = call(fake, method, path, body)
+    return status, json.loads(raw) if raw.startswith(b"{") else raw.decode(), headers
+
+
+def test_the_export_wants_a_start_time_a_minute_old_or_its_cursor(fresh):
+    recent = int(fresh.now()) - 30
+
+    missing = answer(fresh, "GET", "/api/v2/incremental/users/cursor.json")
+    too_recent = answer(fresh, "GET", f"/api/v2/incremental/users/cursor.json?start_time={recent}")
+    bad_cursor = answer(fresh, "GET", "/api/v2/incremental/users/cursor.json?cursor=nope")
+
+    assert [a[0] for a in (missing, too_recent, bad_cursor)] == [400, 400, 400]
+    assert "one minute in the past" in too_recent[1]["description"]
+
+
+def test_the_export_withholds_the_last_minute_and_says_when_its_stream_ends(fresh):
+    fresh.export_page_size = 1
+    path = "/api/v2/incremental/users/cursor.json"
+    fresh.advance(61)  # the admin is old enough now
+    ada = fresh.add_user("Ada Lovelace", phone="07400 123456")
+
+    _, first, _ = answer(fresh, "GET", f"{path}?start_time=0")
+    _, caught_up, _ = answer(fresh, "GET", f"{path}?cursor={first['after_cursor']}")
+    fresh.advance(61)
+    _, then, _ = answer(fresh, "GET", f"{path}?cursor={caught_up['after_cursor']}")
+
+    assert ([u["id"] for u in first["users"]], first["end_of_stream"]) == ([fresh.admin_id], True)
+    assert (caught_up["users"], caught_up["after_cursor"]) == ([], first["after_cursor"])
+    assert ([u["id"] for u in then["users"]], then["end_of_stream"]) == ([ada["id"]], True)
+
+
+def test_the_export_allows_ten_requests_a_minute_then_429_with_retry_after(fresh):
+    fresh.advance(61)
+    path = "/api/v2/incremental/users/cursor.json?start_time=0"
+
+    statuses = [answer(fresh, "GET", path)[0] for _ in range(11)]
+    status, _, headers = answer(fresh, "GET", path)
+
+    assert statuses == [200] * 10 + [429] and status == 429
+    assert 1 <= int(headers["Retry-After"]) <= 60 and headers["Content-Type"] == "text/plain"
+
+
+def test_users_are_listed_by_role_with_cursor_paging_of_at_most_100(fresh):
+    for i in range(3):
+        fresh.add_user(f"Agent {i}", role="agent", email=f"agent{i}@acme.example")
+    path = "/api/v2/users.json?role[]=agent&role[]=admin&page[size]=2"
+
+    too_big = answer(fresh, "GET", "/api/v2/users.json?page[size]=101")[0]
+    _, first, _ = answer(fresh, "GET", path)
+    _, second, _ = answer(fresh, "GET", f"{path}&page[after]={first['meta']['after_cursor']}")
+
+    assert too_big == 400
+    assert (len(first["users"]), first["meta"]["has_more"]) == (2, True)
+    assert (len(second["users"]), second["meta"]["has_more"]) == (2, False)
+    assert second["links"]["next"] is None
+
+
+def test_a_comment_is_appended_never_edited_and_a_closed_ticket_refuses_it(fresh):
+    _, created, _ = answer(fresh, "POST", "/api/v2/tickets.json", ticket())
+    ticket_id = created["ticket"]["id"]
+    path = f"/api/v2/tickets/{ticket_id}.json"
+
+    status, updated, _ = answer(
+        fresh, "PUT", path, {"ticket": {"comment": {"body": "Call", "public": False}}}
+    )
+    blank = answer(fresh, "PUT", path, {"ticket": {"comment": {"body": " "}}})[0]
+    fresh.tickets[ticket_id]["status"] = "closed"
+    closed = answer(fresh, "PUT", path, {"ticket": {"comment": {"body": "Late"}}})
+
+    assert status == 200 and updated["audit"]["events"][0]["body"] == "Call"
+    assert [c["body"] for c in fresh.comments[ticket_id]] == ["Details", "Call"]
+    assert fresh.comments[ticket_id][1]["public"] is False
+    assert (blank, closed[0]) == (422, 422)
+    assert "closed prevents ticket update" in str(closed[1])
