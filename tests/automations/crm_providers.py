@@ -641,18 +641,6 @@ class Dynamics(Crm):
             if row.columns["internalemailaddress"] == AGENT_EMAIL
         )
 
-
-class Zendesk(Crm):
-    """Calls are private comments on the caller's ticket: a ticket id is the remote id."""
-
-    provider = "zendesk"
-
-    def __init__(self) -> None:
-        self.fake = FakeZendesk(users=5)
-        self.fake.start()
-        priya = self.fake.add_user("Priya Shah", role="agent", email=AGENT_EMAIL)
-        self.owner_id = str(priya["id"])
-
     def credentials(self) -> dict[str, Any]:
         return self.fake.credentials()
 
@@ -690,6 +678,23 @@ class Zendesk(Crm):
 
     def later_text(self, remote_id: str) -> str:
         return self.fake.written("phonecalls")[remote_id]["description"]
+
+
+class Zendesk(Crm):
+    """Calls are private comments on the caller's ticket: a ticket id is the remote id."""
+
+    provider = "zendesk"
+
+    def __init__(self) -> None:
+        self.fake = FakeZendesk(users=5)
+        self.fake.start()
+        priya = self.fake.add_user("Priya Shah", role="agent", email=AGENT_EMAIL)
+        self.owner_id = str(priya["id"])
+
+    def credentials(self) -> dict[str, Any]:
+        return self.fake.credentials()
+
+    def contact_id(self) -> str:
         return min(self.contacts())
 
     def contacts(self) -> dict[str, str]:
