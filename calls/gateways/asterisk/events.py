@@ -164,8 +164,12 @@ def step_run(*, call_id: str, step: str) -> None:
         action, _, leg = step.partition(":")
         if action in ("dial_agent", "dial_customer"):
             _dial(gateway, call, "agent" if action == "dial_agent" else "customer")
-        elif action == "bridge":
-            _bridge(gateway, call, ["agent", "customer"])
+        elif action == "bridge":  # a transfer answered first has hung the agent up already
+            _bridge(
+                gateway,
+                call,
+                ["customer"] if call.engine_legs.get("transferred") else ["agent", "customer"],
+            )
         elif action == "join":
             _bridge(gateway, call, [leg])
             if call.engine_legs.get("transferred"):

@@ -140,8 +140,8 @@ class AsteriskGateway(TelephonyGateway):
         self._dial_party(call, number, transfer=False)
 
     def _dial_party(self, call: Call, number: str, *, transfer: bool) -> None:
-        legs = call.engine_legs
-        if not legs.get("bridge") or legs.get("transferred"):
+        legs = call.engine_legs  # the customer answered: bridged now, or by the bridge step soon
+        if not legs.get("answered") or legs.get("transferred"):
             raise GatewayNotSupported("Only a call still bridged to its customer takes a party.")
         leg = f"party{len(parties(call)) + 1}"
         call.engine_legs = {**legs, leg: number, **({"transferred": number} if transfer else {})}
