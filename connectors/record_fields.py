@@ -7,7 +7,8 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from connectors.interface import SourcePhone
+from connectors.interface import SourcePhone, SourceRecord
+from core import phone_numbers
 from tenants.models import validate_region
 
 
@@ -41,3 +42,14 @@ def named_phones(
             seen.add(number)
             phones.append(SourcePhone(number=number, kind=kind))
     return tuple(phones)
+
+
+def has_number(record: SourceRecord, e164: str, region: str | None) -> bool:
+    """Whether one of the record's numbers is `e164` (read in its own country, else `region`).
+
+    A CRM's phone search matches text, not numbers: what it finds is kept only if this holds.
+    """
+    return any(
+        phone_numbers.normalize(phone.number, record.country or region).e164 == e164
+        for phone in record.phones
+    )

@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
+from connectors import record_fields
 from connectors.activecampaign import mapping
 from connectors.client import SYNC_BUDGET_SHARE, CrmClient, CrmResponse
 from connectors.interface import (
@@ -136,9 +137,7 @@ class ActiveCampaignConnector:
                     record = mapping.record_from_contact(obj, app_url=self.app_url)
                 except mapping.UnreadableRecord:
                     continue
-                if any(
-                    phone_numbers.normalize(p.number, region).e164 == e164 for p in record.phones
-                ):
+                if record_fields.has_number(record, e164, region):
                     found.setdefault(record.external_id, record)
         return list(found.values())
 

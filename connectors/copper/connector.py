@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
+from connectors import record_fields
 from connectors.client import SYNC_BUDGET_SHARE, CrmClient, CrmResponse, credential_asked_once
 from connectors.copper import mapping
 from connectors.interface import (
@@ -174,10 +175,7 @@ class CopperConnector:
                     record = self._record("contacts", row)
                 except mapping.UnreadableRecord:
                     continue
-                if any(
-                    phone_numbers.normalize(p.number, record.country or region).e164 == e164
-                    for p in record.phones
-                ):
+                if record_fields.has_number(record, e164, region):
                     found.setdefault(record.external_id, record)
         return list(found.values())
 

@@ -22,6 +22,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from connectors import record_fields
 from connectors.client import SYNC_BUDGET_SHARE, CrmClient, CrmResponse, send_with_fresh_token
 from connectors.dynamics import auth, mapping
 from connectors.interface import (
@@ -192,9 +193,7 @@ class DynamicsConnector:
                 except mapping.UnreadableRecord:
                     continue
                 region = record.country or None
-                if any(
-                    phone_numbers.normalize(p.number, region).e164 == e164 for p in record.phones
-                ):
+                if record_fields.has_number(record, e164, region):
                     found.append(record)
         return found
 

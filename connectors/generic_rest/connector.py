@@ -16,6 +16,7 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
+from connectors import record_fields
 from connectors.client import REFRESH_MARGIN_SECONDS, SYNC_BUDGET_SHARE, CrmClient, CrmResponse
 from connectors.generic_rest import config as rest_config
 from connectors.generic_rest import mapping
@@ -30,7 +31,6 @@ from connectors.interface import (
     Page,
     SourceRecord,
 )
-from core import phone_numbers
 
 OBJECT_TYPE = "contacts"
 _LINK_NEXT = re.compile(r'<([^>]*)>\s*;[^,]*\brel="?next"?', re.IGNORECASE)
@@ -121,7 +121,7 @@ class GenericRestConnector:
                 continue
             region = record.country or None
             # Searches match loosely (digits, prefixes): keep only what really is this number.
-            if any(phone_numbers.normalize(p.number, region).e164 == e164 for p in record.phones):
+            if record_fields.has_number(record, e164, region):
                 found.append(record)
         return found
 

@@ -9,6 +9,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
+from connectors import record_fields
 from connectors.client import (
     SYNC_BUDGET_SHARE,
     CrmClient,
@@ -28,7 +29,6 @@ from connectors.interface import (
     SourceRecord,
 )
 from connectors.oauth import AuthorizationCodeFlow, OAuthApp, status_and
-from core import phone_numbers
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
 AUTHORIZE_URL = "https://app.hubspot.com/oauth/authorize"
@@ -191,7 +191,7 @@ class HubSpotConnector:
             except mapping.UnreadableRecord:
                 continue
             region = record.country or None
-            if any(phone_numbers.normalize(p.number, region).e164 == e164 for p in record.phones):
+            if record_fields.has_number(record, e164, region):
                 found.append(record)
         return found
 

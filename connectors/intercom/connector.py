@@ -22,6 +22,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from connectors import record_fields
 from connectors.client import SYNC_BUDGET_SHARE, CrmClient, CrmResponse
 from connectors.intercom import mapping
 from connectors.interface import (
@@ -225,10 +226,7 @@ class IntercomConnector:
                 record = mapping.record_from_contact(row, custom_fields=self.custom_fields)
             except mapping.UnreadableRecord:
                 continue
-            if any(
-                phone_numbers.normalize(p.number, record.country or region).e164 == e164
-                for p in record.phones
-            ):
+            if record_fields.has_number(record, e164, region):
                 found.setdefault(record.external_id, record)
         return list(found.values())
 

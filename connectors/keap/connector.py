@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
+from connectors import record_fields
 from connectors.client import SYNC_BUDGET_SHARE, CrmClient, CrmResponse, send_with_fresh_token
 from connectors.interface import (
     CallLogEntry,
@@ -197,10 +198,7 @@ class KeapConnector:
                     record = self._record("contacts", row)
                 except mapping.UnreadableRecord:
                     continue
-                if any(
-                    phone_numbers.normalize(p.number, record.country or region).e164 == e164
-                    for p in record.phones
-                ):
+                if record_fields.has_number(record, e164, region):
                     found.setdefault(record.external_id, record)
         return list(found.values())
 

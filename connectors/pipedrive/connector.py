@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
+from connectors import record_fields
 from connectors.client import (
     SYNC_BUDGET_SHARE,
     CrmClient,
@@ -158,9 +159,7 @@ class PipedriveConnector:
                     )
                 except (mapping.UnreadableRecord, AttributeError):
                     continue
-                if any(
-                    phone_numbers.normalize(p.number, region).e164 == e164 for p in record.phones
-                ):
+                if record_fields.has_number(record, e164, region):
                     found.setdefault(record.external_id, record)
         return list(found.values())
 

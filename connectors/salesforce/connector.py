@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
+from connectors import record_fields
 from connectors.client import (
     SYNC_BUDGET_SHARE,
     CrmClient,
@@ -156,7 +157,7 @@ class SalesforceConnector:
             except mapping.UnreadableRecord:
                 continue
             region = record.country or None
-            if any(phone_numbers.normalize(p.number, region).e164 == e164 for p in record.phones):
+            if record_fields.has_number(record, e164, region):
                 found.append(record)
         return found
 

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, NoReturn
 from urllib.parse import quote
 
+from connectors import record_fields
 from connectors.client import SYNC_BUDGET_SHARE, CrmClient, CrmResponse, send_with_fresh_token
 from connectors.interface import (
     CallLogEntry,
@@ -139,9 +140,7 @@ class SugarCrmConnector:
                 except mapping.UnreadableRecord:
                     continue
                 region = record.country or phone_numbers.region_of(e164)
-                if any(
-                    phone_numbers.normalize(p.number, region).e164 == e164 for p in record.phones
-                ):
+                if record_fields.has_number(record, e164, region):
                     found.append(record)
         return found
 

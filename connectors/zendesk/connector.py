@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any, NoReturn
 
+from connectors import record_fields
 from connectors.client import SYNC_BUDGET_SHARE, CrmClient, CrmResponse
 from connectors.interface import (
     CallLogEntry,
@@ -95,7 +96,7 @@ class ZendeskConnector:
             except mapping.UnreadableRecord:
                 continue
             # The wildcard matches on the last digits only: keep what really is this number.
-            if any(phone_numbers.normalize(p.number, region).e164 == e164 for p in record.phones):
+            if record_fields.has_number(record, e164, region):
                 found.append(record)
         return found
 

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
+from connectors import record_fields
 from connectors.client import (
     SYNC_BUDGET_SHARE,
     CrmClient,
@@ -29,7 +30,6 @@ from connectors.interface import (
 from connectors.oauth import AuthorizationCodeFlow
 from connectors.zoho import mapping
 from connectors.zoho.oauth import crm_base_url, oauth_app
-from core import phone_numbers
 
 DEFAULT_API_DOMAIN = "https://www.zohoapis.com"
 PAGE_SIZE = 200  # per_page maximum of GET /{module}, search and users
@@ -189,9 +189,7 @@ class ZohoConnector:
                 except mapping.UnreadableRecord:
                     continue
                 region = record.country or None
-                if any(
-                    phone_numbers.normalize(p.number, region).e164 == e164 for p in record.phones
-                ):
+                if record_fields.has_number(record, e164, region):
                     found.append(record)
             if found:
                 return found
