@@ -27,6 +27,7 @@ class OAuthApp:
     refusal: Callable[[CrmResponse], str]  # what a refused grant says, for the error message
     reconnect: str  # the advice after a refusal: "reconnect Salesforce"
     authorize_params: Mapping[str, str] = field(default_factory=dict)  # scope, access_type ...
+    token_params: Mapping[str, str] = field(default_factory=dict)  # sent with the code grant
     basic_auth: bool = False  # the client id and secret as HTTP Basic auth, else in the form
     missing_hint: str = ""  # after "needs client_id in the connection's credentials"
     expires_in: float = 3600  # when the token answer has no expires_in
@@ -71,7 +72,12 @@ class AuthorizationCodeFlow:
     def connect(self, *, code: str, redirect_uri: str) -> None:
         """Trade the authorization code from the callback for tokens, and save them."""
         self._token_request(
-            {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri},
+            {
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": redirect_uri,
+                **self.app(self.credentials).token_params,
+            },
             failure="Connecting {crm} failed",
         )
 

@@ -24,6 +24,16 @@ at most; a closed ticket refuses updates), `additional_tags` adds tags; the requ
 (`users/{id}/tickets/requested`, `sort_by`/`sort_order`); `search.json` for `type:ticket` and
 `tags:` terms only (no index lag).
 
+OAuth (Zendesk's "Using OAuth authentication with your application", "OAuth Tokens for Grant
+Types"): `GET /oauth/authorizations/new` is the admin's consent page (tests take the code from
+`authorize(redirect_uri)`, as the user's grant would put it on the redirect);
+`POST /oauth/tokens` takes JSON or a form with `grant_type=authorization_code`, the client's id
+and secret, a code once and only with the redirect_uri it was given for, and answers
+`{access_token, token_type: "bearer", scope}` (no expires_in: the token lasts until revoked);
+refusals are `{"error", "error_description"}` (UNVERIFIED wording and statuses: 400
+invalid_grant / unsupported_grant_type / invalid_request, 401 invalid_client). Issued tokens
+are accepted as Bearer on the API; `revoke_tokens()` makes them 401.
+
 Stricter than Zendesk (which ignores them): unknown ticket and user fields are refused.
 UNVERIFIED wording: the 422 descriptions for an invalid priority, requester, group or comment
 author, and the 400s for a search without a query, a bad `start_time` or cursor, or page sizes.
@@ -39,10 +49,12 @@ import random
 import re
 import threading
 import time
+import uuid
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qs
 
 from fakes.hubspot_data import FIRST_NAMES, LAST_NAMES, messy_number
 from fakes.server import FakeServer, JsonHandler
@@ -116,6 +128,9 @@ class FakeZendesk(FakeServer):
         self.subdomain = subdomain
         self.api_tokens = {(email, api_token)}
         self.oauth_tokens: set[str] = set()
+        self.clients = {"fake-client-id": "fake-client-secret"}
+        self.authorization_codes: dict[str, str] = {}
+        self.token_requests: list[dict[str, str]] = []
         self.groups = {360001: "Support", 360002: "Billing"}
         self.users: dict[int, dict[str, Any]] = {}
         self.organizations: dict[int, dict[str, Any]] = {}
@@ -148,6 +163,27 @@ class FakeZendesk(FakeServer):
             "api_token": token,
             "base_url": self.url,
         }
+
+    def oauth_credentials(self) -> dict[str, str]:
+        """A connection's credentials for connecting through OAuth (no token yet)."""
+        client_id, client_secret = next(iter(self.clients.items()))
+        return {
+            "subdomain": self.subdomain,
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "base_url": self.url,
+        }
+
+    def issue_oauth_token(self) -> str:
+        token = f"zd-oauth-{uuid.uuid4().hex}"
+        with self.lock:
+            self.oauth_tokens.add(token)
+        return token
+
+    def revoke_tokens(self) -> None:
+        """Revoke every OAuth token issued so far: the next request with one gets a 401."""
+        with self.lock:
+            self.oauth_tokens.clear()
 
     def now(self) -> float:
         return time.time() + self.clock_offset
@@ -230,6 +266,12 @@ class FakeZendesk(FakeServer):
     def handle(
         self, method: str, path: str, query: dict[str, list[str]], headers: Any, raw: bytes
     ) -> tuple[int, Any, dict[str, str]]:
+        if path == "/oauth/authorizations/new" and method == "GET":
+            return 200, self._consent_page(query), {}
+        if path == "/oauth/tokens" and method == "POST":
+            with self.lock:
+                self.requests.append((method, path, query, None))
+                return 200, self._token(headers, raw), {}
         body = _json_body(raw) if raw else None
         with self.lock:
             self.requests.append((method, path, query, body))
@@ -292,6 +334,49 @@ class FakeZendesk(FakeServer):
             if kind == "token" and (email, token) in self.api_tokens:
                 return
         raise ApiError(401, {"error": "Couldn't authenticate you"})
+
+    # ----- OAuth
+    def _consent_page(self, query: dict[str, list[str]]) -> str:
+        """The page where the admin grants access (the browser's; tests use authorize())."""
+        params = _params(query)
+        if params.get("response_type") != "code" or params.get("client_id") not in self.clients:
+            raise ApiError(400, _oauth_error("invalid_request", "Invalid client or response type"))
+        if not params.get("redirect_uri"):
+            raise ApiError(400, _oauth_error("invalid_request", "redirect_uri is missing"))
+        return f"Allow {params['client_id']} to access your Zendesk Support account?"
+
+    def _token(self, headers: Any, raw: bytes) -> dict[str, Any]:
+        content_type = str(headers.get("Content-Type") or "")
+        if content_type.startswith("application/json"):
+            body = _json_body(raw)
+            form = {k: str(v) for k, v in body.items()} if isinstance(body, dict) else {}
+        elif content_type.startswith("application/x-www-form-urlencoded"):
+            form = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
+        else:
+            raise ApiError(400, _oauth_error("invalid_request", "Unsupported content type"))
+        self.token_requests.append(form)
+        if form.get("grant_type") != "authorization_code":
+            raise ApiError(
+                400, _oauth_error("unsupported_grant_type", "The grant type is not supported")
+            )
+        if self.clients.get(form.get("client_id", "")) != form.get("client_secret"):
+            raise ApiError(401, _oauth_error("invalid_client", "Client authentication failed"))
+        issued_for = self.authorization_codes.pop(form.get("code", ""), None)
+        if issued_for is None or issued_for != form.get("redirect_uri"):
+            raise ApiError(
+                400,
+                _oauth_error(
+                    "invalid_grant",
+                    "The provided authorization grant is invalid, expired, revoked, does not "
+                    "match the redirection URI used in the authorization request, or was "
+                    "issued to another client.",
+                ),
+            )
+        return {
+            "access_token": self.issue_oauth_token(),
+            "token_type": "bearer",
+            "scope": form.get("scope") or "read write",
+        }
 
     def _search_users(self, query: dict[str, list[str]]) -> dict[str, Any]:
         params = {name: values[-1] for name, values in query.items()}
@@ -648,6 +733,10 @@ def _untoken(token: str) -> int:
     if not isinstance(number, int):
         raise ApiError(400, {"error": "InvalidValue", "description": "cursor is invalid"})
     return number
+
+
+def _oauth_error(error: str, description: str) -> dict[str, str]:
+    return {"error": error, "error_description": description}
 
 
 def _json_body(raw: bytes) -> Any:

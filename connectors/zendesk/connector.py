@@ -9,6 +9,12 @@ ticket whose external_id is our call id (the ticket app's ticket for the call, i
 that one). UNVERIFIED: whether the export sends deleted users (active:false rows are skipped;
 the full diff removes them either way), `sort_by`/`sort_order` on a user's requested tickets
 (the newest open one is also picked here), and how soon search finds a new tag.
+
+OAuth (Zendesk's "Using OAuth authentication with your application" and "OAuth Tokens for Grant
+Types"): the admin grants `read write` on `https://{subdomain}.zendesk.com/oauth/authorizations/new`,
+the code is traded at `/oauth/tokens`, and the token is sent as Bearer. Tokens without
+`expires_in` do not expire: a 401 then means reconnect. An answer with `expires_in` and a
+`refresh_token` (expiring tokens, which the client must ask for) is refreshed before it expires.
 """
 
 from __future__ import annotations
@@ -17,10 +23,15 @@ import base64
 import re
 import time
 from collections.abc import Iterator, Mapping
-from typing import Any, NoReturn
+from typing import Any
 
 from connectors import record_fields
-from connectors.client import SYNC_BUDGET_SHARE, CrmClient, CrmResponse
+from connectors.client import (
+    SYNC_BUDGET_SHARE,
+    CrmClient,
+    CrmResponse,
+    send_with_fresh_token,
+)
 from connectors.interface import (
     CallLogEntry,
     ConfigError,
@@ -34,6 +45,7 @@ from connectors.interface import (
     TicketRef,
     TicketRequest,
 )
+from connectors.oauth import AuthorizationCodeFlow, OAuthApp, status_and, token_answer
 from connectors.zendesk import mapping
 from core import phone_numbers
 
@@ -47,10 +59,14 @@ OPEN_STATUSES = frozenset({"new", "open", "pending", "hold"})
 
 
 class ZendeskConnector:
-    credential_keys = frozenset({"subdomain", "email", "api_token", "access_token", "base_url"})
+    credential_keys = frozenset(
+        {"subdomain", "email", "api_token", "access_token", "base_url"}
+        | {"client_id", "client_secret", "refresh_token", "expires_at"}
+    )
     required_credentials = (
         frozenset({"subdomain", "email", "api_token"}),
         frozenset({"subdomain", "access_token"}),
+        frozenset({"subdomain", "client_id", "client_secret"}),
     )
     # Organizations have no phone field: they are synced only as their users' company name.
     syncable_objects = ("contacts",)
@@ -61,6 +77,9 @@ class ZendeskConnector:
         self.settings = config.settings
         share = SYNC_BUDGET_SHARE if config.background else 1.0
         self.client = CrmClient(connection_id=config.connection_id, budget_share=share)
+        self.oauth = AuthorizationCodeFlow(
+            oauth_app, self.credentials, self.client, save_credentials
+        )
         subdomain = str(self.credentials.get("subdomain") or "")
         self.app_url = mapping.app_url(subdomain)
         self.base_url = str(self.credentials.get("base_url") or self.app_url).rstrip("/")
@@ -75,9 +94,12 @@ class ZendeskConnector:
                 "credentials", "subdomain: the account's name in https://<subdomain>.zendesk.com."
             )
         api_token = credentials.get("email") and credentials.get("api_token")
-        if not api_token and not credentials.get("access_token"):
+        oauth_app = credentials.get("client_id") and credentials.get("client_secret")
+        if not api_token and not credentials.get("access_token") and not oauth_app:
             raise ConfigError(
-                "credentials", "Give email and api_token (an agent's API token), or access_token."
+                "credentials",
+                "Give email and api_token (an agent's API token), access_token, or client_id and "
+                "client_secret (an OAuth client, to connect through OAuth).",
             )
 
     @property
@@ -300,23 +322,32 @@ class ZendeskConnector:
             _numeric(entry.contact_external_id)
         return entry
 
-    # ----- not built for Zendesk
+    # ----- OAuth
     def authorization_url(self, *, state: str, redirect_uri: str) -> str:
-        _not_built("The OAuth flow")
+        return self.oauth.authorization_url(state=state, redirect_uri=redirect_uri)
 
     def connect(self, *, code: str, redirect_uri: str) -> None:
-        _not_built("The OAuth flow")
+        self.oauth.connect(code=code, redirect_uri=redirect_uri)
 
     # ----- HTTP and auth
     def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        response = self.client.send(
-            method,
-            self.base_url + path,
-            headers={"Authorization": self._authorization(), "Accept": "application/json"},
-            **kwargs,
+        def send() -> CrmResponse:
+            return self.client.send(
+                method,
+                self.base_url + path,
+                headers={"Authorization": self._authorization(), "Accept": "application/json"},
+                **kwargs,
+            )
+
+        # Only expiring tokens (with a refresh token) are refreshed; the others last until
+        # revoked, and their 401 is permanent (reconnect).
+        refreshable = not self.credentials.get("api_token") and self.credentials.get(
+            "refresh_token"
         )
+        expires_at = float(self.credentials.get("expires_at") or 0) if refreshable else None
+        response = send_with_fresh_token(send, expires_at=expires_at, refresh=self.oauth.refresh)
         if response.status_code >= 400:
-            raise _error(response, f"{method} {path}")
+            raise _error(response, f"{method} {path}", oauth=self._oauth_connected())
         body = response.json()
         if not isinstance(body, dict):
             raise ConnectorError(f"Zendesk answered {method} {path} with something not an object.")
@@ -327,15 +358,42 @@ class ZendeskConnector:
         if self.credentials.get("api_token"):
             pair = f"{self.credentials.get('email')}/token:{self.credentials['api_token']}"
             return "Basic " + base64.b64encode(pair.encode()).decode()
-        return f"Bearer {self.credentials.get('access_token')}"
+        if not self.credentials.get("access_token"):
+            raise ConnectorError(
+                "Zendesk Support is not connected yet: connect it through OAuth, or give email "
+                "and api_token.",
+                permanent=True,
+            )
+        return f"Bearer {self.credentials['access_token']}"
+
+    def _oauth_connected(self) -> bool:
+        """A token from our OAuth flow (not an API token nor an access_token typed in)."""
+        return not self.credentials.get("api_token") and bool(self.credentials.get("client_id"))
 
 
-def _not_built(what: str) -> NoReturn:
-    raise ConnectorError(
-        f"{what} is not built for Zendesk connections: give email + api_token (or an OAuth "
-        "access_token) in the credentials.",
-        permanent=True,
+def oauth_app(credentials: Mapping[str, Any]) -> OAuthApp:
+    """Zendesk's flow: on the account's own host, `read write`, the client in the form."""
+    subdomain = str(credentials.get("subdomain") or "")
+    base = str(credentials.get("base_url") or mapping.app_url(subdomain)).rstrip("/")
+    return OAuthApp(
+        crm="Zendesk Support",
+        authorize_url=base + "/oauth/authorizations/new",
+        token_url=base + "/oauth/tokens",
+        authorize_params={"response_type": "code", "scope": "read write"},
+        token_params={"scope": "read write"},
+        refusal=status_and(_token_refusal),
+        reconnect="reconnect Zendesk Support",
+        missing_hint=" (or give email and api_token)",
+        # No expires_in: the token lasts until revoked (a 401 then means reconnect).
+        expires_in=10 * 365 * 86_400,
     )
+
+
+def _token_refusal(response: CrmResponse) -> str:
+    answer = token_answer(response)
+    error = str(answer.get("error") or "")
+    description = str(answer.get("error_description") or "")
+    return f"{error}: {description}"[:300] if description else error[:300]
 
 
 def _numeric(zendesk_id: str) -> int:
@@ -345,15 +403,17 @@ def _numeric(zendesk_id: str) -> int:
     return int(zendesk_id)
 
 
-def _error(response: CrmResponse, what: str) -> ConnectorError:
+def _error(response: CrmResponse, what: str, *, oauth: bool = False) -> ConnectorError:
     try:
         message = mapping.error_message(response.json())
     except ConnectorError:
         message = response.body[:200].decode("utf-8", "replace")
     status = response.status_code
     if status == 401:
+        advice = "; reconnect Zendesk Support" if oauth else ""
         return ConnectorError(
-            f"Zendesk rejected the connection's credentials (401): {message}", permanent=True
+            f"Zendesk rejected the connection's credentials (401): {message}{advice}",
+            permanent=True,
         )
     # 4xx other than 429 will not heal by sending the same request again.
     return ConnectorError(

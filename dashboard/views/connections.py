@@ -48,7 +48,12 @@ def credential_fields(provider: str, mode: str) -> tuple[list[str], list[str]]:
     keys = connector.credential_keys
     if mode == "oauth":
         urls = sorted(k for k in keys if k.endswith("_url"))
-        return [*OAUTH_APP_KEYS, *urls], urls
+        # What the OAuth alternative needs besides the app (Zendesk's subdomain), then URLs.
+        app = {
+            k for needed in connector.required_credentials if "client_id" in needed for k in needed
+        }
+        account = sorted(app - set(OAUTH_APP_KEYS) - set(urls))
+        return [*OAUTH_APP_KEYS, *account, *urls], urls
     oauth = registry.uses_oauth(provider)
     alternatives = [s for s in connector.required_credentials if not (oauth and "client_id" in s)]
     named = list(dict.fromkeys(k for alternative in alternatives for k in sorted(alternative)))
@@ -73,9 +78,11 @@ def mode_of(connection: Connection) -> str:
 
 
 def awaits_authorization(connection: Connection) -> bool:
-    """An OAuth connection whose CRM admin has not granted access yet (no tokens)."""
+    """An OAuth connection whose CRM admin has not granted access yet (no tokens; Copper's and
+    Zendesk's tokens come without a refresh token)."""
     stored = connection.credentials
-    return mode_of(connection) == "oauth" and not stored.get("refresh_token")
+    granted = stored.get("refresh_token") or stored.get("access_token")
+    return mode_of(connection) == "oauth" and not granted
 
 
 def alternatives_text(provider: str) -> str:

@@ -8,9 +8,11 @@ from django.core import signing
 
 from connectors import sync
 from connectors.models import Connection
+from connectors.services import connector_for_connection
 from contacts.models import Contact
 from core.scoping import tenant_scope
 from fakes.hubspot import Fault
+from fakes.zendesk import FakeZendesk
 
 pytestmark = pytest.mark.django_db
 
@@ -119,3 +121,74 @@ def test_the_api_callback_takes_a_form_post_as_it_takes_a_get(client):
     response = client.post("/api/v1/connections/oauth/callback", {"state": "forged", "code": "c1"})
 
     assert response.status_code == 400 and "state" in str(response.json()).lower()
+
+
+# ----- Zendesk Support: the same flow on the account's own host, a token that does not expire
+@pytest.fixture
+def zendesk(start_fake) -> FakeZendesk:
+    fake = start_fake(FakeZendesk)
+    fake.add_user("Ada Lovelace", phone="+44 7400 123456")
+    fake.advance(61)  # the export withholds the last minute
+    return fake
+
+
+@pytest.fixture
+def zendesk_connection(api, tenant, zendesk, settings) -> Connection:
+    settings.PUBLIC_BASE_URL = "https://callbridge.example.com"
+    created = api.post(
+        "/api/v1/connections",
+        {"provider": "zendesk", "name": "Support", "credentials": zendesk.oauth_credentials()},
+        format="json",
+    )
+    assert created.status_code == 201, created.json()
+    with tenant_scope(tenant):
+        return Connection.objects.get(pk=created.json()["id"])
+
+
+def test_a_tenant_connects_zendesk_and_the_bearer_token_syncs_and_finds(
+    api, zendesk, zendesk_connection
+):
+    query = start(api, zendesk_connection)
+    assert query["scope"] == "read write" and query["redirect_uri"] == REDIRECT_URI
+    code = zendesk.authorize(query["redirect_uri"])
+
+    response = api.get(
+        "/api/v1/connections/oauth/callback", {"state": query["state"], "code": code}
+    )
+
+    assert response.status_code == 200, response.json()
+    assert response.json() == {"connection": zendesk_connection.pk, "status": "active"}
+    with tenant_scope(zendesk_connection.tenant_id):
+        stored = Connection.objects.get(pk=zendesk_connection.pk)
+        assert stored.credentials["access_token"] in zendesk.oauth_tokens
+        run = sync.connection_sync(connection_id=stored.pk, kind="incremental")
+        assert (run.outcome, run.created) == ("succeeded", 1), run.error
+        found = connector_for_connection(stored).find_by_phone("+447400123456")
+    assert [(r.first_name, r.last_name) for r in found] == [("Ada", "Lovelace")]
+    assert "/oauth/tokens" in zendesk.paths("POST")
+
+
+def test_a_reused_or_made_up_zendesk_code_leaves_the_connection_needing_attention(
+    api, zendesk, zendesk_connection
+):
+    query = start(api, zendesk_connection)
+    code = zendesk.authorize(query["redirect_uri"])
+    api.get("/api/v1/connections/oauth/callback", {"state": query["state"], "code": code})
+    with tenant_scope(zendesk_connection.tenant_id):
+        token = Connection.objects.get(pk=zendesk_connection.pk).credentials["access_token"]
+
+    reused = api.get(
+        "/api/v1/connections/oauth/callback",
+        {"state": start(api, zendesk_connection)["state"], "code": code},
+    )
+    made_up = api.get(
+        "/api/v1/connections/oauth/callback",
+        {"state": start(api, zendesk_connection)["state"], "code": "code-made-up"},
+    )
+
+    assert reused.status_code == 400 and made_up.status_code == 400
+    with tenant_scope(zendesk_connection.tenant_id):
+        stored = Connection.objects.get(pk=zendesk_connection.pk)
+    assert stored.credentials["access_token"] == token  # the granted token is kept
+    assert stored.status == "needs_attention"
+    assert "Connecting Zendesk Support failed (400: invalid_grant" in stored.last_error

@@ -2,6 +2,7 @@
 
 import time
 from datetime import UTC, datetime
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -120,11 +121,11 @@ def test_a_refused_ticket_is_a_permanent_error_saying_why(zendesk):
     assert error.value.permanent and "Subject: cannot be blank" in str(error.value)
 
 
-def test_the_oauth_flow_is_not_built_and_says_so(zendesk):
+def test_the_oauth_flow_without_an_oauth_client_says_what_to_give(zendesk):
     with pytest.raises(ConnectorError) as error:
         connector(zendesk).authorization_url(state="s", redirect_uri="https://x.example/cb")
 
-    assert error.value.permanent and "not built for Zendesk" in str(error.value)
+    assert error.value.permanent and "needs client_id, client_secret" in str(error.value)
 
 
 def test_the_api_takes_a_zendesk_connection_and_refuses_one_it_cannot_use(api):
@@ -434,3 +435,69 @@ def test_a_zendesk_connection_syncs_end_users_and_the_full_diff_deletes_a_delete
         assert (diff.outcome, diff.deleted) == ("succeeded", 1), diff.error
         assert stored.get(external_id=str(bob["id"])).deleted_at is not None
         assert stored.get(external_id=str(ada["id"])).deleted_at is None
+
+
+# ----- OAuth
+REDIRECT_URI = "https://callbridge.example.com/api/v1/connections/oauth/callback"
+
+
+def oauth_connector(fake: FakeZendesk, saved: list, **credentials) -> ZendeskConnector:
+    config = ConnectionConfig(
+        connection_id=1, credentials={**fake.oauth_credentials(), **credentials}, settings={}
+    )
+    return ZendeskConnector(config, saved.append)
+
+
+def test_it_connects_through_oauth_and_then_sends_the_bearer_token(zendesk):
+    saved: list = []
+    zendesk_connector = oauth_connector(zendesk, saved)
+
+    url = urlsplit(zendesk_connector.authorization_url(state="s-1", redirect_uri=REDIRECT_URI))
+    query = {k: v[0] for k, v in parse_qs(url.query).items()}
+    assert url.path == "/oauth/authorizations/new"
+    assert query == {"client_id": "fake-client-id", "redirect_uri": REDIRECT_URI, "state": "s-1",
+                     "response_type": "code", "scope": "read write"}  # fmt: skip
+    zendesk_connector.connect(code=zendesk.authorize(REDIRECT_URI), redirect_uri=REDIRECT_URI)
+
+    assert saved[-1]["access_token"] in zendesk.oauth_tokens and not saved[-1]["refresh_token"]
+    assert saved[-1]["expires_at"] > time.time() + 365 * 86_400  # no expires_in: lasting
+    grant = zendesk.token_requests[-1]
+    assert grant["grant_type"] == "authorization_code" and grant["scope"] == "read write"
+    assert zendesk_connector.find_user("admin@acme.example") is not None
+
+
+def test_an_oauth_connection_without_a_token_yet_says_to_connect(zendesk):
+    with pytest.raises(ConnectorError, match="not connected yet") as error:
+        oauth_connector(zendesk, []).users()
+
+    assert error.value.permanent and zendesk.paths() == []
+
+
+def test_a_reused_or_misdirected_code_is_refused_for_good(zendesk):
+    zendesk_connector = oauth_connector(zendesk, [])
+    code = zendesk.authorize(REDIRECT_URI)
+    zendesk_connector.connect(code=code, redirect_uri=REDIRECT_URI)
+    other = zendesk.authorize(REDIRECT_URI)
+
+    with pytest.raises(ConnectorError, match="invalid_grant") as reused:
+        zendesk_connector.connect(code=code, redirect_uri=REDIRECT_URI)
+    with pytest.raises(ConnectorError, match="reconnect Zendesk Support") as misdirected:
+        zendesk_connector.connect(code=other, redirect_uri="https://elsewhere.example/cb")
+
+    assert reused.value.permanent and misdirected.value.permanent
+
+
+def test_a_revoked_oauth_token_is_permanent_there_is_nothing_to_refresh(zendesk):
+    token = zendesk.issue_oauth_token()
+    zendesk.revoke_tokens()
+
+    with pytest.raises(ConnectorError, match="reconnect Zendesk Support") as error:
+        oauth_connector(zendesk, [], access_token=token).users()
+
+    assert error.value.permanent and "/oauth/tokens" not in zendesk.paths()
+
+
+def test_api_token_connections_still_use_basic_auth_when_an_oauth_app_is_given(zendesk):
+    credentials = {**zendesk.credentials(), "client_id": "fake-client-id"}
+
+    assert connector(zendesk, **credentials).find_ticket("nothing") is None

@@ -10,6 +10,7 @@ from connectors.models import Connection
 from contacts.models import Contact
 from core.scoping import tenant_scope
 from fakes.hubspot import Fault
+from fakes.zendesk import FakeZendesk
 from tenants.models import AuditEntry
 from tests.dashboard.helpers import form_data
 
@@ -54,7 +55,13 @@ def test_an_empty_tenant_is_told_what_a_connection_is_for(admin_client):
 
     assert response.status_code == 200
     assert "No CRM connected yet" in response.text
-    for label in ("Connect HubSpot", "Connect Salesforce", "Connect Pipedrive", "Connect Zoho"):
+    for label in (
+        "Connect HubSpot",
+        "Connect Salesforce",
+        "Connect Pipedrive",
+        "Connect Zoho",
+        "Connect Zendesk Support",
+    ):
         assert label in response.text
     assert "/app/connections/new/generic_rest/key" in response.text
     assert "/app/connections/new/zendesk/key" in response.text
@@ -164,7 +171,6 @@ def test_each_crm_asks_for_the_credentials_its_connector_declares(admin_client, 
 
 def test_unknown_crms_and_ways_are_not_found(admin_client):
     assert admin_client.get("/app/connections/new/acme/key").status_code == 404
-    assert admin_client.get("/app/connections/new/zendesk/oauth").status_code == 404
     assert admin_client.get("/app/connections/new/activecampaign/oauth").status_code == 404
     assert admin_client.get("/app/connections/new/salesforce/key").status_code == 404
 
@@ -239,6 +245,43 @@ def test_oauth_sends_the_admin_to_the_crm_and_its_callback_lands_on_the_dashboar
         "/app/connections/oauth/callback", {"state": query["state"], "code": code}, follow=True
     )
     assert "used already" in again.text
+
+
+@pytest.fixture
+def zendesk(settings):
+    settings.ALLOW_PRIVATE_URLS = True
+    fake = FakeZendesk()
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+def test_zendesk_connects_through_oauth_on_its_subdomain(admin_client, zendesk, tenant, settings):
+    settings.PUBLIC_BASE_URL = "https://callbridge.example.com"
+    page = admin_client.get("/app/connections/new/zendesk/oauth")
+    assert page.status_code == 200 and 'name="subdomain"' in page.text
+    assert 'name="api_token"' not in page.text and 'name="access_token"' not in page.text
+    data = form_data(page, name="Support", **OAUTH_APP, subdomain="acme", base_url=zendesk.url)
+
+    to_crm = admin_client.post("/app/connections/new/zendesk/oauth", data)
+
+    assert to_crm.status_code == 302, to_crm.content
+    assert to_crm.url.startswith(zendesk.url + "/oauth/authorizations/new?")
+    query = {k: v[0] for k, v in parse_qs(urlsplit(to_crm.url).query).items()}
+    assert query["scope"] == "read write" and query["response_type"] == "code"
+    with tenant_scope(tenant):
+        connection = Connection.objects.get()
+    assert "Waiting for authorization" in admin_client.get("/app/connections/").text
+
+    back = admin_client.get(
+        "/app/connections/oauth/callback",
+        {"state": query["state"], "code": zendesk.authorize(query["redirect_uri"])},
+    )
+
+    assert back.status_code == 302 and back.url == f"/app/connections/{connection.pk}/"
+    assert stored(connection).credentials["access_token"] in zendesk.oauth_tokens
+    assert "is connected" in admin_client.get(back.url).text
+    assert "Waiting for authorization" not in admin_client.get("/app/connections/").text
 
 
 def test_a_refused_consent_says_so(admin_client):

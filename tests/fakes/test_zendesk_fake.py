@@ -4,6 +4,7 @@ import base64
 import json
 import urllib.error
 import urllib.request
+from urllib.parse import urlencode
 
 import pytest
 
@@ -191,3 +192,68 @@ def test_a_comment_is_appended_never_edited_and_a_closed_ticket_refuses_it(fresh
     assert fresh.comments[ticket_id][1]["public"] is False
     assert (blank, closed[0]) == (422, 422)
     assert "closed prevents ticket update" in str(closed[1])
+
+
+# ----- OAuth
+REDIRECT = "https://callbridge.example.com/api/v1/connections/oauth/callback"
+CLIENT = {"client_id": "fake-client-id", "client_secret": "fake-client-secret"}
+
+
+def grant(fake, form, *, as_json=False):
+    if as_json:
+        data, content_type = json.dumps(form).encode(), "application/json"
+    else:
+        data, content_type = urlencode(form).encode(), "application/x-www-form-urlencoded"
+    request = urllib.request.Request(  # noqa: S310 - the fake on loopback
+        fake.url + "/oauth/tokens", method="POST", data=data,
+        headers={"Content-Type": content_type},
+    )  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def code_grant(code, **fields):
+    return {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
+            "scope": "read write", **CLIENT, **fields}  # fmt: skip
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_code_is_traded_once_for_a_bearer_token_the_api_takes(fake, as_json):
+    code = fake.authorize(REDIRECT)
+
+    status, answer = grant(fake, code_grant(code), as_json=as_json)
+    again, refused = grant(fake, code_grant(code), as_json=as_json)
+
+    assert status == 200 and answer["token_type"] == "bearer" and "expires_in" not in answer
+    assert answer["scope"] == "read write" and "refresh_token" not in answer
+    bearer = "Bearer " + answer["access_token"]
+    assert call(fake, "GET", "/api/v2/users.json", authorization=bearer)[0] == 200
+    assert again == 400 and refused["error"] == "invalid_grant" and refused["error_description"]
+
+
+def test_the_token_endpoint_checks_the_client_the_grant_type_and_the_redirect(fake):
+    code = fake.authorize(REDIRECT)
+
+    wrong_secret = grant(fake, code_grant(code, client_secret="nope"))
+    wrong_type = grant(fake, code_grant(code, grant_type="password"))
+    wrong_redirect = grant(fake, code_grant(code, redirect_uri="https://elsewhere.example/cb"))
+    unknown = grant(fake, code_grant("code-made-up"))
+
+    assert wrong_secret[0] == 401 and wrong_secret[1]["error"] == "invalid_client"
+    assert wrong_type[0] == 400 and wrong_type[1]["error"] == "unsupported_grant_type"
+    assert wrong_redirect[0] == 400 and wrong_redirect[1]["error"] == "invalid_grant"
+    assert unknown[0] == 400 and unknown[1]["error"] == "invalid_grant"
+    assert call(fake, "GET", "/api/v2/users.json", authorization="Bearer made-up")[0] == 401
+
+
+def test_the_consent_page_is_the_browsers(fake):
+    query = urlencode({"response_type": "code", "client_id": "fake-client-id",
+                       "redirect_uri": REDIRECT, "scope": "read write", "state": "s"})  # fmt: skip
+    with urllib.request.urlopen(fake.url + "/oauth/authorizations/new?" + query) as page:  # noqa: S310
+        assert page.status == 200
+    bad = call(fake, "GET", "/oauth/authorizations/new?response_type=code&client_id=x")
+
+    assert bad[0] == 400
