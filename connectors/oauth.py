@@ -27,7 +27,7 @@ class OAuthApp:
     refusal: Callable[[CrmResponse], str]  # what a refused grant says, for the error message
     reconnect: str  # the advice after a refusal: "reconnect Salesforce"
     authorize_params: Mapping[str, str] = field(default_factory=dict)  # scope, access_type ...
-    token_params: Mapping[str, str] = field(default_factory=dict)  # sent with the code grant
+    token_params: Mapping[str, str] = field(default_factory=dict)  # sent with every grant (scope)
     basic_auth: bool = False  # the client id and secret as HTTP Basic auth, else in the form
     missing_hint: str = ""  # after "needs client_id in the connection's credentials"
     expires_in: float = 3600  # when the token answer has no expires_in
@@ -103,6 +103,7 @@ class AuthorizationCodeFlow:
         app = self.app(self.credentials)
         client_id, secret = self._required(app)["client_id"], self.credentials["client_secret"]
         headers = {"Accept": "application/json"}
+        form = {**form, **app.token_params}
         if app.basic_auth:
             pair = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
             headers["Authorization"] = "Basic " + pair

@@ -4,6 +4,14 @@ At least as strict as the real service (../shared/reference/crm-apis.md section 
 crm-apis-more.md section 1, learn.microsoft.com pages cited there):
 - Entra ID client credentials at `/{tenant}/oauth2/v2.0/token`, scope `<org URL>/.default`
   only, AADSTS errors; Bearer tokens that expire (401 with `WWW-Authenticate`, no body).
+- The authorization-code flow: `GET /{tenant}/oauth2/v2.0/authorize` (client, response_type
+  code, a redirect_uri, a scope with `<org URL>/user_impersonation`) redirects with a code
+  (`authorize(redirect_uri)` stands for the user's consent); the token endpoint's
+  `authorization_code` grant takes a code once, for its redirect_uri only, and the
+  `refresh_token` grant rotates refresh tokens (the old one is refused at once: stricter than
+  Entra ID, whose old refresh tokens stay valid until they expire). Both need the
+  `user_impersonation` scope; refusals are Entra's `{"error": "invalid_grant", ...}` bodies
+  (the AADSTS numbers are the fake's picks, UNVERIFIED one by one).
 - `OData-MaxVersion: 4.0`, `OData-Version: 4.0` and `Accept: application/json` on every request
   (Microsoft's samples send them; the fake refuses requests without them: stricter).
 - Exact, case-sensitive entity sets (`Contacts` is 404 `0x8006088a`) and `(guid)` keys.
@@ -185,7 +193,10 @@ class FakeDynamics(FakeServer):
         self.tenant_id, self.clients = TENANT_ID, {CLIENT_ID: CLIENT_SECRET}
         self.token_seconds = token_seconds
         self.access_tokens: dict[str, float] = {}
-        self.authorization_codes: dict[str, str] = {}
+        self.authorization_codes: dict[str, str] = {}  # code -> the redirect_uri it was for
+        self.redeemed_codes: set[str] = set()
+        self.refresh_tokens: set[str] = set()
+        self.token_forms: list[str] = []  # every token request's form body, in order
         self.requests_per_window, self.window_seconds = requests_per_window, window_seconds
         self.delta_expired_status = delta_expired_status
         self.tracked = set(TRACKED)
@@ -203,14 +214,16 @@ class FakeDynamics(FakeServer):
         self.access_tokens[token] = time.time() + (seconds or self.token_seconds)
         return token
 
-    def credentials(self) -> dict[str, Any]:
-        """A connection's credentials pointing both the org and the authority at the fake."""
+    def credentials(self, **more: Any) -> dict[str, Any]:
+        """A connection's credentials pointing both the org and the authority at the fake
+        (`auth="authorization_code"` for a delegated connection)."""
         return {
             "org_url": self.url,
             "authority_url": self.url,
             "tenant_id": self.tenant_id,
             "client_id": CLIENT_ID,
             "client_secret": CLIENT_SECRET,
+            **more,
         }
 
     def ids(self, entity_set: str) -> list[str]:
@@ -252,6 +265,8 @@ class FakeDynamics(FakeServer):
         with self.lock:
             self.requests.append((method, path, query, dict(headers.items())))
             fault = self._take_fault(method, path)
+        if re.fullmatch(r"/[^/]+/oauth2/v2\.0/authorize", path) and method == "GET":
+            return 302, b"", {"Location": self._authorize_redirect(path.split("/")[1], query)}
         if re.fullmatch(r"/[^/]+/oauth2/v2\.0/token", path):
             if method != "POST":
                 raise entra_error(405, "invalid_request", "AADSTS900561: use POST.")
@@ -277,13 +292,37 @@ class FakeDynamics(FakeServer):
                 return fault
         return None
 
+    def _authorize_redirect(self, tenant: str, query: dict[str, list[str]]) -> str:
+        """The user signed in and consented: back to redirect_uri with a code and the state."""
+        params = {k: v[0] for k, v in query.items()}
+        if tenant != self.tenant_id:
+            raise entra_error(400, "invalid_request", f"AADSTS90002: Tenant '{tenant}' not found.")
+        if params.get("client_id") not in self.clients:
+            raise entra_error(400, "unauthorized_client", "AADSTS700016: Application not found.")
+        redirect_uri = params.get("redirect_uri", "")
+        if not redirect_uri:
+            raise entra_error(400, "invalid_request", "AADSTS900144: redirect_uri is missing.")
+        back = {"state": params.get("state", "")}
+        if params.get("response_type") != "code":
+            back |= {"error": "unsupported_response_type", "error_description": "AADSTS700054"}
+        elif not self._delegated_scope(params.get("scope", "")):
+            back |= {"error": "invalid_scope", "error_description": "AADSTS70011: bad scope."}
+        else:
+            back["code"] = self.authorize(redirect_uri)
+        return f"{redirect_uri}?{urlencode(back)}"
+
+    def _delegated_scope(self, scope: str) -> bool:
+        return f"{self.url}/user_impersonation" in scope.split()
+
     def _token(self, tenant: str, headers: Any, body: bytes) -> dict[str, Any]:
         if not (headers.get("Content-Type") or "").startswith("application/x-www-form-urlencoded"):
             raise entra_error(400, "invalid_request", "AADSTS900144: form body required.")
+        self.token_forms.append(body.decode())
         form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
         if tenant != self.tenant_id:
             raise entra_error(400, "invalid_request", f"AADSTS90002: Tenant '{tenant}' not found.")
-        if form.get("grant_type") != "client_credentials":
+        grant = form.get("grant_type")
+        if grant not in ("client_credentials", "authorization_code", "refresh_token"):
             raise entra_error(400, "unsupported_grant_type", "AADSTS70003: unsupported grant.")
         client_id = form.get("client_id", "")
         if client_id not in self.clients:
@@ -292,6 +331,8 @@ class FakeDynamics(FakeServer):
             )
         if self.clients[client_id] != form.get("client_secret"):
             raise entra_error(401, "invalid_client", "AADSTS7000215: Invalid client secret.")
+        if grant != "client_credentials":
+            return self._delegated_token(grant, form)
         if form.get("scope") != f"{self.url}/.default":
             raise entra_error(
                 400, "invalid_scope", f"AADSTS70011: The scope '{form.get('scope')}' is not valid."
@@ -301,6 +342,59 @@ class FakeDynamics(FakeServer):
             "expires_in": int(self.token_seconds),
             "ext_expires_in": int(self.token_seconds),
             "access_token": self.issue_token(),
+        }
+
+    def _delegated_token(self, grant: str, form: dict[str, str]) -> dict[str, Any]:
+        """The authorization_code and refresh_token grants: tokens acting as the user."""
+        scope = form.get("scope", "")
+        if not self._delegated_scope(scope):
+            raise entra_error(
+                400, "invalid_scope", f"AADSTS70011: The scope '{scope}' is not valid."
+            )
+        with self.lock:
+            if grant == "authorization_code":
+                code = form.get("code", "")
+                issued_for = self.authorization_codes.pop(code, None)  # single use, even if wrong
+                if code in self.redeemed_codes:
+                    raise entra_error(
+                        400,
+                        "invalid_grant",
+                        "AADSTS54005: OAuth2 Authorization code was "
+                        "already redeemed, please retry with a new valid code.",
+                    )
+                if issued_for is None:
+                    raise entra_error(
+                        400,
+                        "invalid_grant",
+                        "AADSTS70000: The provided value for the 'code' parameter is not valid.",
+                    )
+                self.redeemed_codes.add(code)
+                if issued_for != form.get("redirect_uri"):
+                    raise entra_error(
+                        400,
+                        "invalid_grant",
+                        "AADSTS50148: The redirect_uri does not match "
+                        "the one the authorization code was issued for.",
+                    )
+            else:
+                old = form.get("refresh_token", "")
+                if old not in self.refresh_tokens:
+                    raise entra_error(
+                        400,
+                        "invalid_grant",
+                        "AADSTS70008: The provided authorization code or "
+                        "refresh token has expired or was revoked.",
+                    )
+                self.refresh_tokens.discard(old)  # rotated: the old one is refused from now on
+            refresh_token = f"0.AXoA{uuid.uuid4().hex}"
+            self.refresh_tokens.add(refresh_token)
+        return {
+            "token_type": "Bearer",
+            "scope": f"{self.url}/user_impersonation",
+            "expires_in": int(self.token_seconds),
+            "ext_expires_in": int(self.token_seconds),
+            "access_token": self.issue_token(),
+            "refresh_token": refresh_token,
         }
 
     def _authenticate(self, headers: Any) -> str:

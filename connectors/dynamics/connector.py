@@ -9,7 +9,8 @@ UNVERIFIED: the status of an expired delta link (410 assumed, as Business Centra
 as integrators report); `directioncode` true = Outgoing; whether `contains()` reads the memo
 column `description` on every org (find_logged relies on it); the 2,000-character default of
 activity descriptions; that a completed activity is read-only (phonecalls are left open, as
-later notes PATCH them); the delegated (authorization-code) scope, so that flow is not built.
+later notes PATCH them); the delegated scope `<org URL>/user_impersonation` (the
+authorization-code flow, `auth: "authorization_code"`, asks for it; see auth.py).
 Deleted rows in a delta are skipped (the sync interface takes no deletions): the full diff
 deletes them.
 """
@@ -25,6 +26,7 @@ from urllib.parse import quote, urlsplit
 from connectors import record_fields
 from connectors.client import SYNC_BUDGET_SHARE, CrmClient, CrmResponse, send_with_fresh_token
 from connectors.dynamics import auth, mapping
+from connectors.dynamics.auth import oauth_app
 from connectors.interface import (
     CallLogEntry,
     ConfigError,
@@ -37,6 +39,7 @@ from connectors.interface import (
     SourcePhone,
     SourceRecord,
 )
+from connectors.oauth import AuthorizationCodeFlow
 from core import phone_numbers
 
 logger = logging.getLogger(__name__)
@@ -57,10 +60,13 @@ _ENTITY_ID = re.compile(r"\(([0-9a-fA-F-]{36})\)\s*$")
 
 class DynamicsConnector:
     credential_keys = frozenset(
-        {"org_url", "tenant_id", "client_id", "client_secret", "authority_url"}
-        | {"access_token", "expires_at"}
+        {"org_url", "tenant_id", "client_id", "client_secret", "authority_url", "auth"}
+        | {"access_token", "refresh_token", "expires_at"}
     )
     required_credentials = (frozenset({"org_url", "tenant_id", "client_id", "client_secret"}),)
+    # The OAuth app's id and secret also sign in with client credentials: only these mark an
+    # OAuth (authorization-code) connection (the dashboard's mode_of reads them).
+    oauth_credentials = {"auth": auth.DELEGATED}
     syncable_objects = ("contacts", "accounts")
     own_settings = False
 
@@ -70,6 +76,9 @@ class DynamicsConnector:
         self.settings = config.settings
         share = SYNC_BUDGET_SHARE if config.background else 1.0
         self.client = CrmClient(connection_id=config.connection_id, budget_share=share)
+        self.oauth = AuthorizationCodeFlow(
+            oauth_app, self.credentials, self.client, save_credentials
+        )
         self.custom_fields = tuple(str(n) for n in self.settings.get("custom_fields") or ())
 
     @staticmethod
@@ -83,6 +92,11 @@ class DynamicsConnector:
         if not _TENANT.fullmatch(str(credentials.get("tenant_id") or "")):
             raise ConfigError(
                 "credentials", "tenant_id: the Entra ID directory (tenant) GUID or domain."
+            )
+        if credentials.get("auth", auth.AUTH_MODES[0]) not in auth.AUTH_MODES:
+            raise ConfigError(
+                "credentials",
+                f"auth: {' or '.join(auth.AUTH_MODES)} (client_credentials if unset).",
             )
         for name in (settings or {}).get("custom_fields") or []:
             table, _, column = str(name).rpartition(".")
@@ -345,9 +359,13 @@ class DynamicsConnector:
             refresh=self._fetch_token,
         )
         if response.status_code == 401:
+            advice = (
+                "reconnect Dynamics 365 as a user of the environment"
+                if auth.is_delegated(self.credentials)
+                else "check that the app is an application user of the environment"
+            )
             raise ConnectorError(
-                f"Dataverse rejected the access token (401 {_describe(response)}); check that "
-                "the app is an application user of the environment.",
+                f"Dataverse rejected the access token (401 {_describe(response)}); {advice}.",
                 permanent=True,
             )
         return response
@@ -364,24 +382,31 @@ class DynamicsConnector:
         )
 
     def _fetch_token(self) -> None:
-        """A new client-credentials token, kept (encrypted) with the credentials until expiry."""
+        """A new token, kept (encrypted) with the credentials until expiry: refreshed for a
+        delegated connection, else a new client-credentials token."""
+        if auth.is_delegated(self.credentials):
+            self.oauth.refresh()
+            return
         self.credentials.update(auth.client_credentials_token(self.client, self.credentials))
         self.save_credentials(dict(self.credentials))
 
-    # ----- no consent flow: server-to-server only
+    # ----- the consent flow: delegated connections only
     def authorization_url(self, *, state: str, redirect_uri: str) -> str:
-        raise _no_consent_flow()
+        self._require_delegated()
+        return self.oauth.authorization_url(state=state, redirect_uri=redirect_uri)
 
     def connect(self, *, code: str, redirect_uri: str) -> None:
-        raise _no_consent_flow()
+        self._require_delegated()
+        self.oauth.connect(code=code, redirect_uri=redirect_uri)
 
-
-def _no_consent_flow() -> ConnectorError:
-    return ConnectorError(
-        "Dynamics 365 connects with an Entra ID app's client credentials (an application user "
-        "of the environment), not through a consent page.",
-        permanent=True,
-    )
+    def _require_delegated(self) -> None:
+        if not auth.is_delegated(self.credentials):
+            raise ConnectorError(
+                "This Dynamics 365 connection signs in with client credentials (an application "
+                "user of the environment), not through a consent page; set auth to "
+                '"authorization_code" to connect as a user.',
+                permanent=True,
+            )
 
 
 def _rows(body: Mapping[str, Any], what: str) -> list[Any]:

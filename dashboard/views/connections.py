@@ -38,23 +38,27 @@ MODES = ("oauth", "key")
 RUNS_PER_PAGE = 20
 
 
+def oauth_marks(provider: str) -> dict[str, str]:
+    """The credentials that mark an OAuth connection of a CRM whose OAuth app also signs in
+    another way (Dynamics 365: client credentials); empty when the app's id says it already."""
+    return dict(getattr(registry.connector_class(provider), "oauth_credentials", None) or {})
+
+
 def credential_fields(provider: str, mode: str) -> tuple[list[str], list[str]]:
     """(keys a person types for this way of connecting, the optional ones among them).
 
-    OAuth: the app's id and secret, plus endpoint URLs (empty: the CRM's own). Credentials:
-    each alternative the connector requires that is not the OAuth app, then its other keys.
+    OAuth: the app's id and secret, the other keys its required alternative names (Dynamics'
+    org and tenant), plus endpoint URLs (empty: the CRM's own). Credentials: each alternative
+    the connector requires that is not the OAuth app, then its other keys.
     """
     connector = registry.connector_class(provider)
-    keys = connector.credential_keys
+    keys = connector.credential_keys - set(oauth_marks(provider))
     if mode == "oauth":
-        urls = sorted(k for k in keys if k.endswith("_url"))
-        # What the OAuth alternative needs besides the app (Zendesk's subdomain), then URLs.
-        app = {
-            k for needed in connector.required_credentials if "client_id" in needed for k in needed
-        }
-        account = sorted(app - set(OAUTH_APP_KEYS) - set(urls))
-        return [*OAUTH_APP_KEYS, *account, *urls], urls
-    oauth = registry.uses_oauth(provider)
+        app = next((a for a in connector.required_credentials if "client_id" in a), frozenset())
+        needed = sorted(app - set(OAUTH_APP_KEYS))
+        urls = sorted(k for k in keys if k.endswith("_url") and k not in needed)
+        return [*OAUTH_APP_KEYS, *needed, *urls], urls
+    oauth = registry.uses_oauth(provider) and not oauth_marks(provider)
     alternatives = [s for s in connector.required_credentials if not (oauth and "client_id" in s)]
     named = list(dict.fromkeys(k for alternative in alternatives for k in sorted(alternative)))
     left_out = FLOW_WRITTEN | (set(OAUTH_APP_KEYS) if oauth else set())
@@ -67,14 +71,19 @@ def modes_of(provider: str) -> list[str]:
     connector = registry.connector_class(provider)
     oauth = registry.uses_oauth(provider)
     modes = ["oauth"] if oauth else []
-    if not oauth or any("client_id" not in s for s in connector.required_credentials):
+    both = oauth_marks(provider) or any(
+        "client_id" not in s for s in connector.required_credentials
+    )
+    if not oauth or both:
         modes.append("key")
     return modes
 
 
 def mode_of(connection: Connection) -> str:
     oauth = registry.uses_oauth(connection.provider)
-    return "oauth" if oauth and "client_id" in connection.credentials else "key"
+    stored = connection.credentials
+    marked = all(stored.get(k) == v for k, v in oauth_marks(connection.provider).items())
+    return "oauth" if oauth and "client_id" in stored and marked else "key"
 
 
 def awaits_authorization(connection: Connection) -> bool:
@@ -87,7 +96,7 @@ def awaits_authorization(connection: Connection) -> bool:
 
 def alternatives_text(provider: str) -> str:
     connector = registry.connector_class(provider)
-    oauth = registry.uses_oauth(provider)
+    oauth = registry.uses_oauth(provider) and not oauth_marks(provider)
     alternatives = [s for s in connector.required_credentials if not (oauth and "client_id" in s)]
     return " or ".join(
         " + ".join(label_of(k, start=False) for k in sorted(a)) for a in alternatives
@@ -141,7 +150,7 @@ class CredentialsForm(SubmitOnceForm):
                 help_text = "Leave blank for the CRM's own address."
             self.fields[key] = forms.CharField(
                 label=label_of(key),
-                required=mode == "oauth" and key in OAUTH_APP_KEYS and not keep,
+                required=mode == "oauth" and key not in optional and not keep,
                 max_length=4000,
                 widget=widget,
                 help_text=help_text,
@@ -195,10 +204,11 @@ class ConnectionCreateForm(CredentialsForm):
         except ValueError as error:
             self.add_error("settings", f"Not valid JSON: {error}.")
             return cleaned
+        marks = oauth_marks(self.provider) if self.mode == "oauth" else {}
         payload = {
             "provider": self.provider,
             "name": cleaned["name"],
-            "credentials": self.credentials(),
+            "credentials": {**self.credentials(), **marks},
             "settings": settings,
         }
         serializer = ConnectionSerializer(data=payload)

@@ -344,3 +344,88 @@ def test_delta_links_keep_the_select(dynamics):
 
     select = parse_qs(urlsplit(cursor.after).query)["$select"][0].split(",")
     assert "new_tier" in select and "telephone1" in select
+
+
+REDIRECT_URI = "https://callbridge.example.com/api/v1/connections/oauth/callback"
+
+
+def delegated(fake, saved=None, **credentials):
+    return connector(fake, saved, **{"auth": "authorization_code", **credentials})
+
+
+def test_a_delegated_connection_asks_for_user_impersonation_and_a_refresh_token(dynamics):
+    url = urlsplit(delegated(dynamics).authorization_url(state="s1", redirect_uri=REDIRECT_URI))
+    query = {k: v[0] for k, v in parse_qs(url.query).items()}
+
+    assert f"{url.scheme}://{url.netloc}{url.path}" == (
+        f"{dynamics.url}/{dynamics.tenant_id}/oauth2/v2.0/authorize"
+    )
+    assert query == {
+        "client_id": dynamics.credentials()["client_id"],
+        "redirect_uri": REDIRECT_URI,
+        "response_type": "code",
+        "response_mode": "query",
+        "scope": f"{dynamics.url}/user_impersonation offline_access",
+        "state": "s1",
+    }
+
+
+def test_a_delegated_connection_reads_with_the_users_token_and_refreshes_it(dynamics):
+    saved = []
+    delegated(dynamics, saved).connect(
+        code=dynamics.authorize(REDIRECT_URI), redirect_uri=REDIRECT_URI
+    )
+    first = saved[-1]
+    assert first["refresh_token"] in dynamics.refresh_tokens
+    assert first["access_token"] in dynamics.access_tokens and first["auth"] == "authorization_code"
+
+    assert delegated(dynamics, saved, **first).find_user("priya.shah@example.com")
+    assert len(saved) == 1  # the token from the code grant was used as it was
+    assert listings(dynamics, "systemusers")[-1][1]["Authorization"] == (
+        f"Bearer {first['access_token']}"
+    )
+
+    expired = {**first, "expires_at": 0}  # past its expiry: refreshed before the request
+    assert delegated(dynamics, saved, **expired).find_user("priya.shah@example.com")
+    second = saved[-1]
+    assert second["refresh_token"] != first["refresh_token"]  # rotated, and the new one kept
+    assert first["refresh_token"] not in dynamics.refresh_tokens
+    assert listings(dynamics, "systemusers")[-1][1]["Authorization"] == (
+        f"Bearer {second['access_token']}"
+    )
+    dynamics.expire_tokens()  # revoked early: one refresh on the 401, then the request again
+    assert delegated(dynamics, saved, **second).find_user("priya.shah@example.com")
+    assert len(saved) == 3
+    grants = [parse_qs(body)["grant_type"][0] for body in dynamics.token_forms]
+    assert grants == ["authorization_code", "refresh_token", "refresh_token"]
+
+
+def test_a_wrong_or_reused_code_is_refused_for_good(dynamics):
+    code = dynamics.authorize(REDIRECT_URI)
+    delegated(dynamics).connect(code=code, redirect_uri=REDIRECT_URI)
+
+    with pytest.raises(ConnectorError, match="AADSTS54005") as reused:
+        delegated(dynamics).connect(code=code, redirect_uri=REDIRECT_URI)
+    with pytest.raises(ConnectorError, match="AADSTS70000") as wrong:
+        delegated(dynamics).connect(code="code-made-up", redirect_uri=REDIRECT_URI)
+    other_uri = dynamics.authorize("https://evil.example/cb")
+    with pytest.raises(ConnectorError, match="AADSTS50148") as elsewhere:
+        delegated(dynamics).connect(code=other_uri, redirect_uri=REDIRECT_URI)
+
+    for error in (reused, wrong, elsewhere):
+        assert error.value.permanent and "reconnect Dynamics 365" in str(error.value)
+
+
+def test_a_delegated_connection_without_tokens_needs_consent(dynamics):
+    with pytest.raises(ConnectorError, match="refresh_token") as error:
+        delegated(dynamics).users()
+
+    assert error.value.permanent and dynamics.paths("POST") == []
+
+
+def test_a_client_credentials_connection_stays_one_by_default(dynamics):
+    saved = []
+    assert connector(dynamics, saved, auth="client_credentials").users()
+
+    assert "refresh_token" not in saved[-1]
+    assert [parse_qs(b)["grant_type"][0] for b in dynamics.token_forms] == ["client_credentials"]

@@ -1,11 +1,13 @@
 """A Dynamics 365 connection end to end on the fake: the API, the sync engine with delta links,
 owners matched to agents, the full diff and the connection test."""
 
+from urllib.parse import parse_qs, urlsplit
+
 import pytest
 
 from connectors import sync
 from connectors.models import Connection, SyncRun
-from connectors.services import connection_create, connection_test
+from connectors.services import connection_create, connection_test, connection_update
 from contacts.models import Contact
 from core.scoping import tenant_scope
 from fakes.dynamics import FakeDynamics
@@ -153,3 +155,69 @@ def test_the_api_refuses_custom_fields_that_are_not_column_logical_names(api, dy
 
     assert response.status_code == 400
     assert "'Contact.New Tier' is not a column logical name" in str(response.json())
+
+
+def test_a_tenant_connects_dynamics_as_a_user_through_oauth_and_syncs(
+    api, tenant, dynamics, settings
+):
+    settings.PUBLIC_BASE_URL = "https://callbridge.example.com"
+    with tenant_scope(tenant):
+        connection = connection_create(
+            tenant=tenant,
+            provider="dynamics",
+            name="Dynamics as Priya",
+            credentials=dynamics.credentials(auth="authorization_code"),
+            settings={"objects": ["contacts", "accounts"]},
+        )
+    authorize = api.post(f"/api/v1/connections/{connection.pk}/oauth").json()["authorize_url"]
+    query = {k: v[0] for k, v in parse_qs(urlsplit(authorize).query).items()}
+    assert authorize.startswith(f"{dynamics.url}/{dynamics.tenant_id}/oauth2/v2.0/authorize?")
+    code = dynamics.authorize(query["redirect_uri"])  # the user signed in and consented
+
+    response = api.get(
+        "/api/v1/connections/oauth/callback", {"state": query["state"], "code": code}
+    )
+
+    assert response.status_code == 200, response.json()
+    with tenant_scope(tenant):
+        stored = Connection.objects.get(pk=connection.pk).credentials
+    assert stored["refresh_token"] in dynamics.refresh_tokens
+    assert run(connection).created == 66
+    bearer = {h["Authorization"] for m, p, _, h in dynamics.requests if p.startswith("/api/")}
+    assert bearer == {f"Bearer {stored['access_token']}"}
+
+    dynamics.touch("contacts", dynamics.ids("contacts")[:2])
+    with tenant_scope(tenant):  # the token expired: the next sync refreshes it first
+        connection_update(
+            connection=Connection.objects.get(pk=connection.pk), credentials={"expires_at": 0}
+        )
+    assert run(connection).updated == 2
+    with tenant_scope(tenant):
+        fresh = Connection.objects.get(pk=connection.pk).credentials
+    assert fresh["refresh_token"] != stored["refresh_token"]  # the rotated one was kept
+    assert fresh["refresh_token"] in dynamics.refresh_tokens
+    grants = [parse_qs(form)["grant_type"][0] for form in dynamics.token_forms]
+    assert grants == ["authorization_code", "refresh_token"]
+
+
+def test_a_reused_code_leaves_the_connection_waiting(api, tenant, dynamics, settings):
+    with tenant_scope(tenant):
+        connection = connection_create(
+            tenant=tenant,
+            provider="dynamics",
+            name="Dynamics as Priya",
+            credentials=dynamics.credentials(auth="authorization_code"),
+            settings={"objects": ["contacts"]},
+        )
+    states, code = [], None
+    for _ in range(2):
+        authorize = api.post(f"/api/v1/connections/{connection.pk}/oauth").json()
+        query = {k: v[0] for k, v in parse_qs(urlsplit(authorize["authorize_url"]).query).items()}
+        states.append(query["state"])
+        code = code or dynamics.authorize(query["redirect_uri"])
+    first = api.get("/api/v1/connections/oauth/callback", {"state": states[0], "code": code})
+
+    again = api.get("/api/v1/connections/oauth/callback", {"state": states[1], "code": code})
+
+    assert first.status_code == 200 and again.status_code == 400
+    assert "AADSTS54005" in str(again.json())

@@ -203,6 +203,17 @@ def test_bad_input_is_a_form_error_beside_the_field(admin_client, tenant, settin
         assert not Connection.objects.exists()
 
 
+@pytest.fixture
+def dynamics(settings):
+    from fakes.dynamics import FakeDynamics
+
+    settings.ALLOW_PRIVATE_URLS = True
+    fake = FakeDynamics(contacts=3)
+    fake.start()
+    yield fake
+    fake.stop()
+
+
 OAUTH_APP = {"client_id": "fake-client-id", "client_secret": "fake-client-secret"}
 
 
@@ -408,3 +419,48 @@ def test_a_crm_that_comes_back_with_a_form_post_is_sent_on_as_a_get(admin_client
     assert posted.status_code == 303
     assert posted["Location"] == "/app/connections/oauth/callback?state=s1&code=c1"
     assert "did not grant access (no code)" in refused.text
+
+
+def test_dynamics_offers_oauth_and_client_credentials_and_shows_each_its_own_way(
+    admin_client, tenant, dynamics, settings
+):
+    settings.PUBLIC_BASE_URL = "https://callbridge.example.com"
+    index = admin_client.get("/app/connections/").text
+    assert "/app/connections/new/dynamics/oauth" in index
+    assert "/app/connections/new/dynamics/key" in index
+    key_page = admin_client.get("/app/connections/new/dynamics/key")
+    for key in ("org_url", "tenant_id", "client_id", "client_secret", "authority_url"):
+        assert f'name="{key}"' in key_page.text
+    assert 'name="auth"' not in key_page.text and 'name="refresh_token"' not in key_page.text
+    app = dynamics.credentials()
+    keyed = admin_client.post(
+        "/app/connections/new/dynamics/key", form_data(key_page, name="As the app", **app)
+    )
+    oauth_page = admin_client.get("/app/connections/new/dynamics/oauth")
+    assert 'name="tenant_id"' in oauth_page.text and 'name="auth"' not in oauth_page.text
+
+    to_entra = admin_client.post(
+        "/app/connections/new/dynamics/oauth", form_data(oauth_page, name="As a user", **app)
+    )
+
+    assert keyed.status_code == 302 and to_entra.status_code == 302
+    assert to_entra.url.startswith(f"{dynamics.url}/{dynamics.tenant_id}/oauth2/v2.0/authorize?")
+    with tenant_scope(tenant):
+        as_app = Connection.objects.get(name="As the app")
+        as_user = Connection.objects.get(name="As a user")
+    assert "auth" not in as_app.credentials
+    assert as_user.credentials["auth"] == "authorization_code"
+    app_page = admin_client.get(f"/app/connections/{as_app.pk}/").text
+    user_page = admin_client.get(f"/app/connections/{as_user.pk}/").text
+    assert "Waiting for authorization" not in app_page and "Waiting for authorization" in user_page
+    assert admin_client.post(f"/app/connections/{as_app.pk}/authorize").status_code == 404
+    query = {k: v[0] for k, v in parse_qs(urlsplit(to_entra.url).query).items()}
+    code = dynamics.authorize(query["redirect_uri"])
+
+    back = admin_client.get(
+        "/app/connections/oauth/callback", {"state": query["state"], "code": code}
+    )
+
+    assert back.status_code == 302 and back.url == f"/app/connections/{as_user.pk}/"
+    assert stored(as_user).credentials["refresh_token"] in dynamics.refresh_tokens
+    assert "Waiting for authorization" not in admin_client.get(back.url).text

@@ -243,3 +243,96 @@ def test_patch_is_an_upsert_unless_if_match_star(fake):
 
 def test_a_key_that_is_not_a_guid_is_refused(fake):
     assert call(fake, "GET", api("contacts(42)"))[0] == 400
+
+
+REDIRECT = "https://callbridge.example.com/cb"
+DELEGATED = "{url}/user_impersonation offline_access"
+
+
+def consent(fake, **params):
+    """The authorize endpoint's redirect (Location) for these query parameters."""
+    query = {
+        "client_id": CLIENT_ID,
+        "response_type": "code",
+        "redirect_uri": REDIRECT,
+        "response_mode": "query",
+        "scope": DELEGATED.format(url=fake.url),
+        "state": "st",
+        **params,
+    }
+    url = f"{fake.url}/{fake.tenant_id}/oauth2/v2.0/authorize?{urllib.parse.urlencode(query)}"
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    try:
+        urllib.request.build_opener(NoRedirect).open(url, timeout=10)
+    except urllib.error.HTTPError as error:
+        assert error.code == 302
+        location = urllib.parse.urlsplit(error.headers["Location"])
+        return location, dict(urllib.parse.parse_qsl(location.query))
+    raise AssertionError("no redirect")
+
+
+def code_grant(fake, code, **form):
+    fields = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": REDIRECT,
+        "scope": DELEGATED.format(url=fake.url),
+        **form,
+    }
+    return token_request(fake, **fields)
+
+
+def test_consent_redirects_back_with_a_code_and_the_state_or_the_error(fake):
+    location, back = consent(fake)
+    assert f"{location.scheme}://{location.netloc}{location.path}" == REDIRECT
+    assert back["state"] == "st" and fake.authorization_codes[back["code"]] == REDIRECT
+
+    _, refused = consent(fake, scope=f"{fake.url}/.default")
+    assert refused["error"] == "invalid_scope" and "code" not in refused
+
+
+def test_a_code_is_taken_once_for_its_redirect_uri_and_the_delegated_scope(fake):
+    _, back = consent(fake)
+    status, no_scope = code_grant(fake, back["code"], scope=f"{fake.url}/.default")
+    assert (status, no_scope["error"]) == (400, "invalid_scope")
+
+    status, tokens = code_grant(fake, back["code"])
+    assert (status, tokens["token_type"]) == (200, "Bearer") and tokens["refresh_token"]
+    status, reused = code_grant(fake, back["code"])
+    assert (status, reused["error"]) == (400, "invalid_grant")
+    assert reused["error_description"].startswith("AADSTS54005")
+
+    status, elsewhere = code_grant(fake, fake.authorize("https://evil.example/cb"))
+    assert (status, elsewhere["error"]) == (400, "invalid_grant")
+    status, made_up = code_grant(fake, "code-made-up")
+    assert made_up["error_description"].startswith("AADSTS70000")
+    status, wrong_secret = code_grant(fake, fake.authorize(REDIRECT), client_secret="nope")
+    assert (status, wrong_secret["error"]) == (401, "invalid_client")
+
+
+def test_refresh_tokens_rotate(fake):
+    _, tokens = code_grant(fake, fake.authorize(REDIRECT))
+    scope = DELEGATED.format(url=fake.url)
+
+    status, renewed = token_request(
+        fake, grant_type="refresh_token", refresh_token=tokens["refresh_token"], scope=scope
+    )
+    assert status == 200 and renewed["refresh_token"] != tokens["refresh_token"]
+    assert (
+        call(
+            fake,
+            "GET",
+            api("contacts"),
+            headers={"Authorization": f"Bearer {renewed['access_token']}"},
+        )[0]
+        == 200
+    )
+
+    status, old = token_request(
+        fake, grant_type="refresh_token", refresh_token=tokens["refresh_token"], scope=scope
+    )
+    assert (status, old["error"]) == (400, "invalid_grant")
