@@ -22,6 +22,16 @@ class ConnectorError(Exception):
         self.retry_after = retry_after
 
 
+def contact_needed(what: str) -> ConnectorError:
+    """The permanent error of a CRM whose call objects must belong to a contact (`what`: "Keap
+    call notes"), for a caller found neither in the phonebook nor by the CRM's search."""
+    return ConnectorError(
+        f"{what} belong to a contact: a caller found nowhere cannot be logged "
+        "(turn on create_unknown_contacts).",
+        permanent=True,
+    )
+
+
 class ConfigError(ValueError):
     """Credentials or settings a provider cannot work with; `field` names the bad one."""
 

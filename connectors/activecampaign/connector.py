@@ -40,6 +40,7 @@ from connectors.interface import (
     Cursor,
     Page,
     SourceRecord,
+    contact_needed,
 )
 from core import phone_numbers
 
@@ -208,11 +209,7 @@ class ActiveCampaignConnector:
 
     def _contact_number(self, entry: CallLogEntry) -> int:
         if not entry.contact_external_id:
-            raise ConnectorError(
-                "ActiveCampaign notes and tasks belong to a contact, and this caller is not "
-                "one: turn on create_unknown_contacts to log calls from unknown callers.",
-                permanent=True,
-            )
+            raise contact_needed("ActiveCampaign notes and tasks")
         try:
             return mapping.contact_number(entry.contact_external_id)
         except ValueError as error:

@@ -31,6 +31,7 @@ from connectors.interface import (
     Cursor,
     Page,
     SourceRecord,
+    contact_needed,
 )
 from connectors.oauth import AuthorizationCodeFlow, OAuthApp, status_and, token_answer
 from core import phone_numbers
@@ -228,11 +229,7 @@ class CopperConnector:
             self._checked(entry), phone_call_type=self.phone_call_type(), agent=self._agent(entry)
         )
         if body["parent"] is None:
-            raise ConnectorError(
-                "Copper activities belong to a person or company: a caller found nowhere cannot "
-                "be logged (turn on create_unknown_contacts).",
-                permanent=True,
-            )
+            raise contact_needed("Copper activities")
         return self._created("/activities", body)
 
     def update_call_log(self, remote_id: str, entry: CallLogEntry) -> None:

@@ -35,6 +35,7 @@ from connectors.interface import (
     Cursor,
     Page,
     SourceRecord,
+    contact_needed,
 )
 from connectors.oauth import AuthorizationCodeFlow, OAuthApp, status_and, token_answer
 from core import phone_numbers
@@ -304,11 +305,7 @@ class IntercomConnector:
         except ValueError as error:
             raise ConnectorError(str(error), permanent=True) from None
         if contact is None:
-            raise ConnectorError(
-                "Intercom notes and conversations belong to a contact: a caller found nowhere "
-                "cannot be logged (turn on create_unknown_contacts).",
-                permanent=True,
-            )
+            raise contact_needed("Intercom notes and conversations")
         return contact
 
     def _our_notes(self, contact: str, call_id: str) -> list[dict[str, Any]]:

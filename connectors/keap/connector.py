@@ -32,6 +32,7 @@ from connectors.interface import (
     Cursor,
     Page,
     SourceRecord,
+    contact_needed,
 )
 from connectors.keap import mapping
 from connectors.oauth import AuthorizationCodeFlow, OAuthApp, status_and, token_answer
@@ -294,11 +295,7 @@ class KeapConnector:
         except ValueError as error:
             raise ConnectorError(str(error), permanent=True) from None
         if contact_id is None:
-            raise ConnectorError(
-                "Keap call notes belong to a contact: a caller found nowhere cannot be logged "
-                "(turn on create_unknown_contacts).",
-                permanent=True,
-            )
+            raise contact_needed("Keap call notes")
         return contact_id
 
     def _created(self, path: str, body: dict[str, Any]) -> str:
