@@ -21,7 +21,7 @@ from calls import deliveries, live, recordings, signals
 from calls.inbound import InboundEvent, InvalidEvent, body_hash, parse_event
 from calls.models import Call, CallState, TelephonyEvent
 from calls.services import call_event_record
-from core import shared_redis
+from core import batch_cache, shared_redis
 from core.scoping import across_all_tenants
 from tenants.models import Agent, Tenant
 
@@ -166,7 +166,7 @@ def _batch_apply(tenant_id: int, *, skip: set[int]) -> Batch:
     """
     claimed: list[int] = []
     try:
-        with transaction.atomic():
+        with transaction.atomic(), batch_cache.batch_cache():
             rows = _claim(tenant_id, skip)
             claimed = [row.pk for row in rows]
             for row in rows:
@@ -235,11 +235,13 @@ def _apply(tenant: Tenant, event: InboundEvent) -> Call:
     was_ended = call.state == CallState.ENDED
     # Before the end is recorded: its callback is written from the call as it is then.
     if event.recording_url:
-        recordings.recording_attach(call=call, location=event.recording_url)
+        call.recording = recordings.recording_attach(call=call, location=event.recording_url)
     elif event.recording:
-        recordings.recording_ensure(call=call)
+        call.recording = recordings.recording_ensure(call=call)
     if event.start_time and event.kind != CallState.INITIATED:  # e.g. an end that came first
-        call_event_record(call=call, kind=CallState.INITIATED, occurred_at=event.start_time)
+        call = call_event_record(
+            call=call, kind=CallState.INITIATED, occurred_at=event.start_time, locked=True
+        )
     if event.kind:
         call = call_event_record(
             call=call,
@@ -247,6 +249,7 @@ def _apply(tenant: Tenant, event: InboundEvent) -> Call:
             occurred_at=event.occurred_at,
             status=event.status,
             duration=event.duration,
+            locked=True,
         )
     if event.type == "analytics.completed" and event.analytics:
         signals.call_analyzed.send(sender=Call, call=call)
@@ -279,7 +282,12 @@ def _call_for(tenant: Tenant, event: InboundEvent) -> Call:
     )
     Call.objects.bulk_create([new_call], ignore_conflicts=True)
     # Events of one call are applied one at a time: this lock is held until the event commits.
-    call = Call.objects.select_for_update(of=("self",), no_key=True).get(external_id=event.call_id)
+    call = (
+        Call.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("recording")
+        .get(external_id=event.call_id)
+    )
+    call.tenant = tenant  # with its callback settings, loaded once for a drain's batch
     changed = [name for name, value in known.items() if value and not getattr(call, name)]
     for name in changed:
         setattr(call, name, known[name])
