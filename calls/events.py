@@ -171,6 +171,7 @@ def _batch_apply(tenant_id: int, *, skip: set[int]) -> Batch:
             claimed = [row.pk for row in rows]
             for row in rows:
                 _process(row)
+            TelephonyEvent.objects.bulk_update(rows, ["call", "processed_at"])
         return Batch(claimed=len(rows), applied=len(rows))
     except Exception:
         if not claimed:
@@ -216,6 +217,7 @@ def telephony_event_process(*, event_pk: int) -> None:
         )
         if row is not None:
             _process(row)
+            row.save(update_fields=["call", "processed_at"])
 
 
 def _process(row: TelephonyEvent) -> None:
@@ -226,8 +228,7 @@ def _process(row: TelephonyEvent) -> None:
         logger.warning("Telephony event %s no longer reads: %s", row.pk, error)
     else:
         row.call = _apply(tenant, event)
-    row.processed_at = timezone.now()
-    row.save(update_fields=["call", "processed_at"])
+    row.processed_at = timezone.now()  # saved by the caller
 
 
 def _apply(tenant: Tenant, event: InboundEvent) -> Call:

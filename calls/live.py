@@ -40,11 +40,20 @@ ACTIVE_CALLS_IN_SNAPSHOT = 100
 
 def call_summary(call: Call) -> dict:
     """What a live view shows of a call, with who is calling (seed 001's live feed)."""
+    return _call_fields(call) | _caller(call)
+
+
+def _caller(call: Call) -> dict:
     card = caller_card(tenant=call.tenant, number=call.customer_number)
     return {
-        "call_id": str(call.call_id),
         "caller_name": card.contact.name if card.contact else "",
         "caller_company": card.contact.company if card.contact else "",
+    }
+
+
+def _call_fields(call: Call) -> dict:
+    return {
+        "call_id": str(call.call_id),
         "state": call.state,
         "status": call.status,
         "duration": call.duration,
@@ -60,8 +69,12 @@ def call_summary(call: Call) -> dict:
 
 
 def event_summary(event: CallEvent, call: Call) -> dict:
+    return _event_fields(event, call) | _caller(call)
+
+
+def _event_fields(event: CallEvent, call: Call) -> dict:
     return {"id": event.pk, "kind": event.kind, "occurred_at": iso_z(event.occurred_at)} | (
-        call_summary(call)
+        _call_fields(call)
     )
 
 
@@ -89,7 +102,7 @@ def call_event_publish(*, call: Call, event: CallEvent) -> None:
     """Publish the event to live streams once the transaction that wrote it commits."""
     if not settings.REDIS_URL:
         return  # streams poll the table instead
-    message = event_summary(event, call)  # the call as this event left it
+    message = _event_fields(event, call)  # the call as this event left it
     tenant = call.tenant
 
     def publish() -> None:
@@ -103,8 +116,8 @@ def call_event_publish(*, call: Call, event: CallEvent) -> None:
             # snapshot after this commit, so it misses nothing.
             if not any(count for _, count in client.pubsub_numsub(*channels)):
                 return
-            with tenant_scope(tenant):
-                message.update(selectors.live_counts(tenant=tenant))
+            with tenant_scope(tenant):  # who is calling: only when someone is listening
+                message.update(_caller(call) | selectors.live_counts(tenant=tenant))
             data = json.dumps(message)
             pipe = client.pipeline(transaction=False)
             for channel in channels:
