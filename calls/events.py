@@ -286,6 +286,9 @@ def _call_for(tenant: Tenant, event: InboundEvent) -> Call:
     call = (
         Call.objects.select_for_update(of=("self",), no_key=True)
         .select_related("recording")
+        # Spelled as the unique index's predicate: a prepared statement's generic plan can use
+        # that partial index only then (else it scanned every call of the tenant).
+        .exclude(external_id="")
         .get(external_id=event.call_id)
     )
     call.tenant = tenant  # with its callback settings, loaded once for a drain's batch
