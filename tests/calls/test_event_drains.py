@@ -4,13 +4,16 @@ per burst, a bad event never holding back the rest, first callbacks sent and rec
 Real PostgreSQL commits (transactional tests) and a real HTTP receiver; drains run in-process.
 """
 
+import json
+import time
+
 import pytest
 from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from redis import Redis
 
-from calls import events
+from calls import events, live
 from calls.models import Attempt, Call, Delivery, TelephonyEvent
 from core.scoping import tenant_scope
 from core.shared_redis import redis_client
@@ -136,3 +139,21 @@ def test_while_a_drain_runs_new_events_start_no_task_and_are_still_applied(callb
     assert queue.llen("realtime") == 1
     assert drain(tenant) == 29  # the queued drain's work, done here
     queue.delete("realtime")
+
+
+def test_a_live_view_hears_every_event_of_a_drained_batch(callbacks_to, tenant, drain_running):
+    client = Redis.from_url(settings.REDIS_URL)
+    listener = client.pubsub(ignore_subscribe_messages=True)
+    listener.subscribe(live._channel(client, f"tenant:{tenant.pk}"))
+    accept(tenant, *[end(n) for n in range(3)])
+
+    drain(tenant)
+
+    heard, deadline = [], time.monotonic() + 5
+    while len(heard) < 3 and time.monotonic() < deadline:
+        if message := listener.get_message(timeout=0.5):  # None too for the subscription
+            heard.append(json.loads(message["data"]))
+    assert sorted(m["customer_number"] for m in heard) == [f"+1415200{n:04d}" for n in range(3)]
+    assert {(m["kind"], m["state"], m["caller_name"], m["completed"]) for m in heard} == {
+        ("ended", "ended", "", 3)
+    }
