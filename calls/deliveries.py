@@ -15,7 +15,6 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import requests
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -216,7 +215,7 @@ def _post(
     delivery: Delivery,
     tenant: Tenant,
     deadline_seconds: float = DEADLINE_SECONDS,
-    session: requests.Session | None = None,
+    session: http.Session | None = None,
 ) -> http.HttpResponse | http.HttpError:
     # Sorted: the same bytes from the row as written and as read back (jsonb reorders keys).
     body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()

@@ -10,6 +10,7 @@ one task for many events) with the same lifecycle code the simulator uses
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -80,7 +81,7 @@ def _insert_new(row: TelephonyEvent) -> bool:
     """
     meta = TelephonyEvent._meta
     fields = [field for field in meta.concrete_fields if not field.primary_key]
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    columns = ", ".join(connection.ops.quote_name(str(field.column)) for field in fields)
     values = [field.get_db_prep_save(getattr(row, field.attname), connection) for field in fields]
     with connection.cursor() as cursor:
         cursor.execute(
@@ -145,6 +146,11 @@ def telephony_events_drain(*, tenant_id: int, slot: int = 0) -> int:
         if lowered or slot:
             shared_redis.flag_lower(flag)
             return applied
+        if batch.claimed and settings.TELEPHONY_EVENT_DRAIN_WAIT_SECONDS:
+            # Events keep coming: the next ones most likely within this wait. Taking them here
+            # saves a task, a claim and a commit each (a task per event doubled their CPU).
+            time.sleep(settings.TELEPHONY_EVENT_DRAIN_WAIT_SECONDS)
+            continue
         # Looks done. An event stored while the flag was up started no drain of its own: lower
         # the flag, then look once more; an event stored after that starts a drain itself.
         shared_redis.flag_lower(flag)

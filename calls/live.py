@@ -120,7 +120,7 @@ def _publish(tenant: Tenant, unpublished: list[tuple[Call, dict]]) -> None:
         # Nobody listening: skip the counts. A stream subscribing after this reads its snapshot
         # after this commit, so it misses nothing.
         listening = {
-            channel.decode(): count
+            channel.decode() if isinstance(channel, bytes) else channel: count
             for channel, count in client.pubsub_numsub(tenant_channel, *set(call_channels))
             if count
         }

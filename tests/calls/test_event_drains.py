@@ -66,8 +66,9 @@ def test_an_event_is_accepted_in_one_statement_and_a_duplicate_in_two(db, tenant
 
 
 def test_a_drain_applies_a_burst_in_batches_and_sends_every_callback_once(
-    callbacks_to, tenant, drain_running
+    callbacks_to, tenant, drain_running, settings
 ):
+    settings.TELEPHONY_EVENT_DRAIN_WAIT_SECONDS = 0  # no look for more after the last batch
     accept(tenant, *[end(n) for n in range(120)])
 
     with CaptureQueriesContext(connection) as queries:
