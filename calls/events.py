@@ -32,6 +32,8 @@ TOKEN_TAG = "cbe"  # noqa: S105 - the visible tag of events URL tokens, not a se
 EVENTS_URL_NAME = "telephony-events-by-token"
 # Events a drain applies in one transaction (and whose callbacks it then sends).
 DRAIN_BATCH = 50
+# A batch this full means events arrive faster than one drain applies them: start another.
+DRAIN_BEHIND = 5
 # How long a drain's flag outlives its last sign of life: a drain lost with its worker stops
 # holding new events back after this (the sweeper starts another meanwhile).
 DRAIN_FLAG_SECONDS = 30
@@ -126,31 +128,30 @@ def telephony_events_drain(*, tenant_id: int, slot: int = 0) -> int:
     left; answer how many were applied. Run in the tenant's scope.
 
     A drain holds its slot's flag in Redis while it runs (raised by whoever started it): a new
-    event starts no task while slot 0's is up, and a drain that finds a full batch starts the
-    next slot's, up to TELEPHONY_EVENT_DRAINS_PER_TENANT side by side (rows are claimed with
-    SKIP LOCKED: drains never take the same event). An event that fails is left for the
-    sweeper; the others are applied.
+    event starts no task while slot 0's is up, and a drain falling behind (DRAIN_BEHIND events
+    waited for it) starts the next slot's, up to TELEPHONY_EVENT_DRAINS_PER_TENANT side by side
+    (rows are claimed with SKIP LOCKED: drains never take the same event). An event that fails
+    is left for the sweeper; the others are applied.
     """
-    flag, applied, failed = _drain_flag(tenant_id, slot), 0, set[int]()
-    lowered = helper_started = False
+    flag, applied, failed, lowered = _drain_flag(tenant_id, slot), 0, set[int](), False
     while True:
         with deliveries.first_attempts_here():
             batch = _batch_apply(tenant_id, skip=failed)
         applied, failed = applied + batch.applied, failed | batch.failed
-        if batch.claimed == DRAIN_BATCH:
+        if batch.claimed:
             shared_redis.flag_raise(flag, DRAIN_FLAG_SECONDS, again=True)  # still running
-            if not helper_started and slot + 1 < settings.TELEPHONY_EVENT_DRAINS_PER_TENANT:
-                helper_started = True
-                _drain_start(tenant_id, slot + 1)
+        if batch.claimed >= DRAIN_BEHIND and slot + 1 < settings.TELEPHONY_EVENT_DRAINS_PER_TENANT:
+            _drain_start(tenant_id, slot + 1)  # events waited for this one: get help
+        if batch.claimed == DRAIN_BATCH:
             continue
-        if lowered or slot:
-            shared_redis.flag_lower(flag)
-            return applied
-        if batch.claimed and settings.TELEPHONY_EVENT_DRAIN_WAIT_SECONDS:
+        if batch.claimed and not lowered and settings.TELEPHONY_EVENT_DRAIN_WAIT_SECONDS:
             # Events keep coming: the next ones most likely within this wait. Taking them here
             # saves a task, a claim and a commit each (a task per event doubled their CPU).
             time.sleep(settings.TELEPHONY_EVENT_DRAIN_WAIT_SECONDS)
             continue
+        if lowered or slot:
+            shared_redis.flag_lower(flag)
+            return applied
         # Looks done. An event stored while the flag was up started no drain of its own: lower
         # the flag, then look once more; an event stored after that starts a drain itself.
         shared_redis.flag_lower(flag)
