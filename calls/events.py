@@ -34,6 +34,9 @@ EVENTS_URL_NAME = "telephony-events-by-token"
 DRAIN_BATCH = 50
 # A batch this full means events arrive faster than one drain applies them: start another.
 DRAIN_BEHIND = 5
+# A drain that keeps finding events hands over to a new task after this long: a steady stream
+# must not run into the task time limit (task_soft_time_limit, 300 s).
+DRAIN_RUN_SECONDS = 60
 # How long a drain's flag outlives its last sign of life: a drain lost with its worker stops
 # holding new events back after this (the sweeper starts another meanwhile).
 DRAIN_FLAG_SECONDS = 30
@@ -119,6 +122,16 @@ def _drain_start(tenant_id: int, slot: int) -> None:
         )
 
 
+def _drain_continue(tenant_id: int, slot: int) -> None:
+    """Hand the slot (its flag still up) to a new task, within the task time limit."""
+    from calls.tasks import telephony_events_drain
+
+    try:
+        telephony_events_drain.delay(tenant_id, slot)
+    except Exception:  # broker down: the flag expires and the sweeper starts one
+        logger.exception("Could not continue the drain of tenant %s's events", tenant_id)
+
+
 def _drain_flag(tenant_id: int, slot: int) -> str:
     return f"events-drain:{tenant_id}:{slot}"
 
@@ -134,12 +147,16 @@ def telephony_events_drain(*, tenant_id: int, slot: int = 0) -> int:
     is left for the sweeper; the others are applied.
     """
     flag, applied, failed, lowered = _drain_flag(tenant_id, slot), 0, set[int](), False
+    started = time.monotonic()
     while True:
         with deliveries.first_attempts_here():
             batch = _batch_apply(tenant_id, skip=failed)
         applied, failed = applied + batch.applied, failed | batch.failed
         if batch.claimed:
             shared_redis.flag_raise(flag, DRAIN_FLAG_SECONDS, again=True)  # still running
+            if time.monotonic() - started > DRAIN_RUN_SECONDS:  # a fresh task goes on
+                _drain_continue(tenant_id, slot)
+                return applied
         if batch.claimed >= DRAIN_BEHIND and slot + 1 < settings.TELEPHONY_EVENT_DRAINS_PER_TENANT:
             _drain_start(tenant_id, slot + 1)  # events waited for this one: get help
         if batch.claimed == DRAIN_BATCH:

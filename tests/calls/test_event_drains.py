@@ -158,3 +158,18 @@ def test_a_live_view_hears_every_event_of_a_drained_batch(callbacks_to, tenant, 
     assert {(m["kind"], m["state"], m["caller_name"], m["completed"]) for m in heard} == {
         ("ended", "ended", "", 3)
     }
+
+
+def test_a_drain_that_keeps_finding_events_hands_over_to_a_new_task(
+    callbacks_to, tenant, drain_running, monkeypatch
+):
+    monkeypatch.setattr(events, "DRAIN_RUN_SECONDS", 0)  # as if it had run for long
+    queue = Redis.from_url(settings.CELERY_BROKER_URL)
+    queue.delete("realtime")
+    accept(tenant, *[end(n) for n in range(3)])
+
+    assert drain(tenant) == 3
+
+    assert queue.llen("realtime") == 1  # the next drain, within the task time limit
+    assert redis_client().exists(f"callbridge:events-drain:{tenant.pk}:0")  # still held
+    queue.delete("realtime")
