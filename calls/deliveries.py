@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -122,6 +123,22 @@ def first_attempts_here() -> Iterator[None]:
         _first_attempts_make(first_attempts)
 
 
+class _KeptAlive(threading.local):
+    """A worker thread's session for first attempts: its connections (and TLS sessions) to
+    tenants' callback servers last from one batch to the next."""
+
+    def __init__(self) -> None:
+        self._session: http.Session | None = None
+
+    def session(self) -> http.Session:
+        if self._session is None:
+            self._session = http.new_session()
+        return self._session
+
+
+_kept_alive = _KeptAlive()
+
+
 def _first_attempts_make(first_attempts: FirstAttempts) -> None:
     """Send them one after the other. After a failure, or DEADLINE_SECONDS, the rest go back
     to the queue (claims released): a failing receiver is retried on the usual schedule, and
@@ -129,16 +146,15 @@ def _first_attempts_make(first_attempts: FirstAttempts) -> None:
     """
     started, unsent = time.monotonic(), list(first_attempts.due)
     acknowledged: list[tuple[Delivery, Attempt]] = []
-    with http.new_session() as session:  # one kept-alive connection (and TLS handshake)
-        while unsent and time.monotonic() - started < DEADLINE_SECONDS:
-            delivery = unsent.pop(0)
-            started_at = timezone.now()
-            outcome = _post(delivery, delivery.tenant, session=session)
-            attempt = _attempt(delivery, started_at, outcome)
-            if not attempt.succeeded:
-                _record(delivery, attempt)
-                break
-            acknowledged.append((delivery, attempt))
+    while unsent and time.monotonic() - started < DEADLINE_SECONDS:
+        delivery = unsent.pop(0)
+        started_at = timezone.now()
+        outcome = _post(delivery, delivery.tenant, session=_kept_alive.session())
+        attempt = _attempt(delivery, started_at, outcome)
+        if not attempt.succeeded:
+            _record(delivery, attempt)
+            break
+        acknowledged.append((delivery, attempt))
     if acknowledged:
         delivered = [delivery for delivery, _ in acknowledged]
         outbox.record_all(
