@@ -37,6 +37,9 @@ DRAIN_BEHIND = 5
 # A drain that keeps finding events hands over to a new task after this long: a steady stream
 # must not run into the task time limit (task_soft_time_limit, 300 s).
 DRAIN_RUN_SECONDS = 60
+# How many looks in a row, TELEPHONY_EVENT_DRAIN_WAIT_SECONDS apart, find nothing before a
+# drain stops.
+DRAIN_IDLE_LOOKS = 3
 # How long a drain's flag outlives its last sign of life: a drain lost with its worker stops
 # holding new events back after this (the sweeper starts another meanwhile).
 DRAIN_FLAG_SECONDS = 30
@@ -147,7 +150,7 @@ def telephony_events_drain(*, tenant_id: int, slot: int = 0) -> int:
     is left for the sweeper; the others are applied.
     """
     flag, applied, failed, lowered = _drain_flag(tenant_id, slot), 0, set[int](), False
-    started = time.monotonic()
+    started, idle = time.monotonic(), 0
     while True:
         with deliveries.first_attempts_here():
             batch = _batch_apply(tenant_id, skip=failed)
@@ -159,11 +162,13 @@ def telephony_events_drain(*, tenant_id: int, slot: int = 0) -> int:
                 return applied
         if batch.claimed >= DRAIN_BEHIND and slot + 1 < settings.TELEPHONY_EVENT_DRAINS_PER_TENANT:
             _drain_start(tenant_id, slot + 1)  # events waited for this one: get help
-        if batch.claimed == DRAIN_BATCH:
+        if batch.claimed:
+            idle = 0
             continue
-        if batch.claimed and not lowered and settings.TELEPHONY_EVENT_DRAIN_WAIT_SECONDS:
-            # Events keep coming: the next ones most likely within this wait. Taking them here
-            # saves a task, a claim and a commit each (a task per event doubled their CPU).
+        idle += 1
+        if idle <= DRAIN_IDLE_LOOKS and not lowered and settings.TELEPHONY_EVENT_DRAIN_WAIT_SECONDS:
+            # More events are likely soon: taking them here saves the task and the per-batch
+            # work of a drain of their own (a drain per event or two doubled their CPU).
             time.sleep(settings.TELEPHONY_EVENT_DRAIN_WAIT_SECONDS)
             continue
         if lowered or slot:
