@@ -59,10 +59,11 @@ def ip_allowed(api_key: ApiKey, ip: str) -> bool:
     return any(address in ipaddress.ip_network(cidr) for cidr in api_key.allowed_cidrs)
 
 
-def server_key_check(request: HttpRequest | Request) -> ApiKey | None:
+def server_key_check(request: HttpRequest | Request, *, shared: bool = False) -> ApiKey | None:
     """Return the request's server key, checked, or None when it sends no Authorization header.
 
-    Raises AuthenticationFailed or PermissionDenied.
+    Raises AuthenticationFailed or PermissionDenied. `shared`: the request only reads the key,
+    its tenant and settings (key_cache.KeyCache.find).
     """
     header = request.META.get("HTTP_AUTHORIZATION", "")
     if not header:
@@ -73,7 +74,7 @@ def server_key_check(request: HttpRequest | Request) -> ApiKey | None:
             "Send the server key as 'Authorization: Bearer <key>'."
         )
     plaintext = plaintext.strip()
-    api_key = api_key_find(plaintext)
+    api_key = api_key_find(plaintext, shared=shared)
     if api_key is None:
         raise exceptions.AuthenticationFailed("Unknown API key.")
     if api_key.is_revoked:
@@ -203,8 +204,11 @@ class ApiKeyRateThrottle(BaseThrottle):
 
 
 def server_key_holder(request: HttpRequest, view: type[APIView]) -> KeyHolder:
-    """Authenticate, authorize and rate-limit the request as `view` does under DRF."""
-    api_key = server_key_check(request)
+    """Authenticate, authorize and rate-limit the request as `view` does under DRF.
+
+    For the hot paths (core/hot_path.py), which only read the key and its tenant.
+    """
+    api_key = server_key_check(request, shared=True)
     resource = getattr(view, "api_scope", None)
     scope_check(api_key, resource=resource, access=api_access(view, request.method))
     assert isinstance(api_key, ApiKey)  # scope_check raises without one

@@ -39,15 +39,21 @@ class KeyCache:
         self._keys: dict[str, tuple[bytes, ApiKey]] = {}
         self._lock = threading.Lock()
 
-    def find(self, plaintext: str, load: Callable[[str], ApiKey | None]) -> ApiKey | None:
-        """The key whose plaintext this is: remembered while current, else `load(plaintext)`."""
+    def find(
+        self, plaintext: str, load: Callable[[str], ApiKey | None], *, shared: bool = False
+    ) -> ApiKey | None:
+        """The key whose plaintext this is: remembered while current, else `load(plaintext)`.
+
+        A caller that only reads the key, its tenant and settings may take the `shared` instance
+        every request of the process uses, instead of a copy of its own (a lookup's 4 %).
+        """
         generation = key_generation.current()  # None without Redis, or while it is down
         if generation is None:
             return load(plaintext)
         digest = hash_secret(plaintext)  # only the key's holder finds it, even here
         remembered = self._keys.get(digest)
         if remembered is not None and remembered[0] == generation:
-            return _copy(remembered[1])
+            return remembered[1] if shared else _copy(remembered[1])
         api_key = load(plaintext)
         if api_key is not None:
             with self._lock:

@@ -10,9 +10,12 @@ from tenants import key_cache
 from tenants.models import ApiKey, Membership, tenant_settings_paths
 
 
-def api_key_find(plaintext: str) -> ApiKey | None:
-    """Return the key (revoked or not) whose plaintext this is, with its tenant, or None."""
-    return key_cache.keys.find(plaintext, _api_key_load)
+def api_key_find(plaintext: str, *, shared: bool = False) -> ApiKey | None:
+    """Return the key (revoked or not) whose plaintext this is, with its tenant, or None.
+
+    `shared`: the caller only reads them (key_cache.KeyCache.find).
+    """
+    return key_cache.keys.find(plaintext, _api_key_load, shared=shared)
 
 
 def _api_key_load(plaintext: str) -> ApiKey | None:

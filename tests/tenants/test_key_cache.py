@@ -58,6 +58,16 @@ def test_it_hands_each_caller_its_own_key_and_tenant(server_key):
     assert second.tenant.default_region == "GB"
 
 
+def test_readers_that_only_read_share_the_remembered_key(server_key):
+    key_cache.keys.find(server_key[1], _api_key_load)
+
+    first = key_cache.keys.find(server_key[1], _api_key_load, shared=True)
+    second = key_cache.keys.find(server_key[1], _api_key_load, shared=True)
+
+    assert first is second and first.tenant is second.tenant
+    assert key_cache.keys.find(server_key[1], _api_key_load) is not first
+
+
 def test_it_never_remembers_a_wrong_secret(server_key):
     load = CountingLoader()
     wrong = server_key[1][:-4] + "xxxx"
