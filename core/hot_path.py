@@ -22,6 +22,7 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.middleware.common import CommonMiddleware
 from django.urls import Resolver404, resolve, set_script_prefix
+from django.utils.log import log_response
 from django.utils.module_loading import import_string
 from rest_framework import exceptions
 from rest_framework.renderers import JSONRenderer
@@ -63,9 +64,14 @@ class HotPathApplication:
         set_script_prefix(get_script_name(environ))
         # What request_started's close_old_connections does, for the connection used here.
         connection.close_if_unusable_or_obsolete()
-        response = self.chain(WSGIRequest(environ))
+        request = WSGIRequest(environ)
+        response = self.chain(request)
         if isinstance(response, _Declined):
             return self.django_application(environ, start_response)
+        if response.status_code >= 400:  # as Django's handler logs them (django.request)
+            log_response(
+                "%s: %s", response.reason_phrase, request.path, response=response, request=request
+            )
         status = f"{response.status_code} {response.reason_phrase}"
         headers = [
             *response.items(),

@@ -200,6 +200,18 @@ def test_a_host_that_is_not_allowed_is_refused_as_below(routed):
     assert decide(headers).status_code == 400
 
 
+@pytest.mark.parametrize("through", ["hot path", "DRF"])
+def test_a_refused_lookup_is_logged_as_below(routed, caplog, through):
+    extra = THROUGH_DRF if through == "DRF" else {}
+
+    with caplog.at_level("WARNING", logger="django.request"):
+        response = lookup(authorization(routed, "unknown key"), **extra)
+
+    logged = [record.getMessage() for record in caplog.records if record.name == "django.request"]
+    assert hot(response) == (through == "hot path")
+    assert logged == ["Unauthorized: /api/v1/lookup"]
+
+
 def test_a_lookup_leaves_no_tenant_scope_behind(routed):
     response = lookup(authorization(routed, "server key"))
 
