@@ -21,7 +21,7 @@ from automations.models import App, AppRun
 from calls.models import Call, CallStatus
 from contacts import selectors as contact_selectors
 from contacts.selectors import CallerCard
-from core import http, outbox
+from core import batch_cache, http, outbox
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -41,7 +41,12 @@ def call_end_events(call: Call) -> list[str]:
 
 def app_runs_create(*, call: Call, event: str) -> list[AppRun]:
     """Write a run for each enabled post-call app of the event, in the event's transaction."""
-    apps = App.objects.filter(enabled=True, timing=App.Timing.POST_CALL).order_by("order", "id")
+    apps = batch_cache.cached(
+        ("post-call apps", call.tenant_id),
+        lambda: list(
+            App.objects.filter(enabled=True, timing=App.Timing.POST_CALL).order_by("order", "id")
+        ),
+    )
     runs = []
     for app in apps:
         if event not in app.events:

@@ -24,7 +24,7 @@ from connectors.interface import CallLogEntry, Connector, ConnectorError
 from connectors.models import Connection
 from connectors.services import connector_for_connection
 from contacts.models import Contact, PhonebookSettings
-from core import outbox
+from core import batch_cache, outbox
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,10 @@ def call_logging_options(connection: Connection) -> dict[str, Any]:
 def crm_logs_create(*, call: Call) -> list[CrmLog]:
     """Write one log per connection that logs calls, in the call's transaction (outbox)."""
     logs = []
-    connections = Connection.objects.filter(status=Connection.Status.ACTIVE)
+    connections = batch_cache.cached(
+        ("active connections", call.tenant_id),
+        lambda: list(Connection.objects.filter(status=Connection.Status.ACTIVE)),
+    )
     for connection in connections:
         options = call_logging_options(connection)
         if not options["enabled"]:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -51,7 +52,8 @@ def delivery_create(*, call: Call, update: bool = False) -> Delivery | None:
         return None
     payload = callback_update_payload if update else callback_payload
     paused = tenant.callback_settings.paused_at is not None
-    delivery = Delivery.objects.create(
+    first_attempts = None if paused else _first_attempts.get()
+    delivery = Delivery(
         tenant=tenant,
         call=call,
         url=tenant.callback_settings.url,
@@ -60,7 +62,13 @@ def delivery_create(*, call: Call, update: bool = False) -> Delivery | None:
         next_attempt_at=timezone.now(),
         state=Delivery.State.HELD if paused else Delivery.State.PENDING,
     )
-    if not paused:
+    if first_attempts is not None:  # claimed as written: sent after commit with no claim
+        delivery.attempt_count, delivery.attempting_since = 1, first_attempts.claimed_at
+        delivery.claimed_trigger = delivery.next_trigger
+    delivery.save(force_insert=True)
+    if first_attempts is not None:
+        transaction.on_commit(lambda: first_attempts.due.append(delivery))
+    elif not paused:
         _send_after_commit(delivery)
     return delivery
 
@@ -85,31 +93,68 @@ def _enqueue_all(held: list[Delivery]) -> None:
         _enqueue(delivery, 0)
 
 
-# Set by `first_attempts_here`: the ids of deliveries committed in its block, to send there.
-_first_attempts: ContextVar[list[str] | None] = ContextVar("first_attempts", default=None)
+@dataclass
+class FirstAttempts:
+    """Deliveries written claimed at `claimed_at` in a `first_attempts_here` block."""
+
+    claimed_at: datetime
+    due: list[Delivery] = field(default_factory=list)  # committed: to send
+
+
+_first_attempts: ContextVar[FirstAttempts | None] = ContextVar("first_attempts", default=None)
 
 
 @contextmanager
 def first_attempts_here() -> Iterator[None]:
-    """Make the first attempt of the deliveries committed in the block here, once it is done."""
-    # For tasks: the callback goes out without another task hop. Each row is committed before
-    # it is sent, so a worker killed meanwhile loses nothing (the sweeper sends it).
-    due: list[str] = []
-    token = _first_attempts.set(due)
+    """Make the first attempt of the deliveries committed in the block here, once it is done.
+
+    For tasks: the callbacks go out without another task hop, claimed as they are written (no
+    claim of their own), and their outcomes are recorded together. Each row is committed before
+    it is sent, so a worker killed meanwhile loses nothing (the sweeper takes it over).
+    """
+    first_attempts = FirstAttempts(claimed_at=timezone.now())
+    token = _first_attempts.set(first_attempts)
     try:
         yield
     finally:
         _first_attempts.reset(token)
-    for delivery_id in due:
-        delivery_attempt(delivery_id=delivery_id)
+    if first_attempts.due:
+        _first_attempts_make(first_attempts)
+
+
+def _first_attempts_make(first_attempts: FirstAttempts) -> None:
+    """Send them one after the other. After a failure, or DEADLINE_SECONDS, the rest go back
+    to the queue (claims released): a failing receiver is retried on the usual schedule, and
+    no send outlives its claim's lease.
+    """
+    started, unsent = time.monotonic(), list(first_attempts.due)
+    acknowledged: list[tuple[Delivery, Attempt]] = []
+    with http.new_session() as session:  # one kept-alive connection (and TLS handshake)
+        while unsent and time.monotonic() - started < DEADLINE_SECONDS:
+            delivery = unsent.pop(0)
+            started_at = timezone.now()
+            outcome = _post(delivery, delivery.tenant, session=session)
+            attempt = _attempt(delivery, started_at, outcome)
+            if not attempt.succeeded:
+                _record(delivery, attempt)
+                break
+            acknowledged.append((delivery, attempt))
+    if acknowledged:
+        delivered = [delivery for delivery, _ in acknowledged]
+        outbox.record_all(
+            DELIVERIES,
+            delivered,
+            state=Delivery.State.SUCCEEDED,
+            attempts=[a for _, a in acknowledged],
+        )
+        for delivery, attempt in acknowledged:
+            metrics.record(delivery.tenant_id, "callback", attempt.latency_ms)
+    if unsent:
+        outbox.release(DELIVERIES, unsent)
+        _enqueue_all(unsent)
 
 
 def _send_after_commit(delivery: Delivery, countdown: float = 0) -> None:
-    due = _first_attempts.get()
-    if due is not None and not countdown:
-        delivery_id = str(delivery.pk)
-        transaction.on_commit(lambda: due.append(delivery_id))
-        return
     transaction.on_commit(lambda: _enqueue(delivery, countdown))
 
 
@@ -139,7 +184,7 @@ def delivery_attempt(*, delivery_id: str) -> Attempt | None:
     time.sleep(claimed.wait_seconds)
     started_at = timezone.now()
     outcome = _post(claimed.row, claimed.row.tenant)
-    return _record(claimed.row, started_at, outcome)
+    return _record(claimed.row, _attempt(claimed.row, started_at, outcome))
 
 
 def callback_test_send(*, tenant: Tenant) -> http.HttpResponse | http.HttpError:
@@ -167,9 +212,13 @@ def callback_test_send(*, tenant: Tenant) -> http.HttpResponse | http.HttpError:
 
 
 def _post(
-    delivery: Delivery, tenant: Tenant, deadline_seconds: float = DEADLINE_SECONDS
+    delivery: Delivery,
+    tenant: Tenant,
+    deadline_seconds: float = DEADLINE_SECONDS,
+    session: http.Session | None = None,
 ) -> http.HttpResponse | http.HttpError:
-    body = json.dumps(delivery.payload, separators=(",", ":")).encode()
+    # Sorted: the same bytes from the row as written and as read back (jsonb reorders keys).
+    body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
     msg_id, timestamp = str(delivery.pk), int(time.time())
     headers = {
         "Content-Type": "application/json",
@@ -192,13 +241,14 @@ def _post(
             headers=headers,
             body=body,
             secret_headers=secret_headers,
+            session=session,
         )
     except http.HttpError as error:
         return error
 
 
-def _record(delivery: Delivery, started_at: datetime, outcome: object) -> Attempt:
-    """Record the attempt made under the claim `delivery` holds, and what comes next."""
+def _attempt(delivery: Delivery, started_at: datetime, outcome: object) -> Attempt:
+    """The attempt made under the claim `delivery` holds, with its outcome (not saved)."""
     attempt = Attempt(
         tenant_id=delivery.tenant_id,
         delivery=delivery,
@@ -214,6 +264,11 @@ def _record(delivery: Delivery, started_at: datetime, outcome: object) -> Attemp
         attempt.error_class = outcome.error_class
         attempt.response_excerpt = str(outcome)
         attempt.latency_ms = int((timezone.now() - started_at).total_seconds() * 1000)
+    return attempt
+
+
+def _record(delivery: Delivery, attempt: Attempt) -> Attempt:
+    """Record the attempt made under the claim `delivery` holds, and what comes next."""
     delay = None
     if attempt.succeeded:
         state = Delivery.State.SUCCEEDED

@@ -28,6 +28,7 @@ from calls import selectors
 from calls.lifecycle import iso_z
 from calls.models import Call, CallEvent, CallState
 from contacts.selectors import caller_card
+from core import batch_cache
 from core.scoping import tenant_scope
 from tenants.models import Tenant
 
@@ -40,11 +41,20 @@ ACTIVE_CALLS_IN_SNAPSHOT = 100
 
 def call_summary(call: Call) -> dict:
     """What a live view shows of a call, with who is calling (seed 001's live feed)."""
+    return _call_fields(call) | _caller(call)
+
+
+def _caller(call: Call) -> dict:
     card = caller_card(tenant=call.tenant, number=call.customer_number)
     return {
-        "call_id": str(call.call_id),
         "caller_name": card.contact.name if card.contact else "",
         "caller_company": card.contact.company if card.contact else "",
+    }
+
+
+def _call_fields(call: Call) -> dict:
+    return {
+        "call_id": str(call.call_id),
         "state": call.state,
         "status": call.status,
         "duration": call.duration,
@@ -60,8 +70,12 @@ def call_summary(call: Call) -> dict:
 
 
 def event_summary(event: CallEvent, call: Call) -> dict:
+    return _event_fields(event, call) | _caller(call)
+
+
+def _event_fields(event: CallEvent, call: Call) -> dict:
     return {"id": event.pk, "kind": event.kind, "occurred_at": iso_z(event.occurred_at)} | (
-        call_summary(call)
+        _call_fields(call)
     )
 
 
@@ -86,34 +100,44 @@ def _channel(client: redis.Redis, scope: str) -> str:
 
 
 def call_event_publish(*, call: Call, event: CallEvent) -> None:
-    """Publish the event to live streams once the transaction that wrote it commits."""
+    """Publish the event to live streams once the transaction that wrote it commits.
+
+    A drain's batch publishes all its events together (one look at who is listening).
+    """
     if not settings.REDIS_URL:
         return  # streams poll the table instead
-    message = event_summary(event, call)  # the call as this event left it
-    tenant = call.tenant
+    unpublished: list[tuple[Call, dict]] = batch_cache.cached(("live events", call.tenant_id), list)
+    unpublished.append((call, _event_fields(event, call)))  # the call as this event left it
+    if len(unpublished) == 1:  # the batch's first: the others join it before the commit
+        transaction.on_commit(lambda: _publish(call.tenant, unpublished))
 
-    def publish() -> None:
-        try:
-            client = _redis(settings.REDIS_URL)
-            channels = [
-                _channel(client, f"tenant:{tenant.pk}"),
-                _channel(client, f"call:{message['call_id']}"),
-            ]
-            # Nobody listening: skip the counts. A stream subscribing after this reads its
-            # snapshot after this commit, so it misses nothing.
-            if not any(count for _, count in client.pubsub_numsub(*channels)):
-                return
-            with tenant_scope(tenant):
-                message.update(selectors.live_counts(tenant=tenant))
-            data = json.dumps(message)
+
+def _publish(tenant: Tenant, unpublished: list[tuple[Call, dict]]) -> None:
+    try:
+        client = _redis(settings.REDIS_URL)
+        tenant_channel = _channel(client, f"tenant:{tenant.pk}")
+        call_channels = [_channel(client, f"call:{m['call_id']}") for _, m in unpublished]
+        # Nobody listening: skip the counts. A stream subscribing after this reads its snapshot
+        # after this commit, so it misses nothing.
+        listening = {
+            channel.decode() if isinstance(channel, bytes) else channel: count
+            for channel, count in client.pubsub_numsub(tenant_channel, *set(call_channels))
+            if count
+        }
+        if not listening:
+            return
+        with tenant_scope(tenant):  # who is calling: only when someone is listening
+            counts = selectors.live_counts(tenant=tenant)
             pipe = client.pipeline(transaction=False)
-            for channel in channels:
-                pipe.publish(channel, data)
+            for (call, message), call_channel in zip(unpublished, call_channels, strict=True):
+                channels = [c for c in (tenant_channel, call_channel) if c in listening]
+                if channels:
+                    data = json.dumps(message | _caller(call) | counts)
+                    for channel in channels:
+                        pipe.publish(channel, data)
             pipe.execute()
-        except Exception:  # a live view missing one update must never fail the call
-            logger.warning("Could not publish call event %s", event.pk, exc_info=True)
-
-    transaction.on_commit(publish)
+    except Exception:  # a live view missing an update must never fail the call
+        logger.warning("Could not publish %d call events", len(unpublished), exc_info=True)
 
 
 def call_analyzed_publish(*, call: Call) -> None:

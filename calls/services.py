@@ -18,6 +18,10 @@ from tenants.models import Agent, Tenant
 SIGNING_SECRET_GRACE = timedelta(hours=24)
 
 
+# What call_event_record changes on the call: the merge of its events.
+MERGED_FIELDS = ["state", "status", "start_time", "answer_time", "end_time", "duration"]
+
+
 class CallConflict(Exception):
     """The request cannot apply to the call as it is (e.g. hanging up an ended call)."""
 
@@ -92,15 +96,21 @@ def call_event_record(
     occurred_at: datetime,
     status: str = "",
     duration: int | None = None,
+    locked: bool = False,
 ) -> Call:
-    """Add one event and re-merge the call; when it first ends, write its callback (outbox)."""
+    """Add one event and re-merge the call; when it first ends, write its callback (outbox).
+
+    `locked`: the caller holds the call's lock in this transaction and `call` is as the lock
+    found it (changed only by that caller), with its tenant's callback settings and recording.
+    """
     # No savepoint: nothing below is caught, so a failure fails the caller's transaction anyway.
     with transaction.atomic(savepoint=False):
-        call = (
-            Call.objects.select_for_update(of=("self",), no_key=True)
-            .select_related("tenant__callback_settings", "recording")
-            .get(pk=call.pk)
-        )
+        if not locked:
+            call = (
+                Call.objects.select_for_update(of=("self",), no_key=True)
+                .select_related("tenant__callback_settings", "recording")
+                .get(pk=call.pk)
+            )
         events = list(call.events.all())
         if any(e.kind == kind for e in events):
             return call
@@ -121,7 +131,7 @@ def call_event_record(
         call.start_time = merged.start_time or call.start_time
         call.answer_time, call.end_time = merged.answer_time, merged.end_time
         call.duration = merged.duration
-        call.save()
+        call.save(update_fields=[*MERGED_FIELDS, "updated_at"])
         live.call_event_publish(call=call, event=event)
         if kind == CallState.INITIATED:  # a phone system's call.start (placed calls: call_place)
             signals.call_started.send(sender=Call, call=call)

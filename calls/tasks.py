@@ -20,15 +20,22 @@ def deliveries_sweep() -> None:
 
 
 @shared_task(ignore_result=True)
+def telephony_events_drain(tenant_id: int, slot: int = 0) -> None:
+    """Apply the tenant's stored telephony events to their calls, in batches, until none wait."""
+    with tenant_scope(tenant_id):
+        events.telephony_events_drain(tenant_id=tenant_id, slot=slot)
+
+
+@shared_task(ignore_result=True)
 def telephony_event_process(tenant_id: int, event_pk: int) -> None:
-    """Apply a stored telephony event to its call."""
+    """Apply one stored telephony event (tasks queued before drains existed)."""
     with tenant_scope(tenant_id), deliveries.first_attempts_here():
         events.telephony_event_process(event_pk=event_pk)
 
 
 @shared_task(ignore_result=True)
 def telephony_events_sweep() -> None:
-    """Re-send telephony events whose processing was lost (beat)."""
+    """Start drains for telephony events left waiting (beat)."""
     events.telephony_events_sweep()
 
 

@@ -336,6 +336,11 @@ SYNC_RUN_SECONDS = env.float("SYNC_RUN_SECONDS", default=240.0)
 DELIVERY_STALE_SECONDS = env.float("DELIVERY_STALE_SECONDS", default=30.0)
 # A telephony event still unprocessed this many seconds after it arrived lost its task: re-send.
 TELEPHONY_EVENT_STALE_SECONDS = env.float("TELEPHONY_EVENT_STALE_SECONDS", default=30.0)
+# Drains applying one tenant's events side by side at most (calls/events.py): a busy tenant
+# takes this many realtime worker processes, and leaves the rest to the others.
+TELEPHONY_EVENT_DRAINS_PER_TENANT = env.int("TELEPHONY_EVENT_DRAINS_PER_TENANT", default=2)
+# How long a drain that just applied events waits for more before it stops (0: it stops now).
+TELEPHONY_EVENT_DRAIN_WAIT_SECONDS = env.float("TELEPHONY_EVENT_DRAIN_WAIT_SECONDS", default=0.02)
 # How many reverse proxies in front of the web processes append to X-Forwarded-For (0: none;
 # then REMOTE_ADDR is the client). Used for server-key IP allowlists.
 NUM_PROXIES = env.int("NUM_PROXIES", default=0)

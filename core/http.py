@@ -359,7 +359,10 @@ class _GuardedAdapter(HTTPAdapter):
         }
 
 
-def new_session() -> requests.Session:
+Session = requests.Session  # what new_session makes, for callers' type hints
+
+
+def new_session() -> Session:
     """A session whose connections are guarded; keep one alive to reuse its connections."""
     session = requests.Session()
     session.trust_env = False  # no proxy or netrc from the environment: we check the real target

@@ -24,7 +24,7 @@ from datetime import timedelta
 from typing import Any, Generic, TypeVar
 
 from django.db import models, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from core.scoping import TenantOwnedModel, across_all_tenants
@@ -144,6 +144,38 @@ def record(
         if state == PENDING:
             transaction.on_commit(lambda: outbox.enqueue(row, retry_in or 0))
     return True
+
+
+def record_all(
+    outbox: Outbox[Row], rows: list[Row], *, state: str, attempts: list[models.Model]
+) -> int:
+    """record() for rows whose attempts ended the same final way (not PENDING): their attempts
+    in one INSERT, the rows in one UPDATE per claim moment; answers how many claims were ours.
+    """
+    now = timezone.now()
+    by_claim: dict[Any, list[Any]] = {}
+    for row in rows:
+        by_claim.setdefault(row.attempting_since, []).append(row.pk)
+    with transaction.atomic():
+        type(attempts[0])._default_manager.bulk_create(attempts)
+        ours = sum(
+            outbox.model.objects.filter(pk__in=pks, attempting_since=since).update(
+                state=state, attempting_since=None, updated_at=now
+            )
+            for since, pks in by_claim.items()
+        )
+    for row in rows:
+        row.state, row.attempting_since, row.updated_at = state, None, now
+    return ours
+
+
+def release(outbox: Outbox[Row], rows: list[Row]) -> None:
+    """Give back claims whose attempt was not made: due now, the claim's count undone."""
+    for row in rows:
+        outbox.model.objects.filter(pk=row.pk, attempting_since=row.attempting_since).update(
+            attempt_count=F("attempt_count") - 1, attempting_since=None, updated_at=timezone.now()
+        )
+        row.attempt_count, row.attempting_since = row.attempt_count - 1, None
 
 
 def sweep(outbox: Outbox[Row], *, limit: int = 500) -> list[Row]:

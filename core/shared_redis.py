@@ -424,3 +424,27 @@ def forget_generations() -> None:
     listener = _listener
     if listener is not None:
         listener._change()
+
+
+def flag_raise(name: str, ttl: int, *, again: bool = False) -> bool:
+    """Raise a shared flag for ttl seconds; True if this raised it (it was down), or `again`
+    (renew it). Without Redis, or while it is down, every caller raises it: True.
+    """
+    if not settings.REDIS_URL or outage.active():
+        return True
+    try:
+        raised = redis_client().set(f"callbridge:{name}", 1, ex=ttl, nx=not again)
+    except redis.RedisError as error:
+        outage.report(error)
+        return True
+    return bool(raised)
+
+
+def flag_lower(name: str) -> None:
+    """Lower a shared flag (nothing without Redis, or while it is down)."""
+    if not settings.REDIS_URL or outage.active():
+        return
+    try:
+        redis_client().delete(f"callbridge:{name}")
+    except redis.RedisError as error:
+        outage.report(error)

@@ -61,6 +61,7 @@ def main() -> None:
 
     receiver = CallbackReceiver().start()
     tenant = make_tenant(f"{receiver.url}/callbacks")
+    forget_drains()
     if args.profile:
         import stages
 
@@ -108,6 +109,14 @@ def recreate_database() -> None:
     with psycopg.connect("postgres://postgres@127.0.0.1:5432/postgres", autocommit=True) as db:
         db.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
         db.execute(f'CREATE DATABASE "{DATABASE}"')
+
+
+def forget_drains() -> None:
+    """Lower drain flags an earlier run left up (its tenant had the same id): none runs now."""
+    from core.shared_redis import redis_client
+
+    for key in redis_client().scan_iter("callbridge:events-drain:*"):
+        redis_client().delete(key)
 
 
 def make_tenant(callback_url: str) -> object:

@@ -1,10 +1,10 @@
 """Where one callback's time goes: queries, locks, publishes and the POST, stage by stage.
 
-Runs the path of bench.py in this one process, one call at a time (no worker, no contention):
-accept a call.end event, run the event task's body, then the delivery task's body if the
-callback is still pending. Each database statement, Redis
-command and broker publish is counted and timed with its stage. Run it after bench.py, which
-leaves its database migrated: `bench/deliveries/run --profile 200`.
+Runs the path of bench.py in this one process (no worker, no contention): accept N call.end
+events, then run one drain over them, as the worker would (its batches, their commits, and the
+callbacks' first attempts). Each database statement, Redis command and broker publish is counted
+and timed with its stage, and shown per call. Run it after bench.py, which leaves its database
+migrated: `bench/deliveries/run --profile 200`.
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ def run(tenant: object, calls: int) -> None:
     from calls.models import Delivery
     from core import http
     from core.scoping import tenant_scope
+    from core.shared_redis import redis_client
 
     meter = Meter()
     _wrap(redis.client.Redis, "execute_command", meter, "redis command")
@@ -74,18 +75,18 @@ def run(tenant: object, calls: int) -> None:
     _wrap(type(connections["default"]), "commit", meter, "sql COMMIT")
     with connection.execute_wrapper(meter.sql), tenant_scope(tenant):
         run_id = time.time_ns()
-        for n in range(calls):
-            body = {"id": f"{run_id}-{n}", "type": "call.end", "call_id": f"{run_id}-{n}",
-                    "from": f"+1415300{n:04d}", "to": "+14155550100", "status": "ANSWER",
-                    "duration": 60}  # fmt: skip
-            with meter.timing("1 accept (web)"):
-                row, _ = telephony_event_accept(tenant=tenant, body=body, source="json")
-            with meter.timing("2 event task"):
-                tasks.telephony_event_process.run(tenant.pk, row.pk)
-            delivery = Delivery.objects.filter(call__external_id=f"{run_id}-{n}").first()
-            if delivery is not None and delivery.state == Delivery.State.PENDING:
-                with meter.timing("3 delivery task"):
-                    tasks.delivery_send.run(tenant.pk, str(delivery.pk))
+        # As if a drain were running: accepting starts no task, the drain below does the work.
+        redis_client().set(f"callbridge:events-drain:{tenant.pk}:0", 1, ex=60)
+        with meter.timing("1 accept (web)"):
+            for n in range(calls):
+                body = {"id": f"{run_id}-{n}", "type": "call.end", "call_id": f"{run_id}-{n}",
+                        "from": f"+1415300{n:04d}", "to": "+14155550100", "status": "ANSWER",
+                        "duration": 60}  # fmt: skip
+                telephony_event_accept(tenant=tenant, body=body, source="json")
+        with meter.timing("2 drain (worker)"):
+            tasks.telephony_events_drain.run(tenant.pk)
+        sent = Delivery.objects.filter(call__external_id__startswith=f"{run_id}-")
+        assert sent.filter(state=Delivery.State.SUCCEEDED).count() == calls, "callbacks missing"
     report(meter, calls)
 
 

@@ -1,0 +1,175 @@
+"""Telephony events applied by drains: accepted in one statement, applied in batches, one task
+per burst, a bad event never holding back the rest, first callbacks sent and recorded together.
+
+Real PostgreSQL commits (transactional tests) and a real HTTP receiver; drains run in-process.
+"""
+
+import json
+import time
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from redis import Redis
+
+from calls import events, live
+from calls.models import Attempt, Call, Delivery, TelephonyEvent
+from core.scoping import tenant_scope
+from core.shared_redis import redis_client
+
+pytestmark = pytest.mark.usefixtures("private_urls")
+
+
+def end(n: int, call_id: str = "") -> dict:
+    return {"id": f"end-{n}", "type": "call.end", "call_id": call_id or f"pbx-{n}",
+            "from": f"+1415200{n:04d}", "to": "+14155550100", "status": "ANSWER",
+            "duration": 60}  # fmt: skip
+
+
+@pytest.fixture
+def callbacks_to(transactional_db, tenant, receiver):
+    tenant.callback_settings.url = f"{receiver.url}/callbacks"
+    tenant.callback_settings.save()
+    return receiver
+
+
+def accept(tenant, *bodies: dict) -> None:
+    with tenant_scope(tenant):
+        for body in bodies:
+            events.telephony_event_accept(tenant=tenant, body=body, source="json")
+
+
+def drain(tenant) -> int:
+    with tenant_scope(tenant):
+        return events.telephony_events_drain(tenant_id=tenant.pk)
+
+
+@pytest.fixture
+def drain_running(tenant) -> None:
+    """As if a drain ran: accepting starts no task, and the test runs the drain in-process."""
+    redis_client().set(f"callbridge:events-drain:{tenant.pk}:0", 1, ex=60)
+
+
+def test_an_event_is_accepted_in_one_statement_and_a_duplicate_in_two(db, tenant):
+    with tenant_scope(tenant), CaptureQueriesContext(connection) as new:
+        row, created = events.telephony_event_accept(tenant=tenant, body=end(1), source="json")
+    with tenant_scope(tenant), CaptureQueriesContext(connection) as again:
+        same, created_again = events.telephony_event_accept(
+            tenant=tenant, body=end(1), source="json"
+        )
+
+    assert (created, created_again, same.pk) == (True, False, row.pk)
+    assert len(new.captured_queries) == 1, new.captured_queries
+    assert "ON CONFLICT" in new.captured_queries[0]["sql"]
+    assert len(again.captured_queries) == 2
+
+
+def test_a_drain_applies_a_burst_in_batches_and_sends_every_callback_once(
+    callbacks_to, tenant, drain_running, settings
+):
+    settings.TELEPHONY_EVENT_DRAIN_WAIT_SECONDS = 0  # no look for more after the last batch
+    accept(tenant, *[end(n) for n in range(120)])
+
+    with CaptureQueriesContext(connection) as queries:
+        applied = drain(tenant)
+
+    assert applied == 120
+    claims = [q for q in queries.captured_queries if "SKIP LOCKED" in q["sql"]]
+    assert len(claims) == 4  # 50, 50, 20, then none left after lowering the flag
+    commits = [q for q in queries.captured_queries if q["sql"] == "COMMIT"]
+    assert len(commits) <= 10, len(commits)  # per batch, not per event
+    received = callbacks_to.wait_for(120, timeout=10)
+    assert sorted(r.json()["customer_number"] for r in received) == sorted(
+        f"+1415200{n:04d}" for n in range(120)
+    )
+    with tenant_scope(tenant):
+        assert not TelephonyEvent.objects.filter(processed_at__isnull=True).exists()
+        assert Call.objects.filter(state="ended").count() == 120
+        assert set(Delivery.objects.values_list("state", "attempt_count")) == {("succeeded", 1)}
+        assert Attempt.objects.filter(status_code=200).count() == 120
+    assert not redis_client().exists(f"callbridge:events-drain:{tenant.pk}:0")
+
+
+def test_one_event_that_fails_does_not_hold_back_the_others(callbacks_to, tenant, drain_running):
+    with connection.cursor() as cursor:  # the database refuses one call, as a bug might
+        cursor.execute("""
+            CREATE FUNCTION refuse_poison() RETURNS trigger AS $$ BEGIN
+              IF NEW.external_id = 'poison' THEN RAISE EXCEPTION 'refused'; END IF;
+              RETURN NEW; END $$ LANGUAGE plpgsql;
+            CREATE TRIGGER refuse_poison BEFORE INSERT ON calls_call
+              FOR EACH ROW EXECUTE FUNCTION refuse_poison();
+        """)
+    accept(tenant, end(1), end(2, call_id="poison"), end(3))
+
+    assert drain(tenant) == 2
+
+    with tenant_scope(tenant):
+        waiting = TelephonyEvent.objects.filter(processed_at__isnull=True)
+        assert list(waiting.values_list("event_id", flat=True)) == ["end-2"]  # for the sweeper
+        assert sorted(Call.objects.values_list("external_id", flat=True)) == ["pbx-1", "pbx-3"]
+    assert len(callbacks_to.wait_for(2, timeout=10)) == 2
+
+
+def test_after_a_failed_callback_the_rest_of_the_batch_go_back_to_the_queue(
+    callbacks_to, tenant, drain_running
+):
+    callbacks_to.script = [503]
+    accept(tenant, *[end(n) for n in range(3)])
+
+    drain(tenant)
+
+    assert len(callbacks_to.received) == 1  # no more to a receiver that just failed
+    with tenant_scope(tenant):
+        failed = Delivery.objects.get(attempts__status_code=503)
+        assert (failed.state, failed.attempt_count, failed.attempting_since) == ("pending", 1, None)
+        rest = Delivery.objects.exclude(pk=failed.pk)
+        # Released: due now, no attempt counted, for their own tasks (or the sweeper).
+        assert [(d.state, d.attempt_count, d.attempting_since) for d in rest] == [
+            ("pending", 0, None)
+        ] * 2
+        assert not Attempt.objects.filter(delivery__in=rest).exists()
+
+
+def test_while_a_drain_runs_new_events_start_no_task_and_are_still_applied(callbacks_to, tenant):
+    queue = Redis.from_url(settings.CELERY_BROKER_URL)
+    queue.delete("realtime")
+    accept(tenant, end(1))  # no drain running: this starts one
+    accept(tenant, *[end(n) for n in range(2, 30)])  # its flag is up: none of these do
+
+    assert queue.llen("realtime") == 1
+    assert drain(tenant) == 29  # the queued drain's work, done here
+    queue.delete("realtime")
+
+
+def test_a_live_view_hears_every_event_of_a_drained_batch(callbacks_to, tenant, drain_running):
+    client = Redis.from_url(settings.REDIS_URL)
+    listener = client.pubsub(ignore_subscribe_messages=True)
+    listener.subscribe(live._channel(client, f"tenant:{tenant.pk}"))
+    accept(tenant, *[end(n) for n in range(3)])
+
+    drain(tenant)
+
+    heard, deadline = [], time.monotonic() + 5
+    while len(heard) < 3 and time.monotonic() < deadline:
+        if message := listener.get_message(timeout=0.5):  # None too for the subscription
+            heard.append(json.loads(message["data"]))
+    assert sorted(m["customer_number"] for m in heard) == [f"+1415200{n:04d}" for n in range(3)]
+    assert {(m["kind"], m["state"], m["caller_name"], m["completed"]) for m in heard} == {
+        ("ended", "ended", "", 3)
+    }
+
+
+def test_a_drain_that_keeps_finding_events_hands_over_to_a_new_task(
+    callbacks_to, tenant, drain_running, monkeypatch
+):
+    monkeypatch.setattr(events, "DRAIN_RUN_SECONDS", 0)  # as if it had run for long
+    queue = Redis.from_url(settings.CELERY_BROKER_URL)
+    queue.delete("realtime")
+    accept(tenant, *[end(n) for n in range(3)])
+
+    assert drain(tenant) == 3
+
+    assert queue.llen("realtime") == 1  # the next drain, within the task time limit
+    assert redis_client().exists(f"callbridge:events-drain:{tenant.pk}:0")  # still held
+    queue.delete("realtime")
