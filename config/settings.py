@@ -128,6 +128,9 @@ vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="CallBridge <noreply@localhost>")
 
 REDIS_URL = env.str("REDIS_URL", default="")
+# Each web process hears key, tenant and routing-rule changes on a Redis pub/sub channel and checks
+# them without a round trip per request (core/shared_redis.py); off: a round trip per request.
+GENERATION_LISTENER = env.bool("GENERATION_LISTENER", default=True)
 if REDIS_URL:
     CACHES = {
         "default": {

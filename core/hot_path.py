@@ -13,12 +13,17 @@ from __future__ import annotations
 import functools
 import select
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
+from django.conf import settings
+from django.core.handlers.exception import convert_exception_to_response
+from django.core.handlers.wsgi import WSGIHandler, WSGIRequest, get_path_info, get_script_name
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.middleware.common import CommonMiddleware
-from django.urls import Resolver404, resolve
+from django.urls import Resolver404, resolve, set_script_prefix
+from django.utils.log import log_response
+from django.utils.module_loading import import_string
 from rest_framework import exceptions
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -28,7 +33,68 @@ from core.errors import api_exception_handler
 from core.scoping import request_scope
 
 HotPath = Callable[..., HttpResponse | None]
+MIDDLEWARE = "core.hot_path.HotPathMiddleware"
 _renderer = JSONRenderer()
+
+
+class HotPathApplication:
+    """The WSGI application (config/wsgi.py): hot paths answered below Django's handler.
+
+    Django's handler around a lookup cost as much as the rest of its Python but the query
+    (bench/README.md): request_started and request_finished (each checking every database
+    connection), a wrapper per middleware, the response's closing. A request for a view with a
+    hot path goes instead through the middlewares above HotPathMiddleware in settings (the
+    security headers and HTTPS redirect, by the same classes) and HotPathMiddleware itself, with
+    Django's housekeeping for the one connection it uses. Whatever the hot path declines goes to
+    Django's handler as it came.
+    """
+
+    def __init__(self, django_application: WSGIHandler) -> None:
+        self.django_application = django_application
+        # HotPathMiddleware and the middlewares above it in settings, wrapped as Django wraps them.
+        chain = convert_exception_to_response(_declined_by_hot_path)
+        above = settings.MIDDLEWARE[: settings.MIDDLEWARE.index(MIDDLEWARE)]
+        for path in reversed([*above, MIDDLEWARE]):
+            chain = convert_exception_to_response(import_string(path)(chain))
+        self.chain = cast(Callable[[HttpRequest], HttpResponse], chain)
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if _hot_path(get_path_info(environ)) is None:
+            return self.django_application(environ, start_response)
+        set_script_prefix(get_script_name(environ))
+        # What request_started's close_old_connections does, for the connection used here.
+        connection.close_if_unusable_or_obsolete()
+        request = WSGIRequest(environ)
+        response = self.chain(request)
+        if isinstance(response, _Declined):
+            return self.django_application(environ, start_response)
+        if response.status_code >= 400:  # as Django's handler logs them (django.request)
+            log_response(
+                "%s: %s", response.reason_phrase, request.path, response=response, request=request
+            )
+        status = f"{response.status_code} {response.reason_phrase}"
+        headers = [
+            *response.items(),
+            *(("Set-Cookie", cookie.output(header="")) for cookie in response.cookies.values()),
+        ]
+        start_response(status, headers)
+        return HotPathBody(response)
+
+
+class HotPathBody(list[bytes]):
+    """A hot path's answer as the web server sends it; `response` is the HttpResponse (tests)."""
+
+    def __init__(self, response: HttpResponse) -> None:
+        super().__init__([response.content])
+        self.response = response
+
+
+class _Declined(HttpResponse):
+    """What HotPathMiddleware's "rest of the stack" answers in HotPathApplication."""
+
+
+def _declined_by_hot_path(request: HttpRequest) -> HttpResponse:
+    return _Declined()
 
 
 class HotPathMiddleware:

@@ -7,16 +7,20 @@ counters count nothing (limits fail open) and generations are None (read from th
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from typing import cast
 
 import redis
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
+from redis.client import PubSub
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +30,12 @@ COUNTER_TTL = 120
 REDIS_TIMEOUT = 0.5
 # ...and leave it alone this long after it failed (the database answers meanwhile).
 OUTAGE_SECONDS = 2.0
+# Batched counters (BatchedCounters) send a busy counter's hits at most this often per process.
+BATCH_SECONDS = 0.1
+# The generation listener pings Redis this often on its subscription, and each answer vouches for
+# it this long after the ping was sent (GenerationListener).
+LISTENER_PING_SECONDS = 0.1
+LISTENER_TRUST_SECONDS = 0.5
 
 
 class RedisOutage:
@@ -109,8 +119,74 @@ def queue_hit(pipeline: redis.client.Pipeline, counter: str, ttl: int = COUNTER_
     pipeline.expire(f"callbridge:{counter}", ttl, nx=True)
 
 
+@dataclass
+class _BatchedCount:
+    total: int  # Redis's count when last sent
+    unsent: int  # this process's hits since
+    sent_at: float
+
+
+class BatchedCounters:
+    """Shared counters, as count_hit's, that each process adds to Redis in batches.
+
+    A busy counter costs a round trip per BATCH_SECONDS instead of one per hit. The count returned
+    is Redis's total at the last batch plus this process's hits since: it misses the other
+    processes' hits since their last batch, at most BATCH_SECONDS of each one's traffic. From
+    `exact_from` on (near a limit) every hit is sent at once, so a limit is never missed by more
+    than that, and small limits are counted exactly, as count_hit counts them.
+    """
+
+    def __init__(self) -> None:
+        self._counts: dict[str, _BatchedCount] = {}
+        self._lock = threading.Lock()
+        self._pruned_at = time.monotonic()
+
+    def hit(self, counter: str, exact_from: int, ttl: int = COUNTER_TTL) -> int:
+        """Add one to the counter; its count as this process knows it (0 while Redis is down)."""
+        if not settings.REDIS_URL:
+            return count_hit(counter, ttl)
+        if outage.active():
+            return 0
+        now = time.monotonic()
+        with self._lock:
+            count = self._counts.get(counter)
+            if count is None:
+                self._prune(now, ttl)
+                count = self._counts[counter] = _BatchedCount(0, 0, now)
+            count.unsent += 1
+            if count.total + count.unsent < exact_from and now - count.sent_at < BATCH_SECONDS:
+                return count.total + count.unsent
+            unsent, count.unsent, count.sent_at = count.unsent, 0, now
+        pipeline = redis_client().pipeline(transaction=False)
+        pipeline.incrby(f"callbridge:{counter}", unsent)
+        pipeline.expire(f"callbridge:{counter}", ttl, nx=True)
+        try:
+            total = cast(int, pipeline.execute()[0])
+        except redis.RedisError as error:
+            outage.report(error)
+            return 0
+        with self._lock:
+            count.total = max(count.total, total)
+            return total + count.unsent
+
+    def clear(self) -> None:
+        with self._lock:
+            self._counts.clear()
+
+    def _prune(self, now: float, ttl: int) -> None:
+        """Forget counters not sent for a while: their windows are over (under the lock)."""
+        if now - self._pruned_at >= ttl / 2:
+            self._pruned_at = now
+            for name in [n for n, c in self._counts.items() if now - c.sent_at >= ttl / 2]:
+                del self._counts[name]
+
+
 class Generation:
-    """A token in Redis that is replaced whenever what it stamps changes."""
+    """A token in Redis that is replaced whenever what it stamps changes.
+
+    While this process's GenerationListener is confirmed healthy, the token is the listener's
+    instead (no round trip): it changes whenever any generation is replaced.
+    """
 
     def __init__(self, key: str) -> None:
         self.key = key
@@ -122,6 +198,10 @@ class Generation:
         """The token now (None without Redis, or while it is down: remember nothing then)."""
         if not settings.REDIS_URL or outage.active():
             return None
+        if not self.owed:
+            heard = listener_token()
+            if heard is not None:
+                return heard
         try:
             self.settle()
             return self._get() or self.start()
@@ -132,7 +212,7 @@ class Generation:
     def settle(self) -> None:
         """Make the replacement that failed while Redis was down (RedisError if it still is)."""
         if self.owed:
-            redis_client().set(self.key, uuid.uuid4().hex)
+            self._publish()
             self.owed = False
 
     def start(self) -> bytes | None:
@@ -155,10 +235,195 @@ class Generation:
 
     def _replace(self) -> None:
         try:
-            redis_client().set(self.key, uuid.uuid4().hex)
+            self._publish()
         except redis.RedisError as error:  # the change is saved; make it known once Redis is back
             self.owed = True
             outage.report(error)
+
+    def _publish(self) -> None:
+        """Set a new token and tell every listener; return once none can trust an older one."""
+        client = redis_client()
+        token = uuid.uuid4().hex
+        names = _names(client)
+        pipeline = client.pipeline(transaction=False)
+        pipeline.set(self.key, token)
+        pipeline.publish(names.channel, token)
+        pipeline.smembers(names.listeners)
+        _, receivers, registered = pipeline.execute()
+        waiting_for = _live_listeners(client, names, registered)
+        # Each listener acknowledges once it has changed its token. One that does not (a lost
+        # connection, a stuck process) stops trusting itself within LISTENER_TRUST_SECONDS.
+        deadline = time.monotonic() + LISTENER_TRUST_SECONDS
+        while (waiting_for or receivers) and time.monotonic() < deadline:
+            heard = cast(set[bytes], client.smembers(names.heard(token)))
+            if waiting_for <= heard and len(heard) >= receivers:
+                return
+            time.sleep(0.001)
+
+
+@dataclass(frozen=True)
+class _Names:
+    """The Redis names generations' listeners use on one database."""
+
+    database: int
+
+    @property
+    def channel(self) -> str:
+        # Pub/sub ignores database numbers: processes on another database of the same server
+        # are another installation (a test suite, the benchmark).
+        return f"callbridge:generations:{self.database}"
+
+    @property
+    def listeners(self) -> str:
+        return f"callbridge:generation-listeners:{self.database}"
+
+    def listener(self, listener_id: str | bytes) -> str:
+        name = listener_id if isinstance(listener_id, str) else listener_id.decode()
+        return f"{self.listeners}:{name}"
+
+    def heard(self, token: str | bytes) -> str:
+        return f"callbridge:generation-heard:{token if isinstance(token, str) else token.decode()}"
+
+
+def _names(client: redis.Redis) -> _Names:
+    return _Names(int(client.connection_pool.connection_kwargs.get("db", 0)))
+
+
+def _live_listeners(client: redis.Redis, names: _Names, registered: set[bytes]) -> set[bytes]:
+    """The registered listeners whose registration has not expired (forgets the others)."""
+    if not registered:
+        return set()
+    ids = sorted(registered)
+    alive = client.mget([names.listener(listener_id) for listener_id in ids])
+    dead = [listener_id for listener_id, value in zip(ids, alive, strict=True) if value is None]
+    if dead:
+        client.srem(names.listeners, *dead)
+    return registered - set(dead)
+
+
+# Tokens handed out by listeners: never the same twice in a process, whichever listener runs.
+_listener_tokens = itertools.count(1)
+
+
+class GenerationListener:
+    """Hears every generation replaced, so this process can compare generations without Redis.
+
+    A thread subscribed to the generations' channel changes `token` on every message (and on
+    every subscription: it may have missed some while unsubscribed), then acknowledges it.
+
+    The token is trusted only while the listener is confirmed healthy. Every
+    LISTENER_PING_SECONDS it renews its registration (a key that outlives its trust), then sends
+    a PING on its subscription; the PONG vouches for it until LISTENER_TRUST_SECONDS after the
+    renewal was sent. Redis answers a connection in order, so a PONG comes after every message
+    published before its PING. A listener trusted after a replacement was published therefore
+    has heard it, or was registered when it was published: Generation._publish waits until
+    every registered listener has acknowledged, or LISTENER_TRUST_SECONDS have passed, so a
+    revocation has taken effect in every process when it returns.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.pid = os.getpid()
+        self.id = uuid.uuid4().hex
+        self.token = b""
+        self.trusted_until = 0.0
+        self.stopped = False
+        self._change()
+        thread = threading.Thread(target=self._run, name="generation-listener", daemon=True)
+        thread.start()
+
+    def trusted_token(self) -> bytes | None:
+        token = self.token  # read before the trust: a token changed meanwhile is the older one
+        return token if time.monotonic() < self.trusted_until else None
+
+    def _change(self) -> None:
+        self.token = b"heard-%d" % next(_listener_tokens)
+
+    def _run(self) -> None:
+        while not self.stopped:
+            try:
+                self._listen()
+            except Exception as error:  # Redis down, a closed socket: distrust, then try again
+                logger.debug("Generation listener reconnecting: %r", error)
+                time.sleep(OUTAGE_SECONDS / 4)
+
+    def _listen(self) -> None:
+        client = redis.Redis.from_url(
+            self.url, socket_connect_timeout=REDIS_TIMEOUT, socket_timeout=REDIS_TIMEOUT
+        )
+        names = _names(client)
+        subscription = client.pubsub()  # type: ignore[no-untyped-call]
+        try:
+            subscription.subscribe(names.channel)
+            answered = time.monotonic()
+            renewed = self._renew(client, names, subscription)
+            while not self.stopped:
+                message = subscription.get_message(timeout=LISTENER_PING_SECONDS)
+                if message is not None and message["type"] in ("subscribe", "message"):
+                    self._change()
+                    if message["type"] == "message":
+                        heard = names.heard(message["data"])
+                        acknowledgement = client.pipeline(transaction=False)
+                        acknowledgement.sadd(heard, self.id)
+                        acknowledgement.expire(heard, 60)
+                        acknowledgement.execute()
+                elif message is not None and message["type"] == "pong":
+                    answered = time.monotonic()
+                    self.trusted_until = float(message["data"]) + LISTENER_TRUST_SECONDS
+                now = time.monotonic()
+                if now - renewed >= LISTENER_PING_SECONDS:
+                    if now - answered > 2 * LISTENER_TRUST_SECONDS:
+                        raise redis.ConnectionError("no PONG: the subscription is stuck")
+                    renewed = self._renew(client, names, subscription)
+        finally:
+            self.trusted_until = 0.0
+            subscription.close()
+            client.close()
+
+    def _renew(self, client: redis.Redis, names: _Names, subscription: PubSub) -> float:
+        """Renew the registration, then PING: its PONG vouches for us from the renewal on."""
+        renewed = time.monotonic()
+        pipeline = client.pipeline(transaction=False)
+        pipeline.sadd(names.listeners, self.id)
+        pipeline.set(names.listener(self.id), 1, px=int(3000 * LISTENER_TRUST_SECONDS))
+        pipeline.execute()
+        subscription.ping(repr(renewed))
+        return renewed
+
+
+_listener: GenerationListener | None = None
+_listener_lock = threading.Lock()
+
+
+def listener_token() -> bytes | None:
+    """The listener's token while it is confirmed healthy, else None (ask Redis then).
+
+    Starts this process's listener on first use (anew after a fork, or when REDIS_URL changed).
+    """
+    if not settings.GENERATION_LISTENER:
+        return None
+    listener = _listener
+    if listener is None or listener.pid != os.getpid() or listener.url != settings.REDIS_URL:
+        listener = _start_listener()
+    return listener.trusted_token()
+
+
+def _start_listener() -> GenerationListener:
+    global _listener
+    with _listener_lock:
+        listener = _listener
+        if listener is None or listener.pid != os.getpid() or listener.url != settings.REDIS_URL:
+            if listener is not None:
+                listener.stopped = True
+            listener = _listener = GenerationListener(settings.REDIS_URL)
+        return listener
+
+
+def forget_generations() -> None:
+    """Make everything remembered against a generation stale in this process (tests)."""
+    listener = _listener
+    if listener is not None:
+        listener._change()
 
 
 def flag_raise(name: str, ttl: int, *, again: bool = False) -> bool:

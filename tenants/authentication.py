@@ -19,10 +19,10 @@ from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
 from core.scoping import enter_tenant_scope
-from core.shared_redis import count_hit, queue_hit
+from core.shared_redis import BatchedCounters
 from tenants import key_cache
 from tenants.models import ApiKey, Tenant
-from tenants.selectors import api_key_find, api_key_find_with
+from tenants.selectors import api_key_find
 
 if TYPE_CHECKING:
     from rest_framework.views import APIView
@@ -59,16 +59,11 @@ def ip_allowed(api_key: ApiKey, ip: str) -> bool:
     return any(address in ipaddress.ip_network(cidr) for cidr in api_key.allowed_cidrs)
 
 
-RateHits = tuple["RateWindow", int]  # the window a request was counted in, and its count
-
-
-def server_key_check(
-    request: HttpRequest | Request, *, counted: bool
-) -> tuple[ApiKey, RateHits | None] | None:
+def server_key_check(request: HttpRequest | Request, *, shared: bool = False) -> ApiKey | None:
     """Return the request's server key, checked, or None when it sends no Authorization header.
 
-    Raises AuthenticationFailed or PermissionDenied. With `counted`, the request is counted for
-    the key's rate limit in the same round trip to Redis (the hits, when it could be).
+    Raises AuthenticationFailed or PermissionDenied. `shared`: the request only reads the key,
+    its tenant and settings (key_cache.KeyCache.find).
     """
     header = request.META.get("HTTP_AUTHORIZATION", "")
     if not header:
@@ -79,15 +74,7 @@ def server_key_check(
             "Send the server key as 'Authorization: Bearer <key>'."
         )
     plaintext = plaintext.strip()
-    hits = None
-    if counted:
-        window = RateWindow.now()
-        api_key, counts = api_key_find_with(
-            plaintext, lambda pipeline, key: queue_hit(pipeline, window.counter(key))
-        )
-        hits = (window, counts[0]) if counts else None
-    else:
-        api_key = api_key_find(plaintext)
+    api_key = api_key_find(plaintext, shared=shared)
     if api_key is None:
         raise exceptions.AuthenticationFailed("Unknown API key.")
     if api_key.is_revoked:
@@ -109,7 +96,7 @@ def server_key_check(
         )
     enter_tenant_scope(api_key.tenant_id)
     _touch(plaintext, api_key)
-    return api_key, hits
+    return api_key
 
 
 def scope_check(api_key: ApiKey | None, *, resource: str | None, access: str) -> None:
@@ -126,27 +113,24 @@ def scope_check(api_key: ApiKey | None, *, resource: str | None, access: str) ->
     raise exceptions.PermissionDenied(f"This key lacks the '{needed}' scope.", code="missing_scope")
 
 
-def rate_limit_wait(api_key: ApiKey, hits: RateHits | None) -> int | None:
-    """Seconds until the key may call again when this request is over its limit, else None.
+# Counted in each process and sent to Redis in batches, exactly from half the limit on: a key's
+# limit shared by all processes is exceeded by at most BATCH_SECONDS (0.1 s) of each other
+# process's requests with that key, never by more than half the limit per process.
+rate_counters = BatchedCounters()
 
-    Counts the request unless `hits` says authentication already did.
-    """
-    window, count = hits if hits else (RateWindow.now(), None)
-    if count is None:
-        count = count_hit(window.counter(api_key))
+
+def rate_limit_wait(api_key: ApiKey) -> int | None:
+    """Count the request; seconds until the key may call again when it is over its limit."""
+    window = RateWindow.now()
     limit = api_key.rate_limit_per_minute or settings.API_KEY_RATE_LIMIT_PER_MINUTE
+    count = rate_counters.hit(window.counter(api_key), exact_from=limit // 2)
     return window.retry_after if count > limit else None
 
 
 class ServerKeyAuthentication(BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[KeyHolder, ApiKey] | None:
-        view = request.parser_context.get("view")
-        counted = ApiKeyRateThrottle in getattr(view, "throttle_classes", ())
-        found = server_key_check(request, counted=counted)
-        if found is None:
-            return None
-        api_key, request.api_key_hits = found  # type: ignore[attr-defined]  # for the throttle
-        return KeyHolder(api_key), api_key
+        api_key = server_key_check(request)
+        return None if api_key is None else (KeyHolder(api_key), api_key)
 
     def authenticate_header(self, request: Request) -> str:
         return AUTHENTICATE_HEADER
@@ -212,7 +196,7 @@ class ApiKeyRateThrottle(BaseThrottle):
         api_key = request.auth
         if not isinstance(api_key, ApiKey):
             return True
-        self.retry_after = rate_limit_wait(api_key, getattr(request, "api_key_hits", None))
+        self.retry_after = rate_limit_wait(api_key)
         return self.retry_after is None
 
     def wait(self) -> float | None:
@@ -220,9 +204,11 @@ class ApiKeyRateThrottle(BaseThrottle):
 
 
 def server_key_holder(request: HttpRequest, view: type[APIView]) -> KeyHolder:
-    """Authenticate, authorize and rate-limit the request as `view` does under DRF."""
-    throttled = ApiKeyRateThrottle in view.throttle_classes
-    api_key, hits = server_key_check(request, counted=throttled) or (None, None)
+    """Authenticate, authorize and rate-limit the request as `view` does under DRF.
+
+    For the hot paths (core/hot_path.py), which only read the key and its tenant.
+    """
+    api_key = server_key_check(request, shared=True)
     resource = getattr(view, "api_scope", None)
     scope_check(api_key, resource=resource, access=api_access(view, request.method))
     assert isinstance(api_key, ApiKey)  # scope_check raises without one
@@ -230,8 +216,8 @@ def server_key_holder(request: HttpRequest, view: type[APIView]) -> KeyHolder:
     # throttled, as under DRF).
     request.user = holder = KeyHolder(api_key)  # type: ignore[assignment]
     request.auth = api_key  # type: ignore[attr-defined]
-    if throttled:
-        wait = rate_limit_wait(api_key, hits)
+    if ApiKeyRateThrottle in view.throttle_classes:
+        wait = rate_limit_wait(api_key)
         if wait is not None:
             raise exceptions.Throttled(wait)
     return holder

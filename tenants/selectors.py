@@ -1,7 +1,6 @@
 """Reads for tenants, memberships and API keys."""
 
 import hmac
-from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 
@@ -11,16 +10,12 @@ from tenants import key_cache
 from tenants.models import ApiKey, Membership, tenant_settings_paths
 
 
-def api_key_find(plaintext: str) -> ApiKey | None:
-    """Return the key (revoked or not) whose plaintext this is, with its tenant, or None."""
-    return key_cache.keys.find(plaintext, _api_key_load)[0]
+def api_key_find(plaintext: str, *, shared: bool = False) -> ApiKey | None:
+    """Return the key (revoked or not) whose plaintext this is, with its tenant, or None.
 
-
-def api_key_find_with(
-    plaintext: str, piggyback: key_cache.Piggyback
-) -> tuple[ApiKey | None, list[Any]]:
-    """api_key_find, sending `piggyback`'s Redis commands in the same round trip when it can."""
-    return key_cache.keys.find(plaintext, _api_key_load, piggyback)
+    `shared`: the caller only reads them (key_cache.KeyCache.find).
+    """
+    return key_cache.keys.find(plaintext, _api_key_load, shared=shared)
 
 
 def _api_key_load(plaintext: str) -> ApiKey | None:

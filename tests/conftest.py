@@ -1,5 +1,6 @@
 import os
 import shutil
+import time
 
 import pytest
 from django.core.cache import cache
@@ -8,7 +9,8 @@ from rest_framework.test import APIClient
 from contacts.models import Contact
 from contacts.services import PhoneInput, contact_create
 from core.scoping import tenant_scope
-from core.shared_redis import redis_client
+from core.shared_redis import forget_generations, listener_token, redis_client
+from tenants.authentication import rate_counters
 from tenants.models import Agent, ApiKey, Tenant, tenant_settings_models
 from tenants.services import api_key_create, tenant_update
 
@@ -18,6 +20,21 @@ def _fresh_cache(settings) -> None:
     cache.clear()
     if settings.REDIS_URL:  # rate-limit counters live beside the cache, outside its key space
         redis_client().flushdb()
+    # What processes remember against generations and count in batches, as after a restart.
+    forget_generations()
+    rate_counters.clear()
+
+
+@pytest.fixture(params=["listener", "round trip"])
+def generations(request, settings) -> str:
+    """Run the test both ways generations are checked (core/shared_redis.py): against this
+    process's listener, once it is confirmed healthy, and with a Redis round trip each."""
+    settings.GENERATION_LISTENER = request.param == "listener"
+    deadline = time.monotonic() + 10
+    while settings.GENERATION_LISTENER and listener_token() is None:
+        assert time.monotonic() < deadline, "the generation listener did not start"
+        time.sleep(0.01)
+    return request.param
 
 
 @pytest.fixture

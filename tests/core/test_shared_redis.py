@@ -2,8 +2,15 @@
 
 import sys
 import threading
+import time
 
-from core.shared_redis import redis_client, redis_client_forget
+from core.shared_redis import (
+    BATCH_SECONDS,
+    BatchedCounters,
+    outage,
+    redis_client,
+    redis_client_forget,
+)
 
 
 def test_threads_asking_at_once_get_the_one_client():
@@ -27,3 +34,40 @@ def test_threads_asking_at_once_get_the_one_client():
     sys.setswitchinterval(switch_interval)
 
     assert len(clients) == 16 and len({id(client) for client in clients}) == 1
+
+
+def test_batched_counters_send_every_hit_to_redis():
+    # Two processes counting the same key.
+    first, second = BatchedCounters(), BatchedCounters()
+
+    for _ in range(50):
+        first.hit("batched", exact_from=1000)
+        second.hit("batched", exact_from=1000)
+    time.sleep(BATCH_SECONDS)
+    last_counts = [first.hit("batched", exact_from=1000), second.hit("batched", exact_from=1000)]
+
+    assert int(redis_client().get("callbridge:batched")) == 102
+    # Each learns the others' hits when it sends its own.
+    assert last_counts[0] >= 51 and last_counts[1] == 102
+
+
+def test_batched_counts_are_exact_from_where_the_caller_asks():
+    first, second = BatchedCounters(), BatchedCounters()
+
+    counts = [counter.hit("near-a-limit", exact_from=2) for counter in (first, second) * 3]
+
+    # Below 2 each counts its own hits; from 2 on every hit goes to Redis, so the count is
+    # Redis's total (the others' unsent hits included once they are sent).
+    assert counts == [1, 1, 2, 4, 5, 6]
+
+
+def test_batched_counters_count_nothing_while_redis_is_unreachable(settings):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    redis_client_forget()
+    try:
+        counts = [BatchedCounters().hit("unreachable", exact_from=0) for _ in range(2)]
+    finally:
+        outage.until = 0.0
+        redis_client_forget()
+
+    assert counts == [0, 0]  # limits fail open, as count_hit's

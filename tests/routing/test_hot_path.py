@@ -9,6 +9,7 @@ import pytest
 from django.db import close_old_connections, connection, connections
 from django.test import Client
 
+from config.wsgi import application
 from core.scoping import current_tenant_id
 from tenants.models import ApiKey, Tenant
 from tenants.services import api_key_create, api_key_revoke
@@ -67,21 +68,43 @@ def authorization(tenant: Tenant, credential: str) -> dict:
     return {"HTTP_AUTHORIZATION": f"Bearer {plaintext}"} if plaintext else {}
 
 
+class WsgiClient(Client):
+    """The test client, but through config.wsgi's application as the web server calls it, so the
+    hot paths are answered below Django's handler (core/hot_path.py's HotPathApplication)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.handler = self.call  # type: ignore[assignment]  # the application, not ClientHandler
+
+    @staticmethod
+    def call(environ: dict):
+        started: list[tuple] = []
+        body = application(environ, lambda status, headers, exc_info=None: started.append(status))
+        # A hot answer carries its HttpResponse; Django's handler returns its own.
+        response = getattr(body, "response", body)
+        assert started and started[0].startswith(str(response.status_code))
+        response.below_django = hasattr(body, "response")
+        if not response.below_django:
+            body.close()  # as a web server does: request_finished
+        response.wsgi_request = getattr(response, "wsgi_request", None)
+        return response
+
+
 def answer(response) -> tuple[int, bytes, dict]:
     return response.status_code, response.content, dict(response.items())
 
 
 def hot(response) -> bool:
-    """Whether the hot path answered (DRF's responses carry their renderer)."""
-    return not hasattr(response, "accepted_renderer")
+    """Whether the hot path answered, below Django's handler (DRF's responses go through it)."""
+    return response.below_django
 
 
 def lookup(headers: dict, query: str = f"number={NUMBER_IN_QUERY}", **extra):
-    return Client().get(f"/api/v1/lookup?{query}", secure=True, **headers, **extra)
+    return WsgiClient().get(f"/api/v1/lookup?{query}", secure=True, **headers, **extra)
 
 
 def decide(headers: dict, body: str = f'{{"caller": "{NUMBER}"}}', path: str = "", **extra):
-    return Client().post(
+    return WsgiClient().post(
         path or "/api/v1/routing/decide",
         body,
         content_type="application/json",
@@ -177,6 +200,18 @@ def test_a_host_that_is_not_allowed_is_refused_as_below(routed):
     assert decide(headers).status_code == 400
 
 
+@pytest.mark.parametrize("through", ["hot path", "DRF"])
+def test_a_refused_lookup_is_logged_as_below(routed, caplog, through):
+    extra = THROUGH_DRF if through == "DRF" else {}
+
+    with caplog.at_level("WARNING", logger="django.request"):
+        response = lookup(authorization(routed, "unknown key"), **extra)
+
+    logged = [record.getMessage() for record in caplog.records if record.name == "django.request"]
+    assert hot(response) == (through == "hot path")
+    assert logged == ["Unauthorized: /api/v1/lookup"]
+
+
 def test_a_lookup_leaves_no_tenant_scope_behind(routed):
     response = lookup(authorization(routed, "server key"))
 
@@ -187,9 +222,9 @@ def test_a_lookup_leaves_no_tenant_scope_behind(routed):
 def test_other_methods_and_formats_still_reach_the_view(routed):
     headers = authorization(routed, "server key")
 
-    head = Client().head(f"/api/v1/lookup?number={NUMBER_IN_QUERY}", secure=True, **headers)
-    options = Client().options("/api/v1/routing/decide", secure=True, **headers)
-    form = Client().post("/api/v1/routing/decide", {"caller": NUMBER}, secure=True, **headers)
+    head = WsgiClient().head(f"/api/v1/lookup?number={NUMBER_IN_QUERY}", secure=True, **headers)
+    options = WsgiClient().options("/api/v1/routing/decide", secure=True, **headers)
+    form = WsgiClient().post("/api/v1/routing/decide", {"caller": NUMBER}, secure=True, **headers)
 
     assert (head.status_code, options.status_code) == (200, 200)
     assert form.json()["extension"] == "1093"

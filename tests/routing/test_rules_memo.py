@@ -11,7 +11,10 @@ from routing.selectors import routing_rules
 from routing.services import routing_rule_delete, routing_rule_update
 
 # Decisions run on pool threads with their own database connections: the data must be committed.
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("unhurried")]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("unhurried", "generations"),
+]
 
 SEED_CALLER = "+442045205757"
 
@@ -88,7 +91,8 @@ def test_rules_read_before_a_change_commits_are_forgotten_when_it_commits(tenant
     assert rule_reads(tenant) == 1
 
 
-def test_a_flushed_redis_forgets_every_remembered_rule(tenant, make_rule):
+def test_a_flushed_redis_forgets_every_remembered_rule(settings, tenant, make_rule):
+    settings.GENERATION_LISTENER = False  # a listener hears changes, not flushes
     make_rule(tenant, "Everyone", extension="1093")
     rule_reads(tenant)
 

@@ -9,7 +9,7 @@ from tenants.models import ApiKey
 from tenants.selectors import _api_key_load
 from tenants.services import api_key_create, api_key_revoke
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("generations")]
 
 
 @pytest.fixture(autouse=True)
@@ -42,29 +42,39 @@ def me(plaintext: str) -> int:
 def test_it_reads_a_key_from_the_database_once_while_nothing_changes(server_key):
     load = CountingLoader()
 
-    found = [key_cache.keys.find(server_key[1], load)[0] for _ in range(3)]
+    found = [key_cache.keys.find(server_key[1], load) for _ in range(3)]
 
     assert load.loads == 1
     assert {api_key.pk for api_key in found} == {server_key[0].pk}
 
 
 def test_it_hands_each_caller_its_own_key_and_tenant(server_key):
-    first = key_cache.keys.find(server_key[1], _api_key_load)[0]
+    first = key_cache.keys.find(server_key[1], _api_key_load)
     first.tenant.default_region = "TR"  # a service that failed half way
 
-    second = key_cache.keys.find(server_key[1], _api_key_load)[0]
+    second = key_cache.keys.find(server_key[1], _api_key_load)
 
     assert second is not first and second.tenant is not first.tenant
     assert second.tenant.default_region == "GB"
+
+
+def test_readers_that_only_read_share_the_remembered_key(server_key):
+    key_cache.keys.find(server_key[1], _api_key_load)
+
+    first = key_cache.keys.find(server_key[1], _api_key_load, shared=True)
+    second = key_cache.keys.find(server_key[1], _api_key_load, shared=True)
+
+    assert first is second and first.tenant is second.tenant
+    assert key_cache.keys.find(server_key[1], _api_key_load) is not first
 
 
 def test_it_never_remembers_a_wrong_secret(server_key):
     load = CountingLoader()
     wrong = server_key[1][:-4] + "xxxx"
 
-    assert key_cache.keys.find(server_key[1], load)[0] is not None
-    assert key_cache.keys.find(wrong, load)[0] is None
-    assert key_cache.keys.find(wrong, load)[0] is None
+    assert key_cache.keys.find(server_key[1], load) is not None
+    assert key_cache.keys.find(wrong, load) is None
+    assert key_cache.keys.find(wrong, load) is None
     assert load.loads == 3
 
 
@@ -98,7 +108,8 @@ def test_a_revocation_read_before_its_commit_is_forgotten_when_it_commits(
     assert me(plaintext) == 401
 
 
-def test_a_flushed_redis_forgets_every_remembered_key(server_key):
+def test_a_flushed_redis_forgets_every_remembered_key(settings, server_key):
+    settings.GENERATION_LISTENER = False  # a listener hears changes, not flushes
     load = CountingLoader()
     key_cache.keys.find(server_key[1], load)
 
