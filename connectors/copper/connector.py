@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
-from connectors import record_fields
+from connectors import pacing, record_fields
 from connectors.client import SYNC_BUDGET_SHARE, CrmClient, CrmResponse, credential_asked_once
 from connectors.copper import mapping
 from connectors.interface import (
@@ -78,7 +78,11 @@ class CopperConnector:
         self.settings = config.settings
         self.connection_id = config.connection_id
         share = SYNC_BUDGET_SHARE if config.background else 1.0
-        self.client = CrmClient(connection_id=config.connection_id, budget_share=share)
+        self.client = CrmClient(
+            connection_id=config.connection_id,
+            budget_share=share,
+            rate_limits=pacing.rate_limits(config.settings),
+        )
         self.oauth = AuthorizationCodeFlow(
             oauth_app, self.credentials, self.client, save_credentials
         )

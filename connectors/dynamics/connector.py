@@ -23,7 +23,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from connectors import record_fields
+from connectors import pacing, record_fields
 from connectors.client import SYNC_BUDGET_SHARE, CrmClient, CrmResponse, send_with_fresh_token
 from connectors.dynamics import auth, mapping
 from connectors.dynamics.auth import oauth_app
@@ -75,7 +75,11 @@ class DynamicsConnector:
         self.save_credentials = save_credentials
         self.settings = config.settings
         share = SYNC_BUDGET_SHARE if config.background else 1.0
-        self.client = CrmClient(connection_id=config.connection_id, budget_share=share)
+        self.client = CrmClient(
+            connection_id=config.connection_id,
+            budget_share=share,
+            rate_limits=pacing.rate_limits(config.settings),
+        )
         self.oauth = AuthorizationCodeFlow(
             oauth_app, self.credentials, self.client, save_credentials
         )

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from connectors import record_fields
+from connectors import pacing, record_fields
 from connectors.client import SYNC_BUDGET_SHARE, CrmClient, CrmResponse
 from connectors.intercom import mapping
 from connectors.interface import (
@@ -82,7 +82,11 @@ class IntercomConnector:
         self.credentials = dict(config.credentials)
         self.settings = config.settings
         share = SYNC_BUDGET_SHARE if config.background else 1.0
-        self.client = CrmClient(connection_id=config.connection_id, budget_share=share)
+        self.client = CrmClient(
+            connection_id=config.connection_id,
+            budget_share=share,
+            rate_limits=pacing.rate_limits(config.settings),
+        )
         self.oauth = AuthorizationCodeFlow(
             oauth_app, self.credentials, self.client, save_credentials
         )

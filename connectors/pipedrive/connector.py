@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
-from connectors import record_fields
+from connectors import pacing, record_fields
 from connectors.client import (
     SYNC_BUDGET_SHARE,
     CrmClient,
@@ -30,6 +30,7 @@ from connectors.interface import (
     SourceRecord,
 )
 from connectors.oauth import AuthorizationCodeFlow, OAuthApp, status_and
+from connectors.pacing import RateLimit
 from connectors.pipedrive import mapping
 from core import phone_numbers
 
@@ -37,6 +38,10 @@ DEFAULT_BASE_URL = "https://api.pipedrive.com"
 OAUTH_BASE_URL = "https://oauth.pipedrive.com"
 LIST_PAGE_SIZE = 500  # v2 list endpoints' maximum `limit`
 SEARCH_PAGE_SIZE = 100  # v2 persons/search's maximum `limit`
+# Per token, in rolling 2 s windows: Essential's api_token 20 (Advanced 40, Professional 80,
+# Power 100, Enterprise 120; OAuth 4x), the search endpoints 10 on every plan. A connection's
+# settings name its own tier: {"rate_limits": {"requests": [80, 2]}} [crm-apis.md 3.5].
+RATE_LIMITS = {"requests": RateLimit(20, 2), "search": RateLimit(10, 2)}
 IDS_PER_REQUEST = 100  # v2 list `ids` takes at most 100
 ORG_NAME_CACHE_SIZE = 50_000
 ACTIVITY_PAGES = 10  # how far update_call_log looks for a call's activity (100 a page)
@@ -64,7 +69,11 @@ class PipedriveConnector:
         self.save_credentials = save_credentials  # for credentials asked once (hub_id, ...)
         self.settings = config.settings
         share = SYNC_BUDGET_SHARE if config.background else 1.0
-        self.client = CrmClient(connection_id=config.connection_id, budget_share=share)
+        self.client = CrmClient(
+            connection_id=config.connection_id,
+            budget_share=share,
+            rate_limits=pacing.rate_limits(config.settings, RATE_LIMITS),
+        )
         self.oauth = AuthorizationCodeFlow(
             oauth_app, self.credentials, self.client, save_credentials
         )
@@ -387,6 +396,7 @@ class PipedriveConnector:
             self._base_url() + path,
             headers={**auth, "Accept": "application/json"},
             retry_after_of=_rate_limit_wait,
+            limit="search" if path.endswith("/search") else "requests",
             **kwargs,
         )
         remaining = response.headers.get("x-ratelimit-remaining", "")

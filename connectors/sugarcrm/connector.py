@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, NoReturn
 from urllib.parse import quote
 
-from connectors import record_fields
+from connectors import pacing, record_fields
 from connectors.client import SYNC_BUDGET_SHARE, CrmClient, CrmResponse, send_with_fresh_token
 from connectors.interface import (
     CallLogEntry,
@@ -73,7 +73,11 @@ class SugarCrmConnector:
         self.credentials = dict(config.credentials)
         self.settings = config.settings
         share = SYNC_BUDGET_SHARE if config.background else 1.0
-        self.client = CrmClient(connection_id=config.connection_id, budget_share=share)
+        self.client = CrmClient(
+            connection_id=config.connection_id,
+            budget_share=share,
+            rate_limits=pacing.rate_limits(config.settings),
+        )
         self.session = PasswordGrant(self.credentials, self.client, save_credentials)
         self.custom_fields = tuple(str(n) for n in self.settings.get("custom_fields") or ())
         self._users: list[CrmUser] | None = None

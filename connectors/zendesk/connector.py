@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from connectors import record_fields
+from connectors import pacing, record_fields
 from connectors.client import (
     SYNC_BUDGET_SHARE,
     CrmClient,
@@ -76,7 +76,11 @@ class ZendeskConnector:
         self.credentials = dict(config.credentials)
         self.settings = config.settings
         share = SYNC_BUDGET_SHARE if config.background else 1.0
-        self.client = CrmClient(connection_id=config.connection_id, budget_share=share)
+        self.client = CrmClient(
+            connection_id=config.connection_id,
+            budget_share=share,
+            rate_limits=pacing.rate_limits(config.settings),
+        )
         self.oauth = AuthorizationCodeFlow(
             oauth_app, self.credentials, self.client, save_credentials
         )
