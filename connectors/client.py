@@ -49,10 +49,10 @@ class CrmResponse:
 class CrmClient:
     """Requests for one connection: paced under its CRM's rate limits, retries, Retry-After.
 
-    Every client of a connection shares its limits (connectors.pacing): each request is sent
-    at the next free moment of the limit it spends ("requests" unless the connector names
-    another, e.g. HubSpot's "search"), so syncs and call logging take turns instead of a sync
-    spending a window and call logging waiting it out.
+    Every client of a connection shares its limits (connectors.pacing): each request waits for
+    a free place under the limit it spends ("requests" unless the connector names another, e.g.
+    HubSpot's "search"), so syncs and call logging take turns instead of a sync spending a
+    window and call logging waiting it out.
     """
 
     def __init__(
@@ -156,9 +156,8 @@ class CrmClient:
         time.sleep(seconds)
 
     def _pace(self, limit: str) -> None:
-        """Wait for the connection's next free moment under this rate limit."""
-        wait = pacing.reserve(self.connection_id, limit, self.rate_limits[limit])
-        if wait > 0:
+        """Wait for a free place under this rate limit of the connection, and take it."""
+        while (wait := pacing.take(self.connection_id, limit, self.rate_limits[limit])) > 0:
             self.paced_seconds += wait
             self._pause(wait)
 

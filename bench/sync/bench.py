@@ -291,12 +291,13 @@ def report_rate_limited(args: argparse.Namespace, results: dict) -> None:
 
 def minimum_seconds(requests: dict[str, int], limits: dict[str, tuple[int, float]]) -> float:
     """The least time these requests take under the CRM's limits: N in any S seconds lets the
-    first N go at once and each later one only as the N-th before it leaves the window."""
+    first N go at once and the k-th (from 0) no sooner than S after the (k - N)-th, so at best
+    at (k // N) x S; the last one's answer time is not counted."""
     least = 0.0
     for name, count in requests.items():
-        if name in limits:
+        if name in limits and count:
             allowed, seconds = limits[name]
-            least = max(least, max(0, count - allowed) * seconds / allowed)
+            least = max(least, (count - 1) // allowed * seconds)
     return least
 
 
