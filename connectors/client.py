@@ -88,14 +88,14 @@ class CrmClient:
         form: Mapping[str, str] | None = None,
         retry_after_of: Callable[[CrmResponse], float | None] | None = None,
         idempotent: bool = True,
-        limit: str = "requests",
+        limit: str | tuple[str, ...] = "requests",
     ) -> CrmResponse:
         """Send, retrying network errors, 429 and 5xx; return any other response as it is.
 
         A create (`idempotent=False`) is retried only when the CRM surely did not take it (a
         429, a refused connection): after a 5xx or a lost answer it may have stored the record,
         so the response or error goes back to the caller, who looks for it before creating again.
-        `limit` names the rate limit the request spends (self.rate_limits).
+        `limit` names the rate limit the request spends (self.rate_limits), or several.
         """
         headers = dict(headers or {})
         body = None
@@ -107,7 +107,8 @@ class CrmClient:
         if params:
             url = f"{url}?{urlencode(params, doseq=True)}"
         for attempt in range(1, self.max_attempts + 1):
-            self._pace(limit)
+            for name in (limit,) if isinstance(limit, str) else limit:
+                self._pace(name)
             try:
                 answer = http.request(
                     method,
