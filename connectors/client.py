@@ -26,8 +26,8 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 # OAuth access tokens are refreshed this long before they expire (every provider).
 REFRESH_MARGIN_SECONDS = 60
-# Background syncs stop at this share of a daily allocation (Salesforce's) or of a budget their
-# connector paces itself (Copper, Keap): call logging keeps the rest.
+# Background syncs stop at this share of a daily allocation (Salesforce's): call logging and the
+# account's other integrations keep the rest.
 SYNC_BUDGET_SHARE = 0.8
 
 
@@ -62,17 +62,14 @@ class CrmClient:
         deadline_seconds: float = 30.0,
         max_attempts: int = 5,
         max_wait_seconds: float = 60.0,
-        budget_share: float = 1.0,
         rate_limits: Mapping[str, RateLimit] | None = None,
     ) -> None:
         self.connection_id = connection_id
         self.deadline_seconds = deadline_seconds
         self.max_attempts = max_attempts
         self.max_wait_seconds = max_wait_seconds
-        self.budget_share = budget_share
         self.rate_limits = dict(rate_limits or pacing.rate_limits({}))
         self.rate_limit_waits = 0  # answers that said to wait (429), and waits connectors add
-        self.paced_seconds = 0.0  # slept for a free moment under the rate limits
         # Kept alive between requests (a TCP connect each was a third of a sync page's cost);
         # urllib3's pool is thread-safe, so a sync's fetch thread shares it.
         self._session = http.new_session()
@@ -159,7 +156,6 @@ class CrmClient:
     def _pace(self, limit: str) -> None:
         """Wait for a free place under this rate limit of the connection, and take it."""
         while (wait := pacing.take(self.connection_id, limit, self.rate_limits[limit])) > 0:
-            self.paced_seconds += wait
             self._pause(wait)
 
 

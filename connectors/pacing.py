@@ -33,12 +33,13 @@ JITTER_SECONDS = 0.025
 
 # KEYS[1]: the times (µs, Redis's clock) of the last N requests, oldest first. ARGV: N,
 # S + jitter (µs), the key's TTL (ms). Takes a place now and returns 0, or returns how long
-# (µs) until one frees without taking it.
+# (µs) until one frees without taking it. (The N-th newest, not the first: a log kept for a
+# larger N before the tenant's tier changed is longer.)
 _TAKE = """
 local now = redis.call('TIME')
 local now_us = tonumber(now[1]) * 1000000 + tonumber(now[2])
 if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[1]) then
-  local free = tonumber(redis.call('LINDEX', KEYS[1], 0)) + tonumber(ARGV[2])
+  local free = tonumber(redis.call('LINDEX', KEYS[1], -tonumber(ARGV[1]))) + tonumber(ARGV[2])
   if free > now_us then
     return free - now_us
   end
@@ -108,7 +109,9 @@ _local_logs: dict[str, deque[float]] = {}
 def _take_here(key: str, requests: int, span: float) -> float:
     with _local_lock:
         now = time.time()
-        log = _local_logs.setdefault(key, deque(maxlen=requests))
+        log = _local_logs.get(key)
+        if log is None or log.maxlen != requests:  # new, or the tenant's tier changed
+            log = _local_logs[key] = deque(log or (), maxlen=requests)
         if len(log) == requests and log[0] + span > now:
             return log[0] + span - now
         log.append(now)

@@ -30,7 +30,7 @@ from urllib.parse import quote
 
 from connectors import pacing, record_fields
 from connectors.activecampaign import mapping
-from connectors.client import SYNC_BUDGET_SHARE, CrmClient, CrmResponse
+from connectors.client import CrmClient, CrmResponse
 from connectors.interface import (
     CallLogEntry,
     ConnectionConfig,
@@ -61,10 +61,8 @@ class ActiveCampaignConnector:
     def __init__(self, config: ConnectionConfig, save_credentials: CredentialsSaver) -> None:
         self.credentials = dict(config.credentials)
         self.settings = config.settings
-        share = SYNC_BUDGET_SHARE if config.background else 1.0
         self.client = CrmClient(
             connection_id=config.connection_id,
-            budget_share=share,
             rate_limits=pacing.rate_limits(config.settings),
         )
         # The account's own API URL (Settings > Developer), with or without /api/3.

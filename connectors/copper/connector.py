@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import quote
 
 from connectors import pacing, record_fields
-from connectors.client import SYNC_BUDGET_SHARE, CrmClient, CrmResponse, credential_asked_once
+from connectors.client import CrmClient, CrmResponse, credential_asked_once
 from connectors.copper import mapping
 from connectors.interface import (
     CallLogEntry,
@@ -74,10 +74,8 @@ class CopperConnector:
         self.save_credentials = save_credentials
         self.settings = config.settings
         self.connection_id = config.connection_id
-        share = SYNC_BUDGET_SHARE if config.background else 1.0
         self.client = CrmClient(
             connection_id=config.connection_id,
-            budget_share=share,
             rate_limits=pacing.rate_limits(config.settings, RATE_LIMITS),
         )
         self.oauth = AuthorizationCodeFlow(

@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from connectors import pacing, record_fields
-from connectors.client import SYNC_BUDGET_SHARE, CrmClient, CrmResponse, send_with_fresh_token
+from connectors.client import CrmClient, CrmResponse, send_with_fresh_token
 from connectors.dynamics import auth, mapping
 from connectors.dynamics.auth import oauth_app
 from connectors.interface import (
@@ -74,10 +74,8 @@ class DynamicsConnector:
         self.credentials = dict(config.credentials)
         self.save_credentials = save_credentials
         self.settings = config.settings
-        share = SYNC_BUDGET_SHARE if config.background else 1.0
         self.client = CrmClient(
             connection_id=config.connection_id,
-            budget_share=share,
             rate_limits=pacing.rate_limits(config.settings),
         )
         self.oauth = AuthorizationCodeFlow(

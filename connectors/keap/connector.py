@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 from connectors import pacing, record_fields
-from connectors.client import SYNC_BUDGET_SHARE, CrmClient, CrmResponse, send_with_fresh_token
+from connectors.client import CrmClient, CrmResponse, send_with_fresh_token
 from connectors.interface import (
     CallLogEntry,
     ConfigError,
@@ -77,10 +77,8 @@ class KeapConnector:
         self.credentials = dict(config.credentials)
         self.settings = config.settings
         self.connection_id = config.connection_id
-        share = SYNC_BUDGET_SHARE if config.background else 1.0
         self.client = CrmClient(
             connection_id=config.connection_id,
-            budget_share=share,
             rate_limits=pacing.rate_limits(config.settings, RATE_LIMITS),
         )
         self.oauth = AuthorizationCodeFlow(

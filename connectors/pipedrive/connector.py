@@ -11,7 +11,6 @@ from urllib.parse import quote
 
 from connectors import pacing, record_fields
 from connectors.client import (
-    SYNC_BUDGET_SHARE,
     CrmClient,
     CrmResponse,
     credential_asked_once,
@@ -67,10 +66,8 @@ class PipedriveConnector:
         self.credentials = dict(config.credentials)
         self.save_credentials = save_credentials  # for credentials asked once (hub_id, ...)
         self.settings = config.settings
-        share = SYNC_BUDGET_SHARE if config.background else 1.0
         self.client = CrmClient(
             connection_id=config.connection_id,
-            budget_share=share,
             rate_limits=pacing.rate_limits(config.settings, RATE_LIMITS),
         )
         self.oauth = AuthorizationCodeFlow(

@@ -61,10 +61,8 @@ class SalesforceConnector:
         self.credentials = dict(config.credentials)
         self.settings = config.settings
         self.background = config.background
-        share = SYNC_BUDGET_SHARE if config.background else 1.0
         self.client = CrmClient(
             connection_id=config.connection_id,
-            budget_share=share,
             rate_limits=pacing.rate_limits(config.settings),
         )
         self.oauth = AuthorizationCodeFlow(

@@ -27,7 +27,6 @@ from typing import Any
 
 from connectors import pacing, record_fields
 from connectors.client import (
-    SYNC_BUDGET_SHARE,
     CrmClient,
     CrmResponse,
     send_with_fresh_token,
@@ -75,10 +74,8 @@ class ZendeskConnector:
     def __init__(self, config: ConnectionConfig, save_credentials: CredentialsSaver) -> None:
         self.credentials = dict(config.credentials)
         self.settings = config.settings
-        share = SYNC_BUDGET_SHARE if config.background else 1.0
         self.client = CrmClient(
             connection_id=config.connection_id,
-            budget_share=share,
             rate_limits=pacing.rate_limits(config.settings),
         )
         self.oauth = AuthorizationCodeFlow(
