@@ -96,6 +96,7 @@ class ConnectionSerializer(StrictModelSerializer):
         share = value.get("max_delete_share", 0.1)
         if not isinstance(share, int | float) or not 0 <= share <= 1:
             raise serializers.ValidationError("max_delete_share: a fraction from 0 to 1.")
+        _check_rate_limits(value.get("rate_limits", {}))
         _check_call_logging(value.get("call_logging", {}))
         writes_contacts = connector is None or hasattr(connector, "contact_fields_update")
         if (value.get("call_logging") or {}).get("contact_fields") and not writes_contacts:
@@ -143,6 +144,23 @@ class ConnectionSerializer(StrictModelSerializer):
 CALL_LOGGING_FLAGS = ("enabled", "missed_call_task", "create_unknown_contacts")
 # What call_logging.contact_fields may copy onto the CRM contact after each logged call.
 CONTACT_CALL_FIELDS = ("last_call_at", "call_count", "last_call_status")
+
+
+def _check_rate_limits(limits: Any) -> None:
+    """settings.rate_limits: the tenant's tier of its CRM's limits, {name: [requests, seconds]}."""
+    message = 'rate_limits: {"requests": [190, 10], ...}: requests allowed in a window of seconds.'
+    if not isinstance(limits, dict):
+        raise serializers.ValidationError(message)
+    for pair in limits.values():
+        if not (
+            isinstance(pair, list)
+            and len(pair) == 2
+            and isinstance(pair[0], int)
+            and isinstance(pair[1], int | float)
+            and pair[0] >= 1
+            and 0 < pair[1] <= 86_400
+        ):
+            raise serializers.ValidationError(message)
 
 
 def _check_call_logging(options: Any) -> None:

@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from django.conf import settings
-
+from connectors import pacing
 from connectors.interface import ConnectorError, CredentialsSaver
+from connectors.pacing import RateLimit
 from core import http
-from core.shared_redis import count_hit
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +26,8 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 # OAuth access tokens are refreshed this long before they expire (every provider).
 REFRESH_MARGIN_SECONDS = 60
-# Background syncs stop at this share of a connection's request budget: call logging keeps the rest.
+# Background syncs stop at this share of a daily allocation (Salesforce's): call logging and the
+# account's other integrations keep the rest.
 SYNC_BUDGET_SHARE = 0.8
 
 
@@ -47,11 +47,12 @@ class CrmResponse:
 
 
 class CrmClient:
-    """Requests for one connection: a request budget, retries with backoff, Retry-After.
+    """Requests for one connection: paced under its CRM's rate limits, retries, Retry-After.
 
-    Every client of a connection spends one shared budget of requests per 10 s; a client with
-    budget_share < 1 (background syncs) stops at that share of it, so the rest is always left
-    for call logging.
+    Every client of a connection shares its limits (connectors.pacing): each request waits for
+    a free place under the limit it spends ("requests" unless the connector names another, e.g.
+    HubSpot's "search"), so syncs and call logging take turns instead of a sync spending a
+    window and call logging waiting it out.
     """
 
     def __init__(
@@ -61,14 +62,14 @@ class CrmClient:
         deadline_seconds: float = 30.0,
         max_attempts: int = 5,
         max_wait_seconds: float = 60.0,
-        budget_share: float = 1.0,
+        rate_limits: Mapping[str, RateLimit] | None = None,
     ) -> None:
         self.connection_id = connection_id
         self.deadline_seconds = deadline_seconds
         self.max_attempts = max_attempts
         self.max_wait_seconds = max_wait_seconds
-        self.budget_share = budget_share
-        self.rate_limit_waits = 0
+        self.rate_limits = dict(rate_limits or pacing.rate_limits({}))
+        self.rate_limit_waits = 0  # answers that said to wait (429), and waits connectors add
         # Kept alive between requests (a TCP connect each was a third of a sync page's cost);
         # urllib3's pool is thread-safe, so a sync's fetch thread shares it.
         self._session = http.new_session()
@@ -84,12 +85,14 @@ class CrmClient:
         form: Mapping[str, str] | None = None,
         retry_after_of: Callable[[CrmResponse], float | None] | None = None,
         idempotent: bool = True,
+        limit: str | tuple[str, ...] = "requests",
     ) -> CrmResponse:
         """Send, retrying network errors, 429 and 5xx; return any other response as it is.
 
         A create (`idempotent=False`) is retried only when the CRM surely did not take it (a
         429, a refused connection): after a 5xx or a lost answer it may have stored the record,
         so the response or error goes back to the caller, who looks for it before creating again.
+        `limit` names the rate limit the request spends (self.rate_limits), or several.
         """
         headers = dict(headers or {})
         body = None
@@ -101,7 +104,8 @@ class CrmClient:
         if params:
             url = f"{url}?{urlencode(params, doseq=True)}"
         for attempt in range(1, self.max_attempts + 1):
-            self._spend_budget()
+            for name in (limit,) if isinstance(limit, str) else limit:
+                self._pace(name)
             try:
                 answer = http.request(
                     method,
@@ -149,15 +153,10 @@ class CrmClient:
             )
         time.sleep(seconds)
 
-    def _spend_budget(self) -> None:
-        """Keep this connection under CONNECTOR_REQUESTS_PER_10_SECONDS (shared by all workers)."""
-        limit = max(1, int(settings.CONNECTOR_REQUESTS_PER_10_SECONDS * self.budget_share))
-        while True:
-            window = int(time.time() // 10)
-            if count_hit(f"crm-budget:{self.connection_id}:{window}", ttl=20) <= limit:
-                return
-            self.rate_limit_waits += 1
-            self._pause(max(0.05, (window + 1) * 10 - time.time()))
+    def _pace(self, limit: str) -> None:
+        """Wait for a free place under this rate limit of the connection, and take it."""
+        while (wait := pacing.take(self.connection_id, limit, self.rate_limits[limit])) > 0:
+            self._pause(wait)
 
 
 def send_with_fresh_token(

@@ -99,7 +99,7 @@ class ConnectionConfig:
     connection_id: int
     credentials: Mapping[str, Any]
     settings: Mapping[str, Any]
-    background: bool = True  # a sync: may use only SYNC_BUDGET_SHARE of the request budget
+    background: bool = True  # a sync: Salesforce's stops at SYNC_BUDGET_SHARE of the day's quota
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,7 +24,13 @@ def plain_text(value: Any) -> str:
 
 def iso_region(value: Any) -> str:
     """CRMs store countries as free text: keep one only when it is an ISO 3166 alpha-2 code."""
-    code = plain_text(value).upper()
+    text = plain_text(value)
+    return _region_code(text) if text else ""
+
+
+@functools.lru_cache(maxsize=4096)  # a few hundred countries, as each CRM writes them
+def _region_code(text: str) -> str:
+    code = text.upper()
     try:
         validate_region(code)
     except ValidationError:

@@ -25,7 +25,6 @@ from connectors.models import Connection, SyncRun
 from connectors.services import connector_for_connection
 from contacts.models import Contact
 from contacts.services import (
-    PhoneInput,
     SyncCounts,
     SyncedContact,
     contacts_delete,
@@ -196,7 +195,7 @@ def _synced_contacts(records: Sequence[SourceRecord], owners: OwnerAgents) -> li
                 # A CRM that names no owner leaves the contact's owner as it is.
                 **({"owner_id": owners.agent_id(r)} if r.owner_email or r.owner_id else {}),
             },
-            phones=tuple(PhoneInput(p.number, p.kind) for p in r.phones),
+            phones=r.phones,  # SourcePhones: numbers as written, with their kind
         )
         for r in records
     ]

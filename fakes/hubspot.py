@@ -4,7 +4,8 @@ At least as strict as the real API (../shared/reference/crm-apis.md section 1): 
 checked (private-app tokens and expiring OAuth access tokens), search `limit` <= 200 and at most
 10,000 results per query (paging past it is a 400), list `limit` <= 100, 5 filter groups / 10
 filters per group / 25 filters, opaque `after` cursors, HubSpot's error bodies, a ten-second
-burst limit answered with 429 + X-HubSpot-RateLimit-* + Retry-After, search that can lag writes
+burst limit answered with 429 + X-HubSpot-RateLimit-* + Retry-After, search's own limit of 5
+requests a second outside that bucket (rolling; 429 too), search that can lag writes
 (`search_lag_seconds`), and injectable faults.
 """
 
@@ -129,6 +130,7 @@ class FakeHubSpot(FakeServer):
         companies: int = 0,
         private_app_token: str = "pat-na1-fake-token",  # noqa: S107 - a fake
         burst_limit: int = 190,
+        search_per_second: int = 5,
         search_lag_seconds: float = 0.0,
     ) -> None:
         # Search sees a record this long after it was written (HubSpot: seconds, more under
@@ -145,6 +147,8 @@ class FakeHubSpot(FakeServer):
         self.hub_id = 4212
         self.clients = {"fake-client-id": "fake-client-secret"}
         self.burst_limit = burst_limit
+        self.search_per_second = search_per_second
+        self.rate_limited = 0  # requests answered 429 for a limit (not for an injected fault)
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str]] = []
         self.owners: list[dict[str, Any]] = []
@@ -156,6 +160,7 @@ class FakeHubSpot(FakeServer):
         self.custom_properties: dict[str, set[str]] = {"contacts": set(), "companies": set()}
         self._next_id = 90_000_000
         self._calls: dict[str, deque[float]] = {}
+        self._searches: deque[float] = deque()  # search's limit is per account
         # Indexes of live records, rebuilt after a change: by modification time, and ids by state.
         self._sorted: dict[str, list[tuple[int, int]]] = {}
         self._ids: dict[tuple[str, bool], list[int]] = {}
@@ -324,8 +329,19 @@ class FakeHubSpot(FakeServer):
                 "X-HubSpot-RateLimit-Remaining": str(max(0, self.burst_limit - len(calls))),
             }
             if len(calls) > self.burst_limit:
+                self.rate_limited += 1
                 wait = max(1, int(calls[0] + 10 - now) + 1)
                 raise ApiError(429, _rate_limit_body(), {**headers, "Retry-After": str(wait)})
+            if search:
+                searches = self._searches
+                while searches and searches[0] < now - 1:
+                    searches.popleft()
+                searches.append(now)
+                if len(searches) > self.search_per_second:
+                    self.rate_limited += 1
+                    raise ApiError(
+                        429, _rate_limit_body("SECONDLY"), {**headers, "Retry-After": "1"}
+                    )
         return headers
 
     def _consent_page(self, query: dict[str, list[str]]) -> str:
@@ -753,7 +769,7 @@ class _Handler(JsonHandler):
 
 
 def _rate_limit_body(policy: str = "TEN_SECONDLY_ROLLING") -> dict[str, Any]:
-    limit = "daily" if policy == "DAILY" else "ten secondly"
+    limit = {"DAILY": "daily", "SECONDLY": "secondly"}.get(policy, "ten secondly")
     return {
         "status": "error",
         "message": f"You have reached your {limit} limit.",

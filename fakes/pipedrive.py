@@ -8,8 +8,10 @@ v2 activities refusing `person_id` with Pipedrive's exact message; call logs for
 refused (403) unless the token's user is an admin, and answered without the optional
 `activity_id`; the {success, data,
 additional_data} envelope and {success: false, error, error_info} errors; a 2-second burst limit
-per token answered with 429 and x-ratelimit-* headers; injectable faults. Unverified details
-(the 429 and OAuth error bodies, loose phone search) are noted where used.
+per token (10 for the search endpoints) answered with 429 and x-ratelimit-* headers; the
+company's daily token budget, each request costing tokens by endpoint; injectable faults.
+Unverified details (the 429 and OAuth error bodies, loose phone search, token costs) are noted
+where used.
 """
 
 from __future__ import annotations
@@ -41,6 +43,11 @@ LIST_MAX_LIMIT = 500
 SEARCH_MAX_LIMIT = 100
 IDS_MAX = 100
 BURST_WINDOW_SECONDS = 2
+SEARCH_BURST_LIMIT = 10  # per token and 2 s window on every plan
+# The daily token budget is 30,000 x the plan's multiplier (1 to 7) x seats; each endpoint's
+# cost is its OAS x-token-cost. The costs below are UNVERIFIED figures of that shape: v2 costs
+# less than v1, a list more than one record, a search most [crm-apis.md 3.5].
+TOKENS_PER_SEAT = 30_000
 LIST_PARAMS = {
     "filter_id", "ids", "owner_id", "org_id", "deal_id", "updated_since", "updated_until",
     "sort_by", "sort_direction", "include_fields", "custom_fields", "include_option_labels",
@@ -129,6 +136,7 @@ class FakePipedrive(FakeServer):
         organizations: int = 0,
         api_token: str = "pd-fake-api-token",  # noqa: S107 - a fake
         burst_limit: int = 80,
+        daily_tokens: int = TOKENS_PER_SEAT * 10,  # an Essential plan (x1) with 10 seats
         admin: bool = True,  # whether the token's user (USERS[0]) may act for other users
     ) -> None:
         self.records = {
@@ -148,9 +156,12 @@ class FakePipedrive(FakeServer):
         self.admin = admin
         self.activities: dict[int, dict[str, Any]] = {}
         self.burst_limit = burst_limit
+        self.daily_tokens = daily_tokens
+        self.tokens_spent = 0  # today's, by every token of the company
+        self.rate_limited = 0  # requests answered 429 for a limit (not for an injected fault)
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str, dict[str, list[str]]]] = []
-        self._calls: dict[str, deque[float]] = {}
+        self._calls: dict[str | tuple[str, str], deque[float]] = {}
         self._sorted: dict[tuple[str, str], list[tuple[int, int]]] = {}
         self.lock = threading.RLock()
 
@@ -196,7 +207,7 @@ class FakePipedrive(FakeServer):
         if path == "/oauth/token" and method == "POST":
             return 200, self._token(headers, body), {}
         token = self._authenticate(headers, query)
-        limits = self._rate_limit(token)
+        limits = self._rate_limit(token, method, path)
         query.pop("api_token", None)
         if fault and fault.kind == "status":
             return self._fault_answer(fault, limits)
@@ -267,21 +278,29 @@ class FakePipedrive(FakeServer):
             raise _unauthorized()
         return token
 
-    def _rate_limit(self, token: str) -> dict[str, str]:
+    def _rate_limit(self, token: str, method: str, path: str) -> dict[str, str]:
         now = time.monotonic()
+        search = path.endswith("/search")
         with self.lock:
-            calls = self._calls.setdefault(token, deque())
+            calls = self._calls.setdefault(("search", token) if search else token, deque())
             while calls and calls[0] <= now - BURST_WINDOW_SECONDS:
                 calls.popleft()
             calls.append(now)
+            limit = SEARCH_BURST_LIMIT if search else self.burst_limit
             reset = max(1, int(calls[0] + BURST_WINDOW_SECONDS - now + 0.999))
             headers = {
-                "x-ratelimit-limit": str(self.burst_limit),
-                "x-ratelimit-remaining": str(max(0, self.burst_limit - len(calls))),
+                "x-ratelimit-limit": str(limit),
+                "x-ratelimit-remaining": str(max(0, limit - len(calls))),
                 "x-ratelimit-reset": str(reset),
             }
-            if len(calls) > self.burst_limit:
+            if len(calls) > limit:
+                self.rate_limited += 1
                 raise ApiError(429, _rate_limit_body(), headers)
+            self.tokens_spent += token_cost(method, path)
+            if self.tokens_spent > self.daily_tokens:
+                self.rate_limited += 1
+                # The answer to a spent token budget is UNVERIFIED: a 429 that names the day.
+                raise ApiError(429, _rate_limit_body(), {**headers, "x-daily-requests-left": "0"})
         return headers
 
     def _token(self, headers: Any, body: bytes) -> dict[str, Any]:
@@ -667,6 +686,19 @@ class FakePipedrive(FakeServer):
 
 class _Handler(JsonHandler):
     api_error = ApiError
+
+
+def token_cost(method: str, path: str) -> int:
+    """What one request spends of the daily token budget (UNVERIFIED figures, see above)."""
+    v2 = path.startswith("/api/v2/")
+    if path.endswith("/search"):
+        return 20 if v2 else 40
+    if method != "GET":
+        return 5 if v2 else 10
+    one_record = path.rstrip("/").rsplit("/", 1)[-1].isdigit()
+    if one_record:
+        return 1 if v2 else 2
+    return 10 if v2 else 20
 
 
 def _rate_limit_body() -> dict[str, Any]:

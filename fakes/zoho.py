@@ -8,10 +8,11 @@ their query that expire (EXPIRED_VALUE) and stop at 100,000 records (PAGINATION_
 `If-Modified-Since` (records modified strictly after it; 304 when none was), 204 with no body
 for empty results, OAuth scopes checked per endpoint (401 OAUTH_SCOPE_MISMATCH),
 Zoho's error bodies ({code, details, message, status}; inside data[] for record writes), 429
-TOO_MANY_REQUESTS with details.retry_after, writes that validate mandatory fields, formats and
-lookups and keep what was written. The accounts server answers refused codes with 200 and
-{"error": "invalid_code"}, as Zoho's does. Search can lag writes (`search_lag_seconds`). Faults
-are injectable per test.
+TOO_MANY_REQUESTS with details.retry_after (past `requests_per_minute`, or once the
+organization's API credits for a rolling 24 h are spent: a credit a call), writes that validate
+mandatory fields, formats and lookups and keep what was written. The accounts server answers
+refused codes with 200 and {"error": "invalid_code"}, as Zoho's does. Search can lag writes
+(`search_lag_seconds`). Faults are injectable per test.
 """
 
 from __future__ import annotations
@@ -126,6 +127,7 @@ class FakeZoho(FakeServer):
         accounts: int = 0,
         leads: int = 0,
         requests_per_minute: int = 1000,
+        daily_credits: int = 50_000 + 1_000 * 10,  # Enterprise with 10 user licences
         page_token_cap: int = PAGE_TOKEN_CAP,
         page_token_seconds: float = 86_400,
         search_lag_seconds: float = 0.0,
@@ -148,6 +150,9 @@ class FakeZoho(FakeServer):
         self.scopes: dict[str, frozenset[str]] = {}  # access token or code -> its scopes
         self.authorization_codes: dict[str, str] = {}  # code -> the redirect_uri it was given for
         self.requests_per_minute = requests_per_minute
+        self.daily_credits = daily_credits
+        self.credits_spent = 0  # every call costs one credit here (some cost more at Zoho)
+        self.rate_limited = 0  # requests answered 429 for a limit (not for an injected fault)
         self.page_token_cap = page_token_cap
         self.page_token_seconds = page_token_seconds
         self.faults: list[Fault] = []
@@ -312,7 +317,12 @@ class FakeZoho(FakeServer):
                 calls.popleft()
             calls.append(now)
             if len(calls) > self.requests_per_minute:
+                self.rate_limited += 1
                 raise self._too_many(max(1, int(calls[0] + 60 - now) + 1))
+            self.credits_spent += 1
+            if self.credits_spent > self.daily_credits:
+                self.rate_limited += 1
+                raise self._too_many(3600)  # the answer to spent credits is UNVERIFIED
 
     def _too_many(self, retry_after: int) -> ApiError:
         return zoho_error(

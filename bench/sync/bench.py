@@ -9,6 +9,10 @@
    exactly that 1 % was soft-deleted.
 5. The ceiling (ceiling.py): a plain psycopg COPY + INSERT ... ON CONFLICT of the same rows.
 
+With --rate-limited the fake keeps the published limits of a customer's tier (providers.py) and
+the connection names them in its settings, as that tenant would: steps 2 and 4 only, each
+against the minimum time the CRM's limits allow for the requests it made.
+
 Run with bench/sync/run (see bench/README.md).
 """
 
@@ -40,7 +44,15 @@ def main() -> None:
         "--reuse", action="store_true", help="keep the synced database: skip the initial sync"
     )
     parser.add_argument("--profile", help="write a cProfile of the initial sync to this file")
+    parser.add_argument(
+        "--rate-limited",
+        action="store_true",
+        help="the CRM's published limits for a customer's tier, kept by the fake and the budget",
+    )
     args = parser.parse_args()
+    customer = FAKES[args.provider].customer
+    if args.rate_limited and customer is None:
+        sys.exit(f"--rate-limited: no customer tier for {args.provider} in providers.py")
 
     dsn = f"postgres://postgres@127.0.0.1:5432/{args.database}"
     env = {
@@ -53,14 +65,19 @@ def main() -> None:
         "FIELD_ENCRYPTION_KEY": "YmVuY2gtb25seS1maWVsZC1rZXktMzItYnl0ZXMhISE=",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "ALLOW_PRIVATE_URLS": "1",  # the fake listens on 127.0.0.1
-        # Lift the per-connection request budget: this measures the engine, not the CRM's limits.
-        "CONNECTOR_REQUESTS_PER_10_SECONDS": str(10**9),
         "LOG_LEVEL": "WARNING",
         "DEBUG": "0",
         "BENCH_SYNC_PROVIDER": args.provider,
     }
+    if args.rate_limited:
+        env["BENCH_SYNC_RATE_LIMITS"] = json.dumps(customer.rate_limits)
+    else:
+        # Lift the connection's request budget: this measures the engine, not the CRM's limits.
+        env["CONNECTOR_REQUESTS_PER_10_SECONDS"] = str(10**9)
+        env["BENCH_SYNC_RATE_LIMITS"] = json.dumps({"requests": [10**9, 10], "search": [10**9, 10]})
+    limited = ["--rate-limited"] if args.rate_limited else []
     fake = subprocess.Popen(
-        [sys.executable, str(HERE / "fake.py"), args.provider, str(args.contacts)],
+        [sys.executable, str(HERE / "fake.py"), args.provider, str(args.contacts), *limited],
         cwd=ROOT,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -75,7 +92,10 @@ def main() -> None:
     finally:
         fake.stdin.close()
         fake.wait(timeout=30)
-    report(args, results)
+    if args.rate_limited:
+        report_rate_limited(args, results)
+    else:
+        report(args, results)
 
 
 def measure(
@@ -101,8 +121,9 @@ def measure(
         print("initial sync:", json.dumps(synced))
         assert synced["outcome"] == "succeeded", synced
         assert synced["created"] + synced["invalid_records"] == args.contacts, synced
-    results["fetch"] = timed_with_fake(fake, lambda: run_script(["fetch"], env))
-    print("fetch only:", json.dumps(results["fetch"]))
+    if not args.rate_limited:
+        results["fetch"] = timed_with_fake(fake, lambda: run_script(["fetch"], env))
+        print("fetch only:", json.dumps(results["fetch"]))
 
     archived = int(ask(fake, f"archive {DELETED_EVERY}"))
     results["diff"] = timed_with_fake(fake, lambda: run_script(["full"], env))
@@ -115,6 +136,8 @@ def measure(
         ).fetchone()
     results["diff"].update(archived=archived, soft_deleted=soft_deleted)
     assert results["diff"]["outcome"] == "succeeded", results["diff"]
+    if args.rate_limited:
+        return results
 
     page_size = str(FAKES[args.provider].page_size)
     output = run(
@@ -126,10 +149,21 @@ def measure(
 
 
 def timed_with_fake(fake: subprocess.Popen, step) -> dict:
-    """Run step (a script printing JSON) and add the fake's CPU seconds spent meanwhile."""
+    """Run step (a script printing JSON) and add the fake's CPU seconds spent meanwhile, and
+    with --rate-limited the requests it answered meanwhile (by limit) and refused."""
+    limited = "--rate-limited" in fake.args
     before = float(ask(fake, "cpu"))
+    requests_before = json.loads(ask(fake, "requests")) if limited else None
     result = json.loads(step())
     result["fake_cpu_seconds"] = float(ask(fake, "cpu")) - before
+    if requests_before:
+        after = json.loads(ask(fake, "requests"))
+        result["requests"] = {
+            name: count - requests_before["by_limit"].get(name, 0)
+            for name, count in after["by_limit"].items()
+        }
+        result["refused"] = after["refused"] - requests_before["refused"]
+        result["daily"] = (after["daily_used"], after["daily_allowed"], after["daily_unit"])
     return result
 
 
@@ -213,6 +247,58 @@ def report(args: argparse.Namespace, results: dict) -> None:
         )
     if not exact:
         sys.exit(1)
+
+
+def report_rate_limited(args: argparse.Namespace, results: dict) -> None:
+    n = args.contacts
+    customer = FAKES[args.provider].customer
+    print(
+        f"\n{args.provider} ({customer.tier}): {n:,} contacts, {os.cpu_count()} CPUs, "
+        f"{time.strftime('%Y-%m-%d')}\n"
+    )
+    print(
+        "| step | seconds | contacts/s | minimum s | × minimum | requests (limit: made) | 429 "
+        "| peak RSS MB | CPU µs/contact: engine + fake + PostgreSQL |"
+    )
+    print("|---|---:|---:|---:|---:|---|---:|---:|---|")
+    diff = results["diff"]
+    for name, r in [("initial sync", results.get("sync")), ("full diff", diff)]:
+        if r is None:
+            continue
+        least = minimum_seconds(r["requests"], customer.rate_limits)
+        if least:
+            ratio = f"{r['seconds'] / least:.2f}"
+        else:
+            ratio = "within one window" if customer.rate_limits else "no speed limit"
+        made = ", ".join(f"{limit}: {count:,}" for limit, count in sorted(r["requests"].items()))
+        cpu = [r["cpu_seconds"], r["fake_cpu_seconds"], r["postgres_cpu_seconds"]]
+        print(
+            f"| {name} | {r['seconds']:.1f} | {n / r['seconds']:,.0f} | {least:.1f} | {ratio} "
+            f"| {made} | {r['refused']} "
+            f"| {r['peak_rss_mb']:.0f} | {microseconds(cpu, n)} |"
+        )
+    used, allowed, unit = diff["daily"]
+    print(f"\nthe day's allocation: {used:,} of {allowed:,} {unit} used by both steps")
+    exact = diff["deleted"] == diff["archived"] == diff["soft_deleted"]
+    print(
+        f"full diff: {diff['archived']:,} archived in the fake, {diff['deleted']:,} deleted by "
+        f"the run, {diff['soft_deleted']:,} soft-deleted in the database: "
+        + ("exact" if exact else "MISMATCH")
+    )
+    if not exact:
+        sys.exit(1)
+
+
+def minimum_seconds(requests: dict[str, int], limits: dict[str, tuple[int, float]]) -> float:
+    """The least time these requests take under the CRM's limits: N in any S seconds lets the
+    first N go at once and the k-th (from 0) no sooner than S after the (k - N)-th, so at best
+    at (k // N) x S; the last one's answer time is not counted."""
+    least = 0.0
+    for name, count in requests.items():
+        if name in limits and count:
+            allowed, seconds = limits[name]
+            least = max(least, (count - 1) // allowed * seconds)
+    return least
 
 
 def microseconds(cpu_seconds: list[float], count: int) -> str:

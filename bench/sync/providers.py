@@ -2,7 +2,11 @@
 generated contacts from each one's fake without its rate limit (the engine's own request budget
 is lifted too: this measures the engine, not the CRM's limits), the credentials a connection to
 it needs, how to delete every K-th contact (for the full diff), and its page size (the ceiling
-writes the same pages)."""
+writes the same pages).
+
+With `--rate-limited`, a CRM's `customer` serves them instead: the fake keeps the published
+limits of a stated tier, and the connection's settings name the same limits (`rate_limits`), as
+a tenant on that tier would set them."""
 
 from __future__ import annotations
 
@@ -27,12 +31,36 @@ UNLIMITED = 10**9
 
 
 @dataclass(frozen=True)
+class Customer:
+    """A tenant on one tier of the CRM: its fake with that tier's limits, and what they allow."""
+
+    tier: str
+    make: Callable[[int], Any]  # a fake serving this many contacts under the tier's limits
+    # The CRM's speed limits (requests in any window of seconds), by the name the connector's
+    # requests spend them under, and which one a request (method, path) spends.
+    rate_limits: dict[str, tuple[int, float]]
+    limit_of: Callable[[str, str], str]
+    refused: Callable[[Any], int]  # requests the fake answered "over the limit" so far
+    daily: Callable[[Any], tuple[int, int, str]]  # the day's allocation: used, allowed, unit
+
+
+@dataclass(frozen=True)
 class BenchFake:
     make: Callable[[int], Any]  # a fake serving this many contacts, unthrottled
     credentials: Callable[[Any], dict[str, Any]]
     contact_ids: Callable[[Any], list[Any]]  # in the order they were generated
     delete: Callable[[Any, list[Any]], None]
     page_size: int
+    customer: Customer | None = None
+
+
+def requests_made(fake: Any) -> list[tuple[str, str]]:
+    """(method, path) of every request the fake answered, oldest first."""
+    return [(request[0], request[1].split("?")[0]) for request in fake.requests]
+
+
+def search_or_requests(method: str, path: str) -> str:
+    return "search" if path.endswith("/search") else "requests"
 
 
 def every(step: int, ids: list[Any]) -> list[Any]:
@@ -41,7 +69,9 @@ def every(step: int, ids: list[Any]) -> list[Any]:
 
 FAKES: dict[str, BenchFake] = {
     "hubspot": BenchFake(
-        make=lambda n: FakeHubSpot(contacts=n, companies=0, burst_limit=UNLIMITED),
+        make=lambda n: FakeHubSpot(
+            contacts=n, companies=0, burst_limit=UNLIMITED, search_per_second=UNLIMITED
+        ),
         credentials=lambda f: {
             "private_app_token": next(iter(f.private_app_tokens)),
             "base_url": f.url,
@@ -49,16 +79,35 @@ FAKES: dict[str, BenchFake] = {
         contact_ids=lambda f: sorted(f.objects["contacts"]),
         delete=lambda f, ids: f.archive("contacts", ids),
         page_size=200,
+        customer=Customer(
+            tier="Professional, private app: 190 requests a 10 s, search 5 a second, 650,000 a day",
+            make=lambda n: FakeHubSpot(
+                contacts=n, companies=0, burst_limit=190, search_per_second=5
+            ),
+            rate_limits={"requests": (190, 10), "search": (5, 1)},
+            limit_of=search_or_requests,
+            refused=lambda f: f.rate_limited,
+            daily=lambda f: (len(f.requests), 650_000, "requests"),
+        ),
     ),
     "pipedrive": BenchFake(
-        make=lambda n: FakePipedrive(persons=n, burst_limit=UNLIMITED),
+        make=lambda n: FakePipedrive(persons=n, burst_limit=UNLIMITED, daily_tokens=UNLIMITED),
         credentials=lambda f: {"api_token": next(iter(f.api_tokens)), "base_url": f.url},
         contact_ids=lambda f: sorted(f.records["persons"]),
         delete=lambda f, ids: f.delete("persons", ids),
         page_size=500,
+        customer=Customer(
+            tier="Essential, 10 seats, api_token: 20 requests a 2 s (search 10), "
+            "300,000 tokens a day",
+            make=lambda n: FakePipedrive(persons=n, burst_limit=20, daily_tokens=300_000),
+            rate_limits={"requests": (20, 2), "search": (10, 2)},
+            limit_of=search_or_requests,
+            refused=lambda f: f.rate_limited,
+            daily=lambda f: (f.tokens_spent, f.daily_tokens, "tokens"),
+        ),
     ),
     "zoho": BenchFake(
-        make=lambda n: FakeZoho(contacts=n, requests_per_minute=UNLIMITED),
+        make=lambda n: FakeZoho(contacts=n, requests_per_minute=UNLIMITED, daily_credits=UNLIMITED),
         credentials=lambda f: {
             "client_id": "1000.FAKECLIENTID",
             "client_secret": "fake-client-secret",
@@ -69,6 +118,15 @@ FAKES: dict[str, BenchFake] = {
         contact_ids=lambda f: sorted(f.records["Contacts"]),
         delete=lambda f, ids: f.delete("Contacts", ids),
         page_size=200,
+        customer=Customer(
+            tier="Enterprise, 10 licences: 60,000 credits a day; the fake's 1,000 requests a "
+            "minute stand in for Zoho's concurrency limit",
+            make=lambda n: FakeZoho(contacts=n, requests_per_minute=1000, daily_credits=60_000),
+            rate_limits={"requests": (1000, 60)},
+            limit_of=lambda method, path: "requests",
+            refused=lambda f: f.rate_limited,
+            daily=lambda f: (f.credits_spent, f.daily_credits, "credits"),
+        ),
     ),
     "salesforce": BenchFake(
         make=lambda n: FakeSalesforce(contacts=n, daily_limit=UNLIMITED),
@@ -82,6 +140,14 @@ FAKES: dict[str, BenchFake] = {
         contact_ids=lambda f: f.ids("Contact"),
         delete=lambda f, ids: f.delete("Contact", ids),
         page_size=2000,
+        customer=Customer(
+            tier="Enterprise, 20 licences: 120,000 API requests a rolling 24 h, no speed limit",
+            make=lambda n: FakeSalesforce(contacts=n, daily_limit=120_000),
+            rate_limits={},
+            limit_of=lambda method, path: "requests",
+            refused=lambda f: max(0, f.api_usage - f.daily_limit),
+            daily=lambda f: (f.api_usage, f.daily_limit, "API requests"),
+        ),
     ),
     "copper": BenchFake(
         make=lambda n: FakeCopper(people=n, requests_per_minute=UNLIMITED),

@@ -36,6 +36,8 @@ SETTINGS = {
     "objects": ["contacts"],
     "max_delete_share": 0.02,  # the diff deletes exactly 1 %: allowed, but not much more
     **({"custom_fields": ["lifecyclestage"]} if PROVIDER == "hubspot" else {}),
+    # --rate-limited: the tenant's tier of the CRM's limits, as the tenant would set them.
+    "rate_limits": json.loads(os.environ.get("BENCH_SYNC_RATE_LIMITS") or "{}"),
 }
 
 
@@ -54,6 +56,7 @@ def setup(credentials: dict) -> None:
                 settings=SETTINGS,
             )
         connection.credentials = credentials
+        connection.settings = SETTINGS
         connection.status = Connection.Status.ACTIVE
         connection.save()
     print(json.dumps({"tenant_id": tenant.pk, "connection_id": connection.pk}))

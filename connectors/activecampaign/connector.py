@@ -28,9 +28,9 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
-from connectors import record_fields
+from connectors import pacing, record_fields
 from connectors.activecampaign import mapping
-from connectors.client import SYNC_BUDGET_SHARE, CrmClient, CrmResponse
+from connectors.client import CrmClient, CrmResponse
 from connectors.interface import (
     CallLogEntry,
     ConnectionConfig,
@@ -61,8 +61,10 @@ class ActiveCampaignConnector:
     def __init__(self, config: ConnectionConfig, save_credentials: CredentialsSaver) -> None:
         self.credentials = dict(config.credentials)
         self.settings = config.settings
-        share = SYNC_BUDGET_SHARE if config.background else 1.0
-        self.client = CrmClient(connection_id=config.connection_id, budget_share=share)
+        self.client = CrmClient(
+            connection_id=config.connection_id,
+            rate_limits=pacing.rate_limits(config.settings),
+        )
         # The account's own API URL (Settings > Developer), with or without /api/3.
         self.api_url = str(self.credentials.get("api_url") or "").rstrip("/").removesuffix("/api/3")
         self.app_url = mapping.app_url(self.api_url)

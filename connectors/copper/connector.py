@@ -13,13 +13,12 @@ re-reads the last 30 s); record links (`https://app.copper.com/companies/<accoun
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
-from connectors import record_fields
-from connectors.client import SYNC_BUDGET_SHARE, CrmClient, CrmResponse, credential_asked_once
+from connectors import pacing, record_fields
+from connectors.client import CrmClient, CrmResponse, credential_asked_once
 from connectors.copper import mapping
 from connectors.interface import (
     CallLogEntry,
@@ -34,8 +33,8 @@ from connectors.interface import (
     contact_needed,
 )
 from connectors.oauth import AuthorizationCodeFlow, OAuthApp, status_and, token_answer
+from connectors.pacing import RateLimit
 from core import phone_numbers
-from core.shared_redis import count_hit
 
 DEFAULT_BASE_URL = "https://api.copper.com"
 API_PATH = "/developer_api/v1"
@@ -45,10 +44,8 @@ PAGE_SIZE = 200  # the search endpoints' maximum page_size
 ENDPOINTS = {"contacts": "people", "companies": "companies"}
 # Copper's search may lag its writes (UNVERIFIED): the next run re-reads the last 30 s.
 OVERLAP_MS = 30_000
-# 180 requests a minute, rolling [CP1]: any minute spans at most 7 ten-second windows, and
-# 7 x 25 = 175. Syncs use SYNC_BUDGET_SHARE of it; call logging keeps the rest.
-PACE_WINDOW_SECONDS = 10
-PACE_PER_WINDOW = 25
+# 180 requests a minute per account, rolling [CP1]: the client paces every request under it.
+RATE_LIMITS = {"requests": RateLimit(180, 60)}
 # find_logged reads the newest 1,000 Phone Call activities (or tasks) for our call id.
 LOOKBACK_PAGES = 5
 
@@ -77,8 +74,10 @@ class CopperConnector:
         self.save_credentials = save_credentials
         self.settings = config.settings
         self.connection_id = config.connection_id
-        share = SYNC_BUDGET_SHARE if config.background else 1.0
-        self.client = CrmClient(connection_id=config.connection_id, budget_share=share)
+        self.client = CrmClient(
+            connection_id=config.connection_id,
+            rate_limits=pacing.rate_limits(config.settings, RATE_LIMITS),
+        )
         self.oauth = AuthorizationCodeFlow(
             oauth_app, self.credentials, self.client, save_credentials
         )
@@ -324,7 +323,6 @@ class CopperConnector:
         return response.json()
 
     def _send(self, method: str, path: str, **kwargs: Any) -> CrmResponse:
-        self._pace()
         return self.client.send(
             method,
             str(self.credentials.get("base_url") or DEFAULT_BASE_URL).rstrip("/") + API_PATH + path,
@@ -346,17 +344,6 @@ class CopperConnector:
                 permanent=True,
             )
         return headers
-
-    def _pace(self) -> None:
-        """Stay under Copper's 180 requests a minute, shared by every worker of the connection."""
-        limit = max(1, int(PACE_PER_WINDOW * self.client.budget_share))
-        while True:
-            window = int(time.time() // PACE_WINDOW_SECONDS)
-            key = f"copper-pace:{self.connection_id}:{window}"
-            if count_hit(key, ttl=2 * PACE_WINDOW_SECONDS) <= limit:
-                return
-            self.client.rate_limit_waits += 1
-            time.sleep(max(0.05, (window + 1) * PACE_WINDOW_SECONDS - time.time()))
 
     def authorization_url(self, *, state: str, redirect_uri: str) -> str:
         return self.oauth.authorization_url(state=state, redirect_uri=redirect_uri)

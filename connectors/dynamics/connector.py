@@ -23,8 +23,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from connectors import record_fields
-from connectors.client import SYNC_BUDGET_SHARE, CrmClient, CrmResponse, send_with_fresh_token
+from connectors import pacing, record_fields
+from connectors.client import CrmClient, CrmResponse, send_with_fresh_token
 from connectors.dynamics import auth, mapping
 from connectors.dynamics.auth import oauth_app
 from connectors.interface import (
@@ -74,8 +74,10 @@ class DynamicsConnector:
         self.credentials = dict(config.credentials)
         self.save_credentials = save_credentials
         self.settings = config.settings
-        share = SYNC_BUDGET_SHARE if config.background else 1.0
-        self.client = CrmClient(connection_id=config.connection_id, budget_share=share)
+        self.client = CrmClient(
+            connection_id=config.connection_id,
+            rate_limits=pacing.rate_limits(config.settings),
+        )
         self.oauth = AuthorizationCodeFlow(
             oauth_app, self.credentials, self.client, save_credentials
         )

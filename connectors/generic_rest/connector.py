@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
 from connectors import record_fields
-from connectors.client import REFRESH_MARGIN_SECONDS, SYNC_BUDGET_SHARE, CrmClient, CrmResponse
+from connectors.client import REFRESH_MARGIN_SECONDS, CrmClient, CrmResponse
 from connectors.generic_rest import config as rest_config
 from connectors.generic_rest import mapping
 from connectors.interface import (
@@ -50,8 +50,7 @@ class GenericRestConnector:
         self.credentials = dict(config.credentials)
         self.settings = config.settings
         self.save_credentials = save_credentials
-        share = SYNC_BUDGET_SHARE if config.background else 1.0
-        self.client = CrmClient(connection_id=config.connection_id, budget_share=share)
+        self.client = CrmClient(connection_id=config.connection_id)
 
     @staticmethod
     def check_config(credentials: Mapping[str, Any], settings: Mapping[str, Any]) -> None:

@@ -9,9 +9,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
-from connectors import record_fields
+from connectors import pacing, record_fields
 from connectors.client import (
-    SYNC_BUDGET_SHARE,
     CrmClient,
     CrmResponse,
     credential_asked_once,
@@ -29,6 +28,7 @@ from connectors.interface import (
     SourceRecord,
 )
 from connectors.oauth import AuthorizationCodeFlow, OAuthApp, status_and
+from connectors.pacing import RateLimit
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
 AUTHORIZE_URL = "https://app.hubspot.com/oauth/authorize"
@@ -45,6 +45,10 @@ OWNERS_PAGE_SIZE = 500  # GET /crm/v3/owners' maximum `limit`
 SEARCH_RESULT_CAP = 10_000
 # Search indexing lags writes by seconds: start the next run a little before the last change.
 INDEX_LAG_OVERLAP_MS = 30_000
+# Search has its own limit, 5 a second per account, outside the 10-second burst bucket that
+# every other request spends ("requests": 100 to 250 by tier; a connection's settings name its
+# own, e.g. {"rate_limits": {"requests": [190, 10]}} for Professional) [crm-apis.md 1.3, 1.6].
+RATE_LIMITS = {"search": RateLimit(5, 1)}
 
 
 class HubSpotConnector:
@@ -64,8 +68,10 @@ class HubSpotConnector:
         self.save_credentials = save_credentials  # for credentials asked once (hub_id, ...)
         self.settings = config.settings
         self.base_url = str(self.credentials.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
-        share = SYNC_BUDGET_SHARE if config.background else 1.0
-        self.client = CrmClient(connection_id=config.connection_id, budget_share=share)
+        self.client = CrmClient(
+            connection_id=config.connection_id,
+            rate_limits=pacing.rate_limits(config.settings, RATE_LIMITS),
+        )
         self.oauth = AuthorizationCodeFlow(
             oauth_app, self.credentials, self.client, save_credentials
         )
@@ -332,6 +338,7 @@ class HubSpotConnector:
             self.base_url + path,
             headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
             retry_after_of=_rate_limit_wait,
+            limit="search" if path.endswith("/search") else "requests",
             **kwargs,
         )
 

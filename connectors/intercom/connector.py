@@ -22,8 +22,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from connectors import record_fields
-from connectors.client import SYNC_BUDGET_SHARE, CrmClient, CrmResponse
+from connectors import pacing, record_fields
+from connectors.client import CrmClient, CrmResponse
 from connectors.intercom import mapping
 from connectors.interface import (
     CallLogEntry,
@@ -81,8 +81,10 @@ class IntercomConnector:
     def __init__(self, config: ConnectionConfig, save_credentials: CredentialsSaver) -> None:
         self.credentials = dict(config.credentials)
         self.settings = config.settings
-        share = SYNC_BUDGET_SHARE if config.background else 1.0
-        self.client = CrmClient(connection_id=config.connection_id, budget_share=share)
+        self.client = CrmClient(
+            connection_id=config.connection_id,
+            rate_limits=pacing.rate_limits(config.settings),
+        )
         self.oauth = AuthorizationCodeFlow(
             oauth_app, self.credentials, self.client, save_credentials
         )

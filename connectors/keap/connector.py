@@ -20,8 +20,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from connectors import record_fields
-from connectors.client import SYNC_BUDGET_SHARE, CrmClient, CrmResponse, send_with_fresh_token
+from connectors import pacing, record_fields
+from connectors.client import CrmClient, CrmResponse, send_with_fresh_token
 from connectors.interface import (
     CallLogEntry,
     ConfigError,
@@ -36,8 +36,8 @@ from connectors.interface import (
 )
 from connectors.keap import mapping
 from connectors.oauth import AuthorizationCodeFlow, OAuthApp, status_and, token_answer
+from connectors.pacing import RateLimit
 from core import phone_numbers
-from core.shared_redis import count_hit
 
 DEFAULT_BASE_URL = "https://api.infusionsoft.com/crm/rest"
 AUTHORIZE_URL = "https://accounts.infusionsoft.com/app/oauth/authorize"
@@ -51,9 +51,9 @@ ENDPOINTS = {"contacts": "/v2/contacts", "companies": "/v2/companies"}
 OVERLAP_MS = 30_000
 # find_logged reads the newest 1,000 notes (or tasks): a lost create is retried within hours.
 LOOKBACK = 1000
-# A PAT or SAK allows 10 requests a second and 240 a minute per tenant [KP4]. Any minute spans
-# at most 7 ten-second windows: 7 x 34 = 238.
-PACES = ((1, 9), (10, 34))
+# A PAT or SAK allows 10 requests a second and 240 a minute per tenant [KP4]: the client paces
+# such requests under both (OAuth apps are told their quota in headers, read below).
+RATE_LIMITS = {"key_second": RateLimit(10, 1), "key_minute": RateLimit(240, 60)}
 SECONDS_PER_UNIT = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86_400.0}
 
 
@@ -77,8 +77,10 @@ class KeapConnector:
         self.credentials = dict(config.credentials)
         self.settings = config.settings
         self.connection_id = config.connection_id
-        share = SYNC_BUDGET_SHARE if config.background else 1.0
-        self.client = CrmClient(connection_id=config.connection_id, budget_share=share)
+        self.client = CrmClient(
+            connection_id=config.connection_id,
+            rate_limits=pacing.rate_limits(config.settings, RATE_LIMITS),
+        )
         self.oauth = AuthorizationCodeFlow(
             oauth_app, self.credentials, self.client, save_credentials
         )
@@ -327,8 +329,9 @@ class KeapConnector:
         )
 
     def _send(self, method: str, path: str, **kwargs: Any) -> CrmResponse:
+        limit: str | tuple[str, ...] = "requests"
         if self.credentials.get("api_key"):
-            self._pace()
+            limit = ("key_second", "key_minute")
             auth = {"X-Keap-API-Key": str(self.credentials["api_key"])}
         else:
             auth = {"Authorization": f"Bearer {self.credentials.get('access_token')}"}
@@ -338,20 +341,9 @@ class KeapConnector:
             base + path,
             headers={**auth, "Accept": "application/json"},
             retry_after_of=rate_limit_wait,
+            limit=limit,
             **kwargs,
         )
-
-    def _pace(self) -> None:
-        """Stay under a key's 10 a second and 240 a minute, shared by the connection's workers."""
-        for seconds, allowed in PACES:
-            limit = max(1, int(allowed * self.client.budget_share))
-            while True:
-                window = int(time.time() // seconds)
-                key = f"keap-pace:{self.connection_id}:{seconds}:{window}"
-                if count_hit(key, ttl=2 * seconds + 1) <= limit:
-                    break
-                self.client.rate_limit_waits += 1
-                time.sleep(max(0.02, (window + 1) * seconds - time.time()))
 
     def authorization_url(self, *, state: str, redirect_uri: str) -> str:
         return self.oauth.authorization_url(state=state, redirect_uri=redirect_uri)

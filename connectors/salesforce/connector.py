@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
-from connectors import record_fields
+from connectors import pacing, record_fields
 from connectors.client import (
     SYNC_BUDGET_SHARE,
     CrmClient,
@@ -61,8 +61,10 @@ class SalesforceConnector:
         self.credentials = dict(config.credentials)
         self.settings = config.settings
         self.background = config.background
-        share = SYNC_BUDGET_SHARE if config.background else 1.0
-        self.client = CrmClient(connection_id=config.connection_id, budget_share=share)
+        self.client = CrmClient(
+            connection_id=config.connection_id,
+            rate_limits=pacing.rate_limits(config.settings),
+        )
         self.oauth = AuthorizationCodeFlow(
             oauth_app, self.credentials, self.client, save_credentials
         )

@@ -18,8 +18,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any, NoReturn
 from urllib.parse import quote
 
-from connectors import record_fields
-from connectors.client import SYNC_BUDGET_SHARE, CrmClient, CrmResponse, send_with_fresh_token
+from connectors import pacing, record_fields
+from connectors.client import CrmClient, CrmResponse, send_with_fresh_token
 from connectors.interface import (
     CallLogEntry,
     ConfigError,
@@ -72,8 +72,10 @@ class SugarCrmConnector:
     def __init__(self, config: ConnectionConfig, save_credentials: CredentialsSaver) -> None:
         self.credentials = dict(config.credentials)
         self.settings = config.settings
-        share = SYNC_BUDGET_SHARE if config.background else 1.0
-        self.client = CrmClient(connection_id=config.connection_id, budget_share=share)
+        self.client = CrmClient(
+            connection_id=config.connection_id,
+            rate_limits=pacing.rate_limits(config.settings),
+        )
         self.session = PasswordGrant(self.credentials, self.client, save_credentials)
         self.custom_fields = tuple(str(n) for n in self.settings.get("custom_fields") or ())
         self._users: list[CrmUser] | None = None

@@ -25,9 +25,8 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from connectors import record_fields
+from connectors import pacing, record_fields
 from connectors.client import (
-    SYNC_BUDGET_SHARE,
     CrmClient,
     CrmResponse,
     send_with_fresh_token,
@@ -75,8 +74,10 @@ class ZendeskConnector:
     def __init__(self, config: ConnectionConfig, save_credentials: CredentialsSaver) -> None:
         self.credentials = dict(config.credentials)
         self.settings = config.settings
-        share = SYNC_BUDGET_SHARE if config.background else 1.0
-        self.client = CrmClient(connection_id=config.connection_id, budget_share=share)
+        self.client = CrmClient(
+            connection_id=config.connection_id,
+            rate_limits=pacing.rate_limits(config.settings),
+        )
         self.oauth = AuthorizationCodeFlow(
             oauth_app, self.credentials, self.client, save_credentials
         )

@@ -29,6 +29,23 @@ def test_it_creates_a_connection_and_never_returns_its_credentials(api, hubspot,
     assert "pat-na1-secret" not in listed + detail
 
 
+@pytest.mark.parametrize("limits", [{"requests": [0, 10]}, {"requests": 190}, [190, 10]])
+def test_it_refuses_rate_limits_that_are_not_requests_in_seconds(api, hubspot, limits):
+    response = api.post(
+        "/api/v1/connections",
+        {
+            "provider": "hubspot",
+            "name": "x",
+            "credentials": {"private_app_token": "t", "base_url": hubspot.url},
+            "settings": {"rate_limits": limits},
+        },
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == "settings"
+
+
 def test_it_refuses_a_connection_without_usable_credentials(api):
     response = api.post(
         "/api/v1/connections",

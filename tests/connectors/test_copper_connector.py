@@ -9,6 +9,7 @@ import pytest
 
 from connectors.copper.connector import CopperConnector
 from connectors.interface import CallLogEntry, ConnectionConfig, ConnectorError, Cursor
+from connectors.pacing import RateLimit
 from fakes.copper import FakeCopper, Fault
 from fakes.copper_data import ACCOUNT_ID, PHONE_CALL_TYPE_ID, TIER_FIELD_ID
 
@@ -239,17 +240,17 @@ def test_a_retry_after_on_a_429_is_honoured(copper):
     assert time.monotonic() - started >= 1.0 and copper_connector.rate_limit_waits == 1
 
 
-def test_it_paces_itself_under_copper_s_180_requests_a_minute(copper):
-    copper_connector = connector(copper)  # a sync: 80 % of 25 requests per 10 s
-    if time.time() % 10 > 9:
-        time.sleep(1.01)  # all in one ten-second window
+def test_it_paces_itself_under_copper_s_limit_instead_of_hitting_it(make_copper):
+    fake = make_copper(people=1, requests_per_minute=4, window_seconds=1.0)
+    copper_connector = connector(fake, settings={"rate_limits": {"requests": [4, 1]}})
     started = time.monotonic()
 
-    for _ in range(21):
+    for _ in range(6):
         copper_connector._json("GET", "/activity_types")
 
-    assert copper_connector.rate_limit_waits == 1
-    assert time.monotonic() - started > 0.04
+    assert time.monotonic() - started >= 1  # 4 at once, 2 more once the first left the window
+    assert copper_connector.rate_limit_waits == 0  # no 429
+    assert connector(fake).client.rate_limits["requests"] == RateLimit(180, 60)  # by default
 
 
 # ----- OAuth

@@ -6,7 +6,6 @@ import pytest
 
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.interface import ConnectionConfig, ConnectorError, Cursor
-from core.shared_redis import count_hit
 from fakes.hubspot import Fault
 
 pytestmark = pytest.mark.django_db  # the per-connection request budget lives in Redis
@@ -208,23 +207,49 @@ def test_it_finds_contacts_by_phone_keeping_only_real_matches(make_hubspot):
     assert sorted(r.external_id for r in found) == ["1", "2"]
 
 
-def test_call_logging_still_gets_requests_when_a_sync_has_spent_its_share(hubspot, settings):
-    settings.CONNECTOR_REQUESTS_PER_10_SECONDS = 5  # a sync may spend 4 of them
-    window = int(time.time() // 10)
-    for _ in range(4):  # ... and it has
-        count_hit(f"crm-budget:1:{window}", ttl=20)
-    credentials = {
-        "private_app_token": "pat-na1-fake-token",
-        "base_url": hubspot.url,
-        "hub_id": "4212",  # one request: the search
-    }
-    logging_side = HubSpotConnector(
-        ConnectionConfig(1, credentials, {}, background=False), [].append
+def test_call_logging_waits_for_a_free_moment_not_for_the_sync_s_window(hubspot):
+    def side(background):
+        config = ConnectionConfig(
+            1,
+            {"private_app_token": "pat-na1-fake-token", "base_url": hubspot.url},
+            {"rate_limits": {"requests": [4, 1]}},  # 4 in any second
+            background=background,
+        )
+        return HubSpotConnector(config, [].append)
+
+    sync_side, logging_side = side(True), side(False)
+    for _ in range(4):  # the sync spends the whole second
+        sync_side._json("GET", "/crm/v3/owners")
+    started = time.monotonic()
+
+    logging_side._json("GET", "/crm/v3/owners")
+
+    waited = time.monotonic() - started
+    assert 0.5 < waited < 1.5  # until the sync's first request left the window, not 10 s
+    assert logging_side.rate_limit_waits == 0 and hubspot.rate_limited == 0
+
+
+def test_searches_are_paced_under_hubspot_s_5_a_second_without_a_429(make_hubspot):
+    fake = make_hubspot(contacts=2000)  # 10 search pages and the last one again
+    started = time.monotonic()
+
+    ids, _, pages = all_changes(connector(fake))
+
+    assert len(set(ids)) == 2000 and pages == 11
+    assert time.monotonic() - started >= (pages - 5) / 5  # 5 at once, then 5 a second
+    assert fake.rate_limited == 0
+
+
+def test_a_search_over_hubspot_s_limit_is_answered_429_and_waited_out(make_hubspot):
+    fake = make_hubspot(contacts=2000)
+    config = ConnectionConfig(
+        1,
+        {"private_app_token": "pat-na1-fake-token", "base_url": fake.url},
+        {"rate_limits": {"search": [100, 1]}},  # a budget above the CRM's limit
     )
+    unpaced = HubSpotConnector(config, [].append)
 
-    logging_side.changed_since("contacts", Cursor())
+    ids, _, _ = all_changes(unpaced)
 
-    assert logging_side.rate_limit_waits == 0
-    assert connector(hubspot).client.budget_share == 0.8
-    if int(time.time() // 10) == window:  # not across a window boundary
-        assert count_hit(f"crm-budget:1:{window}", ttl=20) == 6  # 4, the logging side's, this
+    assert len(set(ids)) == 2000
+    assert fake.rate_limited >= 1 and unpaced.rate_limit_waits == fake.rate_limited

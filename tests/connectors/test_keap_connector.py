@@ -318,6 +318,20 @@ def test_a_429_is_waited_out_by_its_throttle_headers(keap):
     assert keap_connector.rate_limit_waits >= 1
 
 
+def test_a_key_is_paced_under_its_second_and_minute_limits_instead_of_hitting_them(keap):
+    keap.limits = ((1.0, 3, "second"), (60.0, 240, "minute"))
+    keap_connector = connector(keap, settings={"rate_limits": {"key_second": [3, 1]}})
+    started = time.monotonic()
+
+    for _ in range(5):
+        keap_connector._users = None
+        keap_connector.users()
+
+    assert time.monotonic() - started >= 1  # 3 at once, 2 more once the first left the window
+    assert keap_connector.rate_limit_waits == 0  # no 429
+    assert set(connector(keap).client.rate_limits) >= {"key_second", "key_minute"}
+
+
 def test_a_spent_daily_quota_waits_until_it_resets():
     reset = time.time() + 3600
     headers = {"x-keap-product-quota-available": "0",

@@ -170,14 +170,26 @@ def test_it_waits_out_a_429_until_the_burst_window_resets(pipedrive):
     assert pipedrive_connector.rate_limit_waits == 1
 
 
-def test_it_pauses_before_the_burst_limit_instead_of_hitting_it(make_pipedrive):
+def test_it_paces_itself_under_its_tier_s_burst_limit_instead_of_hitting_it(make_pipedrive):
     fake = make_pipedrive(persons=1, burst_limit=3)
-    pipedrive_connector = connector(fake)
+    pipedrive_connector = connector(fake, settings={"rate_limits": {"requests": [3, 2]}})
+    started = time.monotonic()
 
     for _ in range(5):
         assert pipedrive_connector.find_user("priya.shah@example.com") is not None
 
-    assert pipedrive_connector.rate_limit_waits >= 1  # paused on x-ratelimit-remaining: 0
+    assert time.monotonic() - started >= 2  # 3 at once, 2 more once the first left the window
+    assert fake.rate_limited == 0 and pipedrive_connector.rate_limit_waits == 0
+
+
+def test_a_tier_set_too_high_is_answered_429_and_waited_out(make_pipedrive):
+    fake = make_pipedrive(persons=1, burst_limit=3)
+    pipedrive_connector = connector(fake, settings={"rate_limits": {"requests": [80, 2]}})
+
+    for _ in range(5):
+        assert pipedrive_connector.find_user("priya.shah@example.com") is not None
+
+    assert fake.rate_limited >= 1 and pipedrive_connector.rate_limit_waits == fake.rate_limited
 
 
 def test_a_spent_daily_budget_ends_the_run_at_once_with_a_long_retry_after(pipedrive):

@@ -1,6 +1,9 @@
 """The sync's page upsert and the full diff's delete: bulk, yet the same as contact_upsert."""
 
+import json
+
 import pytest
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from connectors.services import connection_create
@@ -178,3 +181,70 @@ def test_an_owner_of_another_tenant_makes_the_record_invalid(tenant, other_tenan
 
     assert (counts.created, counts.invalid_records) == (1, 1)
     assert stored(tenant)["1"].owner_id == ours.pk
+
+
+CRM_LINKS = [
+    "https://app.hubspot.com/contacts/4212/record/0-1/17",
+    "https://crm.example.com/?id=17",
+    "https://crm.example.com#17",
+    "HTTPS://Crm.Example.com:8443/r/17",
+    "https://user:pw@crm.example.com/r/17",
+    "https://us?er:pw@crm.example.com/r/17",  # a '?' before the host
+    "https://[::1]/r/17",
+    "https://[::zz]/r/17",
+    "https://192.0.2.1/r/17",
+    "https://crm.example.com",  # no path: the whole check
+    "https://crm.example.com/r/a b",
+    "https://crm.example.com/r/a\tb",
+    "https://crm.example.com/r/a\x00b",
+    "https://crm.example.com/" + "x" * 2000,
+    "ftp://crm.example.com/r/17",
+    "mailto:someone@example.com",
+    "javascript://crm.example.com/%0aalert(1)",
+    "https://-crm.example.com/r/17",
+    "https://crm.example.c/r/17",
+    "https://xn--crm-fsa.example.com/r/17",
+    "https://crmé.example.com/r/17",
+    "//crm.example.com/r/17",
+    "crm.example.com/r/17",
+]
+
+
+@pytest.mark.parametrize("link", CRM_LINKS)
+def test_the_crm_link_shortcut_takes_exactly_what_the_url_field_takes(link):
+    field = Contact._meta.get_field("crm_url")
+    try:
+        expected = field.clean(link, None)
+    except ValidationError:
+        expected = "refused"
+    try:
+        got = services._clean_crm_url(link)
+    except ValidationError:
+        got = "refused"
+
+    assert got == expected
+
+
+def test_custom_fields_that_are_not_json_are_still_refused(tenant, connection):
+    counts = upsert(
+        tenant,
+        connection,
+        [
+            record("1", custom_fields={"tier": "gold", "score": 3, "vip": None}),
+            record("2", custom_fields={"tier": object()}),
+            record("3", custom_fields={"tier": {"nested": ["a", 1]}}),
+        ],
+    )
+
+    assert (counts.created, counts.invalid_records) == (2, 1)
+    contacts = stored(tenant)
+    assert contacts["1"].custom_fields == {"tier": "gold", "score": 3, "vip": None}
+    assert contacts["3"].custom_fields == {"tier": {"nested": ["a", 1]}}
+
+
+@pytest.mark.parametrize(
+    "value", [{}, {"tier": "gold"}, {"a": 'é"\\\n'}, {"n": 1}, {"x": ["y"]}, [1, 2], "text"]
+)
+def test_a_json_column_is_written_as_json_dumps_writes_it(value):
+    assert services._json_text(value) == json.dumps(value)
+    assert services._json_text(value) == json.dumps(value)  # the second time from the cache

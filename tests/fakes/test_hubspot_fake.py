@@ -14,7 +14,7 @@ TOKEN = "pat-na1-fake-token"
 
 @pytest.fixture(scope="module")
 def fake():
-    server = FakeHubSpot(contacts=10_100, companies=3)
+    server = FakeHubSpot(contacts=10_100, companies=3, search_per_second=1000)  # limits: below
     server.start()
     yield server
     server.stop()
@@ -211,3 +211,18 @@ def test_the_account_details_name_the_portal_id(fake):
     status, body, _ = call(fake, "GET", "/account-info/v3/details")
 
     assert status == 200 and body["portalId"] == fake.hub_id and body["uiDomain"]
+
+
+def test_search_has_its_own_limit_of_5_a_second_outside_the_burst_bucket():
+    fake = FakeHubSpot(contacts=1, burst_limit=2)
+    fake.start()
+    try:
+        searches = [search(fake, limit=1)[0] for _ in range(6)]
+        status, body, headers = search(fake, limit=1)
+        listed = call(fake, "GET", "/crm/v3/objects/contacts")[0]
+    finally:
+        fake.stop()
+
+    assert searches[:5] == [200] * 5 and 429 in [*searches[5:], status]
+    assert body["errorType"] == "RATE_LIMIT" and int(headers["Retry-After"]) >= 1
+    assert listed == 200 and fake.rate_limited >= 1  # searches spent none of the burst's 2

@@ -158,3 +158,28 @@ def test_exact_match_finds_the_stored_text_not_the_same_digits(fake):
 
     assert found("+442079460018") == [] and found("2079460018") == []
     assert found("+44 20 7946 0018") == [person.id]
+
+
+def test_requests_spend_the_company_s_daily_token_budget_then_get_429():
+    server = FakePipedrive(persons=3, daily_tokens=25)
+    server.start()
+    try:
+        listed = [call(server, "GET", "/api/v2/persons")[0] for _ in range(3)]  # 10 tokens each
+        status, _, headers = call(server, "GET", "/api/v2/persons")
+    finally:
+        server.stop()
+
+    assert listed == [200, 200, 429] and status == 429
+    assert headers["x-daily-requests-left"] == "0" and server.tokens_spent >= 30
+
+
+def test_search_has_its_own_burst_of_10_a_2_seconds():
+    server = FakePipedrive(persons=3, burst_limit=1000)
+    server.start()
+    try:
+        path = "/api/v2/persons/search?term=123&fields=phone"
+        statuses = [call(server, "GET", path)[0] for _ in range(11)]
+    finally:
+        server.stop()
+
+    assert statuses[:10] == [200] * 10 and statuses[10] == 429

@@ -161,6 +161,18 @@ def test_a_rate_limit_is_a_429_with_retry_after_in_the_body():
     assert body["code"] == "TOO_MANY_REQUESTS" and body["details"]["retry_after"] >= 1
 
 
+def test_each_call_spends_a_credit_of_the_day_and_none_are_left_after_the_last():
+    server = FakeZoho(daily_credits=2)
+    server.start()
+    server.token = server.issue_tokens()["access_token"]
+    try:
+        statuses = [contacts(server)[0] for _ in range(3)]
+    finally:
+        server.stop()
+
+    assert statuses == [204, 204, 429] and server.credits_spent == 3
+
+
 def test_a_refused_refresh_token_is_a_200_with_an_error_as_zohos_accounts_server_answers(fake):
     request = urllib.request.Request(  # noqa: S310 - the fake on loopback
         fake.url
