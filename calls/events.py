@@ -9,6 +9,7 @@ one task for many events) with the same lifecycle code the simulator uses
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -81,23 +82,30 @@ def telephony_event_accept(
     return stored, False
 
 
+_INSERT_FIELDS = [f for f in TelephonyEvent._meta.concrete_fields if not f.primary_key]
+
+
+@functools.cache
+def _insert_sql(vendor: str) -> str:
+    """The accept's statement, built once per database vendor (it is on the ingest path)."""
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(str(field.column)) for field in _INSERT_FIELDS)
+    return (
+        f"INSERT INTO {quote(TelephonyEvent._meta.db_table)} ({columns}) "  # noqa: S608
+        f"VALUES ({', '.join(['%s'] * len(_INSERT_FIELDS))}) "
+        "ON CONFLICT (tenant_id, event_id) DO NOTHING RETURNING id"
+    )
+
+
 def _insert_new(row: TelephonyEvent) -> bool:
     """Insert the row unless its event id is stored already; True (and its pk set) if new.
 
     One statement either way (INSERT ... ON CONFLICT DO NOTHING): a phone system's burst of
     events costs one round trip each to accept.
     """
-    meta = TelephonyEvent._meta
-    fields = [field for field in meta.concrete_fields if not field.primary_key]
-    columns = ", ".join(connection.ops.quote_name(str(field.column)) for field in fields)
-    values = [field.get_db_prep_save(getattr(row, field.attname), connection) for field in fields]
+    values = [f.get_db_prep_save(getattr(row, f.attname), connection) for f in _INSERT_FIELDS]
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({columns}) "  # noqa: S608
-            f"VALUES ({', '.join(['%s'] * len(fields))}) "
-            "ON CONFLICT (tenant_id, event_id) DO NOTHING RETURNING id",
-            values,
-        )
+        cursor.execute(_insert_sql(connection.vendor), values)
         inserted = cursor.fetchone()
     if inserted is None:
         return False

@@ -157,18 +157,23 @@ def test_the_api_refuses_custom_fields_that_are_not_column_logical_names(api, dy
     assert "'Contact.New Tier' is not a column logical name" in str(response.json())
 
 
-def test_a_tenant_connects_dynamics_as_a_user_through_oauth_and_syncs(
-    api, tenant, dynamics, settings
-):
-    settings.PUBLIC_BASE_URL = "https://callbridge.example.com"
+def delegated_connection(tenant, dynamics, objects: list[str]) -> Connection:
+    """A connection that signs in as a user (OAuth authorization code), not yet authorized."""
     with tenant_scope(tenant):
-        connection = connection_create(
+        return connection_create(
             tenant=tenant,
             provider="dynamics",
             name="Dynamics as Priya",
             credentials=dynamics.credentials(auth="authorization_code"),
-            settings={"objects": ["contacts", "accounts"]},
+            settings={"objects": objects},
         )
+
+
+def test_a_tenant_connects_dynamics_as_a_user_through_oauth_and_syncs(
+    api, tenant, dynamics, settings
+):
+    settings.PUBLIC_BASE_URL = "https://callbridge.example.com"
+    connection = delegated_connection(tenant, dynamics, ["contacts", "accounts"])
     authorize = api.post(f"/api/v1/connections/{connection.pk}/oauth").json()["authorize_url"]
     query = {k: v[0] for k, v in parse_qs(urlsplit(authorize).query).items()}
     assert authorize.startswith(f"{dynamics.url}/{dynamics.tenant_id}/oauth2/v2.0/authorize?")
@@ -201,14 +206,7 @@ def test_a_tenant_connects_dynamics_as_a_user_through_oauth_and_syncs(
 
 
 def test_a_reused_code_leaves_the_connection_waiting(api, tenant, dynamics, settings):
-    with tenant_scope(tenant):
-        connection = connection_create(
-            tenant=tenant,
-            provider="dynamics",
-            name="Dynamics as Priya",
-            credentials=dynamics.credentials(auth="authorization_code"),
-            settings={"objects": ["contacts"]},
-        )
+    connection = delegated_connection(tenant, dynamics, ["contacts"])
     states, code = [], None
     for _ in range(2):
         authorize = api.post(f"/api/v1/connections/{connection.pk}/oauth").json()
