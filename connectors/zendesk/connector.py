@@ -343,7 +343,8 @@ class ZendeskConnector:
                 method,
                 self.base_url + path,
                 headers={"Authorization": self._authorization(), "Accept": "application/json"},
-                limit=("requests", "incremental") if "/incremental/" in path else "requests",
+                # The scarcer first: a wait for it does not hold a place in the other.
+                limit=("incremental", "requests") if "/incremental/" in path else "requests",
                 **kwargs,
             )
 
