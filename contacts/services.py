@@ -7,7 +7,7 @@ import json
 import logging
 import operator
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -381,6 +381,33 @@ def _clean_crm_url(value: str) -> str:
     return _CRM_URL.clean(value, None)
 
 
+def _cleaner(field: models.Field[Any, Any]) -> Callable[[Any], Any]:
+    """The check contact.full_clean() runs on this field (an empty value where blank is allowed
+    passes as it is), through the cheapest path that gives the same answer."""
+    name, blank = field.name, field.blank
+
+    def clean(value: Any) -> Any:
+        if type(value) is str:
+            if blank and not value:
+                return value
+            if field is _CRM_URL:
+                return _clean_crm_url(value)
+            if name != "external_id":  # one a record: caching it would only evict the rest
+                return _clean_cached(name, value)
+        elif type(value) is bool:
+            return _clean_cached(name, value)
+        elif field is _CUSTOM_FIELDS and value:
+            return _clean_custom_fields(value)
+        if blank and value in field.empty_values:
+            return value
+        return field.clean(value, None)
+
+    return clean
+
+
+_CLEANERS = [(field.name, _cleaner(field)) for field in _CHECKED_FIELDS]
+
+
 def _foreign_owner_ids(records: Iterable[SyncedContact]) -> set[int]:
     """The owner ids these records name that are not agents of the current tenant."""
     named = {r.fields["owner_id"] for r in records if r.fields.get("owner_id") is not None}
@@ -393,21 +420,12 @@ def _synced_values(record: SyncedContact, foreign_owners: set[int]) -> dict[str,
     """The record's external id and fields, cleaned as contact.full_clean() would clean them."""
     values = {"external_id": record.external_id, **record.fields}
     errors: dict[str, list[ValidationError]] = {}
-    for field in _CHECKED_FIELDS:
-        value = values.get(field.name)
-        if field.name not in values or (field.blank and value in field.empty_values):
-            continue
-        try:
-            if field is _CRM_URL and type(value) is str:
-                values[field.name] = _clean_crm_url(value)  # unique per record: not cached
-            elif field is _CUSTOM_FIELDS:
-                values[field.name] = _clean_custom_fields(value)
-            elif type(value) is str or type(value) is bool:
-                values[field.name] = _clean_cached(field.name, value)
-            else:
-                values[field.name] = field.clean(value, None)
-        except ValidationError as error:
-            errors[field.name] = error.error_list
+    for name, clean in _CLEANERS:
+        if name in values:
+            try:
+                values[name] = clean(values[name])
+            except ValidationError as error:
+                errors[name] = error.error_list
     if values.get("owner_id") in foreign_owners:
         errors["owner"] = [ValidationError("The owner must be an agent of the same tenant.")]
     if errors:

@@ -136,7 +136,7 @@ class FakeIntercom(FakeServer):
         contacts: int = 0,
         companies: int = 0,
         token: str = "ic-fake-access-token",  # noqa: S107 - the fake's own
-        requests_per_window: int = 167,  # 1,000 a minute in 10-second windows [IC4]
+        requests_per_window: int = 1666,  # an app's 10,000 a minute in 10-second windows [IC4]
         window_seconds: float = 10.0,
         search_lag_seconds: float = 0.0,
         scroll_idle_seconds: float = 60.0,

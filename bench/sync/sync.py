@@ -23,6 +23,7 @@ django.setup()
 
 from django.db import connection as db  # noqa: E402
 
+from config.celery import tune_garbage_collector  # noqa: E402
 from connectors.interface import Cursor  # noqa: E402
 from connectors.models import Connection, SyncRun  # noqa: E402
 from connectors.services import connection_create, connector_for_connection  # noqa: E402
@@ -131,6 +132,7 @@ def backend_cpu_seconds() -> float:
 
 
 if __name__ == "__main__":
+    tune_garbage_collector()  # as each worker process does when it starts
     command = sys.argv[1]
     if command == "setup":
         setup(json.loads(sys.argv[2]))

@@ -40,6 +40,7 @@ from connectors.interface import (
     SourceRecord,
 )
 from connectors.oauth import AuthorizationCodeFlow
+from connectors.pacing import RateLimit
 from core import phone_numbers
 
 logger = logging.getLogger(__name__)
@@ -48,6 +49,10 @@ API_PATH = "/api/data/v9.2"
 PAGE_SIZE = 1000  # Prefer: odata.maxpagesize (Dataverse allows up to 5,000)
 ID_PAGE_SIZE = 5000  # the full diff reads only keys: the largest page
 SEARCH_PAGE_SIZE = 50
+# Service protection: 6,000 requests per user in a sliding 5 minutes, then 429 + Retry-After
+# (also 20 minutes of execution time and 52 at once, which one request at a time stays under).
+# https://learn.microsoft.com/power-apps/developer/data-platform/api-limits
+RATE_LIMITS = {"requests": RateLimit(6000, 300)}
 # Sent on every request, as Microsoft's samples do.
 ODATA_HEADERS = {"OData-MaxVersion": "4.0", "OData-Version": "4.0", "Accept": "application/json"}
 # Lookup display names (the contact's company) come as annotations only when asked for.
@@ -76,7 +81,7 @@ class DynamicsConnector:
         self.settings = config.settings
         self.client = CrmClient(
             connection_id=config.connection_id,
-            rate_limits=pacing.rate_limits(config.settings),
+            rate_limits=pacing.rate_limits(config.settings, RATE_LIMITS),
         )
         self.oauth = AuthorizationCodeFlow(
             oauth_app, self.credentials, self.client, save_credentials

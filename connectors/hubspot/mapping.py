@@ -21,9 +21,6 @@ CONTACT_PROPERTIES = (
     "firstname", "lastname", "company", "phone", "mobilephone", "country", "hubspot_owner_id",
 )  # fmt: skip
 COMPANY_PROPERTIES = ("name", "phone", "country", "hubspot_owner_id")
-# HubSpot's object type ids in record URLs: 0-1 contacts, 0-2 companies.
-_RECORD_URL = "https://app.hubspot.com/contacts/{portal}/record/{type_id}/{id}"
-
 
 # Default (HUBSPOT_DEFINED) association type ids of the v4 associations API, by object and target:
 # https://developers.hubspot.com/docs/guides/api/crm/associations/associations-v4
@@ -110,7 +107,12 @@ def modified_ms(object_type: str, obj: Mapping[str, Any]) -> int:
 
 
 def _url(portal_id: str, type_id: str, hubspot_id: str) -> str:
-    return _RECORD_URL.format(portal=portal_id, type_id=type_id, id=hubspot_id) if portal_id else ""
+    """The record's page; HubSpot's object type ids: 0-1 contacts, 0-2 companies."""
+    return (
+        f"https://app.hubspot.com/contacts/{portal_id}/record/{type_id}/{hubspot_id}"
+        if portal_id
+        else ""
+    )
 
 
 def call_properties(entry: CallLogEntry, *, disposition_id: str | None = None) -> dict[str, str]:

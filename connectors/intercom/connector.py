@@ -38,6 +38,7 @@ from connectors.interface import (
     contact_needed,
 )
 from connectors.oauth import AuthorizationCodeFlow, OAuthApp, status_and, token_answer
+from connectors.pacing import RateLimit
 from core import phone_numbers
 
 API_VERSION = "2.11"
@@ -49,6 +50,10 @@ REGIONS = {
 }
 DEFAULT_BASE_URL = "https://api.intercom.io"
 PAGE_SIZE = 150
+# 10,000 requests a minute per app, spread evenly over 10-second windows (1,666 each), then
+# 429 rate_limit_exceeded [IC4]: a workspace on another limit names it in settings.rate_limits.
+# https://developers.intercom.com/docs/references/rest-api/errors/rate-limiting
+RATE_LIMITS = {"requests": RateLimit(1666, 10)}
 DAY = 86_400
 # New contacts reach search after "a few minutes" [IC1]: the next run re-reads the last 10.
 SEARCH_LAG_MS = 10 * 60_000
@@ -83,7 +88,7 @@ class IntercomConnector:
         self.settings = config.settings
         self.client = CrmClient(
             connection_id=config.connection_id,
-            rate_limits=pacing.rate_limits(config.settings),
+            rate_limits=pacing.rate_limits(config.settings, RATE_LIMITS),
         )
         self.oauth = AuthorizationCodeFlow(
             oauth_app, self.credentials, self.client, save_credentials

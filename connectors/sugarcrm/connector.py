@@ -74,6 +74,8 @@ class SugarCrmConnector:
         self.settings = config.settings
         self.client = CrmClient(
             connection_id=config.connection_id,
+            # Sugar publishes no rate limit (crm-apis-more.md section 2): the default stays,
+            # and an instance that enforces one is given it in settings.rate_limits.
             rate_limits=pacing.rate_limits(config.settings),
         )
         self.session = PasswordGrant(self.credentials, self.client, save_credentials)

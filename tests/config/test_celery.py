@@ -1,5 +1,6 @@
 """A real Celery worker and beat, started as the Procfile starts them, run the heartbeat task."""
 
+import gc
 import os
 import signal
 import subprocess
@@ -8,9 +9,11 @@ import time
 from pathlib import Path
 
 import pytest
+from celery.signals import worker_process_init
 from django.core.cache import cache
 from django.db import connection
 
+from config.celery import GC_YOUNG_THRESHOLD
 from config.celery import app as celery_app
 from core.health import HEARTBEAT_CACHE_KEY
 
@@ -23,6 +26,18 @@ def test_the_app_has_separate_realtime_and_bulk_queues_and_late_acks():
     assert bindings == {"realtime": ("realtime", "realtime"), "bulk": ("bulk", "bulk")}
     assert celery_app.conf.task_acks_late and celery_app.conf.task_reject_on_worker_lost
     assert "record-worker-heartbeat" in celery_app.conf.beat_schedule
+
+
+def test_each_worker_process_leaves_start_up_objects_out_of_collections():
+    threshold = gc.get_threshold()
+    try:
+        worker_process_init.send(sender=None)  # what the pool sends in each child it starts
+
+        assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, *threshold[1:])
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import pytest
 
 from connectors.activecampaign.connector import CLOCK_MARGIN_MS, ActiveCampaignConnector
 from connectors.interface import CallLogEntry, ConnectionConfig, ConnectorError, Cursor
+from connectors.pacing import RateLimit
 from fakes.activecampaign import FakeActiveCampaign, Fault
 
 pytestmark = pytest.mark.django_db  # the per-connection request budget lives in the cache
@@ -198,12 +199,15 @@ def test_the_api_url_may_be_given_with_its_api_3_path(activecampaign):
 
 def test_it_paces_itself_to_5_requests_a_second_instead_of_hitting_429(activecampaign):
     ac_connector = connector(activecampaign)
+    started = time.monotonic()
 
     for _ in range(12):
         ac_connector.users()
 
+    assert time.monotonic() - started >= 2  # 5 at once, then 5 a second: the 11th after 2 s
     assert activecampaign.rate_limited == 0
-    assert ac_connector.rate_limit_waits >= 2  # paused on RateLimit-Remaining: 0
+    assert ac_connector.rate_limit_waits == 0  # no 429 waited out
+    assert ac_connector.client.rate_limits["requests"] == RateLimit(5, 1)
 
 
 def test_a_429_is_retried_after_retry_after(activecampaign):

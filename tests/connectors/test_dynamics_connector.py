@@ -1,6 +1,7 @@
 """The Dynamics 365 connector against the strict fake Dataverse over real HTTP: change tracking,
 expired delta links, the key listing, phone filters, owners, tokens, errors, 429s and writes."""
 
+import time
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
@@ -8,6 +9,7 @@ import pytest
 
 from connectors.dynamics.connector import DynamicsConnector
 from connectors.interface import CallLogEntry, ConnectionConfig, ConnectorError, Cursor
+from connectors.pacing import RateLimit
 from fakes.dynamics import FakeDynamics, Fault
 
 pytestmark = pytest.mark.django_db  # the per-connection request budget lives in the cache
@@ -23,11 +25,17 @@ def dynamics(make_dynamics) -> FakeDynamics:
     return make_dynamics(contacts=2300, accounts=20)
 
 
-def connector(fake, saved=None, objects=("contacts",), custom_fields=(), **credentials):
+def connector(
+    fake, saved=None, objects=("contacts",), custom_fields=(), settings=None, **credentials
+):
     config = ConnectionConfig(
         connection_id=1,
         credentials={**fake.credentials(), **credentials},
-        settings={"objects": list(objects), "custom_fields": list(custom_fields)},
+        settings={
+            "objects": list(objects),
+            "custom_fields": list(custom_fields),
+            **(settings or {}),
+        },
         background=False,
     )
     return DynamicsConnector(config, (saved if saved is not None else []).append)
@@ -248,6 +256,18 @@ def test_service_protection_answers_429_with_retry_after_and_is_waited_out(make_
         dynamics_connector.find_user("priya.shah@example.com")
 
     assert dynamics_connector.rate_limit_waits >= 1
+
+
+def test_it_paces_itself_under_service_protection_instead_of_hitting_it(make_dynamics):
+    fake = make_dynamics(contacts=3, requests_per_window=2, window_seconds=1)
+    dynamics_connector = connector(fake, settings={"rate_limits": {"requests": [2, 1]}})
+    started = time.monotonic()
+
+    for _ in range(3):
+        dynamics_connector.find_user("priya.shah@example.com")
+
+    assert time.monotonic() - started >= 1 and dynamics_connector.rate_limit_waits == 0
+    assert connector(fake).client.rate_limits["requests"] == RateLimit(6000, 300)  # by default
 
 
 def test_a_5xx_is_retried_by_the_client(dynamics):

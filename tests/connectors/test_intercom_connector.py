@@ -9,6 +9,7 @@ import pytest
 
 from connectors.intercom.connector import IntercomConnector
 from connectors.interface import CallLogEntry, ConnectionConfig, ConnectorError, Cursor
+from connectors.pacing import RateLimit
 from fakes.intercom import FakeIntercom, Fault
 from fakes.intercom_data import ADMINS, contact_id
 
@@ -308,6 +309,17 @@ def test_a_429_waits_for_the_windows_reset_and_goes_on(make_intercom):
 
     assert set(ids) == set(fake.contacts)
     assert intercom_connector.rate_limit_waits >= 1
+
+
+def test_it_paces_itself_under_the_apps_limit_instead_of_hitting_it(make_intercom):
+    fake = make_intercom(contacts=450, requests_per_window=2, window_seconds=1.0)
+    intercom_connector = connector(fake, settings={"rate_limits": {"requests": [2, 1]}})
+
+    ids, _, _ = all_changes(intercom_connector)
+
+    assert set(ids) == set(fake.contacts)
+    assert intercom_connector.rate_limit_waits == 0  # no 429
+    assert connector(fake).client.rate_limits["requests"] == RateLimit(1666, 10)  # by default
 
 
 def test_an_unknown_contact_is_a_permanent_error(intercom):

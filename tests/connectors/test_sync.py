@@ -4,6 +4,7 @@ import time
 
 import pytest
 from django.db import connections
+from django.test.utils import CaptureQueriesContext
 
 from connectors import sync
 from connectors.models import Connection, SyncRun
@@ -116,6 +117,26 @@ def test_a_failed_page_keeps_the_cursor_and_the_next_run_resumes_without_duplica
     assert cursor_after_failure["since_ms"] > 0 and cursor_after_failure["after"] is None
     assert resumed.outcome == "succeeded" and resumed.created == 50 and resumed.pages == 1
     assert len(contacts_of(connection)) == 250
+
+
+def test_it_saves_its_place_every_few_pages_and_where_it_ends(
+    tenant, make_hubspot, make_connection
+):
+    hubspot = make_hubspot(contacts=1_300, companies=0)
+    connection = make_connection(tenant, hubspot, settings={"objects": ["contacts"]})
+
+    with CaptureQueriesContext(connections["default"]) as queries:
+        result = run(connection)
+
+    cursor_saves = [
+        query
+        for query in queries.captured_queries
+        if query["sql"].startswith('UPDATE "connectors_connection" SET "sync_cursor"')
+    ]
+    assert result.outcome == "succeeded" and result.created == 1_300 and result.pages > 5
+    assert len(cursor_saves) == -(-result.pages // sync.PROGRESS_EVERY_PAGES)  # not one a page
+    assert refreshed(connection).sync_cursor["contacts"]["after"] is None
+    assert run(connection).created == 0  # the next run starts where this one ended
 
 
 def test_a_run_that_hits_its_time_budget_saves_its_place_for_the_next_task(

@@ -14,6 +14,7 @@ from connectors.interface import (
     Cursor,
     TicketRequest,
 )
+from connectors.pacing import RateLimit
 from connectors.zendesk.connector import ZendeskConnector
 from contacts.models import Contact
 from core.scoping import tenant_scope
@@ -27,9 +28,11 @@ def zendesk(start_fake) -> FakeZendesk:
     return start_fake(FakeZendesk)
 
 
-def connector(fake: FakeZendesk, **credentials) -> ZendeskConnector:
+def connector(fake: FakeZendesk, settings=None, **credentials) -> ZendeskConnector:
     config = ConnectionConfig(
-        connection_id=1, credentials={**fake.credentials(), **credentials}, settings={}
+        connection_id=1,
+        credentials={**fake.credentials(), **credentials},
+        settings=settings or {},
     )
     return ZendeskConnector(config, lambda _: None)
 
@@ -248,6 +251,24 @@ def test_the_exports_ten_requests_a_minute_are_waited_out(zendesk):
 
     assert time.monotonic() - started >= 1 and reader.rate_limit_waits == 1
     assert zendesk.paths().count("/api/v2/incremental/users/cursor.json") == 3  # one 429
+
+
+def test_the_export_is_paced_under_its_own_limit_instead_of_answered_429(zendesk):
+    zendesk.incremental_limit, zendesk.incremental_window = 1, 1.0
+    zendesk.add_user("Ada Lovelace", phone="+44 7400 123456")
+    zendesk.advance(61)
+    reader = connector(zendesk, settings={"rate_limits": {"incremental": [1, 1]}})
+
+    started = time.monotonic()
+    reader.changed_since("contacts", Cursor())
+    reader.changed_since("contacts", Cursor())
+
+    assert time.monotonic() - started >= 1 and reader.rate_limit_waits == 0
+    assert zendesk.paths().count("/api/v2/incremental/users/cursor.json") == 2  # no 429
+    assert connector(zendesk).client.rate_limits == {  # the Team plan's, by default
+        "requests": RateLimit(200, 60),
+        "incremental": RateLimit(10, 60),
+    }
 
 
 def test_all_ids_pages_through_active_end_users_with_a_phone(zendesk):
