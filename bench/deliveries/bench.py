@@ -47,6 +47,13 @@ def main() -> None:
         "--rate", type=float, default=0, help="calls ended per second (0: flat out)"
     )
     parser.add_argument(
+        "--events-per-call",
+        type=int,
+        choices=(1, 3),
+        default=1,
+        help="1: call.end alone; 3: call.start, call.answered, then call.end",
+    )
+    parser.add_argument(
         "--profile", type=int, metavar="N", help="instead: where one call's time goes (stages.py)"
     )
     args = parser.parse_args()
@@ -71,7 +78,7 @@ def main() -> None:
     with worker(args.concurrency, args.pool, args.prefetch_multiplier) as celery:
         cpu_before = cpu_seconds(group_pids(celery.pid)), cpu_seconds(postgres_pids())
         started = time.monotonic()
-        accepted_at = end_calls(tenant, args.calls, args.senders, args.rate)
+        accepted_at = end_calls(tenant, args.calls, args.senders, args.rate, args.events_per_call)
         accepting = time.monotonic() - started
         received = receiver.wait_for(args.calls, timeout=60 + args.calls / 2)
         cpu_used = (
@@ -90,7 +97,7 @@ def main() -> None:
         "per_s": len(received) / (max(arrivals.values()) - min(accepted_at.values())),
         "p50_ms": percentile(latencies, 50) * 1000,
         "p99_ms": percentile(latencies, 99) * 1000,
-        "accepted_per_s": args.calls / accepting,
+        "accepted_per_s": args.calls * args.events_per_call / accepting,
         "worker_cpu_ms": cpu_used[0] * 1000 / args.calls,
         "postgres_cpu_ms": cpu_used[1] * 1000 / args.calls,
         # Which calls were slowest (n-th accepted, ms): the first few point at a cold worker.
@@ -190,12 +197,18 @@ def postgres_pids() -> list[int]:
         return [pid for (pid,) in rows]
 
 
-def end_calls(tenant: object, count: int, senders: int, rate: float) -> dict[str, float]:
-    """Accept one call.end event per call from `senders` threads (a phone system's connections).
+EVENT_KINDS = ("call.start", "call.answered", "call.end")
+
+
+def end_calls(
+    tenant: object, count: int, senders: int, rate: float, events_per_call: int = 1
+) -> dict[str, float]:
+    """Accept each call's events from `senders` threads (a phone system's connections): its
+    call.end alone, or call.start, call.answered and call.end one after the other.
 
     With a `rate`, call n ends no sooner than n / rate seconds after the first (a steady load).
 
-    Returns when each was accepted (the moment the phone system would get its 202), by its id.
+    Returns when each call's end was accepted (the moment the phone system got its 202), by id.
     """
     from django.db import connection
 
@@ -210,16 +223,17 @@ def end_calls(tenant: object, count: int, senders: int, rate: float) -> dict[str
             for n in numbers:
                 if rate:
                     time.sleep(max(0.0, started + n / rate - time.monotonic()))
-                body = {
-                    "id": f"end-{n}",
-                    "type": "call.end",
-                    "call_id": f"bench-{n}",
-                    "from": f"+1415200{n:04d}",
-                    "to": "+14155550100",
-                    "status": "ANSWER",
-                    "duration": 60,
-                }
-                telephony_event_accept(tenant=tenant, body=body, source="json")
+                for kind in EVENT_KINDS[-events_per_call:]:
+                    body = {
+                        "id": f"{kind}-{n}",
+                        "type": kind,
+                        "call_id": f"bench-{n}",
+                        "from": f"+1415200{n:04d}",
+                        "to": "+14155550100",
+                    }
+                    if kind == "call.end":
+                        body.update(status="ANSWER", duration=60)
+                    telephony_event_accept(tenant=tenant, body=body, source="json")
                 accepted_at[f"bench-{n}"] = time.monotonic()
         connection.close()
 
@@ -266,12 +280,13 @@ def report(args: argparse.Namespace, callbridge: dict, ceiling: dict) -> None:
     print(
         f"\n{args.calls} calls ended by {args.senders} threads "
         f"{f'at {args.rate:g}/s ' if args.rate else ''}"
-        f"({callbridge['accepted_per_s']:,.0f} call.end events accepted/s), worker "
+        f"({args.events_per_call} event{'s' if args.events_per_call > 1 else ''} a call, "
+        f"{callbridge['accepted_per_s']:,.0f} events accepted/s), worker "
         f"--concurrency {args.concurrency} --pool {args.pool} --prefetch-multiplier "
         f"{args.prefetch_multiplier}, {os.cpu_count()} CPUs, load average "
         f"{os.getloadavg()[0]:.1f}; {callbridge['callbacks']} callbacks received "
         f"({callbridge['unique']} distinct calls); CPU per callback: worker "
-        f"{callbridge['worker_cpu_ms']:.0f} ms, PostgreSQL {callbridge['postgres_cpu_ms']:.0f} ms\n"
+        f"{callbridge['worker_cpu_ms']:.1f} ms, PostgreSQL {callbridge['postgres_cpu_ms']:.1f} ms\n"
     )
     print("| sender | callbacks/s | × ceiling | p50 ms | p99 ms |")
     print("|---|---:|---:|---:|---:|")
