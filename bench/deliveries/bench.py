@@ -14,6 +14,7 @@ Run with bench/deliveries/run (see bench/README.md).
 import argparse
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
 DATABASE = "callbridge_bench_deliveries"
 ENV = {
     "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DATABASE}",
@@ -54,6 +56,12 @@ def main() -> None:
         help="1: call.end alone; 3: call.start, call.answered, then call.end",
     )
     parser.add_argument(
+        "--over-http",
+        type=float,
+        metavar="SECONDS",
+        help="instead: wrk posts call.end events to the Procfile's web server for this long",
+    )
+    parser.add_argument(
         "--profile", type=int, metavar="N", help="instead: where one call's time goes (stages.py)"
     )
     args = parser.parse_args()
@@ -73,6 +81,10 @@ def main() -> None:
         import stages
 
         stages.run(tenant, args.profile)
+        receiver.stop()
+        return
+    if args.over_http:
+        over_http(args, tenant, receiver)
         receiver.stop()
         return
     with worker(args.concurrency, args.pool, args.prefetch_multiplier) as celery:
@@ -108,6 +120,83 @@ def main() -> None:
     ceiling = requests_loop(f"{receiver.url}/callbacks", payloads)
     receiver.stop()
     report(args, callbridge, ceiling)
+
+
+PORT = 8872
+WEB = (
+    "-m granian --interface wsgi config.wsgi:application --host 127.0.0.1 --port {port} "
+    "--workers 2 --blocking-threads 4 --no-ws --log-level warning"
+)  # the Procfile's web command
+
+
+def over_http(args: argparse.Namespace, tenant: object, receiver: object) -> None:
+    """The phone system's side over HTTP: wrk -c 16 posts a new call's call.end per request to
+    the Procfile's web server (granian) while the worker drains; then waits for every callback.
+    """
+    from calls.models import TelephonyEvent
+    from core.scoping import tenant_scope
+    from tenants.models import ApiKey
+    from tenants.services import api_key_create
+
+    key = "cbs_BenchKy2_deliveries-server-key-local-only"
+    with tenant_scope(tenant):
+        api_key_create(tenant=tenant, kind=ApiKey.Kind.SERVER, plaintext=key)
+    web_command = [sys.executable, *WEB.format(port=PORT).split()]
+    env = {**os.environ, "WRK_KEY": key}
+    with (
+        worker(args.concurrency, args.pool, args.prefetch_multiplier) as celery,
+        subprocess.Popen(web_command, cwd=ROOT, start_new_session=True) as web,
+    ):
+        wait_for_web()
+        groups = (celery.pid, web.pid)
+        before = [*(cpu_seconds(group_pids(g)) for g in groups), cpu_seconds(postgres_pids())]
+        started = time.monotonic()
+        output = subprocess.run(
+            ["wrk", "-t", "2", "-c", "16", "-d", f"{args.over_http:g}s", "--latency",
+             "-s", str(HERE / "call_end.lua"), f"http://127.0.0.1:{PORT}"],
+            env={**env, "BENCH_KEY": key}, capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        with tenant_scope(tenant):
+            accepted = TelephonyEvent.objects.count()
+        received = receiver.wait_for(accepted, timeout=60 + accepted / 2)
+        after = [*(cpu_seconds(group_pids(g)) for g in groups), cpu_seconds(postgres_pids())]
+        os.killpg(web.pid, signal.SIGTERM)
+    used = [(b - a) * 1000 / max(accepted, 1) for a, b in zip(before, after, strict=True)]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    p50, p99 = (to_ms(re.search(rf"{pct}%\s+([\d.]+\w+)", output).group(1)) for pct in (50, 99))
+    distinct = len({r.json()["call_id"] for r in received})
+    per_s = len(received) / (max(r.at for r in received) - started)
+    print(
+        f"\n{accepted:,} call.end events posted over HTTP by wrk -c 16 for {args.over_http:g} s "
+        f"to granian (2 workers x 4 threads), worker --concurrency {args.concurrency} --pool "
+        f"{args.pool}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}\n"
+    )
+    print("| events accepted/s | 202 p50 ms | 202 p99 ms | non-2xx | callbacks (distinct) | "
+          "callbacks/s | CPU ms per event: web + worker + PostgreSQL |")  # fmt: skip
+    print("|---:|---:|---:|---:|---:|---:|---|")
+    print(
+        f"| {rate:,.0f} | {p50:.1f} | {p99:.1f} | {int(errors.group(1)) if errors else 0} "
+        f"| {len(received):,} ({distinct:,}) | {per_s:,.0f} "
+        f"| {used[1]:.1f} + {used[0]:.1f} + {used[2]:.1f} |"
+    )
+
+
+def wait_for_web() -> None:
+    import urllib.request
+
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{PORT}/healthz", timeout=1)
+            return
+        except OSError:
+            time.sleep(0.2)
+    sys.exit("the web server did not start")
+
+
+def to_ms(value: str) -> float:
+    number, unit = re.match(r"([\d.]+)(\w+)", value).groups()
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
 def recreate_database() -> None:
