@@ -7,6 +7,7 @@ get-or-create would cost a SELECT, a savepoint and its release besides the inser
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 from django.db import connection, models
 
@@ -29,7 +30,7 @@ def insert_new(row: models.Model) -> bool:
     return True
 
 
-def _fields(model: type[models.Model]) -> list[models.Field]:
+def _fields(model: type[models.Model]) -> list[models.Field[Any, Any]]:
     return [f for f in model._meta.concrete_fields if not f.primary_key]
 
 
