@@ -236,7 +236,8 @@ def _process(row: TelephonyEvent) -> None:
 
 
 def _apply(tenant: Tenant, event: InboundEvent) -> Call:
-    call, events = _call_for(tenant, event)
+    locked = _call_for(tenant, event)
+    call = locked.call
     was_ended = call.state == CallState.ENDED
     # Before the end is recorded: its callback is written from the call as it is then.
     if event.recording_url:
@@ -249,7 +250,7 @@ def _apply(tenant: Tenant, event: InboundEvent) -> Call:
             kind=CallState.INITIATED,
             occurred_at=event.start_time,
             locked=True,
-            events=events,
+            events=locked.events(),
         )
     if event.kind:
         call = call_event_record(
@@ -259,7 +260,7 @@ def _apply(tenant: Tenant, event: InboundEvent) -> Call:
             status=event.status,
             duration=event.duration,
             locked=True,
-            events=events,
+            events=locked.events(),
         )
     if event.type == "analytics.completed" and event.analytics:
         signals.call_analyzed.send(sender=Call, call=call)
@@ -271,9 +272,26 @@ def _apply(tenant: Tenant, event: InboundEvent) -> Call:
     return call
 
 
-def _call_for(tenant: Tenant, event: InboundEvent) -> tuple[Call, list[CallEvent] | None]:
-    """The call this event is about, locked, created by whichever event arrives first; and its
-    events when they are known without a query (a call this event created has none)."""
+@dataclass
+class LockedCall:
+    """A call locked in this transaction, and its events once read (kept current as added)."""
+
+    call: Call
+    known_events: list[CallEvent] | None = None
+
+    def events(self) -> list[CallEvent]:
+        if self.known_events is None:
+            self.known_events = list(self.call.events.all())
+        return self.known_events
+
+
+def _call_for(tenant: Tenant, event: InboundEvent) -> LockedCall:
+    """The call this event is about, locked, created by whichever event arrives first.
+
+    Events of one call are applied one at a time: the call's lock (or, for a call inserted
+    here, its uncommitted row) is held until they commit. A drain's batch is one transaction
+    sorted by call, so the next events of a call in it reuse the call as the last one left it.
+    """
     inbound = event.direction != Call.Direction.OUTBOUND
     known = {
         "customer_number": event.from_number if inbound else event.to_number,
@@ -281,31 +299,10 @@ def _call_for(tenant: Tenant, event: InboundEvent) -> tuple[Call, list[CallEvent
         "crm_username": event.crm_username,
         "agent_number": event.agent_number,
     }
-    call = Call(
-        tenant=tenant,
-        external_id=event.call_id,
-        **known,
-        direction=Call.Direction.INBOUND if inbound else Call.Direction.OUTBOUND,
-        call_type=Call.CallType.SERVER,
-        disposition=tenant.callback_settings.default_disposition,
-        start_time=event.occurred_at,
+    locked = batch_cache.cached(
+        ("locked call", tenant.pk, event.call_id), lambda: _call_lock(tenant, event, known)
     )
-    # Events of one call are applied one at a time: the call's lock (or, for a call inserted
-    # here, its uncommitted row) is held until the event commits.
-    events: list[CallEvent] | None = None
-    if inserts.insert_new(call):  # one statement whether or not an earlier event made it
-        events = []
-        Call.recording.related.set_cached_value(call, None)
-    else:
-        call = (
-            Call.objects.select_for_update(of=("self",), no_key=True)
-            .select_related("recording")
-            # Spelled as the unique index's predicate: a prepared statement's generic plan can
-            # use that partial index only then (else it scanned every call of the tenant).
-            .exclude(external_id="")
-            .get(external_id=event.call_id)
-        )
-        call.tenant = tenant  # with its callback settings, loaded once for a drain's batch
+    call = locked.call
     changed = [name for name, value in known.items() if value and not getattr(call, name)]
     for name in changed:
         setattr(call, name, known[name])
@@ -324,7 +321,33 @@ def _call_for(tenant: Tenant, event: InboundEvent) -> tuple[Call, list[CallEvent
         changed.append("variables")
     if changed:
         call.save(update_fields=[*set(changed), "updated_at"])
-    return call, events
+    return locked
+
+
+def _call_lock(tenant: Tenant, event: InboundEvent, known: dict[str, str]) -> LockedCall:
+    inbound = event.direction != Call.Direction.OUTBOUND
+    call = Call(
+        tenant=tenant,
+        external_id=event.call_id,
+        **known,
+        direction=Call.Direction.INBOUND if inbound else Call.Direction.OUTBOUND,
+        call_type=Call.CallType.SERVER,
+        disposition=tenant.callback_settings.default_disposition,
+        start_time=event.occurred_at,
+    )
+    if inserts.insert_new(call):  # one statement whether or not an earlier event made it
+        Call.recording.related.set_cached_value(call, None)
+        return LockedCall(call, known_events=[])  # new: no events, no recording
+    call = (
+        Call.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("recording")
+        # Spelled as the unique index's predicate: a prepared statement's generic plan can
+        # use that partial index only then (else it scanned every call of the tenant).
+        .exclude(external_id="")
+        .get(external_id=event.call_id)
+    )
+    call.tenant = tenant  # with its callback settings, loaded once for a drain's batch
+    return LockedCall(call)
 
 
 def _agent(event: InboundEvent) -> Agent | None:

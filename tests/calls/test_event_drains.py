@@ -91,7 +91,7 @@ def test_a_drain_applies_a_burst_in_batches_and_sends_every_callback_once(
     assert not redis_client().exists(f"callbridge:events-drain:{tenant.pk}:0")
 
 
-def test_an_event_that_creates_its_call_neither_locks_it_nor_reads_its_events_back(
+def test_a_call_is_locked_and_read_once_a_batch_and_not_at_all_by_the_event_creating_it(
     callbacks_to, tenant, drain_running, settings
 ):
     settings.TELEPHONY_EVENT_DRAIN_WAIT_SECONDS = 0
@@ -111,8 +111,9 @@ def test_an_event_that_creates_its_call_neither_locks_it_nor_reads_its_events_ba
         return [q["sql"] for q in queries if q["sql"].startswith(f'SELECT "{table}"')]
 
     assert reads(first, "calls_call") == reads(first, "calls_callevent") == []
-    assert len(reads(later, "calls_call")) == 2  # locked by each event of a call that exists
-    assert len(reads(later, "calls_callevent")) == 2
+    # Both events of a call that exists, in one batch: it is locked and its events read once.
+    assert len(reads(later, "calls_call")) == 1
+    assert len(reads(later, "calls_callevent")) == 1
     with tenant_scope(tenant):
         call = Call.objects.get(external_id="pbx-1")
         assert (call.state, call.status, call.duration) == ("ended", "ANSWER", 60)
