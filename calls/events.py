@@ -9,21 +9,20 @@ one task for many events) with the same lifecycle code the simulator uses
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from calls import deliveries, live, recordings, signals
 from calls.inbound import InboundEvent, InvalidEvent, body_hash, parse_event
-from calls.models import Call, CallState, TelephonyEvent
+from calls.models import Call, CallEvent, CallState, TelephonyEvent
 from calls.services import call_event_record
-from core import batch_cache, shared_redis
+from core import batch_cache, inserts, shared_redis
 from core.scoping import across_all_tenants
 from tenants.models import Agent, Tenant
 
@@ -70,7 +69,7 @@ def telephony_event_accept(
         body_hash=body_hash(body),
         received_at=now,
     )
-    if _insert_new(row):
+    if inserts.insert_new(row):
         transaction.on_commit(lambda: _drain_start(tenant.pk, slot=0))
         return row, True
     stored = TelephonyEvent.objects.get(tenant=tenant, event_id=event.id)
@@ -80,38 +79,6 @@ def telephony_event_accept(
             "give each event its own id."
         )
     return stored, False
-
-
-_INSERT_FIELDS = [f for f in TelephonyEvent._meta.concrete_fields if not f.primary_key]
-
-
-@functools.cache
-def _insert_sql(vendor: str) -> str:
-    """The accept's statement, built once per database vendor (it is on the ingest path)."""
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(str(field.column)) for field in _INSERT_FIELDS)
-    return (
-        f"INSERT INTO {quote(TelephonyEvent._meta.db_table)} ({columns}) "  # noqa: S608
-        f"VALUES ({', '.join(['%s'] * len(_INSERT_FIELDS))}) "
-        "ON CONFLICT (tenant_id, event_id) DO NOTHING RETURNING id"
-    )
-
-
-def _insert_new(row: TelephonyEvent) -> bool:
-    """Insert the row unless its event id is stored already; True (and its pk set) if new.
-
-    One statement either way (INSERT ... ON CONFLICT DO NOTHING): a phone system's burst of
-    events costs one round trip each to accept.
-    """
-    values = [f.get_db_prep_save(getattr(row, f.attname), connection) for f in _INSERT_FIELDS]
-    with connection.cursor() as cursor:
-        cursor.execute(_insert_sql(connection.vendor), values)
-        inserted = cursor.fetchone()
-    if inserted is None:
-        return False
-    row.pk = inserted[0]
-    row._state.adding = False
-    return True
 
 
 def _drain_start(tenant_id: int, slot: int) -> None:
@@ -269,7 +236,8 @@ def _process(row: TelephonyEvent) -> None:
 
 
 def _apply(tenant: Tenant, event: InboundEvent) -> Call:
-    call = _call_for(tenant, event)
+    locked = _call_for(tenant, event)
+    call = locked.call
     was_ended = call.state == CallState.ENDED
     # Before the end is recorded: its callback is written from the call as it is then.
     if event.recording_url:
@@ -278,7 +246,11 @@ def _apply(tenant: Tenant, event: InboundEvent) -> Call:
         call.recording = recordings.recording_ensure(call=call)
     if event.start_time and event.kind != CallState.INITIATED:  # e.g. an end that came first
         call = call_event_record(
-            call=call, kind=CallState.INITIATED, occurred_at=event.start_time, locked=True
+            call=call,
+            kind=CallState.INITIATED,
+            occurred_at=event.start_time,
+            locked=True,
+            events=locked.events(),
         )
     if event.kind:
         call = call_event_record(
@@ -288,6 +260,7 @@ def _apply(tenant: Tenant, event: InboundEvent) -> Call:
             status=event.status,
             duration=event.duration,
             locked=True,
+            events=locked.events(),
         )
     if event.type == "analytics.completed" and event.analytics:
         signals.call_analyzed.send(sender=Call, call=call)
@@ -299,8 +272,26 @@ def _apply(tenant: Tenant, event: InboundEvent) -> Call:
     return call
 
 
-def _call_for(tenant: Tenant, event: InboundEvent) -> Call:
-    """The call this event is about, locked; created by whichever event arrives first."""
+@dataclass
+class LockedCall:
+    """A call locked in this transaction, and its events once read (kept current as added)."""
+
+    call: Call
+    known_events: list[CallEvent] | None = None
+
+    def events(self) -> list[CallEvent]:
+        if self.known_events is None:
+            self.known_events = list(self.call.events.all())
+        return self.known_events
+
+
+def _call_for(tenant: Tenant, event: InboundEvent) -> LockedCall:
+    """The call this event is about, locked, created by whichever event arrives first.
+
+    Events of one call are applied one at a time: the call's lock (or, for a call inserted
+    here, its uncommitted row) is held until they commit. A drain's batch is one transaction
+    sorted by call, so the next events of a call in it reuse the call as the last one left it.
+    """
     inbound = event.direction != Call.Direction.OUTBOUND
     known = {
         "customer_number": event.from_number if inbound else event.to_number,
@@ -308,27 +299,10 @@ def _call_for(tenant: Tenant, event: InboundEvent) -> Call:
         "crm_username": event.crm_username,
         "agent_number": event.agent_number,
     }
-    # INSERT ... ON CONFLICT DO NOTHING: one statement whether or not an earlier event made it.
-    new_call = Call(
-        tenant=tenant,
-        external_id=event.call_id,
-        **known,
-        direction=Call.Direction.INBOUND if inbound else Call.Direction.OUTBOUND,
-        call_type=Call.CallType.SERVER,
-        disposition=tenant.callback_settings.default_disposition,
-        start_time=event.occurred_at,
+    locked = batch_cache.cached(
+        ("locked call", tenant.pk, event.call_id), lambda: _call_lock(tenant, event, known)
     )
-    Call.objects.bulk_create([new_call], ignore_conflicts=True)
-    # Events of one call are applied one at a time: this lock is held until the event commits.
-    call = (
-        Call.objects.select_for_update(of=("self",), no_key=True)
-        .select_related("recording")
-        # Spelled as the unique index's predicate: a prepared statement's generic plan can use
-        # that partial index only then (else it scanned every call of the tenant).
-        .exclude(external_id="")
-        .get(external_id=event.call_id)
-    )
-    call.tenant = tenant  # with its callback settings, loaded once for a drain's batch
+    call = locked.call
     changed = [name for name, value in known.items() if value and not getattr(call, name)]
     for name in changed:
         setattr(call, name, known[name])
@@ -347,7 +321,33 @@ def _call_for(tenant: Tenant, event: InboundEvent) -> Call:
         changed.append("variables")
     if changed:
         call.save(update_fields=[*set(changed), "updated_at"])
-    return call
+    return locked
+
+
+def _call_lock(tenant: Tenant, event: InboundEvent, known: dict[str, str]) -> LockedCall:
+    inbound = event.direction != Call.Direction.OUTBOUND
+    call = Call(
+        tenant=tenant,
+        external_id=event.call_id,
+        **known,
+        direction=Call.Direction.INBOUND if inbound else Call.Direction.OUTBOUND,
+        call_type=Call.CallType.SERVER,
+        disposition=tenant.callback_settings.default_disposition,
+        start_time=event.occurred_at,
+    )
+    if inserts.insert_new(call):  # one statement whether or not an earlier event made it
+        Call.recording.related.set_cached_value(call, None)
+        return LockedCall(call, known_events=[])  # new: no events, no recording
+    call = (
+        Call.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("recording")
+        # Spelled as the unique index's predicate: a prepared statement's generic plan can
+        # use that partial index only then (else it scanned every call of the tenant).
+        .exclude(external_id="")
+        .get(external_id=event.call_id)
+    )
+    call.tenant = tenant  # with its callback settings, loaded once for a drain's batch
+    return LockedCall(call)
 
 
 def _agent(event: InboundEvent) -> Agent | None:

@@ -97,11 +97,14 @@ def call_event_record(
     status: str = "",
     duration: int | None = None,
     locked: bool = False,
+    events: list[CallEvent] | None = None,
 ) -> Call:
     """Add one event and re-merge the call; when it first ends, write its callback (outbox).
 
     `locked`: the caller holds the call's lock in this transaction and `call` is as the lock
     found it (changed only by that caller), with its tenant's callback settings and recording.
+    `events`: the call's events, when the locking caller knows them without a query (a call it
+    has just inserted has none); the new event is added to that list.
     """
     # No savepoint: nothing below is caught, so a failure fails the caller's transaction anyway.
     with transaction.atomic(savepoint=False):
@@ -111,7 +114,8 @@ def call_event_record(
                 .select_related("tenant__callback_settings", "recording")
                 .get(pk=call.pk)
             )
-        events = list(call.events.all())
+        if events is None:
+            events = list(call.events.all())
         if any(e.kind == kind for e in events):
             return call
         # The call's lock makes this the only writer of its events: no race on (call, kind).
@@ -123,10 +127,9 @@ def call_event_record(
             occurred_at=occurred_at,
             duration=duration,
         )
+        events.append(event)
         was_ended = call.state == CallState.ENDED
-        merged = merge_events(
-            [Event(e.kind, e.occurred_at, e.status, e.duration) for e in [*events, event]]
-        )
+        merged = merge_events([Event(e.kind, e.occurred_at, e.status, e.duration) for e in events])
         call.state, call.status = merged.state, merged.status
         call.start_time = merged.start_time or call.start_time
         call.answer_time, call.end_time = merged.answer_time, merged.end_time

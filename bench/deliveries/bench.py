@@ -14,6 +14,7 @@ Run with bench/deliveries/run (see bench/README.md).
 import argparse
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
 DATABASE = "callbridge_bench_deliveries"
 ENV = {
     "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DATABASE}",
@@ -47,6 +49,19 @@ def main() -> None:
         "--rate", type=float, default=0, help="calls ended per second (0: flat out)"
     )
     parser.add_argument(
+        "--events-per-call",
+        type=int,
+        choices=(1, 3),
+        default=1,
+        help="1: call.end alone; 3: call.start, call.answered, then call.end",
+    )
+    parser.add_argument(
+        "--over-http",
+        type=float,
+        metavar="SECONDS",
+        help="instead: wrk posts call.end events to the Procfile's web server for this long",
+    )
+    parser.add_argument(
         "--profile", type=int, metavar="N", help="instead: where one call's time goes (stages.py)"
     )
     args = parser.parse_args()
@@ -68,10 +83,14 @@ def main() -> None:
         stages.run(tenant, args.profile)
         receiver.stop()
         return
+    if args.over_http:
+        over_http(args, tenant, receiver)
+        receiver.stop()
+        return
     with worker(args.concurrency, args.pool, args.prefetch_multiplier) as celery:
         cpu_before = cpu_seconds(group_pids(celery.pid)), cpu_seconds(postgres_pids())
         started = time.monotonic()
-        accepted_at = end_calls(tenant, args.calls, args.senders, args.rate)
+        accepted_at = end_calls(tenant, args.calls, args.senders, args.rate, args.events_per_call)
         accepting = time.monotonic() - started
         received = receiver.wait_for(args.calls, timeout=60 + args.calls / 2)
         cpu_used = (
@@ -90,7 +109,7 @@ def main() -> None:
         "per_s": len(received) / (max(arrivals.values()) - min(accepted_at.values())),
         "p50_ms": percentile(latencies, 50) * 1000,
         "p99_ms": percentile(latencies, 99) * 1000,
-        "accepted_per_s": args.calls / accepting,
+        "accepted_per_s": args.calls * args.events_per_call / accepting,
         "worker_cpu_ms": cpu_used[0] * 1000 / args.calls,
         "postgres_cpu_ms": cpu_used[1] * 1000 / args.calls,
         # Which calls were slowest (n-th accepted, ms): the first few point at a cold worker.
@@ -101,6 +120,83 @@ def main() -> None:
     ceiling = requests_loop(f"{receiver.url}/callbacks", payloads)
     receiver.stop()
     report(args, callbridge, ceiling)
+
+
+PORT = 8872
+WEB = (
+    "-m granian --interface wsgi config.wsgi:application --host 127.0.0.1 --port {port} "
+    "--workers 2 --blocking-threads 4 --no-ws --log-level warning"
+)  # the Procfile's web command
+
+
+def over_http(args: argparse.Namespace, tenant: object, receiver: object) -> None:
+    """The phone system's side over HTTP: wrk -c 16 posts a new call's call.end per request to
+    the Procfile's web server (granian) while the worker drains; then waits for every callback.
+    """
+    from calls.models import TelephonyEvent
+    from core.scoping import tenant_scope
+    from tenants.models import ApiKey
+    from tenants.services import api_key_create
+
+    key = "cbs_BenchKy2_deliveries-server-key-local-only"
+    with tenant_scope(tenant):
+        api_key_create(tenant=tenant, kind=ApiKey.Kind.SERVER, plaintext=key)
+    web_command = [sys.executable, *WEB.format(port=PORT).split()]
+    env = {**os.environ, "WRK_KEY": key}
+    with (
+        worker(args.concurrency, args.pool, args.prefetch_multiplier) as celery,
+        subprocess.Popen(web_command, cwd=ROOT, start_new_session=True) as web,
+    ):
+        wait_for_web()
+        groups = (celery.pid, web.pid)
+        before = [*(cpu_seconds(group_pids(g)) for g in groups), cpu_seconds(postgres_pids())]
+        started = time.monotonic()
+        output = subprocess.run(
+            ["wrk", "-t", "2", "-c", "16", "-d", f"{args.over_http:g}s", "--latency",
+             "-s", str(HERE / "call_end.lua"), f"http://127.0.0.1:{PORT}"],
+            env={**env, "BENCH_KEY": key}, capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        with tenant_scope(tenant):
+            accepted = TelephonyEvent.objects.count()
+        received = receiver.wait_for(accepted, timeout=60 + accepted / 2)
+        after = [*(cpu_seconds(group_pids(g)) for g in groups), cpu_seconds(postgres_pids())]
+        os.killpg(web.pid, signal.SIGTERM)
+    used = [(b - a) * 1000 / max(accepted, 1) for a, b in zip(before, after, strict=True)]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    p50, p99 = (to_ms(re.search(rf"{pct}%\s+([\d.]+\w+)", output).group(1)) for pct in (50, 99))
+    distinct = len({r.json()["call_id"] for r in received})
+    per_s = len(received) / (max(r.at for r in received) - started)
+    print(
+        f"\n{accepted:,} call.end events posted over HTTP by wrk -c 16 for {args.over_http:g} s "
+        f"to granian (2 workers x 4 threads), worker --concurrency {args.concurrency} --pool "
+        f"{args.pool}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}\n"
+    )
+    print("| events accepted/s | 202 p50 ms | 202 p99 ms | non-2xx | callbacks (distinct) | "
+          "callbacks/s | CPU ms per event: web + worker + PostgreSQL |")  # fmt: skip
+    print("|---:|---:|---:|---:|---:|---:|---|")
+    print(
+        f"| {rate:,.0f} | {p50:.1f} | {p99:.1f} | {int(errors.group(1)) if errors else 0} "
+        f"| {len(received):,} ({distinct:,}) | {per_s:,.0f} "
+        f"| {used[1]:.1f} + {used[0]:.1f} + {used[2]:.1f} |"
+    )
+
+
+def wait_for_web() -> None:
+    import urllib.request
+
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{PORT}/healthz", timeout=1)
+            return
+        except OSError:
+            time.sleep(0.2)
+    sys.exit("the web server did not start")
+
+
+def to_ms(value: str) -> float:
+    number, unit = re.match(r"([\d.]+)(\w+)", value).groups()
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
 def recreate_database() -> None:
@@ -190,12 +286,18 @@ def postgres_pids() -> list[int]:
         return [pid for (pid,) in rows]
 
 
-def end_calls(tenant: object, count: int, senders: int, rate: float) -> dict[str, float]:
-    """Accept one call.end event per call from `senders` threads (a phone system's connections).
+EVENT_KINDS = ("call.start", "call.answered", "call.end")
+
+
+def end_calls(
+    tenant: object, count: int, senders: int, rate: float, events_per_call: int = 1
+) -> dict[str, float]:
+    """Accept each call's events from `senders` threads (a phone system's connections): its
+    call.end alone, or call.start, call.answered and call.end one after the other.
 
     With a `rate`, call n ends no sooner than n / rate seconds after the first (a steady load).
 
-    Returns when each was accepted (the moment the phone system would get its 202), by its id.
+    Returns when each call's end was accepted (the moment the phone system got its 202), by id.
     """
     from django.db import connection
 
@@ -210,16 +312,17 @@ def end_calls(tenant: object, count: int, senders: int, rate: float) -> dict[str
             for n in numbers:
                 if rate:
                     time.sleep(max(0.0, started + n / rate - time.monotonic()))
-                body = {
-                    "id": f"end-{n}",
-                    "type": "call.end",
-                    "call_id": f"bench-{n}",
-                    "from": f"+1415200{n:04d}",
-                    "to": "+14155550100",
-                    "status": "ANSWER",
-                    "duration": 60,
-                }
-                telephony_event_accept(tenant=tenant, body=body, source="json")
+                for kind in EVENT_KINDS[-events_per_call:]:
+                    body = {
+                        "id": f"{kind}-{n}",
+                        "type": kind,
+                        "call_id": f"bench-{n}",
+                        "from": f"+1415200{n:04d}",
+                        "to": "+14155550100",
+                    }
+                    if kind == "call.end":
+                        body.update(status="ANSWER", duration=60)
+                    telephony_event_accept(tenant=tenant, body=body, source="json")
                 accepted_at[f"bench-{n}"] = time.monotonic()
         connection.close()
 
@@ -266,12 +369,13 @@ def report(args: argparse.Namespace, callbridge: dict, ceiling: dict) -> None:
     print(
         f"\n{args.calls} calls ended by {args.senders} threads "
         f"{f'at {args.rate:g}/s ' if args.rate else ''}"
-        f"({callbridge['accepted_per_s']:,.0f} call.end events accepted/s), worker "
+        f"({args.events_per_call} event{'s' if args.events_per_call > 1 else ''} a call, "
+        f"{callbridge['accepted_per_s']:,.0f} events accepted/s), worker "
         f"--concurrency {args.concurrency} --pool {args.pool} --prefetch-multiplier "
         f"{args.prefetch_multiplier}, {os.cpu_count()} CPUs, load average "
         f"{os.getloadavg()[0]:.1f}; {callbridge['callbacks']} callbacks received "
         f"({callbridge['unique']} distinct calls); CPU per callback: worker "
-        f"{callbridge['worker_cpu_ms']:.0f} ms, PostgreSQL {callbridge['postgres_cpu_ms']:.0f} ms\n"
+        f"{callbridge['worker_cpu_ms']:.1f} ms, PostgreSQL {callbridge['postgres_cpu_ms']:.1f} ms\n"
     )
     print("| sender | callbacks/s | × ceiling | p50 ms | p99 ms |")
     print("|---|---:|---:|---:|---:|")

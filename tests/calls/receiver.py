@@ -32,6 +32,9 @@ class CallbackReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keeps connections alive, as a tenant's server does
+            disable_nagle_algorithm = True  # else the body waits for the headers' delayed ACK
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 body = self.rfile.read(length)

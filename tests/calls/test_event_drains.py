@@ -91,6 +91,39 @@ def test_a_drain_applies_a_burst_in_batches_and_sends_every_callback_once(
     assert not redis_client().exists(f"callbridge:events-drain:{tenant.pk}:0")
 
 
+def test_a_call_is_locked_and_read_once_a_batch_and_not_at_all_by_the_event_creating_it(
+    callbacks_to, tenant, drain_running, settings
+):
+    settings.TELEPHONY_EVENT_DRAIN_WAIT_SECONDS = 0
+    start = {"id": "start-1", "type": "call.start", "call_id": "pbx-1", "from": "+14152000001",
+             "to": "+14155550100", "timestamp": "2026-12-04T10:00:00Z"}  # fmt: skip
+    answered = {**start, "id": "answered-1", "type": "call.answered",
+                "timestamp": "2026-12-04T10:00:05Z"}  # fmt: skip
+    accept(tenant, start, end(2))
+
+    with CaptureQueriesContext(connection) as first:
+        assert drain(tenant) == 2
+    accept(tenant, answered, end(1, call_id="pbx-1"))
+    with CaptureQueriesContext(connection) as later:
+        assert drain(tenant) == 2
+
+    def reads(queries, table: str) -> list[str]:
+        return [q["sql"] for q in queries if q["sql"].startswith(f'SELECT "{table}"')]
+
+    assert reads(first, "calls_call") == reads(first, "calls_callevent") == []
+    # Both events of a call that exists, in one batch: it is locked and its events read once.
+    assert len(reads(later, "calls_call")) == 1
+    assert len(reads(later, "calls_callevent")) == 1
+    with tenant_scope(tenant):
+        call = Call.objects.get(external_id="pbx-1")
+        assert (call.state, call.status, call.duration) == ("ended", "ANSWER", 60)
+        assert call.start_time.isoformat() == "2026-12-04T10:00:00+00:00"
+        assert sorted(call.events.values_list("kind", flat=True)) == [
+            "answered", "ended", "initiated"
+        ]  # fmt: skip
+    assert len(callbacks_to.wait_for(2, timeout=10)) == 2
+
+
 def test_one_event_that_fails_does_not_hold_back_the_others(callbacks_to, tenant, drain_running):
     with connection.cursor() as cursor:  # the database refuses one call, as a bug might
         cursor.execute("""
