@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from calls import deliveries, live, recordings, signals
@@ -192,17 +192,28 @@ def _batch_apply(tenant_id: int, *, skip: set[int]) -> Batch:
     return batch
 
 
+# What the ORM query below says, written out: a drain claims on every look, and building the
+# query cost more than running it.
+_CLAIM_SQL = (
+    'SELECT * FROM "calls_telephonyevent" WHERE "tenant_id" = %s AND "processed_at" IS NULL '
+    'AND NOT ("id" = ANY(%s)) ORDER BY "received_at", "id" LIMIT %s FOR NO KEY UPDATE SKIP LOCKED'
+)
+
+
 def _claim(tenant_id: int, skip: set[int]) -> list[TelephonyEvent]:
     """Up to DRAIN_BATCH waiting events nobody else holds, locked, sorted by call.
 
     Sorted by call so that drains lock the calls they share in the same order (no deadlock).
     """
-    rows = list(
-        TelephonyEvent.objects.select_for_update(of=("self",), no_key=True, skip_locked=True)
-        .filter(processed_at__isnull=True)
-        .exclude(pk__in=skip)
-        .order_by("received_at", "pk")[:DRAIN_BATCH]
-    )
+    if connection.vendor == "postgresql":  # the same query, without the ORM's cost to build it
+        rows = list(TelephonyEvent.objects.raw(_CLAIM_SQL, [tenant_id, list(skip), DRAIN_BATCH]))
+    else:
+        rows = list(
+            TelephonyEvent.objects.select_for_update(of=("self",), no_key=True, skip_locked=True)
+            .filter(processed_at__isnull=True)
+            .exclude(pk__in=skip)
+            .order_by("received_at", "pk")[:DRAIN_BATCH]
+        )
     if rows:
         tenant = Tenant.objects.select_related("callback_settings").get(pk=tenant_id)
         for row in rows:
