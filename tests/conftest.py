@@ -15,6 +15,15 @@ from tenants.models import Agent, ApiKey, Tenant, tenant_settings_models
 from tenants.services import api_key_create, tenant_update
 
 
+def pytest_configure(config) -> None:
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker and not config.pluginmanager.has_plugin("tests.xdist_isolation"):
+        raise pytest.UsageError(
+            "xdist workers would share Redis databases: run bin/test, or pass "
+            "-p tests.xdist_isolation (tests/xdist_isolation.py)"
+        )
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache(settings) -> None:
     cache.clear()
