@@ -13,6 +13,7 @@ database (core/shared_redis.py, calls/live.py), and so does kombu its fanout one
 
 import os
 import re
+from collections.abc import MutableMapping
 
 DATABASES = 16  # a Redis server's default
 
@@ -30,7 +31,7 @@ def _moved(url: str, by: int, name: str) -> str:
     return f"{match.group(1)}/{db}"
 
 
-def isolate(environ: os._Environ[str] | dict[str, str]) -> None:
+def isolate(environ: MutableMapping[str, str]) -> None:
     worker = environ.get("PYTEST_XDIST_WORKER", "")
     if not worker.startswith("gw"):
         return  # not under xdist, or its controller (which runs no tests)
