@@ -15,6 +15,43 @@ from tenants.models import Agent, ApiKey, Tenant, tenant_settings_models
 from tenants.services import api_key_create, tenant_update
 
 
+def pytest_configure(config) -> None:
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker and not config.pluginmanager.has_plugin("tests.xdist_isolation"):
+        raise pytest.UsageError(
+            "xdist workers would share Redis databases: run bin/test, or pass "
+            "-p tests.xdist_isolation (tests/xdist_isolation.py)"
+        )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _flush_by_delete():
+    """Empty the tables after a transactional test with DELETE instead of TRUNCATE on PostgreSQL.
+
+    The same empty tables, sequences left as they are (as Django's flush after a test leaves
+    them), in one transaction with the foreign keys checked at commit (Django makes them
+    DEFERRABLE INITIALLY DEFERRED). TRUNCATE gives each of the ~50 tables new files: 150-200 ms
+    a flush here, ~50 ms as DELETE, after each of the suite's several hundred transactional tests.
+    """
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    truncate = DatabaseOperations.sql_flush
+
+    def sql_flush(self, style, tables, *, reset_sequences=False, allow_cascade=False):
+        if not tables or reset_sequences or allow_cascade:
+            return truncate(
+                self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade
+            )
+        return ["SET CONSTRAINTS ALL DEFERRED;"] + [
+            f"DELETE FROM {self.quote_name(table)};"  # noqa: S608 - quoted model tables
+            for table in tables
+        ]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(DatabaseOperations, "sql_flush", sql_flush)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache(settings) -> None:
     cache.clear()

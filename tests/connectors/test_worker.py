@@ -54,9 +54,9 @@ def start_worker(database_url, tmp_path):
         return process
 
     yield start
-    for process in started:
+    for process in started:  # killed: a warm shutdown takes seconds (tests/calls/conftest.py)
         if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
+            os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=30)
     with celery_app.connection_for_write() as conn:
         conn.default_channel.queue_purge("bulk")
