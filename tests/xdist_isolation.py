@@ -1,6 +1,6 @@
 """Each pytest-xdist worker gets Redis databases of its own (bin/test runs the suite on 2 workers).
 
-Loaded with `-p tests.xdist_isolation` (pyproject.toml's addopts): it runs when pytest reads its
+Loaded with `-p tests.xdist_isolation` (bin/test's command line): it runs when pytest reads its
 command line, before pytest-django sets Django up, so the settings, and every process a test
 starts (Celery workers, granian, manage.py), see this worker's URLs. The test database needs
 nothing here: pytest-django names each worker's after it (test_<name>_gw0, test_<name>_gw1).
