@@ -22,14 +22,14 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.cache import caches
 from django.db import close_old_connections, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from core.hot_path import check_connection
+from core.hot_path import Answer, check_connection
 from routing.models import RoutingSettings
 from tenants.models import Tenant
 
@@ -48,6 +48,8 @@ MAX_BODY_BYTES = 16 * 1024
 # Statuses passed through as they are: the caller is not who they claim to be, or did not ask
 # for a decision (another method).
 PASS_THROUGH = {200, 401, 403, 404, 405}
+# What deciding answers: Django's response, or the hot path's (core/hot_path.py).
+Response = TypeVar("Response", bound=HttpResponse | Answer)
 
 
 @dataclass(frozen=True)
@@ -100,9 +102,9 @@ def credential_digest(secret: str) -> str:
 def answer_within(
     request: HttpRequest,
     credential: str,
-    decide: Callable[[str], HttpResponse],
+    decide: Callable[[str], Response],
     fallback: Callable[[Profile | None, str], HttpResponse] | None = None,
-) -> HttpResponse:
+) -> Response | HttpResponse:
     """Run `decide(body_problem)` on the pool; its response, or the fallback if late or failing.
 
     `body_problem` says what is wrong with the request's body ("" when it could be read);
@@ -197,7 +199,9 @@ def _read_body(request: HttpRequest) -> str:
     return ""
 
 
-def _run(decide: Callable[[], HttpResponse], deadline_ms: int, deadline_at: float) -> HttpResponse:
+def _run(
+    decide: Callable[[], Response], deadline_ms: int, deadline_at: float
+) -> Response | HttpResponse:
     """On a pool thread: decide unless already too late, under a statement timeout."""
     if time.monotonic() >= deadline_at:
         return HttpResponse(status=504)  # queued past its deadline: nobody waits for it
