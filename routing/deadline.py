@@ -15,12 +15,12 @@ import contextvars
 import functools
 import hashlib
 import logging
+import os
+import queue
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -89,7 +89,6 @@ class ProfileCache:
 
 
 profiles = ProfileCache()
-_pool = ThreadPoolExecutor(max_workers=POOL_SIZE, thread_name_prefix="routing-decide")
 _in_flight = threading.BoundedSemaphore(MAX_IN_FLIGHT)
 _thread_state = threading.local()
 
@@ -118,25 +117,23 @@ def answer_within(
     body_problem = _read_body(request)
     if not _in_flight.acquire(blocking=False):
         return fallback_response(profile, "routing is overloaded")
-    try:
-        future = _pool.submit(
+    decision = _Decision(
+        functools.partial(
             _run, functools.partial(decide, body_problem), deadline_ms, started + deadline_ms / 1000
         )
-    except RuntimeError:  # the pool is shutting down with the process
-        _in_flight.release()
-        return fallback_response(profile, "routing is shutting down")
-    future.add_done_callback(lambda _: _in_flight.release())
+    )
+    _hand_over(decision)
     try:
-        response = _wait(future, credential, profile, started)
-    except FutureTimeout:
-        reason = "deadline exceeded"
+        response = _wait(decision, credential, profile, started)
     except Exception as error:  # database unreachable and the like: never a 5xx
         logger.warning("Routing decision failed: %r", error)
         reason = f"lookup failed ({_describe(error)})"
     else:
-        if response.status_code in PASS_THROUGH:
+        if response is None:
+            reason = "deadline exceeded"
+        elif response.status_code in PASS_THROUGH:
             return response
-        if response.status_code == 429:
+        elif response.status_code == 429:
             # Still the fallback (never an error), but saying when to ask again.
             retry_after = response.get("Retry-After", "")
             answer = fallback_response(
@@ -144,7 +141,8 @@ def answer_within(
             )
             answer["Retry-After"] = retry_after
             return answer
-        reason = f"lookup failed (HTTP {response.status_code})"
+        else:
+            reason = f"lookup failed (HTTP {response.status_code})"
     # The worker may have authenticated the caller meanwhile.
     profile = profiles.recall(credential) or profile
     if reason == "deadline exceeded":
@@ -152,17 +150,68 @@ def answer_within(
     return fallback_response(profile, reason)
 
 
-def _wait(future: Future, credential: str, profile: Profile | None, started: float) -> Any:
-    """The worker's response, or FutureTimeout just before the caller's deadline."""
+class _Decision:
+    """A decision handed to a deciding thread; `finished` is released once it has run.
+
+    Lighter than a Future: one lock, acquired by the waiting request thread.
+    """
+
+    __slots__ = ("error", "finished", "response", "run")
+
+    def __init__(self, run: Callable[[], Any]) -> None:
+        self.run = run
+        self.finished = threading.Lock()
+        self.finished.acquire()
+        self.response: Any = None
+        self.error: BaseException | None = None
+
+    def result(self, timeout: float) -> Any:
+        """The response (None when not finished within timeout); raises what deciding raised."""
+        if not self.finished.acquire(timeout=timeout):
+            return None
+        if self.error is not None:
+            raise self.error
+        return self.response
+
+
+_decisions: queue.SimpleQueue[_Decision] = queue.SimpleQueue()
+_deciders_pid = 0  # the process whose deciding threads are running (none yet after a fork)
+_deciders_lock = threading.Lock()
+
+
+def _hand_over(decision: _Decision) -> None:
+    global _deciders_pid
+    if _deciders_pid != os.getpid():
+        with _deciders_lock:
+            if _deciders_pid != os.getpid():
+                for number in range(POOL_SIZE):
+                    name = f"routing-decide-{number}"
+                    threading.Thread(target=_decide_forever, name=name, daemon=True).start()
+                _deciders_pid = os.getpid()
+    _decisions.put(decision)
+
+
+def _decide_forever() -> None:
+    while True:
+        decision = _decisions.get()
+        try:
+            decision.response = decision.run()
+        except BaseException as error:  # handed to the request thread, which says so
+            decision.error = error
+        finally:
+            _in_flight.release()
+            decision.finished.release()
+
+
+def _wait(decision: _Decision, credential: str, profile: Profile | None, started: float) -> Any:
+    """The worker's response, or None just before the caller's deadline."""
     while profile is None:
         # Whose call it is (so which deadline) is known once the worker has authenticated it.
-        try:
-            return future.result(timeout=_remaining(started, DEFAULT_DEADLINE_MS, cap=0.005))
-        except FutureTimeout:
-            if _remaining(started, DEFAULT_DEADLINE_MS) <= 0:
-                raise
+        response = decision.result(timeout=_remaining(started, DEFAULT_DEADLINE_MS, cap=0.005))
+        if response is not None or _remaining(started, DEFAULT_DEADLINE_MS) <= 0:
+            return response
         profile = profiles.recall(credential)
-    return future.result(timeout=_remaining(started, profile.deadline_ms))
+    return decision.result(timeout=_remaining(started, profile.deadline_ms))
 
 
 def json_fallback(profile: Profile | None, reason: str) -> HttpResponse:
