@@ -22,7 +22,7 @@ from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.core.handlers.exception import response_for_exception
 from django.core.handlers.wsgi import WSGIHandler, WSGIRequest, get_path_info
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.http import HttpRequest, HttpResponse
 from django.middleware.common import CommonMiddleware
 from django.urls import Resolver404, resolve
@@ -116,7 +116,7 @@ class HotPathApplication:
         except DisallowedHost:
             return None
         # What request_started's close_old_connections does, for the connection used here.
-        connection.close_if_unusable_or_obsolete()
+        connections[DEFAULT_DB_ALIAS].close_if_unusable_or_obsolete()
         return answer(request, found)
 
     def _headers(self, secure: bool) -> list[tuple[str, str]]:
@@ -193,18 +193,19 @@ def check_connection() -> None:
     their own query (bench/README.md). A connection the server has closed (a restart, an idle
     timeout, pg_terminate_backend) has said so on its socket, so look there instead.
     """
-    raw = connection.connection
+    database = connections[DEFAULT_DB_ALIAS]  # once: each use of the proxy looks it up
+    raw = database.connection
     # django-stubs lacks Django 5.1's health-check attributes.
-    checked = connection.health_check_done  # type: ignore[attr-defined]
-    if raw is None or not connection.health_check_enabled or checked:  # type: ignore[attr-defined]
+    checked = database.health_check_done  # type: ignore[attr-defined]
+    if raw is None or not database.health_check_enabled or checked:  # type: ignore[attr-defined]
         return
-    if connection.vendor == "postgresql":
+    if database.vendor == "postgresql":
         poll = select.poll()
         poll.register(raw.fileno(), select.POLLIN)
         # An idle connection has nothing to read unless the server is saying goodbye.
         if raw.closed or raw.broken or poll.poll(0):
-            connection.close()
-        connection.health_check_done = True  # type: ignore[attr-defined]
+            database.close()
+        database.health_check_done = True  # type: ignore[attr-defined]
 
 
 def fetch_all(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
@@ -215,12 +216,13 @@ def fetch_all(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     connection for its check at the next request), and the queries log while one is kept
     (DEBUG, assertNumQueries).
     """
-    if connection.queries_logged:
-        with connection.cursor() as logged:
+    database = connections[DEFAULT_DB_ALIAS]  # once: each use of the proxy looks it up
+    if database.queries_logged:
+        with database.cursor() as logged:
             logged.execute(sql, params)
             return cast(list[tuple[Any, ...]], logged.fetchall())
-    connection.ensure_connection()
-    with connection.wrap_database_errors, connection.create_cursor() as cursor:
+    database.ensure_connection()
+    with database.wrap_database_errors, database.create_cursor() as cursor:
         cursor.execute(sql, params)
         return cast(list[tuple[Any, ...]], cursor.fetchall())
 

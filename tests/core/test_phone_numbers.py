@@ -181,7 +181,8 @@ def e164_candidates() -> list[str]:
             if example is None:
                 continue
             code, national = str(example.country_code), str(example.national_number)
-            prefixes = {"0", "1", "8", "9", "00", *(metadata.national_prefix or "").split("|")}
+            national_prefix = (metadata.national_prefix if metadata else None) or ""
+            prefixes = {"0", "1", "8", "9", "00", *national_prefix.split("|")}
             for digits in (national, national[:-1], national + "5", "7" + national[1:]):
                 candidates += [f"+{code}{prefix}{digits}" for prefix in ("", *prefixes)]
     return candidates
