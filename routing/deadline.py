@@ -175,20 +175,24 @@ class _Decision:
 
 
 _decisions: queue.SimpleQueue[_Decision] = queue.SimpleQueue()
-_deciders_pid = 0  # the process whose deciding threads are running (none yet after a fork)
+# Deciding threads are started as decisions find none idle, up to POOL_SIZE per process (as a
+# ThreadPoolExecutor does): each keeps a database connection, so no more than the load needs.
+_idle = threading.Semaphore(0)
+_deciders = {"pid": 0, "count": 0}  # the process's deciding threads (none yet after a fork)
 _deciders_lock = threading.Lock()
 
 
 def _hand_over(decision: _Decision) -> None:
-    global _deciders_pid
-    if _deciders_pid != os.getpid():
-        with _deciders_lock:
-            if _deciders_pid != os.getpid():
-                for number in range(POOL_SIZE):
-                    name = f"routing-decide-{number}"
-                    threading.Thread(target=_decide_forever, name=name, daemon=True).start()
-                _deciders_pid = os.getpid()
     _decisions.put(decision)
+    if _idle.acquire(blocking=False):
+        return
+    with _deciders_lock:
+        if _deciders["pid"] != os.getpid():
+            _deciders.update(pid=os.getpid(), count=0)
+        if _deciders["count"] < POOL_SIZE:
+            name = f"routing-decide-{_deciders['count']}"
+            threading.Thread(target=_decide_forever, name=name, daemon=True).start()
+            _deciders["count"] += 1
 
 
 def _decide_forever() -> None:
@@ -201,6 +205,7 @@ def _decide_forever() -> None:
         finally:
             _in_flight.release()
             decision.finished.release()
+            _idle.release()
 
 
 def _wait(decision: _Decision, credential: str, profile: Profile | None, started: float) -> Any:
