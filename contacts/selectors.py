@@ -9,7 +9,7 @@ from django.db import connection
 from django.db.models import Q, QuerySet
 
 from contacts.models import Contact, ContactPhone, PhonebookSettings, contact_name
-from core import phone_numbers
+from core import hot_path, phone_numbers
 from tenants.models import Agent, Tenant
 
 # A switchboard number shared by thousands of contacts must not make the lookup slow.
@@ -35,6 +35,7 @@ WHERE c.tenant_id = %s AND c.deleted_at IS NULL AND c.id IN (
 )
 ORDER BY {{order}} LIMIT {MAX_MATCHES}
 """  # noqa: S608 - only constants are formatted in
+_CALLER_SQLS = {policy: _CALLER_SQL.format(order=order) for policy, order in _PREFERENCE.items()}
 _CUSTOM_FIELDS = Contact._meta.get_field("custom_fields")
 
 
@@ -83,10 +84,8 @@ def caller_card(*, tenant: Tenant, number: str) -> CallerCard:
             number=raw, known=False, ambiguous=False, contact=None, matches=(), readable=False
         )
     policy = tenant.phonebook_settings.shared_number_policy
-    sql = _CALLER_SQL.format(order=_PREFERENCE.get(policy, _PREFERENCE[Policy.MOST_RECENT]))
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [tenant.pk, tenant.pk, e164])
-        matches = tuple(_summary(row) for row in cursor.fetchall())
+    sql = _CALLER_SQLS.get(policy, _CALLER_SQLS[Policy.MOST_RECENT])
+    matches = tuple(_summary(row) for row in hot_path.fetch_all(sql, [tenant.pk, tenant.pk, e164]))
     ambiguous = policy == Policy.AMBIGUOUS and len(matches) > 1
     return CallerCard(
         number=e164,

@@ -4,101 +4,145 @@ Phone systems ask these while a caller waits, and the rest of the middleware sta
 more than the lookup itself (bench/README.md). A DRF view opts in with a `hot_path` function
 that answers the plain request a phone system sends, or returns None to leave anything else
 (other methods, formats, content types) to the view. Both share the checks below and the same
-services, so they answer alike: same bodies, errors and headers (the security headers come from
-the middleware above this one).
+services, so they answer alike: same bodies, errors and headers.
 """
 
 from __future__ import annotations
 
 import functools
+import io
 import select
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from http.client import responses
 from typing import Any, cast
+from urllib.parse import parse_qsl
 
 from django.conf import settings
-from django.core.handlers.exception import convert_exception_to_response
-from django.core.handlers.wsgi import WSGIHandler, WSGIRequest, get_path_info, get_script_name
-from django.db import connection
+from django.core.exceptions import DisallowedHost
+from django.core.handlers.exception import response_for_exception
+from django.core.handlers.wsgi import WSGIHandler, WSGIRequest, get_path_info
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.http import HttpRequest, HttpResponse
 from django.middleware.common import CommonMiddleware
-from django.urls import Resolver404, resolve, set_script_prefix
+from django.urls import Resolver404, resolve
 from django.utils.log import log_response
 from django.utils.module_loading import import_string
 from rest_framework import exceptions
-from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
+from rest_framework.settings import api_settings
+from rest_framework.utils.encoders import JSONEncoder
 from rest_framework.views import APIView
 
 from core.errors import api_exception_handler
 from core.scoping import request_scope
 
-HotPath = Callable[..., HttpResponse | None]
 MIDDLEWARE = "core.hot_path.HotPathMiddleware"
-_renderer = JSONRenderer()
+
+
+@dataclass
+class Answer:
+    """A hot path's response as the web server sends it, but for the security headers."""
+
+    status_code: int
+    content: bytes
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+    def get(self, name: str, default: str = "") -> str:
+        return next((v for n, v in self.headers if n.lower() == name.lower()), default)
+
+    def http_response(self) -> HttpResponse:
+        response = HttpResponse(self.content, status=self.status_code)
+        for name, value in self.headers:
+            response[name] = value
+        return response
+
+    @classmethod
+    def of(cls, response: HttpResponse) -> Answer:
+        cookies = (("Set-Cookie", cookie.output(header="")) for cookie in response.cookies.values())
+        return cls(response.status_code, response.content, [*response.items(), *cookies])
+
+
+HotPath = Callable[..., Answer | HttpResponse | None]
+Found = tuple[HotPath, dict[str, Any]]
 
 
 class HotPathApplication:
     """The WSGI application (config/wsgi.py): hot paths answered below Django's handler.
 
-    Django's handler around a lookup cost as much as the rest of its Python but the query
-    (bench/README.md): request_started and request_finished (each checking every database
-    connection), a wrapper per middleware, the response's closing. A request for a view with a
-    hot path goes instead through the middlewares above HotPathMiddleware in settings (the
-    security headers and HTTPS redirect, by the same classes) and HotPathMiddleware itself, with
-    Django's housekeeping for the one connection it uses. Whatever the hot path declines goes to
-    Django's handler as it came.
+    Django's handler, its middlewares and its request and response objects cost a lookup more
+    than its own work (bench/README.md). A request for a view with a hot path is answered here
+    from the WSGI environ, with the checks the middlewares above the view would make and the
+    security headers they would add (computed once, by the same classes), and Django's
+    housekeeping for the one connection it uses. Whatever this layer does not answer itself (a
+    Host not allowed, a redirect to HTTPS, what the hot path declines) goes to Django's handler
+    as it came, which answers it as before.
     """
 
     def __init__(self, django_application: WSGIHandler) -> None:
         self.django_application = django_application
-        # HotPathMiddleware and the middlewares above it in settings, wrapped as Django wraps them.
-        chain = convert_exception_to_response(_declined_by_hot_path)
-        above = settings.MIDDLEWARE[: settings.MIDDLEWARE.index(MIDDLEWARE)]
-        for path in reversed([*above, MIDDLEWARE]):
-            chain = convert_exception_to_response(import_string(path)(chain))
-        self.chain = cast(Callable[[HttpRequest], HttpResponse], chain)
+        self.security_headers: dict[bool, list[tuple[str, str]]] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        if _hot_path(get_path_info(environ)) is None:
+        found = _hot_path(get_path_info(environ))
+        if found is None:
             return self.django_application(environ, start_response)
-        set_script_prefix(get_script_name(environ))
-        # What request_started's close_old_connections does, for the connection used here.
-        connection.close_if_unusable_or_obsolete()
         request = WSGIRequest(environ)
-        response = self.chain(request)
-        if isinstance(response, _Declined):
+        secure = request.is_secure()
+        try:
+            answer = self._answer(request, found, secure)
+        except Exception as error:  # as Django's handler: logged, the API's JSON 500
+            answer = response_for_exception(request, error)
+        if answer is None:
             return self.django_application(environ, start_response)
-        if response.status_code >= 400:  # as Django's handler logs them (django.request)
-            log_response(
-                "%s: %s", response.reason_phrase, request.path, response=response, request=request
-            )
-        status = f"{response.status_code} {response.reason_phrase}"
-        headers = [
-            *response.items(),
-            *(("Set-Cookie", cookie.output(header="")) for cookie in response.cookies.values()),
-        ]
-        start_response(status, headers)
-        return HotPathBody(response)
+        if answer.status_code >= 400:  # as Django's handler logs them (django.request)
+            reason = _reason(answer.status_code)
+            log_response("%s: %s", reason, request.path, response=answer, request=request)  # type: ignore[arg-type]  # reads status_code only
+        if isinstance(answer, HttpResponse):
+            answer = Answer.of(answer)
+        start_response(_status_line(answer.status_code), [*answer.headers, *self._headers(secure)])
+        return [answer.content]
+
+    def _answer(
+        self, request: WSGIRequest, found: Found, secure: bool
+    ) -> Answer | HttpResponse | None:
+        # What SecurityMiddleware and CommonMiddleware would check before any view, left to them.
+        if not secure and settings.SECURE_SSL_REDIRECT:
+            return None
+        if settings.DISALLOWED_USER_AGENTS or settings.PREPEND_WWW:
+            return None
+        try:
+            request.get_host()  # ALLOWED_HOSTS
+        except DisallowedHost:
+            return None
+        # What request_started's close_old_connections does, for the connection used here.
+        connections[DEFAULT_DB_ALIAS].close_if_unusable_or_obsolete()
+        return answer(request, found)
+
+    def _headers(self, secure: bool) -> list[tuple[str, str]]:
+        if secure not in self.security_headers:
+            self.security_headers[secure] = _headers_added_above(secure)
+        return self.security_headers[secure]
 
 
-class HotPathBody(list[bytes]):
-    """A hot path's answer as the web server sends it; `response` is the HttpResponse (tests)."""
-
-    def __init__(self, response: HttpResponse) -> None:
-        super().__init__([response.content])
-        self.response = response
-
-
-class _Declined(HttpResponse):
-    """What HotPathMiddleware's "rest of the stack" answers in HotPathApplication."""
-
-
-def _declined_by_hot_path(request: HttpRequest) -> HttpResponse:
-    return _Declined()
+def _headers_added_above(secure: bool) -> list[tuple[str, str]]:
+    """The headers the middlewares above HotPathMiddleware add to an answer, by running them."""
+    above = settings.MIDDLEWARE[: settings.MIDDLEWARE.index(MIDDLEWARE)]
+    chain: Callable[[HttpRequest], HttpResponse] = lambda request: HttpResponse()  # noqa: E731
+    for path in reversed(above):
+        chain = import_string(path)(chain)
+    environ = {"REQUEST_METHOD": "GET", "wsgi.input": io.BytesIO(), "SERVER_NAME": "probe"}
+    probe = WSGIRequest({**environ, "wsgi.url_scheme": "https" if secure else "http"})
+    added = chain(probe)
+    return [(name, value) for name, value in added.items() if name not in HttpResponse()]
 
 
 class HotPathMiddleware:
-    """Hand the requests of views with a `hot_path` to it; the rest go down the stack."""
+    """Hand the requests of views with a `hot_path` to it; the rest go down the stack.
+
+    For requests through Django's handler (the test client, ASGI); config.wsgi answers them
+    below it (HotPathApplication).
+    """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -109,23 +153,37 @@ class HotPathMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         found = _hot_path(request.path_info)
         if found is not None and self.common.process_request(request) is None:
-            hot_path, kwargs = found
-            check_connection()
-            with request_scope(request):
-                response = hot_path(request, **kwargs)
+            response = answer(request, found)
             if response is not None:
-                return response
+                return response.http_response() if isinstance(response, Answer) else response
         return self.get_response(request)
 
 
+def answer(request: HttpRequest, found: Found) -> Answer | HttpResponse | None:
+    """The hot path's answer to the request, or None when it leaves it to the view."""
+    hot_path, kwargs = found
+    check_connection()
+    with request_scope(request):
+        return hot_path(request, **kwargs)
+
+
 @functools.lru_cache(maxsize=1024)
-def _hot_path(path: str) -> tuple[HotPath, dict[str, Any]] | None:
+def _hot_path(path: str) -> Found | None:
     try:
         match = resolve(path)
     except Resolver404:
         return None
     hot_path = getattr(getattr(match.func, "view_class", None), "hot_path", None)
     return (hot_path, match.kwargs) if hot_path is not None else None
+
+
+@functools.cache
+def _status_line(status: int) -> str:
+    return f"{status} {_reason(status)}"
+
+
+def _reason(status: int) -> str:
+    return responses.get(status, "Unknown Status Code")  # as HttpResponse.reason_phrase
 
 
 def check_connection() -> None:
@@ -135,32 +193,86 @@ def check_connection() -> None:
     their own query (bench/README.md). A connection the server has closed (a restart, an idle
     timeout, pg_terminate_backend) has said so on its socket, so look there instead.
     """
-    raw = connection.connection
+    database = connections[DEFAULT_DB_ALIAS]  # once: each use of the proxy looks it up
+    raw = database.connection
     # django-stubs lacks Django 5.1's health-check attributes.
-    checked = connection.health_check_done  # type: ignore[attr-defined]
-    if raw is None or not connection.health_check_enabled or checked:  # type: ignore[attr-defined]
+    checked = database.health_check_done  # type: ignore[attr-defined]
+    if raw is None or not database.health_check_enabled or checked:  # type: ignore[attr-defined]
         return
-    if connection.vendor == "postgresql":
+    if database.vendor == "postgresql":
         poll = select.poll()
         poll.register(raw.fileno(), select.POLLIN)
         # An idle connection has nothing to read unless the server is saying goodbye.
         if raw.closed or raw.broken or poll.poll(0):
-            connection.close()
-        connection.health_check_done = True  # type: ignore[attr-defined]
+            database.close()
+        database.health_check_done = True  # type: ignore[attr-defined]
+
+
+def fetch_all(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """The rows of one query on the default connection, without Django's cursor around it.
+
+    The cursor wrapper cost a lookup a third of psycopg's own execute (bench/README.md). This
+    keeps what it does that matters here: connecting, Django's database errors (which mark the
+    connection for its check at the next request), and the queries log while one is kept
+    (DEBUG, assertNumQueries).
+    """
+    database = connections[DEFAULT_DB_ALIAS]  # once: each use of the proxy looks it up
+    if database.queries_logged:
+        with database.cursor() as logged:
+            logged.execute(sql, params)
+            return cast(list[tuple[Any, ...]], logged.fetchall())
+    database.ensure_connection()
+    with database.wrap_database_errors, database.create_cursor() as cursor:
+        cursor.execute(sql, params)
+        return cast(list[tuple[Any, ...]], cursor.fetchall())
+
+
+def query_params(request: HttpRequest) -> Mapping[str, str]:
+    """The request's query: none or a lone field as a dict, as QueryDict reads it; else request.GET.
+
+    Building a QueryDict cost as much as the rest of the request's parsing.
+    """
+    query = request.META.get("QUERY_STRING", "")
+    if query.isascii():
+        fields = parse_qsl(query, keep_blank_values=True)
+        if len(fields) <= 1:
+            return dict(fields)
+    return request.GET
+
+
+# What DRF's JSONRenderer writes (its settings: compact, unicode, strict), built once.
+_encoder = JSONEncoder(
+    ensure_ascii=not api_settings.UNICODE_JSON,
+    allow_nan=not api_settings.STRICT_JSON,
+    separators=(",", ":") if api_settings.COMPACT_JSON else None,
+)
+
+
+def json_body(data: Any) -> bytes:
+    """`data` as DRF's JSONRenderer renders it."""
+    text = _encoder.encode(data)
+    # As DRF: the two characters JSON allows but JavaScript strings do not.
+    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").encode()
 
 
 def json_response(
     data: Any, view: type[APIView], status: int = 200, headers: dict[str, str] | None = None
-) -> HttpResponse:
+) -> Answer:
     """`data` rendered as DRF renders it for `view`, with the headers DRF and Django add."""
-    body = _renderer.render(data)
-    response = HttpResponse(body, content_type="application/json", status=status, headers=headers)
-    response["Allow"] = _allow(view)
-    response["Content-Length"] = str(len(body))
-    return response
+    body = json_body(data)
+    return Answer(
+        status,
+        body,
+        [
+            ("Content-Type", "application/json"),
+            *(headers or {}).items(),
+            ("Allow", _allow(view)),
+            ("Content-Length", str(len(body))),
+        ],
+    )
 
 
-def error_response(error: Exception, view: type[APIView], request: HttpRequest) -> HttpResponse:
+def error_response(error: Exception, view: type[APIView], request: HttpRequest) -> Answer:
     """The error answer DRF gives for `error` (unexpected errors included: logged, 500)."""
     if isinstance(error, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
         # The challenge DRF sends: the one of the view's first authenticator.

@@ -1,8 +1,9 @@
 """Content negotiation for the hot endpoints, which only ever answer JSON."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-from django.http import HttpRequest, QueryDict
+from django.http import HttpRequest
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
@@ -11,7 +12,7 @@ from rest_framework.settings import api_settings
 ANY_JSON = {"", "*/*", "application/json"}
 
 
-def takes_plain_json(request: HttpRequest, query_params: QueryDict) -> bool:
+def takes_plain_json(request: HttpRequest, query_params: Mapping[str, Any]) -> bool:
     """The request takes JSON and asks for no other format (so any JSON renderer answers it)."""
     return (
         request.META.get("HTTP_ACCEPT", "") in ANY_JSON

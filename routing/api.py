@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import hot_path, metrics
+from core.hot_path import Answer
 from core.negotiation import JsonFirstNegotiation, takes_plain_json
 from core.parsers import JSONParser
 from core.serializers import StrictModelSerializer, StrictSerializer
@@ -216,12 +217,12 @@ class DecideView(APIView):
         return Response(decide_body(request.user.tenant, self.credential, problem, data))
 
     @classmethod
-    def hot_path(cls, request: HttpRequest, **kwargs: Any) -> HttpResponse | None:
+    def hot_path(cls, request: HttpRequest, **kwargs: Any) -> Answer | HttpResponse | None:
         """Answer a plain JSON decision without DRF (core/hot_path.py), within the deadline."""
         if (
             request.method != "POST"
             or request.content_type != "application/json"
-            or not takes_plain_json(request, request.GET)
+            or not takes_plain_json(request, hot_path.query_params(request))
         ):
             return None
         credential = deadline.credential_digest(cls.credential_secret(request, kwargs))
@@ -230,9 +231,7 @@ class DecideView(APIView):
         )
 
     @classmethod
-    def _decide(
-        cls, request: HttpRequest, kwargs: dict, credential: str, problem: str
-    ) -> HttpResponse:
+    def _decide(cls, request: HttpRequest, kwargs: dict, credential: str, problem: str) -> Answer:
         try:
             tenant = cls.holder(request, kwargs).tenant
             data: Any = {}

@@ -15,21 +15,21 @@ import contextvars
 import functools
 import hashlib
 import logging
+import os
+import queue
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.cache import caches
 from django.db import close_old_connections, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from core.hot_path import check_connection
+from core.hot_path import Answer, check_connection
 from routing.models import RoutingSettings
 from tenants.models import Tenant
 
@@ -48,6 +48,8 @@ MAX_BODY_BYTES = 16 * 1024
 # Statuses passed through as they are: the caller is not who they claim to be, or did not ask
 # for a decision (another method).
 PASS_THROUGH = {200, 401, 403, 404, 405}
+# What deciding answers: Django's response, or the hot path's (core/hot_path.py).
+Response = TypeVar("Response", bound=HttpResponse | Answer)
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,6 @@ class ProfileCache:
 
 
 profiles = ProfileCache()
-_pool = ThreadPoolExecutor(max_workers=POOL_SIZE, thread_name_prefix="routing-decide")
 _in_flight = threading.BoundedSemaphore(MAX_IN_FLIGHT)
 _thread_state = threading.local()
 
@@ -100,9 +101,9 @@ def credential_digest(secret: str) -> str:
 def answer_within(
     request: HttpRequest,
     credential: str,
-    decide: Callable[[str], HttpResponse],
+    decide: Callable[[str], Response],
     fallback: Callable[[Profile | None, str], HttpResponse] | None = None,
-) -> HttpResponse:
+) -> Response | HttpResponse:
     """Run `decide(body_problem)` on the pool; its response, or the fallback if late or failing.
 
     `body_problem` says what is wrong with the request's body ("" when it could be read);
@@ -116,25 +117,23 @@ def answer_within(
     body_problem = _read_body(request)
     if not _in_flight.acquire(blocking=False):
         return fallback_response(profile, "routing is overloaded")
-    try:
-        future = _pool.submit(
+    decision = _Decision(
+        functools.partial(
             _run, functools.partial(decide, body_problem), deadline_ms, started + deadline_ms / 1000
         )
-    except RuntimeError:  # the pool is shutting down with the process
-        _in_flight.release()
-        return fallback_response(profile, "routing is shutting down")
-    future.add_done_callback(lambda _: _in_flight.release())
+    )
+    _hand_over(decision)
     try:
-        response = _wait(future, credential, profile, started)
-    except FutureTimeout:
-        reason = "deadline exceeded"
+        response = _wait(decision, credential, profile, started)
     except Exception as error:  # database unreachable and the like: never a 5xx
         logger.warning("Routing decision failed: %r", error)
         reason = f"lookup failed ({_describe(error)})"
     else:
-        if response.status_code in PASS_THROUGH:
+        if response is None:
+            reason = "deadline exceeded"
+        elif response.status_code in PASS_THROUGH:
             return response
-        if response.status_code == 429:
+        elif response.status_code == 429:
             # Still the fallback (never an error), but saying when to ask again.
             retry_after = response.get("Retry-After", "")
             answer = fallback_response(
@@ -142,7 +141,8 @@ def answer_within(
             )
             answer["Retry-After"] = retry_after
             return answer
-        reason = f"lookup failed (HTTP {response.status_code})"
+        else:
+            reason = f"lookup failed (HTTP {response.status_code})"
     # The worker may have authenticated the caller meanwhile.
     profile = profiles.recall(credential) or profile
     if reason == "deadline exceeded":
@@ -150,17 +150,73 @@ def answer_within(
     return fallback_response(profile, reason)
 
 
-def _wait(future: Future, credential: str, profile: Profile | None, started: float) -> Any:
-    """The worker's response, or FutureTimeout just before the caller's deadline."""
+class _Decision:
+    """A decision handed to a deciding thread; `finished` is released once it has run.
+
+    Lighter than a Future: one lock, acquired by the waiting request thread.
+    """
+
+    __slots__ = ("error", "finished", "response", "run")
+
+    def __init__(self, run: Callable[[], Any]) -> None:
+        self.run = run
+        self.finished = threading.Lock()
+        self.finished.acquire()
+        self.response: Any = None
+        self.error: BaseException | None = None
+
+    def result(self, timeout: float) -> Any:
+        """The response (None when not finished within timeout); raises what deciding raised."""
+        if not self.finished.acquire(timeout=timeout):
+            return None
+        if self.error is not None:
+            raise self.error
+        return self.response
+
+
+_decisions: queue.SimpleQueue[_Decision] = queue.SimpleQueue()
+# Deciding threads are started as decisions find none idle, up to POOL_SIZE per process (as a
+# ThreadPoolExecutor does): each keeps a database connection, so no more than the load needs.
+_idle = threading.Semaphore(0)
+_deciders = {"pid": 0, "count": 0}  # the process's deciding threads (none yet after a fork)
+_deciders_lock = threading.Lock()
+
+
+def _hand_over(decision: _Decision) -> None:
+    _decisions.put(decision)
+    if _idle.acquire(blocking=False):
+        return
+    with _deciders_lock:
+        if _deciders["pid"] != os.getpid():
+            _deciders.update(pid=os.getpid(), count=0)
+        if _deciders["count"] < POOL_SIZE:
+            name = f"routing-decide-{_deciders['count']}"
+            threading.Thread(target=_decide_forever, name=name, daemon=True).start()
+            _deciders["count"] += 1
+
+
+def _decide_forever() -> None:
+    while True:
+        decision = _decisions.get()
+        try:
+            decision.response = decision.run()
+        except BaseException as error:  # handed to the request thread, which says so
+            decision.error = error
+        finally:
+            _in_flight.release()
+            decision.finished.release()
+            _idle.release()
+
+
+def _wait(decision: _Decision, credential: str, profile: Profile | None, started: float) -> Any:
+    """The worker's response, or None just before the caller's deadline."""
     while profile is None:
         # Whose call it is (so which deadline) is known once the worker has authenticated it.
-        try:
-            return future.result(timeout=_remaining(started, DEFAULT_DEADLINE_MS, cap=0.005))
-        except FutureTimeout:
-            if _remaining(started, DEFAULT_DEADLINE_MS) <= 0:
-                raise
+        response = decision.result(timeout=_remaining(started, DEFAULT_DEADLINE_MS, cap=0.005))
+        if response is not None or _remaining(started, DEFAULT_DEADLINE_MS) <= 0:
+            return response
         profile = profiles.recall(credential)
-    return future.result(timeout=_remaining(started, profile.deadline_ms))
+    return decision.result(timeout=_remaining(started, profile.deadline_ms))
 
 
 def json_fallback(profile: Profile | None, reason: str) -> HttpResponse:
@@ -197,7 +253,9 @@ def _read_body(request: HttpRequest) -> str:
     return ""
 
 
-def _run(decide: Callable[[], HttpResponse], deadline_ms: int, deadline_at: float) -> HttpResponse:
+def _run(
+    decide: Callable[[], Response], deadline_ms: int, deadline_at: float
+) -> Response | HttpResponse:
     """On a pool thread: decide unless already too late, under a statement timeout."""
     if time.monotonic() >= deadline_at:
         return HttpResponse(status=504)  # queued past its deadline: nobody waits for it

@@ -71,9 +71,11 @@ class EventsView(APIView):
         return Response(answer, status=status_code)
 
     @classmethod
-    def hot_path(cls, request: HttpRequest, **kwargs: Any) -> HttpResponse | None:
+    def hot_path(cls, request: HttpRequest, **kwargs: Any) -> hot_path.Answer | None:
         """Accept a plain JSON event without DRF (core/hot_path.py): a phone system's burst."""
-        if request.method != "POST" or not takes_plain_json(request, request.GET):
+        if request.method != "POST" or not takes_plain_json(
+            request, hot_path.query_params(request)
+        ):
             return None
         try:
             tenant = cls.holder(request, kwargs).tenant

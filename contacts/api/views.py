@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import HttpRequest
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, generics
 from rest_framework.parsers import MultiPartParser
@@ -30,6 +31,7 @@ from contacts.csv_import import contact_records_from_csv
 from contacts.models import Contact
 from core import hot_path, metrics
 from core.errors import api_exception_handler
+from core.hot_path import Answer
 from core.negotiation import JsonFirstNegotiation, takes_plain_json
 from core.parsers import JSONParser
 from tenants import authentication
@@ -189,18 +191,19 @@ class LookupView(APIView):
         return Response(lookup_body(request, request.query_params))
 
     @staticmethod
-    def hot_path(request: HttpRequest) -> HttpResponse | None:
+    def hot_path(request: HttpRequest) -> Answer | None:
         """Answer a plain JSON lookup without DRF (core/hot_path.py)."""
-        if request.method != "GET" or not takes_plain_json(request, request.GET):
+        params = hot_path.query_params(request)
+        if request.method != "GET" or not takes_plain_json(request, params):
             return None
         try:
             authentication.server_key_holder(request, LookupView)
-            return hot_path.json_response(lookup_body(request, request.GET), LookupView)
+            return hot_path.json_response(lookup_body(request, params), LookupView)
         except Exception as error:
             return hot_path.error_response(error, LookupView, request)
 
 
-def lookup_body(request: HttpRequest | Request, params: QueryDict) -> dict:
+def lookup_body(request: HttpRequest | Request, params: Mapping[str, str]) -> dict:
     """The caller card for the lookup's query, or a ValidationError saying what is wrong."""
     tenant = request.user.tenant
     started = time.perf_counter()

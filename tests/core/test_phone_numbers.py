@@ -1,8 +1,10 @@
 """core.phone_numbers: real-world formats in, E.164 out; unreadable input kept, never raised."""
 
+import phonenumbers
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from phonenumbers import PhoneNumberFormat
 
 from core import phone_numbers
 from core.phone_numbers import (
@@ -158,3 +160,50 @@ def test_stored_forms_are_the_formats_and_digits_a_crm_may_hold_exactly():
         "14155550132",
         "4155550132",
     )
+
+
+def parsed_e164(raw: str) -> str | None:
+    """What e164_of answers by parsing, without its shortcut for numbers already in E.164."""
+    number = phone_numbers._read(raw, None)
+    return None if number is None else phonenumbers.format_number(number, PhoneNumberFormat.E164)
+
+
+def e164_candidates() -> list[str]:
+    """Every country's example numbers, each also with its national prefixes after the country
+    code ("+44 0...") and with a digit changed, dropped or added."""
+    candidates = []
+    for region in phonenumbers.SUPPORTED_REGIONS | {"001"}:
+        metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(
+            phonenumbers.country_code_for_region(region), region
+        )
+        for number_type in range(12):
+            example = phonenumbers.example_number_for_type(region, number_type)
+            if example is None:
+                continue
+            code, national = str(example.country_code), str(example.national_number)
+            national_prefix = (metadata.national_prefix if metadata else None) or ""
+            prefixes = {"0", "1", "8", "9", "00", *national_prefix.split("|")}
+            for digits in (national, national[:-1], national + "5", "7" + national[1:]):
+                candidates += [f"+{code}{prefix}{digits}" for prefix in ("", *prefixes)]
+    return candidates
+
+
+def test_a_number_already_in_e164_is_answered_as_parsing_would():
+    shortcut = 0
+    for raw in e164_candidates():
+        if phone_numbers._already_e164(raw):
+            shortcut += 1
+            assert parsed_e164(raw) == raw
+    assert shortcut > 1000  # the shortcut is taken, not always declined
+
+
+@pytest.mark.parametrize("raw", ["+4402045205757", "+11415555012", "+390612345678", "+1 415"])
+def test_a_number_parsing_would_change_is_parsed(raw):
+    assert not phone_numbers._already_e164(raw)
+    assert phone_numbers.e164_of(raw, None) == parsed_e164(raw)
+
+
+@given(st.from_regex(r"\+[0-9]{1,18}", fullmatch=True))
+def test_the_e164_shortcut_agrees_with_parsing_on_any_digits(raw):
+    if phone_numbers._already_e164(raw):
+        assert parsed_e164(raw) == raw

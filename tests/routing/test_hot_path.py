@@ -6,10 +6,14 @@ from collections.abc import Callable
 
 import psycopg
 import pytest
+from django.core.handlers.wsgi import WSGIHandler
 from django.db import close_old_connections, connection, connections
+from django.http import HttpResponse
 from django.test import Client
 
 from config.wsgi import application
+from core import hot_path
+from core.hot_path import HotPathApplication
 from core.scoping import current_tenant_id
 from tenants.models import ApiKey, Tenant
 from tenants.services import api_key_create, api_key_revoke
@@ -72,21 +76,25 @@ class WsgiClient(Client):
     """The test client, but through config.wsgi's application as the web server calls it, so the
     hot paths are answered below Django's handler (core/hot_path.py's HotPathApplication)."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, app=application, **options) -> None:
+        super().__init__(**options)
+        self.app = app
         self.handler = self.call  # type: ignore[assignment]  # the application, not ClientHandler
 
-    @staticmethod
-    def call(environ: dict):
+    def call(self, environ: dict):
         started: list[tuple] = []
-        body = application(environ, lambda status, headers, exc_info=None: started.append(status))
-        # A hot answer carries its HttpResponse; Django's handler returns its own.
-        response = getattr(body, "response", body)
-        assert started and started[0].startswith(str(response.status_code))
-        response.below_django = hasattr(body, "response")
-        if not response.below_django:
-            body.close()  # as a web server does: request_finished
-        response.wsgi_request = getattr(response, "wsgi_request", None)
+        body = self.app(environ, lambda *start: started.append(start))
+        content = b"".join(body)
+        getattr(body, "close", lambda: None)()  # as a web server does: request_finished
+        # What the web server was given, whoever answered: Django's handler returns its
+        # HttpResponse, the hot path a list.
+        ((status, headers, *_),) = started
+        response = HttpResponse(content, status=int(status.split()[0]))
+        del response["Content-Type"]
+        for name, value in headers:
+            response[name] = value
+        response.below_django = isinstance(body, list)
+        response.wsgi_request = getattr(body, "wsgi_request", None)
         return response
 
 
@@ -248,3 +256,33 @@ def test_a_lookup_reconnects_when_the_server_has_closed_the_connection(routed, m
     response = lookup(headers)
     assert response.status_code == 200 and response.json()["known"]
     assert connection.connection.info.backend_pid != backend
+
+
+def test_a_plain_http_request_is_redirected_to_https_as_below(routed, settings):
+    settings.SECURE_SSL_REDIRECT = True
+    redirecting = HotPathApplication(WSGIHandler())  # middlewares read settings when made
+    headers = authorization(routed, "server key")
+    path = f"/api/v1/lookup?number={NUMBER_IN_QUERY}"
+
+    fast = WsgiClient(redirecting).get(path, **headers)
+    slow = WsgiClient(redirecting).get(path, **headers, **THROUGH_DRF)
+
+    assert fast.status_code == 301 and fast.headers["Location"].startswith("https://")
+    assert answer(fast) == answer(slow)
+
+
+def test_a_bug_below_djangos_handler_is_logged_and_answered_as_a_json_500(routed, monkeypatch):
+    def bug() -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(hot_path, "check_connection", bug)
+
+    client = WsgiClient(raise_request_exception=False)
+    response = client.get(
+        f"/api/v1/lookup?number={NUMBER_IN_QUERY}",
+        secure=True,
+        **authorization(routed, "server key"),
+    )
+
+    assert hot(response) and response.status_code == 500
+    assert response.json()["error"]["code"] == "server_error"
