@@ -222,9 +222,13 @@ def fetch_all(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
             logged.execute(sql, params)
             return cast(list[tuple[Any, ...]], logged.fetchall())
     database.ensure_connection()
-    with database.wrap_database_errors, database.create_cursor() as cursor:
-        cursor.execute(sql, params)
-        return cast(list[tuple[Any, ...]], cursor.fetchall())
+    with database.wrap_database_errors:
+        cursor = database.create_cursor()  # not a context manager on SQLite (the demo)
+        try:
+            cursor.execute(sql, params)
+            return cast(list[tuple[Any, ...]], cursor.fetchall())
+        finally:
+            cursor.close()
 
 
 def query_params(request: HttpRequest) -> Mapping[str, str]:

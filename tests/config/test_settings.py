@@ -48,6 +48,15 @@ def test_with_no_environment_it_runs_embedded():
     assert seen["private"] is False
 
 
+def test_the_hot_paths_raw_queries_run_on_the_embedded_database():
+    code = "from core import hot_path; print(hot_path.fetch_all('SELECT %s + 1', [41]))"
+
+    result = manage("shell", "--verbosity", "0", "-c", code, env={})
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[(42,)]"
+
+
 def test_urls_switch_it_to_production_with_no_code_change():
     seen = settings_seen(PRODUCTION)
 
