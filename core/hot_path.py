@@ -35,6 +35,7 @@ from rest_framework.utils.encoders import JSONEncoder
 from rest_framework.views import APIView
 
 from core.errors import api_exception_handler
+from core.parsers import JSONParser
 from core.scoping import request_scope
 
 MIDDLEWARE = "core.hot_path.HotPathMiddleware"
@@ -242,6 +243,15 @@ def query_params(request: HttpRequest) -> Mapping[str, str]:
         if len(fields) <= 1:
             return dict(fields)
     return request.GET
+
+
+def json_data(request: HttpRequest) -> Any:
+    """The request's JSON body as DRF's `request.data` reads it ({} when empty); ParseError if
+    it is not JSON (core.parsers' depth check included)."""
+    if not request.body:
+        return {}
+    context = {"encoding": request.encoding or settings.DEFAULT_CHARSET}
+    return JSONParser().parse(io.BytesIO(request.body), parser_context=context)
 
 
 # What DRF's JSONRenderer writes (its settings: compact, unicode, strict), built once.

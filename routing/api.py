@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import logging
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
 
-from django.conf import settings
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from drf_spectacular.utils import extend_schema, extend_schema_view
@@ -235,12 +233,9 @@ class DecideView(APIView):
         try:
             tenant = cls.holder(request, kwargs).tenant
             data: Any = {}
-            if not problem and request.body:
+            if not problem:
                 try:
-                    data = JSONParser().parse(
-                        io.BytesIO(request.body),
-                        parser_context={"encoding": request.encoding or settings.DEFAULT_CHARSET},
-                    )
+                    data = hot_path.json_data(request)
                 except exceptions.ParseError as error:
                     problem = f"unreadable request ({error.detail})"
             return hot_path.json_response(decide_body(tenant, credential, problem, data), cls)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 from django.conf import settings
@@ -81,12 +80,7 @@ class EventsView(APIView):
             tenant = cls.holder(request, kwargs).tenant
             if _media_type(request, [p.media_type for p in cls.parser_classes]) != JSON:
                 return None  # an engine's own callback: the view reads it
-            body = {}
-            if request.body:  # DRF reads an empty body as {}
-                body = JSONParser().parse(
-                    io.BytesIO(request.body),
-                    parser_context={"encoding": request.encoding or settings.DEFAULT_CHARSET},
-                )
+            body = hot_path.json_data(request)
             answer, status_code = _accepted(tenant, body, TelephonyEvent.Source.JSON, None)
             return hot_path.json_response(answer, cls, status_code)
         except Exception as error:
