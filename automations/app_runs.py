@@ -46,6 +46,7 @@ def app_runs_create(*, call: Call, event: str) -> list[AppRun]:
         lambda: list(
             App.objects.filter(enabled=True, timing=App.Timing.POST_CALL).order_by("order", "id")
         ),
+        kept=True,
     )
     runs = []
     for app in apps:

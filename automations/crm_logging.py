@@ -73,6 +73,7 @@ def crm_logs_create(*, call: Call) -> list[CrmLog]:
     connections = batch_cache.cached(
         ("active connections", call.tenant_id),
         lambda: list(Connection.objects.filter(status=Connection.Status.ACTIVE)),
+        kept=True,
     )
     for connection in connections:
         options = call_logging_options(connection)

@@ -18,16 +18,25 @@ def insert_new(row: models.Model) -> bool:
     Fields get what a save would give them (defaults, `auto_now`); nothing is validated.
     """
     model = type(row)
-    fields = _fields(model)
-    values = [f.get_db_prep_save(f.pre_save(row, add=True), connection) for f in fields]
     with connection.cursor() as cursor:
-        cursor.execute(_sql(model, connection.vendor), values)
+        cursor.execute(_sql(model, connection.vendor), insert_values(row))
         inserted = cursor.fetchone()
     if inserted is None:
         return False
     row.pk = inserted[0]
     row._state.adding, row._state.db = False, connection.alias
     return True
+
+
+def insert_values(row: models.Model) -> list[Any]:
+    """The row's values for the columns of `insert_columns`, as a save would give them."""
+    fields = _fields(type(row))
+    return [f.get_db_prep_save(f.pre_save(row, add=True), connection) for f in fields]
+
+
+def insert_columns(model: type[models.Model]) -> str:
+    """The model's columns but its primary key, quoted and comma-separated."""
+    return ", ".join(connection.ops.quote_name(str(f.column)) for f in _fields(model))
 
 
 def _fields(model: type[models.Model]) -> list[models.Field[Any, Any]]:
@@ -38,10 +47,8 @@ def _fields(model: type[models.Model]) -> list[models.Field[Any, Any]]:
 def _sql(model: type[models.Model], vendor: str) -> str:
     """Built once per model and database vendor: it is on the ingest path."""
     quote = connection.ops.quote_name
-    fields = _fields(model)
-    columns = ", ".join(quote(str(f.column)) for f in fields)
     return (
-        f"INSERT INTO {quote(model._meta.db_table)} ({columns}) "  # noqa: S608
-        f"VALUES ({', '.join(['%s'] * len(fields))}) "
+        f"INSERT INTO {quote(model._meta.db_table)} ({insert_columns(model)}) "  # noqa: S608
+        f"VALUES ({', '.join(['%s'] * len(_fields(model)))}) "
         f"ON CONFLICT DO NOTHING RETURNING {quote(str(model._meta.pk.column))}"
     )

@@ -5,12 +5,14 @@ Real PostgreSQL commits (transactional tests) and a real HTTP receiver; drains r
 """
 
 import json
+import threading
 import time
 
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from redis import Redis
 
 from calls import events, live
@@ -107,13 +109,22 @@ def test_a_call_is_locked_and_read_once_a_batch_and_not_at_all_by_the_event_crea
     with CaptureQueriesContext(connection) as later:
         assert drain(tenant) == 2
 
+    def statements(queries, start: str) -> list[str]:
+        return [q["sql"] for q in queries if q["sql"].startswith(start)]
+
     def reads(queries, table: str) -> list[str]:
-        return [q["sql"] for q in queries if q["sql"].startswith(f'SELECT "{table}"')]
+        return statements(queries, f'SELECT "{table}"')
+
+    def locks(queries) -> list[str]:  # insert the call, or lock it and read it with its events
+        return statements(queries, 'WITH "locked" AS (INSERT INTO "calls_call"')
 
     assert reads(first, "calls_call") == reads(first, "calls_callevent") == []
-    # Both events of a call that exists, in one batch: it is locked and its events read once.
-    assert len(reads(later, "calls_call")) == 1
-    assert len(reads(later, "calls_callevent")) == 1
+    assert len(locks(first)) == 2
+    # Both events of a call that exists, in one batch: it is locked and read once, with its
+    # events and recording, in one statement.
+    assert len(locks(later)) == 1
+    assert reads(later, "calls_call") == reads(later, "calls_callevent") == []
+    assert reads(later, "calls_recording") == []
     with tenant_scope(tenant):
         call = Call.objects.get(external_id="pbx-1")
         assert (call.state, call.status, call.duration) == ("ended", "ANSWER", 60)
@@ -122,6 +133,49 @@ def test_a_call_is_locked_and_read_once_a_batch_and_not_at_all_by_the_event_crea
             "answered", "ended", "initiated"
         ]  # fmt: skip
     assert len(callbacks_to.wait_for(2, timeout=10)) == 2
+
+
+def test_a_call_changed_while_its_lock_was_awaited_is_read_again(
+    callbacks_to, tenant, drain_running, settings
+):
+    """The lock's statement reads the call's events as its snapshot saw them: had another
+    transaction added one meanwhile, merging without it would lose the call's answer."""
+    settings.TELEPHONY_EVENT_DRAIN_WAIT_SECONDS = 0
+    start = {"id": "start-1", "type": "call.start", "call_id": "pbx-1", "from": "+14152000001",
+             "to": "+14155550100", "timestamp": "2026-12-04T10:00:00Z"}  # fmt: skip
+    answered = {**start, "id": "answered-1", "type": "call.answered",
+                "timestamp": "2026-12-04T10:00:05Z"}  # fmt: skip
+    accept(tenant, start)
+    assert drain(tenant) == 1
+    accept(tenant, end(1, call_id="pbx-1"))
+    answered_row = TelephonyEvent(tenant=tenant, event_id="answered-1", type="call.answered",
+                                  source="json", payload=answered, body_hash="x",
+                                  received_at=timezone.now())  # fmt: skip
+    locked = threading.Event()
+
+    def answer_meanwhile() -> None:
+        """Another drain: apply the answer under the call's lock, commit once the end waits."""
+        with tenant_scope(tenant), transaction.atomic():
+            events._process(answered_row)
+            answered_row.save()
+            locked.set()
+            time.sleep(0.5)  # the drain below takes its snapshot, then waits for the lock
+        connection.close()
+
+    other = threading.Thread(target=answer_meanwhile)
+    other.start()
+    assert locked.wait(5)
+    assert drain(tenant) == 1
+    other.join()
+
+    with tenant_scope(tenant):
+        call = Call.objects.get(external_id="pbx-1")
+        assert sorted(call.events.values_list("kind", flat=True)) == [
+            "answered", "ended", "initiated"
+        ]  # fmt: skip
+        assert call.answer_time.isoformat() == "2026-12-04T10:00:05+00:00"
+        assert (call.state, call.status, call.duration) == ("ended", "ANSWER", 60)
+    assert len(callbacks_to.wait_for(1, timeout=10)) == 1
 
 
 def test_one_event_that_fails_does_not_hold_back_the_others(callbacks_to, tenant, drain_running):
