@@ -39,8 +39,9 @@ DRAIN_BEHIND = 5
 # A drain that keeps finding events hands over to a new task after this long: a steady stream
 # must not run into the task time limit (task_soft_time_limit, 300 s).
 DRAIN_RUN_SECONDS = 60
-# How many looks in a row, TELEPHONY_EVENT_DRAIN_WAIT_SECONDS apart, find nothing before a
-# drain stops.
+# How many looks in a row find nothing before a drain stops. Between looks a drain waits up to
+# TELEPHONY_EVENT_DRAIN_WAIT_SECONDS for an event to be accepted: the accept signals it
+# (`_drain_start`), so it looks as soon as there is something to take, not on a timer.
 DRAIN_IDLE_LOOKS = 3
 # How long a drain's flag outlives its last sign of life: a drain lost with its worker stops
 # holding new events back after this (the sweeper starts another meanwhile).
@@ -95,8 +96,8 @@ def _drain_start(tenant_id: int, slot: int) -> None:
     from calls.tasks import telephony_events_drain
 
     flag = _drain_flag(tenant_id, slot)
-    if not shared_redis.flag_raise(flag, DRAIN_FLAG_SECONDS):
-        return  # a drain holds the slot and looks for new events before it ends
+    if not shared_redis.flag_raise_or_signal(flag, _drain_signal(tenant_id), DRAIN_FLAG_SECONDS):
+        return  # a drain holds the slot, is told, and looks for new events before it ends
     try:
         telephony_events_drain.delay(tenant_id, slot)
     except Exception:  # broker down: the rows are committed, the sweeper will process them
@@ -118,6 +119,10 @@ def _drain_continue(tenant_id: int, slot: int) -> None:
 
 def _drain_flag(tenant_id: int, slot: int) -> str:
     return f"events-drain:{tenant_id}:{slot}"
+
+
+def _drain_signal(tenant_id: int) -> str:
+    return f"events-accepted:{tenant_id}"
 
 
 def telephony_events_drain(*, tenant_id: int, slot: int = 0) -> int:
@@ -148,14 +153,16 @@ def _drain(tenant_id: int, slot: int) -> int:
                 return applied
         if batch.claimed >= DRAIN_BEHIND and slot + 1 < settings.TELEPHONY_EVENT_DRAINS_PER_TENANT:
             _drain_start(tenant_id, slot + 1)  # events waited for this one: get help
-        if batch.claimed:
+        wait = settings.TELEPHONY_EVENT_DRAIN_WAIT_SECONDS
+        if batch.claimed and (batch.claimed >= DRAIN_BATCH or lowered or not wait):
             idle = 0
-            continue
-        idle += 1
-        if idle <= DRAIN_IDLE_LOOKS and not lowered and settings.TELEPHONY_EVENT_DRAIN_WAIT_SECONDS:
+            continue  # more are likely waiting already
+        idle = 0 if batch.claimed else idle + 1
+        if idle <= DRAIN_IDLE_LOOKS and not lowered and wait:
             # More events are likely soon: taking them here saves the task and the per-batch
-            # work of a drain of their own (a drain per event or two doubled their CPU).
-            time.sleep(settings.TELEPHONY_EVENT_DRAIN_WAIT_SECONDS)
+            # work of a drain of their own (a drain per event or two doubled their CPU). Any
+            # accepted since this batch's claim have signalled: the wait ends at once.
+            shared_redis.signal_wait(_drain_signal(tenant_id), wait)
             continue
         if lowered or slot:
             shared_redis.flag_lower(flag)

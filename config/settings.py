@@ -339,7 +339,8 @@ TELEPHONY_EVENT_STALE_SECONDS = env.float("TELEPHONY_EVENT_STALE_SECONDS", defau
 # Drains applying one tenant's events side by side at most (calls/events.py): a busy tenant
 # takes this many realtime worker processes, and leaves the rest to the others.
 TELEPHONY_EVENT_DRAINS_PER_TENANT = env.int("TELEPHONY_EVENT_DRAINS_PER_TENANT", default=2)
-# How long a drain waits between looks for more events before it stops (0: it stops at once).
+# How long a drain waits for a new event (the accept signals it) before it looks again; a few
+# waits in vain and it stops (calls/events.py; 0: it stops at once).
 TELEPHONY_EVENT_DRAIN_WAIT_SECONDS = env.float("TELEPHONY_EVENT_DRAIN_WAIT_SECONDS", default=0.02)
 # How many reverse proxies in front of the web processes append to X-Forwarded-For (0: none;
 # then REMOTE_ADDR is the client). Used for server-key IP allowlists.

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from redis.client import PubSub
+from redis.commands.core import Script
 
 logger = logging.getLogger(__name__)
 
@@ -438,6 +439,45 @@ def flag_raise(name: str, ttl: int, *, again: bool = False) -> bool:
         outage.report(error)
         return True
     return bool(raised)
+
+
+# SET NX, and when the flag was up already, leave one signal for its holder: one round trip.
+_RAISE_OR_SIGNAL = """
+if redis.call('SET', KEYS[1], '1', 'EX', ARGV[1], 'NX') then return 1 end
+redis.call('LPUSH', KEYS[2], '1')
+redis.call('LTRIM', KEYS[2], 0, 0)
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+return 0
+"""
+_raise_or_signal: Script | None = None
+
+
+def flag_raise_or_signal(name: str, signal: str, ttl: int) -> bool:
+    """flag_raise(name, ttl); if the flag was up already, signal its holder (`signal_wait`)."""
+    if not settings.REDIS_URL or outage.active():
+        return True
+    try:
+        global _raise_or_signal
+        client = redis_client()
+        if _raise_or_signal is None or _raise_or_signal.registered_client is not client:
+            _raise_or_signal = client.register_script(_RAISE_OR_SIGNAL)  # then EVALSHA
+        raised = _raise_or_signal([f"callbridge:{name}", f"callbridge:{signal}"], [ttl])
+    except redis.RedisError as error:
+        outage.report(error)
+        return True
+    return bool(raised)
+
+
+def signal_wait(signal: str, seconds: float) -> None:
+    """Wait up to `seconds` for a signal of flag_raise_or_signal (then consumed; one signal
+    stands for any number sent meanwhile). Without Redis, or while it is down, sleep them out."""
+    if settings.REDIS_URL and not outage.active():
+        try:
+            redis_client().blpop([f"callbridge:{signal}"], timeout=seconds)
+            return
+        except redis.RedisError as error:
+            outage.report(error)
+    time.sleep(seconds)
 
 
 def flag_lower(name: str) -> None:

@@ -229,6 +229,31 @@ def test_while_a_drain_runs_new_events_start_no_task_and_are_still_applied(callb
     queue.delete("realtime")
 
 
+def test_a_drain_waiting_for_events_takes_one_as_soon_as_it_is_accepted(
+    callbacks_to, tenant, drain_running, settings
+):
+    settings.TELEPHONY_EVENT_DRAIN_WAIT_SECONDS = 1  # a look on a timer: up to 1 s late
+    accept(tenant, end(1))
+    applied: list[int] = []
+
+    def run() -> None:
+        applied.append(drain(tenant))
+        connection.close()
+
+    running = threading.Thread(target=run)
+    running.start()
+    callbacks_to.wait_for(1, timeout=5)
+    time.sleep(0.1)  # the drain is waiting
+    accepted = time.monotonic()
+    accept(tenant, end(2))
+    callbacks_to.wait_for(2, timeout=5)
+    took = time.monotonic() - accepted
+    running.join()
+
+    assert took < 0.5, took
+    assert applied == [2]  # one drain took both
+
+
 def test_a_live_view_hears_every_event_of_a_drained_batch(callbacks_to, tenant, drain_running):
     client = Redis.from_url(settings.REDIS_URL)
     listener = client.pubsub(ignore_subscribe_messages=True)

@@ -7,9 +7,11 @@ import time
 from core.shared_redis import (
     BATCH_SECONDS,
     BatchedCounters,
+    flag_raise_or_signal,
     outage,
     redis_client,
     redis_client_forget,
+    signal_wait,
 )
 
 
@@ -71,3 +73,31 @@ def test_batched_counters_count_nothing_while_redis_is_unreachable(settings):
         redis_client_forget()
 
     assert counts == [0, 0]  # limits fail open, as count_hit's
+
+
+def test_a_flag_already_up_signals_its_holder_once_however_often_raised():
+    redis_client().delete("callbridge:test-flag", "callbridge:test-signal")
+    raised = [flag_raise_or_signal("test-flag", "test-signal", 5) for _ in range(3)]
+
+    assert raised == [True, False, False]
+    started = time.monotonic()
+    signal_wait("test-signal", 2)  # signalled: at once
+    signal_wait("test-signal", 0.2)  # the two signals were one: waits it out
+    assert 0.15 < time.monotonic() - started < 1
+    redis_client().delete("callbridge:test-flag")
+
+
+def test_without_redis_every_raise_raises_and_a_wait_is_a_sleep(settings):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    redis_client_forget()
+    try:
+        raised = [flag_raise_or_signal("test-flag", "test-signal", 5) for _ in range(2)]
+        started = time.monotonic()
+        signal_wait("test-signal", 0.1)
+        waited = time.monotonic() - started
+    finally:
+        outage.until = 0.0
+        redis_client_forget()
+
+    assert raised == [True, True]  # each caller starts a drain: the sweeper's job is unchanged
+    assert 0.1 <= waited < 1
