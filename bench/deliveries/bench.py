@@ -131,9 +131,13 @@ WEB = (
 
 def over_http(args: argparse.Namespace, tenant: object, receiver: object) -> None:
     """The phone system's side over HTTP: wrk -c 16 posts a new call's call.end per request to
-    the Procfile's web server (granian) while the worker drains; then waits for every callback.
+    the Procfile's web server (granian), then every callback is waited for. Twice:
+
+    - shared: the worker drains while wrk posts, both on this machine's CPUs (one machine);
+    - web alone: no worker runs while wrk posts (the web tier's acceptance capacity when the
+      drain has CPUs of its own); then the worker starts and drains the backlog, timed from the
+      drain's start to the last callback.
     """
-    from calls.models import TelephonyEvent
     from core.scoping import tenant_scope
     from tenants.models import ApiKey
     from tenants.services import api_key_create
@@ -142,44 +146,96 @@ def over_http(args: argparse.Namespace, tenant: object, receiver: object) -> Non
     with tenant_scope(tenant):
         api_key_create(tenant=tenant, kind=ApiKey.Kind.SERVER, plaintext=key)
     web_command = [sys.executable, *WEB.format(port=PORT).split()]
-    env = {**os.environ, "WRK_KEY": key}
-    with (
-        worker(args.concurrency, args.pool, args.prefetch_multiplier) as celery,
-        subprocess.Popen(web_command, cwd=ROOT, start_new_session=True) as web,
-    ):
-        wait_for_web()
-        groups = (celery.pid, web.pid)
-        before = [*(cpu_seconds(group_pids(g)) for g in groups), cpu_seconds(postgres_pids())]
+    with subprocess.Popen(web_command, cwd=ROOT, start_new_session=True) as web:
+        try:
+            wait_for_web()
+            shared = accept_over_http(args, tenant, receiver, web.pid, key, drain_meanwhile=True)
+            alone = accept_over_http(args, tenant, receiver, web.pid, key, drain_meanwhile=False)
+        finally:
+            os.killpg(web.pid, signal.SIGTERM)
+    print(
+        f"\ncall.end events posted over HTTP by wrk -c 16 for {args.over_http:g} s to granian "
+        f"(2 workers x 4 threads), worker --concurrency {args.concurrency} --pool {args.pool}, "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}\n"
+    )
+    print("| drain | events accepted/s | 202 p50 ms | 202 p99 ms | non-2xx | callbacks (distinct) "
+          "| callbacks/s | CPU ms per event: web + worker + PostgreSQL |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|---:|---:|---|")
+    for label, run in (("meanwhile, same CPUs", shared), ("after the accept window", alone)):
+        print(
+            f"| {label} | {run['rate']:,.0f} | {run['p50']:.1f} | {run['p99']:.1f} "
+            f"| {run['errors']} | {run['callbacks']:,} ({run['distinct']:,}) "
+            f"| {run['callbacks_per_s']:,.0f} | {run['web_ms']:.1f} + {run['worker_ms']:.1f} "
+            f"+ {run['postgres_ms']:.1f} |"
+        )
+    print(json.dumps({"shared": shared, "web_alone": alone}))
+
+
+def accept_over_http(
+    args: argparse.Namespace,
+    tenant: object,
+    receiver: object,
+    web: int,
+    key: str,
+    *,
+    drain_meanwhile: bool,
+) -> dict:
+    """One wrk window and its callbacks; with `drain_meanwhile` the worker runs throughout,
+    else it starts once wrk is done. Callbacks/s: while wrk posts and after (meanwhile), or from
+    the drain's start to the last callback (after)."""
+    from calls.events import _drain_start
+    from calls.models import TelephonyEvent
+    from core.scoping import tenant_scope
+
+    run = "shared" if drain_meanwhile else "alone"
+    with tenant_scope(tenant):
+        before_count = TelephonyEvent.objects.count()
+    already = len(receiver.received)
+    drain = worker(args.concurrency, args.pool, args.prefetch_multiplier)
+    celery = drain.__enter__() if drain_meanwhile else None
+    try:
+        cpu = [cpu_seconds(group_pids(web)), cpu_seconds(postgres_pids())]
+        worker_cpu = cpu_seconds(group_pids(celery.pid)) if celery else 0.0
         started = time.monotonic()
         output = subprocess.run(
             ["wrk", "-t", "2", "-c", "16", "-d", f"{args.over_http:g}s", "--latency",
              "-s", str(HERE / "call_end.lua"), f"http://127.0.0.1:{PORT}"],
-            env={**env, "BENCH_KEY": key}, capture_output=True, text=True, check=True,
+            env={**os.environ, "BENCH_KEY": key, "BENCH_RUN": run},
+            capture_output=True, text=True, check=True,
         ).stdout  # fmt: skip
         with tenant_scope(tenant):
-            accepted = TelephonyEvent.objects.count()
-        received = receiver.wait_for(accepted, timeout=60 + accepted / 2)
-        after = [*(cpu_seconds(group_pids(g)) for g in groups), cpu_seconds(postgres_pids())]
-        os.killpg(web.pid, signal.SIGTERM)
-    used = [(b - a) * 1000 / max(accepted, 1) for a, b in zip(before, after, strict=True)]
+            accepted = TelephonyEvent.objects.count() - before_count
+        if celery is None:
+            web_cpu = cpu_seconds(group_pids(web))
+            celery = drain.__enter__()
+            worker_cpu = cpu_seconds(group_pids(celery.pid))
+            forget_drains()  # the flag the first accept raised: its task went with --purge
+            started = time.monotonic()
+            _drain_start(tenant.pk, slot=0)
+        received = receiver.wait_for(already + accepted, timeout=60 + accepted / 2)[already:]
+        worker_cpu = cpu_seconds(group_pids(celery.pid)) - worker_cpu
+        if drain_meanwhile:
+            web_cpu = cpu_seconds(group_pids(web))
+        postgres_cpu = cpu_seconds(postgres_pids()) - cpu[1]
+    finally:
+        if celery is not None:
+            drain.__exit__()
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
     p50, p99 = (to_ms(re.search(rf"{pct}%\s+([\d.]+\w+)", output).group(1)) for pct in (50, 99))
-    distinct = len({r.json()["call_id"] for r in received})
-    per_s = len(received) / (max(r.at for r in received) - started)
-    print(
-        f"\n{accepted:,} call.end events posted over HTTP by wrk -c 16 for {args.over_http:g} s "
-        f"to granian (2 workers x 4 threads), worker --concurrency {args.concurrency} --pool "
-        f"{args.pool}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}\n"
-    )
-    print("| events accepted/s | 202 p50 ms | 202 p99 ms | non-2xx | callbacks (distinct) | "
-          "callbacks/s | CPU ms per event: web + worker + PostgreSQL |")  # fmt: skip
-    print("|---:|---:|---:|---:|---:|---:|---|")
-    print(
-        f"| {rate:,.0f} | {p50:.1f} | {p99:.1f} | {int(errors.group(1)) if errors else 0} "
-        f"| {len(received):,} ({distinct:,}) | {per_s:,.0f} "
-        f"| {used[1]:.1f} + {used[0]:.1f} + {used[2]:.1f} |"
-    )
+    per_event = 1000 / max(accepted, 1)
+    return {
+        "accepted": accepted,
+        "rate": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "p50": p50,
+        "p99": p99,
+        "errors": int(errors.group(1)) if errors else 0,
+        "callbacks": len(received),
+        "distinct": len({r.json()["call_id"] for r in received}),
+        "callbacks_per_s": len(received) / (max(r.at for r in received) - started),
+        "web_ms": (web_cpu - cpu[0]) * per_event,
+        "worker_ms": worker_cpu * per_event,
+        "postgres_ms": postgres_cpu * per_event,
+    }
 
 
 def wait_for_web() -> None:
