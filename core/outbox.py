@@ -23,10 +23,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Generic, TypeVar
 
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from core import inserts
 from core.scoping import TenantOwnedModel, across_all_tenants
 
 PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"
@@ -153,20 +154,49 @@ def record_all(
     in one INSERT, the rows in one UPDATE per claim moment; answers how many claims were ours.
     """
     now = timezone.now()
-    by_claim: dict[Any, list[Any]] = {}
-    for row in rows:
-        by_claim.setdefault(row.attempting_since, []).append(row.pk)
-    with transaction.atomic():
-        type(attempts[0])._default_manager.bulk_create(attempts)
-        ours = sum(
-            outbox.model.objects.filter(pk__in=pks, attempting_since=since).update(
-                state=state, attempting_since=None, updated_at=now
+    if connection.vendor == "postgresql":  # one statement: a drain records every batch's
+        ours = _record_all_sql(outbox.model, rows, state, now, attempts)
+    else:
+        by_claim: dict[Any, list[Any]] = {}
+        for row in rows:
+            by_claim.setdefault(row.attempting_since, []).append(row.pk)
+        with transaction.atomic():
+            type(attempts[0])._default_manager.bulk_create(attempts)
+            ours = sum(
+                outbox.model.objects.filter(pk__in=pks, attempting_since=since).update(
+                    state=state, attempting_since=None, updated_at=now
+                )
+                for since, pks in by_claim.items()
             )
-            for since, pks in by_claim.items()
-        )
     for row in rows:
         row.state, row.attempting_since, row.updated_at = state, None, now
     return ours
+
+
+def _record_all_sql(
+    model: type[Row], rows: list[Row], state: str, now: Any, attempts: list[models.Model]
+) -> int:
+    """What record_all does on PostgreSQL: the attempts inserted and the rows still claimed
+    updated, in one statement (the ORM's build of the two cost more than their run)."""
+    quote = connection.ops.quote_name
+    table, pk = quote(model._meta.db_table), quote(str(model._meta.pk.column))
+    attempt_model = type(attempts[0])
+    row_values = ", ".join(
+        ["(" + ", ".join(["%s"] * len(inserts.insert_values(attempts[0]))) + ")"] * len(attempts)
+    )
+    sql = (
+        f"WITH {quote('attempts')} AS (INSERT INTO {quote(attempt_model._meta.db_table)} "  # noqa: S608
+        f"({inserts.insert_columns(attempt_model)}) VALUES {row_values}) "
+        f'UPDATE {table} SET "state" = %s, "attempting_since" = NULL, "updated_at" = %s '
+        f"FROM unnest(%s::{model._meta.pk.db_type(connection)}[], %s::timestamptz[]) "
+        f'AS "claim"("id", "since") '
+        f'WHERE {table}.{pk} = "claim"."id" AND {table}."attempting_since" = "claim"."since"'
+    )
+    params = [value for attempt in attempts for value in inserts.insert_values(attempt)]
+    params += [state, now, [row.pk for row in rows], [row.attempting_since for row in rows]]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return int(cursor.rowcount)
 
 
 def release(outbox: Outbox[Row], rows: list[Row]) -> None:
