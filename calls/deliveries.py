@@ -25,7 +25,7 @@ from calls.models import Attempt, Call, CallbackSettings, CallStatus, Delivery
 from calls.recordings import call_recording_url
 from calls.selectors import live_signing_secrets
 from calls.signing import signature_header
-from core import http, metrics, outbox
+from core import http, inserts, metrics, outbox
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def delivery_create(*, call: Call, update: bool = False) -> Delivery | None:
     if first_attempts is not None:  # claimed as written: sent after commit with no claim
         delivery.attempt_count, delivery.attempting_since = 1, first_attempts.claimed_at
         delivery.claimed_trigger = delivery.next_trigger
-    delivery.save(force_insert=True)
+    inserts.insert(delivery)
     if first_attempts is not None:
         transaction.on_commit(lambda: first_attempts.due.append(delivery))
     elif not paused:

@@ -141,16 +141,19 @@ def telephony_events_drain(*, tenant_id: int, slot: int = 0) -> int:
 
 def _drain(tenant_id: int, slot: int) -> int:
     flag, applied, failed, lowered = _drain_flag(tenant_id, slot), 0, set[int](), False
-    started, idle = time.monotonic(), 0
+    started, idle, renewed = time.monotonic(), 0, -float(DRAIN_FLAG_SECONDS)
     while True:
         with deliveries.first_attempts_here():
             batch = _batch_apply(tenant_id, skip=failed)
         applied, failed = applied + batch.applied, failed | batch.failed
-        if batch.claimed:
-            shared_redis.flag_raise(flag, DRAIN_FLAG_SECONDS, again=True)  # still running
-            if time.monotonic() - started > DRAIN_RUN_SECONDS:  # a fresh task goes on
-                _drain_continue(tenant_id, slot)
-                return applied
+        # Still running: renewed now and then, not every batch (a Redis round trip an event at
+        # a steady rate), and at once when this drain had lowered it.
+        if batch.claimed and (lowered or time.monotonic() - renewed > DRAIN_FLAG_SECONDS / 3):
+            shared_redis.flag_raise(flag, DRAIN_FLAG_SECONDS, again=True)
+            renewed = time.monotonic()
+        if batch.claimed and time.monotonic() - started > DRAIN_RUN_SECONDS:
+            _drain_continue(tenant_id, slot)  # a fresh task goes on
+            return applied
         if batch.claimed >= DRAIN_BEHIND and slot + 1 < settings.TELEPHONY_EVENT_DRAINS_PER_TENANT:
             _drain_start(tenant_id, slot + 1)  # events waited for this one: get help
         wait = settings.TELEPHONY_EVENT_DRAIN_WAIT_SECONDS

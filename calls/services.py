@@ -12,6 +12,7 @@ from calls import deliveries, live, signals, signing
 from calls.gateways import gateway_class, gateway_for
 from calls.lifecycle import Event, merge_events
 from calls.models import Call, CallEvent, CallParty, CallState, CallStatus, GatewayConfig
+from core import inserts
 from tenants.models import Agent, Tenant
 
 # How long a rotated-out signing secret keeps signing beside the new one.
@@ -119,7 +120,7 @@ def call_event_record(
         if any(e.kind == kind for e in events):
             return call
         # The call's lock makes this the only writer of its events: no race on (call, kind).
-        event = CallEvent.objects.create(
+        event = CallEvent(
             tenant_id=call.tenant_id,
             call=call,
             kind=kind,
@@ -127,6 +128,7 @@ def call_event_record(
             occurred_at=occurred_at,
             duration=duration,
         )
+        inserts.insert(event)
         events.append(event)
         was_ended = call.state == CallState.ENDED
         merged = merge_events([Event(e.kind, e.occurred_at, e.status, e.duration) for e in events])

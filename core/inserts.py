@@ -1,7 +1,9 @@
-"""One row inserted unless it would break a unique constraint, in one statement.
+"""Rows inserted in one statement each, without the ORM's save around it.
 
-`INSERT ... ON CONFLICT DO NOTHING RETURNING id`: on the ingest path, where the ORM's
-get-or-create would cost a SELECT, a savepoint and its release besides the insert.
+`insert_new`, `INSERT ... ON CONFLICT DO NOTHING RETURNING id`: on the ingest path, where the
+ORM's get-or-create would cost a SELECT, a savepoint and its release besides the insert.
+`insert`: the rows a drain writes for each event, where building the ORM's insert cost more
+than running it.
 """
 
 from __future__ import annotations
@@ -20,12 +22,25 @@ def insert_new(row: models.Model) -> bool:
     Fields get what a save would give them (defaults, `auto_now`); nothing is validated.
     """
     # Without Django's cursor around it (hot_path.fetch_all): the accept's one statement.
-    inserted = hot_path.fetch_all(_sql(type(row), connection.vendor), insert_values(row))
+    inserted = hot_path.fetch_all(_sql(type(row), connection.vendor, True), insert_values(row))
     if not inserted:
         return False
-    row.pk = inserted[0][0]
-    row._state.adding, row._state.db = False, connection.alias
+    _saved(row, inserted[0][0])
     return True
+
+
+def insert(row: models.Model) -> None:
+    """Insert `row` as save(force_insert=True) would, pk set; no model signals are sent.
+
+    Fields get what a save would give them (defaults, `auto_now`); nothing is validated.
+    """
+    inserted = hot_path.fetch_all(_sql(type(row), connection.vendor, False), insert_values(row))
+    _saved(row, inserted[0][0])
+
+
+def _saved(row: models.Model, pk: Any) -> None:
+    row.pk = pk
+    row._state.adding, row._state.db = False, connection.alias
 
 
 def insert_values(row: models.Model) -> list[Any]:
@@ -35,20 +50,25 @@ def insert_values(row: models.Model) -> list[Any]:
 
 
 def insert_columns(model: type[models.Model]) -> str:
-    """The model's columns but its primary key, quoted and comma-separated."""
+    """The model's columns but a database-made primary key, quoted and comma-separated."""
     return ", ".join(connection.ops.quote_name(str(f.column)) for f in _fields(model))
 
 
 def _fields(model: type[models.Model]) -> list[models.Field[Any, Any]]:
-    return [f for f in model._meta.concrete_fields if not f.primary_key]
+    return [
+        f
+        for f in model._meta.concrete_fields
+        if not (f.primary_key and isinstance(f, models.AutoField))  # a uuid's is ours to give
+    ]
 
 
 @functools.cache
-def _sql(model: type[models.Model], vendor: str) -> str:
+def _sql(model: type[models.Model], vendor: str, unless_conflict: bool) -> str:
     """Built once per model and database vendor: it is on the ingest path."""
     quote = connection.ops.quote_name
     return (
         f"INSERT INTO {quote(model._meta.db_table)} ({insert_columns(model)}) "  # noqa: S608
         f"VALUES ({', '.join(['%s'] * len(_fields(model)))}) "
-        f"ON CONFLICT DO NOTHING RETURNING {quote(str(model._meta.pk.column))}"
+        f"{'ON CONFLICT DO NOTHING ' if unless_conflict else ''}"
+        f"RETURNING {quote(str(model._meta.pk.column))}"
     )

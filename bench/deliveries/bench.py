@@ -165,8 +165,8 @@ def over_http(args: argparse.Namespace, tenant: object, receiver: object) -> Non
         print(
             f"| {label} | {run['rate']:,.0f} | {run['p50']:.1f} | {run['p99']:.1f} "
             f"| {run['errors']} | {run['callbacks']:,} ({run['distinct']:,}) "
-            f"| {run['callbacks_per_s']:,.0f} | {run['web_ms']:.1f} + {run['worker_ms']:.1f} "
-            f"+ {run['postgres_ms']:.1f} |"
+            f"| {run['callbacks_per_s']:,.0f} | {run['web_ms']:.2f} + {run['worker_ms']:.2f} "
+            f"+ {run['postgres_ms']:.2f} |"
         )
     print(json.dumps({"shared": shared, "web_alone": alone}))
 
@@ -203,8 +203,11 @@ def accept_over_http(
             env={**os.environ, "BENCH_KEY": key, "BENCH_RUN": run},
             capture_output=True, text=True, check=True,
         ).stdout  # fmt: skip
-        with tenant_scope(tenant):
-            accepted = TelephonyEvent.objects.count() - before_count
+        accepted, counted = -1, 0
+        while counted != accepted:  # requests still in flight when wrk stopped: let them end
+            time.sleep(0.2)
+            with tenant_scope(tenant):
+                accepted, counted = counted, TelephonyEvent.objects.count() - before_count
         if celery is None:
             web_cpu = cpu_seconds(group_pids(web))
             celery = drain.__enter__()
