@@ -9,22 +9,21 @@ one task for many events) with the same lifecycle code the simulator uses
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import connection, models, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
-from calls import deliveries, live, recordings, signals
+from calls import deliveries, drain_statements, live, recordings, signals
+from calls.drain_statements import LockedCall
 from calls.inbound import InboundEvent, InvalidEvent, body_hash, parse_event
-from calls.models import Call, CallEvent, CallState, Recording, TelephonyEvent
+from calls.models import Call, CallState, TelephonyEvent
 from calls.services import call_event_record
-from core import batch_cache, hot_path, inserts, shared_redis
+from core import batch_cache, inserts, shared_redis
 from core.scoping import across_all_tenants
 from tenants.models import Agent, Tenant
 
@@ -196,7 +195,10 @@ def _batch_apply(tenant_id: int, *, skip: set[int]) -> Batch:
             claimed = [row.pk for row in rows]
             for row in rows:
                 _process(row)
-            _mark_processed(rows)
+            if connection.vendor == "postgresql":
+                drain_statements.mark_processed(rows)
+            else:
+                TelephonyEvent.objects.bulk_update(rows, ["call", "processed_at"])
         return Batch(claimed=len(rows), applied=len(rows))
     except Exception:
         if not claimed:
@@ -213,51 +215,13 @@ def _batch_apply(tenant_id: int, *, skip: set[int]) -> Batch:
     return batch
 
 
-@functools.cache
-def _claim_sql() -> str:
-    """What the ORM query in _claim says, written out: a drain claims on every look, and
-    building the query cost more than running it. Its columns are the model's, in its order."""
-    columns = ", ".join(
-        connection.ops.quote_name(str(f.column)) for f in TelephonyEvent._meta.concrete_fields
-    )
-    return (
-        f'SELECT {columns} FROM "calls_telephonyevent" WHERE "tenant_id" = %s '  # noqa: S608
-        'AND "processed_at" IS NULL AND NOT ("id" = ANY(%s)) ORDER BY "received_at", "id" '
-        "LIMIT %s FOR NO KEY UPDATE SKIP LOCKED"
-    )
-
-
-# What bulk_update(rows, ["call", "processed_at"]) does, in one statement built once.
-_PROCESSED_SQL = (
-    'UPDATE "calls_telephonyevent" SET "call_id" = "v"."call_id", '
-    '"processed_at" = "v"."processed_at" FROM unnest(%s::bigint[], %s::bigint[], '
-    '%s::timestamptz[]) AS "v"("id", "call_id", "processed_at") '
-    'WHERE "calls_telephonyevent"."id" = "v"."id"'
-)
-
-
-def _mark_processed(rows: list[TelephonyEvent]) -> None:
-    """Save each row's call and processed_at."""
-    if not rows:
-        return
-    if connection.vendor != "postgresql":
-        TelephonyEvent.objects.bulk_update(rows, ["call", "processed_at"])
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _PROCESSED_SQL,
-            [[r.pk for r in rows], [r.call_id for r in rows], [r.processed_at for r in rows]],
-        )
-
-
 def _claim(tenant_id: int, skip: set[int]) -> list[TelephonyEvent]:
     """Up to DRAIN_BATCH waiting events nobody else holds, locked, sorted by call.
 
     Sorted by call so that drains lock the calls they share in the same order (no deadlock).
     """
     if connection.vendor == "postgresql":  # the same query, without the ORM's cost to build it
-        params = [tenant_id, list(skip), DRAIN_BATCH]
-        rows = [_from_db(TelephonyEvent, row) for row in hot_path.fetch_all(_claim_sql(), params)]
+        rows = drain_statements.claim(tenant_id, skip, DRAIN_BATCH)
     else:
         rows = list(
             TelephonyEvent.objects.select_for_update(of=("self",), no_key=True, skip_locked=True)
@@ -340,19 +304,6 @@ def _apply(tenant: Tenant, event: InboundEvent) -> Call:
     return call
 
 
-@dataclass
-class LockedCall:
-    """A call locked in this transaction, and its events once read (kept current as added)."""
-
-    call: Call
-    known_events: list[CallEvent] | None = None
-
-    def events(self) -> list[CallEvent]:
-        if self.known_events is None:
-            self.known_events = list(self.call.events.all())
-        return self.known_events
-
-
 def _call_for(tenant: Tenant, event: InboundEvent) -> LockedCall:
     """The call this event is about, locked, created by whichever event arrives first.
 
@@ -404,7 +355,7 @@ def _call_lock(tenant: Tenant, event: InboundEvent, known: dict[str, str]) -> Lo
         start_time=event.occurred_at,
     )
     if connection.vendor == "postgresql":
-        return _call_insert_or_lock(call)
+        return drain_statements.call_insert_or_lock(call)
     if inserts.insert_new(call):  # one statement whether or not an earlier event made it
         Call.recording.related.set_cached_value(call, None)
         return LockedCall(call, known_events=[])  # new: no events, no recording
@@ -418,82 +369,6 @@ def _call_lock(tenant: Tenant, event: InboundEvent, known: dict[str, str]) -> Lo
     )
     call.tenant = tenant  # with its callback settings, loaded once for a drain's batch
     return LockedCall(call)
-
-
-@functools.cache
-def _call_lock_sql() -> str:
-    """Insert the call, or lock the one an earlier event made; either way return it, with its
-    recording and events, and the call as this statement's snapshot saw it (`seen`)."""
-    quote = connection.ops.quote_name
-
-    def columns(model: type[models.Model], alias: str) -> str:
-        return ", ".join(f'"{alias}".{quote(str(f.column))}' for f in model._meta.concrete_fields)
-
-    values = ", ".join(["%s"] * len(inserts.insert_values(Call())))
-    # DO UPDATE sets the conflicting column to itself: it locks the row (FOR NO KEY UPDATE)
-    # and returns it as the last commit left it, where DO NOTHING would return nothing.
-    return (
-        f'WITH "locked" AS (INSERT INTO "calls_call" ({inserts.insert_columns(Call)}) '  # noqa: S608
-        f"VALUES ({values}) "
-        """ON CONFLICT ("tenant_id", "external_id") WHERE NOT ("external_id" = '') """
-        'DO UPDATE SET "external_id" = EXCLUDED."external_id" '
-        f'RETURNING {columns(Call, "calls_call")}, "calls_call"."xmax" = 0) '
-        'SELECT "locked".*, "seen"."updated_at", '
-        f'{columns(Recording, "recording")}, {columns(CallEvent, "event")} FROM "locked" '
-        'LEFT JOIN "calls_call" AS "seen" ON "seen"."id" = "locked"."id" '
-        'LEFT JOIN "calls_recording" AS "recording" ON "recording"."call_id" = "locked"."id" '
-        'LEFT JOIN "calls_callevent" AS "event" ON "event"."call_id" = "locked"."id" '
-        'ORDER BY "event"."id"'
-    )
-
-
-def _call_insert_or_lock(call: Call) -> LockedCall:
-    """_call_lock in one statement (PostgreSQL): insert, or find and lock, and read."""
-    with connection.cursor() as cursor:
-        cursor.execute(_call_lock_sql(), inserts.insert_values(call))
-        rows = cursor.fetchall()
-    calls, recordings_at = len(Call._meta.concrete_fields), len(Call._meta.concrete_fields) + 2
-    events_at = recordings_at + len(Recording._meta.concrete_fields)
-    first = rows[0]
-    inserted, seen = first[calls], first[calls + 1]
-    if inserted:  # new: no events, no recording; the uncommitted row is its lock
-        call.pk = first[0]
-        call._state.adding, call._state.db = False, connection.alias
-        Call.recording.related.set_cached_value(call, None)
-        return LockedCall(call, known_events=[])
-    locked = _from_db(Call, first[:calls])
-    locked.tenant = call.tenant  # with its callback settings, loaded once for a drain's batch
-    if seen != locked.updated_at:
-        # Another transaction changed the call after this statement's snapshot was taken and
-        # before its lock was granted: the recording and events read with it may be stale.
-        return LockedCall(_with_recording(locked))
-    recording = (
-        _from_db(Recording, first[recordings_at:events_at]) if first[recordings_at] else None
-    )
-    Call.recording.related.set_cached_value(locked, recording)
-    events = [_from_db(CallEvent, row[events_at:]) for row in rows if row[events_at] is not None]
-    return LockedCall(locked, known_events=events)
-
-
-def _with_recording(call: Call) -> Call:
-    """The locked call with its recording read now."""
-    recording = Recording.objects.filter(call=call).first()
-    Call.recording.related.set_cached_value(call, recording)
-    return call
-
-
-M = TypeVar("M", bound=models.Model)
-
-
-def _from_db(model: type[M], values: tuple[Any, ...]) -> M:
-    """A model from its concrete fields' values as the database returned them."""
-    fields = model._meta.concrete_fields
-    converted = []
-    for model_field, value in zip(fields, values, strict=True):
-        for converter in model_field.get_db_converters(connection):
-            value = converter(value, model_field, connection)
-        converted.append(value)
-    return model.from_db(connection.alias, [f.attname for f in fields], converted)
 
 
 def _agent(event: InboundEvent) -> Agent | None:

@@ -63,7 +63,7 @@ def run(tenant: object, calls: int) -> None:
     from calls import tasks
     from calls.events import telephony_event_accept
     from calls.models import Delivery
-    from core import http
+    from core import hot_path, http
     from core.scoping import tenant_scope
     from core.shared_redis import redis_client
 
@@ -72,6 +72,18 @@ def run(tenant: object, calls: int) -> None:
     _wrap(redis.client.Pipeline, "execute", meter, "redis pipeline")
     _wrap(kombu.messaging.Producer, "publish", meter, "broker publish")
     _wrap_function(http, "post", meter, "http POST")
+    # Statements run on the raw cursor (the accept's insert, the claim, the drain's inserts),
+    # which the execute wrapper below does not see.
+    original_fetch_all = hot_path.fetch_all
+
+    def fetch_all(sql, params):
+        started = time.perf_counter()
+        try:
+            return original_fetch_all(sql, params)
+        finally:
+            meter.add(_sql_kind(sql), time.perf_counter() - started)
+
+    hot_path.fetch_all = fetch_all
     _wrap(type(connections["default"]), "commit", meter, "sql COMMIT")
     with connection.execute_wrapper(meter.sql), tenant_scope(tenant):
         run_id = time.time_ns()
