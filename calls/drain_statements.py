@@ -11,8 +11,10 @@ from typing import Any, TypeVar
 
 from django.db import connection, models
 
-from calls.models import Call, CallEvent, Recording, TelephonyEvent
+from calls.models import Call, CallbackSettings, CallEvent, Recording, TelephonyEvent
+from contacts.models import PhonebookSettings
 from core import hot_path, inserts
+from tenants.models import Tenant
 
 
 @dataclass
@@ -28,21 +30,32 @@ class LockedCall:
         return self.known_events
 
 
-def claim(tenant_id: int, skip: set[int], limit: int) -> list[TelephonyEvent]:
+def claim(tenant_id: int, skip: set[int], limit: int) -> tuple[list[TelephonyEvent], str]:
     """Up to `limit` of the tenant's waiting events but `skip`, oldest first, locked (SKIP
-    LOCKED)."""
-    params = [tenant_id, list(skip), limit]
-    return [_from_db(TelephonyEvent, row) for row in hot_path.fetch_all(_claim_sql(), params)]
+    LOCKED); and the version of the tenant's row and settings rows the claim saw (their
+    `xmin`, which every update of a row changes)."""
+    rows = hot_path.fetch_all(_claim_sql(), [tenant_id, tenant_id, list(skip), limit])
+    fields = len(TelephonyEvent._meta.concrete_fields)
+    events = [_from_db(TelephonyEvent, row[:fields]) for row in rows]
+    return events, rows[0][fields] if rows else ""
 
 
 @functools.cache
 def _claim_sql() -> str:
-    """What the ORM query in events._claim says: the model's columns, in its order."""
-    columns = ", ".join(
-        connection.ops.quote_name(str(f.column)) for f in TelephonyEvent._meta.concrete_fields
+    """What the ORM query in events._claim says (the model's columns, in its order), and the
+    version of the tenant's settings."""
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(str(f.column)) for f in TelephonyEvent._meta.concrete_fields)
+    tenant, callback, phonebook = (
+        quote(m._meta.db_table) for m in (Tenant, CallbackSettings, PhonebookSettings)
+    )
+    version = (
+        f'SELECT concat_ws(\':\', "t"."xmin", "c"."xmin", "p"."xmin") FROM {tenant} AS "t" '  # noqa: S608
+        f'LEFT JOIN {callback} AS "c" ON "c"."tenant_id" = "t"."id" '
+        f'LEFT JOIN {phonebook} AS "p" ON "p"."tenant_id" = "t"."id" WHERE "t"."id" = %s'
     )
     return (
-        f'SELECT {columns} FROM "calls_telephonyevent" WHERE "tenant_id" = %s '  # noqa: S608
+        f'SELECT {columns}, ({version}) FROM "calls_telephonyevent" WHERE "tenant_id" = %s '  # noqa: S608
         'AND "processed_at" IS NULL AND NOT ("id" = ANY(%s)) ORDER BY "received_at", "id" '
         "LIMIT %s FOR NO KEY UPDATE SKIP LOCKED"
     )

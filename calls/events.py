@@ -45,9 +45,9 @@ DRAIN_IDLE_LOOKS = 3
 # How long a drain's flag outlives its last sign of life: a drain lost with its worker stops
 # holding new events back after this (the sweeper starts another meanwhile).
 DRAIN_FLAG_SECONDS = 30
-# A running drain reads the tenant's settings (callback URL, phonebook, CRM connections, apps)
-# again at least this often, not once a batch: at a steady rate a batch holds one event, and
-# those reads were a fifth of its work. A change of settings reaches a running drain this soon.
+# A running drain reads the tenant's CRM connections and post-call apps again at least this
+# often, not once a batch: at a steady rate a batch holds one event, and those reads were a
+# sixth of its work. A change of them reaches a running drain this soon.
 DRAIN_SETTINGS_SECONDS = 1.0
 
 
@@ -220,8 +220,9 @@ def _claim(tenant_id: int, skip: set[int]) -> list[TelephonyEvent]:
 
     Sorted by call so that drains lock the calls they share in the same order (no deadlock).
     """
+    settings_version = None
     if connection.vendor == "postgresql":  # the same query, without the ORM's cost to build it
-        rows = drain_statements.claim(tenant_id, skip, DRAIN_BATCH)
+        rows, settings_version = drain_statements.claim(tenant_id, skip, DRAIN_BATCH)
     else:
         rows = list(
             TelephonyEvent.objects.select_for_update(of=("self",), no_key=True, skip_locked=True)
@@ -230,12 +231,15 @@ def _claim(tenant_id: int, skip: set[int]) -> list[TelephonyEvent]:
             .order_by("received_at", "pk")[:DRAIN_BATCH]
         )
     if rows:
+        # The tenant with its settings as this batch's claim saw them: read again whenever
+        # one of their rows changed (a delivery written as held after a resume would stay
+        # held), else kept between batches (their secrets cost a decryption to read).
         tenant = batch_cache.cached(
-            ("tenant", tenant_id),
+            ("tenant", tenant_id, settings_version),
             lambda: Tenant.objects.select_related("callback_settings", "phonebook_settings").get(
                 pk=tenant_id
             ),
-            kept=True,
+            kept=settings_version is not None,
         )
         for row in rows:
             row.tenant = tenant

@@ -16,7 +16,8 @@ from django.utils import timezone
 from redis import Redis
 
 from calls import events, live
-from calls.models import Attempt, Call, Delivery, TelephonyEvent
+from calls.models import Attempt, Call, CallbackSettings, Delivery, TelephonyEvent
+from core import batch_cache
 from core.scoping import tenant_scope
 from core.shared_redis import redis_client
 
@@ -176,6 +177,23 @@ def test_a_call_changed_while_its_lock_was_awaited_is_read_again(
         assert call.answer_time.isoformat() == "2026-12-04T10:00:05+00:00"
         assert (call.state, call.status, call.duration) == ("ended", "ANSWER", 60)
     assert len(callbacks_to.wait_for(1, timeout=10)) == 1
+
+
+def test_a_running_drain_holds_callbacks_from_the_batch_after_they_were_paused(
+    callbacks_to, tenant, drain_running
+):
+    """Settings a running drain keeps between batches (apps, connections) never include the
+    callback's: a callback written unheld after a pause would be sent, and one written held
+    after a resume would stay held."""
+    with tenant_scope(tenant), batch_cache.kept_between_batches(events.DRAIN_SETTINGS_SECONDS):
+        accept(tenant, end(1))
+        assert events._batch_apply(tenant.pk, skip=set()).applied == 1
+        CallbackSettings.objects.filter(tenant=tenant).update(paused_at=timezone.now())
+        accept(tenant, end(2))
+        assert events._batch_apply(tenant.pk, skip=set()).applied == 1
+
+        states = dict(Delivery.objects.values_list("call__external_id", "state"))
+    assert states == {"pbx-1": "pending", "pbx-2": "held"}  # pbx-1 sent by a task
 
 
 def test_one_event_that_fails_does_not_hold_back_the_others(callbacks_to, tenant, drain_running):
