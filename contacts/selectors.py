@@ -131,14 +131,6 @@ def contact_list(
     )
 
 
-def _json_value(value: dict | str) -> dict:
-    """A JSON column as fetch_all reads it: loaded by psycopg on PostgreSQL, text on SQLite."""
-    if isinstance(value, dict):
-        return value
-    # The expression is unused when reading a value (django-stubs asks for one).
-    return _CUSTOM_FIELDS.from_db_value(value, None, connection)  # type: ignore[arg-type]
-
-
 def _summary(row: tuple) -> ContactSummary:
     (pk, first_name, last_name, company, is_company, crm_url, country, custom_fields) = row[:8]
     updated_at, owner_id, owner_crm_username, owner_display_name, owner_extension = row[8:]
@@ -154,7 +146,8 @@ def _summary(row: tuple) -> ContactSummary:
         is_company=is_company,
         crm_url=crm_url,
         country=country,
-        custom_fields=_json_value(custom_fields),
+        # The expression is unused when reading a value (django-stubs asks for one).
+        custom_fields=_CUSTOM_FIELDS.from_db_value(custom_fields, None, connection),  # type: ignore[arg-type]
         owner=owner,
         # SQLite hands raw rows' times back naive (in UTC): the card says so as PostgreSQL does.
         updated_at=updated_at if updated_at.tzinfo else updated_at.replace(tzinfo=UTC),
