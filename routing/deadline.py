@@ -7,6 +7,12 @@ deadline, so a slow query is cancelled and frees its thread instead of piling up
 fallback needs (tenant, deadline, fallback extension) is remembered in-process per credential
 after each successful authentication, so the fallback is answered even when the database is
 unreachable.
+
+While all is well, a caller whose deadline is known is decided on the request thread itself:
+handing a decision to the pool and back cost a quarter of its CPU (bench/README.md). Every query
+of the request's open connection then stops waiting at the deadline; one that did not answer in
+time is cancelled and its connection left, and the process decides on the pool for a while, as
+it does after any decision made here was late.
 """
 
 from __future__ import annotations
@@ -48,6 +54,10 @@ MAX_BODY_BYTES = 16 * 1024
 # Statuses passed through as they are: the caller is not who they claim to be, or did not ask
 # for a decision (another method).
 PASS_THROUGH = {200, 401, 403, 404, 405}
+# After a decision on the request thread was late, decide on the pool for this long.
+HERE_PAUSE_SECONDS = 10.0
+# How long a query given up at the deadline may take to be cancelled, on the side.
+CANCEL_TIMEOUT_SECONDS = 5.0
 # What deciding answers: Django's response, or the hot path's (core/hot_path.py).
 Response = TypeVar("Response", bound=HttpResponse | Answer)
 
@@ -115,16 +125,26 @@ def answer_within(
     deadline_ms = profile.deadline_ms if profile else DEFAULT_DEADLINE_MS
     # Read the body here: once we have answered, the worker must not touch the client's socket.
     body_problem = _read_body(request)
-    if not _in_flight.acquire(blocking=False):
+    here = profile is not None and _can_decide_here()
+    if not here and not _in_flight.acquire(blocking=False):
         return fallback_response(profile, "routing is overloaded")
-    decision = _Decision(
-        functools.partial(
-            _run, functools.partial(decide, body_problem), deadline_ms, started + deadline_ms / 1000
-        )
-    )
-    _hand_over(decision)
     try:
-        response = _wait(decision, credential, profile, started)
+        if here:
+            give_up_at = started + _waiting_ms(deadline_ms) / 1000
+            response = _decide_here(functools.partial(decide, body_problem), give_up_at)
+        else:
+            decision = _Decision(
+                functools.partial(
+                    _run,
+                    functools.partial(decide, body_problem),
+                    deadline_ms,
+                    started + deadline_ms / 1000,
+                )
+            )
+            _hand_over(decision)
+            response = _wait(decision, credential, profile, started)
+            if response is not None and response.status_code == 200:
+                _connect_here(started, deadline_ms)
     except Exception as error:  # database unreachable and the like: never a 5xx
         logger.warning("Routing decision failed: %r", error)
         reason = f"lookup failed ({_describe(error)})"
@@ -234,9 +254,99 @@ def json_fallback(profile: Profile | None, reason: str) -> HttpResponse:
 
 def _remaining(started: float, deadline_ms: int, cap: float | None = None) -> float:
     """Seconds left to wait, keeping a margin to render and send the answer in time."""
-    margin_ms = min(25.0, deadline_ms * 0.15)
-    left = max(0.0, started + (deadline_ms - margin_ms) / 1000 - time.monotonic())
+    left = max(0.0, started + _waiting_ms(deadline_ms) / 1000 - time.monotonic())
     return left if cap is None else min(left, cap)
+
+
+def _waiting_ms(deadline_ms: int) -> float:
+    """How long a decision may take: the deadline less a margin to render and send the answer."""
+    return deadline_ms - min(25.0, deadline_ms * 0.15)
+
+
+_here_paused_until = 0.0  # this process decides on the pool only until then
+
+
+def _can_decide_here(*, connected: bool = True) -> bool:
+    """Whether the request thread may decide itself: its connection to PostgreSQL is open (a
+    connect is not bounded by the deadline), outside any transaction, and no decision made here
+    lately was late."""
+    return (
+        connection.vendor == "postgresql"
+        and (connection.connection is not None or not connected)
+        and not connection.in_atomic_block
+        and time.monotonic() >= _here_paused_until
+    )
+
+
+def _decide_here(decide: Callable[[], Response], give_up_at: float) -> Response | None:
+    """Decide on the request thread, every query giving up at `give_up_at`; None when late."""
+    raw = connection.connection
+    gave_up = False
+
+    def wait(gen: Any, *args: Any, **kwargs: Any) -> Any:  # psycopg's Connection.wait
+        nonlocal gave_up
+        try:
+            return type(raw).wait(raw, gen, timeout=max(give_up_at - time.monotonic(), 0.001))
+        except BaseException:
+            gave_up = gave_up or time.monotonic() >= give_up_at
+            raise
+
+    # psycopg runs each query of the connection through its wait(): this one stops at the
+    # deadline (errors._WaitTimeout, an OperationalError the decision answers as a failure).
+    raw.wait = wait
+    try:
+        response = decide()
+    finally:
+        del raw.wait
+    if gave_up:
+        _leave_connection()
+    if gave_up or time.monotonic() >= give_up_at:
+        _pause_here("a decision on the request thread was late")
+        return None
+    return response
+
+
+def _connect_here(started: float, deadline_ms: int) -> None:
+    """Open the request thread's connection, so that its next decisions are made here.
+
+    After a decision the pool made in under half the time allowed: a connect is not bounded by
+    the deadline, but the database has just answered. Once per thread and connection lifetime
+    (CONN_MAX_AGE); a connect that made the answer late sends decisions to the pool a while.
+    """
+    if connection.connection is not None or not _can_decide_here(connected=False):
+        return
+    give_up_at = started + _waiting_ms(deadline_ms) / 1000
+    if time.monotonic() - started > _waiting_ms(deadline_ms) / 2000:
+        return
+    try:
+        connection.ensure_connection()
+    except Exception as error:  # the decision stands; the next ones go to the pool
+        _pause_here(f"the request thread could not connect ({_describe(error)})")
+        return
+    if time.monotonic() >= give_up_at:
+        _pause_here("connecting on the request thread made a decision late")
+
+
+def _pause_here(why: str) -> None:
+    global _here_paused_until
+    _here_paused_until = time.monotonic() + HERE_PAUSE_SECONDS
+    logger.warning("Routing decides on the pool for %.0f s: %s", HERE_PAUSE_SECONDS, why)
+
+
+def _leave_connection() -> None:
+    """Drop this thread's connection, whose query is still running: cancel it on the side."""
+    raw = connection.connection
+    connection.connection = None  # Django connects afresh at the next query
+    threading.Thread(target=_cancel_and_close, args=(raw,), name="routing-cancel").start()
+
+
+def _cancel_and_close(raw: Any) -> None:
+    try:
+        raw.cancel_safe(timeout=CANCEL_TIMEOUT_SECONDS)
+    except Exception as error:  # the server is gone: closing is all there is to do
+        logger.info("Could not cancel a late routing query: %r", error)
+    finally:
+        raw.close()
 
 
 def _read_body(request: HttpRequest) -> str:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from contacts.selectors import CallerCard, ContactSummary
+from core import phone_numbers
 from routing.conditions import CONTACT_ATTRIBUTES, DAYS, Conditions, FieldCondition
 
 
@@ -29,8 +31,15 @@ class Call:
     """The call being routed: who calls (as the phonebook knows them), from where, and when."""
 
     card: CallerCard
-    country: str | None  # ISO 3166 region of the calling number, when it can be told
     now: datetime  # in the tenant's time zone
+
+    @functools.cached_property
+    def country(self) -> str | None:
+        """ISO 3166 region of the calling number, when it can be told.
+
+        Worked out when a rule asks: it takes a full parse of the number, a tenth of a decision.
+        """
+        return phone_numbers.region_of(self.card.number)
 
 
 @dataclass(frozen=True)

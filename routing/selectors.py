@@ -140,7 +140,7 @@ def _caller_number(tenant: Tenant, caller: object) -> tuple[str, str]:
 
 def _call(tenant: Tenant, card: CallerCard, at: datetime | None) -> rules.Call:
     local_now = (at or timezone.now()).astimezone(zoneinfo.ZoneInfo(tenant.timezone))
-    return rules.Call(card=card, country=phone_numbers.region_of(card.number), now=local_now)
+    return rules.Call(card=card, now=local_now)
 
 
 def _on_change(sender: type, **kwargs: object) -> None:

@@ -67,7 +67,8 @@ def main() -> None:
     for server_name in args.server or [DEFAULT_SERVER]:
         results = {}
         for name, app, mode in (
-            ("ceiling (bare WSGI + psycopg)", "ceiling:application", "ceiling"),
+            ("ceiling (bare WSGI + psycopg, lookup's query)", "ceiling:application", "ceiling"),
+            ("ceiling, its earlier query (8 columns)", "ceiling:application", "ceiling-earlier"),
             ("GET /api/v1/lookup", "config.wsgi:application", "lookup"),
             ("POST /api/v1/routing/decide", "config.wsgi:application", "decide"),
         ):
@@ -76,7 +77,10 @@ def main() -> None:
                 wrk(mode, setup["server_key"], args, warmup=True)
                 meter = CpuMeter(server.pid, args.database, env["REDIS_URL"])
                 results[name] = wrk(mode, setup["server_key"], args)
-                results[name]["cpu_ms"] = meter.milliseconds() / results[name]["requests"]
+                used = meter.milliseconds()
+                results[name]["cpu"] = {
+                    part: ms / results[name]["requests"] for part, ms in used.items()
+                }
         report(server_name, results, args)
 
 
@@ -92,7 +96,8 @@ class CpuMeter:
         self.redis_pid = redis.Redis.from_url(redis_url).info("server")["process_id"]
         self.start = self.usage()
 
-    def pids(self) -> set[int]:
+    def pids(self) -> dict[int, str]:
+        """The processes measured, each with its part: web, PostgreSQL or Redis."""
         import psycopg
 
         parents: dict[int, int] = {}
@@ -106,23 +111,31 @@ class CpuMeter:
             backends = db.execute(
                 "SELECT pid FROM pg_stat_activity WHERE datname = %s", [self.database]
             ).fetchall()
-        return {self.server_pid, self.redis_pid} | workers | {pid for (pid,) in backends}
+        return {
+            **{pid: "postgres" for (pid,) in backends},
+            **dict.fromkeys({self.server_pid, *workers}, "web"),
+            self.redis_pid: "redis",
+        }
 
-    def usage(self) -> dict[int, int]:
-        """Clock ticks (user + system) per process."""
+    def usage(self) -> dict[int, tuple[str, int]]:
+        """Clock ticks (user + system) per process, with its part."""
         ticks = {}
-        for pid in self.pids():
+        for pid, part in self.pids().items():
             try:
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue  # ended meanwhile
-            ticks[pid] = int(fields[11]) + int(fields[12])
+            ticks[pid] = (part, int(fields[11]) + int(fields[12]))
         return ticks
 
-    def milliseconds(self) -> float:
-        end = self.usage()
-        used = sum(t - self.start.get(pid, 0) for pid, t in end.items())
-        return used * 1000 / os.sysconf("SC_CLK_TCK")
+    def milliseconds(self) -> dict[str, float]:
+        """CPU milliseconds used since creation, by part."""
+        used = dict.fromkeys(("web", "postgres", "redis"), 0.0)
+        for pid, (part, ticks) in self.usage().items():
+            used[part] += (
+                (ticks - self.start.get(pid, (part, 0))[1]) * 1000 / os.sysconf("SC_CLK_TCK")
+            )
+        return used
 
 
 def recreate_database(name: str) -> None:
@@ -147,6 +160,7 @@ SERVERS: dict[str, str] = {
     # The Procfile's: a Rust HTTP front with four Python threads per worker.
     "granian": f"{GRANIAN} --blocking-threads 4 --log-level warning --no-ws",
     # One thread per worker: a worker busy with a live stream holds the requests it accepted.
+    "granian-2-threads": f"{GRANIAN} --blocking-threads 2 --log-level warning --no-ws",
     "granian-1-thread": f"{GRANIAN} --blocking-threads 1 --log-level warning --no-ws",
     "gunicorn-sync": f"{GUNICORN} --log-level warning",
     "gunicorn-gthread": f"{GUNICORN} --threads 4 --log-level warning",
@@ -190,7 +204,7 @@ def check(mode: str, key: str) -> None:
             headers={"Content-Type": "application/json"},
         )
     else:
-        path = "/" if mode == "ceiling" else "/api/v1/lookup"
+        path = {"ceiling": "/", "ceiling-earlier": "/earlier"}.get(mode, "/api/v1/lookup")
         request = urllib.request.Request(f"http://127.0.0.1:{PORT}{path}?number={number}")
     request.add_header("Authorization", f"Bearer {key}")
     request.add_header("X-Forwarded-Proto", "https")
@@ -237,17 +251,22 @@ def to_ms(value: str) -> float:
 
 
 def report(server: str, results: dict, args: argparse.Namespace) -> None:
-    ceiling = next(iter(results.values()))["rps"]
+    ceiling, earlier = (r["rps"] for r in list(results.values())[:2])
     print(
         f"\n{server}, {args.workers} workers: {args.contacts:,} contacts, "
         f"wrk -c {args.concurrency} for {args.seconds} s, {os.cpu_count()} CPUs\n"
     )
-    print("| endpoint | requests/s | × ceiling | p50 ms | p99 ms | non-2xx | CPU ms/request |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| endpoint | requests/s | × ceiling | × earlier ceiling | p50 ms | p99 ms | non-2xx "
+        "| CPU ms/request | web / PostgreSQL / Redis |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for name, r in results.items():
         print(
-            f"| {name} | {r['rps']:,.0f} | {r['rps'] / ceiling:.2f} | {r['p50_ms']:.1f} "
-            f"| {r['p99_ms']:.1f} | {r['non_2xx']} | {r['cpu_ms']:.2f} |"
+            f"| {name} | {r['rps']:,.0f} | {r['rps'] / ceiling:.2f} | {r['rps'] / earlier:.2f} "
+            f"| {r['p50_ms']:.1f} "
+            f"| {r['p99_ms']:.1f} | {r['non_2xx']} | {sum(r['cpu'].values()):.2f} "
+            f"| {r['cpu']['web']:.2f} / {r['cpu']['postgres']:.2f} / {r['cpu']['redis']:.3f} |"
         )
 
 

@@ -1,5 +1,5 @@
 -- wrk script: each request asks about a random number of the loaded phonebook; 1 in 10 unknown.
--- Env: BENCH_MODE = lookup | decide | ceiling, BENCH_KEY = server key, BENCH_CONTACTS = N.
+-- Env: BENCH_MODE = lookup | decide | ceiling | ceiling-earlier, BENCH_KEY = server key, BENCH_CONTACTS = N.
 local mode = os.getenv("BENCH_MODE")
 local key = os.getenv("BENCH_KEY")
 local contacts = tonumber(os.getenv("BENCH_CONTACTS"))
@@ -26,6 +26,7 @@ request = function()
     return wrk.format("POST", "/api/v1/routing/decide", headers,
       string.format('{"caller": "%s"}', number()))
   end
-  local path = mode == "ceiling" and "/" or "/api/v1/lookup"
+  local paths = {ceiling = "/", ["ceiling-earlier"] = "/earlier"}
+  local path = paths[mode] or "/api/v1/lookup"
   return wrk.format("GET", path .. "?number=" .. (number():gsub("%+", "%%2B")), headers)
 end

@@ -11,7 +11,6 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
 from rest_framework import exceptions, generics, serializers, status
 from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -32,6 +31,7 @@ from calls.gateways import GatewayNotSupported, GatewayUnavailable
 from calls.lifecycle import iso_z
 from calls.models import Call, CallbackSettings, CallParty, CallStatus, Delivery
 from core.parsers import JSONParser
+from core.renderers import JSONRenderer
 
 
 class Conflict(exceptions.APIException):

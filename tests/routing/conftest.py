@@ -9,8 +9,9 @@ from tenants.models import Tenant
 
 
 @pytest.fixture(autouse=True)
-def _forget_routing_profiles():
+def _forget_routing_profiles(monkeypatch):
     deadline.profiles.clear()
+    monkeypatch.setattr(deadline, "_here_paused_until", 0.0)  # a late decision of another test
     yield
     deadline.profiles.clear()
 

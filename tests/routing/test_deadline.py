@@ -7,6 +7,7 @@ from contextlib import contextmanager
 import psycopg
 import pytest
 from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from tenants.models import Tenant
@@ -62,8 +63,9 @@ def phonebook_locked():
 
 @contextmanager
 def database_unreachable(monkeypatch):
-    """New connections go to a port nothing listens on, and the open ones of the decision pool
-    are cut (a pool thread kept its connection from an earlier decision); the test's own stays.
+    """New connections go to a port nothing listens on, and every open one is cut: the decision
+    pool's (a pool thread kept its connection from an earlier decision) and the test's own (the
+    request thread decides on it while all is well).
     """
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -77,6 +79,7 @@ def database_unreachable(monkeypatch):
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                 " WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )
+        connection.close()
         yield
 
 
@@ -134,3 +137,50 @@ def test_it_cannot_name_a_fallback_for_a_caller_it_never_saw_while_the_database_
     assert body["extension"] is None
     assert body["reason"].startswith("unrouted: lookup failed")
     assert elapsed < 0.3 + MARGIN_SECONDS
+
+
+def _decided_on(caller, body: dict) -> str:
+    """Where the decision ran: "request thread" when its queries ran on the caller's own
+    connection (the test client answers on the test's thread), else "pool"."""
+    with CaptureQueriesContext(connection) as queries:
+        caller(body)
+    return "request thread" if any("contacts_contact" in q["sql"] for q in queries) else "pool"
+
+
+def test_a_caller_already_seen_is_decided_on_the_request_thread(caller):
+    connection.close()  # the request thread has no connection yet: the pool decides, then it
+    assert _decided_on(caller, {"caller": SEED_CALLER}) == "pool"  # connects for the next ones
+    assert connection.connection is not None
+
+    assert _decided_on(caller, {"caller": SEED_CALLER}) == "request thread"
+    assert caller({"caller": SEED_CALLER})[0]["extension"] == "1093"
+
+
+def test_a_query_late_on_the_request_thread_is_cancelled_and_the_pool_decides_a_while(caller):
+    assert caller({"caller": SEED_CALLER})[0]["extension"] == "1093"
+    assert _decided_on(caller, {"caller": SEED_CALLER}) == "request thread"
+
+    with phonebook_locked():
+        body, elapsed = caller({"caller": SEED_CALLER})
+        assert body["reason"] == f"fallback: deadline exceeded ({DEADLINE_MS} ms)"
+        assert elapsed < DEADLINE_MS / 1000 + MARGIN_SECONDS
+        # The request connection has no statement timeout: its query, left behind, is cancelled
+        # rather than waiting for the lock as long as it is held.
+        assert _waiting_for_a_lock(seconds=3) == 0
+
+    assert _decided_on(caller, {"caller": SEED_CALLER}) == "pool"
+    assert caller({"caller": SEED_CALLER})[0]["extension"] == "1093"
+
+
+def _waiting_for_a_lock(seconds: float) -> int:
+    """Sessions of this database still waiting for a lock once `seconds` have passed (or none)."""
+    with psycopg.connect(**connection.get_connection_params(), autocommit=True) as observer:
+        for _ in range(int(seconds * 20)):
+            (waiting,) = observer.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            ).fetchone()
+            if not waiting:
+                return 0
+            time.sleep(0.05)
+    return waiting
