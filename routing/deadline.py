@@ -298,8 +298,8 @@ def _decide_here(decide: Callable[[], Response], give_up_at: float) -> Response 
         response = decide()
     finally:
         del raw.wait
-    if gave_up:
-        _leave_connection()
+        if gave_up:  # its query is still running: the connection cannot be used again
+            _leave_connection()
     if gave_up or time.monotonic() >= give_up_at:
         _pause_here("a decision on the request thread was late")
         return None
