@@ -136,7 +136,7 @@ def call_event_record(
         call.start_time = merged.start_time or call.start_time
         call.answer_time, call.end_time = merged.answer_time, merged.end_time
         call.duration = merged.duration
-        call.save(update_fields=[*MERGED_FIELDS, "updated_at"])
+        inserts.update(call, (*MERGED_FIELDS, "updated_at"))
         live.call_event_publish(call=call, event=event)
         if kind == CallState.INITIATED:  # a phone system's call.start (placed calls: call_place)
             signals.call_started.send(sender=Call, call=call)

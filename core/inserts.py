@@ -1,9 +1,9 @@
-"""Rows inserted in one statement each, without the ORM's save around it.
+"""Rows written in one statement each, without the ORM's save around it.
 
 `insert_new`, `INSERT ... ON CONFLICT DO NOTHING RETURNING id`: on the ingest path, where the
 ORM's get-or-create would cost a SELECT, a savepoint and its release besides the insert.
-`insert`: the rows a drain writes for each event, where building the ORM's insert cost more
-than running it.
+`insert` and `update`: the rows a drain writes for each event, where building the ORM's
+statement cost more than running it.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from django.db import connection, models
+from django.db import DatabaseError, connection, models
 
 from core import hot_path
 
@@ -36,6 +36,27 @@ def insert(row: models.Model) -> None:
     """
     inserted = hot_path.fetch_all(_sql(type(row), connection.vendor, False), insert_values(row))
     _saved(row, inserted[0][0])
+
+
+def update(row: models.Model, field_names: tuple[str, ...]) -> None:
+    """Write these fields of a saved `row` as save(update_fields=...) would (`auto_now`
+    included); no model signals are sent."""
+    sql, fields = _update(type(row), field_names, connection.vendor)
+    values = [f.get_db_prep_save(f.pre_save(row, add=False), connection) for f in fields]
+    if not hot_path.fetch_all(sql, [*values, row.pk]):
+        raise DatabaseError("Save with update_fields did not affect any rows.")  # as save()
+
+
+@functools.cache
+def _update(
+    model: type[models.Model], field_names: tuple[str, ...], vendor: str
+) -> tuple[str, list[models.Field[Any, Any]]]:
+    quote = connection.ops.quote_name
+    fields = [model._meta.get_field(name) for name in field_names]
+    assignments = ", ".join(f"{quote(str(f.column))} = %s" for f in fields)  # type: ignore[union-attr]
+    pk = quote(str(model._meta.pk.column))
+    sql = f"UPDATE {quote(model._meta.db_table)} SET {assignments} WHERE {pk} = %s RETURNING {pk}"  # noqa: S608
+    return sql, fields  # type: ignore[return-value]
 
 
 def _saved(row: models.Model, pk: Any) -> None:
