@@ -181,9 +181,8 @@ def _record_all_sql(
     quote = connection.ops.quote_name
     table, pk = quote(model._meta.db_table), quote(str(model._meta.pk.column))
     attempt_model = type(attempts[0])
-    row_values = ", ".join(
-        ["(" + ", ".join(["%s"] * len(inserts.insert_values(attempts[0]))) + ")"] * len(attempts)
-    )
+    values = [inserts.insert_values(attempt) for attempt in attempts]
+    row_values = ", ".join(["(" + ", ".join(["%s"] * len(values[0])) + ")"] * len(attempts))
     sql = (
         f"WITH {quote('attempts')} AS (INSERT INTO {quote(attempt_model._meta.db_table)} "  # noqa: S608
         f"({inserts.insert_columns(attempt_model)}) VALUES {row_values}) "
@@ -192,7 +191,7 @@ def _record_all_sql(
         f'AS "claim"("id", "since") '
         f'WHERE {table}.{pk} = "claim"."id" AND {table}."attempting_since" = "claim"."since"'
     )
-    params = [value for attempt in attempts for value in inserts.insert_values(attempt)]
+    params = [value for row_value in values for value in row_value]
     params += [state, now, [row.pk for row in rows], [row.attempting_since for row in rows]]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

@@ -266,13 +266,16 @@ def _waiting_ms(deadline_ms: int) -> float:
 _here_paused_until = 0.0  # this process decides on the pool only until then
 
 
-def _can_decide_here(*, connected: bool = True) -> bool:
-    """Whether the request thread may decide itself: its connection to PostgreSQL is open (a
-    connect is not bounded by the deadline), outside any transaction, and no decision made here
-    lately was late."""
+def _can_decide_here() -> bool:
+    """Whether the request thread may decide itself: its connection is open (a connect is not
+    bounded by the deadline) and it may decide here (`_may_decide_here`)."""
+    return connection.connection is not None and _may_decide_here()
+
+
+def _may_decide_here() -> bool:
+    """On PostgreSQL, outside any transaction, and no decision made here lately was late."""
     return (
         connection.vendor == "postgresql"
-        and (connection.connection is not None or not connected)
         and not connection.in_atomic_block
         and time.monotonic() >= _here_paused_until
     )
@@ -313,17 +316,17 @@ def _connect_here(started: float, deadline_ms: int) -> None:
     the deadline, but the database has just answered. Once per thread and connection lifetime
     (CONN_MAX_AGE); a connect that made the answer late sends decisions to the pool a while.
     """
-    if connection.connection is not None or not _can_decide_here(connected=False):
+    waiting_ms = _waiting_ms(deadline_ms)
+    if connection.connection is not None or not _may_decide_here():
         return
-    give_up_at = started + _waiting_ms(deadline_ms) / 1000
-    if time.monotonic() - started > _waiting_ms(deadline_ms) / 2000:
+    if time.monotonic() - started > waiting_ms / 2000:
         return
     try:
         connection.ensure_connection()
     except Exception as error:  # the decision stands; the next ones go to the pool
         _pause_here(f"the request thread could not connect ({_describe(error)})")
         return
-    if time.monotonic() >= give_up_at:
+    if time.monotonic() >= started + waiting_ms / 1000:
         _pause_here("connecting on the request thread made a decision late")
 
 
