@@ -272,6 +272,37 @@ def test_a_drain_waiting_for_events_takes_one_as_soon_as_it_is_accepted(
     assert applied == [2]  # one drain took both
 
 
+@pytest.mark.parametrize("gather, fewest, most", [(0.1, 2, 7), (0, 16, 31)])
+def test_a_steady_stream_is_applied_a_few_events_a_batch_while_the_first_waits_nothing(
+    callbacks_to, tenant, drain_running, settings, gather, fewest, most
+):
+    settings.TELEPHONY_EVENT_DRAIN_GATHER_SECONDS = gather
+    batches: list[dict] = []
+
+    def run() -> None:
+        with CaptureQueriesContext(connection) as queries:
+            drain(tenant)
+        marked = 'UPDATE "calls_telephonyevent" SET "call_id"'  # once a batch
+        batches.extend(q for q in queries.captured_queries if q["sql"].startswith(marked))
+        connection.close()
+
+    accept(tenant, end(0))
+    accepted = time.monotonic()
+    running = threading.Thread(target=run)
+    running.start()
+    callbacks_to.wait_for(1, timeout=5)
+    first_took = time.monotonic() - accepted
+    for n in range(1, 31):  # 100 events a second for 0.3 s
+        accept(tenant, end(n))
+        time.sleep(0.01)
+    callbacks_to.wait_for(31, timeout=10)
+    running.join()
+
+    assert first_took < 0.5, first_took  # a drain's first batch is claimed at once
+    # Gathering 0.1 s: about one batch a tenth of a second; without, about one an event.
+    assert fewest <= len(batches) <= most, len(batches)
+
+
 def test_a_live_view_hears_every_event_of_a_drained_batch(callbacks_to, tenant, drain_running):
     client = Redis.from_url(settings.REDIS_URL)
     listener = client.pubsub(ignore_subscribe_messages=True)
