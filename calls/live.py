@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -227,6 +228,28 @@ def _frame(event: str, data: dict, event_id: int | None = None) -> str:
     return f"{head}event: {event}\ndata: {json.dumps(data)}\n\n"
 
 
+@functools.cache
+def _stream_slots(count: int) -> threading.BoundedSemaphore:
+    return threading.BoundedSemaphore(count)
+
+
+def stream_slots_forget() -> None:
+    """Free every slot, as a restarted process has them (tests)."""
+    _stream_slots.cache_clear()
+
+
+@contextmanager
+def _stream_slot() -> Iterator[bool]:
+    """Take one of this process's LIVE_STREAMS_PER_PROCESS slots if one is free (True)."""
+    slots = _stream_slots(settings.LIVE_STREAMS_PER_PROCESS)
+    held = slots.acquire(blocking=False)
+    try:
+        yield held
+    finally:
+        if held:
+            slots.release()
+
+
 def stream(
     *,
     tenant: Tenant,
@@ -238,25 +261,47 @@ def stream(
 
     A call's stream ends with the event that ends the call. `select` (tenant streams) keeps a
     call's summary, changed as it likes, or drops it (None), in the snapshot and every event.
+    A stream holds a web thread while it lasts: when this process's stream slots are all taken,
+    it sends the snapshot and missed events and ends at once, and the browser comes back after
+    LIVE_BUSY_RETRY_SECONDS (polling), so open pages never take the threads lookups need.
     """
-    deadline = time.monotonic() + settings.LIVE_STREAM_SECONDS
+    with _stream_slot() as held:
+        yield from _stream(tenant, call, last_event_id, select, live=held)
+
+
+def _stream(
+    tenant: Tenant,
+    call: Call | None,
+    last_event_id: int | None,
+    select: Callable[[dict], dict | None] | None,
+    *,
+    live: bool,
+) -> Iterator[str]:
+    seconds = settings.LIVE_STREAM_SECONDS if live else 0.0
+    deadline = time.monotonic() + seconds
     heartbeat = settings.LIVE_HEARTBEAT_SECONDS
+    retry_ms = RETRY_MS if live else round(settings.LIVE_BUSY_RETRY_SECONDS * 1000)
     # This runs after the request's middleware returned, so it scopes its own queries; never
     # across a yield, or the scope would stay set in whatever runs between two events.
     with _source(tenant, call, last_event_id) as source:
-        yield f"retry: {RETRY_MS}\n\n"
+        yield f"retry: {retry_ms}\n\n"
         with tenant_scope(tenant):
+            # The snapshot's id: a browser coming back is sent the events after it (at least once).
+            resume_after = selectors.latest_event_id(call=call)
             current = snapshot(tenant=tenant, call=call)
             if select is not None:
                 current["calls"] = [s for c in current["calls"] if (s := select(c)) is not None]
-        yield _frame("snapshot", current)
+        yield _frame("snapshot", current, resume_after or None)
         if call is not None and current["state"] == CallState.ENDED:
             return
         sent: set[int] = set()
         last_write = time.monotonic()
-        while (now := time.monotonic()) < deadline:
+        while True:  # at least once: a busy stream still sends what the browser missed
+            now = time.monotonic()
             with tenant_scope(tenant):
-                messages = source.next(timeout=min(deadline - now, last_write + heartbeat - now))
+                messages = source.next(
+                    timeout=max(min(deadline - now, last_write + heartbeat - now), 0.0)
+                )
                 if select is not None:
                     messages = [s for m in messages if (s := select(m)) is not None]
             for message in messages:
@@ -271,6 +316,8 @@ def stream(
                 last_write = time.monotonic()
                 if call is not None and message["state"] == CallState.ENDED:
                     return
+            if time.monotonic() >= deadline:
+                return
             if time.monotonic() - last_write >= heartbeat:
                 yield ": heartbeat\n\n"  # also how a dead client is noticed: the write fails
                 last_write = time.monotonic()

@@ -356,5 +356,13 @@ NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 LIVE_STREAM_SECONDS = env.float("LIVE_STREAM_SECONDS", default=25.0)
 LIVE_HEARTBEAT_SECONDS = env.float("LIVE_HEARTBEAT_SECONDS", default=5.0)
 LIVE_POLL_SECONDS = env.float("LIVE_POLL_SECONDS", default=1.0)  # without Redis only
+# Live streams one web process holds open at once; each holds one of its threads
+# (Procfile: WEB_THREADS, 2), so the default leaves one for the API. A stream beyond them sends
+# its snapshot and what was missed, ends, and the browser comes back after
+# LIVE_BUSY_RETRY_SECONDS. A `live` process with many threads serves every page live.
+LIVE_STREAMS_PER_PROCESS = env.int(
+    "LIVE_STREAMS_PER_PROCESS", default=max(env.int("WEB_THREADS", default=2) - 1, 1)
+)
+LIVE_BUSY_RETRY_SECONDS = env.float("LIVE_BUSY_RETRY_SECONDS", default=3.0)
 # The calls export stops at calls changed this long ago: later ones may still be committing.
 CALL_EXPORT_SETTLE_SECONDS = env.float("CALL_EXPORT_SETTLE_SECONDS", default=30.0)

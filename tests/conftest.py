@@ -6,6 +6,7 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from calls import live
 from connectors import pacing
 from contacts.models import Contact
 from contacts.services import PhoneInput, contact_create
@@ -73,6 +74,7 @@ def _fresh_cache(settings) -> None:
     # What processes remember against generations and count in batches, as after a restart.
     forget_generations()
     rate_counters.clear()
+    live.stream_slots_forget()  # streams a test left half-read hold none of the next one's
 
 
 @pytest.fixture(params=["listener", "round trip"])

@@ -125,7 +125,7 @@ def main() -> None:
 PORT = 8872
 WEB = (
     "-m granian --interface wsgi config.wsgi:application --host 127.0.0.1 --port {port} "
-    "--workers 2 --blocking-threads 4 --no-ws --log-level warning"
+    "--workers 2 --blocking-threads 2 --no-ws --log-level warning"
 )  # the Procfile's web command
 
 
@@ -155,7 +155,7 @@ def over_http(args: argparse.Namespace, tenant: object, receiver: object) -> Non
             os.killpg(web.pid, signal.SIGTERM)
     print(
         f"\ncall.end events posted over HTTP by wrk -c 16 for {args.over_http:g} s to granian "
-        f"(2 workers x 4 threads), worker --concurrency {args.concurrency} --pool {args.pool}, "
+        f"(2 workers x 2 threads), worker --concurrency {args.concurrency} --pool {args.pool}, "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}\n"
     )
     print("| drain | events accepted/s | 202 p50 ms | 202 p99 ms | non-2xx | callbacks (distinct) "

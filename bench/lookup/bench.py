@@ -157,10 +157,11 @@ def run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
 GRANIAN = "-m granian --interface wsgi {app} --host 127.0.0.1 --port {port} --workers {workers}"
 GUNICORN = "-m gunicorn {app} --bind 127.0.0.1:{port} --workers {workers} --timeout 30"
 SERVERS: dict[str, str] = {
-    # The Procfile's: a Rust HTTP front with four Python threads per worker.
-    "granian": f"{GRANIAN} --blocking-threads 4 --log-level warning --no-ws",
-    # One thread per worker: a worker busy with a live stream holds the requests it accepted.
-    "granian-2-threads": f"{GRANIAN} --blocking-threads 2 --log-level warning --no-ws",
+    # The Procfile's web: a Rust HTTP front with two Python threads per worker (live streams
+    # beyond one a worker are served polling, calls/live.py, or by the Procfile's `live`).
+    "granian": f"{GRANIAN} --blocking-threads 2 --log-level warning --no-ws",
+    # Its web until 2026-12-05: four threads, more of them sharing each worker's GIL.
+    "granian-4-threads": f"{GRANIAN} --blocking-threads 4 --log-level warning --no-ws",
     "granian-1-thread": f"{GRANIAN} --blocking-threads 1 --log-level warning --no-ws",
     "gunicorn-sync": f"{GUNICORN} --log-level warning",
     "gunicorn-gthread": f"{GUNICORN} --threads 4 --log-level warning",

@@ -39,8 +39,17 @@
   }
 
   const source = new EventSource(root.dataset.eventsUrl);
-  source.addEventListener("open", () => { status.textContent = "Ready for calls"; });
-  source.addEventListener("error", () => { status.textContent = "Reconnecting…"; });
+  // A stream ends now and then (every few seconds when the server is busy) and the browser
+  // comes back by itself: say "Reconnecting…" only when it has not come back by then.
+  let lost = null;
+  source.addEventListener("open", () => {
+    clearTimeout(lost);
+    status.textContent = "Ready for calls";
+  });
+  source.addEventListener("error", () => {
+    clearTimeout(lost);
+    lost = setTimeout(() => { status.textContent = "Reconnecting…"; }, 6000);
+  });
   source.addEventListener("snapshot", (message) => {
     JSON.parse(message.data).calls.forEach(show);
   });

@@ -100,7 +100,10 @@ def test_the_call_stream_pushes_each_state_change_until_the_call_ends(
     assert response["Cache-Control"] == "no-cache, no-store"
     assert next(stream).retry == 1000
     snapshot = next(stream)
-    assert (snapshot.event, snapshot.data["state"], snapshot.id) == ("snapshot", "initiated", None)
+    with tenant_scope(placed.tenant_id):
+        initiated = CallEvent.objects.get().pk
+    assert (snapshot.event, snapshot.data["state"]) == ("snapshot", "initiated")
+    assert snapshot.id == str(initiated)  # where a browser coming back resumes
     seen = []
     for kind in (CallState.AGENT_RINGING, CallState.CUSTOMER_RINGING, CallState.ANSWERED):
         record(placed, kind)
@@ -167,6 +170,39 @@ def test_a_quiet_stream_sends_heartbeats_and_ends_in_time_for_the_browser_to_rec
     assert found[0].retry == 1000 and found[1].event == "snapshot"
     assert 2 <= len(heartbeats) <= 4, found
     assert 0.8 <= took < 2.0
+
+
+def test_streams_beyond_the_process_slots_send_what_was_missed_and_end_at_once(
+    transport, settings, client, page, placed, record
+):
+    settings.LIVE_STREAMS_PER_PROCESS = 1
+    settings.LIVE_BUSY_RETRY_SECONDS = 3.0
+    settings.LIVE_STREAM_SECONDS = 1.5
+    with tenant_scope(placed.tenant_id):
+        initiated = CallEvent.objects.get().pk
+    holding = client.get(f"{page}/events")
+    held = frames(holding.streaming_content)
+    assert next(held).retry == 1000  # the one slot: a live stream
+    record(placed, CallState.AGENT_RINGING)
+    started = time.monotonic()
+
+    busy = list(frames(client.get(f"{page}/events", HTTP_LAST_EVENT_ID=str(initiated))))
+
+    took = time.monotonic() - started
+    with tenant_scope(placed.tenant_id):
+        ringing = CallEvent.objects.latest("pk").pk
+    assert [(f.event, f.retry) for f in busy] == [
+        ("message", 3000),
+        ("snapshot", None),
+        ("call", None),
+    ]
+    assert (busy[1].id, busy[2].id, busy[2].data["state"]) == (str(ringing),) * 2 + (
+        "agent_ringing",
+    )
+    assert took < 1.0, took
+    list(held)  # the live stream ends (LIVE_STREAM_SECONDS): its slot is free again
+    again = frames(client.get(f"{page}/events").streaming_content)
+    assert next(again).retry == 1000
 
 
 def test_the_live_feed_counts_active_and_completed_calls_and_streams_every_call(

@@ -37,7 +37,7 @@ def ring(tenant, call_id: str, crm_username: str, direction: str = "inbound") ->
 def snapshot(client, console_page: str) -> dict:
     response = client.get(f"{console_page}/events")
     frames = b"".join(response.streaming_content).decode().split("\n\n")
-    [data] = [f.split("data: ", 1)[1] for f in frames if f.startswith("event: snapshot")]
+    [data] = [f.split("data: ", 1)[1] for f in frames if "event: snapshot" in f.split("\n")]
     return json.loads(data)
 
 
