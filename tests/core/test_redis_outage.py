@@ -1,6 +1,6 @@
 """With Redis stopped the API still answers: keys from the database, events stored, decide routes.
 
-The web process runs as the Procfile runs it (granian, one worker) on the test database and on a
+The web process runs as the Procfile runs it (granian, one worker of 2 threads) on the test database and on a
 Redis of this test's own (cache and broker), which the test stops while requests are running.
 """
 
@@ -91,7 +91,7 @@ def web(database_url, own_redis, tmp_path):  # noqa: F811
     log = tmp_path / "web.log"
     process = subprocess.Popen(
         [sys.executable, "-m", "granian", "--interface", "wsgi", "config.wsgi:application",
-         "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--blocking-threads", "4",
+         "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--blocking-threads", "2",
          "--no-ws"],
         cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
