@@ -146,9 +146,8 @@ def _drain(tenant_id: int, slot: int) -> int:
         # Events keep coming, but fewer than a batch: let a few gather rather than claim each
         # on its own (a batch of one cost twice the CPU an event of a full one did). A drain's
         # first batch, and one after a quiet spell, is claimed at once.
-        time.sleep(
-            max(0.0, partial_at + settings.TELEPHONY_EVENT_DRAIN_GATHER_SECONDS - time.monotonic())
-        )
+        gather = partial_at + settings.TELEPHONY_EVENT_DRAIN_GATHER_SECONDS - time.monotonic()
+        time.sleep(max(gather, 0.0))
         claiming = time.monotonic()
         with deliveries.first_attempts_here():
             batch = _batch_apply(tenant_id, skip=failed)
@@ -163,8 +162,10 @@ def _drain(tenant_id: int, slot: int) -> int:
         if batch.claimed and time.monotonic() - started > DRAIN_RUN_SECONDS:
             _drain_continue(tenant_id, slot)  # a fresh task goes on
             return applied
-        if batch.claimed >= DRAIN_BEHIND and slot + 1 < settings.TELEPHONY_EVENT_DRAINS_PER_TENANT:
-            _drain_start(tenant_id, slot + 1)  # events waited for this one: get help
+        # Events waited for this one: get help. After a gather, only a full batch says so.
+        behind = batch.claimed >= (DRAIN_BATCH if gather > 0 else DRAIN_BEHIND)
+        if behind and slot + 1 < settings.TELEPHONY_EVENT_DRAINS_PER_TENANT:
+            _drain_start(tenant_id, slot + 1)
         wait = settings.TELEPHONY_EVENT_DRAIN_WAIT_SECONDS
         if batch.claimed and (batch.claimed >= DRAIN_BATCH or lowered or not wait):
             idle = 0

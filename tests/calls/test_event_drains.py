@@ -301,6 +301,8 @@ def test_a_steady_stream_is_applied_a_few_events_a_batch_while_the_first_waits_n
     assert first_took < 0.5, first_took  # a drain's first batch is claimed at once
     # Gathering 0.1 s: about one batch a tenth of a second; without, about one an event.
     assert fewest <= len(batches) <= most, len(batches)
+    # Ten events a gathered batch are not a drain falling behind: no second drain was started.
+    assert not redis_client().exists(f"callbridge:events-drain:{tenant.pk}:1")
 
 
 def test_a_live_view_hears_every_event_of_a_drained_batch(callbacks_to, tenant, drain_running):
