@@ -44,11 +44,11 @@
   let lost = null;
   source.addEventListener("open", () => {
     clearTimeout(lost);
+    lost = null;
     status.textContent = "Ready for calls";
   });
-  source.addEventListener("error", () => {
-    clearTimeout(lost);
-    lost = setTimeout(() => { status.textContent = "Reconnecting…"; }, 6000);
+  source.addEventListener("error", () => {  // again at each failed try: the first one counts
+    if (lost === null) lost = setTimeout(() => { status.textContent = "Reconnecting…"; }, 6000);
   });
   source.addEventListener("snapshot", (message) => {
     JSON.parse(message.data).calls.forEach(show);
