@@ -360,7 +360,8 @@ LIVE_POLL_SECONDS = env.float("LIVE_POLL_SECONDS", default=1.0)  # without Redis
 # Live streams one web process holds open at once; each holds one of its threads
 # (Procfile: WEB_THREADS, 2), so the default leaves one for the API. A stream beyond them sends
 # its snapshot and what was missed, ends, and the browser comes back after
-# LIVE_BUSY_RETRY_SECONDS. A `live` process with many threads serves every page live.
+# LIVE_BUSY_RETRY_SECONDS (0: every page polls). A `live` process with many threads serves every
+# page live.
 LIVE_STREAMS_PER_PROCESS = env.int(
     "LIVE_STREAMS_PER_PROCESS", default=max(env.int("WEB_THREADS", default=2) - 1, 1)
 )
