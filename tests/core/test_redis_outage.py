@@ -1,7 +1,8 @@
 """With Redis stopped the API still answers: keys from the database, events stored, decide routes.
 
-The web process runs as the Procfile runs it (granian, one worker of 2 threads) on the test database and on a
-Redis of this test's own (cache and broker), which the test stops while requests are running.
+The web process runs as the Procfile runs it (granian, one worker of 2 threads) on the test
+database and on a Redis of this test's own (cache and broker), which the test stops while
+requests are running.
 """
 
 import os
