@@ -35,6 +35,9 @@ def test_on_a_phone_the_menu_opens_from_its_button(signed_in_page, tenant):
         assert page.evaluate("document.documentElement.scrollWidth") == 390, path
 
 
+# "polled": every page is beyond the process's live streams (LIVE_STREAMS_PER_PROCESS), so the
+# overview follows the call by coming back every LIVE_BUSY_RETRY_SECONDS.
+@pytest.mark.parametrize("stream_slots", [None, 0], ids=["streamed", "polled"])
 def test_a_simulated_call_shows_live_on_the_overview_then_in_the_calls_with_its_callback(
     signed_in_page,
     processes,
@@ -45,10 +48,14 @@ def test_a_simulated_call_shows_live_on_the_overview_then_in_the_calls_with_its_
     private_urls,
     make_contact,
     settings,
+    stream_slots,
 ):
     from playwright.sync_api import expect
 
     settings.LIVE_STREAM_SECONDS = 5.0
+    if stream_slots is not None:
+        settings.LIVE_STREAMS_PER_PROCESS = stream_slots
+        settings.LIVE_BUSY_RETRY_SECONDS = 1.0
     tenant.telephony_settings.simulator_ring_seconds = 2.0
     tenant.telephony_settings.simulator_talk_seconds = 3.0
     tenant.telephony_settings.save()
@@ -78,32 +85,6 @@ def test_a_simulated_call_shows_live_on_the_overview_then_in_the_calls_with_its_
     expect(deliveries).to_contain_text("Succeeded")
     expect(deliveries).to_contain_text("HTTP 200")
     assert len(receiver.received) == 1
-
-
-def test_with_every_stream_slot_taken_the_overview_polls_and_still_follows_the_call(
-    signed_in_page, processes, tenant, api, call_body, make_contact, settings
-):
-    from playwright.sync_api import expect
-
-    settings.LIVE_STREAMS_PER_PROCESS = 0  # every page is beyond the process's streams
-    settings.LIVE_BUSY_RETRY_SECONDS = 1.0
-    tenant.telephony_settings.simulator_ring_seconds = 3.0
-    tenant.telephony_settings.simulator_talk_seconds = 4.0
-    tenant.telephony_settings.save()
-    make_contact(tenant, "07400 123456", first_name="Ada", last_name="Lovelace")
-    processes.worker("--purge")
-    page = signed_in_page(tenant, "admin")
-    page.evaluate("window.neverReloaded = true")
-    live = page.get_by_role("region", name="Live calls")
-    expect(live).to_contain_text("No calls in progress")
-
-    assert api.post("/api/v1/calls", call_body, format="json").status_code == 201
-
-    row = live.get_by_role("row").filter(has_text="Ada Lovelace")
-    expect(row).to_contain_text("Connected", timeout=15_000)
-    expect(live).to_contain_text("No calls in progress", timeout=15_000)
-    expect(page.locator("#answered-count")).to_have_text("1")
-    assert page.evaluate("window.neverReloaded") is True
 
 
 def test_an_admin_resends_a_failed_delivery(
