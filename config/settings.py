@@ -363,7 +363,7 @@ LIVE_POLL_SECONDS = env.float("LIVE_POLL_SECONDS", default=1.0)  # without Redis
 # LIVE_BUSY_RETRY_SECONDS (0: every page polls). A `live` process with many threads serves every
 # page live.
 LIVE_STREAMS_PER_PROCESS = env.int(
-    "LIVE_STREAMS_PER_PROCESS", default=max(env.int("WEB_THREADS", default=2) - 1, 1)
+    "LIVE_STREAMS_PER_PROCESS", default=max(env.int("WEB_THREADS", default=2) - 1, 0)
 )
 LIVE_BUSY_RETRY_SECONDS = env.float("LIVE_BUSY_RETRY_SECONDS", default=3.0)
 # The calls export stops at calls changed this long ago: later ones may still be committing.
